@@ -1,0 +1,46 @@
+# basalt_add_gtest(NAME SOURCES... LIBS ... [LABELS ...])
+# One GoogleTest binary registered with ctest as a single test per binary; keeps ctest's
+# summary readable and each binary's start-up cost paid once.
+function(basalt_add_gtest name)
+  cmake_parse_arguments(ARG "" "TIMEOUT" "SOURCES;LIBS;LABELS" ${ARGN})
+  add_executable(${name} ${ARG_SOURCES})
+  target_link_libraries(${name} PRIVATE ${ARG_LIBS} GTest::gtest GTest::gtest_main GTest::gmock)
+  add_test(NAME ${name} COMMAND ${name})
+  set_tests_properties(${name} PROPERTIES
+    ENVIRONMENT "BASALT_BIN_DIR=${CMAKE_BINARY_DIR}/bin;BASALT_SOURCE_DIR=${CMAKE_SOURCE_DIR}")
+  if(ARG_LABELS)
+    set_tests_properties(${name} PROPERTIES LABELS "${ARG_LABELS}")
+  endif()
+  if(ARG_TIMEOUT)
+    set_tests_properties(${name} PROPERTIES TIMEOUT ${ARG_TIMEOUT})
+  endif()
+endfunction()
+
+# basalt_add_fuzzer(NAME SOURCE LIBS ...)
+# With BASALT_FUZZ (clang) this is a real libFuzzer binary. Otherwise the same
+# LLVMFuzzerTestOneInput is linked with a standalone driver that replays the seed corpus in
+# tests/fuzz/corpus/NAME plus deterministic mutations of it, and runs in ctest, so every
+# preset (ASan+UBSan included) exercises the parser on hostile input.
+function(basalt_add_fuzzer name source)
+  cmake_parse_arguments(ARG "" "" "LIBS" ${ARGN})
+  set(target fuzz_${name})
+  if(BASALT_FUZZ)
+    add_executable(${target} ${source})
+    target_compile_options(${target} PRIVATE -fsanitize=fuzzer)
+    target_link_options(${target} PRIVATE -fsanitize=fuzzer)
+  else()
+    add_executable(${target} ${source} ${CMAKE_SOURCE_DIR}/tests/fuzz/standalone_driver.cc)
+  endif()
+  target_link_libraries(${target} PRIVATE ${ARG_LIBS})
+  if(NOT TARGET fuzzers)
+    add_custom_target(fuzzers)
+  endif()
+  add_dependencies(fuzzers ${target})
+  set(corpus ${CMAKE_SOURCE_DIR}/tests/fuzz/corpus/${name})
+  if(BASALT_FUZZ)
+    add_test(NAME ${target} COMMAND ${target} -runs=20000 -max_total_time=60 ${corpus})
+  else()
+    add_test(NAME ${target} COMMAND ${target} --mutations 2000 ${corpus})
+  endif()
+  set_tests_properties(${target} PROPERTIES LABELS fuzz)
+endfunction()

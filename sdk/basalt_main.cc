@@ -1,0 +1,19 @@
+// The `basalt` CLI for pipelines and operators. Each area registers its own subcommands; this
+// file only wires them together and turns parse errors into the documented exit codes.
+#include <CLI/CLI.hpp>
+
+#include "common/cli.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"basalt: build, sign, publish and apply A/B updates of immutable OS images"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", BASALT_VERSION);
+  basalt::CommandRunner runner;
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? basalt::kExitOk : basalt::kExitUsage;
+  }
+  return runner.Run();
+}

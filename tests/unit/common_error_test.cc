@@ -1,0 +1,51 @@
+#include <gtest/gtest.h>
+
+#include <cerrno>
+
+#include "common/error.h"
+#include "common/hex.h"
+
+namespace basalt {
+namespace {
+
+Result<int> ParsePositive(int v) {
+  if (v <= 0) return Failf(ErrorKind::kInvalidInput, "value {} is not positive", v);
+  return v;
+}
+
+Result<int> Doubled(int v) {
+  BASALT_ASSIGN_OR_RETURN(int x, ParsePositive(v));
+  return 2 * x;
+}
+
+TEST(ErrorTest, ContextIsPrependedOutermostFirst) {
+  Error e = Error::FromErrno(ENOSPC, "write /dev/vda4").WithContext("operation 17");
+  EXPECT_EQ(e.message(), "operation 17: write /dev/vda4: No space left on device");
+  EXPECT_EQ(e.sys_errno(), ENOSPC);
+  EXPECT_EQ(e.kind(), ErrorKind::kIo);
+}
+
+TEST(ErrorTest, EnoentIsNotFound) {
+  EXPECT_EQ(Error::FromErrno(ENOENT, "open x").kind(), ErrorKind::kNotFound);
+}
+
+TEST(ErrorTest, AssignOrReturnPropagates) {
+  EXPECT_EQ(*Doubled(4), 8);
+  auto r = Doubled(-1);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message(), "value -1 is not positive");
+}
+
+TEST(HexTest, RoundTripAndErrors) {
+  std::vector<uint8_t> bytes = {0x00, 0xab, 0xff, 0x10};
+  EXPECT_EQ(ToHex(bytes), "00abff10");
+  EXPECT_EQ(*FromHex("00ABff10"), bytes);
+  EXPECT_FALSE(FromHex("abc"));
+  auto bad = FromHex("0g");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message().find("position 1"), std::string::npos);
+  EXPECT_TRUE(FromHex("")->empty());
+}
+
+}  // namespace
+}  // namespace basalt
