@@ -41,7 +41,7 @@ function(basalt_add_fuzzer name source)
   set(corpus ${CMAKE_SOURCE_DIR}/tests/fuzz/corpus/${name})
   if(BASALT_FUZZ)
     # A fresh writable corpus per run: libFuzzer adds new inputs to the first directory.
-    add_test(NAME ${target} COMMAND ${CMAKE_COMMAND} -E env ${CMAKE_SOURCE_DIR}/tests/fuzz/run-libfuzzer.sh
+    add_test(NAME ${target} COMMAND ${CMAKE_SOURCE_DIR}/tests/fuzz/run-libfuzzer.sh
       $<TARGET_FILE:${target}> ${corpus} ${BASALT_FUZZ_SECONDS})
   else()
     add_test(NAME ${target} COMMAND ${target} --mutations 2000 ${corpus})
