@@ -99,8 +99,12 @@ void CaptureLog(int level, const char* msg, void* usrptr) {
 std::unexpected<Error> CryptFail(int r, std::string_view what, const std::string& log) {
   std::string msg = fmt::format("{}: {}", what, std::strerror(-r));
   if (!log.empty()) msg += fmt::format(" ({})", log);
-  ErrorKind kind = r == -EPERM || r == -EINVAL ? ErrorKind::kIntegrity : ErrorKind::kIo;
+  // -EPERM is what libcryptsetup returns when the root hash or its signature is refused.
+  ErrorKind kind = ErrorKind::kIo;
+  if (r == -EPERM) kind = ErrorKind::kIntegrity;
+  if (r == -EINVAL) kind = ErrorKind::kInvalidInput;
   if (r == -ENOENT || r == -ENODEV) kind = ErrorKind::kNotFound;
+  if (r == -ENOTSUP) kind = ErrorKind::kUnsupported;
   return std::unexpected(Error(kind, std::move(msg), -r));
 }
 

@@ -39,6 +39,7 @@ Result<TreeFiles> OpenTreeFiles(const std::string& data_path, const std::string&
     if (::fstat(f.data.get(), &data_st) != 0) return FailErrno(fmt::format("stat {}", data_path));
     f.hash_is_block_device = S_ISBLK(data_st.st_mode);
   }
+  f.data_is_regular_file = S_ISREG(data_st.st_mode);
   BASALT_ASSIGN_OR_RETURN(f.data_size, FileOrDeviceSize(f.data.get(), data_path));
   if (f.shared) {
     f.hash_size = f.data_size;

@@ -19,6 +19,9 @@ struct TreeFiles {
   uint64_t data_size = 0;
   uint64_t hash_size = 0;
   bool hash_is_block_device = false;
+  // Regular data files are read through a mapping (no copy); devices with pread, so a media
+  // error is an error message naming the offset rather than SIGBUS.
+  bool data_is_regular_file = false;
 
   int hash_fd() const { return shared ? data.get() : hash_owned.get(); }
 };

@@ -1,5 +1,8 @@
 #include "verity/level_hasher.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cstring>
@@ -36,7 +39,8 @@ class LevelRunner {
   LevelRunner(const VerityParams& params, const TreeGeometry& geometry, const LevelIo& io,
               bool check)
       : params_(params), geometry_(geometry), io_(io), check_(check) {
-    blocks_per_chunk_ = std::max<uint64_t>(1, kChunkBytes / io.in_block_size);
+    const size_t chunk = io.map_input ? kMappedChunkBytes : kChunkBytes;
+    blocks_per_chunk_ = std::max<uint64_t>(1, chunk / io.in_block_size);
     chunks_ = (io.in_blocks + blocks_per_chunk_ - 1) / blocks_per_chunk_;
   }
 
@@ -67,7 +71,7 @@ class LevelRunner {
   void Worker() {
     const size_t slot = geometry_.digest_slot_size;
     const size_t digest = geometry_.digest_size;
-    std::vector<uint8_t> in(blocks_per_chunk_ * io_.in_block_size);
+    std::vector<uint8_t> in(io_.map_input ? 0 : blocks_per_chunk_ * io_.in_block_size);
     std::vector<uint8_t> out(blocks_per_chunk_ * slot, 0);
     std::vector<uint8_t> computed(digest);
     SaltedHasher hasher(params_.algorithm, params_.salt);
@@ -81,13 +85,28 @@ class LevelRunner {
       const size_t in_bytes = count * io_.in_block_size;
       const size_t out_bytes = count * slot;
       const uint64_t out_pos = io_.out_offset + first * slot;
-      Status st = PreadFull(io_.in_fd, std::span(in.data(), in_bytes),
-                            io_.in_offset + first * io_.in_block_size, io_.in_name);
+      const uint64_t in_pos = io_.in_offset + first * io_.in_block_size;
+      const uint8_t* src = in.data();
+      void* map = MAP_FAILED;
+      size_t map_len = 0;
+      Status st;
+      if (io_.map_input) {
+        const uint64_t page_pos = in_pos / page_size_ * page_size_;
+        map_len = in_bytes + (in_pos - page_pos);
+        map = ::mmap(nullptr, map_len, PROT_READ, MAP_SHARED | MAP_POPULATE, io_.in_fd,
+                     static_cast<off_t>(page_pos));
+        if (map == MAP_FAILED) {
+          return RecordError(Error::FromErrno(fmt::format("mmap {} at {}", io_.in_name, in_pos)));
+        }
+        src = static_cast<const uint8_t*>(map) + (in_pos - page_pos);
+      } else {
+        st = PreadFull(io_.in_fd, std::span(in.data(), in_bytes), in_pos, io_.in_name);
+      }
       if (st && check_)
         st = PreadFull(io_.out_fd, std::span(out.data(), out_bytes), out_pos, io_.out_name);
       if (!st) return RecordError(std::move(st).error());
       for (uint64_t i = 0; i < count; ++i) {
-        std::span<const uint8_t> block(in.data() + i * io_.in_block_size, io_.in_block_size);
+        std::span<const uint8_t> block(src + i * io_.in_block_size, io_.in_block_size);
         uint8_t* dst = out.data() + i * slot;
         if (!check_) {
           hasher.Hash(block, dst);
@@ -102,6 +121,7 @@ class LevelRunner {
           AtomicMin(first_bad_pad_, first + i);
         }
       }
+      if (map != MAP_FAILED) ::munmap(map, map_len);
       if (!check_) {
         st = PwriteFull(io_.out_fd, std::span<const uint8_t>(out.data(), out_bytes), out_pos,
                         io_.out_name);
@@ -126,6 +146,7 @@ class LevelRunner {
   const TreeGeometry& geometry_;
   const LevelIo& io_;
   const bool check_;
+  const uint64_t page_size_ = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
   uint64_t blocks_per_chunk_ = 1;
   uint64_t chunks_ = 0;
   std::atomic<uint64_t> next_{0};

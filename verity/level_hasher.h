@@ -15,6 +15,9 @@ namespace basalt::verity {
 // Bytes of input each worker reads and hashes at a time. Small enough that the block is still in
 // the core's L2 cache when it is hashed right after the read copied it there.
 inline constexpr size_t kChunkBytes = 256 * 1024;
+// With a mapped input there is no copy to keep in cache; larger windows mean fewer
+// mmap/munmap calls (each munmap interrupts the other workers to flush their TLBs).
+inline constexpr size_t kMappedChunkBytes = 4 * 1024 * 1024;
 
 struct LevelIo {
   int in_fd = -1;
@@ -22,6 +25,8 @@ struct LevelIo {
   uint32_t in_block_size = 0;
   uint64_t in_blocks = 0;
   std::string_view in_name;
+  // Read the input through a mapping instead of pread (see docs/verity.md for when).
+  bool map_input = false;
   int out_fd = -1;
   uint64_t out_offset = 0;  // byte offset of the first digest slot of the output level
   std::string_view out_name;

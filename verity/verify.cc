@@ -120,6 +120,7 @@ Result<VerityParams> Verify(const VerifyOptions& o) {
       io.in_block_size = p.data_block_size;
       io.in_blocks = p.data_blocks;
       io.in_name = files.data_name;
+      io.map_input = files.data_is_regular_file;
     } else {
       io.in_fd = hash_fd;
       io.in_offset = g.LevelOffset(lv - 1);
