@@ -1,6 +1,7 @@
 #include "bootloader/esp_files.h"
 
 #include <fcntl.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -181,8 +182,9 @@ class MtoolsEsp final : public EspFiles {
   Result<bool> Exists(const std::string& path) {
     BASALT_ASSIGN_OR_RETURN(std::vector<std::string> names, List(Parent(path)));
     std::string name = path.substr(path.rfind('/') + 1);
+    // FAT names are case-insensitive, and mren stores an 8.3 target like "A.cfg" as "A.CFG".
     for (const std::string& n : names) {
-      if (n == name) return true;
+      if (strcasecmp(n.c_str(), name.c_str()) == 0) return true;
     }
     return false;
   }
