@@ -105,6 +105,11 @@ Result<InitConfig> ParseInitCmdline(std::string_view cmdline) {
         return Failf(ErrorKind::kInvalidInput, "basalt.grow={}: expected 0 or 1", value);
       }
       c.grow_root = value == "1";
+    } else if (key == "basalt.slot") {
+      // Informational (the bootloader's choice, for logs); the partition spec is what counts.
+      if (value != "A" && value != "B") {
+        return Failf(ErrorKind::kInvalidInput, "basalt.slot={}: expected A or B", value);
+      }
     } else if (key.starts_with("basalt.")) {
       return Failf(ErrorKind::kInvalidInput, "unknown option {} on the kernel command line", key);
     }
