@@ -2,6 +2,7 @@
 // file only wires them together and turns parse errors into the documented exit codes.
 #include <CLI/CLI.hpp>
 
+#include "bootloader/boot_cli.h"
 #include "common/cli.h"
 #include "verity/verity_cli.h"
 
@@ -10,6 +11,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", BASALT_VERSION);
   basalt::CommandRunner runner;
+  basalt::AddBootCommands(app, runner);
   basalt::AddVerityCommands(app, runner);
   try {
     app.parse(argc, argv);

@@ -1,0 +1,7 @@
+basalt_add_gtest(boot_unit_test
+  SOURCES
+    ${CMAKE_CURRENT_LIST_DIR}/boot/slot_policy_test.cc
+    ${CMAKE_CURRENT_LIST_DIR}/boot/grubenv_test.cc
+    ${CMAKE_CURRENT_LIST_DIR}/boot/backends_test.cc
+    ${CMAKE_CURRENT_LIST_DIR}/boot/init_test.cc
+  LIBS basalt_boot basalt_init_lib)
