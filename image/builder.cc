@@ -1,0 +1,396 @@
+#include "image/builder.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <ftw.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+
+#include "common/atomic_file.h"
+#include "common/fd.h"
+#include "common/hash.h"
+#include "common/hex.h"
+#include "image/boot_layout.h"
+#include "image/filesystems.h"
+#include "image/gpt.h"
+#include "image/input.h"
+#include "image/kernel.h"
+#include "image/sbom.h"
+#include "image/seed.h"
+#include "image/tree_copy.h"
+#include "image/verity_step.h"
+
+namespace basalt::image {
+namespace {
+
+constexpr uint64_t kAlign = kMiB;
+
+// Removes the work directory unless the build committed.
+class WorkDir {
+ public:
+  explicit WorkDir(std::string path) : path_(std::move(path)) {}
+  ~WorkDir() {
+    if (!path_.empty()) {
+      std::error_code ec;
+      std::filesystem::remove_all(path_, ec);
+    }
+  }
+  WorkDir(const WorkDir&) = delete;
+  WorkDir& operator=(const WorkDir&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+class StepTimer {
+ public:
+  explicit StepTimer(nlohmann::json* timings) : timings_(timings) {}
+  void Start(std::string name) {
+    Stop();
+    name_ = std::move(name);
+    start_ = std::chrono::steady_clock::now();
+  }
+  void Stop() {
+    if (name_.empty()) return;
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  std::chrono::steady_clock::now() - start_)
+                  .count();
+    (*timings_)[name_] = ms;
+    name_.clear();
+  }
+
+ private:
+  nlohmann::json* timings_;
+  std::string name_;
+  std::chrono::steady_clock::time_point start_;
+};
+
+Status CheckOutput(const std::string& output) {
+  struct stat st;
+  if (lstat(output.c_str(), &st) != 0) {
+    if (errno == ENOENT) return {};
+    return FailErrno("output " + output);
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    return Failf(ErrorKind::kInvalidInput, "output {} exists and is not a directory", output);
+  }
+  std::error_code ec;
+  if (!std::filesystem::is_empty(output, ec) || ec) {
+    return Failf(ErrorKind::kInvalidInput,
+                 "output directory {} is not empty; refusing to overwrite a previous build",
+                 output);
+  }
+  return {};
+}
+
+// Copies the data extents of `src` into `disk_fd` at `offset`, leaving holes as holes.
+Status CopyIntoDisk(const std::string& src, int disk_fd, uint64_t offset) {
+  BASALT_ASSIGN_OR_RETURN(UniqueFd in, OpenFile(src, O_RDONLY));
+  struct stat st;
+  if (fstat(in.get(), &st) != 0) return FailErrno("fstat " + src);
+  off_t end = st.st_size;
+  off_t pos = 0;
+  std::vector<uint8_t> buf(1 << 20);
+  while (pos < end) {
+    off_t data = lseek(in.get(), pos, SEEK_DATA);
+    if (data < 0) {
+      if (errno == ENXIO) break;  // only a hole remains
+      return FailErrno("lseek " + src);
+    }
+    off_t hole = lseek(in.get(), data, SEEK_HOLE);
+    if (hole < 0) return FailErrno("lseek " + src);
+    for (off_t p = data; p < hole;) {
+      size_t n = static_cast<size_t>(std::min<off_t>(hole - p, static_cast<off_t>(buf.size())));
+      BASALT_RETURN_IF_ERROR(PreadFull(in.get(), {buf.data(), n}, static_cast<uint64_t>(p), src));
+      BASALT_RETURN_IF_ERROR(
+          PwriteFull(disk_fd, {buf.data(), n}, offset + static_cast<uint64_t>(p), "disk.img"));
+      p += static_cast<off_t>(n);
+    }
+    pos = hole;
+  }
+  return {};
+}
+
+std::string DigestHex(const Result<Sha256Digest>& d) {
+  return ToHex(*d);
+}
+
+Status MakeDir(const std::string& path, mode_t mode) {
+  if (mkdir(path.c_str(), mode) != 0 && errno != EEXIST) return FailErrno("mkdir " + path);
+  if (chmod(path.c_str(), mode) != 0) return FailErrno("chmod " + path);
+  if (lchown(path.c_str(), 0, 0) != 0) return FailErrno("chown " + path);
+  return {};
+}
+
+}  // namespace
+
+Result<nlohmann::json> BuildImage(const BuildRequest& req, Logger& log) {
+  const ImageDefinition& def = req.definition;
+  nlohmann::json timings = nlohmann::json::object();
+  StepTimer timer(&timings);
+  auto total_start = std::chrono::steady_clock::now();
+
+  std::string output = std::filesystem::absolute(req.output).lexically_normal().string();
+  while (output.size() > 1 && output.back() == '/')
+    output.pop_back();
+  BASALT_RETURN_IF_ERROR(CheckOutput(output));
+  std::string parent = std::filesystem::path(output).parent_path().string();
+  std::string base = std::filesystem::path(output).filename().string();
+  std::string tmpl = fmt::format("{}/.{}.basalt-XXXXXX", parent, base);
+  if (mkdtemp(tmpl.data()) == nullptr) return FailErrno("create work directory in " + parent);
+  WorkDir work(tmpl);
+  const std::string& w = work.path();
+  if (chmod(w.c_str(), 0755) != 0) return FailErrno("chmod " + w);
+
+  // 1. Stage the input.
+  timer.Start("stage");
+  BASALT_ASSIGN_OR_RETURN(InputKind kind, DetectInputKind(req.rootfs));
+  log.Info(fmt::format("staging {} input {}", InputKindName(kind), req.rootfs));
+  std::string tree = w + "/tree";
+  BASALT_ASSIGN_OR_RETURN(StagedInput staged, StageInput(req.rootfs, kind, tree, def.root_seed));
+  const int64_t sde = def.source_date_epoch.value_or(staged.newest_mtime);
+  const std::string seed = def.seed.value_or(staged.digest);
+  SeedDeriver derive(seed);
+
+  // 2. Kernel into /usr.
+  timer.Start("kernel");
+  BASALT_ASSIGN_OR_RETURN(KernelInfo kernel, FindKernel(tree));
+  BASALT_RETURN_IF_ERROR(PlaceKernelInUsr(tree, tree + "/usr", kernel, sde));
+  BASALT_ASSIGN_OR_RETURN(Sha256Digest kernel_sha, Sha256File(tree + kernel.usr_path));
+  BASALT_ASSIGN_OR_RETURN(std::string kernel_bytes, ReadFileToString(tree + kernel.usr_path));
+
+  // 3. /usr as erofs + verity.
+  timer.Start("usr_erofs");
+  log.Info("building /usr erofs");
+  std::string usr_img = w + "/usr.img";
+  ErofsOptions erofs;
+  erofs.compression = def.usr_compression;
+  erofs.uuid = derive.Uuid("usr-erofs-uuid");
+  erofs.timestamp = sde;
+  BASALT_ASSIGN_OR_RETURN(uint64_t usr_fs_size, MakeErofs(tree + "/usr", usr_img, erofs));
+  timer.Start("usr_verity");
+  BASALT_ASSIGN_OR_RETURN(VerityResult verity, AppendVerityTree(usr_img, usr_fs_size,
+                                                                derive.Bytes("usr-verity-salt", 32),
+                                                                derive.Uuid("usr-verity-uuid")));
+  if (verity.size > def.sizes.usr) {
+    return Failf(ErrorKind::kInvalidInput,
+                 "the /usr tree needs {} ({} erofs + {} hash tree), USR-A is {}; raise "
+                 "partitions.usr_size",
+                 HumanSize(verity.size), HumanSize(usr_fs_size),
+                 HumanSize(verity.size - usr_fs_size), HumanSize(def.sizes.usr));
+  }
+
+  // 4. ROOT: the seed entries plus mount points.
+  timer.Start("root_ext4");
+  log.Info("building ROOT ext4");
+  std::string root_tree = w + "/root";
+  BASALT_RETURN_IF_ERROR(MakeDir(root_tree, 0755));
+  for (const auto& n : def.root_seed) {
+    std::string from = tree + "/" + n;
+    struct stat st;
+    if (lstat(from.c_str(), &st) != 0) continue;
+    if (rename(from.c_str(), (root_tree + "/" + n).c_str()) != 0)
+      return FailErrno("rename " + from);
+  }
+  for (const char* mp : {"usr", "boot", "dev", "proc", "run", "sys"}) {
+    BASALT_RETURN_IF_ERROR(MakeDir(root_tree + "/" + mp, 0755));
+  }
+  BASALT_RETURN_IF_ERROR(ClampTimes(root_tree, sde));
+  std::optional<std::vector<DpkgPackage>> packages;
+  {
+    std::string status_path = root_tree + "/var/lib/dpkg/status";
+    struct stat st;
+    if (stat(status_path.c_str(), &st) == 0) {
+      BASALT_ASSIGN_OR_RETURN(std::string text, ReadFileToString(status_path));
+      auto parsed = ParseDpkgStatus(text);
+      if (!parsed) return std::unexpected(parsed.error().WithContext("/var/lib/dpkg/status"));
+      packages = std::move(*parsed);
+    }
+  }
+  std::string root_img = w + "/root.img";
+  Ext4Options root_opts;
+  root_opts.label = "ROOT";
+  root_opts.uuid = derive.Uuid("root-fs-uuid");
+  root_opts.hash_seed = derive.Uuid("root-fs-hash-seed");
+  root_opts.size = def.sizes.root;
+  root_opts.timestamp = sde;
+  root_opts.tree = root_tree;
+  BASALT_RETURN_IF_ERROR(MakeExt4(root_img, root_opts));
+  timer.Start("oem_ext4");
+  std::string oem_img = w + "/oem.img";
+  Ext4Options oem_opts;
+  oem_opts.label = "OEM";
+  oem_opts.uuid = derive.Uuid("oem-fs-uuid");
+  oem_opts.hash_seed = derive.Uuid("oem-fs-hash-seed");
+  oem_opts.size = def.sizes.oem;
+  oem_opts.timestamp = sde;
+  BASALT_RETURN_IF_ERROR(MakeExt4(oem_img, oem_opts));
+
+  // 5. Partition table plan.
+  struct Plan {
+    int number;
+    const char* label;
+    const char* type;
+    uint64_t size;
+    uint64_t attrs;
+  };
+  std::vector<Plan> plan = {
+      {1, "EFI-SYSTEM", kTypeEsp, def.sizes.esp, 0},
+      {3, "USR-A", kTypeCoreosUsr, def.sizes.usr, GptprioAttributes(1, 0, true)},
+      {4, "USR-B", kTypeCoreosUsr, def.sizes.usr, GptprioAttributes(0, 0, false)},
+      {6, "OEM", kTypeLinuxData, def.sizes.oem, 0},
+      {9, "ROOT", kTypeCoreosRoot, def.sizes.root, 0},
+  };
+  std::vector<GptPartition> parts;
+  uint64_t offset = kAlign;
+  for (const Plan& p : plan) {
+    GptPartition g;
+    g.number = p.number;
+    g.label = p.label;
+    g.type_guid = p.type;
+    g.uuid = derive.Uuid(fmt::format("partition-{}", p.number));
+    g.offset = offset;
+    g.size = p.size;
+    g.attributes = p.attrs;
+    offset += p.size;
+    parts.push_back(g);
+  }
+  const uint64_t disk_size = offset + kAlign;  // room for the backup GPT
+  const GptPartition& usr_a = parts[1];
+
+  // 6. ESP: boot loader, its config and state, slot A's kernel + initramfs.
+  timer.Start("initramfs");
+  SkeletonInitramfs initramfs_builder;
+  BASALT_ASSIGN_OR_RETURN(std::string initramfs,
+                          initramfs_builder.Build({tree, kernel.version, sde}));
+  timer.Start("esp");
+  log.Info("building the ESP");
+  std::unique_ptr<BootLayoutProvider> layout = MakeBootLayout(def.boot_backend);
+  if (!layout) {
+    return Failf(ErrorKind::kUnsupported, "boot backend '{}' is not supported", def.boot_backend);
+  }
+  BootLayoutInputs boot_inputs;
+  boot_inputs.os_name = def.os_name;
+  boot_inputs.version = def.version;
+  boot_inputs.extra_cmdline = def.kernel_cmdline;
+  boot_inputs.slots.push_back({"A", kernel_bytes, initramfs, usr_a.uuid, verity.root_hash});
+  boot_inputs.source_date_epoch = sde;
+  boot_inputs.scratch_dir = w;
+  BASALT_ASSIGN_OR_RETURN(EspContents esp_files, layout->Layout(boot_inputs));
+  uint64_t esp_bytes = 0;
+  for (const auto& f : esp_files)
+    esp_bytes += f.data.size();
+  // FAT32 needs about 1 MiB of FATs and reserved sectors for a few hundred MiB.
+  if (esp_bytes + 2 * kMiB > def.sizes.esp) {
+    return Failf(ErrorKind::kInvalidInput,
+                 "the ESP files need {} (boot loader, kernel, initramfs), EFI-SYSTEM is {}; raise "
+                 "partitions.esp_size",
+                 HumanSize(esp_bytes + 2 * kMiB), HumanSize(def.sizes.esp));
+  }
+  std::string esp_img = w + "/esp.img";
+  VfatOptions vfat;
+  vfat.volume_id = derive.U32("esp-volume-id");
+  vfat.size = def.sizes.esp;
+  vfat.timestamp = sde;
+  BASALT_RETURN_IF_ERROR(MakeVfat(esp_img, esp_files, vfat, w));
+
+  // 7. disk.img.
+  timer.Start("disk");
+  log.Info("assembling disk.img");
+  std::string out_dir = w + "/out";
+  if (mkdir(out_dir.c_str(), 0755) != 0) return FailErrno("mkdir " + out_dir);
+  std::string disk_img = out_dir + "/disk.img";
+  {
+    BASALT_ASSIGN_OR_RETURN(UniqueFd disk, OpenFile(disk_img, O_RDWR | O_CREAT | O_EXCL, 0644));
+    if (ftruncate(disk.get(), static_cast<off_t>(disk_size)) != 0)
+      return FailErrno("ftruncate disk.img");
+  }
+  BASALT_RETURN_IF_ERROR(WriteGpt(disk_img, derive.Uuid("disk-guid"), parts));
+  {
+    BASALT_ASSIGN_OR_RETURN(UniqueFd disk, OpenFile(disk_img, O_RDWR));
+    BASALT_RETURN_IF_ERROR(CopyIntoDisk(esp_img, disk.get(), parts[0].offset));
+    BASALT_RETURN_IF_ERROR(CopyIntoDisk(usr_img, disk.get(), parts[1].offset));
+    BASALT_RETURN_IF_ERROR(CopyIntoDisk(oem_img, disk.get(), parts[3].offset));
+    BASALT_RETURN_IF_ERROR(CopyIntoDisk(root_img, disk.get(), parts[4].offset));
+    if (fsync(disk.get()) != 0) return FailErrno("fsync disk.img");
+  }
+  if (rename(usr_img.c_str(), (out_dir + "/usr.img").c_str()) != 0)
+    return FailErrno("rename usr.img");
+  usr_img = out_dir + "/usr.img";
+
+  // 8. Digests, SBOM and the build record.
+  timer.Start("digests");
+  auto usr_sha = Sha256File(usr_img);
+  if (!usr_sha) return std::unexpected(usr_sha.error());
+  auto disk_sha = Sha256File(disk_img);
+  if (!disk_sha) return std::unexpected(disk_sha.error());
+
+  SbomInputs sbom_in;
+  sbom_in.os_name = def.os_name;
+  sbom_in.version = def.version;
+  sbom_in.input_digest = staged.digest;
+  sbom_in.created = sde;
+  sbom_in.builder_version = req.builder_version;
+  sbom_in.packages = packages;
+  std::string sbom_text = MakeSpdx(sbom_in).dump(2) + "\n";
+  BASALT_RETURN_IF_ERROR(WriteFileAtomic(out_dir + "/sbom.spdx.json", sbom_text));
+
+  nlohmann::json partitions = nlohmann::json::array();
+  for (const auto& p : parts) {
+    partitions.push_back({{"number", p.number},
+                          {"label", p.label},
+                          {"type", p.type_guid},
+                          {"uuid", p.uuid},
+                          {"offset", p.offset},
+                          {"size", p.size}});
+  }
+  timer.Stop();
+  timings["total"] = std::chrono::duration_cast<std::chrono::milliseconds>(
+                         std::chrono::steady_clock::now() - total_start)
+                         .count();
+  nlohmann::json record = {
+      {"version", def.version},
+      {"os_name", def.os_name},
+      {"boot_backend", def.boot_backend},
+      {"usr",
+       {{"root_hash", verity.root_hash},
+        {"salt", verity.salt},
+        {"uuid", verity.uuid},
+        {"hash_algorithm", "sha256"},
+        {"data_block_size", 4096},
+        {"hash_block_size", 4096},
+        {"data_blocks", verity.data_blocks},
+        {"hash_offset", verity.hash_offset},
+        {"size", verity.size},
+        {"filesystem", "erofs"},
+        {"compression", UsrCompressionName(def.usr_compression)},
+        {"partuuid", usr_a.uuid},
+        {"sha256", DigestHex(usr_sha)}}},
+      {"kernel",
+       {{"version", kernel.version}, {"sha256", ToHex(kernel_sha)}, {"path", kernel.usr_path}}},
+      {"disk", {{"size", disk_size}, {"sha256", DigestHex(disk_sha)}, {"partitions", partitions}}},
+      {"input_digest", staged.digest},
+      {"input_kind", InputKindName(kind)},
+      {"sbom", {{"path", "sbom.spdx.json"}, {"sha256", ToHex(Sha256(sbom_text))}}},
+      {"builder", {{"name", "basalt"}, {"version", req.builder_version}}},
+      {"source_date_epoch", sde},
+      {"seed", seed},
+      {"timings_ms", timings},
+  };
+  BASALT_RETURN_IF_ERROR(WriteFileAtomic(out_dir + "/image.json", record.dump(2) + "\n"));
+  BASALT_RETURN_IF_ERROR(FsyncDirectory(out_dir));
+
+  // 9. Into place: an empty output directory is replaced, a missing one created by the rename.
+  if (rename(out_dir.c_str(), output.c_str()) != 0) return FailErrno("rename into " + output);
+  BASALT_RETURN_IF_ERROR(FsyncDirectory(parent));
+  log.Info(fmt::format("built {} ({} in {} ms)", output, HumanSize(disk_size),
+                       timings["total"].get<int64_t>()));
+  return record;
+}
+
+}  // namespace basalt::image
