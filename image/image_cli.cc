@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
@@ -51,7 +52,11 @@ int ReexecUnderFakeroot() {
   }
   auto cmdline = ReadFileToString("/proc/self/cmdline");
   if (!cmdline) return ReportError(cmdline.error());
-  std::vector<std::string> args = {*fakeroot, "--", "/proc/self/exe"};
+  // fakeroot is a shell script: hand it our real path, not /proc/self/exe.
+  std::error_code ec;
+  std::string self = std::filesystem::read_symlink("/proc/self/exe", ec).string();
+  if (ec) return ReportError(Error(ErrorKind::kIo, "readlink /proc/self/exe: " + ec.message()));
+  std::vector<std::string> args = {*fakeroot, "--", self};
   size_t pos = cmdline->find('\0');  // skip argv[0]
   while (pos != std::string::npos && pos + 1 < cmdline->size()) {
     size_t end = cmdline->find('\0', pos + 1);
