@@ -44,7 +44,7 @@ Result<StagedInput> StageOci(const std::string& input, const std::string& tree);
 namespace {
 
 Result<StagedInput> StageDirectory(const std::string& input, const std::string& tree,
-                                   const std::vector<std::string>& root_seed) {
+                                   const std::vector<std::string>& root_seed, int64_t clamp_mtime) {
   if (mkdir(tree.c_str(), 0755) != 0) return FailErrno("mkdir " + tree);
   struct stat st;
   if (lstat((input + "/usr").c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
@@ -64,8 +64,11 @@ Result<StagedInput> StageDirectory(const std::string& input, const std::string& 
       return FailErrno("lstat " + src);
     }
     CopyOptions options;
-    options.link_files = n == "usr" || n == "boot";
-    options.clamp_mtime = INT64_MAX;
+    // /usr and /boot go to erofs with one fixed timestamp: link everything. ROOT keeps mtimes
+    // (clamped), so only files not newer than the clamp are linked.
+    options.link_files = true;
+    options.link_only_unclamped = n != "usr" && n != "boot";
+    options.clamp_mtime = options.link_only_unclamped ? clamp_mtime : INT64_MAX;
     BASALT_RETURN_IF_ERROR(CopyTree(src, tree + "/" + n, "/" + n, options, &listing, &stats));
   }
   StagedInput out;
@@ -79,10 +82,10 @@ Result<StagedInput> StageDirectory(const std::string& input, const std::string& 
 }  // namespace
 
 Result<StagedInput> StageInput(const std::string& input, InputKind kind, const std::string& tree,
-                               const std::vector<std::string>& root_seed) {
+                               const std::vector<std::string>& root_seed, int64_t clamp_mtime) {
   switch (kind) {
     case InputKind::kDirectory:
-      return StageDirectory(input, tree, root_seed);
+      return StageDirectory(input, tree, root_seed, clamp_mtime);
     case InputKind::kTarball:
       return StageTarball(input, tree);
     case InputKind::kOci:

@@ -28,7 +28,9 @@ Result<InputKind> DetectInputKind(const std::string& path);
 // hardlinked where possible (the source is never modified) and the ROOT seed entries are copied.
 // The digest is a SHA-256 over a canonical listing of the staged parts (directory), of the
 // archive bytes (tarball), or the manifest digest (OCI).
+// `clamp_mtime` is the SOURCE_DATE_EPOCH when known (INT64_MAX otherwise): staged entries newer
+// than it get its time. Directory input: files not newer are hardlinked, never modified.
 Result<StagedInput> StageInput(const std::string& input, InputKind kind, const std::string& tree,
-                               const std::vector<std::string>& root_seed);
+                               const std::vector<std::string>& root_seed, int64_t clamp_mtime);
 
 }  // namespace basalt::image

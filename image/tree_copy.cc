@@ -191,7 +191,9 @@ class Walker {
     BASALT_ASSIGN_OR_RETURN(UniqueFd in, OpenFile(src, O_RDONLY));
     UniqueFd out;
     bool linked = false;
-    if (copy_ && options_.link_files && link(src.c_str(), dst.c_str()) == 0) {
+    bool may_link = options_.link_files &&
+                    (!options_.link_only_unclamped || st.st_mtime <= options_.clamp_mtime);
+    if (copy_ && may_link && link(src.c_str(), dst.c_str()) == 0) {
       linked = true;
     } else if (copy_) {
       BASALT_ASSIGN_OR_RETURN(out, OpenFile(dst, O_WRONLY | O_CREAT | O_EXCL, 0600));

@@ -16,6 +16,9 @@ struct CopyOptions {
   // Hardlink regular files instead of copying them when src and dst share a filesystem. Only
   // for trees whose file timestamps do not matter (erofs gets one fixed timestamp).
   bool link_files = false;
+  // With link_files: only link files whose mtime is <= clamp_mtime; newer ones are copied so
+  // their time can be clamped without touching the source.
+  bool link_only_unclamped = false;
   // Timestamps of created entries are set to min(source mtime, clamp_mtime).
   int64_t clamp_mtime = 0;
 };
