@@ -49,6 +49,28 @@ class WorkDir {
   std::string path_;
 };
 
+// Deletes staged trees on other threads once no step needs them. Unlinking tens of thousands of
+// hardlinks is metadata-heavy; overlapping it with the filesystem builders hides most of it.
+class BackgroundRemover {
+ public:
+  BackgroundRemover() = default;
+  BackgroundRemover(const BackgroundRemover&) = delete;
+  BackgroundRemover& operator=(const BackgroundRemover&) = delete;
+  ~BackgroundRemover() {
+    for (auto& t : threads_)
+      t.join();
+  }
+  void Remove(std::string path) {
+    threads_.emplace_back([p = std::move(path)] {
+      std::error_code ec;
+      std::filesystem::remove_all(p, ec);
+    });
+  }
+
+ private:
+  std::vector<std::thread> threads_;
+};
+
 class StepTimer {
  public:
   explicit StepTimer(nlohmann::json* timings) : timings_(timings) {}
@@ -110,7 +132,8 @@ Status CopyIntoDisk(const std::string& src, int disk_fd, uint64_t offset, Hasher
     if (h != nullptr) {
       static const std::vector<uint8_t> kZeros(1 << 20, 0);
       for (off_t z = pos; z < data;) {
-        size_t n = static_cast<size_t>(std::min<off_t>(data - z, static_cast<off_t>(kZeros.size())));
+        size_t n =
+            static_cast<size_t>(std::min<off_t>(data - z, static_cast<off_t>(kZeros.size())));
         h->Update(std::span<const uint8_t>(kZeros.data(), n));
         z += static_cast<off_t>(n);
       }
@@ -234,6 +257,7 @@ Result<nlohmann::json> BuildImage(const BuildRequest& req, Logger& log) {
   std::string tmpl = fmt::format("{}/.{}.basalt-XXXXXX", parent, base);
   if (mkdtemp(tmpl.data()) == nullptr) return FailErrno("create work directory in " + parent);
   WorkDir work(tmpl);
+  BackgroundRemover remover;  // joined before `work` is removed
   const std::string& w = work.path();
   if (chmod(w.c_str(), 0755) != 0) return FailErrno("chmod " + w);
 
@@ -242,8 +266,9 @@ Result<nlohmann::json> BuildImage(const BuildRequest& req, Logger& log) {
   BASALT_ASSIGN_OR_RETURN(InputKind kind, DetectInputKind(req.rootfs));
   log.Info(fmt::format("staging {} input {}", InputKindName(kind), req.rootfs));
   std::string tree = w + "/tree";
-  BASALT_ASSIGN_OR_RETURN(StagedInput staged, StageInput(req.rootfs, kind, tree, def.root_seed,
-                                                     def.source_date_epoch.value_or(INT64_MAX)));
+  BASALT_ASSIGN_OR_RETURN(
+      StagedInput staged,
+      StageInput(req.rootfs, kind, tree, def.root_seed, def.source_date_epoch.value_or(INT64_MAX)));
   const int64_t sde = def.source_date_epoch.value_or(staged.newest_mtime);
   const std::string seed = def.seed.value_or(staged.digest);
   SeedDeriver derive(seed);
@@ -312,10 +337,9 @@ Result<nlohmann::json> BuildImage(const BuildRequest& req, Logger& log) {
   erofs.timestamp = sde;
   BASALT_ASSIGN_OR_RETURN(uint64_t usr_fs_size, MakeErofs(tree + "/usr", usr_img, erofs));
   timer.Start("usr_verity");
-  BASALT_ASSIGN_OR_RETURN(
-      VerityResult verity,
-      AppendVerityTree(usr_img, usr_fs_size, derive.Bytes("usr-verity-salt", 32),
-                       derive.Uuid("usr-verity-uuid")));
+  BASALT_ASSIGN_OR_RETURN(VerityResult verity, AppendVerityTree(usr_img, usr_fs_size,
+                                                                derive.Bytes("usr-verity-salt", 32),
+                                                                derive.Uuid("usr-verity-uuid")));
   if (verity.size > def.sizes.usr) {
     return Failf(ErrorKind::kInvalidInput,
                  "the /usr tree needs {} ({} erofs + {} hash tree), USR-A is {}; raise "
@@ -333,6 +357,7 @@ Result<nlohmann::json> BuildImage(const BuildRequest& req, Logger& log) {
   SkeletonInitramfs initramfs_builder;
   BASALT_ASSIGN_OR_RETURN(std::string initramfs,
                           initramfs_builder.Build({tree, kernel.version, sde}));
+  remover.Remove(tree + "/usr");
   timer.Start("esp");
   log.Info("building the ESP");
   std::unique_ptr<BootLayoutProvider> layout = MakeBootLayout(def.boot_backend);
@@ -348,7 +373,8 @@ Result<nlohmann::json> BuildImage(const BuildRequest& req, Logger& log) {
   boot_inputs.scratch_dir = w;
   BASALT_ASSIGN_OR_RETURN(EspContents esp_files, layout->Layout(boot_inputs));
   uint64_t esp_bytes = 0;
-  for (const auto& f : esp_files) esp_bytes += f.data.size();
+  for (const auto& f : esp_files)
+    esp_bytes += f.data.size();
   // FAT32 needs about 1 MiB of FATs and reserved sectors for a few hundred MiB.
   if (esp_bytes + 2 * kMiB > def.sizes.esp) {
     return Failf(ErrorKind::kInvalidInput,
@@ -409,6 +435,7 @@ Result<nlohmann::json> BuildImage(const BuildRequest& req, Logger& log) {
   root_opts.timestamp = sde;
   root_opts.tree = root_tree;
   BASALT_RETURN_IF_ERROR(MakeExt4(root_img, root_opts));
+  remover.Remove(root_tree);
   timer.Start("oem_ext4");
   const std::string oem_img = w + "/oem.img";
   Ext4Options oem_opts;

@@ -52,10 +52,11 @@ tar -C "$TREE" -cf - . >/dev/null 2>&1 || true
 t0=$(now); bare; t1=$(now); ours; t2=$(now)
 rm -rf "$WORK/bare" "$WORK/ours"
 t3=$(now); ours; t4=$(now); bare; t5=$(now)
-bare_s=$(echo "($t1 - $t0 + $t5 - $t4) / 2" | bc -l)
-ours_s=$(echo "($t2 - $t1 + $t4 - $t3) / 2" | bc -l)
+calc() { python3 -c "print($1)"; }
+bare_s=$(calc "($t1 - $t0 + $t5 - $t4) / 2")
+ours_s=$(calc "($t2 - $t1 + $t4 - $t3) / 2")
 printf 'tree: %s (%s)\n' "$TREE" "$(du -sh --apparent-size "$TREE/usr" | cut -f1) /usr"
 printf 'bare pipeline (cp -a + mkfs.erofs + veritysetup + mkfs.ext4 -d + mkfs.fat + sfdisk + dd): %.2f s\n' "$bare_s"
 printf 'basalt image build: %.2f s\n' "$ours_s"
 printf 'basalt breakdown (ms, last run): %s\n' "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["timings_ms"])' "$WORK/ours.json")"
-printf 'ratio basalt/bare: %.2f\n' "$(echo "$ours_s / $bare_s" | bc -l)"
+printf 'ratio basalt/bare: %.2f\n' "$(calc "$ours_s / $bare_s")"
