@@ -5,6 +5,7 @@
 #include "bootloader/boot_cli.h"
 #include "common/cli.h"
 #include "verity/verity_cli.h"
+#include "image/image_cli.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"basalt: build, sign, publish and apply A/B updates of immutable OS images"};
@@ -13,6 +14,7 @@ int main(int argc, char** argv) {
   basalt::CommandRunner runner;
   basalt::AddBootCommands(app, runner);
   basalt::AddVerityCommands(app, runner);
+  basalt::AddImageCommands(app, runner);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

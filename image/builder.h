@@ -1,0 +1,25 @@
+// `basalt image build`: root filesystem in, disk.img + usr.img + image.json + sbom.spdx.json out.
+// All work happens in a temp directory next to the output, renamed into place only when every
+// step succeeded.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "common/error.h"
+#include "common/log.h"
+#include "image/definition.h"
+
+namespace basalt::image {
+
+struct BuildRequest {
+  std::string rootfs;
+  std::string output;
+  ImageDefinition definition;  // with CLI overrides applied
+  std::string builder_version;
+};
+
+// Returns the image.json document that was written.
+Result<nlohmann::json> BuildImage(const BuildRequest& request, Logger& log);
+
+}  // namespace basalt::image
