@@ -125,6 +125,7 @@ class Applier {
   UniqueFd target_;
   UniqueFd source_;
   std::vector<uint8_t> blob_, out_, src_buf_;
+  ZstdDecoder zstd_;
   ApplyResult result_;
 };
 
@@ -187,7 +188,7 @@ Status Applier::ApplyOperation(const Operation& op, size_t index) {
       break;
     case Operation::REPLACE_ZSTD:
       out_.resize(dst_bytes);
-      BASALT_RETURN_IF_ERROR(ZstdDecompressExact(blob_, out_));
+      BASALT_RETURN_IF_ERROR(zstd_.DecompressExact(blob_, out_));
       data = out_;
       break;
     case Operation::REPLACE_XZ:
@@ -197,7 +198,7 @@ Status Applier::ApplyOperation(const Operation& op, size_t index) {
       break;
     case Operation::SOURCE_ZSTD_PATCH:
       out_.resize(dst_bytes);
-      BASALT_RETURN_IF_ERROR(ZstdDecompressExact(blob_, out_, src_buf_));
+      BASALT_RETURN_IF_ERROR(zstd_.DecompressExact(blob_, out_, src_buf_));
       data = out_;
       break;
     case Operation::SOURCE_BSDIFF:
@@ -316,14 +317,15 @@ Result<ApplyResult> Applier::Run() {
   if (fsync(target_.get()) != 0) return FailErrno("fsync " + opt_.target_path);
 
   // 6. Verify after write: rebuild the tree and compare with the signed values.
-  BASALT_ASSIGN_OR_RETURN(result_.root_hash, RebuildVerityTree(target_.get(), part.verity()));
+  BASALT_ASSIGN_OR_RETURN(RebuiltVerity rebuilt,
+                          RebuildVerityTree(target_.get(), part.verity(), part.new_size()));
+  result_.root_hash = rebuilt.root_hash;
+  result_.partition_sha256 = rebuilt.partition_sha256;
   if (std::string(result_.root_hash.begin(), result_.root_hash.end()) !=
       part.verity().root_hash()) {
     return Failf(ErrorKind::kIntegrity, "verity root hash of {} is {}, the signed one is {}",
                  opt_.target_path, ToHex(result_.root_hash), HexOf(part.verity().root_hash()));
   }
-  BASALT_ASSIGN_OR_RETURN(result_.partition_sha256,
-                          Sha256Range(target_.get(), 0, part.new_size(), opt_.target_path));
   if (std::memcmp(result_.partition_sha256.data(), part.new_sha256().data(), 32) != 0) {
     return Failf(ErrorKind::kIntegrity,
                  "SHA-256 of the new {} partition is {}, the signed one is {}", part.name(),

@@ -1,6 +1,7 @@
 #include "update-engine/payload/codec.h"
 
 #include <lzma.h>
+#define ZSTD_STATIC_LINKING_ONLY  // ZSTD_d_stableOutBuffer
 #include <zstd.h>
 
 #include <algorithm>
@@ -12,9 +13,6 @@ namespace {
 
 struct CCtxDeleter {
   void operator()(ZSTD_CCtx* c) const { ZSTD_freeCCtx(c); }
-};
-struct DCtxDeleter {
-  void operator()(ZSTD_DCtx* d) const { ZSTD_freeDCtx(d); }
 };
 
 // Window large enough that every byte of prefix + input can be referenced.
@@ -51,11 +49,26 @@ Result<std::vector<uint8_t>> ZstdCompress(std::span<const uint8_t> input, int le
 
 Status ZstdDecompressExact(std::span<const uint8_t> input, std::span<uint8_t> output,
                            std::span<const uint8_t> prefix) {
-  std::unique_ptr<ZSTD_DCtx, DCtxDeleter> dctx(ZSTD_createDCtx());
-  if (!dctx) return Fail(ErrorKind::kInternal, "zstd: cannot allocate a decompression context");
-  ZSTD_DCtx_setParameter(dctx.get(), ZSTD_d_windowLogMax, 27);
+  ZstdDecoder decoder;
+  return decoder.DecompressExact(input, output, prefix);
+}
+
+ZstdDecoder::ZstdDecoder() : dctx_(ZSTD_createDCtx()) {}
+ZstdDecoder::~ZstdDecoder() {
+  ZSTD_freeDCtx(dctx_);
+}
+
+Status ZstdDecoder::DecompressExact(std::span<const uint8_t> input, std::span<uint8_t> output,
+                                    std::span<const uint8_t> prefix) {
+  if (dctx_ == nullptr)
+    return Fail(ErrorKind::kInternal, "zstd: cannot allocate a decompression context");
+  ZSTD_DCtx_reset(dctx_, ZSTD_reset_session_and_parameters);
+  ZSTD_DCtx_setParameter(dctx_, ZSTD_d_windowLogMax, 27);
+  // The output buffer is the whole destination and never moves, so zstd decodes straight into
+  // it instead of through a window-sized internal buffer.
+  ZSTD_DCtx_setParameter(dctx_, ZSTD_d_stableOutBuffer, 1);
   if (!prefix.empty()) {
-    size_t rc = ZSTD_DCtx_refPrefix(dctx.get(), prefix.data(), prefix.size());
+    size_t rc = ZSTD_DCtx_refPrefix(dctx_, prefix.data(), prefix.size());
     if (ZSTD_isError(rc)) {
       return Failf(ErrorKind::kInternal, "zstd: refPrefix: {}", ZSTD_getErrorName(rc));
     }
@@ -66,7 +79,7 @@ Status ZstdDecompressExact(std::span<const uint8_t> input, std::span<uint8_t> ou
   ZSTD_outBuffer out{output.data(), output.size(), 0};
   while (true) {
     const size_t in_before = in.pos, out_before = out.pos;
-    size_t rc = ZSTD_decompressStream(dctx.get(), &out, &in);
+    size_t rc = ZSTD_decompressStream(dctx_, &out, &in);
     if (ZSTD_isError(rc)) {
       return Failf(ErrorKind::kInvalidInput, "zstd data: {}", ZSTD_getErrorName(rc));
     }

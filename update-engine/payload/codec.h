@@ -9,6 +9,8 @@
 
 #include "common/error.h"
 
+typedef struct ZSTD_DCtx_s ZSTD_DCtx;
+
 namespace basalt::payload {
 
 // One zstd frame. A non-empty prefix is referenced as a raw-content dictionary
@@ -17,6 +19,21 @@ Result<std::vector<uint8_t>> ZstdCompress(std::span<const uint8_t> input, int le
                                           std::span<const uint8_t> prefix = {});
 Status ZstdDecompressExact(std::span<const uint8_t> input, std::span<uint8_t> output,
                            std::span<const uint8_t> prefix = {});
+
+// A reusable decompression context: the applier decodes thousands of frames, and a context per
+// frame would reallocate its tables each time.
+class ZstdDecoder {
+ public:
+  ZstdDecoder();
+  ~ZstdDecoder();
+  ZstdDecoder(const ZstdDecoder&) = delete;
+  ZstdDecoder& operator=(const ZstdDecoder&) = delete;
+  Status DecompressExact(std::span<const uint8_t> input, std::span<uint8_t> output,
+                         std::span<const uint8_t> prefix = {});
+
+ private:
+  ZSTD_DCtx* dctx_;
+};
 
 // One xz stream (CRC32 check).
 Result<std::vector<uint8_t>> XzCompress(std::span<const uint8_t> input, uint32_t preset);

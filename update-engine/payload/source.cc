@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <vector>
 
 namespace basalt::payload {
@@ -43,6 +44,13 @@ Status FilePayloadSource::Skip(uint64_t n) {
   if (lseek(fd_.get(), static_cast<off_t>(n), SEEK_CUR) < 0) return FailErrno("seek " + path_);
   pos_ += n;
   return {};
+}
+
+Result<size_t> MemoryPayloadSource::Read(std::span<uint8_t> buf) {
+  size_t n = std::min(buf.size(), data_.size() - pos_);
+  if (n > 0) std::memcpy(buf.data(), data_.data() + pos_, n);
+  pos_ += n;
+  return n;
 }
 
 Status ReadExact(PayloadSource& src, std::span<uint8_t> buf, uint64_t offset,

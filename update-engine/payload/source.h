@@ -42,6 +42,23 @@ class FilePayloadSource : public PayloadSource {
   uint64_t pos_ = 0;
 };
 
+// A payload held in memory (tests, fuzzing). With known_size false it behaves like a stream
+// of unknown length.
+class MemoryPayloadSource : public PayloadSource {
+ public:
+  explicit MemoryPayloadSource(std::span<const uint8_t> data, bool known_size = true)
+      : data_(data), known_size_(known_size) {}
+  Result<size_t> Read(std::span<uint8_t> buf) override;
+  std::optional<uint64_t> Size() const override {
+    return known_size_ ? std::optional<uint64_t>(data_.size()) : std::nullopt;
+  }
+
+ private:
+  std::span<const uint8_t> data_;
+  bool known_size_;
+  size_t pos_ = 0;
+};
+
 // Reads exactly buf.size() bytes; a short stream is reported as truncated at `offset`.
 Status ReadExact(PayloadSource& src, std::span<uint8_t> buf, uint64_t offset,
                  std::string_view what);

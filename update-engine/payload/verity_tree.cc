@@ -9,7 +9,8 @@
 
 namespace basalt::payload {
 
-Result<std::vector<uint8_t>> RebuildVerityTree(int fd, const proto::VerityParams& p) {
+Result<RebuiltVerity> RebuildVerityTree(int fd, const proto::VerityParams& p,
+                                        uint64_t partition_size) {
   BASALT_ASSIGN_OR_RETURN(HashAlgorithm alg, ParseHashAlgorithm(p.hash_algorithm()));
   const uint64_t bs = p.hash_block_size();
   const size_t digest = HashDigestSize(alg);
@@ -45,6 +46,7 @@ Result<std::vector<uint8_t>> RebuildVerityTree(int fd, const proto::VerityParams
     }
   };
 
+  Hasher whole(HashAlgorithm::kSha256);
   std::vector<uint8_t> level(level_blocks[0] * bs, 0);
   std::vector<uint8_t> buf(4 << 20);
   for (uint64_t b = 0; b < p.data_blocks();) {
@@ -52,6 +54,7 @@ Result<std::vector<uint8_t>> RebuildVerityTree(int fd, const proto::VerityParams
     std::span<uint8_t> chunk(buf.data(), count * bs);
     BASALT_RETURN_IF_ERROR(PreadFull(fd, chunk, b * bs, "read data for the verity tree"));
     hash_blocks(chunk, level, b);
+    whole.Update(chunk);
     b += count;
   }
   for (size_t i = 0;; ++i) {
@@ -61,12 +64,21 @@ Result<std::vector<uint8_t>> RebuildVerityTree(int fd, const proto::VerityParams
     hash_blocks(level, upper, 0);
     level = std::move(upper);
   }
-  std::vector<uint8_t> root(digest);
+  RebuiltVerity out;
+  out.root_hash.resize(digest);
   h.CopyStateFrom(salted);
   h.Update(level);
-  h.Final(root.data());
+  h.Final(out.root_hash.data());
   if (fsync(fd) != 0) return FailErrno("fsync after writing the verity tree");
-  return root;
+  // The rest of the partition (gap, superblock, tree) is small: hash it from the device.
+  for (uint64_t pos = p.data_blocks() * bs; pos < partition_size;) {
+    size_t n = static_cast<size_t>(std::min<uint64_t>(buf.size(), partition_size - pos));
+    BASALT_RETURN_IF_ERROR(PreadFull(fd, std::span(buf.data(), n), pos, "read back the hash area"));
+    whole.Update(std::span<const uint8_t>(buf.data(), n));
+    pos += n;
+  }
+  whole.Final(out.partition_sha256.data());
+  return out;
 }
 
 }  // namespace basalt::payload
