@@ -1,0 +1,8 @@
+basalt_add_gtest(payload_integration_test
+  SOURCES
+    ${CMAKE_CURRENT_LIST_DIR}/payload_test.cc
+    ${CMAKE_CURRENT_LIST_DIR}/payload_fixture.cc
+  LIBS basalt_payload
+  LABELS integration
+  TIMEOUT 900)
+add_dependencies(payload_integration_test basalt)

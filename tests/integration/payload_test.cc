@@ -1,0 +1,575 @@
+// End-to-end payload tests on real erofs + dm-verity images: round trips, the tamper matrix,
+// signature policy, kill -9 and resume, bounded memory. Peers: mkfs.erofs, veritysetup.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <thread>
+
+#include "common/hex.h"
+#include "common/keyring.h"
+#include "common/log.h"
+#include "common/signing.h"
+#include "tests/integration/payload_fixture.h"
+#include "update-engine/payload/applier.h"
+#include "update-engine/payload/format.h"
+#include "update-engine/payload/generator.h"
+#include "update-engine/payload/reader.h"
+
+extern char** environ;
+
+namespace basalt::payload {
+namespace {
+
+using testing::BuildImage;
+using testing::MakeKey;
+using testing::RandomBytes;
+using testing::ReadFile;
+using testing::TempDir;
+using testing::WriteFile;
+
+class NullLogger : public Logger {
+ public:
+  void Log(LogLevel, std::string_view, const std::vector<LogField>&) override {}
+};
+
+std::string Basalt() {
+  const char* dir = getenv("BASALT_BIN_DIR");
+  return std::string(dir ? dir : "out/default/bin") + "/basalt";
+}
+
+// Old and new trees with the changes a real update has: modified, added, removed, renamed
+// files, a kernel version bump and a library upgrade.
+void MakeTrees(const std::string& old_tree, const std::string& new_tree) {
+  std::string tool = RandomBytes(300000, 1);
+  std::string lib = RandomBytes(400000, 2, true);
+  std::string ko = RandomBytes(120000, 3) + RandomBytes(80000, 4, true);
+  std::string dep = RandomBytes(30000, 5, true);
+  std::string doc = RandomBytes(100000, 6, true);
+  std::string moved = RandomBytes(150000, 7);
+  WriteFile(old_tree + "/bin/tool", tool);
+  WriteFile(old_tree + "/lib/libfoo.so.1.2.3", lib);
+  WriteFile(old_tree + "/lib/modules/6.1.0-10-amd64/kernel/drivers/a.ko", ko);
+  WriteFile(old_tree + "/lib/modules/6.1.0-10-amd64/modules.dep", dep);
+  WriteFile(old_tree + "/share/doc/readme", doc);
+  WriteFile(old_tree + "/share/removed.txt", RandomBytes(50000, 8, true));
+  WriteFile(old_tree + "/share/zeros", std::string(1 << 20, '\0'));
+  WriteFile(old_tree + "/share/old-name.dat", moved);
+
+  std::string tool2 = tool;
+  for (size_t i = 100000; i < 100400; ++i)
+    tool2[i] = static_cast<char>(tool2[i] ^ 0x5a);
+  tool2 += RandomBytes(20000, 9);
+  std::string lib2 = lib.substr(0, 200000) + "new symbol table entry" + lib.substr(200000);
+  std::string ko2 = ko;
+  ko2.replace(5000, 16, "6.1.0-11-amd64  ");
+  WriteFile(new_tree + "/bin/tool", tool2);
+  WriteFile(new_tree + "/lib/libfoo.so.1.2.4", lib2);
+  WriteFile(new_tree + "/lib/modules/6.1.0-11-amd64/kernel/drivers/a.ko", ko2);
+  WriteFile(new_tree + "/lib/modules/6.1.0-11-amd64/modules.dep", dep + "extra\n");
+  WriteFile(new_tree + "/share/doc/readme", doc);
+  WriteFile(new_tree + "/share/added.txt", RandomBytes(60000, 10, true));
+  WriteFile(new_tree + "/share/zeros", std::string(1 << 20, '\0'));
+  WriteFile(new_tree + "/share/new-name.dat", moved);
+}
+
+struct Shared {
+  TempDir dir;
+  std::string old_img, new_img;  // image directories
+  std::string keys, trust;
+  std::string full, delta;  // payload paths
+  GenerateResult full_result, delta_result;
+};
+Shared* g_shared = nullptr;
+
+class PayloadTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    std::string missing = testing::MissingTool({"mkfs.erofs", "veritysetup"});
+    if (!missing.empty()) return;
+    g_shared = new Shared;
+    Shared& s = *g_shared;
+    MakeTrees(s.dir / "old-tree", s.dir / "new-tree");
+    s.old_img = s.dir / "old";
+    s.new_img = s.dir / "new";
+    BuildImage(s.dir / "old-tree", s.old_img, "1.0.0");
+    BuildImage(s.dir / "new-tree", s.new_img, "1.1.0");
+    s.keys = s.dir / "keys";
+    s.trust = s.dir / "trust";
+    MakeKey("k1", s.keys, s.trust);
+    MakeKey("k2", s.keys, s.trust);
+    MakeKey("untrusted", s.keys, "");
+    NullLogger log;
+    GenerateOptions o;
+    o.new_image_dir = s.new_img;
+    o.output_path = s.full = s.dir / "full.payload";
+    o.keys = {s.keys + "/k1.pem"};
+    o.zstd_level = 3;
+    o.chunk_size = 64 << 10;
+    auto full = GeneratePayload(o, log);
+    ASSERT_TRUE(full.has_value()) << full.error().message();
+    s.full_result = *full;
+    o.old_image_dir = s.old_img;
+    o.output_path = s.delta = s.dir / "delta.payload";
+    auto delta = GeneratePayload(o, log);
+    ASSERT_TRUE(delta.has_value()) << delta.error().message();
+    s.delta_result = *delta;
+  }
+  static void TearDownTestSuite() {
+    delete g_shared;
+    g_shared = nullptr;
+  }
+  void SetUp() override {
+    std::string missing = testing::MissingTool({"mkfs.erofs", "veritysetup"});
+    if (!missing.empty()) GTEST_SKIP() << missing << " is not installed";
+    ASSERT_NE(g_shared, nullptr);
+    auto ring = Keyring::LoadDirectory(g_shared->trust);
+    ASSERT_TRUE(ring.has_value());
+    keyring_ = std::move(*ring);
+  }
+
+  Result<ApplyResult> Apply(const std::string& payload, const std::string& target,
+                            std::optional<std::string> source = std::nullopt,
+                            size_t threshold = 1) {
+    auto src = FilePayloadSource::Open(payload);
+    if (!src) return std::unexpected(src.error());
+    ApplyOptions opt;
+    opt.target_path = target;
+    opt.source_path = source;
+    opt.keyring = &*keyring_;
+    opt.threshold = threshold;
+    return ApplyPayload(**src, opt, log_);
+  }
+
+  Shared& s() { return *g_shared; }
+  std::optional<Keyring> keyring_;
+  NullLogger log_;
+};
+
+std::string Pattern(size_t n) {
+  std::string p(n, '\0');
+  for (size_t i = 0; i < n; ++i)
+    p[i] = static_cast<char>(0xA5 ^ (i >> 12));
+  return p;
+}
+
+void ExpectVeritysetupAccepts(const std::string& img, const std::string& image_dir) {
+  auto j = nlohmann::json::parse(ReadFile(image_dir + "/image.json"));
+  EXPECT_EQ(testing::Run(fmt::format("veritysetup verify --hash-offset={} {} {} {}",
+                                     j["usr"]["hash_offset"].get<uint64_t>(), img, img,
+                                     j["usr"]["root_hash"].get<std::string>())),
+            0);
+}
+
+TEST_F(PayloadTest, FullRoundTripIsByteIdentical) {
+  EXPECT_FALSE(s().full_result.is_delta);
+  EXPECT_EQ(s().full_result.ops.count("SOURCE_COPY"), 0u);
+  EXPECT_GT(s().full_result.ops["ZERO"].count, 0u);
+  EXPECT_GT(s().full_result.ops["REPLACE_ZSTD"].count + s().full_result.ops["REPLACE_XZ"].count,
+            0u);
+  TempDir t;
+  auto r = Apply(s().full, t / "slot.img");
+  ASSERT_TRUE(r.has_value()) << r.error().message();
+  EXPECT_EQ(ReadFile(t / "slot.img"), ReadFile(s().new_img + "/usr.img"));
+  EXPECT_EQ(r->version, "1.1.0");
+  ExpectVeritysetupAccepts(t / "slot.img", s().new_img);
+}
+
+TEST_F(PayloadTest, DeltaRoundTripIsByteIdentical) {
+  const auto& d = s().delta_result;
+  EXPECT_TRUE(d.is_delta);
+  EXPECT_EQ(d.from_version, "1.0.0");
+  EXPECT_GT(d.ops.at("SOURCE_COPY").count, 0u);
+  EXPECT_LT(d.size * 3, s().full_result.size) << "delta should be far smaller than full";
+  TempDir t;
+  // A block-device-like target: pre-existing content that must be fully replaced.
+  WriteFile(t / "slot.img", Pattern(std::filesystem::file_size(s().new_img + "/usr.img")));
+  auto r = Apply(s().delta, t / "slot.img", s().old_img + "/usr.img");
+  ASSERT_TRUE(r.has_value()) << r.error().message();
+  EXPECT_TRUE(r->is_delta);
+  EXPECT_EQ(ReadFile(t / "slot.img"), ReadFile(s().new_img + "/usr.img"));
+  ExpectVeritysetupAccepts(t / "slot.img", s().new_img);
+}
+
+TEST_F(PayloadTest, DeltaWithWrongSourceFailsBeforeWriting) {
+  TempDir t;
+  const std::string before = Pattern(std::filesystem::file_size(s().new_img + "/usr.img"));
+  WriteFile(t / "slot.img", before);
+  // The new image is not the delta's base.
+  auto r = Apply(s().delta, t / "slot.img", s().new_img + "/usr.img");
+  ASSERT_FALSE(r.has_value());
+  EXPECT_TRUE(IsSourceMismatch(r.error())) << r.error().message();
+  EXPECT_NE(r.error().message().find("not the image this delta was made from"), std::string::npos)
+      << r.error().message();
+  EXPECT_EQ(ReadFile(t / "slot.img"), before);
+  // A corrupted old slot: one flipped byte.
+  std::string old = ReadFile(s().old_img + "/usr.img");
+  old[old.size() / 2] ^= 1;
+  WriteFile(t / "corrupt-old.img", old);
+  r = Apply(s().delta, t / "slot.img", t / "corrupt-old.img");
+  ASSERT_FALSE(r.has_value());
+  EXPECT_TRUE(IsSourceMismatch(r.error())) << r.error().message();
+  EXPECT_EQ(ReadFile(t / "slot.img"), before);
+  // No source at all.
+  r = Apply(s().delta, t / "slot.img");
+  ASSERT_FALSE(r.has_value());
+  EXPECT_NE(r.error().message().find("--source"), std::string::npos) << r.error().message();
+  EXPECT_EQ(ReadFile(t / "slot.img"), before);
+}
+
+// What the target must hold after a refused apply that stopped before operation `k`.
+std::string ExpectedAfter(const std::string& pattern, const std::string& new_image,
+                          const Partition& part, int k) {
+  std::string out = pattern;
+  for (int i = 0; i < k; ++i) {
+    for (const auto& e : part.operations(i).dst_extents()) {
+      size_t off = e.start_block() * kBlockSize, len = e.num_blocks() * kBlockSize;
+      out.replace(off, len, new_image.substr(off, len));
+    }
+  }
+  return out;
+}
+
+TEST_F(PayloadTest, TamperMatrixIsRefusedWithoutWritingUnverifiedData) {
+  for (const std::string& which : {std::string("full"), std::string("delta")}) {
+    SCOPED_TRACE(which);
+    const bool delta = which == "delta";
+    const std::string payload = ReadFile(delta ? s().delta : s().full);
+    const std::string new_image = ReadFile(s().new_img + "/usr.img");
+    MemoryPayloadSource head_src(
+        std::span(reinterpret_cast<const uint8_t*>(payload.data()), payload.size()));
+    auto head = ReadHead(head_src, &*keyring_, 1);
+    ASSERT_TRUE(head.has_value()) << head.error().message();
+    const Partition& part = head->manifest.partitions(0);
+    const uint64_t blobs = head->header.blobs_offset();
+    const std::string pattern = Pattern(new_image.size());
+
+    struct Case {
+      std::string name;
+      std::string bytes;
+      int ops_before;  // operations allowed to have completed
+      bool streaming = false;
+    };
+    std::vector<Case> cases;
+    auto flip = [&](size_t pos) {
+      std::string t = payload;
+      t[pos] = static_cast<char>(t[pos] ^ 0x01);
+      return t;
+    };
+    for (size_t i = 0; i < kHeaderSize; ++i) {
+      cases.push_back({fmt::format("header byte {}", i), flip(i), 0});
+    }
+    for (size_t i = kHeaderSize; i < kHeaderSize + head->header.manifest_size;
+         i += std::max<size_t>(1, head->header.manifest_size / 40)) {
+      cases.push_back({fmt::format("manifest byte {}", i), flip(i), 0});
+    }
+    for (size_t i = kHeaderSize + head->header.manifest_size; i < blobs; ++i) {
+      cases.push_back({fmt::format("signature block byte {}", i), flip(i), 0});
+    }
+    for (int k = 0; k < part.operations_size(); ++k) {
+      const auto& op = part.operations(k);
+      if (op.data_length() == 0) continue;
+      cases.push_back({fmt::format("blob of operation {} ({})", k, OperationTypeName(op.type())),
+                       flip(blobs + op.data_offset() + op.data_length() / 2), k});
+      cases.push_back({fmt::format("last byte of blob {}", k),
+                       flip(blobs + op.data_offset() + op.data_length() - 1), k});
+    }
+    cases.push_back({"truncated by one byte", payload.substr(0, payload.size() - 1), 0});
+    cases.push_back({"truncated in the manifest", payload.substr(0, kHeaderSize + 5), 0});
+    cases.push_back({"truncated to the header", payload.substr(0, kHeaderSize), 0});
+    cases.push_back({"one byte appended", payload + "x", 0});
+    cases.push_back({"a block appended", payload + std::string(4096, '\0'), 0});
+    // Streams of unknown length: truncation shows only when the data runs out, so the operations
+    // whose (verified) data came before the cut may complete; appended data is noticed after
+    // the last operation and the result is refused.
+    int mid = part.operations_size() / 2;
+    while (mid < part.operations_size() && part.operations(mid).data_length() == 0)
+      ++mid;
+    ASSERT_LT(mid, part.operations_size());
+    cases.push_back({"stream truncated inside a blob",
+                     payload.substr(0, blobs + part.operations(mid).data_offset() + 3), mid, true});
+    cases.push_back({"stream with data appended", payload + "junk", part.operations_size(), true});
+
+    for (const Case& c : cases) {
+      SCOPED_TRACE(c.name);
+      TempDir t;
+      WriteFile(t / "slot.img", pattern);
+      MemoryPayloadSource src(
+          std::span(reinterpret_cast<const uint8_t*>(c.bytes.data()), c.bytes.size()),
+          !c.streaming);
+      ApplyOptions opt;
+      opt.target_path = t / "slot.img";
+      if (delta) opt.source_path = s().old_img + "/usr.img";
+      opt.keyring = &*keyring_;
+      auto r = ApplyPayload(src, opt, log_);
+      if (r.has_value()) {
+        // Flipping an unsigned bit that the format ignores would be a hole; none exists.
+        ADD_FAILURE() << "tampered payload was accepted";
+        continue;
+      }
+      EXPECT_FALSE(r.error().message().empty());
+      EXPECT_EQ(r.error().message().find('\n'), std::string::npos);
+      std::string got = ReadFile(t / "slot.img");
+      std::string want = ExpectedAfter(pattern, new_image, part, c.ops_before);
+      // Failing at a blob may leave ops before it done, never any other byte changed.
+      if (got != want) {
+        size_t first = 0;
+        while (first < got.size() && got[first] == want[first])
+          ++first;
+        ADD_FAILURE() << "target differs at byte " << first << ": " << r.error().message();
+      }
+    }
+  }
+}
+
+// Rewrites the signature block of a payload.
+std::string Resign(const std::string& payload, const std::vector<Signature>& sigs) {
+  auto h = DecodeHeader(std::span(reinterpret_cast<const uint8_t*>(payload.data()), kHeaderSize));
+  EXPECT_TRUE(h.has_value());
+  auto block = EncodeSignatures(sigs);
+  Header nh = *h;
+  nh.signatures_size = static_cast<uint32_t>(block.size());
+  auto hb = EncodeHeader(nh);
+  return std::string(hb.begin(), hb.end()) + payload.substr(kHeaderSize, h->manifest_size) +
+         std::string(block.begin(), block.end()) + payload.substr(h->blobs_offset());
+}
+
+Signature SignPayload(const std::string& payload, const std::string& key_path) {
+  auto key = PrivateKey::Load(key_path);
+  EXPECT_TRUE(key.has_value());
+  auto h = DecodeHeader(std::span(reinterpret_cast<const uint8_t*>(payload.data()), kHeaderSize));
+  auto msg = SignedMessage(
+      std::span(reinterpret_cast<const uint8_t*>(payload.data()), kHeaderSize),
+      std::span(reinterpret_cast<const uint8_t*>(payload.data()) + kHeaderSize, h->manifest_size));
+  auto sig = key->Sign(msg);
+  EXPECT_TRUE(sig.has_value());
+  return Signature{key->id(), *sig};
+}
+
+TEST_F(PayloadTest, SignaturePolicy) {
+  const std::string payload = ReadFile(s().full);
+  Signature k1 = SignPayload(payload, s().keys + "/k1.pem");
+  Signature k2 = SignPayload(payload, s().keys + "/k2.pem");
+  Signature untrusted = SignPayload(payload, s().keys + "/untrusted.pem");
+  Signature forged = untrusted;
+  forged.key_id = k1.key_id;  // claims to be a trusted key
+  struct Case {
+    std::string name;
+    std::string bytes;
+    size_t threshold;
+    bool ok;
+    std::string message;
+  };
+  std::string no_sig_block = payload;
+  {
+    Header h = *DecodeHeader(std::span(reinterpret_cast<const uint8_t*>(payload.data()), 32));
+    auto hb = EncodeHeader(Header{h.format_version, h.minor_version, h.manifest_size, 0});
+    no_sig_block = std::string(hb.begin(), hb.end()) +
+                   payload.substr(kHeaderSize, h.manifest_size) + payload.substr(h.blobs_offset());
+  }
+  std::vector<Case> cases = {
+      {"signed by an untrusted key", Resign(payload, {untrusted}), 1, false, "not trusted"},
+      {"wrong key under a trusted key id", Resign(payload, {forged}), 1, false, "invalid"},
+      {"no signature block", no_sig_block, 1, false, "no signature"},
+      {"empty signature list", Resign(payload, {}), 1, false, "no signature"},
+      {"threshold 2, one signature", Resign(payload, {k1}), 2, false, "2 required"},
+      {"threshold 2, same key twice", Resign(payload, {k1, k1}), 2, false, "2 required"},
+      {"threshold 2, untrusted second", Resign(payload, {k1, untrusted}), 2, false, "2 required"},
+      {"threshold 2 met", Resign(payload, {untrusted, k2, k1}), 2, true, ""},
+      {"rotation: old untrusted + new trusted", Resign(payload, {untrusted, k2}), 1, true, ""},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    TempDir t;
+    WriteFile(t / "p", c.bytes);
+    WriteFile(t / "slot.img", "");
+    auto r = Apply(t / "p", t / "slot.img", std::nullopt, c.threshold);
+    EXPECT_EQ(r.has_value(), c.ok) << (r ? "" : r.error().message());
+    if (!c.ok && !r) {
+      EXPECT_NE(r.error().message().find(c.message), std::string::npos) << r.error().message();
+      EXPECT_EQ(std::filesystem::file_size(t / "slot.img"), 0u) << "target touched";
+    }
+    if (c.ok && r) {
+      EXPECT_EQ(ReadFile(t / "slot.img"), ReadFile(s().new_img + "/usr.img"));
+    }
+  }
+}
+
+TEST_F(PayloadTest, NewerMinorVersionIsRefusedClearly) {
+  std::string payload = ReadFile(s().full);
+  payload[12] = 9;  // minor version 9
+  TempDir t;
+  WriteFile(t / "p", payload);
+  auto r = Apply(t / "p", t / "slot.img");
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().kind(), ErrorKind::kUnsupported);
+  EXPECT_NE(r.error().message().find("minor version 9"), std::string::npos) << r.error().message();
+  EXPECT_FALSE(std::filesystem::exists(t / "slot.img"));
+}
+
+struct ChildResult {
+  int status = -1;
+  long maxrss_kib = 0;
+  std::string out;
+};
+
+// Runs argv with stdout to a file; kills it with SIGKILL after kill_after if given.
+ChildResult RunChild(const std::vector<std::string>& argv, const std::string& out_path,
+                     std::optional<std::chrono::microseconds> kill_after = std::nullopt) {
+  // posix_spawn (vfork semantics), so the child's max RSS is the program's own and not a copy
+  // of this test process.
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+  std::vector<char*> args;
+  for (const auto& a : argv)
+    args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid;
+  int rc = posix_spawn(&pid, args[0], &fa, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0) {
+    ADD_FAILURE() << "spawn " << args[0] << ": " << strerror(rc);
+    return {};
+  }
+  if (kill_after) {
+    std::this_thread::sleep_for(*kill_after);
+    kill(pid, SIGKILL);
+  }
+  ChildResult r;
+  struct rusage ru;
+  wait4(pid, &r.status, 0, &ru);
+  r.maxrss_kib = ru.ru_maxrss;
+  r.out = ReadFile(out_path);
+  return r;
+}
+
+TEST_F(PayloadTest, KillNineAtRandomPointsThenResumeIsIdentical) {
+  const std::string want = ReadFile(s().new_img + "/usr.img");
+  TempDir t;
+  auto args = [&](const std::string& target, const std::string& state) {
+    return std::vector<std::string>{Basalt(),
+                                    "payload",
+                                    "apply",
+                                    s().delta,
+                                    "--source",
+                                    s().old_img + "/usr.img",
+                                    "--target",
+                                    target,
+                                    "--keys",
+                                    s().trust,
+                                    "--state",
+                                    state,
+                                    "--checkpoint-interval-ms",
+                                    "0",
+                                    "--json"};
+  };
+  // Calibrate: one uninterrupted run.
+  auto start = std::chrono::steady_clock::now();
+  auto full = RunChild(args(t / "cal.img", t / "cal-state"), t / "out");
+  auto duration = std::chrono::steady_clock::now() - start;
+  ASSERT_TRUE(WIFEXITED(full.status) && WEXITSTATUS(full.status) == 0) << full.out;
+  ASSERT_EQ(ReadFile(t / "cal.img"), want);
+
+  std::mt19937_64 rng(20261122);
+  const auto max_us = std::chrono::duration_cast<std::chrono::microseconds>(duration).count();
+  int resumed = 0, killed = 0;
+  constexpr int kPoints = 50;
+  for (int i = 0; i < kPoints; ++i) {
+    SCOPED_TRACE(i);
+    const std::string target = t / fmt::format("slot{}.img", i);
+    const std::string state = t / fmt::format("state{}", i);
+    WriteFile(target, Pattern(want.size()));
+    auto first = RunChild(args(target, state), t / "out",
+                          std::chrono::microseconds(rng() % static_cast<uint64_t>(max_us + 1)));
+    if (WIFSIGNALED(first.status)) ++killed;
+    auto second = RunChild(args(target, state), t / "out");
+    ASSERT_TRUE(WIFEXITED(second.status) && WEXITSTATUS(second.status) == 0) << second.out;
+    auto j = nlohmann::json::parse(second.out);
+    if (j["resumed"].get<bool>()) ++resumed;
+    ASSERT_EQ(ReadFile(target), want) << "result differs after kill and resume";
+    std::filesystem::remove(target);
+  }
+  RecordProperty("killed", killed);
+  RecordProperty("resumed", resumed);
+  std::cerr << "kill -9 points: " << kPoints << ", killed mid-run: " << killed
+            << ", resumed from a checkpoint: " << resumed << ", identical: " << kPoints << "\n";
+  EXPECT_GT(killed, kPoints / 4) << "too few runs were actually interrupted";
+  EXPECT_GT(resumed, 0) << "no run resumed from a checkpoint";
+}
+
+TEST_F(PayloadTest, CliVerifyAndInspect) {
+  TempDir t;
+  auto v =
+      RunChild({Basalt(), "payload", "verify", s().delta, "--keys", s().trust, "--json"}, t / "o");
+  ASSERT_TRUE(WIFEXITED(v.status) && WEXITSTATUS(v.status) == 0) << v.out;
+  auto j = nlohmann::json::parse(v.out);
+  EXPECT_EQ(j["kind"], "delta");
+  EXPECT_EQ(j["signers"].size(), 1u);
+
+  std::string bad = ReadFile(s().delta);
+  bad[bad.size() - 10] ^= 0x40;
+  WriteFile(t / "bad", bad);
+  auto b = RunChild({Basalt(), "payload", "verify", t / "bad", "--keys", s().trust}, t / "o");
+  EXPECT_TRUE(WIFEXITED(b.status) && WEXITSTATUS(b.status) == 4);  // kExitIntegrity
+
+  auto in = RunChild({Basalt(), "payload", "inspect", s().delta, "--json"}, t / "o");
+  ASSERT_TRUE(WIFEXITED(in.status) && WEXITSTATUS(in.status) == 0) << in.out;
+  auto ij = nlohmann::json::parse(in.out);
+  EXPECT_EQ(ij["header"]["minor_version"], kMinorDelta);
+  EXPECT_EQ(ij["from_version"], "1.0.0");
+  const auto& ops = ij["partitions"][0]["operations"];
+  for (const auto& [name, st] : s().delta_result.ops) {
+    EXPECT_EQ(ops[name]["count"].get<uint64_t>(), st.count) << name;
+    EXPECT_EQ(ops[name]["data_bytes"].get<uint64_t>(), st.data_bytes) << name;
+  }
+}
+
+TEST_F(PayloadTest, StreamsLargePayloadInBoundedMemory) {
+  TempDir t;
+  constexpr size_t kImage = 160 << 20;
+  WriteFile(t / "tree/big.bin", RandomBytes(kImage, 42));
+  BuildImage(t / "tree", t / "img", "2.0");
+  std::filesystem::remove(t / "tree/big.bin");
+  GenerateOptions o;
+  o.new_image_dir = t / "img";
+  o.output_path = t / "big.payload";
+  o.keys = {s().keys + "/k1.pem"};
+  o.zstd_level = 1;
+  o.try_xz = false;
+  auto g = GeneratePayload(o, log_);
+  ASSERT_TRUE(g.has_value()) << g.error().message();
+  // Through /usr/bin/time: a child's ru_maxrss would include this test process's own high-water
+  // mark, which exec inherits.
+  ASSERT_EQ(testing::MissingTool({"/usr/bin/time"}), "");
+  auto r = RunChild({"/usr/bin/time", "-f", "%M", "-o", t / "rss", Basalt(), "payload", "apply",
+                     t / "big.payload", "--target", t / "slot.img", "--keys", s().trust, "--json"},
+                    t / "o");
+  ASSERT_TRUE(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0) << r.out;
+  r.maxrss_kib = std::stol(ReadFile(t / "rss"));
+  auto j = nlohmann::json::parse(r.out);
+  const uint64_t peak = j["peak_buffer_bytes"].get<uint64_t>();
+  constexpr uint64_t kBound = 8 << 20;  // the applier's buffers for 2 MiB operations
+  EXPECT_LE(peak, kBound);
+  EXPECT_GE(g->size, 16 * kBound) << "payload must be much larger than the bound";
+  std::cerr << "payload " << g->size << " bytes, applier buffers peak " << peak
+            << " bytes, process max RSS " << r.maxrss_kib << " KiB\n";
+#if !defined(__SANITIZE_ADDRESS__)
+  // Whole process, binary and libraries included (ASan's shadow and quarantine would measure
+  // the sanitizer instead, so this is checked in the plain build).
+  EXPECT_LT(r.maxrss_kib, 32 * 1024);
+#endif
+  EXPECT_EQ(testing::Run(fmt::format("cmp -s {} {}", t / "slot.img", t / "img/usr.img")), 0);
+}
+
+}  // namespace
+}  // namespace basalt::payload
