@@ -3,12 +3,16 @@
 #include <CLI/CLI.hpp>
 
 #include "common/cli.h"
+#include "update-engine/repo/keys_cli.h"
+#include "update-engine/repo/repo_cli.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"basalt: build, sign, publish and apply A/B updates of immutable OS images"};
   app.require_subcommand(1);
   app.set_version_flag("--version", BASALT_VERSION);
   basalt::CommandRunner runner;
+  basalt::AddKeysCommands(app, runner);
+  basalt::AddRepoCommands(app, runner);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
