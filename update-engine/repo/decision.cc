@@ -23,6 +23,12 @@ Decision Wait(Decision d, std::string code, std::string reason) {
   return d;
 }
 
+// Refusals after the channel verified still report it, so the host records its version.
+Decision WithChannel(Decision d, const Channel& ch) {
+  d.channel = ch;
+  return d;
+}
+
 int Percent(double f) { return static_cast<int>(f * 100.0); }
 
 }  // namespace
@@ -113,10 +119,10 @@ Result<Decision> Decide(const Keyring& keys, size_t threshold, std::string_view 
   }
   if (cmp < 0) {
     if (!ch.allow_downgrade) {
-      return Refuse("downgrade",
+      return WithChannel(Refuse("downgrade",
                     fmt::format("{} is older than the running {} and channel {} does not allow "
                                 "a downgrade (an operator rollback sets allow_downgrade)",
-                                target, host.current_version, ch.name));
+                                target, host.current_version, ch.name)), ch);
     }
     if (why == "newer") why = "rollback";
   }
@@ -148,20 +154,24 @@ Result<Decision> Decide(const Keyring& keys, size_t threshold, std::string_view 
   BASALT_ASSIGN_OR_RETURN(std::string release_text, source.FetchRelease(target));
   auto release_body = OpenVerified(release_text, kReleasePayloadType, keys, threshold);
   if (!release_body) {
-    return Refuse("bad-release-signature",
-                  fmt::format("release {}: {}", target, release_body.error().message()),
-                  ErrorKind::kIntegrity);
+    return WithChannel(Refuse("bad-release-signature",
+                              fmt::format("release {}: {}", target, release_body.error().message()),
+                              ErrorKind::kIntegrity),
+                       ch);
   }
   auto rel = ParseRelease(*release_body);
   if (!rel) {
-    return Refuse("bad-release", fmt::format("release {}: {}", target, rel.error().message()),
-                  ErrorKind::kInvalidInput);
+    return WithChannel(Refuse("bad-release",
+                              fmt::format("release {}: {}", target, rel.error().message()),
+                              ErrorKind::kInvalidInput),
+                       ch);
   }
   if (rel->version != target) {
-    return Refuse("mix-and-match",
-                  fmt::format("the release served for {} is signed as version {}", target,
-                              rel->version),
-                  ErrorKind::kIntegrity);
+    return WithChannel(Refuse("mix-and-match",
+                              fmt::format("the release served for {} is signed as version {}",
+                                          target, rel->version),
+                              ErrorKind::kIntegrity),
+                       ch);
   }
 
   const PayloadRef* chosen = nullptr;
@@ -175,8 +185,9 @@ Result<Decision> Decide(const Keyring& keys, size_t threshold, std::string_view 
   }
   if (chosen == nullptr) chosen = rel->FullPayload();
   if (chosen == nullptr) {
-    return Refuse("no-payload", fmt::format("release {} has no full payload", target),
-                  ErrorKind::kInvalidInput);
+    return WithChannel(Refuse("no-payload", fmt::format("release {} has no full payload", target),
+                              ErrorKind::kInvalidInput),
+                       ch);
   }
 
   d.verdict = Verdict::kUpdate;

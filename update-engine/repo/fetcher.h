@@ -24,10 +24,13 @@ class Fetcher {
   // A whole small document. More than max_size bytes is a kIntegrity error; 404 is kNotFound;
   // network and server faults are kIo (retryable).
   virtual Result<std::string> Get(const std::string& url, size_t max_size) = 0;
-  // Bytes [offset, offset + max_bytes) of url, in order, to sink (an HTTP Range request when
-  // offset > 0, so an interrupted download continues where it stopped). Returns how many bytes
-  // were delivered, which may be fewer when the resource is shorter; more than max_bytes is a
-  // kIntegrity error. A server that ignores Range has its leading bytes skipped.
+  // Everything from offset to the end of url, in order, to sink (an open-ended HTTP Range
+  // request "bytes=offset-" when offset > 0, so an interrupted download continues where it
+  // stopped). The rest of the resource must fit in max_bytes: a payload download passes
+  // signed size - offset, and a server that sends more (size inflation, endless data) is cut
+  // off with kIntegrity at once. Returns how many bytes were delivered, which may be fewer
+  // when the resource is shorter (the caller's hash check decides). A server that ignores
+  // Range has its leading bytes skipped.
   virtual Result<uint64_t> GetRange(const std::string& url, uint64_t offset, uint64_t max_bytes,
                                     const ByteSink& sink) = 0;
 };
