@@ -2,15 +2,25 @@
 // file only wires them together and turns parse errors into the documented exit codes.
 #include <CLI/CLI.hpp>
 
+#include "bootloader/boot_cli.h"
 #include "common/cli.h"
+#include "image/image_cli.h"
 #include "update-engine/payload/payload_cli.h"
+#include "update-engine/repo/keys_cli.h"
+#include "update-engine/repo/repo_cli.h"
+#include "verity/verity_cli.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"basalt: build, sign, publish and apply A/B updates of immutable OS images"};
   app.require_subcommand(1);
   app.set_version_flag("--version", BASALT_VERSION);
   basalt::CommandRunner runner;
+  basalt::AddImageCommands(app, runner);
+  basalt::AddVerityCommands(app, runner);
   basalt::AddPayloadCommands(app, runner);
+  basalt::AddKeysCommands(app, runner);
+  basalt::AddRepoCommands(app, runner);
+  basalt::AddBootCommands(app, runner);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,506 @@
+// A repository built by the `basalt` CLI, served by a real nginx on 127.0.0.1, read by the
+// host-side fetcher (libcurl) and decision API: good data is accepted, each tampered variant
+// is refused, Range requests resume downloads, and `basalt channel show` / `repo verify`
+// explain and check what is served.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <random>
+#include <thread>
+
+#include "common/cli.h"
+#include "tests/unit/repo_test_util.h"
+#include "update-engine/repo/fetcher.h"
+#include "update-engine/repo/repo_source.h"
+
+namespace basalt::repo {
+namespace {
+using namespace testing;
+namespace fs = std::filesystem;
+
+struct CliResult {
+  int rc = -1;
+  std::string out, err;
+};
+
+std::string Quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+// Everything the suite shares: built once, since publishing and starting nginx cost time.
+struct Env {
+  TempDir tmp;
+  fs::path basalt;
+  fs::path www() const { return tmp.path() / "www"; }
+  fs::path good() const { return www() / "good"; }
+  std::string key;  // private key path
+  fs::path trust;
+  int port = 0;
+  pid_t nginx = -1;
+  std::string base_url;
+  std::string v1_channel;
+  TimePoint wave_start{};
+
+  CliResult Run(const std::vector<std::string>& args) {
+    std::string cmd = Quote(basalt.string());
+    for (const auto& a : args) cmd += " " + Quote(a);
+    fs::path out = tmp.path() / "cli.out", err = tmp.path() / "cli.err";
+    cmd += " >" + Quote(out.string()) + " 2>" + Quote(err.string());
+    int status = std::system(cmd.c_str());
+    CliResult r;
+    r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    r.out = ReadAll(out);
+    r.err = ReadAll(err);
+    return r;
+  }
+};
+
+Env* env = nullptr;
+
+int FreePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  socklen_t len = sizeof(addr);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+bool PortOpen(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  ::close(fd);
+  return ok;
+}
+
+std::string NginxBinary() {
+  for (const char* p : {"/usr/sbin/nginx", "/usr/bin/nginx"}) {
+    if (::access(p, X_OK) == 0) return p;
+  }
+  return "";
+}
+
+bool StartNginx(Env& e) {
+  fs::path dir = e.tmp.path() / "nginx";
+  fs::create_directories(dir / "tmp");
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    e.port = FreePort();
+    std::string conf = fmt::format(R"(worker_processes 1;
+{user}
+pid {dir}/nginx.pid;
+error_log {dir}/error.log;
+events {{ worker_connections 64; }}
+http {{
+  access_log {dir}/access.log;
+  client_body_temp_path {dir}/tmp/body;
+  proxy_temp_path {dir}/tmp/proxy;
+  fastcgi_temp_path {dir}/tmp/fastcgi;
+  uwsgi_temp_path {dir}/tmp/uwsgi;
+  scgi_temp_path {dir}/tmp/scgi;
+  default_type application/octet-stream;
+  server {{
+    listen 127.0.0.1:{port};
+    root {www};
+  }}
+}}
+)",
+                                   fmt::arg("user", ::geteuid() == 0 ? "user root root;" : ""),
+                                   fmt::arg("dir", dir.string()), fmt::arg("port", e.port),
+                                   fmt::arg("www", e.www().string()));
+    WriteAll(dir / "nginx.conf", conf);
+    std::string bin = NginxBinary();
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      std::string p = dir.string(), c = (dir / "nginx.conf").string();
+      ::execl(bin.c_str(), bin.c_str(), "-p", p.c_str(), "-c", c.c_str(), "-g", "daemon off;",
+              static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    for (int i = 0; i < 100; ++i) {
+      if (PortOpen(e.port)) {
+        e.nginx = pid;
+        return true;
+      }
+      int status;
+      if (::waitpid(pid, &status, WNOHANG) == pid) break;  // died: port taken? retry
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+  }
+  return false;
+}
+
+std::string RandomBytes(size_t n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::string s(n, '\0');
+  for (auto& c : s) c = static_cast<char>(rng());
+  return s;
+}
+
+class NginxRepoTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (NginxBinary().empty()) return;
+    env = new Env;
+    const char* bin = std::getenv("BASALT_BIN_DIR");
+    ASSERT_NE(bin, nullptr) << "BASALT_BIN_DIR is set by ctest";
+    env->basalt = fs::path(bin) / "basalt";
+    Env& e = *env;
+    fs::path t = e.tmp.path();
+
+    CliResult gen = e.Run({"keys", "generate", "--output", (t / "keys").string(), "--json"});
+    ASSERT_EQ(gen.rc, 0) << gen.err;
+    auto info = nlohmann::json::parse(gen.out);
+    e.key = info["private"];
+    EXPECT_EQ(fs::status(e.key).permissions() & fs::perms::all,
+              fs::perms::owner_read | fs::perms::owner_write);
+    e.trust = t / "trust";
+    fs::create_directories(e.trust);
+    fs::copy_file(info["public"].get<std::string>(), e.trust / "release.pem");
+
+    // Three releases with multi-MiB payloads, so Range requests have room.
+    const std::pair<const char*, char> versions[] = {{"1.0.0", 'a'}, {"1.5.0", 'c'}, {"2.0.0", 'b'}};
+    uint64_t seed = 1;
+    for (auto [v, root] : versions) {
+      WriteImageDir(t / v, v, root);
+      WriteAll(t / (std::string(v) + ".payload"), RandomBytes(3 << 20, seed++));
+      CliResult pub = e.Run({"release", "publish", "--repo", e.good().string(), "--image-dir",
+                             (t / v).string(), "--key", e.key, "--payload",
+                             (t / (std::string(v) + ".payload")).string()});
+      ASSERT_EQ(pub.rc, 0) << pub.err;
+    }
+    auto set = [&](const std::string& channel, std::vector<std::string> extra) {
+      std::vector<std::string> args = {"channel"};
+      args.insert(args.end(), extra.begin(), extra.end());
+      args.insert(args.end(), {"--repo", e.good().string(), "--channel", channel, "--key", e.key});
+      CliResult r = e.Run(args);
+      ASSERT_EQ(r.rc, 0) << r.err;
+    };
+    set("stable", {"set", "--release", "1.5.0"});
+    e.v1_channel = ReadAll(e.good() / "channels/stable.json");
+    set("stable", {"set", "--release", "2.0.0"});
+    set("stable", {"floor", "--release", "1.5.0"});
+    e.wave_start = Now() + std::chrono::hours(1);
+    set("staged", {"set", "--release", "2.0.0", "--start", FormatTime(e.wave_start), "--duration",
+                   "10h"});
+    set("rolled", {"set", "--release", "2.0.0"});
+    set("rolled", {"rollback", "--release", "1.5.0"});
+    set("held", {"set", "--release", "2.0.0"});
+    set("held", {"pause"});
+
+    CliResult verify = e.Run({"repo", "verify", "--repo", e.good().string(), "--keys", e.trust.string()});
+    ASSERT_EQ(verify.rc, 0) << verify.out << verify.err;
+
+    MakeVariants();
+    ASSERT_TRUE(StartNginx(e)) << ReadAll(t / "nginx/error.log");
+    e.base_url = fmt::format("http://127.0.0.1:{}", e.port);
+  }
+
+  // One tampered copy of the good repository per attack, served side by side.
+  static void MakeVariants() {
+    Env& e = *env;
+    auto variant = [&](const std::string& name) {
+      fs::copy(e.good(), e.www() / name, fs::copy_options::recursive);
+      return e.www() / name;
+    };
+    fs::path full2 = "releases/2.0.0/full.payload";
+    {
+      fs::path v = variant("payload-replaced");
+      WriteAll(v / full2, RandomBytes(3 << 20, 99));
+    }
+    {
+      fs::path v = variant("payload-inflated");
+      WriteAll(v / full2, ReadAll(e.good() / full2) + RandomBytes(1 << 20, 98));
+    }
+    {
+      fs::path v = variant("channel-replayed");
+      WriteAll(v / "channels/stable.json", e.v1_channel);
+    }
+    {
+      fs::path v = variant("channel-wrong-key");
+      auto evil = PrivateKey::Generate(KeyType::kEcdsaP256);
+      ASSERT_TRUE(evil.has_value());
+      std::vector<PrivateKey> keys = {*evil};
+      auto body = ParseEnvelope(ReadAll(v / "channels/stable.json"))->payload;
+      WriteAll(v / "channels/stable.json", *SignEnvelope(kChannelPayloadType, body, keys));
+    }
+    {
+      fs::path v = variant("channel-tampered");
+      auto j = nlohmann::json::parse(ReadAll(v / "channels/stable.json"));
+      auto body = nlohmann::json::parse(ParseEnvelope(j.dump())->payload);
+      body.erase("floor");
+      j["payload"] = Base64Encode(body.dump());
+      WriteAll(v / "channels/stable.json", j.dump());
+    }
+    {
+      fs::path v = variant("release-mixed");
+      fs::copy_file(v / "releases/1.0.0/release.json", v / "releases/1.5.0/release.json",
+                    fs::copy_options::overwrite_existing);
+    }
+  }
+
+  static void TearDownTestSuite() {
+    if (env == nullptr) return;
+    if (env->nginx > 0) {
+      ::kill(env->nginx, SIGTERM);
+      ::waitpid(env->nginx, nullptr, 0);
+    }
+    delete env;
+    env = nullptr;
+  }
+
+  void SetUp() override {
+    if (env == nullptr) GTEST_SKIP() << "nginx is not installed (apt-get install nginx-light)";
+    ASSERT_GT(env->nginx, 0);
+    ring_ = *Keyring::LoadDirectory(env->trust.string());
+  }
+
+  HostState Host(const std::string& version, char root) {
+    HostState h;
+    h.current_version = version;
+    h.current_root_hash = Hex64(root);
+    h.machine_id = "5f1ec1d0c0ffee0000000000000000aa";
+    h.last_metadata_version = 3;
+    h.now = Now();
+    return h;
+  }
+  std::string Url(const std::string& variant) { return env->base_url + "/" + variant; }
+  Result<Decision> DecideOver(const std::string& variant, const HostState& h,
+                              const std::string& channel = "stable") {
+    RepositorySource src(*fetcher_, Url(variant));
+    return Decide(ring_, 1, channel, src, h);
+  }
+  Status Download(const std::string& variant, const PayloadRef& p, const fs::path& dest) {
+    RepositorySource src(*fetcher_, Url(variant));
+    auto url = src.PayloadUrl(p);
+    if (!url) return std::unexpected(url.error());
+    return DownloadPayload(*fetcher_, *url, p, dest.string());
+  }
+  nlohmann::json Show(std::vector<std::string> extra, int expect_rc = 0) {
+    std::vector<std::string> args = {"channel", "show", "--repo", Url("good"), "--keys",
+                                     env->trust.string(), "--json"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    CliResult r = env->Run(args);
+    EXPECT_EQ(r.rc, expect_rc) << r.out << r.err;
+    auto j = nlohmann::json::parse(r.out, nullptr, false);
+    EXPECT_FALSE(j.is_discarded()) << r.out << r.err;
+    return j;
+  }
+
+  Keyring ring_;
+  std::unique_ptr<Fetcher> fetcher_ = MakeCurlFetcher();
+};
+
+TEST_F(NginxRepoTest, GoodRepositoryIsAcceptedAndDownloads) {
+  auto d = DecideOver("good", Host("1.5.0", 'c'));
+  ASSERT_TRUE(d.has_value()) << d.error().message();
+  ASSERT_EQ(d->verdict, Verdict::kUpdate) << d->reason;
+  EXPECT_EQ(d->version, "2.0.0");
+  fs::path dest = env->tmp.path() / "good.payload";
+  auto s = Download("good", *d->payload, dest);
+  ASSERT_TRUE(s.has_value()) << s.error().message();
+  EXPECT_EQ(ReadAll(dest), ReadAll(env->tmp.path() / "2.0.0.payload"));
+}
+
+TEST_F(NginxRepoTest, RangeRequestsReturnTheRequestedBytes) {
+  RepositorySource src(*fetcher_, Url("good"));
+  std::string url = Url("good") + "/releases/2.0.0/full.payload";
+  std::string got;
+  std::string data = ReadAll(env->tmp.path() / "2.0.0.payload");
+  const uint64_t offset = data.size() - 4093;
+  auto sink = [&](std::span<const uint8_t> b) -> Status {
+    got.append(reinterpret_cast<const char*>(b.data()), b.size());
+    return {};
+  };
+  auto n = fetcher_->GetRange(url, offset, 4093, sink);
+  ASSERT_TRUE(n.has_value()) << n.error().message();
+  EXPECT_EQ(*n, 4093u);
+  EXPECT_EQ(got, data.substr(offset));
+  // The rest of the resource must fit the cap the caller gives.
+  got.clear();
+  auto over = fetcher_->GetRange(url, offset - 1, 4093, sink);
+  ASSERT_FALSE(over.has_value());
+  EXPECT_EQ(over.error().kind(), ErrorKind::kIntegrity);
+  EXPECT_NE(ReadAll(env->tmp.path() / "nginx/access.log").find("\" 206 4093 "), std::string::npos);
+}
+
+TEST_F(NginxRepoTest, InterruptedDownloadResumesWithARangeRequest) {
+  auto d = DecideOver("good", Host("1.5.0", 'c'));
+  ASSERT_TRUE(d.has_value() && d->verdict == Verdict::kUpdate);
+  fs::path dest = env->tmp.path() / "resumed.payload";
+  std::string data = ReadAll(env->tmp.path() / "2.0.0.payload");
+  WriteAll(dest.string() + ".part", data.substr(0, 2 << 20));
+  std::string log_before = ReadAll(env->tmp.path() / "nginx/access.log");
+  auto s = Download("good", *d->payload, dest);
+  ASSERT_TRUE(s.has_value()) << s.error().message();
+  EXPECT_EQ(ReadAll(dest), data);
+  std::string log = ReadAll(env->tmp.path() / "nginx/access.log").substr(log_before.size());
+  // nginx answered 206 Partial Content with only the missing MiB.
+  EXPECT_NE(log.find("\"GET /good/releases/2.0.0/full.payload HTTP/1.1\" 206 1048576"),
+            std::string::npos)
+      << log;
+}
+
+TEST_F(NginxRepoTest, EachTamperedVariantIsRefused) {
+  struct Case {
+    const char* variant;
+    const char* code;  // decision refusal, or "" when the download must fail
+  } cases[] = {
+      {"channel-replayed", "replay"},
+      {"channel-wrong-key", "bad-channel-signature"},
+      {"channel-tampered", "bad-channel-signature"},
+      {"release-mixed", "mix-and-match"},
+      {"payload-replaced", ""},
+      {"payload-inflated", ""},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.variant);
+    // From 1.0.0 the floor sends hosts to 1.5.0; from 1.5.0 they go to 2.0.0.
+    HostState h = std::string_view(c.variant) == "release-mixed" ? Host("1.0.0", 'a')
+                                                                 : Host("1.5.0", 'c');
+    auto d = DecideOver(c.variant, h);
+    ASSERT_TRUE(d.has_value()) << d.error().message();
+    if (*c.code) {
+      EXPECT_EQ(d->verdict, Verdict::kRefuse);
+      EXPECT_EQ(d->code, c.code) << d->reason;
+      continue;
+    }
+    ASSERT_EQ(d->verdict, Verdict::kUpdate) << d->reason;
+    fs::path dest = env->tmp.path() / (std::string(c.variant) + ".payload");
+    auto s = Download(c.variant, *d->payload, dest);
+    ASSERT_FALSE(s.has_value());
+    EXPECT_EQ(s.error().kind(), ErrorKind::kIntegrity) << s.error().message();
+    EXPECT_FALSE(fs::exists(dest));
+  }
+  // Expired metadata, seen from a host whose clock is past the expiry.
+  HostState late = Host("1.5.0", 'c');
+  late.now = Now() + std::chrono::days(31);
+  auto d = DecideOver("good", late);
+  ASSERT_TRUE(d.has_value());
+  EXPECT_EQ(d->code, "expired");
+}
+
+TEST_F(NginxRepoTest, MissingFilesAreNotFound) {
+  auto d = DecideOver("good", Host("1.0.0", 'a'), "nonexistent");
+  ASSERT_FALSE(d.has_value());
+  EXPECT_EQ(d.error().kind(), ErrorKind::kNotFound);
+}
+
+TEST_F(NginxRepoTest, ChannelShowExplainsFloorPinWaveRollbackAndPause) {
+  // Floor: 1.0.0 must pass through 1.5.0.
+  auto j = Show({"--channel", "stable", "--host-version", "1.0.0", "--machine-id", "m1"});
+  EXPECT_EQ(j["decision"], "update");
+  EXPECT_EQ(j["version"], "1.5.0");
+  EXPECT_EQ(j["code"], "floor");
+  EXPECT_NE(j["reason"].get<std::string>().find("floor"), std::string::npos);
+  EXPECT_EQ(j["payload"]["url"], "releases/1.5.0/full.payload");
+  j = Show({"--channel", "stable", "--host-version", "1.5.0", "--machine-id", "m1"});
+  EXPECT_EQ(j["decision"], "update");
+  EXPECT_EQ(j["version"], "2.0.0");
+
+  // Pin.
+  j = Show({"--channel", "stable", "--host-version", "1.0.0", "--machine-id", "m1", "--pin", "1.0.0"});
+  EXPECT_EQ(j["decision"], "wait");
+  EXPECT_NE(j["reason"].get<std::string>().find("pinned"), std::string::npos);
+  j = Show({"--channel", "stable", "--host-version", "1.5.0", "--machine-id", "m1", "--pin", "1.5.0"});
+  EXPECT_EQ(j["decision"], "wait");
+  EXPECT_EQ(j["code"], "pinned");
+
+  // Wave: before the start nobody; halfway exactly the hosts below 50%; after, everyone.
+  j = Show({"--channel", "staged", "--host-version", "1.5.0", "--machine-id", "m1", "--now",
+            FormatTime(env->wave_start - std::chrono::minutes(1))});
+  EXPECT_EQ(j["decision"], "wait");
+  EXPECT_EQ(j["code"], "outside-wave");
+  int in = 0, out = 0;
+  for (int i = 0; i < 8; ++i) {
+    std::string id = fmt::format("machine-{}", i);
+    j = Show({"--channel", "staged", "--host-version", "1.5.0", "--machine-id", id, "--now",
+              FormatTime(env->wave_start + std::chrono::hours(5))});
+    bool expect_in = WavePosition(id, "2.0.0") < 0.5;
+    EXPECT_EQ(j["decision"], expect_in ? "update" : "wait") << id << ": " << j.dump();
+    (expect_in ? in : out)++;
+  }
+  EXPECT_GT(in, 0);
+  EXPECT_GT(out, 0);
+  j = Show({"--channel", "staged", "--host-version", "1.5.0", "--machine-id", "m1", "--now",
+            FormatTime(env->wave_start + std::chrono::hours(10))});
+  EXPECT_EQ(j["decision"], "update");
+
+  // Rollback: allowed downgrade for hosts on 2.0.0, no-op for hosts already there.
+  j = Show({"--channel", "rolled", "--host-version", "2.0.0", "--machine-id", "m1"});
+  EXPECT_EQ(j["decision"], "update");
+  EXPECT_EQ(j["version"], "1.5.0");
+  EXPECT_EQ(j["code"], "rollback");
+  j = Show({"--channel", "rolled", "--host-version", "1.5.0", "--machine-id", "m1"});
+  EXPECT_EQ(j["decision"], "wait");
+
+  // Pause, and a refusal (expired) with its exit code.
+  j = Show({"--channel", "held", "--host-version", "1.5.0", "--machine-id", "m1"});
+  EXPECT_EQ(j["decision"], "wait");
+  EXPECT_EQ(j["code"], "paused");
+  j = Show({"--channel", "stable", "--host-version", "1.5.0", "--machine-id", "m1", "--now",
+            "2099-01-01T00:00:00Z"},
+           kExitPolicy);
+  EXPECT_EQ(j["decision"], "refuse");
+  EXPECT_NE(j["reason"].get<std::string>().find("expired"), std::string::npos);
+
+  // Words, not just JSON.
+  CliResult words = env->Run({"channel", "show", "--repo", Url("good"), "--keys",
+                              env->trust.string(), "--channel", "stable", "--host-version",
+                              "1.0.0", "--machine-id", "m1"});
+  EXPECT_EQ(words.rc, 0) << words.err;
+  EXPECT_NE(words.out.find("floor 1.5.0"), std::string::npos) << words.out;
+  EXPECT_NE(words.out.find("update 1.0.0 -> 1.5.0"), std::string::npos) << words.out;
+}
+
+TEST_F(NginxRepoTest, RepoVerifyReportsEachTamperedFile) {
+  std::vector<fs::path> files;
+  for (const auto& e : fs::recursive_directory_iterator(env->good())) {
+    if (e.is_regular_file()) files.push_back(fs::relative(e.path(), env->good()));
+  }
+  ASSERT_GE(files.size(), 13u);
+  fs::path copy = env->tmp.path() / "verify-copy";
+  for (const fs::path& rel : files) {
+    SCOPED_TRACE(rel.string());
+    fs::remove_all(copy);
+    fs::copy(env->good(), copy, fs::copy_options::recursive);
+    std::string data = ReadAll(copy / rel);
+    data[data.size() / 2] = data[data.size() / 2] == 'Q' ? 'R' : 'Q';
+    WriteAll(copy / rel, data);
+    CliResult r = env->Run({"repo", "verify", "--repo", copy.string(), "--keys", env->trust.string()});
+    EXPECT_EQ(r.rc, kExitIntegrity) << r.out << r.err;
+    EXPECT_NE(r.err.find(rel.string()), std::string::npos) << r.err;
+  }
+  // A wrong trust directory fails everything, listing every document.
+  fs::path other = env->tmp.path() / "other-trust";
+  CliResult gen = env->Run({"keys", "generate", "--output", (env->tmp.path() / "other").string(), "--json"});
+  ASSERT_EQ(gen.rc, 0);
+  fs::create_directories(other);
+  fs::copy_file(nlohmann::json::parse(gen.out)["public"].get<std::string>(), other / "k.pem",
+                fs::copy_options::overwrite_existing);
+  CliResult r = env->Run({"repo", "verify", "--repo", env->good().string(), "--keys", other.string(), "--json"});
+  EXPECT_EQ(r.rc, kExitIntegrity);
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["ok"], false);
+  EXPECT_EQ(j["problems"].size(), 3u + 4u) << r.out;  // 3 releases + 4 channels
+}
+
+}  // namespace
+}  // namespace basalt::repo

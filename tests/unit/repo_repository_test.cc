@@ -1,0 +1,249 @@
+// Publishing, channel operations and `repo verify` over a repository directory.
+#include <gtest/gtest.h>
+
+#include "tests/unit/repo_test_util.h"
+#include "update-engine/repo/channel_ops.h"
+#include "update-engine/repo/repo_verify.h"
+
+namespace basalt::repo {
+namespace {
+using namespace testing;
+namespace fs = std::filesystem;
+
+class RepositoryTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ring_.Add(keys_[0].public_key());
+    WriteImageDir(tmp_.path() / "img1", "1.0.0", 'a');
+    WriteImageDir(tmp_.path() / "img2", "2.0.0", 'b');
+  }
+  Result<Release> Publish(const std::string& image, std::vector<std::string> deltas = {}) {
+    PublishOptions o;
+    o.repo_dir = repo_.string();
+    o.image_dir = (tmp_.path() / image).string();
+    for (auto& d : deltas) o.delta_from.push_back((tmp_.path() / d).string());
+    o.now = T0();
+    return PublishRelease(o, keys_, &maker_, log_);
+  }
+  Result<Channel> Change(ChannelOp op) {
+    return ChangeChannel(repo_.string(), "stable", op, keys_, T0(), std::chrono::days(7));
+  }
+  void BuildGoodRepo() {
+    ASSERT_TRUE(Publish("img1").has_value());
+    auto r2 = Publish("img2", {"img1"});
+    ASSERT_TRUE(r2.has_value()) << r2.error().message();
+    auto ch = Change({ChannelOpKind::kSet, "2.0.0", std::nullopt, false});
+    ASSERT_TRUE(ch.has_value()) << ch.error().message();
+  }
+
+  TempDir tmp_;
+  fs::path repo_ = tmp_.path() / "repo";
+  std::vector<PrivateKey> keys_ = {NewKey()};
+  Keyring ring_;
+  FakePayloadMaker maker_;
+  NullLogger log_;
+};
+
+TEST_F(RepositoryTest, PublishWritesASignedReleaseWithVerifiedPayloads) {
+  ASSERT_TRUE(Publish("img1").has_value());
+  auto rel = Publish("img2", {"img1"});
+  ASSERT_TRUE(rel.has_value()) << rel.error().message();
+  EXPECT_EQ(maker_.calls, 3);
+  std::string env = ReadAll(repo_ / "releases/2.0.0/release.json");
+  auto body = OpenVerified(env, kReleasePayloadType, ring_, 1);
+  ASSERT_TRUE(body.has_value()) << body.error().message();
+  auto parsed = ParseRelease(*body);
+  ASSERT_TRUE(parsed.has_value());
+  EXPECT_EQ(*parsed, *rel);
+  EXPECT_EQ(parsed->usr.root_hash, Hex64('b'));
+  EXPECT_EQ(parsed->usr.data_size, 256u * 4096);
+  EXPECT_EQ(parsed->input_digest, "sha256:" + Hex64('9'));
+  ASSERT_EQ(parsed->payloads.size(), 2u);
+  const PayloadRef& delta = parsed->payloads[1];
+  EXPECT_EQ(delta.kind, PayloadKind::kDelta);
+  EXPECT_EQ(delta.from_version, "1.0.0");
+  EXPECT_EQ(delta.from_root_hash, Hex64('a'));
+  for (const PayloadRef& p : parsed->payloads) {
+    std::string data = ReadAll(repo_ / p.url);
+    EXPECT_EQ(data.size(), p.size);
+    EXPECT_EQ(ToHex(Sha256(data)), p.sha256);
+  }
+  EXPECT_TRUE(fs::exists(repo_ / "releases/2.0.0/sbom.spdx.json"));
+}
+
+TEST_F(RepositoryTest, ReleasesAreImmutable) {
+  ASSERT_TRUE(Publish("img1").has_value());
+  std::string before = ReadAll(repo_ / "releases/1.0.0/release.json");
+  auto again = Publish("img1");
+  ASSERT_FALSE(again.has_value());
+  EXPECT_EQ(again.error().kind(), ErrorKind::kPolicy);
+  EXPECT_NE(again.error().message().find("immutable"), std::string::npos);
+  EXPECT_EQ(ReadAll(repo_ / "releases/1.0.0/release.json"), before);
+}
+
+TEST_F(RepositoryTest, FailedPublishLeavesNothingBehind) {
+  maker_.fail = true;
+  ASSERT_FALSE(Publish("img1").has_value());
+  EXPECT_FALSE(fs::exists(repo_ / "releases/1.0.0"));
+  for (const auto& e : fs::directory_iterator(repo_ / "releases")) {
+    ADD_FAILURE() << "left behind: " << e.path();
+  }
+}
+
+TEST_F(RepositoryTest, PublishWithoutGeneratorNeedsAPremadePayload) {
+  PublishOptions o;
+  o.repo_dir = repo_.string();
+  o.image_dir = (tmp_.path() / "img1").string();
+  o.now = T0();
+  auto r = PublishRelease(o, keys_, nullptr, log_);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().kind(), ErrorKind::kUnsupported);
+  WriteAll(tmp_.path() / "premade.payload", "premade payload bytes");
+  o.full_payload = (tmp_.path() / "premade.payload").string();
+  r = PublishRelease(o, keys_, nullptr, log_);
+  ASSERT_TRUE(r.has_value()) << r.error().message();
+  EXPECT_EQ(r->payloads[0].size, 21u);
+  EXPECT_EQ(ReadAll(repo_ / "releases/1.0.0/full.payload"), "premade payload bytes");
+}
+
+TEST_F(RepositoryTest, DeltaFromAnImageThatDiffersFromThePublishedReleaseIsRefused) {
+  ASSERT_TRUE(Publish("img1").has_value());
+  WriteImageDir(tmp_.path() / "img1-rebuilt", "1.0.0", 'c');
+  auto r = Publish("img2", {"img1-rebuilt"});
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().kind(), ErrorKind::kIntegrity);
+  EXPECT_FALSE(fs::exists(repo_ / "releases/2.0.0"));
+}
+
+TEST_F(RepositoryTest, ChannelChangesBumpTheVersionAndAreSigned) {
+  BuildGoodRepo();
+  auto ch = Change({ChannelOpKind::kPause, "", std::nullopt, false});
+  ASSERT_TRUE(ch.has_value());
+  EXPECT_EQ(ch->metadata_version, 2u);
+  EXPECT_TRUE(ch->paused);
+  auto body = OpenVerified(ReadAll(repo_ / "channels/stable.json"), kChannelPayloadType, ring_, 1);
+  ASSERT_TRUE(body.has_value());
+  auto parsed = ParseChannel(*body);
+  ASSERT_TRUE(parsed.has_value());
+  EXPECT_EQ(*parsed, *ch);
+  EXPECT_EQ(parsed->expires, T0() + std::chrono::days(7));
+}
+
+TEST(ChannelOps, Rules) {
+  auto exists = [](const std::string& v) { return v == "1.0.0" || v == "1.5.0" || v == "2.0.0"; };
+  auto apply = [&](const std::optional<Channel>& cur, ChannelOp op) {
+    return ApplyChannelOp(cur, "stable", op, exists, T0(), std::chrono::days(1));
+  };
+  auto opt = [](const Result<Channel>& r) { return r ? std::optional<Channel>(*r) : std::nullopt; };
+  auto kind_of = [](const Result<Channel>& r) { return r ? ErrorKind::kInternal : r.error().kind(); };
+
+  EXPECT_EQ(kind_of(apply(std::nullopt, {ChannelOpKind::kPause, "", {}, false})), ErrorKind::kNotFound);
+  EXPECT_EQ(kind_of(apply(std::nullopt, {ChannelOpKind::kSet, "3.0.0", {}, false})), ErrorKind::kNotFound);
+  auto c1 = apply(std::nullopt, {ChannelOpKind::kSet, "1.5.0", {}, false});
+  ASSERT_TRUE(c1.has_value());
+  EXPECT_EQ(c1->metadata_version, 1u);
+  EXPECT_EQ(c1->expires, T0() + std::chrono::days(1));
+
+  // set never goes backwards; rollback does, with allow_downgrade and no wave.
+  EXPECT_EQ(kind_of(apply(opt(c1), {ChannelOpKind::kSet, "1.0.0", {}, false})), ErrorKind::kPolicy);
+  auto staged = apply(opt(c1), {ChannelOpKind::kSet, "2.0.0", Rollout{T0(), std::chrono::hours(4)}, false});
+  ASSERT_TRUE(staged.has_value());
+  EXPECT_EQ(staged->metadata_version, 2u);
+  ASSERT_TRUE(staged->rollout.has_value());
+  auto back = apply(opt(staged), {ChannelOpKind::kRollback, "1.5.0", {}, false});
+  ASSERT_TRUE(back.has_value());
+  EXPECT_TRUE(back->allow_downgrade);
+  EXPECT_FALSE(back->rollout.has_value());
+  EXPECT_EQ(back->release, "1.5.0");
+  EXPECT_EQ(kind_of(apply(opt(back), {ChannelOpKind::kRollback, "2.0.0", {}, false})), ErrorKind::kPolicy);
+  auto forward = apply(opt(back), {ChannelOpKind::kSet, "2.0.0", {}, false});
+  ASSERT_TRUE(forward.has_value());
+  EXPECT_FALSE(forward->allow_downgrade);
+
+  // A pinned channel moves only by pin or set --force.
+  auto pinned = apply(opt(forward), {ChannelOpKind::kPin, "1.5.0", {}, false});
+  ASSERT_TRUE(pinned.has_value());
+  EXPECT_TRUE(pinned->pinned);
+  EXPECT_TRUE(pinned->allow_downgrade);
+  EXPECT_EQ(kind_of(apply(opt(pinned), {ChannelOpKind::kSet, "2.0.0", {}, false})), ErrorKind::kPolicy);
+  auto forced = apply(opt(pinned), {ChannelOpKind::kSet, "2.0.0", {}, true});
+  ASSERT_TRUE(forced.has_value());
+  EXPECT_FALSE(forced->pinned);
+
+  // Floors must sit below the release.
+  EXPECT_EQ(kind_of(apply(opt(forced), {ChannelOpKind::kFloor, "2.0.0", {}, false})), ErrorKind::kPolicy);
+  auto floored = apply(opt(forced), {ChannelOpKind::kFloor, "1.5.0", {}, false});
+  ASSERT_TRUE(floored.has_value());
+  EXPECT_EQ(floored->floor, "1.5.0");
+  auto cleared = apply(opt(floored), {ChannelOpKind::kFloor, "", {}, false});
+  ASSERT_TRUE(cleared.has_value());
+  EXPECT_FALSE(cleared->floor.has_value());
+
+  auto paused = apply(opt(forced), {ChannelOpKind::kPause, "", {}, false});
+  ASSERT_TRUE(paused && paused->paused);
+  auto resumed = apply(opt(paused), {ChannelOpKind::kResume, "", {}, false});
+  ASSERT_TRUE(resumed && !resumed->paused);
+  EXPECT_EQ(resumed->metadata_version, forced->metadata_version + 2);
+}
+
+TEST_F(RepositoryTest, VerifyAcceptsAGoodRepository) {
+  BuildGoodRepo();
+  VerifyReport r = VerifyRepository(repo_.string(), ring_, 1, T0());
+  EXPECT_TRUE(r.ok()) << fmt::format("{}", fmt::join(r.problems, "\n"));
+  EXPECT_EQ(r.releases, 2u);
+  EXPECT_EQ(r.channels, 1u);
+  EXPECT_EQ(r.payloads, 3u);
+}
+
+TEST_F(RepositoryTest, VerifyReportsEveryTamperedFile) {
+  BuildGoodRepo();
+  std::vector<fs::path> files;
+  for (const auto& e : fs::recursive_directory_iterator(repo_)) {
+    if (e.is_regular_file()) files.push_back(fs::relative(e.path(), repo_));
+  }
+  ASSERT_EQ(files.size(), 8u);  // 2 x (release.json, sbom) + 3 payloads + 1 channel
+  for (const fs::path& rel : files) {
+    SCOPED_TRACE(rel.string());
+    fs::path copy = tmp_.path() / "tampered";
+    fs::remove_all(copy);
+    fs::copy(repo_, copy, fs::copy_options::recursive);
+    std::string data = ReadAll(copy / rel);
+    // Flip a byte in the middle: for envelopes that lands in the base64 payload or signature.
+    data[data.size() / 2] = data[data.size() / 2] == 'A' ? 'B' : 'A';
+    WriteAll(copy / rel, data);
+    VerifyReport r = VerifyRepository(copy.string(), ring_, 1, T0());
+    ASSERT_FALSE(r.ok());
+    bool named = false;
+    for (const auto& p : r.problems) named |= p.find(rel.string()) != std::string::npos;
+    EXPECT_TRUE(named) << fmt::format("{}", fmt::join(r.problems, "\n"));
+  }
+}
+
+TEST_F(RepositoryTest, VerifyReportsEveryProblemNotJustTheFirst) {
+  BuildGoodRepo();
+  fs::remove(repo_ / "releases/1.0.0/full.payload");
+  WriteAll(repo_ / "releases/2.0.0/stray.bin", "x");
+  VerifyReport r = VerifyRepository(repo_.string(), ring_, 1, T0() + std::chrono::days(8));
+  std::string all = fmt::format("{}", fmt::join(r.problems, "\n"));
+  EXPECT_NE(all.find("releases/1.0.0/full.payload"), std::string::npos) << all;
+  EXPECT_NE(all.find("stray.bin"), std::string::npos) << all;
+  EXPECT_NE(all.find("expired"), std::string::npos) << all;
+  EXPECT_EQ(r.problems.size(), 3u) << all;
+}
+
+TEST_F(RepositoryTest, VerifyChecksCrossReferences) {
+  BuildGoodRepo();
+  // A channel that names an unpublished release, signed with the right key.
+  Channel ch = MakeChannel("3.0.0");
+  ch.expires = T0() + std::chrono::days(1);
+  WriteAll(repo_ / "channels/stable.json", Sign(kChannelPayloadType, SerializeChannel(ch), keys_[0]));
+  // A release stored under the wrong directory.
+  fs::rename(repo_ / "releases/1.0.0", repo_ / "releases/1.0.1");
+  VerifyReport r = VerifyRepository(repo_.string(), ring_, 1, T0());
+  std::string all = fmt::format("{}", fmt::join(r.problems, "\n"));
+  EXPECT_NE(all.find("names release 3.0.0"), std::string::npos) << all;
+  EXPECT_NE(all.find("signed for version 1.0.0, stored under 1.0.1"), std::string::npos) << all;
+}
+
+}  // namespace
+}  // namespace basalt::repo

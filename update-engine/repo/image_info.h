@@ -1,0 +1,32 @@
+// What `release publish` needs from a `basalt image build` output directory (usr.img,
+// image.json, sbom.spdx.json). image.json is our own build output, so unknown fields are
+// tolerated (the image format may grow), but every field used here must be present and typed.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "common/error.h"
+
+namespace basalt::repo {
+
+struct ImageInfo {
+  std::string dir;
+  std::string version;
+  std::string usr_root_hash;
+  std::string usr_salt;
+  std::string usr_hash_algorithm;
+  uint64_t usr_data_block_size = 0;
+  uint64_t usr_hash_block_size = 0;
+  uint64_t usr_data_blocks = 0;
+  uint64_t usr_hash_offset = 0;
+  std::string kernel_version;
+  std::string kernel_sha256;
+  std::string sbom_path;  // relative to dir
+  std::string sbom_sha256;
+  std::string input_digest;
+};
+
+Result<ImageInfo> LoadImageInfo(const std::string& image_dir);
+
+}  // namespace basalt::repo

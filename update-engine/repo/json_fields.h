@@ -1,0 +1,51 @@
+// Strict reading of a JSON object: every field must be known, present when required and of the
+// right type, and every rejection names the field ("usr.root_hash: expected a string"). Signed
+// metadata is a contract, so anything a reader would silently ignore is an error instead.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+
+#include "common/error.h"
+
+namespace basalt::repo {
+
+// Parses text as JSON, turning nlohmann's exceptions into kInvalidInput naming `what`.
+Result<nlohmann::json> ParseJson(std::string_view text, std::string_view what);
+
+class FieldReader {
+ public:
+  // `where` prefixes field names in messages, e.g. "release" or "release.usr".
+  static Result<FieldReader> Open(const nlohmann::json& value, std::string where);
+
+  Result<std::string> String(std::string_view key);
+  Result<std::optional<std::string>> OptionalString(std::string_view key);
+  Result<uint64_t> Uint(std::string_view key);
+  Result<bool> Bool(std::string_view key);
+  Result<std::optional<bool>> OptionalBool(std::string_view key);
+  Result<const nlohmann::json*> Object(std::string_view key);
+  Result<const nlohmann::json*> OptionalObject(std::string_view key);
+  Result<const nlohmann::json*> Array(std::string_view key);
+
+  // Fails naming the first field that no accessor asked for.
+  Status Finish() const;
+
+  std::string Name(std::string_view key) const;
+
+ private:
+  FieldReader(const nlohmann::json* obj, std::string where) : obj_(obj), where_(std::move(where)) {}
+  Result<const nlohmann::json*> Get(std::string_view key, bool required);
+
+  const nlohmann::json* obj_;
+  std::string where_;
+  std::set<std::string, std::less<>> seen_;
+};
+
+// Checks for lower-case hex of exactly `bytes` bytes (0 = any even, non-empty length).
+Status CheckHex(std::string_view value, size_t bytes, std::string_view field);
+
+}  // namespace basalt::repo
