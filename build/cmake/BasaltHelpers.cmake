@@ -42,7 +42,7 @@ function(basalt_add_fuzzer name source)
   if(BASALT_FUZZ)
     # A fresh writable corpus per run: libFuzzer adds new inputs to the first directory.
     add_test(NAME ${target} COMMAND ${CMAKE_SOURCE_DIR}/tests/fuzz/run-libfuzzer.sh
-      $<TARGET_FILE:${target}> ${corpus} ${BASALT_FUZZ_SECONDS})
+      $<TARGET_FILE:${target}> ${corpus} ${BASALT_FUZZ_RUNS})
   else()
     add_test(NAME ${target} COMMAND ${target} --mutations 2000 ${corpus})
   endif()
