@@ -24,3 +24,8 @@ extern "C" __attribute__((no_sanitize("address", "undefined"))) void __sanitizer
   uintptr_t pc = reinterpret_cast<uintptr_t>(__builtin_return_address(0));
   counters[(pc ^ (pc >> 15)) & (kCounters - 1)]++;
 }
+
+// gcc's trace-cmp also instruments floating-point comparisons, for which libFuzzer has no
+// hooks; they carry no useful guidance for our parsers, so they are ignored.
+extern "C" void __sanitizer_cov_trace_cmpf(float, float) {}
+extern "C" void __sanitizer_cov_trace_cmpd(double, double) {}
