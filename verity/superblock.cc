@@ -112,6 +112,7 @@ std::array<uint8_t, kSuperblockSize> SerializeSuperblock(const VerityParams& p) 
   const size_t salt_size = std::min(p.salt.size(), kMaxSaltSize);
   b[80] = static_cast<uint8_t>(salt_size);
   b[81] = static_cast<uint8_t>(salt_size >> 8);
+  // An empty vector's data() may be null, and memcpy from null is undefined even for 0 bytes.
   if (salt_size > 0) std::memcpy(&b[kSaltOffset], p.salt.data(), salt_size);
   return b;
 }
