@@ -68,6 +68,20 @@ class LevelRunner {
  private:
   static constexpr uint64_t kNone = UINT64_MAX;
 
+  // One chunk's read-only view of the input, unmapped on every exit path.
+  struct Window {
+    void* addr = MAP_FAILED;
+    size_t len = 0;
+    Window() = default;
+    Window(const Window&) = delete;
+    Window& operator=(const Window&) = delete;
+    ~Window() { Reset(); }
+    void Reset() {
+      if (addr != MAP_FAILED) ::munmap(addr, len);
+      addr = MAP_FAILED;
+    }
+  };
+
   void Worker() {
     const size_t slot = geometry_.digest_slot_size;
     const size_t digest = geometry_.digest_size;
@@ -87,18 +101,17 @@ class LevelRunner {
       const uint64_t out_pos = io_.out_offset + first * slot;
       const uint64_t in_pos = io_.in_offset + first * io_.in_block_size;
       const uint8_t* src = in.data();
-      void* map = MAP_FAILED;
-      size_t map_len = 0;
+      Window window;
       Status st;
       if (io_.map_input) {
         const uint64_t page_pos = in_pos / page_size_ * page_size_;
-        map_len = in_bytes + (in_pos - page_pos);
-        map = ::mmap(nullptr, map_len, PROT_READ, MAP_SHARED | MAP_POPULATE, io_.in_fd,
-                     static_cast<off_t>(page_pos));
-        if (map == MAP_FAILED) {
+        window.len = in_bytes + (in_pos - page_pos);
+        window.addr = ::mmap(nullptr, window.len, PROT_READ, MAP_SHARED | MAP_POPULATE, io_.in_fd,
+                             static_cast<off_t>(page_pos));
+        if (window.addr == MAP_FAILED) {
           return RecordError(Error::FromErrno(fmt::format("mmap {} at {}", io_.in_name, in_pos)));
         }
-        src = static_cast<const uint8_t*>(map) + (in_pos - page_pos);
+        src = static_cast<const uint8_t*>(window.addr) + (in_pos - page_pos);
       } else {
         st = PreadFull(io_.in_fd, std::span(in.data(), in_bytes), in_pos, io_.in_name);
       }
@@ -121,7 +134,7 @@ class LevelRunner {
           AtomicMin(first_bad_pad_, first + i);
         }
       }
-      if (map != MAP_FAILED) ::munmap(map, map_len);
+      window.Reset();
       if (!check_) {
         st = PwriteFull(io_.out_fd, std::span<const uint8_t>(out.data(), out_bytes), out_pos,
                         io_.out_name);

@@ -132,7 +132,9 @@ Result<VerityParams> Verify(const VerifyOptions& o) {
     io.out_offset = g.LevelOffset(lv);
     io.out_name = files.hash_name;
     BASALT_ASSIGN_OR_RETURN(LevelCheck check, CheckLevel(p, g, io, threads));
-    if (check.first_bad_padding) {
+    // A mismatch wins over bad padding: workers skip chunks past the first mismatch, so only
+    // that report is deterministic when both exist.
+    if (check.first_bad_padding && !check.first_bad_block) {
       const uint64_t slot = *check.first_bad_padding;
       const uint64_t at = io.out_offset + slot * g.digest_slot_size + g.digest_size;
       const uint64_t block = g.level_first_block[lv] + slot / g.hashes_per_block;

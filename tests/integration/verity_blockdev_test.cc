@@ -94,6 +94,15 @@ TEST(VerityBlockDevice, FlatcarLayoutOnALoopDevice) {
   EXPECT_EQ(j["data_blocks"], 1024);
   EXPECT_EQ(j["uuid"], FormatUuid(UuidFromSeed("part")));
 
+  // Corruption on the device (read with pread, not mapped) is found and named; then undone.
+  testing::PatchByte(dev, 777 * 4096 + 5, 0x01);
+  r = Sh(b + "verify " + dev + off + " --root-hash " + root, dir);
+  EXPECT_EQ(r.rc, 4);
+  EXPECT_NE(r.err.find("data block 777 "), std::string::npos) << r.err;
+  testing::PatchByte(dev, 777 * 4096 + 5, 0x01);
+  r = Sh(b + "verify " + dev + off + " --root-hash " + root, dir);
+  EXPECT_EQ(r.rc, 0) << r.err;
+
   // dm-verity activation, where the kernel offers device-mapper.
   // libdevmapper creates /dev/mapper/control on demand, so ask the kernel driver itself.
   const bool have_dm = std::system("dmsetup version >/dev/null 2>&1") == 0;

@@ -198,8 +198,28 @@ TEST_F(VerityInterop, RandomGeometries) {
     // Up to 4 MiB of data, weighted towards small counts where level boundaries are.
     const uint64_t max_blocks = (4u << 20) / g.dbs;
     g.blocks = 1 + (rng() % 2 ? rng() % 300 : rng() % max_blocks);
+    if (!g.superblock && g.appended && g.hbs > g.dbs) {
+      // Without a superblock the tree must start on a hash block boundary; see
+      // NoSuperblockOffsetMustBeAligned for what veritysetup does otherwise.
+      const uint64_t per = g.hbs / g.dbs;
+      g.blocks = (g.blocks + per - 1) / per * per;
+    }
     CheckInterop(g, rng());
   }
+}
+
+TEST_F(VerityInterop, NoSuperblockOffsetMustBeAligned) {
+  // veritysetup rounds an unaligned --hash-offset down to a hash block without a superblock and
+  // so overwrites the end of the data with the tree. We refuse instead, and leave the data alone.
+  TempDir dir;
+  auto data = RandomBytes(3 * 1024, 9);
+  WriteBytes(dir / "data", data);
+  CmdResult r = Sh(Basalt() + " verity format " + (dir / "data") +
+                       " --no-superblock --salt - --data-block-size 1024 --hash-block-size 4096",
+                   dir);
+  EXPECT_EQ(r.rc, 3);
+  EXPECT_NE(r.err.find("not a multiple of the hash block size"), std::string::npos) << r.err;
+  EXPECT_EQ(ReadBytes(dir / "data"), data);
 }
 
 TEST_F(VerityInterop, DumpMatchesVeritysetupDump) {

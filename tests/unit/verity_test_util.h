@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -30,14 +31,22 @@ class TempDir {
   std::string path_;
 };
 
+// Deterministic pseudo-random bytes (splitmix64), written a word at a time: the interop test
+// makes 64 MiB files, and this must stay fast under ASan.
 inline std::vector<uint8_t> RandomBytes(size_t n, uint64_t seed) {
-  std::mt19937_64 rng(seed);
   std::vector<uint8_t> v(n);
-  for (size_t i = 0; i < n; i += 8) {
-    uint64_t x = rng();
-    for (size_t j = 0; j < 8 && i + j < n; ++j)
-      v[i + j] = static_cast<uint8_t>(x >> (8 * j));
+  uint64_t x = seed;
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    x += 0x9e3779b97f4a7c15ULL;
+    uint64_t z = x;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    z ^= z >> 31;
+    std::memcpy(v.data() + i, &z, 8);
   }
+  for (; i < n; ++i)
+    v[i] = static_cast<uint8_t>(x >> (8 * (i % 8)));
   return v;
 }
 
@@ -48,8 +57,12 @@ inline void WriteBytes(const std::string& path, const std::vector<uint8_t>& byte
 }
 
 inline std::vector<uint8_t> ReadBytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::vector<uint8_t>(std::istreambuf_iterator<char>(in), {});
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  if (!in) return {};
+  std::vector<uint8_t> v(static_cast<size_t>(in.tellg()));
+  in.seekg(0);
+  in.read(reinterpret_cast<char*>(v.data()), static_cast<std::streamsize>(v.size()));
+  return v;
 }
 
 inline void PatchByte(const std::string& path, uint64_t offset, uint8_t xor_mask) {
