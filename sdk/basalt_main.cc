@@ -4,6 +4,7 @@
 
 #include "common/cli.h"
 #include "image/image_cli.h"
+#include "verity/verity_cli.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"basalt: build, sign, publish and apply A/B updates of immutable OS images"};
@@ -11,6 +12,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", BASALT_VERSION);
   basalt::CommandRunner runner;
   basalt::AddImageCommands(app, runner);
+  basalt::AddVerityCommands(app, runner);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
