@@ -15,7 +15,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (r) {
     basalt::image::SbomInputs in;
     in.packages = *r;
-    (void)basalt::image::MakeSpdx(in).dump();
+    (void)basalt::image::MakeSpdx(in).dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
   }
 #elif defined(FUZZ_DEFINITION)
   (void)basalt::image::ParseDefinition(text, "fuzz.toml");

@@ -110,8 +110,8 @@ TEST(Seed, DeterministicAndPurposeSeparated) {
   EXPECT_EQ(u[14], '8');                                          // version 8
   EXPECT_NE(std::string("89ab").find(u[19]), std::string::npos);  // RFC variant
   EXPECT_EQ(a.Bytes("salt", 100).size(), 100u);
-  EXPECT_EQ(std::vector<uint8_t>(a.Bytes("salt", 100).begin(), a.Bytes("salt", 100).begin() + 32),
-            a.Bytes("salt", 32));
+  std::vector<uint8_t> long_salt = a.Bytes("salt", 100);
+  EXPECT_EQ(std::vector<uint8_t>(long_salt.begin(), long_salt.begin() + 32), a.Bytes("salt", 32));
 }
 
 TEST(Gpt, GptprioBits) {
