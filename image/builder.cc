@@ -471,7 +471,8 @@ Result<nlohmann::json> BuildImage(const BuildRequest& req, Logger& log) {
   sbom_in.created = sde;
   sbom_in.builder_version = req.builder_version;
   sbom_in.packages = packages;
-  std::string sbom_text = MakeSpdx(sbom_in).dump(2) + "\n";
+  std::string sbom_text =
+      MakeSpdx(sbom_in).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   BASALT_RETURN_IF_ERROR(WriteFileAtomic(out_dir + "/sbom.spdx.json", sbom_text));
 
   nlohmann::json partitions = nlohmann::json::array();
@@ -516,7 +517,9 @@ Result<nlohmann::json> BuildImage(const BuildRequest& req, Logger& log) {
       {"seed", seed},
       {"timings_ms", timings},
   };
-  BASALT_RETURN_IF_ERROR(WriteFileAtomic(out_dir + "/image.json", record.dump(2) + "\n"));
+  BASALT_RETURN_IF_ERROR(
+      WriteFileAtomic(out_dir + "/image.json",
+                      record.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"));
   BASALT_RETURN_IF_ERROR(FsyncDirectory(out_dir));
 
   // 9. Into place: an empty output directory is replaced, a missing one created by the rename.

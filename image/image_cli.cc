@@ -128,7 +128,11 @@ int RunBuild(const BuildFlags& f) {
   image::BuildRequest req{f.rootfs, f.output, def, BASALT_VERSION};
   auto record = image::BuildImage(req, log);
   if (!record) return ReportError(record.error().WithContext("image build"));
-  if (f.json) PrintJson(*record);
+  // Re-parsed so invalid UTF-8 from the definition is already replaced, as in image.json.
+  if (f.json) {
+    PrintJson(nlohmann::json::parse(
+        record->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)));
+  }
   return kExitOk;
 }
 

@@ -1,7 +1,7 @@
 // The one place the image builder turns a filesystem image into "filesystem + dm-verity tree"
 // (Flatcar layout: the tree, with its superblock, starts right after the data in the same file).
-// Kept to a single call so the engine behind it can change (libcryptsetup today; the verity/
-// engine once merged) without touching the builder.
+// Kept to a single call over Basalt's verity engine (verity/verity.h), whose trees
+// `veritysetup verify` accepts.
 #pragma once
 
 #include <cstdint>

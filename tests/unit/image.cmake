@@ -1,0 +1,3 @@
+basalt_add_gtest(image_unit_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/image_unit_test.cc
+  LIBS basalt_image)

@@ -1,0 +1,248 @@
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "image/cpio.h"
+#include "image/definition.h"
+#include "image/gpt.h"
+#include "image/grubenv.h"
+#include "image/sbom.h"
+#include "image/seed.h"
+
+namespace basalt::image {
+namespace {
+
+TEST(Definition, EmptyFileGivesDefaults) {
+  auto def = ParseDefinition("", "empty.toml");
+  ASSERT_TRUE(def) << def.error().message();
+  EXPECT_EQ(def->version, "0.0.0");
+  EXPECT_EQ(def->sizes.usr, 1024 * kMiB);
+  EXPECT_EQ(def->sizes.esp, 256 * kMiB);
+  EXPECT_EQ(def->usr_compression, UsrCompression::kNone);
+  EXPECT_EQ(def->boot_backend, "grub");
+  EXPECT_FALSE(def->seed.has_value());
+  EXPECT_NE(std::find(def->root_seed.begin(), def->root_seed.end(), "etc"), def->root_seed.end());
+}
+
+TEST(Definition, ParsesEveryKey) {
+  auto def = ParseDefinition(R"(
+version = "3.1.4"
+os_name = "Pebble"
+seed = "abc"
+source_date_epoch = 1234
+[partitions]
+esp_size = "128MiB"
+usr_size = "2GiB"
+oem_size = 67108864
+root_size = "1.5GiB"
+[usr]
+filesystem = "erofs"
+compression = "lz4hc"
+[kernel]
+cmdline = "quiet"
+[boot]
+backend = "grub"
+[root]
+seed = ["/etc/", "var"]
+[signing]
+key = "/keys/release.pem"
+)",
+                             "full.toml");
+  ASSERT_TRUE(def) << def.error().message();
+  EXPECT_EQ(def->version, "3.1.4");
+  EXPECT_EQ(def->os_name, "Pebble");
+  EXPECT_EQ(*def->seed, "abc");
+  EXPECT_EQ(*def->source_date_epoch, 1234);
+  EXPECT_EQ(def->sizes.esp, 128 * kMiB);
+  EXPECT_EQ(def->sizes.usr, 2048 * kMiB);
+  EXPECT_EQ(def->sizes.oem, 64 * kMiB);
+  EXPECT_EQ(def->sizes.root, 1536 * kMiB);
+  EXPECT_EQ(def->usr_compression, UsrCompression::kLz4hc);
+  EXPECT_EQ(def->kernel_cmdline, "quiet");
+  EXPECT_EQ(def->root_seed, (std::vector<std::string>{"etc", "var"}));
+  EXPECT_EQ(*def->signing_key, "/keys/release.pem");
+}
+
+TEST(Definition, RejectsWithTheKeyNamed) {
+  struct Case {
+    const char* toml;
+    const char* message;
+  };
+  for (Case c : {Case{"versoin = \"1\"", "unknown key 'versoin'"},
+                 Case{"[partitions]\nusr = \"1GiB\"", "unknown key 'partitions.usr'"},
+                 Case{"[partitions]\nusr_size = \"1.1MiB\"", "whole number of MiB"},
+                 Case{"[partitions]\nusr_size = 12", "partitions.usr_size"},
+                 Case{"[usr]\ncompression = \"zstd\"", "none or lz4hc"},
+                 Case{"[usr]\nfilesystem = \"squashfs\"", "only erofs"},
+                 Case{"[boot]\nbackend = \"lilo\"", "lilo"},
+                 Case{"[root]\nseed = [\"usr\"]", "other than usr"},
+                 Case{"[root]\nseed = [\"a/b\"]", "one top-level"},
+                 Case{"version = 3", "'version' must be a string"},
+                 Case{"usr = 3", "'usr' must be a table"}, Case{"version = \"1\nx", "bad.toml:"}}) {
+    auto def = ParseDefinition(c.toml, "bad.toml");
+    ASSERT_FALSE(def) << c.toml;
+    EXPECT_NE(def.error().message().find(c.message), std::string::npos)
+        << c.toml << " -> " << def.error().message();
+  }
+}
+
+TEST(Definition, Sizes) {
+  EXPECT_EQ(*ParseSize("1GiB"), 1024 * kMiB);
+  EXPECT_EQ(*ParseSize("512M"), 512 * kMiB);
+  EXPECT_EQ(*ParseSize("1048576"), kMiB);
+  EXPECT_FALSE(ParseSize("GiB"));
+  EXPECT_FALSE(ParseSize("1 PiB"));
+  EXPECT_FALSE(ParseSize("0MiB"));
+  EXPECT_FALSE(ParseSize("100"));
+  EXPECT_EQ(HumanSize(1407374884ULL), "1.31 GiB");
+  EXPECT_EQ(HumanSize(1024 * kMiB), "1.00 GiB");
+}
+
+TEST(Seed, DeterministicAndPurposeSeparated) {
+  SeedDeriver a("seed"), b("seed"), c("other");
+  EXPECT_EQ(a.Uuid("disk"), b.Uuid("disk"));
+  EXPECT_NE(a.Uuid("disk"), a.Uuid("usr"));
+  EXPECT_NE(a.Uuid("disk"), c.Uuid("disk"));
+  std::string u = a.Uuid("disk");
+  ASSERT_EQ(u.size(), 36u);
+  EXPECT_EQ(u[14], '8');                                          // version 8
+  EXPECT_NE(std::string("89ab").find(u[19]), std::string::npos);  // RFC variant
+  EXPECT_EQ(a.Bytes("salt", 100).size(), 100u);
+  std::vector<uint8_t> long_salt = a.Bytes("salt", 100);
+  EXPECT_EQ(std::vector<uint8_t>(long_salt.begin(), long_salt.begin() + 32), a.Bytes("salt", 32));
+}
+
+TEST(Gpt, GptprioBits) {
+  EXPECT_EQ(GptprioAttributes(1, 0, true), (uint64_t{1} << 48) | (uint64_t{1} << 56));
+  EXPECT_EQ(GptprioAttributes(15, 15, false), (uint64_t{0xff} << 48));
+  EXPECT_EQ(GptprioAttributes(0, 0, false), 0u);
+}
+
+TEST(Grubenv, RoundTripsAndIsExactly1024Bytes) {
+  auto block = SerializeGrubenv({{"ORDER", "A B"}, {"A_OK", "1"}, {"B_TRY", "0"}});
+  ASSERT_TRUE(block);
+  EXPECT_EQ(block->size(), 1024u);
+  EXPECT_EQ(block->rfind("# GRUB Environment Block\n", 0), 0u);
+  EXPECT_EQ(block->back(), '#');
+  auto vars = ParseGrubenv(*block);
+  ASSERT_TRUE(vars);
+  EXPECT_EQ((*vars)["ORDER"], "A B");
+  EXPECT_EQ(vars->size(), 3u);
+}
+
+TEST(Grubenv, RejectsBadInput) {
+  EXPECT_FALSE(SerializeGrubenv({{"BAD KEY", "1"}}));
+  EXPECT_FALSE(SerializeGrubenv({{"K", "line\nbreak"}}));
+  EXPECT_FALSE(SerializeGrubenv({{"K", std::string(1100, 'x')}}));
+  EXPECT_FALSE(ParseGrubenv("short"));
+  EXPECT_FALSE(ParseGrubenv(std::string(1024, '#')));
+}
+
+// grub-editenv, GRUB's own tool, reads what we write and writes what we read.
+TEST(Grubenv, GrubEditenvAgrees) {
+  if (system("command -v grub-editenv >/dev/null 2>&1") != 0) {
+    GTEST_SKIP() << "grub-editenv (grub-common) not installed";
+  }
+  std::string dir = std::filesystem::temp_directory_path() / "basalt-grubenv-XXXXXX";
+  ASSERT_NE(mkdtemp(dir.data()), nullptr);
+  std::string path = dir + "/grubenv";
+  std::ofstream(path, std::ios::binary) << *SerializeGrubenv({{"A_OK", "1"}, {"ORDER", "B A"}});
+  std::string cmd = "grub-editenv " + path + " set B_TRY=1 && grub-editenv " + path + " list";
+  FILE* p = popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  char buf[2048] = {};
+  size_t n = fread(buf, 1, sizeof buf - 1, p);
+  EXPECT_EQ(pclose(p), 0);
+  EXPECT_EQ(std::string(buf, n), "A_OK=1\nORDER=B A\nB_TRY=1\n");
+  std::ifstream in(path, std::ios::binary);
+  std::string block((std::istreambuf_iterator<char>(in)), {});
+  auto vars = ParseGrubenv(block);
+  ASSERT_TRUE(vars) << vars.error().message();
+  EXPECT_EQ((*vars)["B_TRY"], "1");
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Cpio, NewcLayout) {
+  CpioWriter w(1700000000);
+  w.AddDirectory("bin");
+  w.AddFile("bin/x", "abc", 0755);
+  std::string a = w.Finish();
+  ASSERT_EQ(a.size() % 4, 0u);
+  EXPECT_EQ(a.substr(0, 6), "070701");
+  // First header: ino 1, mode 040755, mtime 0x6553f100, name "bin" + NUL (namesize 4).
+  EXPECT_EQ(a.substr(6, 8), "00000001");
+  EXPECT_EQ(a.substr(14, 8), "000041ed");
+  EXPECT_EQ(a.substr(46, 8), "6553f100");
+  EXPECT_EQ(a.substr(94, 8), "00000004");
+  EXPECT_EQ(a.substr(110, 4), std::string("bin\0", 4));
+  EXPECT_NE(a.find("TRAILER!!!"), std::string::npos);
+  EXPECT_NE(a.find("abc"), std::string::npos);
+  CpioWriter again(1700000000);
+  again.AddDirectory("bin");
+  again.AddFile("bin/x", "abc", 0755);
+  EXPECT_EQ(again.Finish(), a);
+}
+
+TEST(Cpio, GnuCpioListsIt) {
+  if (system("command -v cpio >/dev/null 2>&1") != 0) GTEST_SKIP() << "cpio not installed";
+  CpioWriter w(0);
+  w.AddDirectory("etc");
+  w.AddFile("etc/hostname", "basalt\n");
+  w.AddSymlink("init", "/bin/sh");
+  w.AddCharDevice("console", 0600, 5, 1);
+  std::string path = std::filesystem::temp_directory_path() / "basalt-cpio-test.cpio";
+  std::ofstream(path, std::ios::binary) << w.Finish();
+  FILE* p = popen(("cpio -it --quiet < " + path + " 2>&1").c_str(), "r");
+  char buf[1024] = {};
+  size_t n = fread(buf, 1, sizeof buf - 1, p);
+  EXPECT_EQ(pclose(p), 0);
+  EXPECT_EQ(std::string(buf, n), "etc\netc/hostname\ninit\nconsole\n");
+  std::filesystem::remove(path);
+}
+
+TEST(DpkgStatus, InstalledPackagesOnly) {
+  auto pkgs = ParseDpkgStatus(
+      "Package: zlib1g\nStatus: install ok installed\nArchitecture: amd64\nSource: zlib\n"
+      "Version: 1:1.2.13.dfsg-1\nDescription: compression\n library\n\n"
+      "Package: old\nStatus: deinstall ok config-files\nVersion: 1\n\n"
+      "Package: bash\nStatus: install ok installed\nArchitecture: amd64\nVersion: 5.2.15-2+b2\n");
+  ASSERT_TRUE(pkgs) << pkgs.error().message();
+  ASSERT_EQ(pkgs->size(), 2u);
+  EXPECT_EQ((*pkgs)[0].name, "bash");
+  EXPECT_EQ((*pkgs)[1].name, "zlib1g");
+  EXPECT_EQ((*pkgs)[1].source, "zlib");
+  EXPECT_EQ((*pkgs)[1].version, "1:1.2.13.dfsg-1");
+}
+
+TEST(DpkgStatus, RejectsMalformed) {
+  EXPECT_FALSE(ParseDpkgStatus(" leading continuation\n"));
+  EXPECT_FALSE(ParseDpkgStatus("no colon here\n"));
+  EXPECT_FALSE(ParseDpkgStatus("Status: install ok installed\nVersion: 1\n"));  // no Package
+  EXPECT_FALSE(ParseDpkgStatus("Package: a\nStatus: install ok installed\n"));  // no Version
+}
+
+TEST(Sbom, SpdxDocument) {
+  SbomInputs in;
+  in.os_name = "Basalt";
+  in.version = "1.0";
+  in.input_digest = "sha256:00";
+  in.created = 0;
+  in.builder_version = "0.1.0";
+  in.packages = std::vector<DpkgPackage>{{"bash", "5.2-1", "amd64", ""}};
+  auto doc = MakeSpdx(in);
+  EXPECT_EQ(doc["spdxVersion"], "SPDX-2.3");
+  EXPECT_EQ(doc["creationInfo"]["created"], "1970-01-01T00:00:00Z");
+  ASSERT_EQ(doc["packages"].size(), 2u);
+  EXPECT_EQ(doc["packages"][1]["externalRefs"][0]["referenceLocator"],
+            "pkg:deb/debian/bash@5.2-1?arch=amd64");
+  in.packages.reset();
+  auto unknown = MakeSpdx(in);
+  ASSERT_EQ(unknown["packages"].size(), 1u);
+  EXPECT_NE(unknown["packages"][0]["comment"].get<std::string>().find("unknown"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace basalt::image
