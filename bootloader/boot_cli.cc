@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "bootloader/boot_target.h"
+#include "bootloader/initramfs_stage.h"
 
 namespace basalt {
 namespace {
@@ -172,6 +173,25 @@ void AddBootCommands(CLI::App& app, CommandRunner& runner) {
         BASALT_ASSIGN_OR_RETURN(Slot s, boot::ParseSlot(*slot));
         return bc.InstallSlot(s, inst->entry, inst->kernel, inst->initrd);
       });
+    });
+  });
+
+  auto ird = std::make_shared<boot::InitramfsSpec>();
+  auto stage_dir = std::make_shared<std::string>();
+  CLI::App* initramfs = boot->add_subcommand(
+      "initramfs", "stage the initramfs contents (basalt-init, libraries, modules) in a directory");
+  initramfs->add_option("--tree", ird->tree, "the image's root filesystem")->required();
+  initramfs->add_option("--kernel-version", ird->kernel_version, "directory under lib/modules")
+      ->required();
+  initramfs->add_option("--init", ird->basalt_init, "the basalt-init binary")->required();
+  initramfs->add_option("--output-dir", *stage_dir, "empty directory to fill")->required();
+  initramfs->callback([&runner, ird, stage_dir] {
+    runner.Set([ird, stage_dir] {
+      auto plan = boot::PlanInitramfs(*ird);
+      if (!plan) return ReportError(plan.error());
+      if (Status st = boot::StageInitramfs(*plan, *stage_dir); !st) return ReportError(st.error());
+      fmt::print("staged {} entries in {}\n", plan->size(), *stage_dir);
+      return static_cast<int>(kExitOk);
     });
   });
 }

@@ -10,3 +10,9 @@ basalt_add_gtest(boot_initramfs_test
   LIBS basalt_initramfs
   LABELS integration)
 add_dependencies(boot_initramfs_test basalt-init)
+
+# basalt-init in QEMU (TCG) with Debian's cloud kernel and real dm-verity; ~1-2 min.
+add_test(NAME boot_init_vm_test COMMAND bash ${CMAKE_SOURCE_DIR}/tests/vm/basalt_init_vm_test.sh)
+set_tests_properties(boot_init_vm_test PROPERTIES
+  ENVIRONMENT "BASALT_BIN_DIR=${CMAKE_BINARY_DIR}/bin;BASALT_SOURCE_DIR=${CMAKE_SOURCE_DIR}"
+  LABELS "vm" TIMEOUT 600 SKIP_RETURN_CODE 77)
