@@ -16,3 +16,10 @@ add_test(NAME boot_init_vm_test COMMAND bash ${CMAKE_SOURCE_DIR}/tests/vm/basalt
 set_tests_properties(boot_init_vm_test PROPERTIES
   ENVIRONMENT "BASALT_BIN_DIR=${CMAKE_BINARY_DIR}/bin;BASALT_SOURCE_DIR=${CMAKE_SOURCE_DIR}"
   LABELS "vm" TIMEOUT 600 SKIP_RETURN_CODE 77)
+
+# GRUB fallback in QEMU (OVMF, grub-mkimage, our grub.cfg/grubenv, basalt-init, dm-verity).
+add_test(NAME boot_grub_fallback_vm_test
+  COMMAND bash ${CMAKE_SOURCE_DIR}/tests/vm/grub_fallback_vm_test.sh)
+set_tests_properties(boot_grub_fallback_vm_test PROPERTIES
+  ENVIRONMENT "BASALT_BIN_DIR=${CMAKE_BINARY_DIR}/bin;BASALT_SOURCE_DIR=${CMAKE_SOURCE_DIR}"
+  LABELS "vm" TIMEOUT 900 SKIP_RETURN_CODE 77)
