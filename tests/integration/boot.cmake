@@ -27,4 +27,11 @@ if(NOT BASALT_SANITIZE)
   set_tests_properties(boot_grub_fallback_vm_test PROPERTIES
     ENVIRONMENT "BASALT_BIN_DIR=${CMAKE_BINARY_DIR}/bin;BASALT_SOURCE_DIR=${CMAKE_SOURCE_DIR}"
     LABELS "vm" TIMEOUT 900 SKIP_RETURN_CODE 77)
+
+  # Good flip: B boots, mark-good (offline, between boots) makes it stick.
+  add_test(NAME boot_grub_flip_vm_test
+    COMMAND bash ${CMAKE_SOURCE_DIR}/tests/vm/grub_fallback_vm_test.sh flip)
+  set_tests_properties(boot_grub_flip_vm_test PROPERTIES
+    ENVIRONMENT "BASALT_BIN_DIR=${CMAKE_BINARY_DIR}/bin;BASALT_SOURCE_DIR=${CMAKE_SOURCE_DIR}"
+    LABELS "vm" TIMEOUT 900 SKIP_RETURN_CODE 77)
 endif()

@@ -6,7 +6,10 @@
 #   set-next B --tries 2`. GRUB boots B twice (basalt-init fails verity and reboots each time),
 #   then falls back to A, whose test init powers off. Afterwards `basalt boot --disk status`
 #   shows B bad with no tries left and A next, and grub-editenv agrees.
+# With the argument `flip`: B is an intact copy; `set-next B`, boot: B runs and one try is
+# used; `basalt boot --disk mark-good B` (from the host, between boots); boot again: B sticks.
 set -euo pipefail
+MODE=${1:-fallback}
 BIN=${BASALT_BIN_DIR:?}
 SRC=${BASALT_SOURCE_DIR:?}
 OVMF=/usr/share/OVMF/OVMF_CODE_4M.fd
@@ -60,7 +63,9 @@ start() { sgdisk -i "$1" "$W/disk.img" | awk '/First sector/ {print $3}'; }
 dd if="$W/usr.img" of="$W/disk.img" bs=512 seek="$(start 3)" conv=notrunc status=none
 # B: the same bytes with one block of data corrupted (the erofs superblock's block).
 cp "$W/usr.img" "$W/usrb.img"
-printf 'CORRUPTED-BLOCK' | dd of="$W/usrb.img" bs=1 seek=1100 conv=notrunc status=none
+if [ "$MODE" = fallback ]; then
+  printf 'CORRUPTED-BLOCK' | dd of="$W/usrb.img" bs=1 seek=1100 conv=notrunc status=none
+fi
 dd if="$W/usrb.img" of="$W/disk.img" bs=512 seek="$(start 4)" conv=notrunc status=none
 dd if="$W/root.img" of="$W/disk.img" bs=512 seek="$(start 9)" conv=notrunc status=none
 
@@ -84,13 +89,38 @@ mcopy -s -i "$E" "$W/esp/EFI" "$W/esp/basalt" ::/
 "$BIN/basalt" boot --disk "$W/disk.img" set-next B --tries 2
 
 cp /usr/share/OVMF/OVMF_VARS_4M.fd "$W/vars.fd"
+fail=0
+check() { if grep -qE "$2" <<<"$1"; then echo "ok: $3"; else echo "FAIL: $3 (no /$2/)"; fail=1; fi; }
+vmboot() {
+  timeout 300 qemu-system-x86_64 -accel tcg -m 768 -nographic -no-reboot \
+    -drive if=pflash,format=raw,readonly=on,file="$OVMF" -drive if=pflash,format=raw,file="$W/vars.fd" \
+    -drive file="$W/disk.img",format=raw,if=virtio 2>&1 | tr -d '\r' || true
+}
+if [ "$MODE" = flip ]; then
+  out=$(vmboot)
+  echo "$out" | grep -E "^basalt|BASALT-TEST" || true
+  check "$out" "^basalt: booting slot B" "first boot: GRUB picks B"
+  check "$out" "BASALT-TEST cmdline: .*basalt.usr=PARTUUID=$B_UUID" "first boot: running slot B"
+  check "$out" "BASALT-TEST usr: /dev/mapper/usr /usr erofs ro" "B's /usr on dm-verity"
+  status=$("$BIN/basalt" boot --disk "$W/disk.img" status --json)
+  check "$status" '"B":\{[^}]*"state":"pending"[^}]*"tries":1' "after one boot: B pending with 1 try left"
+  "$BIN/basalt" boot --disk "$W/disk.img" mark-good B >/dev/null
+  out=$(vmboot)
+  check "$out" "BASALT-TEST cmdline: .*basalt.usr=PARTUUID=$B_UUID" "after mark-good: B sticks"
+  out=$(vmboot)
+  check "$out" "BASALT-TEST cmdline: .*basalt.usr=PARTUUID=$B_UUID" "and again"
+  status=$("$BIN/basalt" boot --disk "$W/disk.img" status --json)
+  echo "$status"
+  check "$status" '"next":"B"' "status: B next"
+  check "$status" '"B":\{"bad":false,"good":true' "status: B good"
+  check "$status" '"A":\{"bad":false,"good":true' "status: A still good (fallback)"
+  exit $fail
+fi
 out=$(timeout 480 qemu-system-x86_64 -accel tcg -m 768 -nographic \
   -drive if=pflash,format=raw,readonly=on,file="$OVMF" -drive if=pflash,format=raw,file="$W/vars.fd" \
   -drive file="$W/disk.img",format=raw,if=virtio 2>&1 | tr -d '\r' || true)
 echo "$out" | grep -E "^basalt|BASALT-TEST" || true
 
-fail=0
-check() { if grep -qE "$2" <<<"$1"; then echo "ok: $3"; else echo "FAIL: $3 (no /$2/)"; fail=1; fi; }
 b_boots=$(grep -c "^basalt: booting slot B" <<<"$out" || true)
 b_fails=$(grep -c "^basalt-init: FAILED: open /usr with dm-verity" <<<"$out" || true)
 [ "$b_boots" = 2 ] && echo "ok: GRUB tried B twice" || { echo "FAIL: B booted $b_boots times"; fail=1; }
