@@ -3,7 +3,11 @@
 #include <memory>
 #include <optional>
 
+#include "bootloader/bls_layout.h"
 #include "bootloader/boot_target.h"
+#include "bootloader/esp_files.h"
+#include "bootloader/grub_layout.h"
+#include "bootloader/initramfs_stage.h"
 
 namespace basalt {
 namespace {
@@ -172,6 +176,59 @@ void AddBootCommands(CLI::App& app, CommandRunner& runner) {
         BASALT_ASSIGN_OR_RETURN(Slot s, boot::ParseSlot(*slot));
         return bc.InstallSlot(s, inst->entry, inst->kernel, inst->initrd);
       });
+    });
+  });
+
+  struct Layout {
+    std::string backend = "grub";
+    boot::SlotEntry entry;
+    std::string dir;
+  };
+  auto lay = std::make_shared<Layout>();
+  CLI::App* esp_layout = boot->add_subcommand(
+      "esp-layout", "write the ESP text files of a fresh image (slot A good) into a directory");
+  esp_layout->add_option("--backend", lay->backend, "grub or systemd-boot")
+      ->check(CLI::IsMember({"grub", "systemd-boot"}))
+      ->capture_default_str();
+  esp_layout->add_option("--version", lay->entry.version, "OS version of slot A")->required();
+  esp_layout->add_option("--usr-partuuid", lay->entry.usr_partuuid, "PARTUUID of USR-A")
+      ->required();
+  esp_layout->add_option("--usrhash", lay->entry.usrhash, "dm-verity root hash of slot A")
+      ->required();
+  esp_layout->add_option("--cmdline", lay->entry.extra_cmdline, "extra kernel command line");
+  esp_layout->add_option("--output-dir", lay->dir, "directory to write into")->required();
+  esp_layout->callback([&runner, lay] {
+    runner.Set([lay] {
+      auto files = lay->backend == "grub" ? boot::GrubEspFiles(lay->entry)
+                                          : boot::SdBootEspFiles(lay->entry);
+      if (!files) return ReportError(files.error());
+      auto esp = boot::OpenEspDirectory(lay->dir);
+      for (const boot::EspTextFile& f : *files) {
+        size_t slash = f.path.rfind('/');
+        if (Status st = esp->MakeDirs(f.path.substr(0, slash)); !st) return ReportError(st.error());
+        if (Status st = esp->Write(f.path, f.content); !st) return ReportError(st.error());
+        fmt::print("{}\n", f.path);
+      }
+      return static_cast<int>(kExitOk);
+    });
+  });
+
+  auto ird = std::make_shared<boot::InitramfsSpec>();
+  auto stage_dir = std::make_shared<std::string>();
+  CLI::App* initramfs = boot->add_subcommand(
+      "initramfs", "stage the initramfs contents (basalt-init, libraries, modules) in a directory");
+  initramfs->add_option("--tree", ird->tree, "the image's root filesystem")->required();
+  initramfs->add_option("--kernel-version", ird->kernel_version, "directory under lib/modules")
+      ->required();
+  initramfs->add_option("--init", ird->basalt_init, "the basalt-init binary")->required();
+  initramfs->add_option("--output-dir", *stage_dir, "empty directory to fill")->required();
+  initramfs->callback([&runner, ird, stage_dir] {
+    runner.Set([ird, stage_dir] {
+      auto plan = boot::PlanInitramfs(*ird);
+      if (!plan) return ReportError(plan.error());
+      if (Status st = boot::StageInitramfs(*plan, *stage_dir); !st) return ReportError(st.error());
+      fmt::print("staged {} entries in {}\n", plan->size(), *stage_dir);
+      return static_cast<int>(kExitOk);
     });
   });
 }

@@ -63,7 +63,7 @@ int main(int argc, char** argv) {
     }
   }
   std::string usr_dm = Must(OpenVerityUsr(usr, config), "open /usr with dm-verity", policy);
-  LogLine(fmt::format("/usr: {} verified by dm-verity as {} (root hash {})", usr, usr_dm,
+  LogLine(fmt::format("/usr: {} opened through dm-verity as {} (root hash {})", usr, usr_dm,
                       config.usrhash));
   Must(MountRootAndUsr(root, usr_dm, config), "mount ROOT and /usr", policy);
   if (config.grow_root) {

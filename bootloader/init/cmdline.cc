@@ -31,6 +31,18 @@ std::vector<std::string> SplitCmdline(std::string_view cmdline) {
 
 namespace {
 
+// GUIDs are case-insensitive but libblkid reports and compares them in lower case.
+std::string NormalizeDeviceSpec(std::string value) {
+  for (std::string_view prefix : {"PARTUUID=", "UUID="}) {
+    if (value.starts_with(prefix)) {
+      for (size_t i = prefix.size(); i < value.size(); i++) {
+        value[i] = static_cast<char>(std::tolower(static_cast<unsigned char>(value[i])));
+      }
+    }
+  }
+  return value;
+}
+
 Status CheckDeviceSpec(std::string_view key, std::string_view value) {
   for (std::string_view prefix : {"PARTUUID=", "PARTLABEL=", "UUID=", "LABEL=", "/dev/"}) {
     if (value.starts_with(prefix) && value.size() > prefix.size()) return {};
@@ -51,7 +63,7 @@ Result<InitConfig> ParseInitCmdline(std::string_view cmdline) {
     std::string value = word.substr(eq + 1);
     if (key == "basalt.usr" || key == "mount.usr") {
       BASALT_RETURN_IF_ERROR(CheckDeviceSpec(key, value));
-      c.usr = value;
+      c.usr = NormalizeDeviceSpec(value);
       have_usr = true;
     } else if (key == "basalt.usrhash" || key == "usrhash") {
       if (value.size() < 32 || value.size() % 2 != 0 ||
@@ -83,7 +95,7 @@ Result<InitConfig> ParseInitCmdline(std::string_view cmdline) {
       }
     } else if (key == "root") {
       BASALT_RETURN_IF_ERROR(CheckDeviceSpec(key, value));
-      c.root = value;
+      c.root = NormalizeDeviceSpec(value);
     } else if (key == "rootfstype") {
       c.root_fstype = value;
     } else if (key == "init") {

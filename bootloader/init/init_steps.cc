@@ -55,6 +55,18 @@ Result<std::pair<std::string, size_t>> DiskOf(const std::string& partition) {
                         static_cast<size_t>(std::strtoul(number.c_str(), nullptr, 10)));
 }
 
+// /dev/mapper/NAME when libdevmapper made it; without udev, devtmpfs still has /dev/dm-N.
+Result<std::string> DmNode(const std::string& name) {
+  std::string mapper = "/dev/mapper/" + name;
+  if (::access(mapper.c_str(), F_OK) == 0) return mapper;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/sys/block", ec)) {
+    auto dm_name = ReadFileToString(entry.path().string() + "/dm/name");
+    if (dm_name && *dm_name == name + "\n") return "/dev/" + entry.path().filename().string();
+  }
+  return Failf(ErrorKind::kNotFound, "dm device {} was created but has no device node", name);
+}
+
 }  // namespace
 
 void LogLine(std::string_view line) {
@@ -185,24 +197,42 @@ Result<std::string> OpenVerityUsr(const std::string& device, const InitConfig& c
     return Failf(ErrorKind::kIntegrity, "load dm-verity superblock of {} at byte {}: {}", device,
                  offset, std::strerror(-rc));
   }
-  uint32_t flags = CRYPT_ACTIVATE_READONLY;
-  if (config.verity == VerityErrorMode::kRestart) flags |= CRYPT_ACTIVATE_RESTART_ON_CORRUPTION;
-  if (config.verity == VerityErrorMode::kPanic) flags |= CRYPT_ACTIVATE_PANIC_ON_CORRUPTION;
-  rc = crypt_activate_by_volume_key(cd, "usr", reinterpret_cast<const char*>(root_hash.data()),
-                                    root_hash.size(), flags);
-  if (rc < 0) {
-    return Failf(ErrorKind::kIntegrity, "activate dm-verity for {} (root hash {}): {}", device,
-                 config.usrhash,
-                 rc == -EPERM ? "root hash does not match the hash tree" : std::strerror(-rc));
+  // A wrong root hash shows only when a block is read. Read block 0 once with errors as EIO,
+  // so it is reported as one clear line; in restart/panic mode the kernel would reboot at
+  // that read before we could say why. Then re-activate with the configured mode.
+  auto activate = [&](uint32_t flags) -> Status {
+    int r = crypt_activate_by_volume_key(cd, "usr", reinterpret_cast<const char*>(root_hash.data()),
+                                         root_hash.size(), CRYPT_ACTIVATE_READONLY | flags);
+    if (r < 0) {
+      return Failf(ErrorKind::kIntegrity, "activate dm-verity for {}: {}", device,
+                   std::strerror(-r));
+    }
+    return {};
+  };
+  BASALT_RETURN_IF_ERROR(activate(0));
+  BASALT_ASSIGN_OR_RETURN(std::string node, DmNode("usr"));
+  {
+    BASALT_ASSIGN_OR_RETURN(UniqueFd fd, OpenFile(node, O_RDONLY));
+    std::vector<uint8_t> block(4096);
+    if (!PreadFull(fd.get(), block, 0, node)) {
+      fd.Reset();
+      crypt_deactivate(cd, "usr");
+      return Failf(ErrorKind::kIntegrity,
+                   "{}: dm-verity rejects the first block: the root hash {} does not match this "
+                   "/usr (wrong slot entry or corrupted partition)",
+                   device, config.usrhash);
+    }
   }
-  if (::access("/dev/mapper/usr", F_OK) == 0) return std::string("/dev/mapper/usr");
-  // Without udev, devtmpfs still provides /dev/dm-N; find N by name.
-  for (const auto& entry : std::filesystem::directory_iterator("/sys/block")) {
-    std::string name = entry.path().filename().string();
-    auto dm_name = ReadFileToString(entry.path().string() + "/dm/name");
-    if (dm_name && *dm_name == "usr\n") return "/dev/" + name;
+  uint32_t flags = 0;
+  if (config.verity == VerityErrorMode::kRestart) flags = CRYPT_ACTIVATE_RESTART_ON_CORRUPTION;
+  if (config.verity == VerityErrorMode::kPanic) flags = CRYPT_ACTIVATE_PANIC_ON_CORRUPTION;
+  if (flags != 0) {
+    rc = crypt_deactivate(cd, "usr");
+    if (rc < 0) return Failf(ErrorKind::kIo, "deactivate usr: {}", std::strerror(-rc));
+    BASALT_RETURN_IF_ERROR(activate(flags));
+    BASALT_ASSIGN_OR_RETURN(node, DmNode("usr"));
   }
-  return Fail(ErrorKind::kNotFound, "dm-verity device usr was created but has no device node");
+  return node;
 }
 
 Status MountRootAndUsr(const std::string& root_device, const std::string& usr_device,

@@ -24,6 +24,11 @@ TEST(InitCmdline, BasaltSpelling) {
   EXPECT_EQ(c->init, "/usr/lib/systemd/systemd");
   EXPECT_EQ(c->on_failure, FailurePolicy::kShell);
   EXPECT_FALSE(c->usr_hash_offset);
+  // GUIDs are matched in lower case, as libblkid reports them.
+  auto upper = ParseInitCmdline(fmt::format(
+      "basalt.usr=PARTUUID=66666666-7777-8888-9999-AAAAAAAAAAAA basalt.usrhash={}", kHash));
+  ASSERT_TRUE(upper);
+  EXPECT_EQ(upper->usr, "PARTUUID=66666666-7777-8888-9999-aaaaaaaaaaaa");
 }
 
 TEST(InitCmdline, SystemdSpellingAndDefaults) {
