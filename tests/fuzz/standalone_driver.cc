@@ -2,6 +2,7 @@
 // mutations of them (bit flips, truncations, byte runs, splices). This is what ctest runs in
 // every preset, so each parser meets hostile input under ASan+UBSan on every CI run; the
 // `fuzz` preset links the same target with the real libFuzzer engine for open-ended fuzzing.
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>

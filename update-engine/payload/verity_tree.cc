@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "common/fd.h"
 #include "common/hash.h"
@@ -19,13 +20,13 @@ Result<RebuiltVerity> RebuildVerityTree(int fd, const proto::VerityParams& p,
     entry <<= 1;  // entries are padded to a power of two
   const uint64_t per_block = bs / entry;
 
-  // Level sizes, bottom (level 0 hashes the data) to top.
+  // Level sizes, bottom (level 0 hashes the data) to top. A single data block has no levels:
+  // the root is its own hash.
   std::vector<uint64_t> level_blocks;
-  uint64_t n = p.data_blocks();
-  do {
+  for (uint64_t n = p.data_blocks(); n > 1;) {
     n = (n + per_block - 1) / per_block;
     level_blocks.push_back(n);
-  } while (n > 1);
+  }
   // Stored top level first.
   std::vector<uint64_t> level_offset(level_blocks.size());
   uint64_t off = p.hash_offset() + (p.has_superblock() ? bs : 0);
@@ -47,7 +48,7 @@ Result<RebuiltVerity> RebuildVerityTree(int fd, const proto::VerityParams& p,
   };
 
   Hasher whole(HashAlgorithm::kSha256);
-  std::vector<uint8_t> level(level_blocks[0] * bs, 0);
+  std::vector<uint8_t> level(level_blocks.empty() ? bs : level_blocks[0] * bs, 0);
   std::vector<uint8_t> buf(4 << 20);
   for (uint64_t b = 0; b < p.data_blocks();) {
     uint64_t count = std::min<uint64_t>(buf.size() / bs, p.data_blocks() - b);
@@ -57,7 +58,7 @@ Result<RebuiltVerity> RebuildVerityTree(int fd, const proto::VerityParams& p,
     whole.Update(chunk);
     b += count;
   }
-  for (size_t i = 0;; ++i) {
+  for (size_t i = 0; i < level_blocks.size(); ++i) {
     BASALT_RETURN_IF_ERROR(PwriteFull(fd, level, level_offset[i], "write verity tree"));
     if (i + 1 == level_blocks.size()) break;
     std::vector<uint8_t> upper(level_blocks[i + 1] * bs, 0);
@@ -66,9 +67,13 @@ Result<RebuiltVerity> RebuildVerityTree(int fd, const proto::VerityParams& p,
   }
   RebuiltVerity out;
   out.root_hash.resize(digest);
-  h.CopyStateFrom(salted);
-  h.Update(level);
-  h.Final(out.root_hash.data());
+  if (level_blocks.empty()) {
+    std::memcpy(out.root_hash.data(), level.data(), digest);
+  } else {
+    h.CopyStateFrom(salted);
+    h.Update(level);
+    h.Final(out.root_hash.data());
+  }
   if (fsync(fd) != 0) return FailErrno("fsync after writing the verity tree");
   // The rest of the partition (gap, superblock, tree) is small: hash it from the device.
   for (uint64_t pos = p.data_blocks() * bs; pos < partition_size;) {
