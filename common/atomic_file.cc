@@ -32,7 +32,8 @@ Status WriteFileAtomic(const std::string& path, std::span<const uint8_t> data, m
   if (auto s = WriteFull(fd.get(), data, tmpl); !s) return cleanup_on_error(s.error());
   if (::fsync(fd.get()) != 0) return cleanup_on_error(Error::FromErrno("fsync"));
   fd.Reset();
-  if (::rename(tmpl.c_str(), path.c_str()) != 0) return cleanup_on_error(Error::FromErrno("rename"));
+  if (::rename(tmpl.c_str(), path.c_str()) != 0)
+    return cleanup_on_error(Error::FromErrno("rename"));
   return FsyncDirectory(dir);
 }
 

@@ -9,13 +9,20 @@ namespace basalt {
 
 int ExitCodeFor(const Error& error) {
   switch (error.kind()) {
-    case ErrorKind::kIo: return kExitFailure;
-    case ErrorKind::kInvalidInput: return kExitInvalidInput;
-    case ErrorKind::kIntegrity: return kExitIntegrity;
-    case ErrorKind::kNotFound: return kExitNotFound;
-    case ErrorKind::kUnsupported: return kExitUnsupported;
-    case ErrorKind::kPolicy: return kExitPolicy;
-    case ErrorKind::kInternal: return kExitFailure;
+    case ErrorKind::kIo:
+      return kExitFailure;
+    case ErrorKind::kInvalidInput:
+      return kExitInvalidInput;
+    case ErrorKind::kIntegrity:
+      return kExitIntegrity;
+    case ErrorKind::kNotFound:
+      return kExitNotFound;
+    case ErrorKind::kUnsupported:
+      return kExitUnsupported;
+    case ErrorKind::kPolicy:
+      return kExitPolicy;
+    case ErrorKind::kInternal:
+      return kExitFailure;
   }
   return kExitFailure;
 }

@@ -69,9 +69,9 @@ inline std::unexpected<Error> FailErrno(std::string_view what) {
 }  // namespace basalt
 
 // Propagates a failed Status/Result out of the enclosing function.
-#define BASALT_RETURN_IF_ERROR(expr)                                  \
-  do {                                                                \
-    auto basalt_status_ = (expr);                                     \
+#define BASALT_RETURN_IF_ERROR(expr)                                     \
+  do {                                                                   \
+    auto basalt_status_ = (expr);                                        \
     if (!basalt_status_) return std::unexpected(basalt_status_.error()); \
   } while (0)
 
@@ -81,7 +81,7 @@ inline std::unexpected<Error> FailErrno(std::string_view what) {
 // auto value = ...; for Result<T>, returning the error on failure.
 #define BASALT_ASSIGN_OR_RETURN(lhs, expr) \
   BASALT_ASSIGN_OR_RETURN_IMPL_(BASALT_CONCAT_(basalt_result_, __LINE__), lhs, expr)
-#define BASALT_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr) \
-  auto tmp = (expr);                                  \
+#define BASALT_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr)       \
+  auto tmp = (expr);                                        \
   if (!tmp) return std::unexpected(std::move(tmp).error()); \
   lhs = std::move(*tmp)

@@ -51,7 +51,8 @@ Status ReadFull(int fd, std::span<uint8_t> buf, std::string_view what) {
 Status PreadFull(int fd, std::span<uint8_t> buf, uint64_t offset, std::string_view what) {
   size_t done = 0;
   while (done < buf.size()) {
-    ssize_t n = ::pread(fd, buf.data() + done, buf.size() - done, static_cast<off_t>(offset + done));
+    ssize_t n =
+        ::pread(fd, buf.data() + done, buf.size() - done, static_cast<off_t>(offset + done));
     if (n < 0) {
       if (errno == EINTR) continue;
       return FailErrno(fmt::format("read {} at offset {}", what, offset + done));

@@ -1,4 +1,5 @@
-// Owning file descriptor and the whole-buffer read/write loops that every caller otherwise rewrites.
+// Owning file descriptor and the whole-buffer read/write loops that every caller otherwise
+// rewrites.
 #pragma once
 
 #include <sys/types.h>

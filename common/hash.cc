@@ -12,9 +12,12 @@ namespace basalt {
 
 std::string_view HashAlgorithmName(HashAlgorithm alg) {
   switch (alg) {
-    case HashAlgorithm::kSha1: return "sha1";
-    case HashAlgorithm::kSha256: return "sha256";
-    case HashAlgorithm::kSha512: return "sha512";
+    case HashAlgorithm::kSha1:
+      return "sha1";
+    case HashAlgorithm::kSha256:
+      return "sha256";
+    case HashAlgorithm::kSha512:
+      return "sha512";
   }
   return "unknown";
 }
@@ -23,24 +26,30 @@ Result<HashAlgorithm> ParseHashAlgorithm(std::string_view name) {
   if (name == "sha1") return HashAlgorithm::kSha1;
   if (name == "sha256") return HashAlgorithm::kSha256;
   if (name == "sha512") return HashAlgorithm::kSha512;
-  return Failf(ErrorKind::kUnsupported, "unsupported hash algorithm '{}' (use sha256, sha512 or sha1)",
-               name);
+  return Failf(ErrorKind::kUnsupported,
+               "unsupported hash algorithm '{}' (use sha256, sha512 or sha1)", name);
 }
 
 size_t HashDigestSize(HashAlgorithm alg) {
   switch (alg) {
-    case HashAlgorithm::kSha1: return 20;
-    case HashAlgorithm::kSha256: return 32;
-    case HashAlgorithm::kSha512: return 64;
+    case HashAlgorithm::kSha1:
+      return 20;
+    case HashAlgorithm::kSha256:
+      return 32;
+    case HashAlgorithm::kSha512:
+      return 64;
   }
   return 0;
 }
 
 static const char* EvpName(HashAlgorithm alg) {
   switch (alg) {
-    case HashAlgorithm::kSha1: return "SHA1";
-    case HashAlgorithm::kSha256: return "SHA256";
-    case HashAlgorithm::kSha512: return "SHA512";
+    case HashAlgorithm::kSha1:
+      return "SHA1";
+    case HashAlgorithm::kSha256:
+      return "SHA256";
+    case HashAlgorithm::kSha512:
+      return "SHA512";
   }
   return "SHA256";
 }

@@ -30,8 +30,8 @@ Result<std::vector<uint8_t>> FromHex(std::string_view hex) {
     int lo = HexValue(hex[2 * i + 1]);
     if (hi < 0 || lo < 0) {
       size_t pos = hi < 0 ? 2 * i : 2 * i + 1;
-      return Failf(ErrorKind::kInvalidInput, "invalid hex character '{}' at position {}",
-                   hex[pos], pos);
+      return Failf(ErrorKind::kInvalidInput, "invalid hex character '{}' at position {}", hex[pos],
+                   pos);
     }
     out[i] = static_cast<uint8_t>(hi << 4 | lo);
   }

@@ -62,7 +62,8 @@ Result<size_t> Keyring::VerifyThreshold(std::span<const uint8_t> message,
                         ? std::string("no signatures")
                         : fmt::format("{} valid signature(s) from trusted keys, {} required",
                                       good.size(), threshold);
-  for (const auto& p : problems) msg += "; " + p;
+  for (const auto& p : problems)
+    msg += "; " + p;
   return Fail(ErrorKind::kIntegrity, msg);
 }
 

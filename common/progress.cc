@@ -1,14 +1,15 @@
 #include "common/progress.h"
 
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <cstdio>
 
-#include <fmt/format.h>
-
 namespace basalt {
 
-bool ProgressBar::StderrIsTerminal() { return ::isatty(STDERR_FILENO) == 1; }
+bool ProgressBar::StderrIsTerminal() {
+  return ::isatty(STDERR_FILENO) == 1;
+}
 
 ProgressBar::ProgressBar(std::string label, uint64_t total, bool enabled)
     : label_(std::move(label)),
@@ -17,7 +18,9 @@ ProgressBar::ProgressBar(std::string label, uint64_t total, bool enabled)
       start_(std::chrono::steady_clock::now()),
       last_draw_(start_) {}
 
-ProgressBar::~ProgressBar() { Finish(); }
+ProgressBar::~ProgressBar() {
+  Finish();
+}
 
 void ProgressBar::Update(uint64_t done) {
   last_done_ = done;

@@ -28,7 +28,9 @@ struct BioDeleter {
 using BioPtr = std::unique_ptr<BIO, BioDeleter>;
 using MdCtxPtr = std::unique_ptr<EVP_MD_CTX, MdCtxDeleter>;
 
-void FreePkey(EVP_PKEY* k) { EVP_PKEY_free(k); }
+void FreePkey(EVP_PKEY* k) {
+  EVP_PKEY_free(k);
+}
 
 // The most recent OpenSSL error as text, and the queue cleared, so messages say what OpenSSL
 // objected to rather than just "failed".
@@ -93,9 +95,12 @@ Result<MdCtxPtr> MakeDigestCtx(EVP_PKEY* key, KeyType type, bool sign) {
 
 std::string_view KeyTypeName(KeyType type) {
   switch (type) {
-    case KeyType::kEd25519: return "ed25519";
-    case KeyType::kEcdsaP256: return "ecdsa-p256";
-    case KeyType::kRsaPss: return "rsa-pss";
+    case KeyType::kEd25519:
+      return "ed25519";
+    case KeyType::kEcdsaP256:
+      return "ecdsa-p256";
+    case KeyType::kRsaPss:
+      return "rsa-pss";
   }
   return "unknown";
 }
@@ -131,7 +136,9 @@ Result<PublicKey> PublicKey::LoadFile(const std::string& path) {
   return key;
 }
 
-int PublicKey::bits() const { return EVP_PKEY_get_bits(key_.get()); }
+int PublicKey::bits() const {
+  return EVP_PKEY_get_bits(key_.get());
+}
 
 std::string PublicKey::ToPem() const {
   BioPtr bio(BIO_new(BIO_s_mem()));
@@ -188,8 +195,7 @@ Result<PrivateKey> PrivateKey::Load(const std::string& path_or_uri) {
     if (!key) return std::unexpected(std::move(key).error().WithContext(path_or_uri));
     return key;
   }
-  OSSL_STORE_CTX* store =
-      OSSL_STORE_open(path_or_uri.c_str(), nullptr, nullptr, nullptr, nullptr);
+  OSSL_STORE_CTX* store = OSSL_STORE_open(path_or_uri.c_str(), nullptr, nullptr, nullptr, nullptr);
   if (store == nullptr) {
     return Failf(ErrorKind::kNotFound, "open key store {}: {}", path_or_uri, OpensslError());
   }
@@ -213,8 +219,12 @@ Result<PrivateKey> PrivateKey::Load(const std::string& path_or_uri) {
 Result<PrivateKey> PrivateKey::Generate(KeyType type, int rsa_bits) {
   EVP_PKEY* key = nullptr;
   switch (type) {
-    case KeyType::kEd25519: key = EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519"); break;
-    case KeyType::kEcdsaP256: key = EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"); break;
+    case KeyType::kEd25519:
+      key = EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519");
+      break;
+    case KeyType::kEcdsaP256:
+      key = EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256");
+      break;
     case KeyType::kRsaPss:
       if (rsa_bits != 3072 && rsa_bits != 4096) {
         return Failf(ErrorKind::kInvalidInput, "RSA key size must be 3072 or 4096, not {}",
@@ -228,8 +238,7 @@ Result<PrivateKey> PrivateKey::Generate(KeyType type, int rsa_bits) {
 }
 
 Result<std::vector<uint8_t>> PrivateKey::Sign(std::span<const uint8_t> message) const {
-  BASALT_ASSIGN_OR_RETURN(MdCtxPtr ctx,
-                          MakeDigestCtx(key_.get(), public_.type(), /*sign=*/true));
+  BASALT_ASSIGN_OR_RETURN(MdCtxPtr ctx, MakeDigestCtx(key_.get(), public_.type(), /*sign=*/true));
   size_t len = 0;
   if (EVP_DigestSign(ctx.get(), nullptr, &len, message.data(), message.size()) != 1) {
     return Failf(ErrorKind::kInternal, "sign: {}", OpensslError());
@@ -244,8 +253,7 @@ Result<std::vector<uint8_t>> PrivateKey::Sign(std::span<const uint8_t> message) 
 
 Result<std::string> PrivateKey::ToPem() const {
   BioPtr bio(BIO_new(BIO_s_mem()));
-  if (PEM_write_bio_PrivateKey(bio.get(), key_.get(), nullptr, nullptr, 0, nullptr, nullptr) !=
-      1) {
+  if (PEM_write_bio_PrivateKey(bio.get(), key_.get(), nullptr, nullptr, 0, nullptr, nullptr) != 1) {
     return Failf(ErrorKind::kInternal, "encode private key: {}", OpensslError());
   }
   char* data = nullptr;

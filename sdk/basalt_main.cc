@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 
 #include "common/cli.h"
+#include "verity/verity_cli.h"
 #include "update-engine/payload/payload_cli.h"
 
 int main(int argc, char** argv) {
@@ -10,6 +11,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", BASALT_VERSION);
   basalt::CommandRunner runner;
+  basalt::AddVerityCommands(app, runner);
   basalt::AddPayloadCommands(app, runner);
   try {
     app.parse(argc, argv);

@@ -72,9 +72,11 @@ int main(int argc, char** argv) {
     std::filesystem::path p(arg);
     if (std::filesystem::is_directory(p)) {
       std::vector<std::filesystem::path> files;
-      for (const auto& e : std::filesystem::directory_iterator(p)) files.push_back(e.path());
+      for (const auto& e : std::filesystem::directory_iterator(p))
+        files.push_back(e.path());
       std::sort(files.begin(), files.end());
-      for (const auto& f : files) corpus.push_back(ReadAll(f));
+      for (const auto& f : files)
+        corpus.push_back(ReadAll(f));
     } else if (std::filesystem::exists(p)) {
       corpus.push_back(ReadAll(p));
     } else {
@@ -83,14 +85,17 @@ int main(int argc, char** argv) {
     }
   }
   corpus.push_back({});  // the empty input is always worth a try
-  for (const auto& input : corpus) LLVMFuzzerTestOneInput(input.data(), input.size());
+  for (const auto& input : corpus)
+    LLVMFuzzerTestOneInput(input.data(), input.size());
   std::mt19937_64 rng(0x6261736174ULL);  // fixed seed: failures reproduce
   for (long i = 0; i < mutations; ++i) {
     std::vector<uint8_t> d = corpus[static_cast<size_t>(i) % corpus.size()];
     int rounds = 1 + static_cast<int>(rng() % 4);
-    for (int r = 0; r < rounds; ++r) Mutate(d, rng, corpus[rng() % corpus.size()]);
+    for (int r = 0; r < rounds; ++r)
+      Mutate(d, rng, corpus[rng() % corpus.size()]);
     LLVMFuzzerTestOneInput(d.data(), d.size());
   }
-  std::printf("fuzz driver: %zu corpus inputs, %ld mutations, no crash\n", corpus.size(), mutations);
+  std::printf("fuzz driver: %zu corpus inputs, %ld mutations, no crash\n", corpus.size(),
+              mutations);
   return 0;
 }

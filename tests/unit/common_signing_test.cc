@@ -54,10 +54,12 @@ INSTANTIATE_TEST_SUITE_P(AllTypes, SigningTest,
 TEST(KeyIdTest, MatchesOpensslCommandLine) {
   auto key = PrivateKey::Generate(KeyType::kEd25519);
   ASSERT_TRUE(key);
-  std::string dir = std::filesystem::temp_directory_path() / ("basalt-keyid-" + std::to_string(::getpid()));
+  std::string dir =
+      std::filesystem::temp_directory_path() / ("basalt-keyid-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   ASSERT_TRUE(WriteFileAtomic(dir + "/k.pem", *key->ToPem(), 0600));
-  std::string cmd = "openssl pkey -in " + dir + "/k.pem -pubout -outform DER 2>/dev/null | sha256sum";
+  std::string cmd =
+      "openssl pkey -in " + dir + "/k.pem -pubout -outform DER 2>/dev/null | sha256sum";
   FILE* p = ::popen(cmd.c_str(), "r");
   ASSERT_NE(p, nullptr);
   char buf[128] = {};

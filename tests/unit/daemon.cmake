@@ -1,0 +1,3 @@
+basalt_add_gtest(daemon_config_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/daemon_config_test.cc
+  LIBS basalt_daemon_config)

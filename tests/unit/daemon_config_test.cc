@@ -1,0 +1,117 @@
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+
+#include "common/atomic_file.h"
+#include "update-engine/daemon/config.h"
+
+namespace basalt::daemon {
+namespace {
+
+using std::chrono::seconds;
+
+TEST(DurationTest, FlatcarAndSystemdSpellings) {
+  EXPECT_EQ(*ParseDuration("90"), seconds(90));
+  EXPECT_EQ(*ParseDuration("90s"), seconds(90));
+  EXPECT_EQ(*ParseDuration("15m"), seconds(900));
+  EXPECT_EQ(*ParseDuration("1h30m"), seconds(5400));
+  EXPECT_EQ(*ParseDuration("2d"), seconds(172800));
+  EXPECT_FALSE(ParseDuration("1x"));
+  EXPECT_FALSE(ParseDuration("h"));
+  EXPECT_FALSE(ParseDuration("-5"));
+  EXPECT_FALSE(ParseDuration(""));
+}
+
+TEST(WindowTest, WeekdayAndDaily) {
+  auto w = ParseWindowStart("Thu 04:00");
+  ASSERT_TRUE(w);
+  EXPECT_EQ(w->weekday, 4);
+  EXPECT_EQ(w->minute_of_day, 240);
+  auto daily = ParseWindowStart("23:59");
+  ASSERT_TRUE(daily);
+  EXPECT_FALSE(daily->weekday.has_value());
+  EXPECT_EQ(daily->minute_of_day, 23 * 60 + 59);
+  EXPECT_FALSE(ParseWindowStart("Thx 04:00"));
+  EXPECT_FALSE(ParseWindowStart("24:00"));
+  EXPECT_FALSE(ParseWindowStart("4"));
+}
+
+TEST(ConfigTextTest, ParsesAllKeysWithQuotesAndComments) {
+  UpdateConfig cfg;
+  auto s = ApplyConfigText(
+      "# comment\n\nSERVER=http://127.0.0.1:8080/repo\nGROUP=beta\nPIN=1.2.3\n"
+      "CHECK_INTERVAL=30m\nREBOOT_STRATEGY=window\nREBOOT_WINDOW_START=\"Sun 02:30\"\n"
+      "REBOOT_WINDOW_LENGTH='1h'\nHEALTH_TIMEOUT=5m\n",
+      "test.conf", cfg);
+  ASSERT_TRUE(s) << s.error().message();
+  EXPECT_EQ(cfg.server, "http://127.0.0.1:8080/repo");
+  EXPECT_EQ(cfg.channel, "beta");
+  EXPECT_EQ(cfg.pin, "1.2.3");
+  EXPECT_EQ(cfg.check_interval, seconds(1800));
+  EXPECT_EQ(cfg.reboot_strategy, RebootStrategy::kWindow);
+  ASSERT_TRUE(cfg.reboot_window);
+  EXPECT_EQ(cfg.reboot_window->weekday, 0);
+  EXPECT_EQ(cfg.reboot_window->minute_of_day, 150);
+  EXPECT_EQ(cfg.reboot_window->length, seconds(3600));
+  EXPECT_EQ(cfg.health_timeout, seconds(300));
+}
+
+TEST(ConfigTextTest, ErrorsNameFileAndLine) {
+  UpdateConfig cfg;
+  auto s = ApplyConfigText("SERVER=x\n\nREBOOT_STRATGY=off\n", "/etc/basalt/update.conf", cfg);
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().message(), "/etc/basalt/update.conf:3: unknown key REBOOT_STRATGY");
+  auto bad = ApplyConfigText("REBOOT_STRATEGY=sometimes\n", "a.conf", cfg);
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message().find("a.conf:1: REBOOT_STRATEGY 'sometimes'"), std::string::npos)
+      << bad.error().message();
+  EXPECT_FALSE(ApplyConfigText("JUSTTEXT\n", "b.conf", cfg));
+  EXPECT_FALSE(ApplyConfigText("CHECK_INTERVAL=0\n", "c.conf", cfg));
+  EXPECT_FALSE(ApplyConfigText("PIN=\"1.2\n", "d.conf", cfg));
+}
+
+class LoadConfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string t = (std::filesystem::temp_directory_path() / "basalt-conf-XXXXXX").string();
+    root_ = ::mkdtemp(t.data());
+    std::filesystem::create_directories(root_ + "/usr/share/basalt");
+    std::filesystem::create_directories(root_ + "/etc/basalt/update.conf.d");
+  }
+  void TearDown() override { std::filesystem::remove_all(root_); }
+  void Write(const std::string& rel, const std::string& text) {
+    ASSERT_TRUE(WriteFileAtomic(root_ + "/" + rel, text));
+  }
+  std::string root_;
+};
+
+TEST_F(LoadConfigTest, LaterFilesWinInDocumentedOrder) {
+  Write("usr/share/basalt/update.conf", "SERVER=https://updates.example/\nCHANNEL=stable\n");
+  Write("etc/basalt/update.conf", "CHANNEL=beta\nPIN=2.0.0\n");
+  Write("etc/basalt/update.conf.d/20-late.conf", "PIN=3.0.0\n");
+  Write("etc/basalt/update.conf.d/10-early.conf", "PIN=1.0.0\nREBOOT_STRATEGY=off\n");
+  Write("etc/basalt/update.conf.d/ignored.txt", "NOT A CONFIG\n");
+  auto cfg = LoadUpdateConfig(root_);
+  ASSERT_TRUE(cfg) << cfg.error().message();
+  EXPECT_EQ(cfg->server, "https://updates.example/");
+  EXPECT_EQ(cfg->channel, "beta");
+  EXPECT_EQ(cfg->pin, "3.0.0");
+  EXPECT_EQ(cfg->reboot_strategy, RebootStrategy::kOff);
+}
+
+TEST_F(LoadConfigTest, CrossKeyRules) {
+  auto none = LoadUpdateConfig(root_);
+  ASSERT_FALSE(none);
+  EXPECT_NE(none.error().message().find("no SERVER"), std::string::npos);
+  Write("etc/basalt/update.conf", "SERVER=file:///srv/repo\nREBOOT_STRATEGY=window\n");
+  auto no_window = LoadUpdateConfig(root_);
+  ASSERT_FALSE(no_window);
+  EXPECT_NE(no_window.error().message().find("REBOOT_WINDOW_START"), std::string::npos);
+  Write("etc/basalt/update.conf.d/w.conf",
+        "REBOOT_WINDOW_START=Thu 04:00\nREBOOT_WINDOW_LENGTH=1h\n");
+  EXPECT_TRUE(LoadUpdateConfig(root_));
+}
+
+}  // namespace
+}  // namespace basalt::daemon

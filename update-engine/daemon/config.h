@@ -1,0 +1,51 @@
+// The host's update configuration: Flatcar-style KEY=value files, read in order
+// /usr/share/basalt/update.conf, /etc/basalt/update.conf, /etc/basalt/update.conf.d/*.conf
+// (sorted), later files winning. Unknown keys and bad values are startup errors that name the
+// file and line, because a typo in REBOOT_STRATEGY must not silently mean "reboot now".
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/error.h"
+
+namespace basalt::daemon {
+
+enum class RebootStrategy { kOff, kReboot, kWindow, kEtcdLock };
+std::string_view RebootStrategyName(RebootStrategy s);
+
+// A weekly or daily maintenance window, in the host's local time. Flatcar spelling:
+// REBOOT_WINDOW_START="Thu 04:00" (or "04:00" for every day), REBOOT_WINDOW_LENGTH="1h30m".
+struct RebootWindow {
+  std::optional<int> weekday;  // 0 = Sunday … 6 = Saturday; absent = every day
+  int minute_of_day = 0;
+  std::chrono::seconds length{0};
+};
+
+struct UpdateConfig {
+  std::string server;  // http(s)://, file:// or a directory path
+  std::string channel = "stable";
+  std::optional<std::string> pin;
+  std::chrono::seconds check_interval{3600};
+  RebootStrategy reboot_strategy = RebootStrategy::kReboot;
+  std::optional<RebootWindow> reboot_window;
+  std::chrono::seconds health_timeout{600};
+};
+
+// Parses one file's text into cfg, applying its keys over what is there. `name` is used in
+// error messages ("/etc/basalt/update.conf:7: unknown key REBOOT_STRATGY").
+Status ApplyConfigText(std::string_view text, std::string_view name, UpdateConfig& cfg);
+
+// Reads the standard locations under `root` ("/" on a host; a temp dir in tests). Missing
+// files are fine; unreadable ones are errors. Validates cross-key rules at the end (window
+// strategy needs a window; a server is required).
+Result<UpdateConfig> LoadUpdateConfig(const std::string& root = "/");
+
+// "90", "90s", "15m", "1h", "1h30m", "2d": Flatcar/systemd-style spans; at least one unit digit.
+Result<std::chrono::seconds> ParseDuration(std::string_view text);
+Result<RebootWindow> ParseWindowStart(std::string_view text);
+
+}  // namespace basalt::daemon
