@@ -288,7 +288,8 @@ void AddPayloadCommands(CLI::App& app, CommandRunner& runner) {
   gen->add_option("--zstd-level", g->opt.zstd_level, "zstd level (default 19)");
   gen->add_option("--chunk-size", g->chunk_kib, "KiB of new image per operation (default 2048)");
   gen->add_flag("--no-xz", g->no_xz, "Do not try xz per chunk");
-  gen->add_flag("--bsdiff", g->bsdiff, "Also try SOURCE_BSDIFF (Debian's bsdiff) per changed chunk");
+  gen->add_flag("--bsdiff", g->bsdiff,
+                "Also try SOURCE_BSDIFF (Debian's bsdiff) per changed chunk");
   gen->add_flag("--json", g->json, "Machine-readable output");
   gen->callback([g, &runner] { runner.Set([g] { return RunGenerate(*g); }); });
 
