@@ -118,6 +118,7 @@ class PayloadTest : public ::testing::Test {
     ASSERT_TRUE(full.has_value()) << full.error().message();
     s.full_result = *full;
     o.old_image_dir = s.old_img;
+    o.try_bsdiff = testing::MissingTool({"bsdiff"}).empty();
     o.output_path = s.delta = s.dir / "delta.payload";
     auto delta = GeneratePayload(o, log);
     ASSERT_TRUE(delta.has_value()) << delta.error().message();

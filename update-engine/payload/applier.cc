@@ -15,7 +15,7 @@
 #include "update-engine/payload/bspatch.h"
 #include "update-engine/payload/codec.h"
 #include "update-engine/payload/reader.h"
-#include "update-engine/payload/verity_tree.h"
+#include "verity/verity.h"
 
 namespace basalt::payload {
 namespace {
@@ -106,6 +106,33 @@ Status CheckDigest(std::span<const uint8_t> data, const std::string& expected, E
                  HexOf(expected));
   }
   return {};
+}
+
+// Builds the hash tree into the target with the verity engine. The superblock was shipped (and
+// verified) by the operations; its UUID is read back so the engine rewrites identical bytes.
+Result<std::vector<uint8_t>> RebuildVerityTree(const std::string& target,
+                                               const proto::VerityParams& v) {
+  verity::FormatOptions f;
+  f.data_path = target;
+  f.hash_offset = v.hash_offset();
+  f.data_blocks = v.data_blocks();
+  BASALT_ASSIGN_OR_RETURN(f.algorithm, ParseHashAlgorithm(v.hash_algorithm()));
+  f.data_block_size = v.data_block_size();
+  f.hash_block_size = v.hash_block_size();
+  f.salt = std::vector<uint8_t>(v.salt().begin(), v.salt().end());
+  f.superblock = v.has_superblock();
+  if (v.has_superblock()) {
+    auto sb = verity::ReadSuperblock(target, v.hash_offset());
+    if (!sb) return std::unexpected(std::move(sb).error().WithContext("shipped verity superblock"));
+    if (sb->data_blocks != v.data_blocks() ||
+        std::string(sb->salt.begin(), sb->salt.end()) != v.salt()) {
+      return Fail(ErrorKind::kIntegrity,
+                  "shipped verity superblock disagrees with the signed verity parameters");
+    }
+    f.uuid = sb->uuid;
+  }
+  BASALT_ASSIGN_OR_RETURN(verity::FormatResult r, verity::Format(f));
+  return r.root_hash;
 }
 
 class Applier {
@@ -317,15 +344,14 @@ Result<ApplyResult> Applier::Run() {
   if (fsync(target_.get()) != 0) return FailErrno("fsync " + opt_.target_path);
 
   // 6. Verify after write: rebuild the tree and compare with the signed values.
-  BASALT_ASSIGN_OR_RETURN(RebuiltVerity rebuilt,
-                          RebuildVerityTree(target_.get(), part.verity(), part.new_size()));
-  result_.root_hash = rebuilt.root_hash;
-  result_.partition_sha256 = rebuilt.partition_sha256;
+  BASALT_ASSIGN_OR_RETURN(result_.root_hash, RebuildVerityTree(opt_.target_path, part.verity()));
   if (std::string(result_.root_hash.begin(), result_.root_hash.end()) !=
       part.verity().root_hash()) {
     return Failf(ErrorKind::kIntegrity, "verity root hash of {} is {}, the signed one is {}",
                  opt_.target_path, ToHex(result_.root_hash), HexOf(part.verity().root_hash()));
   }
+  BASALT_ASSIGN_OR_RETURN(result_.partition_sha256,
+                          Sha256Range(target_.get(), 0, part.new_size(), opt_.target_path));
   if (std::memcmp(result_.partition_sha256.data(), part.new_sha256().data(), 32) != 0) {
     return Failf(ErrorKind::kIntegrity,
                  "SHA-256 of the new {} partition is {}, the signed one is {}", part.name(),

@@ -30,13 +30,22 @@ uint64_t GetLe64(const uint8_t* p) {
   return v;
 }
 
+// Names and versions end up in logs, JSON and terminals: printable ASCII only.
+bool IsPrintableAscii(const std::string& s, size_t max_len) {
+  return s.size() <= max_len &&
+         std::all_of(s.begin(), s.end(), [](char c) { return c >= 0x20 && c <= 0x7e; });
+}
+
 Status ValidatePartition(const Partition& part, uint32_t minor, uint64_t* blob_cursor,
                          size_t index) {
   auto fail = [&](std::string msg) {
     return Fail(ErrorKind::kInvalidInput,
                 fmt::format("manifest: partition {} ({}): {}", index, part.name(), msg));
   };
-  if (part.name().empty()) return fail("has no name");
+  if (part.name().empty() || !IsPrintableAscii(part.name(), 64)) {
+    return Failf(ErrorKind::kInvalidInput, "manifest: partition {} has no name or a bad one",
+                 index);
+  }
   if (part.new_size() == 0 || part.new_size() % kBlockSize != 0) {
     return fail(
         fmt::format("new size {} is not a positive multiple of {}", part.new_size(), kBlockSize));
@@ -59,7 +68,11 @@ Status ValidatePartition(const Partition& part, uint32_t minor, uint64_t* blob_c
   if (!part.has_verity()) return fail("has no verity parameters");
   const auto& v = part.verity();
   auto alg = ParseHashAlgorithm(v.hash_algorithm());
-  if (!alg) return fail(fmt::format("verity: unknown hash algorithm '{}'", v.hash_algorithm()));
+  if (!alg) {
+    return fail(IsPrintableAscii(v.hash_algorithm(), 32)
+                    ? fmt::format("verity: unknown hash algorithm '{}'", v.hash_algorithm())
+                    : std::string("verity: unknown hash algorithm"));
+  }
   if (v.data_block_size() != kBlockSize || v.hash_block_size() != kBlockSize) {
     return fail(fmt::format("verity: block sizes {}/{} unsupported (only {})", v.data_block_size(),
                             v.hash_block_size(), kBlockSize));
@@ -70,7 +83,9 @@ Status ValidatePartition(const Partition& part, uint32_t minor, uint64_t* blob_c
   }
   if (v.data_blocks() == 0 || v.hash_offset() % kBlockSize != 0 ||
       v.data_blocks() > v.hash_offset() / kBlockSize ||
-      v.hash_offset() + (v.has_superblock() ? kBlockSize : 0) >= part.new_size()) {
+      // One data block has no tree: its hash is the root (as veritysetup computes it).
+      v.hash_offset() + (v.has_superblock() ? kBlockSize : 0) + (v.data_blocks() > 1 ? 1 : 0) >
+          part.new_size()) {
     return fail(fmt::format("verity: data blocks {} / hash offset {} do not fit new size {}",
                             v.data_blocks(), v.hash_offset(), part.new_size()));
   }
@@ -248,6 +263,9 @@ Result<std::vector<Signature>> DecodeSignatures(std::span<const uint8_t> bytes) 
   }
   std::vector<Signature> out;
   for (const auto& s : block.signatures()) {
+    if (!IsPrintableAscii(s.key_id(), 128)) {
+      return Fail(ErrorKind::kIntegrity, "payload signature block: a key id is not printable");
+    }
     out.push_back(
         Signature{s.key_id(), std::vector<uint8_t>(s.signature().begin(), s.signature().end())});
   }
@@ -267,6 +285,12 @@ Status ValidateManifest(const Manifest& m, uint32_t minor_version) {
   if (m.block_size() != kBlockSize) {
     return Failf(ErrorKind::kUnsupported, "manifest: block size {} unsupported (only {})",
                  m.block_size(), kBlockSize);
+  }
+  if (!IsPrintableAscii(m.version(), 128) || m.version().empty()) {
+    return Fail(ErrorKind::kInvalidInput, "manifest: version is empty or not printable ASCII");
+  }
+  if (!IsPrintableAscii(m.from_version(), 128)) {
+    return Fail(ErrorKind::kInvalidInput, "manifest: from_version is not printable ASCII");
   }
   if (m.partitions_size() == 0) return Fail(ErrorKind::kInvalidInput, "manifest: no partitions");
   std::set<std::string> names;

@@ -373,10 +373,14 @@ Result<PlannedOp> Generator::Encode(const Segment& seg, size_t slot) {
   };
   BASALT_ASSIGN_OR_RETURN(auto zstd, ZstdCompress(data, opt_.zstd_level));
   consider(Operation::REPLACE_ZSTD, std::move(zstd));
-  if (opt_.try_xz) {
+  const size_t replace_size = best.blob.size();
+  auto try_xz = [&]() -> Status {
+    if (!opt_.try_xz) return {};
     BASALT_ASSIGN_OR_RETURN(auto xz, XzCompress(data, opt_.xz_preset));
     consider(Operation::REPLACE_XZ, std::move(xz));
-  }
+    return {};
+  };
+  if (old_.empty()) BASALT_RETURN_IF_ERROR(try_xz());
   if (!old_.empty()) {
     auto windows = anchors_.Windows(data, old_shipped_blocks_ * kBlockSize);
     if (windows.empty() && seg.start < old_shipped_blocks_) {
@@ -387,23 +391,25 @@ Result<PlannedOp> Generator::Encode(const Segment& seg, size_t slot) {
                                        (seg.start + seg.blocks) * kBlockSize + kPatchMargin);
       windows.emplace_back(lo, hi);
     }
+    std::vector<uint8_t> source;
+    google::protobuf::RepeatedPtrField<proto::Extent> src_extents;
     if (!windows.empty()) {
-      std::vector<uint8_t> source;
-      google::protobuf::RepeatedPtrField<proto::Extent> src_extents;
       for (auto [lo, hi] : windows) {
         source.insert(source.end(), old_.begin() + lo, old_.begin() + hi);
         AddExtent(&src_extents, lo / kBlockSize, (hi - lo) / kBlockSize);
       }
-      bool used = false;
       BASALT_ASSIGN_OR_RETURN(auto patch, ZstdCompress(data, opt_.zstd_level, source));
-      used |= consider(Operation::SOURCE_ZSTD_PATCH, std::move(patch));
+      consider(Operation::SOURCE_ZSTD_PATCH, std::move(patch));
       if (opt_.try_bsdiff) {
-        used |= consider(Operation::SOURCE_BSDIFF, BsdiffWithTool(source, data, tmpdir_, slot));
+        consider(Operation::SOURCE_BSDIFF, BsdiffWithTool(source, data, tmpdir_, slot));
       }
-      if (used && IsSourceOperation(best.op.type())) {
-        *best.op.mutable_src_extents() = src_extents;
-        best.op.set_src_sha256(DigestString(Sha256(source)));
-      }
+    }
+    // xz beats zstd by a few percent at best, so it only matters when no patch halved the
+    // chunk; skipping it otherwise keeps delta generation fast.
+    if (best.blob.size() * 2 > replace_size) BASALT_RETURN_IF_ERROR(try_xz());
+    if (IsSourceOperation(best.op.type())) {
+      *best.op.mutable_src_extents() = src_extents;
+      best.op.set_src_sha256(DigestString(Sha256(source)));
     }
   }
   AddExtent(best.op.mutable_dst_extents(), seg.start, seg.blocks);

@@ -25,7 +25,9 @@ struct GenerateOptions {
   bool try_xz = true;                // also try xz per chunk and keep the smaller
   uint32_t xz_preset = 6;            // chunks are small, so -9's larger dictionary buys nothing
   uint64_t chunk_size = 2ull << 20;  // bytes of new image per REPLACE/patch operation
-  bool try_bsdiff = true;            // deltas: also try SOURCE_BSDIFF per changed chunk
+  // Deltas: also try SOURCE_BSDIFF (Debian's bsdiff) per changed chunk. Off by default: it
+  // costs several times the zstd patch's time and rarely wins (docs/benchmarks.md).
+  bool try_bsdiff = false;
 };
 
 struct OpTypeStats {

@@ -45,14 +45,14 @@ struct GenerateArgs {
   std::string old_dir;
   bool json = false;
   bool no_xz = false;
-  bool no_bsdiff = false;
+  bool bsdiff = false;
   uint64_t chunk_kib = 2048;
 };
 
 int RunGenerate(GenerateArgs a) {
   if (!a.old_dir.empty()) a.opt.old_image_dir = a.old_dir;
   a.opt.try_xz = !a.no_xz;
-  a.opt.try_bsdiff = !a.no_bsdiff;
+  a.opt.try_bsdiff = a.bsdiff;
   a.opt.chunk_size = a.chunk_kib * 1024;
   StderrLogger log(a.json ? LogLevel::kWarning : LogLevel::kInfo);
   auto r = payload::GeneratePayload(a.opt, log);
@@ -288,7 +288,8 @@ void AddPayloadCommands(CLI::App& app, CommandRunner& runner) {
   gen->add_option("--zstd-level", g->opt.zstd_level, "zstd level (default 19)");
   gen->add_option("--chunk-size", g->chunk_kib, "KiB of new image per operation (default 2048)");
   gen->add_flag("--no-xz", g->no_xz, "Do not try xz per chunk");
-  gen->add_flag("--no-bsdiff", g->no_bsdiff, "Do not try bsdiff per changed chunk");
+  gen->add_flag("--bsdiff", g->bsdiff,
+                "Also try SOURCE_BSDIFF (Debian's bsdiff) per changed chunk");
   gen->add_flag("--json", g->json, "Machine-readable output");
   gen->callback([g, &runner] { runner.Set([g] { return RunGenerate(*g); }); });
 

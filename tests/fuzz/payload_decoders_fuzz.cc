@@ -1,0 +1,36 @@
+// Fuzzes the operation decoders (zstd, zstd with a prefix, xz, BSDIFF40). The first byte picks
+// the decoder, the next two the declared output size; the rest is the blob. The source for the
+// patch decoders is a fixed pseudo-random buffer.
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "update-engine/payload/bspatch.h"
+#include "update-engine/payload/codec.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (size < 3) return 0;
+  const uint8_t which = data[0] % 4;
+  const size_t out_size = (static_cast<size_t>(data[1]) << 8 | data[2]) * 16;
+  std::span<const uint8_t> blob(data + 3, size - 3);
+  std::vector<uint8_t> source(8192);
+  uint32_t x = 12345;
+  for (auto& b : source)
+    b = static_cast<uint8_t>((x = x * 1103515245 + 12345) >> 16);
+  std::vector<uint8_t> out(out_size);
+  switch (which) {
+    case 0:
+      (void)basalt::payload::ZstdDecompressExact(blob, out);
+      break;
+    case 1:
+      (void)basalt::payload::ZstdDecompressExact(blob, out, source);
+      break;
+    case 2:
+      (void)basalt::payload::XzDecompressExact(blob, out);
+      break;
+    case 3:
+      (void)basalt::payload::ApplyBsdiff(source, blob, out);
+      break;
+  }
+  return 0;
+}

@@ -1,0 +1,3 @@
+basalt_add_gtest(payload_unit_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/payload_unit_test.cc
+  LIBS basalt_payload)
