@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 
 #include "common/cli.h"
+#include "update-engine/payload/payload_cli.h"
 #include "update-engine/repo/keys_cli.h"
 #include "update-engine/repo/repo_cli.h"
 
@@ -11,6 +12,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", BASALT_VERSION);
   basalt::CommandRunner runner;
+  basalt::AddPayloadCommands(app, runner);
   basalt::AddKeysCommands(app, runner);
   basalt::AddRepoCommands(app, runner);
   try {

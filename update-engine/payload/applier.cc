@@ -1,0 +1,395 @@
+#include "update-engine/payload/applier.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "common/atomic_file.h"
+#include "common/fd.h"
+#include "common/hex.h"
+#include "update-engine/payload/bspatch.h"
+#include "update-engine/payload/codec.h"
+#include "update-engine/payload/reader.h"
+#include "update-engine/payload/verity_tree.h"
+
+namespace basalt::payload {
+namespace {
+
+constexpr std::string_view kSourceMismatch = "delta source mismatch: ";
+constexpr const char* kCheckpointName = "payload-apply.json";
+
+struct Checkpoint {
+  std::string manifest_sha256;
+  std::string target;
+  uint64_t next_operation = 0;
+  uint64_t payload_offset = 0;
+};
+
+std::string HexOf(const std::string& bytes) {
+  return ToHex(std::span(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
+}
+
+std::optional<Checkpoint> LoadCheckpoint(const std::string& path, Logger& log) {
+  auto text = ReadFileToString(path);
+  if (!text) return std::nullopt;
+  try {
+    auto j = nlohmann::json::parse(*text);
+    Checkpoint c;
+    c.manifest_sha256 = j.at("manifest_sha256").get<std::string>();
+    c.target = j.at("target").get<std::string>();
+    c.next_operation = j.at("next_operation").get<uint64_t>();
+    c.payload_offset = j.at("payload_offset").get<uint64_t>();
+    return c;
+  } catch (const nlohmann::json::exception& e) {
+    log.Warn(fmt::format("ignoring unreadable checkpoint {}: {}", path, e.what()));
+    return std::nullopt;
+  }
+}
+
+Status SaveCheckpoint(const std::string& path, const Checkpoint& c) {
+  nlohmann::json j = {{"manifest_sha256", c.manifest_sha256},
+                      {"target", c.target},
+                      {"next_operation", c.next_operation},
+                      {"payload_offset", c.payload_offset}};
+  return WriteFileAtomic(path, j.dump() + "\n", 0600);
+}
+
+Status ReadExtents(int fd, const google::protobuf::RepeatedPtrField<proto::Extent>& extents,
+                   std::vector<uint8_t>& buf, std::string_view what) {
+  buf.resize(ExtentBlocks(extents) * kBlockSize);
+  size_t pos = 0;
+  for (const auto& e : extents) {
+    std::span<uint8_t> dst(buf.data() + pos, e.num_blocks() * kBlockSize);
+    BASALT_RETURN_IF_ERROR(PreadFull(fd, dst, e.start_block() * kBlockSize, what));
+    pos += dst.size();
+  }
+  return {};
+}
+
+Status WriteExtents(int fd, const google::protobuf::RepeatedPtrField<proto::Extent>& extents,
+                    std::span<const uint8_t> data, const std::string& target) {
+  size_t pos = 0;
+  for (const auto& e : extents) {
+    auto part = data.subspan(pos, e.num_blocks() * kBlockSize);
+    BASALT_RETURN_IF_ERROR(PwriteFull(fd, part, e.start_block() * kBlockSize, target));
+    pos += part.size();
+  }
+  return {};
+}
+
+Status WriteZeros(int fd, const google::protobuf::RepeatedPtrField<proto::Extent>& extents,
+                  const std::string& target) {
+  static const std::vector<uint8_t> kZeros(1 << 20, 0);
+  for (const auto& e : extents) {
+    uint64_t off = e.start_block() * kBlockSize;
+    uint64_t left = e.num_blocks() * kBlockSize;
+    while (left > 0) {
+      size_t n = static_cast<size_t>(std::min<uint64_t>(left, kZeros.size()));
+      BASALT_RETURN_IF_ERROR(PwriteFull(fd, std::span(kZeros.data(), n), off, target));
+      off += n;
+      left -= n;
+    }
+  }
+  return {};
+}
+
+Status CheckDigest(std::span<const uint8_t> data, const std::string& expected, ErrorKind kind,
+                   std::string_view what) {
+  Sha256Digest got = Sha256(data);
+  if (expected.size() != got.size() || std::memcmp(expected.data(), got.data(), got.size()) != 0) {
+    return Failf(kind, "{}: SHA-256 {} does not match the signed {}", what, ToHex(got),
+                 HexOf(expected));
+  }
+  return {};
+}
+
+class Applier {
+ public:
+  Applier(PayloadSource& src, const ApplyOptions& opt, Logger& log)
+      : src_(src), opt_(opt), log_(log) {}
+  Result<ApplyResult> Run();
+
+ private:
+  Status CheckSource(const Partition& part);
+  Status ApplyOperation(const Operation& op, size_t index);
+
+  PayloadSource& src_;
+  const ApplyOptions& opt_;
+  Logger& log_;
+  PayloadHead head_;
+  UniqueFd target_;
+  UniqueFd source_;
+  std::vector<uint8_t> blob_, out_, src_buf_;
+  ApplyResult result_;
+};
+
+Status Applier::CheckSource(const Partition& part) {
+  if (!opt_.source_path) {
+    return Fail(ErrorKind::kInvalidInput,
+                fmt::format("{}this is a delta from version {}; give the old slot with --source",
+                            kSourceMismatch, head_.manifest.from_version()));
+  }
+  BASALT_ASSIGN_OR_RETURN(source_, OpenFile(*opt_.source_path, O_RDONLY));
+  BASALT_ASSIGN_OR_RETURN(uint64_t size, FileOrDeviceSize(source_.get(), *opt_.source_path));
+  if (size < part.old_size()) {
+    return Fail(
+        ErrorKind::kIntegrity,
+        fmt::format("{}{} is {} bytes, the delta's base (version {}) is {} bytes", kSourceMismatch,
+                    *opt_.source_path, size, head_.manifest.from_version(), part.old_size()));
+  }
+  BASALT_ASSIGN_OR_RETURN(Sha256Digest got,
+                          Sha256Range(source_.get(), 0, part.old_size(), *opt_.source_path));
+  if (std::memcmp(got.data(), part.old_sha256().data(), got.size()) != 0) {
+    return Fail(ErrorKind::kIntegrity,
+                fmt::format("{}{} is not the image this delta was made from (version {}, "
+                            "root hash {}): its SHA-256 is {}, expected {}",
+                            kSourceMismatch, *opt_.source_path, head_.manifest.from_version(),
+                            HexOf(part.old_root_hash()), ToHex(got), HexOf(part.old_sha256())));
+  }
+  return {};
+}
+
+Status Applier::ApplyOperation(const Operation& op, size_t index) {
+  const std::string& target = opt_.target_path;
+  const size_t dst_bytes = ExtentBlocks(op.dst_extents()) * kBlockSize;
+  if (op.data_length() > 0) {
+    blob_.resize(op.data_length());
+    BASALT_RETURN_IF_ERROR(
+        ReadExact(src_, blob_, head_.header.blobs_offset() + op.data_offset(), "operation data"));
+    BASALT_RETURN_IF_ERROR(CheckDigest(blob_, op.data_sha256(), ErrorKind::kIntegrity,
+                                       "data (payload corrupted or tampered)"));
+  }
+  if (IsSourceOperation(op.type())) {
+    BASALT_RETURN_IF_ERROR(ReadExtents(source_.get(), op.src_extents(), src_buf_, "read source"));
+    if (auto s = CheckDigest(src_buf_, op.src_sha256(), ErrorKind::kIntegrity, "source extents");
+        !s) {
+      return Fail(ErrorKind::kIntegrity,
+                  std::string(kSourceMismatch) + s.error().message() +
+                      " (the source slot changed or is not the delta's base)");
+    }
+  }
+  std::span<const uint8_t> data;
+  switch (op.type()) {
+    case Operation::REPLACE:
+      data = blob_;
+      break;
+    case Operation::ZERO:
+      BASALT_RETURN_IF_ERROR(WriteZeros(target_.get(), op.dst_extents(), target));
+      result_.bytes_written += dst_bytes;
+      return {};
+    case Operation::SOURCE_COPY:
+      data = src_buf_;
+      break;
+    case Operation::REPLACE_ZSTD:
+      out_.resize(dst_bytes);
+      BASALT_RETURN_IF_ERROR(ZstdDecompressExact(blob_, out_));
+      data = out_;
+      break;
+    case Operation::REPLACE_XZ:
+      out_.resize(dst_bytes);
+      BASALT_RETURN_IF_ERROR(XzDecompressExact(blob_, out_));
+      data = out_;
+      break;
+    case Operation::SOURCE_ZSTD_PATCH:
+      out_.resize(dst_bytes);
+      BASALT_RETURN_IF_ERROR(ZstdDecompressExact(blob_, out_, src_buf_));
+      data = out_;
+      break;
+    case Operation::SOURCE_BSDIFF:
+      out_.resize(dst_bytes);
+      BASALT_RETURN_IF_ERROR(ApplyBsdiff(src_buf_, blob_, out_));
+      data = out_;
+      break;
+    default:
+      return Failf(ErrorKind::kUnsupported, "operation type {} unsupported",
+                   static_cast<int>(op.type()));
+  }
+  result_.peak_buffer_bytes = std::max<uint64_t>(
+      result_.peak_buffer_bytes, blob_.capacity() + out_.capacity() + src_buf_.capacity());
+  (void)index;
+  BASALT_RETURN_IF_ERROR(WriteExtents(target_.get(), op.dst_extents(), data, target));
+  result_.bytes_written += dst_bytes;
+  return {};
+}
+
+Result<ApplyResult> Applier::Run() {
+  if (opt_.keyring == nullptr) return Fail(ErrorKind::kInvalidInput, "no trusted keys given");
+  // 1. The signed head: nothing is trusted, and nothing is written, before this passes.
+  BASALT_ASSIGN_OR_RETURN(head_, ReadHead(src_, opt_.keyring, opt_.threshold));
+  const Manifest& m = head_.manifest;
+  if (m.partitions_size() != 1) {
+    return Failf(ErrorKind::kUnsupported, "payload has {} partitions; only one (usr) is supported",
+                 m.partitions_size());
+  }
+  const Partition& part = m.partitions(0);
+  const uint64_t total = head_.header.blobs_offset() + m.blobs_size();
+  result_.payload_size = total;
+  result_.version = m.version();
+  result_.from_version = m.from_version();
+  result_.is_delta = !part.old_sha256().empty();
+  result_.operations = part.operations_size();
+  if (auto size = src_.Size(); size && *size != total) {
+    return Failf(ErrorKind::kInvalidInput,
+                 "payload is {} bytes but its signed manifest describes {} ({})", *size, total,
+                 *size < total ? "truncated" : "unexpected data appended");
+  }
+  // 2. Deltas: the whole source must be the delta's base.
+  if (result_.is_delta) BASALT_RETURN_IF_ERROR(CheckSource(part));
+
+  // 3. The target.
+  BASALT_ASSIGN_OR_RETURN(target_, OpenFile(opt_.target_path, O_RDWR | O_CREAT, 0644));
+  struct stat st;
+  if (fstat(target_.get(), &st) != 0) return FailErrno("stat " + opt_.target_path);
+  BASALT_ASSIGN_OR_RETURN(uint64_t target_size, FileOrDeviceSize(target_.get(), opt_.target_path));
+  if (target_size < part.new_size()) {
+    if (!S_ISREG(st.st_mode)) {
+      return Failf(ErrorKind::kInvalidInput, "{} is {} bytes, the new image needs {}",
+                   opt_.target_path, target_size, part.new_size());
+    }
+    if (ftruncate(target_.get(), static_cast<off_t>(part.new_size())) != 0) {
+      return FailErrno("extend " + opt_.target_path);
+    }
+  }
+  if (opt_.source_path && result_.is_delta) {
+    struct stat sst;
+    if (stat(opt_.source_path->c_str(), &sst) == 0 && sst.st_dev == st.st_dev &&
+        sst.st_ino == st.st_ino) {
+      return Fail(ErrorKind::kInvalidInput, "--source and --target are the same file");
+    }
+  }
+
+  // 4. Resume.
+  const std::string manifest_hash = ToHex(Sha256(head_.manifest_bytes));
+  std::string checkpoint_path;
+  size_t first_op = 0;
+  uint64_t pos = head_.header.blobs_offset();
+  if (opt_.state_dir) {
+    std::error_code ec;
+    std::filesystem::create_directories(*opt_.state_dir, ec);
+    checkpoint_path = *opt_.state_dir + "/" + kCheckpointName;
+    if (auto c = LoadCheckpoint(checkpoint_path, log_)) {
+      if (c->manifest_sha256 == manifest_hash && c->target == opt_.target_path &&
+          c->next_operation <= static_cast<uint64_t>(part.operations_size()) &&
+          c->payload_offset >= pos && c->payload_offset <= total) {
+        first_op = c->next_operation;
+        BASALT_RETURN_IF_ERROR(src_.Skip(c->payload_offset - pos));
+        pos = c->payload_offset;
+        result_.resumed = true;
+        result_.resumed_at_operation = first_op;
+        log_.Info(fmt::format("resuming at operation {} of {}", first_op, part.operations_size()));
+      } else {
+        log_.Info("checkpoint belongs to another payload or target; starting over");
+      }
+    }
+  }
+
+  // 5. Operations.
+  auto last_checkpoint = std::chrono::steady_clock::now();
+  for (size_t i = first_op; i < static_cast<size_t>(part.operations_size()); ++i) {
+    const Operation& op = part.operations(i);
+    if (auto s = ApplyOperation(op, i); !s) {
+      return std::unexpected(std::move(s).error().WithContext(fmt::format(
+          "operation {} of {} ({})", i, part.operations_size(), OperationTypeName(op.type()))));
+    }
+    pos += op.data_length();
+    if (opt_.progress) opt_.progress(pos, total);
+    auto now = std::chrono::steady_clock::now();
+    if (!checkpoint_path.empty() && now - last_checkpoint >= opt_.checkpoint_interval) {
+      // The checkpoint may only name operations whose writes are durable.
+      if (fdatasync(target_.get()) != 0) return FailErrno("fdatasync " + opt_.target_path);
+      BASALT_RETURN_IF_ERROR(
+          SaveCheckpoint(checkpoint_path, {manifest_hash, opt_.target_path, i + 1, pos}));
+      last_checkpoint = now;
+    }
+  }
+  uint8_t extra;
+  BASALT_ASSIGN_OR_RETURN(size_t more, src_.Read(std::span(&extra, 1)));
+  if (more != 0) {
+    return Fail(ErrorKind::kInvalidInput,
+                "payload has unexpected data after its last blob; refusing the result");
+  }
+  if (fsync(target_.get()) != 0) return FailErrno("fsync " + opt_.target_path);
+
+  // 6. Verify after write: rebuild the tree and compare with the signed values.
+  BASALT_ASSIGN_OR_RETURN(result_.root_hash, RebuildVerityTree(target_.get(), part.verity()));
+  if (std::string(result_.root_hash.begin(), result_.root_hash.end()) !=
+      part.verity().root_hash()) {
+    return Failf(ErrorKind::kIntegrity, "verity root hash of {} is {}, the signed one is {}",
+                 opt_.target_path, ToHex(result_.root_hash), HexOf(part.verity().root_hash()));
+  }
+  BASALT_ASSIGN_OR_RETURN(result_.partition_sha256,
+                          Sha256Range(target_.get(), 0, part.new_size(), opt_.target_path));
+  if (std::memcmp(result_.partition_sha256.data(), part.new_sha256().data(), 32) != 0) {
+    return Failf(ErrorKind::kIntegrity,
+                 "SHA-256 of the new {} partition is {}, the signed one is {}", part.name(),
+                 ToHex(result_.partition_sha256), HexOf(part.new_sha256()));
+  }
+  if (!checkpoint_path.empty()) {
+    unlink(checkpoint_path.c_str());
+    BASALT_RETURN_IF_ERROR(FsyncDirectory(*opt_.state_dir));
+  }
+  return result_;
+}
+
+}  // namespace
+
+Result<ApplyResult> ApplyPayload(PayloadSource& payload, const ApplyOptions& options, Logger& log) {
+  Applier a(payload, options, log);
+  auto r = a.Run();
+  if (!r) return std::unexpected(std::move(r).error().WithContext("apply payload"));
+  return r;
+}
+
+bool IsSourceMismatch(const Error& error) {
+  return error.message().find(kSourceMismatch) != std::string::npos;
+}
+
+Result<VerifyResult> VerifyPayload(PayloadSource& payload, const Keyring& keyring,
+                                   size_t threshold) {
+  auto run = [&]() -> Result<VerifyResult> {
+    BASALT_ASSIGN_OR_RETURN(PayloadHead head, ReadHead(payload, &keyring, threshold));
+    VerifyResult r;
+    const Manifest& m = head.manifest;
+    r.version = m.version();
+    r.from_version = m.from_version();
+    r.payload_size = head.header.blobs_offset() + m.blobs_size();
+    r.signers = head.signers;
+    if (auto size = payload.Size(); size && *size != r.payload_size) {
+      return Failf(
+          ErrorKind::kInvalidInput, "payload is {} bytes but its signed manifest describes {} ({})",
+          *size, r.payload_size, *size < r.payload_size ? "truncated" : "unexpected data appended");
+    }
+    std::vector<uint8_t> blob;
+    for (const auto& part : m.partitions()) {
+      r.is_delta |= !part.old_sha256().empty();
+      for (int i = 0; i < part.operations_size(); ++i) {
+        const Operation& op = part.operations(i);
+        ++r.operations;
+        if (op.data_length() == 0) continue;
+        blob.resize(op.data_length());
+        BASALT_RETURN_IF_ERROR(ReadExact(
+            payload, blob, head.header.blobs_offset() + op.data_offset(), "operation data"));
+        if (auto s = CheckDigest(blob, op.data_sha256(), ErrorKind::kIntegrity,
+                                 fmt::format("partition {} operation {} data", part.name(), i));
+            !s) {
+          return std::unexpected(s.error());
+        }
+      }
+    }
+    uint8_t extra;
+    BASALT_ASSIGN_OR_RETURN(size_t more, payload.Read(std::span(&extra, 1)));
+    if (more != 0)
+      return Fail(ErrorKind::kInvalidInput, "payload has unexpected data after its last blob");
+    return r;
+  };
+  auto r = run();
+  if (!r) return std::unexpected(std::move(r).error().WithContext("verify payload"));
+  return r;
+}
+
+}  // namespace basalt::payload

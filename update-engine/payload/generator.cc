@@ -1,0 +1,596 @@
+#include "update-engine/payload/generator.h"
+
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <thread>
+#include <unordered_map>
+
+#include "common/fd.h"
+#include "common/hex.h"
+#include "common/mapped_file.h"
+#include "common/signing.h"
+#include "update-engine/payload/codec.h"
+#include "update-engine/payload/format.h"
+#include "update-engine/payload/image_dir.h"
+#include "update-engine/payload/ordered_pool.h"
+
+extern char** environ;
+
+namespace basalt::payload {
+namespace {
+
+constexpr uint64_t kMinZeroRunBlocks = 8;
+constexpr uint64_t kMaxRunBlocks = 4096;  // 16 MiB per ZERO / SOURCE_COPY operation
+constexpr uint64_t kPatchMargin = 1ull << 20;
+constexpr uint64_t kVoteBucket = 1ull << 16;
+
+struct PlannedOp {
+  Operation op;
+  std::vector<uint8_t> blob;
+};
+
+enum class SegmentKind { kZero, kCopy, kEncode };
+struct Segment {
+  SegmentKind kind;
+  uint64_t start;  // first new block
+  uint64_t blocks;
+  uint64_t src = 0;  // kCopy: first old block
+};
+
+std::span<const uint8_t> Blocks(std::span<const uint8_t> image, uint64_t start, uint64_t count) {
+  return image.subspan(start * kBlockSize, count * kBlockSize);
+}
+
+bool IsZero(std::span<const uint8_t> b) {
+  return std::all_of(b.begin(), b.end(), [](uint8_t c) { return c == 0; });
+}
+
+void AddExtent(google::protobuf::RepeatedPtrField<proto::Extent>* list, uint64_t start,
+               uint64_t count) {
+  auto* e = list->Add();
+  e->set_start_block(start);
+  e->set_num_blocks(count);
+}
+
+std::string DigestString(const Sha256Digest& d) {
+  return std::string(d.begin(), d.end());
+}
+
+// Content-defined anchors: a gear rolling hash over the last 64 bytes; positions where its top
+// bits are zero (one in ~512 bytes) are indexed by the hash value. Matching anchors between a
+// changed chunk of the new image and the old image vote for where its old version lives.
+class AnchorIndex {
+ public:
+  static std::array<uint64_t, 256> MakeTable() {
+    std::array<uint64_t, 256> t{};
+    uint64_t x = 0x9E3779B97F4A7C15ull;
+    for (auto& v : t) {
+      x += 0x9E3779B97F4A7C15ull;
+      uint64_t z = x;
+      z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+      z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+      v = z ^ (z >> 31);
+    }
+    return t;
+  }
+  static constexpr uint64_t kMask = 0x1FFull << 55;
+
+  template <typename F>
+  static void ForEachAnchor(std::span<const uint8_t> data, const std::array<uint64_t, 256>& t,
+                            F&& f) {
+    uint64_t g = 0;
+    for (size_t i = 0; i < data.size(); ++i) {
+      g = (g << 1) + t[data[i]];
+      if (i >= 64 && (g & kMask) == 0) f(g, i);
+    }
+  }
+
+  void Build(std::span<const uint8_t> old_data) {
+    table_ = MakeTable();
+    index_.reserve(old_data.size() / 256);
+    ForEachAnchor(old_data, table_, [&](uint64_t g, size_t pos) { index_.try_emplace(g, pos); });
+  }
+
+  // Up to two old byte ranges likely to hold the old version of `chunk`.
+  std::vector<std::pair<uint64_t, uint64_t>> Windows(std::span<const uint8_t> chunk,
+                                                     uint64_t old_size) const {
+    std::unordered_map<int64_t, int> votes;
+    ForEachAnchor(chunk, table_, [&](uint64_t g, size_t pos) {
+      auto it = index_.find(g);
+      if (it == index_.end()) return;
+      int64_t start = static_cast<int64_t>(it->second) - static_cast<int64_t>(pos);
+      int64_t bucket = start >= 0 ? start / static_cast<int64_t>(kVoteBucket)
+                                  : -((-start + static_cast<int64_t>(kVoteBucket) - 1) /
+                                      static_cast<int64_t>(kVoteBucket));
+      ++votes[bucket];
+    });
+    std::vector<std::pair<int, int64_t>> ranked;
+    for (auto [b, n] : votes)
+      ranked.emplace_back(n, b);
+    std::sort(ranked.begin(), ranked.end(), [](auto& a, auto& b) {
+      return a.first != b.first ? a.first > b.first : a.second < b.second;
+    });
+    std::vector<std::pair<uint64_t, uint64_t>> out;
+    for (const auto& [n, bucket] : ranked) {
+      if (out.size() == 2 || n < 2 || (!out.empty() && n * 4 < ranked[0].first)) break;
+      int64_t lo = bucket * static_cast<int64_t>(kVoteBucket) - static_cast<int64_t>(kPatchMargin);
+      int64_t hi = bucket * static_cast<int64_t>(kVoteBucket) +
+                   static_cast<int64_t>(chunk.size() + kVoteBucket + kPatchMargin);
+      lo = std::max<int64_t>(lo, 0) / kBlockSize * kBlockSize;
+      hi = std::min<int64_t>(hi, static_cast<int64_t>(old_size));
+      hi = (hi + kBlockSize - 1) / kBlockSize * kBlockSize;
+      if (hi > static_cast<int64_t>(old_size))
+        hi = static_cast<int64_t>(old_size) / kBlockSize * kBlockSize;
+      if (hi <= lo) continue;
+      bool overlaps = false;
+      for (auto& [a, b] : out) {
+        if (static_cast<uint64_t>(lo) < b && a < static_cast<uint64_t>(hi)) {
+          a = std::min<uint64_t>(a, lo);
+          b = std::max<uint64_t>(b, hi);
+          overlaps = true;
+        }
+      }
+      if (!overlaps) out.emplace_back(lo, hi);
+    }
+    return out;
+  }
+
+ private:
+  std::array<uint64_t, 256> table_{};
+  std::unordered_map<uint64_t, uint64_t> index_;
+};
+
+// Runs Debian's `bsdiff` on two temp files; empty result when the tool is absent or fails.
+std::vector<uint8_t> BsdiffWithTool(std::span<const uint8_t> old_data,
+                                    std::span<const uint8_t> new_data, const std::string& tmpdir,
+                                    size_t slot) {
+  const std::string base = fmt::format("{}/bsdiff-{}-{}", tmpdir, getpid(), slot);
+  const std::string o = base + ".old", n = base + ".new", p = base + ".patch";
+  auto cleanup = [&] {
+    unlink(o.c_str());
+    unlink(n.c_str());
+    unlink(p.c_str());
+  };
+  auto write = [](const std::string& path, std::span<const uint8_t> data) {
+    auto fd = OpenFile(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    return fd && WriteFull(fd->get(), data, path);
+  };
+  if (!write(o, old_data) || !write(n, new_data)) {
+    cleanup();
+    return {};
+  }
+  const char* argv[] = {"bsdiff", o.c_str(), n.c_str(), p.c_str(), nullptr};
+  pid_t pid;
+  std::vector<uint8_t> out;
+  if (posix_spawnp(&pid, "bsdiff", nullptr, nullptr, const_cast<char**>(argv), environ) == 0) {
+    int st = 0;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+    }
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
+      if (auto data = ReadFileToString(p)) out.assign(data->begin(), data->end());
+    }
+  }
+  cleanup();
+  return out;
+}
+
+class Generator {
+ public:
+  Generator(const GenerateOptions& o, Logger& log) : opt_(o), log_(log) {}
+
+  Result<GenerateResult> Run();
+
+ private:
+  Status LoadInputs();
+  void PlanFull();
+  void PlanDelta();
+  void AddEncodeSegments(uint64_t start, uint64_t count);
+  Result<std::vector<PlannedOp>> RunSegment(size_t index);
+  Result<PlannedOp> Encode(const Segment& seg, size_t slot);
+  Status WriteOutput(const std::string& blob_path, GenerateResult& result);
+
+  const GenerateOptions& opt_;
+  Logger& log_;
+  UsrImageInfo new_info_;
+  std::optional<UsrImageInfo> old_info_;
+  MappedFile new_map_, old_map_;
+  std::span<const uint8_t> new_, old_;
+  uint64_t shipped_blocks_ = 0;
+  uint64_t old_shipped_blocks_ = 0;
+  bool has_superblock_ = false;
+  bool old_has_superblock_ = false;
+  std::vector<Segment> segments_;
+  AnchorIndex anchors_;
+  Manifest manifest_;
+  Partition* part_ = nullptr;
+  std::string tmpdir_;
+};
+
+bool HasVeritySuperblock(std::span<const uint8_t> image, uint64_t hash_offset) {
+  static constexpr uint8_t kSig[8] = {'v', 'e', 'r', 'i', 't', 'y', 0, 0};
+  return image.size() >= hash_offset + kBlockSize &&
+         std::memcmp(image.data() + hash_offset, kSig, 8) == 0;
+}
+
+Status Generator::LoadInputs() {
+  BASALT_ASSIGN_OR_RETURN(new_info_, LoadImageDir(opt_.new_image_dir));
+  if (new_info_.data_block_size != kBlockSize || new_info_.hash_block_size != kBlockSize ||
+      new_info_.size % kBlockSize != 0) {
+    return Failf(ErrorKind::kUnsupported, "{}: only 4096-byte verity blocks are supported",
+                 opt_.new_image_dir);
+  }
+  BASALT_ASSIGN_OR_RETURN(new_map_, MappedFile::MapWholeFile(new_info_.path));
+  new_ = new_map_.bytes();
+  has_superblock_ = HasVeritySuperblock(new_, new_info_.hash_offset);
+  shipped_blocks_ = new_info_.hash_offset / kBlockSize + (has_superblock_ ? 1 : 0);
+  if (opt_.old_image_dir) {
+    BASALT_ASSIGN_OR_RETURN(UsrImageInfo old, LoadImageDir(*opt_.old_image_dir));
+    if (old.size % kBlockSize != 0) {
+      return Failf(ErrorKind::kUnsupported, "{}: usr.img size is not a multiple of 4096",
+                   *opt_.old_image_dir);
+    }
+    BASALT_ASSIGN_OR_RETURN(old_map_, MappedFile::MapWholeFile(old.path));
+    old_ = old_map_.bytes();
+    old_has_superblock_ = HasVeritySuperblock(old_, old.hash_offset);
+    old_shipped_blocks_ = old.hash_offset / kBlockSize + (old_has_superblock_ ? 1 : 0);
+    old_info_ = std::move(old);
+  }
+  return {};
+}
+
+void Generator::AddEncodeSegments(uint64_t start, uint64_t count) {
+  const uint64_t chunk = std::max<uint64_t>(1, opt_.chunk_size / kBlockSize);
+  for (uint64_t b = start; b < start + count; b += chunk) {
+    segments_.push_back({SegmentKind::kEncode, b, std::min(chunk, start + count - b)});
+  }
+}
+
+void Generator::PlanFull() {
+  uint64_t b = 0;
+  while (b < shipped_blocks_) {
+    uint64_t e = b;
+    while (e < shipped_blocks_ && IsZero(Blocks(new_, e, 1)))
+      ++e;
+    if (e - b >= kMinZeroRunBlocks) {
+      for (uint64_t z = b; z < e; z += kMaxRunBlocks) {
+        segments_.push_back({SegmentKind::kZero, z, std::min(kMaxRunBlocks, e - z)});
+      }
+      b = e;
+      continue;
+    }
+    // A data run: up to the next long zero run.
+    e = b;
+    uint64_t zeros = 0;
+    while (e < shipped_blocks_) {
+      if (IsZero(Blocks(new_, e, 1))) {
+        if (++zeros >= kMinZeroRunBlocks) break;
+      } else {
+        zeros = 0;
+      }
+      ++e;
+    }
+    uint64_t end = zeros >= kMinZeroRunBlocks ? e + 1 - zeros : e;
+    AddEncodeSegments(b, end - b);
+    b = end;
+  }
+}
+
+void Generator::PlanDelta() {
+  // Old blocks by content, for SOURCE_COPY of blocks that moved.
+  std::unordered_map<std::string_view, uint64_t> old_blocks;
+  old_blocks.reserve(old_shipped_blocks_);
+  for (uint64_t b = old_shipped_blocks_; b-- > 0;) {
+    auto span = Blocks(old_, b, 1);
+    old_blocks[std::string_view(reinterpret_cast<const char*>(span.data()), span.size())] = b;
+  }
+  constexpr uint64_t kChanged = ~0ull, kZeroBlock = ~0ull - 1;
+  std::vector<uint64_t> src(shipped_blocks_, kChanged);
+  for (uint64_t b = 0; b < shipped_blocks_; ++b) {
+    auto span = Blocks(new_, b, 1);
+    if (IsZero(span)) {
+      src[b] = kZeroBlock;
+    } else if (b < old_shipped_blocks_ &&
+               std::memcmp(span.data(), Blocks(old_, b, 1).data(), kBlockSize) == 0) {
+      src[b] = b;
+    } else if (auto it = old_blocks.find(
+                   std::string_view(reinterpret_cast<const char*>(span.data()), span.size()));
+               it != old_blocks.end()) {
+      // Keep runs contiguous: prefer the block after the previous copy's source.
+      uint64_t prev = b > 0 ? src[b - 1] : kChanged;
+      if (prev < kZeroBlock && prev + 1 < old_shipped_blocks_ &&
+          std::memcmp(span.data(), Blocks(old_, prev + 1, 1).data(), kBlockSize) == 0) {
+        src[b] = prev + 1;
+      } else {
+        src[b] = it->second;
+      }
+    }
+  }
+  old_blocks.clear();
+  anchors_.Build(Blocks(old_, 0, old_shipped_blocks_));
+
+  uint64_t b = 0;
+  uint64_t pending = 0;  // start of an encode run not yet emitted
+  bool in_encode = false;
+  auto flush = [&](uint64_t end) {
+    if (in_encode) AddEncodeSegments(pending, end - pending);
+    in_encode = false;
+  };
+  while (b < shipped_blocks_) {
+    if (src[b] == kZeroBlock) {
+      uint64_t e = b;
+      while (e < shipped_blocks_ && src[e] == kZeroBlock)
+        ++e;
+      if (e - b >= kMinZeroRunBlocks) {
+        flush(b);
+        for (uint64_t z = b; z < e; z += kMaxRunBlocks) {
+          segments_.push_back({SegmentKind::kZero, z, std::min(kMaxRunBlocks, e - z)});
+        }
+      } else if (!in_encode) {
+        in_encode = true;
+        pending = b;
+      }
+      b = e;
+    } else if (src[b] != kChanged) {
+      flush(b);
+      uint64_t e = b + 1;
+      while (e < shipped_blocks_ && e - b < kMaxRunBlocks && src[e] == src[e - 1] + 1 &&
+             src[e] < kZeroBlock) {
+        ++e;
+      }
+      segments_.push_back({SegmentKind::kCopy, b, e - b, src[b]});
+      b = e;
+    } else {
+      if (!in_encode) {
+        in_encode = true;
+        pending = b;
+      }
+      ++b;
+    }
+  }
+  flush(shipped_blocks_);
+}
+
+Result<PlannedOp> Generator::Encode(const Segment& seg, size_t slot) {
+  auto data = Blocks(new_, seg.start, seg.blocks);
+  PlannedOp best;
+  best.op.set_type(Operation::REPLACE);
+  best.blob.assign(data.begin(), data.end());
+  auto consider = [&](Operation::Type type, std::vector<uint8_t>&& blob) {
+    if (!blob.empty() && blob.size() < best.blob.size()) {
+      best.op.set_type(type);
+      best.blob = std::move(blob);
+      return true;
+    }
+    return false;
+  };
+  BASALT_ASSIGN_OR_RETURN(auto zstd, ZstdCompress(data, opt_.zstd_level));
+  consider(Operation::REPLACE_ZSTD, std::move(zstd));
+  if (opt_.try_xz) {
+    BASALT_ASSIGN_OR_RETURN(auto xz, XzCompress(data, opt_.xz_preset));
+    consider(Operation::REPLACE_XZ, std::move(xz));
+  }
+  if (!old_.empty()) {
+    auto windows = anchors_.Windows(data, old_shipped_blocks_ * kBlockSize);
+    if (windows.empty() && seg.start < old_shipped_blocks_) {
+      // No anchors matched: try the same place in the old image.
+      uint64_t lo =
+          seg.start * kBlockSize > kPatchMargin ? seg.start * kBlockSize - kPatchMargin : 0;
+      uint64_t hi = std::min<uint64_t>(old_shipped_blocks_ * kBlockSize,
+                                       (seg.start + seg.blocks) * kBlockSize + kPatchMargin);
+      windows.emplace_back(lo, hi);
+    }
+    if (!windows.empty()) {
+      std::vector<uint8_t> source;
+      google::protobuf::RepeatedPtrField<proto::Extent> src_extents;
+      for (auto [lo, hi] : windows) {
+        source.insert(source.end(), old_.begin() + lo, old_.begin() + hi);
+        AddExtent(&src_extents, lo / kBlockSize, (hi - lo) / kBlockSize);
+      }
+      bool used = false;
+      BASALT_ASSIGN_OR_RETURN(auto patch, ZstdCompress(data, opt_.zstd_level, source));
+      used |= consider(Operation::SOURCE_ZSTD_PATCH, std::move(patch));
+      if (opt_.try_bsdiff) {
+        used |= consider(Operation::SOURCE_BSDIFF, BsdiffWithTool(source, data, tmpdir_, slot));
+      }
+      if (used && IsSourceOperation(best.op.type())) {
+        *best.op.mutable_src_extents() = src_extents;
+        best.op.set_src_sha256(DigestString(Sha256(source)));
+      }
+    }
+  }
+  AddExtent(best.op.mutable_dst_extents(), seg.start, seg.blocks);
+  return best;
+}
+
+Result<std::vector<PlannedOp>> Generator::RunSegment(size_t index) {
+  const Segment& seg = segments_[index];
+  PlannedOp p;
+  switch (seg.kind) {
+    case SegmentKind::kZero:
+      p.op.set_type(Operation::ZERO);
+      AddExtent(p.op.mutable_dst_extents(), seg.start, seg.blocks);
+      break;
+    case SegmentKind::kCopy:
+      p.op.set_type(Operation::SOURCE_COPY);
+      AddExtent(p.op.mutable_src_extents(), seg.src, seg.blocks);
+      AddExtent(p.op.mutable_dst_extents(), seg.start, seg.blocks);
+      p.op.set_src_sha256(DigestString(Sha256(Blocks(old_, seg.src, seg.blocks))));
+      break;
+    case SegmentKind::kEncode: {
+      BASALT_ASSIGN_OR_RETURN(p, Encode(seg, index));
+      break;
+    }
+  }
+  std::vector<PlannedOp> out;
+  out.push_back(std::move(p));
+  return out;
+}
+
+Status Generator::WriteOutput(const std::string& blob_path, GenerateResult& result) {
+  std::string manifest_bytes = manifest_.SerializeAsString();
+  Header header;
+  header.minor_version = old_info_ ? kMinorDelta : kMinorFull;
+  header.manifest_size = manifest_bytes.size();
+  // Signatures do not cover signatures_size, so the header can be signed before it is known.
+  auto header_bytes = EncodeHeader(header);
+  auto message = SignedMessage(
+      header_bytes,
+      std::span(reinterpret_cast<const uint8_t*>(manifest_bytes.data()), manifest_bytes.size()));
+  std::vector<Signature> sigs;
+  for (const auto& k : opt_.keys) {
+    BASALT_ASSIGN_OR_RETURN(PrivateKey key, PrivateKey::Load(k));
+    BASALT_ASSIGN_OR_RETURN(auto sig, key.Sign(message));
+    sigs.push_back(Signature{key.id(), std::move(sig)});
+  }
+  auto sig_bytes = EncodeSignatures(sigs);
+  header.signatures_size = static_cast<uint32_t>(sig_bytes.size());
+  header_bytes = EncodeHeader(header);
+
+  const std::string tmp = opt_.output_path + ".tmp";
+  BASALT_ASSIGN_OR_RETURN(UniqueFd out, OpenFile(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644));
+  Hasher h(HashAlgorithm::kSha256);
+  auto put = [&](std::span<const uint8_t> d) -> Status {
+    h.Update(d);
+    return WriteFull(out.get(), d, tmp);
+  };
+  BASALT_RETURN_IF_ERROR(put(header_bytes));
+  BASALT_RETURN_IF_ERROR(put(
+      std::span(reinterpret_cast<const uint8_t*>(manifest_bytes.data()), manifest_bytes.size())));
+  BASALT_RETURN_IF_ERROR(put(sig_bytes));
+  BASALT_ASSIGN_OR_RETURN(UniqueFd blobs, OpenFile(blob_path, O_RDONLY));
+  std::vector<uint8_t> buf(1 << 20);
+  while (true) {
+    BASALT_ASSIGN_OR_RETURN(size_t n, ReadUpTo(blobs.get(), buf, blob_path));
+    if (n == 0) break;
+    BASALT_RETURN_IF_ERROR(put(std::span(buf.data(), n)));
+  }
+  if (fsync(out.get()) != 0) return FailErrno("fsync " + tmp);
+  if (rename(tmp.c_str(), opt_.output_path.c_str()) != 0) {
+    return FailErrno("rename " + tmp + " to " + opt_.output_path);
+  }
+  result.size = header.blobs_offset() + manifest_.blobs_size();
+  h.Final(result.sha256.data());
+  return {};
+}
+
+Result<GenerateResult> Generator::Run() {
+  if (opt_.keys.empty())
+    return Fail(ErrorKind::kInvalidInput, "at least one signing key is needed");
+  // Load the keys first so a bad key fails before minutes of compression.
+  for (const auto& k : opt_.keys)
+    BASALT_RETURN_IF_ERROR(PrivateKey::Load(k));
+  BASALT_RETURN_IF_ERROR(LoadInputs());
+  auto started = std::chrono::steady_clock::now();
+
+  manifest_.set_block_size(kBlockSize);
+  manifest_.set_version(new_info_.version);
+  manifest_.set_created(static_cast<uint64_t>(time(nullptr)));
+  part_ = manifest_.add_partitions();
+  part_->set_name("usr");
+  part_->set_new_size(new_info_.size);
+  part_->set_new_sha256(DigestString(new_info_.sha256));
+  auto* v = part_->mutable_verity();
+  v->set_hash_algorithm(new_info_.hash_algorithm);
+  v->set_salt(std::string(new_info_.salt.begin(), new_info_.salt.end()));
+  v->set_data_block_size(new_info_.data_block_size);
+  v->set_hash_block_size(new_info_.hash_block_size);
+  v->set_data_blocks(new_info_.data_blocks);
+  v->set_hash_offset(new_info_.hash_offset);
+  v->set_root_hash(std::string(new_info_.root_hash.begin(), new_info_.root_hash.end()));
+  v->set_has_superblock(has_superblock_);
+  if (old_info_) {
+    manifest_.set_from_version(old_info_->version);
+    part_->set_old_size(old_info_->size);
+    part_->set_old_sha256(DigestString(old_info_->sha256));
+    part_->set_old_root_hash(std::string(old_info_->root_hash.begin(), old_info_->root_hash.end()));
+    // image.json's hash is trusted for the manifest; make sure it describes this file.
+    if (Sha256(old_) != old_info_->sha256) {
+      return Failf(ErrorKind::kIntegrity, "{}: SHA-256 differs from its image.json",
+                   old_info_->path);
+    }
+    PlanDelta();
+  } else {
+    PlanFull();
+  }
+  if (Sha256(new_) != new_info_.sha256) {
+    return Failf(ErrorKind::kIntegrity, "{}: SHA-256 differs from its image.json", new_info_.path);
+  }
+
+  std::filesystem::path out_dir = std::filesystem::path(opt_.output_path).parent_path();
+  if (out_dir.empty()) out_dir = ".";
+  tmpdir_ = out_dir.string();
+  const std::string blob_path = opt_.output_path + ".blobs.tmp";
+  BASALT_ASSIGN_OR_RETURN(UniqueFd blob_fd,
+                          OpenFile(blob_path, O_WRONLY | O_CREAT | O_TRUNC, 0600));
+  struct Unlinker {
+    std::string path;
+    ~Unlinker() { unlink(path.c_str()); }
+  } unlink_blobs{blob_path};
+
+  GenerateResult result;
+  uint64_t blob_offset = 0;
+  unsigned threads =
+      opt_.threads ? opt_.threads : std::max(1u, std::thread::hardware_concurrency());
+  std::function<Result<std::vector<PlannedOp>>(size_t)> run = [this](size_t i) {
+    return RunSegment(i);
+  };
+  std::function<Status(size_t, std::vector<PlannedOp> &&)> consume =
+      [&](size_t, std::vector<PlannedOp>&& ops) -> Status {
+    for (PlannedOp& p : ops) {
+      if (!p.blob.empty()) {
+        p.op.set_data_offset(blob_offset);
+        p.op.set_data_length(p.blob.size());
+        p.op.set_data_sha256(DigestString(Sha256(p.blob)));
+        BASALT_RETURN_IF_ERROR(WriteFull(blob_fd.get(), p.blob, blob_path));
+        blob_offset += p.blob.size();
+      }
+      auto& st = result.ops[std::string(OperationTypeName(p.op.type()))];
+      st.count++;
+      st.data_bytes += p.blob.size();
+      st.dst_bytes += ExtentBlocks(p.op.dst_extents()) * kBlockSize;
+      *part_->add_operations() = std::move(p.op);
+    }
+    return {};
+  };
+  BASALT_RETURN_IF_ERROR(RunOrdered(segments_.size(), threads, threads * 4, run, consume));
+  manifest_.set_blobs_size(blob_offset);
+  if (fsync(blob_fd.get()) != 0) return FailErrno("fsync " + blob_path);
+  // Never emit a payload our own applier would refuse.
+  if (auto s = ValidateManifest(manifest_, old_info_ ? kMinorDelta : kMinorFull); !s) {
+    return Fail(ErrorKind::kInternal,
+                "generated manifest is invalid (bug): " + s.error().message());
+  }
+
+  result.path = opt_.output_path;
+  result.is_delta = old_info_.has_value();
+  result.to_version = new_info_.version;
+  if (old_info_) {
+    result.from_version = old_info_->version;
+    result.from_root_hash = ToHex(old_info_->root_hash);
+  }
+  BASALT_RETURN_IF_ERROR(WriteOutput(blob_path, result));
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  log_.Info(fmt::format("wrote {} payload {} ({} bytes, {} operations) in {:.1f}s",
+                        result.is_delta ? "delta" : "full", result.path, result.size,
+                        part_->operations_size(), secs));
+  return result;
+}
+
+}  // namespace
+
+Result<GenerateResult> GeneratePayload(const GenerateOptions& options, Logger& log) {
+  Generator g(options, log);
+  auto r = g.Run();
+  if (!r) return std::unexpected(std::move(r).error().WithContext("generate payload"));
+  return r;
+}
+
+}  // namespace basalt::payload

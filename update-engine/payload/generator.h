@@ -1,0 +1,50 @@
+// Generates signed full and delta payloads from `basalt image build` output directories.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+#include "common/hash.h"
+#include "common/log.h"
+
+namespace basalt::payload {
+
+struct GenerateOptions {
+  std::string new_image_dir;
+  std::optional<std::string> old_image_dir;  // set: a delta from this image
+  std::string output_path;
+  std::vector<std::string> keys;  // PEM paths or OpenSSL store URIs (PrivateKey::Load)
+
+  // Tuning; the defaults are what releases use.
+  unsigned threads = 0;  // 0: one per core
+  int zstd_level = 19;
+  bool try_xz = true;                // also try xz per chunk and keep the smaller
+  uint32_t xz_preset = 6;            // chunks are small, so -9's larger dictionary buys nothing
+  uint64_t chunk_size = 2ull << 20;  // bytes of new image per REPLACE/patch operation
+  bool try_bsdiff = true;            // deltas: also try SOURCE_BSDIFF per changed chunk
+};
+
+struct OpTypeStats {
+  uint64_t count = 0;
+  uint64_t data_bytes = 0;  // bytes of blob data in the payload
+  uint64_t dst_bytes = 0;   // bytes of target written
+};
+
+struct GenerateResult {
+  std::string path;
+  uint64_t size = 0;
+  Sha256Digest sha256{};
+  bool is_delta = false;
+  std::string to_version;
+  std::string from_version;                // deltas only
+  std::string from_root_hash;              // deltas only, hex
+  std::map<std::string, OpTypeStats> ops;  // by operation type name
+};
+
+Result<GenerateResult> GeneratePayload(const GenerateOptions& options, Logger& log);
+
+}  // namespace basalt::payload
