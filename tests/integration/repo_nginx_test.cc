@@ -618,3 +618,65 @@ TEST_F(NginxRepoTest, RepoVerifyReportsEachTamperedFile) {
 
 }  // namespace
 }  // namespace basalt::repo
+
+namespace basalt::repo {
+namespace {
+
+// Keys made by `openssl genpkey` work wherever basalt takes a key, with the same key id
+// (SHA-256 of the DER SubjectPublicKeyInfo) that OpenSSL itself computes.
+TEST(KeysCli, OpensslGenpkeyKeysHaveTheSameIdAndSign) {
+  const char* bin = std::getenv("BASALT_BIN_DIR");
+  ASSERT_NE(bin, nullptr);
+  if (std::system("command -v openssl >/dev/null 2>&1") != 0) {
+    GTEST_SKIP() << "openssl CLI not installed";
+  }
+  TempDir tmp;
+  Env e;  // only for Run(); its nginx is never started
+  e.basalt = fs::path(bin) / "basalt";
+  const std::pair<const char*, const char*> kinds[] = {
+      {"ed25519", "-algorithm ed25519"},
+      {"ecdsa-p256", "-algorithm EC -pkeyopt ec_paramgen_curve:P-256"},
+      {"rsa-pss", "-algorithm RSA -pkeyopt rsa_keygen_bits:3072"},
+  };
+  for (auto [type, args] : kinds) {
+    SCOPED_TRACE(type);
+    fs::path key = tmp.path() / (std::string(type) + ".pem");
+    fs::path der = tmp.path() / (std::string(type) + ".spki.der");
+    std::string cmd = fmt::format(
+        "openssl genpkey {} -out {} 2>/dev/null && openssl pkey -in {} -pubout -outform DER "
+        "-out {} 2>/dev/null",
+        args, key.string(), key.string(), der.string());
+    ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+    CliResult show = e.Run({"keys", "show", key.string(), "--json"});
+    ASSERT_EQ(show.rc, 0) << show.err;
+    auto j = nlohmann::json::parse(show.out);
+    EXPECT_EQ(j["key_id"], ToHex(Sha256(ReadAll(der))));
+    EXPECT_EQ(j["type"], type);
+    EXPECT_EQ(j["private"], true);
+    // export-public gives a public key with the same id.
+    CliResult pub = e.Run({"keys", "export-public", key.string()});
+    ASSERT_EQ(pub.rc, 0) << pub.err;
+    auto pk = PublicKey::FromPem(pub.out);
+    ASSERT_TRUE(pk.has_value()) << pk.error().message();
+    EXPECT_EQ(pk->id(), j["key_id"]);
+    // And it signs channel documents a host trusting the exported key accepts.
+    fs::path repo = tmp.path() / (std::string(type) + "-repo");
+    WriteImageDir(tmp.path() / "img", "1.0.0", 'a');
+    WriteAll(tmp.path() / "p", "payload");
+    CliResult publish = e.Run({"release", "publish", "--repo", repo.string(), "--image-dir",
+                               (tmp.path() / "img").string(), "--key", key.string(), "--payload",
+                               (tmp.path() / "p").string()});
+    ASSERT_EQ(publish.rc, 0) << publish.err;
+    CliResult set = e.Run({"channel", "set", "--repo", repo.string(), "--channel", "lts",
+                           "--release", "1.0.0", "--key", key.string()});
+    ASSERT_EQ(set.rc, 0) << set.err;
+    fs::path trust = tmp.path() / (std::string(type) + "-trust");
+    fs::create_directories(trust);
+    WriteAll(trust / "k.pem", pub.out);
+    CliResult verify = e.Run({"repo", "verify", "--repo", repo.string(), "--keys", trust.string()});
+    EXPECT_EQ(verify.rc, 0) << verify.out << verify.err;
+  }
+}
+
+}  // namespace
+}  // namespace basalt::repo
