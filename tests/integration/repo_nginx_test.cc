@@ -32,7 +32,8 @@ struct CliResult {
 
 std::string Quote(const std::string& s) {
   std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  for (char c : s)
+    q += c == '\'' ? std::string("'\\''") : std::string(1, c);
   return q + "'";
 }
 
@@ -52,7 +53,8 @@ struct Env {
 
   CliResult Run(const std::vector<std::string>& args) {
     std::string cmd = Quote(basalt.string());
-    for (const auto& a : args) cmd += " " + Quote(a);
+    for (const auto& a : args)
+      cmd += " " + Quote(a);
     fs::path out = tmp.path() / "cli.out", err = tmp.path() / "cli.err";
     cmd += " >" + Quote(out.string()) + " 2>" + Quote(err.string());
     int status = std::system(cmd.c_str());
@@ -150,8 +152,68 @@ http {{
 std::string RandomBytes(size_t n, uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::string s(n, '\0');
-  for (auto& c : s) c = static_cast<char>(rng());
+  for (auto& c : s)
+    c = static_cast<char>(rng());
   return s;
+}
+
+// A real image build output: usr.img is 1 MiB of data blocks with a dm-verity tree appended by
+// veritysetup itself, so the payload generator and the root hashes are the genuine article.
+bool WriteRealImageDir(const fs::path& dir, const std::string& version, const std::string& data,
+                       std::string* error) {
+  fs::create_directories(dir);
+  fs::path usr = dir / "usr.img";
+  WriteAll(usr, data);
+  std::string cmd = fmt::format(
+      "veritysetup format --data-blocks={} --hash-offset={} --salt={} "
+      "--uuid=12345678-1234-1234-1234-123456789abc {} {} 2>&1",
+      data.size() / 4096, data.size(), std::string(64, 'd'), usr.string(), usr.string());
+  FILE* p = ::popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[512];
+  while (p != nullptr && std::fgets(buf, sizeof(buf), p) != nullptr)
+    out += buf;
+  if (p == nullptr || ::pclose(p) != 0) {
+    *error = "veritysetup format failed: " + out;
+    return false;
+  }
+  size_t at = out.find("Root hash:");
+  if (at == std::string::npos) {
+    *error = "no root hash in: " + out;
+    return false;
+  }
+  std::string root = out.substr(at + 10);
+  root.erase(0, root.find_first_not_of(" \t"));
+  root = root.substr(0, 64);
+  std::string sbom = "{\"spdxVersion\":\"SPDX-2.3\",\"name\":\"" + version + "\"}\n";
+  WriteAll(dir / "sbom.spdx.json", sbom);
+  std::string img = ReadAll(usr);
+  nlohmann::json j = {
+      {"version", version},
+      {"os_name", "basalt-test"},
+      {"usr",
+       {{"root_hash", root},
+        {"salt", std::string(64, 'd')},
+        {"uuid", "12345678-1234-1234-1234-123456789abc"},
+        {"hash_algorithm", "sha256"},
+        {"data_block_size", 4096},
+        {"hash_block_size", 4096},
+        {"data_blocks", data.size() / 4096},
+        {"hash_offset", data.size()},
+        {"size", img.size()},
+        {"filesystem", "erofs"},
+        {"sha256", ToHex(Sha256(img))}}},
+      {"kernel", {{"version", "6.1.0-28-amd64"}, {"sha256", Hex64('7')}, {"path", "vmlinuz"}}},
+      {"disk", {{"size", 0}, {"sha256", Hex64('8')}}},
+      {"input_digest", "sha256:" + ToHex(Sha256(version))},
+      {"input_kind", "directory"},
+      {"sbom", {{"path", "sbom.spdx.json"}, {"sha256", ToHex(Sha256(sbom))}}},
+      {"builder", {{"name", "basalt"}, {"version", "0.1.0"}}},
+      {"source_date_epoch", 1700000000},
+      {"seed", "test"},
+      {"timings_ms", nlohmann::json::object()}};
+  WriteAll(dir / "image.json", j.dump(2));
+  return true;
 }
 
 class NginxRepoTest : public ::testing::Test {
@@ -176,14 +238,15 @@ class NginxRepoTest : public ::testing::Test {
     fs::copy_file(info["public"].get<std::string>(), e.trust / "release.pem");
 
     // Three releases with multi-MiB payloads, so Range requests have room.
-    const std::pair<const char*, char> versions[] = {{"1.0.0", 'a'}, {"1.5.0", 'c'}, {"2.0.0", 'b'}};
+    const std::pair<const char*, char> versions[] = {
+        {"1.0.0", 'a'}, {"1.5.0", 'c'}, {"2.0.0", 'b'}};
     uint64_t seed = 1;
     for (auto [v, root] : versions) {
       WriteImageDir(t / v, v, root);
       WriteAll(t / (std::string(v) + ".payload"), RandomBytes(3 << 20, seed++));
-      CliResult pub = e.Run({"release", "publish", "--repo", e.good().string(), "--image-dir",
-                             (t / v).string(), "--key", e.key, "--payload",
-                             (t / (std::string(v) + ".payload")).string()});
+      CliResult pub =
+          e.Run({"release", "publish", "--repo", e.good().string(), "--image-dir", (t / v).string(),
+                 "--key", e.key, "--payload", (t / (std::string(v) + ".payload")).string()});
       ASSERT_EQ(pub.rc, 0) << pub.err;
     }
     auto set = [&](const std::string& channel, std::vector<std::string> extra) {
@@ -198,15 +261,38 @@ class NginxRepoTest : public ::testing::Test {
     set("stable", {"set", "--release", "2.0.0"});
     set("stable", {"floor", "--release", "1.5.0"});
     e.wave_start = Now() + std::chrono::hours(1);
-    set("staged", {"set", "--release", "2.0.0", "--start", FormatTime(e.wave_start), "--duration",
-                   "10h"});
+    set("staged",
+        {"set", "--release", "2.0.0", "--start", FormatTime(e.wave_start), "--duration", "10h"});
     set("rolled", {"set", "--release", "2.0.0"});
     set("rolled", {"rollback", "--release", "1.5.0"});
     set("held", {"set", "--release", "2.0.0"});
     set("held", {"pause"});
 
-    CliResult verify = e.Run({"repo", "verify", "--repo", e.good().string(), "--keys", e.trust.string()});
+    CliResult verify =
+        e.Run({"repo", "verify", "--repo", e.good().string(), "--keys", e.trust.string()});
     ASSERT_EQ(verify.rc, 0) << verify.out << verify.err;
+
+    // End to end with the real payload generator: full payloads and a delta.
+    std::string v1 = RandomBytes(1 << 20, 7);
+    std::string v2 = v1;
+    for (size_t i = 0; i < v2.size(); i += 64 * 1024)
+      v2[i] ^= 0x5a;  // a few changed blocks
+    std::string err;
+    ASSERT_TRUE(WriteRealImageDir(t / "real-1.0.0", "1.0.0", v1, &err)) << err;
+    ASSERT_TRUE(WriteRealImageDir(t / "real-2.0.0", "2.0.0", v2, &err)) << err;
+    fs::path real = e.www() / "real";
+    CliResult p1 = e.Run({"release", "publish", "--repo", real.string(), "--image-dir",
+                          (t / "real-1.0.0").string(), "--key", e.key});
+    ASSERT_EQ(p1.rc, 0) << p1.err;
+    CliResult p2 = e.Run({"release", "publish", "--repo", real.string(), "--image-dir",
+                          (t / "real-2.0.0").string(), "--delta-from", (t / "real-1.0.0").string(),
+                          "--key", e.key, "--json"});
+    ASSERT_EQ(p2.rc, 0) << p2.err;
+    CliResult s2 = e.Run({"channel", "set", "--repo", real.string(), "--channel", "stable",
+                          "--release", "2.0.0", "--key", e.key});
+    ASSERT_EQ(s2.rc, 0) << s2.err;
+    CliResult vr = e.Run({"repo", "verify", "--repo", real.string(), "--keys", e.trust.string()});
+    ASSERT_EQ(vr.rc, 0) << vr.out << vr.err;
 
     MakeVariants();
     ASSERT_TRUE(StartNginx(e)) << ReadAll(t / "nginx/error.log");
@@ -215,6 +301,7 @@ class NginxRepoTest : public ::testing::Test {
 
   // One tampered copy of the good repository per attack, served side by side.
   static void MakeVariants() {
+    // Variants copy "good" only; "real" already sits in www.
     Env& e = *env;
     auto variant = [&](const std::string& name) {
       fs::copy(e.good(), e.www() / name, fs::copy_options::recursive);
@@ -294,7 +381,7 @@ class NginxRepoTest : public ::testing::Test {
     return DownloadPayload(*fetcher_, *url, p, dest.string());
   }
   nlohmann::json Show(std::vector<std::string> extra, int expect_rc = 0) {
-    std::vector<std::string> args = {"channel", "show", "--repo", Url("good"), "--keys",
+    std::vector<std::string> args = {"channel",           "show",  "--repo", Url("good"), "--keys",
                                      env->trust.string(), "--json"};
     args.insert(args.end(), extra.begin(), extra.end());
     CliResult r = env->Run(args);
@@ -317,6 +404,28 @@ TEST_F(NginxRepoTest, GoodRepositoryIsAcceptedAndDownloads) {
   auto s = Download("good", *d->payload, dest);
   ASSERT_TRUE(s.has_value()) << s.error().message();
   EXPECT_EQ(ReadAll(dest), ReadAll(env->tmp.path() / "2.0.0.payload"));
+}
+
+TEST_F(NginxRepoTest, PublishedWithTheRealGeneratorFetchesAndVerifiesEndToEnd) {
+  fs::path t = env->tmp.path();
+  auto root1 = nlohmann::json::parse(ReadAll(t / "real-1.0.0/image.json"))["usr"]["root_hash"];
+  HostState h = Host("1.0.0", 'a');
+  h.current_root_hash = root1.get<std::string>();
+  h.last_metadata_version.reset();
+  for (bool delta : {true, false}) {
+    SCOPED_TRACE(delta ? "delta" : "full");
+    if (!delta) h.current_root_hash = Hex64('f');  // a host whose /usr differs: full payload
+    auto d = DecideOver("real", h);
+    ASSERT_TRUE(d.has_value()) << d.error().message();
+    ASSERT_EQ(d->verdict, Verdict::kUpdate) << d->reason;
+    EXPECT_EQ(d->payload->kind, delta ? PayloadKind::kDelta : PayloadKind::kFull) << d->reason;
+    fs::path dest = t / (delta ? "real-delta.payload" : "real-full.payload");
+    auto s = Download("real", *d->payload, dest);
+    ASSERT_TRUE(s.has_value()) << s.error().message();
+    // The payload engine accepts what the repository delivered, signatures and every blob.
+    CliResult v = env->Run({"payload", "verify", dest.string(), "--keys", env->trust.string()});
+    EXPECT_EQ(v.rc, 0) << v.out << v.err;
+  }
 }
 
 TEST_F(NginxRepoTest, RangeRequestsReturnTheRequestedBytes) {
@@ -373,8 +482,8 @@ TEST_F(NginxRepoTest, EachTamperedVariantIsRefused) {
   for (const Case& c : cases) {
     SCOPED_TRACE(c.variant);
     // From 1.0.0 the floor sends hosts to 1.5.0; from 1.5.0 they go to 2.0.0.
-    HostState h = std::string_view(c.variant) == "release-mixed" ? Host("1.0.0", 'a')
-                                                                 : Host("1.5.0", 'c');
+    HostState h =
+        std::string_view(c.variant) == "release-mixed" ? Host("1.0.0", 'a') : Host("1.5.0", 'c');
     auto d = DecideOver(c.variant, h);
     ASSERT_TRUE(d.has_value()) << d.error().message();
     if (*c.code) {
@@ -416,10 +525,12 @@ TEST_F(NginxRepoTest, ChannelShowExplainsFloorPinWaveRollbackAndPause) {
   EXPECT_EQ(j["version"], "2.0.0");
 
   // Pin.
-  j = Show({"--channel", "stable", "--host-version", "1.0.0", "--machine-id", "m1", "--pin", "1.0.0"});
+  j = Show(
+      {"--channel", "stable", "--host-version", "1.0.0", "--machine-id", "m1", "--pin", "1.0.0"});
   EXPECT_EQ(j["decision"], "wait");
   EXPECT_NE(j["reason"].get<std::string>().find("pinned"), std::string::npos);
-  j = Show({"--channel", "stable", "--host-version", "1.5.0", "--machine-id", "m1", "--pin", "1.5.0"});
+  j = Show(
+      {"--channel", "stable", "--host-version", "1.5.0", "--machine-id", "m1", "--pin", "1.5.0"});
   EXPECT_EQ(j["decision"], "wait");
   EXPECT_EQ(j["code"], "pinned");
 
@@ -462,9 +573,9 @@ TEST_F(NginxRepoTest, ChannelShowExplainsFloorPinWaveRollbackAndPause) {
   EXPECT_NE(j["reason"].get<std::string>().find("expired"), std::string::npos);
 
   // Words, not just JSON.
-  CliResult words = env->Run({"channel", "show", "--repo", Url("good"), "--keys",
-                              env->trust.string(), "--channel", "stable", "--host-version",
-                              "1.0.0", "--machine-id", "m1"});
+  CliResult words =
+      env->Run({"channel", "show", "--repo", Url("good"), "--keys", env->trust.string(),
+                "--channel", "stable", "--host-version", "1.0.0", "--machine-id", "m1"});
   EXPECT_EQ(words.rc, 0) << words.err;
   EXPECT_NE(words.out.find("floor 1.5.0"), std::string::npos) << words.out;
   EXPECT_NE(words.out.find("update 1.0.0 -> 1.5.0"), std::string::npos) << words.out;
@@ -484,22 +595,87 @@ TEST_F(NginxRepoTest, RepoVerifyReportsEachTamperedFile) {
     std::string data = ReadAll(copy / rel);
     data[data.size() / 2] = data[data.size() / 2] == 'Q' ? 'R' : 'Q';
     WriteAll(copy / rel, data);
-    CliResult r = env->Run({"repo", "verify", "--repo", copy.string(), "--keys", env->trust.string()});
+    CliResult r =
+        env->Run({"repo", "verify", "--repo", copy.string(), "--keys", env->trust.string()});
     EXPECT_EQ(r.rc, kExitIntegrity) << r.out << r.err;
     EXPECT_NE(r.err.find(rel.string()), std::string::npos) << r.err;
   }
   // A wrong trust directory fails everything, listing every document.
   fs::path other = env->tmp.path() / "other-trust";
-  CliResult gen = env->Run({"keys", "generate", "--output", (env->tmp.path() / "other").string(), "--json"});
+  CliResult gen =
+      env->Run({"keys", "generate", "--output", (env->tmp.path() / "other").string(), "--json"});
   ASSERT_EQ(gen.rc, 0);
   fs::create_directories(other);
   fs::copy_file(nlohmann::json::parse(gen.out)["public"].get<std::string>(), other / "k.pem",
                 fs::copy_options::overwrite_existing);
-  CliResult r = env->Run({"repo", "verify", "--repo", env->good().string(), "--keys", other.string(), "--json"});
+  CliResult r = env->Run(
+      {"repo", "verify", "--repo", env->good().string(), "--keys", other.string(), "--json"});
   EXPECT_EQ(r.rc, kExitIntegrity);
   auto j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["ok"], false);
   EXPECT_EQ(j["problems"].size(), 3u + 4u) << r.out;  // 3 releases + 4 channels
+}
+
+}  // namespace
+}  // namespace basalt::repo
+
+namespace basalt::repo {
+namespace {
+
+// Keys made by `openssl genpkey` work wherever basalt takes a key, with the same key id
+// (SHA-256 of the DER SubjectPublicKeyInfo) that OpenSSL itself computes.
+TEST(KeysCli, OpensslGenpkeyKeysHaveTheSameIdAndSign) {
+  const char* bin = std::getenv("BASALT_BIN_DIR");
+  ASSERT_NE(bin, nullptr);
+  if (std::system("command -v openssl >/dev/null 2>&1") != 0) {
+    GTEST_SKIP() << "openssl CLI not installed";
+  }
+  TempDir tmp;
+  Env e;  // only for Run(); its nginx is never started
+  e.basalt = fs::path(bin) / "basalt";
+  const std::pair<const char*, const char*> kinds[] = {
+      {"ed25519", "-algorithm ed25519"},
+      {"ecdsa-p256", "-algorithm EC -pkeyopt ec_paramgen_curve:P-256"},
+      {"rsa-pss", "-algorithm RSA -pkeyopt rsa_keygen_bits:3072"},
+  };
+  for (auto [type, args] : kinds) {
+    SCOPED_TRACE(type);
+    fs::path key = tmp.path() / (std::string(type) + ".pem");
+    fs::path der = tmp.path() / (std::string(type) + ".spki.der");
+    std::string cmd = fmt::format(
+        "openssl genpkey {} -out {} 2>/dev/null && openssl pkey -in {} -pubout -outform DER "
+        "-out {} 2>/dev/null",
+        args, key.string(), key.string(), der.string());
+    ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+    CliResult show = e.Run({"keys", "show", key.string(), "--json"});
+    ASSERT_EQ(show.rc, 0) << show.err;
+    auto j = nlohmann::json::parse(show.out);
+    EXPECT_EQ(j["key_id"], ToHex(Sha256(ReadAll(der))));
+    EXPECT_EQ(j["type"], type);
+    EXPECT_EQ(j["private"], true);
+    // export-public gives a public key with the same id.
+    CliResult pub = e.Run({"keys", "export-public", key.string()});
+    ASSERT_EQ(pub.rc, 0) << pub.err;
+    auto pk = PublicKey::FromPem(pub.out);
+    ASSERT_TRUE(pk.has_value()) << pk.error().message();
+    EXPECT_EQ(pk->id(), j["key_id"]);
+    // And it signs channel documents a host trusting the exported key accepts.
+    fs::path repo = tmp.path() / (std::string(type) + "-repo");
+    WriteImageDir(tmp.path() / "img", "1.0.0", 'a');
+    WriteAll(tmp.path() / "p", "payload");
+    CliResult publish = e.Run({"release", "publish", "--repo", repo.string(), "--image-dir",
+                               (tmp.path() / "img").string(), "--key", key.string(), "--payload",
+                               (tmp.path() / "p").string()});
+    ASSERT_EQ(publish.rc, 0) << publish.err;
+    CliResult set = e.Run({"channel", "set", "--repo", repo.string(), "--channel", "lts",
+                           "--release", "1.0.0", "--key", key.string()});
+    ASSERT_EQ(set.rc, 0) << set.err;
+    fs::path trust = tmp.path() / (std::string(type) + "-trust");
+    fs::create_directories(trust);
+    WriteAll(trust / "k.pem", pub.out);
+    CliResult verify = e.Run({"repo", "verify", "--repo", repo.string(), "--keys", trust.string()});
+    EXPECT_EQ(verify.rc, 0) << verify.out << verify.err;
+  }
 }
 
 }  // namespace

@@ -117,7 +117,8 @@ TEST_F(AttackTest, RollbackWithoutFlag_OlderReleaseIsRefused) {
   // operator said so with allow_downgrade.
   Channel ch = MakeChannel("1.0.0");
   ch.metadata_version = 3;
-  WriteAll(repo_ / "channels/stable.json", Sign(kChannelPayloadType, SerializeChannel(ch), keys_[0]));
+  WriteAll(repo_ / "channels/stable.json",
+           Sign(kChannelPayloadType, SerializeChannel(ch), keys_[0]));
   HostState h = Host();
   h.current_version = "2.0.0";
   h.current_root_hash = Hex64('b');
@@ -136,8 +137,10 @@ TEST_F(AttackTest, MixAndMatch_ReleaseOfAnotherVersionIsRefused) {
 }
 
 TEST_F(AttackTest, MixAndMatch_ChannelOfAnotherNameIsRefused) {
-  ASSERT_TRUE(ChangeChannel(repo_.string(), "beta", {ChannelOpKind::kSet, "1.0.0", std::nullopt, false},
-                            keys_, T0(), std::chrono::days(7)).has_value());
+  ASSERT_TRUE(ChangeChannel(repo_.string(), "beta",
+                            {ChannelOpKind::kSet, "1.0.0", std::nullopt, false}, keys_, T0(),
+                            std::chrono::days(7))
+                  .has_value());
   fs::copy_file(repo_ / "channels/beta.json", repo_ / "channels/stable.json",
                 fs::copy_options::overwrite_existing);
   HostState h = Host();

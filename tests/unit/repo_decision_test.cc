@@ -17,7 +17,8 @@ class DecisionTest : public ::testing::Test {
     Release r2 = MakeRelease("2.0.0", 'b');
     r2.payloads.push_back(Delta("2.0.0", "1.0.0", 'a'));
     r2.payloads.push_back(Delta("2.0.0", "1.5.0", 'c'));
-    for (const Release& r : {r1, r15, r2}) PutRelease(r);
+    for (const Release& r : {r1, r15, r2})
+      PutRelease(r);
   }
   void PutRelease(const Release& r) {
     source_.releases[r.version] = Sign(kReleasePayloadType, SerializeRelease(r), key_);
@@ -98,7 +99,10 @@ TEST_F(DecisionTest, Table) {
          h.pin = "1.0.0";
        },
        Verdict::kRefuse, "downgrade", ""},
-      {"pin ignores the rollout wave", [](auto& c) { c.rollout = Rollout{T0(), std::chrono::hours(1)}; },
+      {"pin ignores the rollout wave",
+       [](auto& c) {
+         c.rollout = Rollout{T0(), std::chrono::hours(1)};
+       },
        [](auto& h) { h.pin = "2.0.0"; }, Verdict::kUpdate, "pin", "2.0.0", PayloadKind::kDelta},
       {"expired", [](auto& c) { c.expires = T0(); }, none, Verdict::kRefuse, "expired", ""},
       {"expired long ago", [](auto& c) { c.expires = T0() - std::chrono::days(30); }, none,
@@ -108,15 +112,22 @@ TEST_F(DecisionTest, Table) {
       {"same metadata version as seen is fine", none, [](auto& h) { h.last_metadata_version = 5; },
        Verdict::kUpdate, "newer", "2.0.0", PayloadKind::kDelta},
       {"wave at 0%: rollout not started",
-       [](auto& c) { c.rollout = Rollout{T0() + std::chrono::hours(1), std::chrono::hours(10)}; },
+       [](auto& c) {
+         c.rollout = Rollout{T0() + std::chrono::hours(1), std::chrono::hours(10)};
+       },
        none, Verdict::kWait, "outside-wave", ""},
       {"wave at 100%: rollout over",
-       [](auto& c) { c.rollout = Rollout{T0() - std::chrono::hours(10), std::chrono::hours(10)}; },
+       [](auto& c) {
+         c.rollout = Rollout{T0() - std::chrono::hours(10), std::chrono::hours(10)};
+       },
        none, Verdict::kUpdate, "newer", "2.0.0", PayloadKind::kDelta},
-      {"zero-length rollout is immediate", [](auto& c) { c.rollout = Rollout{T0(), std::chrono::seconds(0)}; },
+      {"zero-length rollout is immediate",
+       [](auto& c) {
+         c.rollout = Rollout{T0(), std::chrono::seconds(0)};
+       },
        none, Verdict::kUpdate, "newer", "2.0.0", PayloadKind::kDelta},
-      {"release not published: no such release",
-       [](auto& c) { c.release = "9.9.9"; }, none, Verdict::kRefuse, "", ""},
+      {"release not published: no such release", [](auto& c) { c.release = "9.9.9"; }, none,
+       Verdict::kRefuse, "", ""},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
@@ -143,8 +154,8 @@ TEST_F(DecisionTest, Table) {
       ASSERT_TRUE(got->release.has_value());
       EXPECT_EQ(got->release->version, c.version);
     }
-    bool channel_accepted = c.verdict != Verdict::kRefuse ||
-                            std::string_view(c.code) == "downgrade";
+    bool channel_accepted =
+        c.verdict != Verdict::kRefuse || std::string_view(c.code) == "downgrade";
     EXPECT_EQ(got->channel.has_value(), channel_accepted);
   }
 }

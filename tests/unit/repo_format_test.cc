@@ -11,9 +11,13 @@ namespace {
 using namespace testing;
 
 TEST(Base64, Rfc4648Vectors) {
-  const std::pair<const char*, const char*> vectors[] = {
-      {"", ""},         {"f", "Zg=="},         {"fo", "Zm8="},        {"foo", "Zm9v"},
-      {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="}, {"foobar", "Zm9vYmFy"}};
+  const std::pair<const char*, const char*> vectors[] = {{"", ""},
+                                                         {"f", "Zg=="},
+                                                         {"fo", "Zm8="},
+                                                         {"foo", "Zm9v"},
+                                                         {"foob", "Zm9vYg=="},
+                                                         {"fooba", "Zm9vYmE="},
+                                                         {"foobar", "Zm9vYmFy"}};
   for (auto [plain, enc] : vectors) {
     EXPECT_EQ(Base64Encode(std::string_view(plain)), enc);
     auto dec = Base64Decode(enc);
@@ -23,7 +27,8 @@ TEST(Base64, Rfc4648Vectors) {
 }
 
 TEST(Base64, RejectsNonCanonicalAndForeignInput) {
-  for (const char* bad : {"Zg=", "Zg", "Z===", "Zh==", "Zm9v\n", "Zm-v", "Zm_v", "=Zm9", "Zg==Zg=="}) {
+  for (const char* bad :
+       {"Zg=", "Zg", "Z===", "Zh==", "Zm9v\n", "Zm-v", "Zm_v", "=Zm9", "Zg==Zg=="}) {
     EXPECT_FALSE(Base64Decode(bad).has_value()) << bad;
   }
 }
@@ -89,10 +94,13 @@ TEST(Dsse, EnvelopeParserNamesTheProblem) {
       {"[]", "expected a JSON object"},
       {"{", "not valid JSON"},
       {R"({"payload":"e30=","signatures":[]})", "envelope.payloadType: required field is missing"},
-      {R"({"payloadType":1,"payload":"e30=","signatures":[]})", "envelope.payloadType: expected a string"},
+      {R"({"payloadType":1,"payload":"e30=","signatures":[]})",
+       "envelope.payloadType: expected a string"},
       {R"({"payloadType":"t","payload":"e30","signatures":[]})", "envelope.payload"},
-      {R"({"payloadType":"t","payload":"e30=","signatures":{}})", "envelope.signatures: expected an array"},
-      {R"({"payloadType":"t","payload":"e30=","signatures":[],"extra":1})", "envelope.extra: unknown field"},
+      {R"({"payloadType":"t","payload":"e30=","signatures":{}})",
+       "envelope.signatures: expected an array"},
+      {R"({"payloadType":"t","payload":"e30=","signatures":[],"extra":1})",
+       "envelope.extra: unknown field"},
       {R"({"payloadType":"t","payload":"e30=","signatures":[{"keyid":"ab","sig":"AA=="}]})",
        "envelope.signatures[0].keyid: expected 64 hex digits"},
       {R"({"payloadType":"t","payload":"e30=","signatures":[{"keyid":"0000000000000000000000000000000000000000000000000000000000000000","sig":"AA==","x":1}]})",

@@ -21,7 +21,8 @@ class RepositoryTest : public ::testing::Test {
     PublishOptions o;
     o.repo_dir = repo_.string();
     o.image_dir = (tmp_.path() / image).string();
-    for (auto& d : deltas) o.delta_from.push_back((tmp_.path() / d).string());
+    for (auto& d : deltas)
+      o.delta_from.push_back((tmp_.path() / d).string());
     o.now = T0();
     return PublishRelease(o, keys_, &maker_, log_);
   }
@@ -135,10 +136,14 @@ TEST(ChannelOps, Rules) {
     return ApplyChannelOp(cur, "stable", op, exists, T0(), std::chrono::days(1));
   };
   auto opt = [](const Result<Channel>& r) { return r ? std::optional<Channel>(*r) : std::nullopt; };
-  auto kind_of = [](const Result<Channel>& r) { return r ? ErrorKind::kInternal : r.error().kind(); };
+  auto kind_of = [](const Result<Channel>& r) {
+    return r ? ErrorKind::kInternal : r.error().kind();
+  };
 
-  EXPECT_EQ(kind_of(apply(std::nullopt, {ChannelOpKind::kPause, "", {}, false})), ErrorKind::kNotFound);
-  EXPECT_EQ(kind_of(apply(std::nullopt, {ChannelOpKind::kSet, "3.0.0", {}, false})), ErrorKind::kNotFound);
+  EXPECT_EQ(kind_of(apply(std::nullopt, {ChannelOpKind::kPause, "", {}, false})),
+            ErrorKind::kNotFound);
+  EXPECT_EQ(kind_of(apply(std::nullopt, {ChannelOpKind::kSet, "3.0.0", {}, false})),
+            ErrorKind::kNotFound);
   auto c1 = apply(std::nullopt, {ChannelOpKind::kSet, "1.5.0", {}, false});
   ASSERT_TRUE(c1.has_value());
   EXPECT_EQ(c1->metadata_version, 1u);
@@ -146,7 +151,8 @@ TEST(ChannelOps, Rules) {
 
   // set never goes backwards; rollback does, with allow_downgrade and no wave.
   EXPECT_EQ(kind_of(apply(opt(c1), {ChannelOpKind::kSet, "1.0.0", {}, false})), ErrorKind::kPolicy);
-  auto staged = apply(opt(c1), {ChannelOpKind::kSet, "2.0.0", Rollout{T0(), std::chrono::hours(4)}, false});
+  auto staged =
+      apply(opt(c1), {ChannelOpKind::kSet, "2.0.0", Rollout{T0(), std::chrono::hours(4)}, false});
   ASSERT_TRUE(staged.has_value());
   EXPECT_EQ(staged->metadata_version, 2u);
   ASSERT_TRUE(staged->rollout.has_value());
@@ -155,7 +161,8 @@ TEST(ChannelOps, Rules) {
   EXPECT_TRUE(back->allow_downgrade);
   EXPECT_FALSE(back->rollout.has_value());
   EXPECT_EQ(back->release, "1.5.0");
-  EXPECT_EQ(kind_of(apply(opt(back), {ChannelOpKind::kRollback, "2.0.0", {}, false})), ErrorKind::kPolicy);
+  EXPECT_EQ(kind_of(apply(opt(back), {ChannelOpKind::kRollback, "2.0.0", {}, false})),
+            ErrorKind::kPolicy);
   auto forward = apply(opt(back), {ChannelOpKind::kSet, "2.0.0", {}, false});
   ASSERT_TRUE(forward.has_value());
   EXPECT_FALSE(forward->allow_downgrade);
@@ -165,13 +172,15 @@ TEST(ChannelOps, Rules) {
   ASSERT_TRUE(pinned.has_value());
   EXPECT_TRUE(pinned->pinned);
   EXPECT_TRUE(pinned->allow_downgrade);
-  EXPECT_EQ(kind_of(apply(opt(pinned), {ChannelOpKind::kSet, "2.0.0", {}, false})), ErrorKind::kPolicy);
+  EXPECT_EQ(kind_of(apply(opt(pinned), {ChannelOpKind::kSet, "2.0.0", {}, false})),
+            ErrorKind::kPolicy);
   auto forced = apply(opt(pinned), {ChannelOpKind::kSet, "2.0.0", {}, true});
   ASSERT_TRUE(forced.has_value());
   EXPECT_FALSE(forced->pinned);
 
   // Floors must sit below the release.
-  EXPECT_EQ(kind_of(apply(opt(forced), {ChannelOpKind::kFloor, "2.0.0", {}, false})), ErrorKind::kPolicy);
+  EXPECT_EQ(kind_of(apply(opt(forced), {ChannelOpKind::kFloor, "2.0.0", {}, false})),
+            ErrorKind::kPolicy);
   auto floored = apply(opt(forced), {ChannelOpKind::kFloor, "1.5.0", {}, false});
   ASSERT_TRUE(floored.has_value());
   EXPECT_EQ(floored->floor, "1.5.0");
@@ -214,7 +223,8 @@ TEST_F(RepositoryTest, VerifyReportsEveryTamperedFile) {
     VerifyReport r = VerifyRepository(copy.string(), ring_, 1, T0());
     ASSERT_FALSE(r.ok());
     bool named = false;
-    for (const auto& p : r.problems) named |= p.find(rel.string()) != std::string::npos;
+    for (const auto& p : r.problems)
+      named |= p.find(rel.string()) != std::string::npos;
     EXPECT_TRUE(named) << fmt::format("{}", fmt::join(r.problems, "\n"));
   }
 }
@@ -236,7 +246,8 @@ TEST_F(RepositoryTest, VerifyChecksCrossReferences) {
   // A channel that names an unpublished release, signed with the right key.
   Channel ch = MakeChannel("3.0.0");
   ch.expires = T0() + std::chrono::days(1);
-  WriteAll(repo_ / "channels/stable.json", Sign(kChannelPayloadType, SerializeChannel(ch), keys_[0]));
+  WriteAll(repo_ / "channels/stable.json",
+           Sign(kChannelPayloadType, SerializeChannel(ch), keys_[0]));
   // A release stored under the wrong directory.
   fs::rename(repo_ / "releases/1.0.0", repo_ / "releases/1.0.1");
   VerifyReport r = VerifyRepository(repo_.string(), ring_, 1, T0());

@@ -6,28 +6,31 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
-#include <nlohmann/json.hpp>
-
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "common/hash.h"
 #include "common/hex.h"
 #include "common/keyring.h"
 #include "common/signing.h"
+#include "update-engine/repo/base64.h"
 #include "update-engine/repo/channel.h"
 #include "update-engine/repo/decision.h"
-#include "update-engine/repo/base64.h"
 #include "update-engine/repo/dsse.h"
 #include "update-engine/repo/release.h"
 
 namespace basalt::repo::testing {
 
-inline std::string Hex64(char c) { return std::string(64, c); }
+inline std::string Hex64(char c) {
+  return std::string(64, c);
+}
 
-inline TimePoint T0() { return *ParseTime("2026-11-22T00:00:00Z", "t"); }
+inline TimePoint T0() {
+  return *ParseTime("2026-11-22T00:00:00Z", "t");
+}
 
 inline PrivateKey NewKey() {
   auto k = PrivateKey::Generate(KeyType::kEd25519);
@@ -106,8 +109,7 @@ class MapSource : public MetadataSource {
 };
 
 // Writes an image build output directory as the image branch's agreed image.json describes.
-inline void WriteImageDir(const std::filesystem::path& dir, const std::string& version,
-                          char root) {
+inline void WriteImageDir(const std::filesystem::path& dir, const std::string& version, char root) {
   std::filesystem::create_directories(dir);
   std::string sbom = "{\"spdxVersion\":\"SPDX-2.3\",\"name\":\"basalt-" + version + "\"}\n";
   std::ofstream(dir / "sbom.spdx.json") << sbom;

@@ -9,8 +9,10 @@ constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwx
 
 constexpr std::array<int8_t, 256> MakeReverse() {
   std::array<int8_t, 256> r{};
-  for (auto& v : r) v = -1;
-  for (int i = 0; i < 64; ++i) r[static_cast<uint8_t>(kAlphabet[i])] = static_cast<int8_t>(i);
+  for (auto& v : r)
+    v = -1;
+  for (int i = 0; i < 64; ++i)
+    r[static_cast<uint8_t>(kAlphabet[i])] = static_cast<int8_t>(i);
   return r;
 }
 constexpr std::array<int8_t, 256> kReverse = MakeReverse();
@@ -50,11 +52,11 @@ std::string Base64Encode(std::string_view data) {
 
 Result<std::vector<uint8_t>> Base64Decode(std::string_view text) {
   if (text.size() % 4 != 0) {
-    return Failf(ErrorKind::kInvalidInput, "base64: length {} is not a multiple of 4",
-                 text.size());
+    return Failf(ErrorKind::kInvalidInput, "base64: length {} is not a multiple of 4", text.size());
   }
   size_t pad = 0;
-  if (!text.empty() && text.back() == '=') pad = (text.size() >= 2 && text[text.size() - 2] == '=') ? 2 : 1;
+  if (!text.empty() && text.back() == '=')
+    pad = (text.size() >= 2 && text[text.size() - 2] == '=') ? 2 : 1;
   std::vector<uint8_t> out;
   out.reserve(text.size() / 4 * 3);
   for (size_t i = 0; i < text.size(); i += 4) {

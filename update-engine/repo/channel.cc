@@ -31,8 +31,7 @@ Result<Channel> ParseChannel(std::string_view body) {
     BASALT_ASSIGN_OR_RETURN(out.start, ParseTime(start, ro.Name("start")));
     BASALT_ASSIGN_OR_RETURN(uint64_t secs, ro.Uint("duration_seconds"));
     if (secs > 366ULL * 86400) {
-      return Failf(ErrorKind::kInvalidInput, "{}: longer than a year",
-                   ro.Name("duration_seconds"));
+      return Failf(ErrorKind::kInvalidInput, "{}: longer than a year", ro.Name("duration_seconds"));
     }
     out.duration = std::chrono::seconds(secs);
     BASALT_RETURN_IF_ERROR(ro.Finish());

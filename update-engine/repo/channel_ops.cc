@@ -64,8 +64,9 @@ Result<Channel> ApplyChannelOp(const std::optional<Channel>& current, const std:
     case ChannelOpKind::kPin:
       if (op.release.empty()) return Fail(ErrorKind::kInvalidInput, "pin needs --release");
       // Pinning below the current release is a rollback too: hosts must be let down.
-      next.allow_downgrade = older_than_current(op.release) ||
-                             (current && current->allow_downgrade && op.release == current->release);
+      next.allow_downgrade =
+          older_than_current(op.release) ||
+          (current && current->allow_downgrade && op.release == current->release);
       next.release = op.release;
       next.pinned = true;
       next.rollout.reset();
@@ -85,7 +86,8 @@ Result<Channel> ApplyChannelOp(const std::optional<Channel>& current, const std:
       trim_floor();
       break;
     case ChannelOpKind::kRollout:
-      if (!op.rollout) return Fail(ErrorKind::kInvalidInput, "rollout needs --start and --duration");
+      if (!op.rollout)
+        return Fail(ErrorKind::kInvalidInput, "rollout needs --start and --duration");
       next.rollout = op.rollout;
       break;
     case ChannelOpKind::kPause:
@@ -99,9 +101,8 @@ Result<Channel> ApplyChannelOp(const std::optional<Channel>& current, const std:
         next.floor.reset();
       } else {
         if (CompareVersions(op.release, next.release) >= 0) {
-          return Failf(ErrorKind::kPolicy,
-                       "floor {} must be older than channel {}'s release {}", op.release, name,
-                       next.release);
+          return Failf(ErrorKind::kPolicy, "floor {} must be older than channel {}'s release {}",
+                       op.release, name, next.release);
         }
         next.floor = op.release;
       }

@@ -19,9 +19,9 @@ enum class ChannelOpKind { kSet, kPin, kRollback, kRollout, kPause, kResume, kFl
 
 struct ChannelOp {
   ChannelOpKind kind = ChannelOpKind::kSet;
-  std::string release;                  // set, pin, rollback, floor (empty for floor: clear it)
-  std::optional<Rollout> rollout;       // rollout; optional with set (staged from the start)
-  bool force = false;                   // set: move a pinned channel
+  std::string release;             // set, pin, rollback, floor (empty for floor: clear it)
+  std::optional<Rollout> rollout;  // rollout; optional with set (staged from the start)
+  bool force = false;              // set: move a pinned channel
 };
 
 // Pure: the channel document an operation produces from the current one (nullopt when the

@@ -29,15 +29,20 @@ Decision WithChannel(Decision d, const Channel& ch) {
   return d;
 }
 
-int Percent(double f) { return static_cast<int>(f * 100.0); }
+int Percent(double f) {
+  return static_cast<int>(f * 100.0);
+}
 
 }  // namespace
 
 std::string_view VerdictName(Verdict v) {
   switch (v) {
-    case Verdict::kUpdate: return "update";
-    case Verdict::kWait: return "wait";
-    case Verdict::kRefuse: return "refuse";
+    case Verdict::kUpdate:
+      return "update";
+    case Verdict::kWait:
+      return "wait";
+    case Verdict::kRefuse:
+      return "refuse";
   }
   return "refuse";
 }
@@ -46,7 +51,8 @@ double WavePosition(std::string_view machine_id, std::string_view version) {
   std::string input = fmt::format("basalt-rollout\n{}\n{}", machine_id, version);
   Sha256Digest d = Sha256(input);
   uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v = (v << 8) | d[i];
+  for (int i = 0; i < 8; ++i)
+    v = (v << 8) | d[i];
   // 53 bits keep the division exact in a double.
   return static_cast<double>(v >> 11) / static_cast<double>(uint64_t{1} << 53);
 }
@@ -81,12 +87,12 @@ Result<Decision> Decide(const Keyring& keys, size_t threshold, std::string_view 
                   ErrorKind::kIntegrity);
   }
   if (host.now >= ch.expires) {
-    return Refuse("expired",
-                  fmt::format("channel {} metadata version {} expired at {} (now {}); the "
-                              "repository is stale or an attacker is freezing this host",
-                              ch.name, ch.metadata_version, FormatTime(ch.expires),
-                              FormatTime(host.now)),
-                  ErrorKind::kPolicy);
+    return Refuse(
+        "expired",
+        fmt::format("channel {} metadata version {} expired at {} (now {}); the "
+                    "repository is stale or an attacker is freezing this host",
+                    ch.name, ch.metadata_version, FormatTime(ch.expires), FormatTime(host.now)),
+        ErrorKind::kPolicy);
   }
 
   Decision d;
@@ -119,10 +125,12 @@ Result<Decision> Decide(const Keyring& keys, size_t threshold, std::string_view 
   }
   if (cmp < 0) {
     if (!ch.allow_downgrade) {
-      return WithChannel(Refuse("downgrade",
-                    fmt::format("{} is older than the running {} and channel {} does not allow "
-                                "a downgrade (an operator rollback sets allow_downgrade)",
-                                target, host.current_version, ch.name)), ch);
+      return WithChannel(
+          Refuse("downgrade",
+                 fmt::format("{} is older than the running {} and channel {} does not allow "
+                             "a downgrade (an operator rollback sets allow_downgrade)",
+                             target, host.current_version, ch.name)),
+          ch);
     }
     if (why == "newer") why = "rollback";
   }
@@ -131,8 +139,8 @@ Result<Decision> Decide(const Keyring& keys, size_t threshold, std::string_view 
     if (ch.rollout) {
       double pos = WavePosition(host.machine_id, target);
       d.wave_position = pos;
-      auto opens = ch.rollout->start + std::chrono::duration_cast<std::chrono::seconds>(
-                                           ch.rollout->duration * pos);
+      auto opens = ch.rollout->start +
+                   std::chrono::duration_cast<std::chrono::seconds>(ch.rollout->duration * pos);
       d.wave_opens = opens;
       double elapsed = 0;
       if (host.now >= ch.rollout->start) {
@@ -142,11 +150,11 @@ Result<Decision> Decide(const Keyring& keys, size_t threshold, std::string_view 
                             static_cast<double>(ch.rollout->duration.count());
       }
       if (elapsed <= pos && elapsed < 1.0) {
-        return Wait(std::move(d), "outside-wave",
-                    fmt::format("outside the rollout wave of {}: this host is at {}%, the "
-                                "rollout has reached {}%; its turn comes at {}",
-                                target, Percent(pos), Percent(std::max(0.0, elapsed)),
-                                FormatTime(opens)));
+        return Wait(
+            std::move(d), "outside-wave",
+            fmt::format("outside the rollout wave of {}: this host is at {}%, the "
+                        "rollout has reached {}%; its turn comes at {}",
+                        target, Percent(pos), Percent(std::max(0.0, elapsed)), FormatTime(opens)));
       }
     }
   }
@@ -161,10 +169,10 @@ Result<Decision> Decide(const Keyring& keys, size_t threshold, std::string_view 
   }
   auto rel = ParseRelease(*release_body);
   if (!rel) {
-    return WithChannel(Refuse("bad-release",
-                              fmt::format("release {}: {}", target, rel.error().message()),
-                              ErrorKind::kInvalidInput),
-                       ch);
+    return WithChannel(
+        Refuse("bad-release", fmt::format("release {}: {}", target, rel.error().message()),
+               ErrorKind::kInvalidInput),
+        ch);
   }
   if (rel->version != target) {
     return WithChannel(Refuse("mix-and-match",
@@ -196,9 +204,10 @@ Result<Decision> Decide(const Keyring& keys, size_t threshold, std::string_view 
   d.payload = *chosen;
   std::string via;
   if (why == "floor") {
-    via = fmt::format(" first: {} is the channel's floor, which hosts older than it must pass "
-                      "through on the way to {}",
-                      target, ch.release);
+    via = fmt::format(
+        " first: {} is the channel's floor, which hosts older than it must pass "
+        "through on the way to {}",
+        target, ch.release);
   } else if (why == "pin") {
     via = fmt::format(": this host is pinned to {}", target);
   } else if (why == "rollback") {
@@ -213,8 +222,8 @@ Result<Decision> Decide(const Keyring& keys, size_t threshold, std::string_view 
                                               " was made for a different root hash"
                                         : "")
           : fmt::format("the delta from {} ({} bytes)", chosen->from_version, chosen->size);
-  d.reason = fmt::format("update {} -> {}{}; using {}", host.current_version, target, via,
-                         payload_desc);
+  d.reason =
+      fmt::format("update {} -> {}{}; using {}", host.current_version, target, via, payload_desc);
   d.release = std::move(*rel);
   return d;
 }

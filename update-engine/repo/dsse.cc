@@ -29,8 +29,8 @@ Result<Envelope> ParseEnvelope(std::string_view text) {
     return Fail(ErrorKind::kInvalidInput, "envelope.signatures: more than 64 signatures");
   }
   for (size_t i = 0; i < sigs->size(); ++i) {
-    BASALT_ASSIGN_OR_RETURN(FieldReader s,
-                            FieldReader::Open((*sigs)[i], fmt::format("envelope.signatures[{}]", i)));
+    BASALT_ASSIGN_OR_RETURN(
+        FieldReader s, FieldReader::Open((*sigs)[i], fmt::format("envelope.signatures[{}]", i)));
     Signature sig;
     BASALT_ASSIGN_OR_RETURN(sig.key_id, s.String("keyid"));
     BASALT_RETURN_IF_ERROR(CheckHex(sig.key_id, 32, s.Name("keyid")));
@@ -54,9 +54,8 @@ Result<std::string> SignEnvelope(std::string_view payload_type, std::string_view
     BASALT_ASSIGN_OR_RETURN(std::vector<uint8_t> sig, key.Sign(pae));
     sigs.push_back({{"keyid", key.id()}, {"sig", Base64Encode(sig)}});
   }
-  nlohmann::json env = {{"payloadType", payload_type},
-                        {"payload", Base64Encode(body)},
-                        {"signatures", sigs}};
+  nlohmann::json env = {
+      {"payloadType", payload_type}, {"payload", Base64Encode(body)}, {"signatures", sigs}};
   return env.dump(2) + "\n";
 }
 
@@ -68,9 +67,9 @@ Result<std::string> OpenVerified(std::string_view text, std::string_view expecte
                  env.payload_type.substr(0, 80), expected_type);
   }
   std::string pae = PreAuthEncoding(env.payload_type, env.payload);
-  auto ok = keys.VerifyThreshold(
-      std::span(reinterpret_cast<const uint8_t*>(pae.data()), pae.size()), env.signatures,
-      threshold);
+  auto ok =
+      keys.VerifyThreshold(std::span(reinterpret_cast<const uint8_t*>(pae.data()), pae.size()),
+                           env.signatures, threshold);
   if (!ok) return std::unexpected(std::move(ok).error().WithContext("envelope signatures"));
   return std::move(env.payload);
 }

@@ -170,7 +170,8 @@ Result<std::string> RepositoryUrl(std::string_view base, std::string_view relati
     if (ec) return Failf(ErrorKind::kIo, "repository {}: {}", base, ec.message());
     root = "file://" + PercentEncodePath(abs.lexically_normal().string());
   }
-  while (!root.empty() && root.back() == '/') root.pop_back();
+  while (!root.empty() && root.back() == '/')
+    root.pop_back();
   return root + "/" + PercentEncodePath(relative);
 }
 

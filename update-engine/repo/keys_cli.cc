@@ -43,7 +43,10 @@ Result<KeyDescription> Describe(const std::string& path_or_uri) {
 }
 
 nlohmann::json ToJson(const KeyDescription& d) {
-  return {{"file", d.file}, {"key_id", d.id}, {"type", d.type}, {"bits", d.bits},
+  return {{"file", d.file},
+          {"key_id", d.id},
+          {"type", d.type},
+          {"bits", d.bits},
           {"private", d.is_private}};
 }
 
@@ -69,8 +72,12 @@ void AddGenerate(CLI::App& keys, CommandRunner& runner) {
       auto pem = key->ToPem();
       if (!pem) return ReportError(pem.error());
       std::error_code ec;
-      fs::create_directories(*dir, ec);
-      if (ec) return ReportError(Error(ErrorKind::kIo, fmt::format("create {}: {}", *dir, ec.message())));
+      // A directory made here holds private keys: owner only.
+      if (fs::create_directories(*dir, ec) && !ec) {
+        fs::permissions(*dir, fs::perms::owner_all, ec);
+      }
+      if (ec)
+        return ReportError(Error(ErrorKind::kIo, fmt::format("create {}: {}", *dir, ec.message())));
       std::string priv = fmt::format("{}/{}.pem", *dir, key->id());
       std::string pub = fmt::format("{}/{}.pub.pem", *dir, key->id());
       if (auto s = WriteFileAtomic(priv, *pem, 0600); !s) return ReportError(s.error());
@@ -103,7 +110,9 @@ void AddList(CLI::App& keys, CommandRunner& runner) {
       for (const auto& e : fs::directory_iterator(*dir, ec)) {
         if (e.path().extension() == ".pem") files.push_back(e.path().string());
       }
-      if (ec) return ReportError(Error(ErrorKind::kNotFound, fmt::format("list {}: {}", *dir, ec.message())));
+      if (ec)
+        return ReportError(
+            Error(ErrorKind::kNotFound, fmt::format("list {}: {}", *dir, ec.message())));
       std::sort(files.begin(), files.end());
       nlohmann::json out = nlohmann::json::array();
       int rc = kExitOk;
@@ -130,8 +139,7 @@ void AddShow(CLI::App& keys, CommandRunner& runner) {
   auto* cmd = keys.add_subcommand("show", "Show a key's id, type and size");
   auto key = std::make_shared<std::string>();
   auto json = std::make_shared<bool>(false);
-  cmd->add_option("key", *key, "Key file (public or private PEM) or OpenSSL store URI")
-      ->required();
+  cmd->add_option("key", *key, "Key file (public or private PEM) or OpenSSL store URI")->required();
   cmd->add_flag("--json", *json, "Print the result as JSON");
   cmd->callback([&runner, key, json] {
     runner.Set([key, json]() -> int {
@@ -140,8 +148,8 @@ void AddShow(CLI::App& keys, CommandRunner& runner) {
       if (*json) {
         PrintJson(ToJson(*d));
       } else {
-        std::cout << fmt::format("key id: {}\ntype:   {}\nbits:   {}\nkind:   {}\n", d->id,
-                                 d->type, d->bits, d->is_private ? "private" : "public");
+        std::cout << fmt::format("key id: {}\ntype:   {}\nbits:   {}\nkind:   {}\n", d->id, d->type,
+                                 d->bits, d->is_private ? "private" : "public");
       }
       return kExitOk;
     });

@@ -6,7 +6,9 @@
 namespace basalt::repo {
 namespace {
 
-bool IsAlnum(char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; }
+bool IsAlnum(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) != 0;
+}
 
 std::vector<std::string_view> Split(std::string_view s, char sep) {
   std::vector<std::string_view> parts;
@@ -30,8 +32,10 @@ bool IsNumber(std::string_view s) {
 
 int CompareComponent(std::string_view a, std::string_view b) {
   if (IsNumber(a) && IsNumber(b)) {
-    while (a.size() > 1 && a.front() == '0') a.remove_prefix(1);
-    while (b.size() > 1 && b.front() == '0') b.remove_prefix(1);
+    while (a.size() > 1 && a.front() == '0')
+      a.remove_prefix(1);
+    while (b.size() > 1 && b.front() == '0')
+      b.remove_prefix(1);
     if (a.size() != b.size()) return a.size() < b.size() ? -1 : 1;
   } else if (IsNumber(a) != IsNumber(b)) {
     return IsNumber(a) ? -1 : 1;  // numeric identifiers sort first, as in semver

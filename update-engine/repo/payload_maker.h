@@ -1,6 +1,5 @@
-// The payload generator publish uses in the shipped CLI. Until update-engine/payload's
-// generator is linked in, this returns null and publish imports a pre-made full payload
-// (--payload); the adapter over GeneratePayload replaces default_payload_maker.cc.
+// The payload generator publish uses in the shipped CLI: update-engine/payload's
+// GeneratePayload behind the PayloadMaker interface (publish's unit tests use a fake).
 #pragma once
 
 #include <memory>

@@ -36,7 +36,8 @@ class StagingDir {
 Status CopyFile(const fs::path& from, const fs::path& to) {
   std::error_code ec;
   fs::copy_file(from, to, fs::copy_options::none, ec);
-  if (ec) return Failf(ErrorKind::kIo, "copy {} to {}: {}", from.string(), to.string(), ec.message());
+  if (ec)
+    return Failf(ErrorKind::kIo, "copy {} to {}: {}", from.string(), to.string(), ec.message());
   return {};
 }
 
@@ -129,16 +130,18 @@ Result<Release> PublishRelease(const PublishOptions& options, std::span<const Pr
                        options.key_refs};
     BASALT_ASSIGN_OR_RETURN(MadePayload made, maker->Make(req, log));
     if (made.is_delta || made.to_version != image.version) {
-      return Failf(ErrorKind::kInternal, "payload generator made a {} payload for {}, asked for "
-                   "a full payload for {}", made.is_delta ? "delta" : "full", made.to_version,
-                   image.version);
+      return Failf(ErrorKind::kInternal,
+                   "payload generator made a {} payload for {}, asked for "
+                   "a full payload for {}",
+                   made.is_delta ? "delta" : "full", made.to_version, image.version);
     }
     if (fs::path(made.path) != staging.path() / full_name) {
       fs::rename(made.path, staging.path() / full_name, ec);
       if (ec) return Failf(ErrorKind::kIo, "move {}: {}", made.path, ec.message());
     }
   }
-  BASALT_ASSIGN_OR_RETURN(PayloadRef full, Describe(staging.path() / full_name, url_prefix + full_name));
+  BASALT_ASSIGN_OR_RETURN(PayloadRef full,
+                          Describe(staging.path() / full_name, url_prefix + full_name));
   full.kind = PayloadKind::kFull;
   rel.payloads.push_back(full);
 
@@ -201,8 +204,7 @@ Result<Release> PublishRelease(const PublishOptions& options, std::span<const Pr
   }
   staging.Commit();
   BASALT_RETURN_IF_ERROR(FsyncDirectory(releases.string()));
-  log.Info(fmt::format("published release {} with {} payload(s)", rel.version,
-                       rel.payloads.size()),
+  log.Info(fmt::format("published release {} with {} payload(s)", rel.version, rel.payloads.size()),
            {{"BASALT_VERSION", rel.version}});
   return rel;
 }

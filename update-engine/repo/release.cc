@@ -119,8 +119,8 @@ Result<Release> ParseRelease(std::string_view body) {
                      i, p.url);
       }
       if (p.kind == q.kind && p.from_version == q.from_version) {
-        return Failf(ErrorKind::kInvalidInput,
-                     "release.payloads[{}]: a second {} payload{}", i, PayloadKindName(p.kind),
+        return Failf(ErrorKind::kInvalidInput, "release.payloads[{}]: a second {} payload{}", i,
+                     PayloadKindName(p.kind),
                      p.kind == PayloadKind::kDelta ? " from " + p.from_version : "");
       }
     }
@@ -134,8 +134,7 @@ Result<Release> ParseRelease(std::string_view body) {
   BASALT_RETURN_IF_ERROR(CheckHex(rel.sbom_sha256, 32, r.Name("sbom_sha256")));
   BASALT_ASSIGN_OR_RETURN(rel.input_digest, r.String("input_digest"));
   if (rel.input_digest.empty() || rel.input_digest.size() > 256) {
-    return Failf(ErrorKind::kInvalidInput, "{}: must be 1-256 characters",
-                 r.Name("input_digest"));
+    return Failf(ErrorKind::kInvalidInput, "{}: must be 1-256 characters", r.Name("input_digest"));
   }
   BASALT_RETURN_IF_ERROR(r.Finish());
   return rel;

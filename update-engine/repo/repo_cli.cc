@@ -35,10 +35,8 @@ Result<TimePoint> ParseTimeArg(const std::string& text, std::string_view flag) {
 }
 
 nlohmann::json PayloadJson(const PayloadRef& p) {
-  nlohmann::json j = {{"kind", PayloadKindName(p.kind)},
-                      {"url", p.url},
-                      {"size", p.size},
-                      {"sha256", p.sha256}};
+  nlohmann::json j = {
+      {"kind", PayloadKindName(p.kind)}, {"url", p.url}, {"size", p.size}, {"sha256", p.sha256}};
   if (p.kind == PayloadKind::kDelta) {
     j["from_version"] = p.from_version;
     j["from_root_hash"] = p.from_root_hash;
@@ -88,8 +86,7 @@ void AddPublish(CLI::App& app, CommandRunner& runner) {
   };
   auto a = std::make_shared<Args>();
   cmd->add_option("--repo", a->repo, "Repository directory")->required();
-  cmd->add_option("--image-dir", a->image_dir, "`basalt image build` output directory")
-      ->required();
+  cmd->add_option("--image-dir", a->image_dir, "`basalt image build` output directory")->required();
   cmd->add_option("--delta-from", a->delta_from,
                   "Older image build output to make a delta from (repeatable)");
   cmd->add_option("--key", a->keys, "Signing key: PEM file or OpenSSL store URI (repeatable)")
@@ -143,8 +140,7 @@ void AddChannelChange(CLI::App& channel, CommandRunner& runner, const std::strin
                        kind == ChannelOpKind::kRollback;
   if (needs_release) cmd->add_option("--release", a->release, "Release version")->required();
   if (kind == ChannelOpKind::kFloor) {
-    auto* rel = cmd->add_option("--release", a->release,
-                                "Minimum version hosts must pass through");
+    auto* rel = cmd->add_option("--release", a->release, "Minimum version hosts must pass through");
     auto* clear = cmd->add_flag("--clear", a->clear, "Remove the floor");
     rel->excludes(clear);
   }
@@ -203,8 +199,7 @@ void AddChannelShow(CLI::App& channel, CommandRunner& runner) {
     bool json = false;
   };
   auto a = std::make_shared<Args>();
-  cmd->add_option("--repo", a->repo, "Repository URL (http, https, file) or directory")
-      ->required();
+  cmd->add_option("--repo", a->repo, "Repository URL (http, https, file) or directory")->required();
   cmd->add_option("--channel", a->channel, "Channel name")->required();
   cmd->add_option("--keys", a->keys, "Directory of trusted public keys (*.pem)")->required();
   cmd->add_option("--host-version", a->host_version, "The host's current version")->required();
@@ -248,9 +243,8 @@ void AddChannelShow(CLI::App& channel, CommandRunner& runner) {
       auto d = Decide(*keyring, a->threshold, a->channel, source, host);
       if (!d) return ReportError(d.error());
       if (a->json) {
-        nlohmann::json j = {{"decision", VerdictName(d->verdict)},
-                            {"reason", d->reason},
-                            {"code", d->code}};
+        nlohmann::json j = {
+            {"decision", VerdictName(d->verdict)}, {"reason", d->reason}, {"code", d->code}};
         if (d->verdict == Verdict::kUpdate) {
           j["version"] = d->version;
           j["payload"] = PayloadJson(*d->payload);
@@ -306,7 +300,8 @@ void AddVerify(CLI::App& app, CommandRunner& runner) {
                    {"channels", r.channels},
                    {"payloads", r.payloads}});
       } else {
-        for (const auto& p : r.problems) std::cerr << "basalt: problem: " << p << "\n";
+        for (const auto& p : r.problems)
+          std::cerr << "basalt: problem: " << p << "\n";
         std::cout << fmt::format("{}: {} release(s), {} payload(s), {} channel(s): {}\n", a->repo,
                                  r.releases, r.payloads, r.channels,
                                  r.ok() ? "OK" : fmt::format("{} problem(s)", r.problems.size()));

@@ -16,7 +16,8 @@ namespace basalt::repo {
 
 Result<std::string> RepositorySource::FetchChannel(std::string_view name) {
   BASALT_RETURN_IF_ERROR(CheckChannelName(name, "channel"));
-  BASALT_ASSIGN_OR_RETURN(std::string url, RepositoryUrl(base_, fmt::format("channels/{}.json", name)));
+  BASALT_ASSIGN_OR_RETURN(std::string url,
+                          RepositoryUrl(base_, fmt::format("channels/{}.json", name)));
   return fetcher_.Get(url, kMaxEnvelopeSize);
 }
 

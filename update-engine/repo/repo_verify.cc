@@ -20,7 +20,8 @@ namespace {
 
 std::vector<fs::path> SortedEntries(const fs::path& dir, std::error_code& ec) {
   std::vector<fs::path> out;
-  for (const auto& e : fs::directory_iterator(dir, ec)) out.push_back(e.path());
+  for (const auto& e : fs::directory_iterator(dir, ec))
+    out.push_back(e.path());
   std::sort(out.begin(), out.end());
   return out;
 }
@@ -45,7 +46,8 @@ VerifyReport VerifyRepository(const std::string& repo_dir, const Keyring& keys, 
       std::string version = dir.filename().string();
       std::string where = fmt::format("releases/{}", version);
       if (!fs::is_directory(dir, ec)) {
-        problem(fmt::format("{}: unexpected file (releases/ holds only version directories)", where));
+        problem(
+            fmt::format("{}: unexpected file (releases/ holds only version directories)", where));
         continue;
       }
       if (version.starts_with(".staging-")) {
@@ -97,8 +99,8 @@ VerifyReport VerifyRepository(const std::string& repo_dir, const Keyring& keys, 
         if (!digest) {
           problem(fmt::format("{}: {}", p.url, digest.error().message()));
         } else if (ToHex(*digest) != p.sha256) {
-          problem(fmt::format("{}: SHA-256 {} does not match the signed {}", p.url,
-                              ToHex(*digest), p.sha256));
+          problem(fmt::format("{}: SHA-256 {} does not match the signed {}", p.url, ToHex(*digest),
+                              p.sha256));
         }
       }
       if (fs::exists(dir / "sbom.spdx.json", ec)) {
@@ -124,8 +126,8 @@ VerifyReport VerifyRepository(const std::string& repo_dir, const Keyring& keys, 
       if (p.kind != PayloadKind::kDelta) continue;
       auto it = releases.find(p.from_version);
       if (it != releases.end() && it->second.usr.root_hash != p.from_root_hash) {
-        problem(fmt::format("{}: delta from {} expects root hash {}, but release {} has {}",
-                            p.url, p.from_version, p.from_root_hash, p.from_version,
+        problem(fmt::format("{}: delta from {} expects root hash {}, but release {} has {}", p.url,
+                            p.from_version, p.from_root_hash, p.from_version,
                             it->second.usr.root_hash));
       }
     }

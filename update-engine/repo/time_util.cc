@@ -22,7 +22,8 @@ Result<TimePoint> ParseTime(std::string_view text, std::string_view field) {
   }
   auto num = [&](size_t at, size_t len) {
     int v = 0;
-    for (size_t i = at; i < at + len; ++i) v = v * 10 + (text[i] - '0');
+    for (size_t i = at; i < at + len; ++i)
+      v = v * 10 + (text[i] - '0');
     return v;
   };
   std::chrono::year_month_day ymd{std::chrono::year(num(0, 4)),
@@ -43,7 +44,9 @@ std::string FormatTime(TimePoint t) {
                      hms.hours().count(), hms.minutes().count(), hms.seconds().count());
 }
 
-TimePoint Now() { return std::chrono::floor<std::chrono::seconds>(Clock::now()); }
+TimePoint Now() {
+  return std::chrono::floor<std::chrono::seconds>(Clock::now());
+}
 
 Result<std::chrono::seconds> ParseDuration(std::string_view text, std::string_view field) {
   auto bad = [&] {
@@ -66,12 +69,23 @@ Result<std::chrono::seconds> ParseDuration(std::string_view text, std::string_vi
     if (!have_digits) return bad();
     int64_t unit;
     switch (c) {
-      case 's': unit = 1; break;
-      case 'm': unit = 60; break;
-      case 'h': unit = 3600; break;
-      case 'd': unit = 86400; break;
-      case 'w': unit = 7 * 86400; break;
-      default: return bad();
+      case 's':
+        unit = 1;
+        break;
+      case 'm':
+        unit = 60;
+        break;
+      case 'h':
+        unit = 3600;
+        break;
+      case 'd':
+        unit = 86400;
+        break;
+      case 'w':
+        unit = 7 * 86400;
+        break;
+      default:
+        return bad();
     }
     total += cur * unit;
     cur = 0;
@@ -86,8 +100,8 @@ std::string FormatDuration(std::chrono::seconds d) {
   int64_t s = d.count();
   if (s == 0) return "0s";
   std::string out;
-  for (auto [unit, name] : {std::pair<int64_t, char>{86400, 'd'}, {3600, 'h'}, {60, 'm'},
-                            {1, 's'}}) {
+  for (auto [unit, name] :
+       {std::pair<int64_t, char>{86400, 'd'}, {3600, 'h'}, {60, 'm'}, {1, 's'}}) {
     if (s >= unit) {
       out += fmt::format("{}{}", s / unit, name);
       s %= unit;
