@@ -1,0 +1,61 @@
+// Where the host learns *what* to install: the static signed repository (channels + releases) or an
+// Omaha server. Neither decides *whether to trust*: every payload is verified against the host's
+// keyring by the applier regardless of the source.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+
+namespace basalt::update {
+
+struct HostFacts {
+  std::string app_id;  // Omaha app id; unused by the static repository
+  std::string current_version;
+  std::string current_root_hash;  // hex usr root hash of the running slot
+  std::string channel;
+  std::string machine_id;
+  std::string boot_id;
+  std::string oem;
+  std::optional<std::string> pin;
+};
+
+struct OfferedPayload {
+  bool delta = false;
+  std::string from_version;       // delta only
+  std::string from_root_hash;     // delta only; empty if the source does not say
+  std::vector<std::string> urls;  // tried in order
+  uint64_t size = 0;
+  std::string sha256;  // hex
+};
+
+struct UpdateOffer {
+  bool update = false;
+  std::string version;
+  std::string usr_root_hash;             // empty if the source does not say (Omaha)
+  std::vector<OfferedPayload> payloads;  // deltas first, then the full payload
+  // When update == false: a stable code ("up-to-date", "pinned", "outside-wave", ...) and a
+  // sentence for `status`.
+  std::string code;
+  std::string reason;
+};
+
+// Progress reports a source may forward to its server (Omaha events); the repository ignores them.
+enum class UpdateEvent {
+  kDownloadStarted,
+  kDownloadFinished,
+  kUpdatedAndRebooted,
+  kFailed,
+  kRolledBack
+};
+
+class UpdateSource {
+ public:
+  virtual ~UpdateSource() = default;
+  virtual Result<UpdateOffer> Check(const HostFacts& host) = 0;
+  virtual Status Report(const HostFacts& host, UpdateEvent event, int error_code) = 0;
+};
+
+}  // namespace basalt::update
