@@ -102,24 +102,7 @@ Result<FormatResult> Format(const FormatOptions& o) {
   // Bottom-up: level 0 from the data, each level above from the one just written. Reading
   // back our own writes keeps memory bounded; the upper levels are 1/hashes_per_block the size.
   for (uint32_t level = 0; level < g.levels; ++level) {
-    LevelIo io;
-    if (level == 0) {
-      io.in_fd = files.data.get();
-      io.in_offset = 0;
-      io.in_block_size = p.data_block_size;
-      io.in_blocks = p.data_blocks;
-      io.in_name = files.data_name;
-      io.map_input = files.data_is_regular_file;
-    } else {
-      io.in_fd = hash_fd;
-      io.in_offset = g.LevelOffset(level - 1);
-      io.in_block_size = p.hash_block_size;
-      io.in_blocks = g.level_blocks[level - 1];
-      io.in_name = files.hash_name;
-    }
-    io.out_fd = hash_fd;
-    io.out_offset = g.LevelOffset(level);
-    io.out_name = files.hash_name;
+    const LevelIo io = LevelIoFor(p, g, files, hash_fd, level);
     BASALT_RETURN_IF_ERROR(WriteLevel(p, g, io, threads));
     const uint64_t used = io.in_blocks * slot;
     const uint64_t total = g.level_blocks[level] * p.hash_block_size;

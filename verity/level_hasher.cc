@@ -172,6 +172,29 @@ class LevelRunner {
 
 }  // namespace
 
+LevelIo LevelIoFor(const VerityParams& params, const TreeGeometry& geometry, const TreeFiles& files,
+                   int hash_fd, uint32_t level) {
+  LevelIo io;
+  if (level == 0) {
+    io.in_fd = files.data.get();
+    io.in_offset = 0;
+    io.in_block_size = params.data_block_size;
+    io.in_blocks = params.data_blocks;
+    io.in_name = files.data_name;
+    io.map_input = files.data_is_regular_file;
+  } else {
+    io.in_fd = hash_fd;
+    io.in_offset = geometry.LevelOffset(level - 1);
+    io.in_block_size = params.hash_block_size;
+    io.in_blocks = geometry.level_blocks[level - 1];
+    io.in_name = files.hash_name;
+  }
+  io.out_fd = hash_fd;
+  io.out_offset = geometry.LevelOffset(level);
+  io.out_name = files.hash_name;
+  return io;
+}
+
 Status WriteLevel(const VerityParams& params, const TreeGeometry& geometry, const LevelIo& io,
                   unsigned threads) {
   LevelRunner runner(params, geometry, io, /*check=*/false);

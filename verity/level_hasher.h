@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "common/error.h"
+#include "verity/files.h"
 #include "verity/verity.h"
 
 namespace basalt::verity {
@@ -31,6 +32,11 @@ struct LevelIo {
   uint64_t out_offset = 0;  // byte offset of the first digest slot of the output level
   std::string_view out_name;
 };
+
+// The input and output of building or checking `level`: level 0 reads the data, each level above
+// reads the level below it in the hash area.
+LevelIo LevelIoFor(const VerityParams& params, const TreeGeometry& geometry, const TreeFiles& files,
+                   int hash_fd, uint32_t level);
 
 // hash(salt || block) with the salted prefix hashed once per worker.
 class SaltedHasher {

@@ -113,24 +113,7 @@ Result<VerityParams> Verify(const VerifyOptions& o) {
     BASALT_RETURN_IF_ERROR(
         CheckZeros(o, hash_fd, g.LevelOffset(lv) + used, tail, files.hash_name,
                    {Corruption::Area::kHash, last_block, lv, g.LevelOffset(lv) + used}));
-    LevelIo io;
-    if (lv == 0) {
-      io.in_fd = files.data.get();
-      io.in_offset = 0;
-      io.in_block_size = p.data_block_size;
-      io.in_blocks = p.data_blocks;
-      io.in_name = files.data_name;
-      io.map_input = files.data_is_regular_file;
-    } else {
-      io.in_fd = hash_fd;
-      io.in_offset = g.LevelOffset(lv - 1);
-      io.in_block_size = p.hash_block_size;
-      io.in_blocks = g.level_blocks[lv - 1];
-      io.in_name = files.hash_name;
-    }
-    io.out_fd = hash_fd;
-    io.out_offset = g.LevelOffset(lv);
-    io.out_name = files.hash_name;
+    const LevelIo io = LevelIoFor(p, g, files, hash_fd, lv);
     BASALT_ASSIGN_OR_RETURN(LevelCheck check, CheckLevel(p, g, io, threads));
     // A mismatch wins over bad padding: workers skip chunks past the first mismatch, so only
     // that report is deterministic when both exist.
