@@ -2,6 +2,8 @@
 
 #include <charconv>
 
+#include "common/line_reader.h"
+
 namespace basalt::boot {
 namespace {
 
@@ -84,26 +86,16 @@ Result<std::string> RenderBlsEntry(Slot slot, const SlotEntry& e) {
 
 Result<SlotEntry> ParseBlsEntry(std::string_view text) {
   SlotEntry e;
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t nl = text.find('\n', pos);
-    if (nl == std::string_view::npos) nl = text.size();
-    std::string_view line = text.substr(pos, nl - pos);
-    pos = nl + 1;
+  LineReader lines(text);
+  std::string_view line;
+  while (lines.Next(&line)) {
     size_t sp = line.find(' ');
     if (line.empty() || line[0] == '#' || sp == std::string_view::npos) continue;
     std::string_view key = line.substr(0, sp);
     std::string_view value = line.substr(sp + 1);
     if (key == "version") e.version = value;
     if (key != "options") continue;
-    std::vector<std::string> extra;
-    size_t p = 0;
-    while (p < value.size()) {
-      size_t end = value.find(' ', p);
-      if (end == std::string_view::npos) end = value.size();
-      std::string_view word = value.substr(p, end - p);
-      p = end + 1;
-      if (word.empty()) continue;
+    for (std::string_view word : SplitWords(value)) {
       if (word.starts_with("basalt.usr=PARTUUID=")) {
         e.usr_partuuid = word.substr(20);
       } else if (word.starts_with("basalt.usrhash=")) {

@@ -2,6 +2,8 @@
 
 #include <cctype>
 
+#include "common/line_reader.h"
+
 namespace basalt::boot {
 
 std::string SlotKernelPath(Slot slot) {
@@ -63,14 +65,10 @@ Result<std::string> RenderGrubSlotConfig(Slot slot, const SlotEntry& e) {
 
 Result<SlotEntry> ParseGrubSlotConfig(std::string_view text) {
   SlotEntry e;
-  size_t pos = 0;
-  int line_no = 0;
-  while (pos < text.size()) {
-    size_t nl = text.find('\n', pos);
-    if (nl == std::string_view::npos) nl = text.size();
-    std::string_view line = text.substr(pos, nl - pos);
-    pos = nl + 1;
-    line_no++;
+  LineReader lines(text);
+  std::string_view line;
+  while (lines.Next(&line)) {
+    const int line_no = lines.line_no();
     if (line.empty() || line[0] == '#') continue;
     constexpr std::string_view kSet = "set ";
     size_t eq = line.find('=');

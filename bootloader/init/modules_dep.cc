@@ -3,6 +3,8 @@
 #include <functional>
 #include <set>
 
+#include "common/line_reader.h"
+
 namespace basalt::init {
 
 std::string ModuleName(std::string_view path) {
@@ -19,14 +21,10 @@ std::string ModuleName(std::string_view path) {
 
 Result<ModuleGraph> ParseModulesDep(std::string_view text) {
   ModuleGraph graph;
-  size_t pos = 0;
-  int line_no = 0;
-  while (pos < text.size()) {
-    size_t nl = text.find('\n', pos);
-    if (nl == std::string_view::npos) nl = text.size();
-    std::string_view line = text.substr(pos, nl - pos);
-    pos = nl + 1;
-    line_no++;
+  LineReader lines(text);
+  std::string_view line;
+  while (lines.Next(&line)) {
+    const int line_no = lines.line_no();
     if (line.empty() || line[0] == '#') continue;
     size_t colon = line.find(':');
     if (colon == std::string_view::npos || colon == 0) {
@@ -34,13 +32,8 @@ Result<ModuleGraph> ParseModulesDep(std::string_view text) {
                    line_no);
     }
     ModuleInfo info{.path = std::string(line.substr(0, colon)), .deps = {}};
-    std::string_view rest = line.substr(colon + 1);
-    size_t p = 0;
-    while (p < rest.size()) {
-      size_t sp = rest.find(' ', p);
-      if (sp == std::string_view::npos) sp = rest.size();
-      if (sp > p) info.deps.push_back(ModuleName(rest.substr(p, sp - p)));
-      p = sp + 1;
+    for (std::string_view dep : SplitWords(line.substr(colon + 1))) {
+      info.deps.push_back(ModuleName(dep));
     }
     std::string name = ModuleName(info.path);
     if (!graph.emplace(name, std::move(info)).second) {

@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "common/fd.h"
+#include "common/line_reader.h"
 
 namespace basalt::daemon {
 namespace {
@@ -124,11 +125,11 @@ Status ApplyConfigText(std::string_view text, std::string_view name, UpdateConfi
   int line_no = 0;
   std::optional<RebootWindow> window_start;
   std::optional<std::chrono::seconds> window_length;
-  while (!text.empty()) {
-    ++line_no;
-    size_t nl = text.find('\n');
-    std::string_view line = Trim(text.substr(0, nl));
-    text.remove_prefix(nl == std::string_view::npos ? text.size() : nl + 1);
+  LineReader lines(text);
+  std::string_view raw;
+  while (lines.Next(&raw)) {
+    line_no = lines.line_no();
+    std::string_view line = Trim(raw);
     if (line.empty() || line.front() == '#') continue;
     auto fail = [&](const std::string& why) {
       return Failf(ErrorKind::kInvalidInput, "{}:{}: {}", name, line_no, why);
