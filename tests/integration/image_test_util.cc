@@ -15,47 +15,6 @@
 
 namespace basalt::image::testing {
 
-CommandResult Sh(const std::string& command) {
-  CommandResult r;
-  std::string full = "(" + command + ") 2>&1";
-  FILE* p = popen(full.c_str(), "r");
-  if (p == nullptr) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0)
-    r.output.append(buf, n);
-  int st = pclose(p);
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
-}
-
-std::string Quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) {
-    if (c == '\'')
-      out += "'\\''";
-    else
-      out.push_back(c);
-  }
-  return out + "'";
-}
-
-bool HaveTool(const std::string& name) {
-  return Sh("PATH=$PATH:/usr/sbin:/sbin command -v " + name).status == 0;
-}
-
-TempDir::TempDir() {
-  std::string tmpl = "/var/tmp/basalt-image-test-XXXXXX";
-  if (mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-  chmod(tmpl.c_str(), 0755);
-  path_ = tmpl;
-}
-
-TempDir::~TempDir() {
-  std::error_code ec;
-  std::filesystem::remove_all(path_, ec);
-}
-
 namespace {
 
 void WriteFile(const std::string& path, const std::string& data, mode_t mode, uid_t uid,

@@ -4,29 +4,19 @@
 #include <string>
 #include <vector>
 
+#include "tests/test_util.h"
+
 namespace basalt::image::testing {
 
-struct CommandResult {
-  int status = -1;     // exit status, or -1 when it did not exit normally
-  std::string output;  // stdout + stderr
-};
+using basalt::testing::CommandResult;
+using basalt::testing::HaveTool;
+using basalt::testing::Quote;
+using basalt::testing::Sh;
 
-// Runs `sh -c command`.
-CommandResult Sh(const std::string& command);
-std::string Quote(const std::string& s);
-bool HaveTool(const std::string& name);
-
-// A fresh directory under /var/tmp, removed by the destructor.
-class TempDir {
+// Disk images are large and sparse: keep them on /var/tmp, which is on disk rather than tmpfs.
+class TempDir : public basalt::testing::TempDir {
  public:
-  TempDir();
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
+  TempDir() : basalt::testing::TempDir("basalt-image-test", "/var/tmp") {}
 };
 
 // A small merged-/usr tree: busybox with suid, symlinks (relative and absolute), a hardlink,

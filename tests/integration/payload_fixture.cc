@@ -14,36 +14,9 @@
 
 namespace basalt::payload::testing {
 
-TempDir::TempDir() {
-  const char* base = getenv("TMPDIR");
-  std::string tmpl = std::string(base ? base : "/tmp") + "/basalt-payload-XXXXXX";
-  char* p = mkdtemp(tmpl.data());
-  if (p == nullptr) throw std::runtime_error("mkdtemp failed");
-  path_ = p;
-}
-
-TempDir::~TempDir() {
-  std::error_code ec;
-  std::filesystem::remove_all(path_, ec);
-}
-
 int Run(const std::string& cmd) {
   int st = std::system(cmd.c_str());
   return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-std::string MissingTool(const std::vector<std::string>& tools) {
-  for (const auto& t : tools) {
-    if (Run("command -v " + t + " >/dev/null 2>&1") != 0) return t;
-  }
-  return "";
-}
-
-void WriteFile(const std::string& path, const std::string& data) {
-  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(data.data(), static_cast<std::streamsize>(data.size()));
-  ASSERT_TRUE(out.good()) << path;
 }
 
 std::string ReadFile(const std::string& path) {

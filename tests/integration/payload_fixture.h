@@ -7,30 +7,18 @@
 #include <string>
 #include <vector>
 
+#include "tests/test_util.h"
+
 namespace basalt::payload::testing {
 
-// A fresh directory under $TMPDIR, removed with its contents on destruction.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
-
-// "" when every tool is present, otherwise the name of the first missing one.
-std::string MissingTool(const std::vector<std::string>& tools);
+using basalt::testing::MissingTool;
+using basalt::testing::TempDir;
+using basalt::testing::WriteFile;
 
 // Builds dir/usr.img (erofs of tree, verity hash area appended with a superblock) and
 // dir/image.json. Fails the calling test on error.
 void BuildImage(const std::string& tree, const std::string& dir, const std::string& version);
 
-void WriteFile(const std::string& path, const std::string& data);
 std::string ReadFile(const std::string& path);
 // Deterministic pseudo-random bytes; compressible when `text` (word soup), else incompressible.
 std::string RandomBytes(size_t n, uint64_t seed, bool text = false);

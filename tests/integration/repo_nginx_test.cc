@@ -41,7 +41,7 @@ std::string Quote(const std::string& s) {
 struct Env {
   TempDir tmp;
   fs::path basalt;
-  fs::path www() const { return tmp.path() / "www"; }
+  fs::path www() const { return fs::path(tmp.path()) / "www"; }
   fs::path good() const { return www() / "good"; }
   std::string key;  // private key path
   fs::path trust;
@@ -55,7 +55,7 @@ struct Env {
     std::string cmd = Quote(basalt.string());
     for (const auto& a : args)
       cmd += " " + Quote(a);
-    fs::path out = tmp.path() / "cli.out", err = tmp.path() / "cli.err";
+    fs::path out = fs::path(tmp.path()) / "cli.out", err = fs::path(tmp.path()) / "cli.err";
     cmd += " >" + Quote(out.string()) + " 2>" + Quote(err.string());
     int status = std::system(cmd.c_str());
     CliResult r;
@@ -99,7 +99,7 @@ std::string NginxBinary() {
 }
 
 bool StartNginx(Env& e) {
-  fs::path dir = e.tmp.path() / "nginx";
+  fs::path dir = fs::path(e.tmp.path()) / "nginx";
   fs::create_directories(dir / "tmp");
   for (int attempt = 0; attempt < 5; ++attempt) {
     e.port = FreePort();
@@ -400,10 +400,10 @@ TEST_F(NginxRepoTest, GoodRepositoryIsAcceptedAndDownloads) {
   ASSERT_TRUE(d.has_value()) << d.error().message();
   ASSERT_EQ(d->verdict, Verdict::kUpdate) << d->reason;
   EXPECT_EQ(d->version, "2.0.0");
-  fs::path dest = env->tmp.path() / "good.payload";
+  fs::path dest = fs::path(env->tmp.path()) / "good.payload";
   auto s = Download("good", *d->payload, dest);
   ASSERT_TRUE(s.has_value()) << s.error().message();
-  EXPECT_EQ(ReadAll(dest), ReadAll(env->tmp.path() / "2.0.0.payload"));
+  EXPECT_EQ(ReadAll(dest), ReadAll(fs::path(env->tmp.path()) / "2.0.0.payload"));
 }
 
 TEST_F(NginxRepoTest, PublishedWithTheRealGeneratorFetchesAndVerifiesEndToEnd) {
@@ -432,7 +432,7 @@ TEST_F(NginxRepoTest, RangeRequestsReturnTheRequestedBytes) {
   RepositorySource src(*fetcher_, Url("good"));
   std::string url = Url("good") + "/releases/2.0.0/full.payload";
   std::string got;
-  std::string data = ReadAll(env->tmp.path() / "2.0.0.payload");
+  std::string data = ReadAll(fs::path(env->tmp.path()) / "2.0.0.payload");
   const uint64_t offset = data.size() - 4093;
   auto sink = [&](std::span<const uint8_t> b) -> Status {
     got.append(reinterpret_cast<const char*>(b.data()), b.size());
@@ -447,20 +447,22 @@ TEST_F(NginxRepoTest, RangeRequestsReturnTheRequestedBytes) {
   auto over = fetcher_->GetRange(url, offset - 1, 4093, sink);
   ASSERT_FALSE(over.has_value());
   EXPECT_EQ(over.error().kind(), ErrorKind::kIntegrity);
-  EXPECT_NE(ReadAll(env->tmp.path() / "nginx/access.log").find("\" 206 4093 "), std::string::npos);
+  EXPECT_NE(ReadAll(fs::path(env->tmp.path()) / "nginx/access.log").find("\" 206 4093 "),
+            std::string::npos);
 }
 
 TEST_F(NginxRepoTest, InterruptedDownloadResumesWithARangeRequest) {
   auto d = DecideOver("good", Host("1.5.0", 'c'));
   ASSERT_TRUE(d.has_value() && d->verdict == Verdict::kUpdate);
-  fs::path dest = env->tmp.path() / "resumed.payload";
-  std::string data = ReadAll(env->tmp.path() / "2.0.0.payload");
+  fs::path dest = fs::path(env->tmp.path()) / "resumed.payload";
+  std::string data = ReadAll(fs::path(env->tmp.path()) / "2.0.0.payload");
   WriteAll(dest.string() + ".part", data.substr(0, 2 << 20));
-  std::string log_before = ReadAll(env->tmp.path() / "nginx/access.log");
+  std::string log_before = ReadAll(fs::path(env->tmp.path()) / "nginx/access.log");
   auto s = Download("good", *d->payload, dest);
   ASSERT_TRUE(s.has_value()) << s.error().message();
   EXPECT_EQ(ReadAll(dest), data);
-  std::string log = ReadAll(env->tmp.path() / "nginx/access.log").substr(log_before.size());
+  std::string log =
+      ReadAll(fs::path(env->tmp.path()) / "nginx/access.log").substr(log_before.size());
   // nginx answered 206 Partial Content with only the missing MiB.
   EXPECT_NE(log.find("\"GET /good/releases/2.0.0/full.payload HTTP/1.1\" 206 1048576"),
             std::string::npos)
@@ -492,7 +494,7 @@ TEST_F(NginxRepoTest, EachTamperedVariantIsRefused) {
       continue;
     }
     ASSERT_EQ(d->verdict, Verdict::kUpdate) << d->reason;
-    fs::path dest = env->tmp.path() / (std::string(c.variant) + ".payload");
+    fs::path dest = fs::path(env->tmp.path()) / (std::string(c.variant) + ".payload");
     auto s = Download(c.variant, *d->payload, dest);
     ASSERT_FALSE(s.has_value());
     EXPECT_EQ(s.error().kind(), ErrorKind::kIntegrity) << s.error().message();
@@ -587,7 +589,7 @@ TEST_F(NginxRepoTest, RepoVerifyReportsEachTamperedFile) {
     if (e.is_regular_file()) files.push_back(fs::relative(e.path(), env->good()));
   }
   ASSERT_GE(files.size(), 13u);
-  fs::path copy = env->tmp.path() / "verify-copy";
+  fs::path copy = fs::path(env->tmp.path()) / "verify-copy";
   for (const fs::path& rel : files) {
     SCOPED_TRACE(rel.string());
     fs::remove_all(copy);
@@ -601,9 +603,9 @@ TEST_F(NginxRepoTest, RepoVerifyReportsEachTamperedFile) {
     EXPECT_NE(r.err.find(rel.string()), std::string::npos) << r.err;
   }
   // A wrong trust directory fails everything, listing every document.
-  fs::path other = env->tmp.path() / "other-trust";
-  CliResult gen =
-      env->Run({"keys", "generate", "--output", (env->tmp.path() / "other").string(), "--json"});
+  fs::path other = fs::path(env->tmp.path()) / "other-trust";
+  CliResult gen = env->Run(
+      {"keys", "generate", "--output", (fs::path(env->tmp.path()) / "other").string(), "--json"});
   ASSERT_EQ(gen.rc, 0);
   fs::create_directories(other);
   fs::copy_file(nlohmann::json::parse(gen.out)["public"].get<std::string>(), other / "k.pem",
@@ -640,8 +642,8 @@ TEST(KeysCli, OpensslGenpkeyKeysHaveTheSameIdAndSign) {
   };
   for (auto [type, args] : kinds) {
     SCOPED_TRACE(type);
-    fs::path key = tmp.path() / (std::string(type) + ".pem");
-    fs::path der = tmp.path() / (std::string(type) + ".spki.der");
+    fs::path key = fs::path(tmp.path()) / (std::string(type) + ".pem");
+    fs::path der = fs::path(tmp.path()) / (std::string(type) + ".spki.der");
     std::string cmd = fmt::format(
         "openssl genpkey {} -out {} 2>/dev/null && openssl pkey -in {} -pubout -outform DER "
         "-out {} 2>/dev/null",
@@ -660,17 +662,17 @@ TEST(KeysCli, OpensslGenpkeyKeysHaveTheSameIdAndSign) {
     ASSERT_TRUE(pk.has_value()) << pk.error().message();
     EXPECT_EQ(pk->id(), j["key_id"]);
     // And it signs channel documents a host trusting the exported key accepts.
-    fs::path repo = tmp.path() / (std::string(type) + "-repo");
-    WriteImageDir(tmp.path() / "img", "1.0.0", 'a');
-    WriteAll(tmp.path() / "p", "payload");
+    fs::path repo = fs::path(tmp.path()) / (std::string(type) + "-repo");
+    WriteImageDir(fs::path(tmp.path()) / "img", "1.0.0", 'a');
+    WriteAll(fs::path(tmp.path()) / "p", "payload");
     CliResult publish = e.Run({"release", "publish", "--repo", repo.string(), "--image-dir",
-                               (tmp.path() / "img").string(), "--key", key.string(), "--payload",
-                               (tmp.path() / "p").string()});
+                               (fs::path(tmp.path()) / "img").string(), "--key", key.string(),
+                               "--payload", (fs::path(tmp.path()) / "p").string()});
     ASSERT_EQ(publish.rc, 0) << publish.err;
     CliResult set = e.Run({"channel", "set", "--repo", repo.string(), "--channel", "lts",
                            "--release", "1.0.0", "--key", key.string()});
     ASSERT_EQ(set.rc, 0) << set.err;
-    fs::path trust = tmp.path() / (std::string(type) + "-trust");
+    fs::path trust = fs::path(tmp.path()) / (std::string(type) + "-trust");
     fs::create_directories(trust);
     WriteAll(trust / "k.pem", pub.out);
     CliResult verify = e.Run({"repo", "verify", "--repo", repo.string(), "--keys", trust.string()});

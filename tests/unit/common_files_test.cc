@@ -8,23 +8,12 @@
 #include "common/atomic_file.h"
 #include "common/fd.h"
 #include "common/mapped_file.h"
+#include "tests/test_util.h"
 
 namespace basalt {
 namespace {
 
-class TempDir {
- public:
-  TempDir() {
-    std::string t = (std::filesystem::temp_directory_path() / "basalt-test-XXXXXX").string();
-    path_ = ::mkdtemp(t.data());
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using basalt::testing::TempDir;
 
 TEST(AtomicFileTest, ReplacesContentAndLeavesNoTempFiles) {
   TempDir dir;

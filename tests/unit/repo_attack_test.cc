@@ -19,13 +19,13 @@ class AttackTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ring_.Add(keys_[0].public_key());
-    WriteImageDir(tmp_.path() / "img1", "1.0.0", 'a');
-    WriteImageDir(tmp_.path() / "img2", "2.0.0", 'b');
+    WriteImageDir(fs::path(tmp_.path()) / "img1", "1.0.0", 'a');
+    WriteImageDir(fs::path(tmp_.path()) / "img2", "2.0.0", 'b');
     for (auto [img, deltas] : {std::pair<const char*, std::vector<std::string>>{"img1", {}},
-                               {"img2", {(tmp_.path() / "img1").string()}}}) {
+                               {"img2", {(fs::path(tmp_.path()) / "img1").string()}}}) {
       PublishOptions o;
       o.repo_dir = repo_.string();
-      o.image_dir = (tmp_.path() / img).string();
+      o.image_dir = (fs::path(tmp_.path()) / img).string();
       o.delta_from = deltas;
       o.now = T0();
       auto r = PublishRelease(o, keys_, &maker_, log_);
@@ -56,13 +56,14 @@ class AttackTest : public ::testing::Test {
   Status Download(const PayloadRef& p) {
     auto url = source_.PayloadUrl(p);
     EXPECT_TRUE(url.has_value());
-    return DownloadPayload(*fetcher_, *url, p, (tmp_.path() / "download.payload").string());
+    return DownloadPayload(*fetcher_, *url, p,
+                           (fs::path(tmp_.path()) / "download.payload").string());
   }
-  fs::path Dest() const { return tmp_.path() / "download.payload"; }
-  fs::path Part() const { return tmp_.path() / "download.payload.part"; }
+  fs::path Dest() const { return fs::path(tmp_.path()) / "download.payload"; }
+  fs::path Part() const { return fs::path(tmp_.path()) / "download.payload.part"; }
 
   TempDir tmp_;
-  fs::path repo_ = tmp_.path() / "repo";
+  fs::path repo_ = fs::path(tmp_.path()) / "repo";
   std::vector<PrivateKey> keys_ = {NewKey()};
   Keyring ring_;
   FakePayloadMaker maker_;

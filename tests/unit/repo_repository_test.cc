@@ -14,15 +14,15 @@ class RepositoryTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ring_.Add(keys_[0].public_key());
-    WriteImageDir(tmp_.path() / "img1", "1.0.0", 'a');
-    WriteImageDir(tmp_.path() / "img2", "2.0.0", 'b');
+    WriteImageDir(fs::path(tmp_.path()) / "img1", "1.0.0", 'a');
+    WriteImageDir(fs::path(tmp_.path()) / "img2", "2.0.0", 'b');
   }
   Result<Release> Publish(const std::string& image, std::vector<std::string> deltas = {}) {
     PublishOptions o;
     o.repo_dir = repo_.string();
-    o.image_dir = (tmp_.path() / image).string();
+    o.image_dir = (fs::path(tmp_.path()) / image).string();
     for (auto& d : deltas)
-      o.delta_from.push_back((tmp_.path() / d).string());
+      o.delta_from.push_back((fs::path(tmp_.path()) / d).string());
     o.now = T0();
     return PublishRelease(o, keys_, &maker_, log_);
   }
@@ -38,7 +38,7 @@ class RepositoryTest : public ::testing::Test {
   }
 
   TempDir tmp_;
-  fs::path repo_ = tmp_.path() / "repo";
+  fs::path repo_ = fs::path(tmp_.path()) / "repo";
   std::vector<PrivateKey> keys_ = {NewKey()};
   Keyring ring_;
   FakePayloadMaker maker_;
@@ -94,13 +94,13 @@ TEST_F(RepositoryTest, FailedPublishLeavesNothingBehind) {
 TEST_F(RepositoryTest, PublishWithoutGeneratorNeedsAPremadePayload) {
   PublishOptions o;
   o.repo_dir = repo_.string();
-  o.image_dir = (tmp_.path() / "img1").string();
+  o.image_dir = (fs::path(tmp_.path()) / "img1").string();
   o.now = T0();
   auto r = PublishRelease(o, keys_, nullptr, log_);
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error().kind(), ErrorKind::kUnsupported);
-  WriteAll(tmp_.path() / "premade.payload", "premade payload bytes");
-  o.full_payload = (tmp_.path() / "premade.payload").string();
+  WriteAll(fs::path(tmp_.path()) / "premade.payload", "premade payload bytes");
+  o.full_payload = (fs::path(tmp_.path()) / "premade.payload").string();
   r = PublishRelease(o, keys_, nullptr, log_);
   ASSERT_TRUE(r.has_value()) << r.error().message();
   EXPECT_EQ(r->payloads[0].size, 21u);
@@ -109,7 +109,7 @@ TEST_F(RepositoryTest, PublishWithoutGeneratorNeedsAPremadePayload) {
 
 TEST_F(RepositoryTest, DeltaFromAnImageThatDiffersFromThePublishedReleaseIsRefused) {
   ASSERT_TRUE(Publish("img1").has_value());
-  WriteImageDir(tmp_.path() / "img1-rebuilt", "1.0.0", 'c');
+  WriteImageDir(fs::path(tmp_.path()) / "img1-rebuilt", "1.0.0", 'c');
   auto r = Publish("img2", {"img1-rebuilt"});
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error().kind(), ErrorKind::kIntegrity);
@@ -213,7 +213,7 @@ TEST_F(RepositoryTest, VerifyReportsEveryTamperedFile) {
   ASSERT_EQ(files.size(), 8u);  // 2 x (release.json, sbom) + 3 payloads + 1 channel
   for (const fs::path& rel : files) {
     SCOPED_TRACE(rel.string());
-    fs::path copy = tmp_.path() / "tampered";
+    fs::path copy = fs::path(tmp_.path()) / "tampered";
     fs::remove_all(copy);
     fs::copy(repo_, copy, fs::copy_options::recursive);
     std::string data = ReadAll(copy / rel);

@@ -16,6 +16,7 @@
 #include "common/hex.h"
 #include "common/keyring.h"
 #include "common/signing.h"
+#include "tests/test_util.h"
 #include "update-engine/repo/base64.h"
 #include "update-engine/repo/channel.h"
 #include "update-engine/repo/decision.h"
@@ -151,21 +152,7 @@ inline void WriteAll(const std::filesystem::path& p, std::string_view data) {
   out.write(data.data(), static_cast<std::streamsize>(data.size()));
 }
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "basalt-repo-XXXXXX").string();
-    path_ = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
+using basalt::testing::TempDir;
 
 }  // namespace basalt::repo::testing
 

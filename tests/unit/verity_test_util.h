@@ -14,22 +14,12 @@
 #include <vector>
 
 #include "common/hash.h"
+#include "tests/test_util.h"
 #include "verity/verity.h"
 
 namespace basalt::verity::testing {
 
-class TempDir {
- public:
-  TempDir() {
-    std::string t = (std::filesystem::temp_directory_path() / "basalt-verity-XXXXXX").string();
-    path_ = ::mkdtemp(t.data());
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
+using basalt::testing::TempDir;
 
 // Deterministic pseudo-random bytes (splitmix64), written a word at a time: the interop test
 // makes 64 MiB files, and this must stay fast under ASan.
