@@ -1,0 +1,36 @@
+#!/bin/bash
+# Installs a Basalt build into an OS tree the way a distribution package would: binaries and units
+# from `cmake --install`, the release keys the host will trust (inside /usr, so verity covers
+# them), the image's default update.conf, and the units enabled.
+#
+# Usage: install-basalt.sh TREE BUILD_DIR KEYS_DIR UPDATE_CONF
+#   TREE         the OS tree to modify (a copy; make-trees.sh's cache is never touched)
+#   BUILD_DIR    a configured and built CMake binary dir, e.g. out/default
+#   KEYS_DIR     directory of trusted PEM public keys (*.pem) → /usr/share/basalt/keys/
+#   UPDATE_CONF  file installed as /usr/share/basalt/update.conf
+set -euo pipefail
+[ $# -eq 4 ] || { sed -n '2,11p' "$0" >&2; exit 2; }
+tree=$1 build=$2 keys=$3 conf=$4
+DESTDIR=$tree cmake --install "$build" --prefix /usr >/dev/null
+install -d -m 0755 "$tree/usr/share/basalt/keys"
+install -m 0644 "$keys"/*.pem "$tree/usr/share/basalt/keys/"
+install -m 0644 "$conf" "$tree/usr/share/basalt/update.conf"
+install -d -m 0755 "$tree/etc/basalt" "$tree/var/lib/basalt"
+# Enable what the units ask for ([Install] sections), as `systemctl enable` would, without
+# running systemctl against a foreign tree.
+for unit in "$tree"/usr/lib/systemd/system/basalt*.service; do
+  [ -e "$unit" ] || continue
+  name=$(basename "$unit")
+  for target in $(sed -n 's/^WantedBy=//p' "$unit"); do
+    install -d "$tree/etc/systemd/system/$target.wants"
+    ln -sfn "/usr/lib/systemd/system/$name" "$tree/etc/systemd/system/$target.wants/$name"
+  done
+done
+# Every shared library the binaries need must come from the tree itself.
+missing=$(for b in "$tree"/usr/bin/basalt*; do chroot "$tree" ldd "/usr/bin/$(basename "$b")"; done |
+  grep 'not found' || true)
+if [ -n "$missing" ]; then
+  echo "install-basalt: libraries missing from the tree:" >&2
+  echo "$missing" >&2
+  exit 1
+fi
