@@ -61,7 +61,7 @@ for backend in grub systemd-boot; do
   "$BIN/basalt" image build --rootfs "$T" --output "$FIX/$backend" --boot-backend "$backend" \
     --version 1.0 --seed vm-fixture --source-date-epoch 1700000000 \
     --kernel-cmdline "console=ttyS0 panic=-1" \
-    --usr-size 256MiB --esp-size 64MiB --oem-size 8MiB --root-size 32MiB --json >/dev/null
+    --usr-size 256MiB --esp-size 128MiB --oem-size 8MiB --root-size 32MiB --json >/dev/null
 done
 touch "$FIX/.complete"
 echo "fixture built in $FIX (kernel $KVER)"
