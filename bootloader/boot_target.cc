@@ -4,8 +4,10 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
+#include <cctype>
 #include <fstream>
 #include <sstream>
+#include <vector>
 
 #include "bootloader/backends.h"
 #include "bootloader/bls_layout.h"
@@ -75,14 +77,22 @@ Result<std::unique_ptr<EspFiles>> OpenEsp(const GptDisk& disk, bool host) {
   if (host) {
     // Prefer the kernel's view when the ESP is mounted: writing under a mounted FAT with
     // mtools would corrupt it.
-    std::string dev_path = fmt::format("/dev/disk/by-partuuid/{}", Upper(esp.uuid));
-    struct stat st {};
-    char* dev = blkid_evaluate_tag("PARTUUID", esp.uuid.c_str(), nullptr);
-    if (dev) {
-      dev_path = dev;
+    // blkid reports PARTUUIDs in lower case; without udev there is no /dev/disk/by-partuuid,
+    // so the kernel's partition names (vda1, nvme0n1p1) are tried too.
+    std::string lower = esp.uuid;
+    for (char& c : lower)
+      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    std::vector<std::string> candidates;
+    if (char* dev = blkid_evaluate_tag("PARTUUID", lower.c_str(), nullptr)) {
+      candidates.push_back(dev);
       free(dev);
     }
-    if (::stat(dev_path.c_str(), &st) == 0) {
+    candidates.push_back(fmt::format("/dev/disk/by-partuuid/{}", lower));
+    candidates.push_back(fmt::format("{}{}", disk.path(), esp.number));
+    candidates.push_back(fmt::format("{}p{}", disk.path(), esp.number));
+    for (const std::string& dev_path : candidates) {
+      struct stat st {};
+      if (::stat(dev_path.c_str(), &st) != 0 || !S_ISBLK(st.st_mode)) continue;
       if (auto mp = MountPointOf(st.st_rdev)) return OpenEspDirectory(*mp);
     }
   }

@@ -22,6 +22,8 @@ inline constexpr std::string_view kEspLabel = "EFI-SYSTEM";
 inline constexpr std::string_view kUsrALabel = "USR-A";
 inline constexpr std::string_view kUsrBLabel = "USR-B";
 inline constexpr std::string_view kRootLabel = "ROOT";
+inline constexpr std::string_view kLinuxDataTypeGuid = "0FC63DAF-8483-4772-8E79-3D69D8477DE4";
+inline constexpr std::string_view kCoreosRootTypeGuid = "3884DD41-8582-4404-B9A8-E9B84F2DF50E";
 
 struct GptPartition {
   size_t number = 0;  // 1-based, as sgdisk and /dev/vdaN count
@@ -32,6 +34,12 @@ struct GptPartition {
   uint64_t size_bytes = 0;
   uint64_t attributes = 0;
 };
+
+// Writes a new GPT (both copies) on `path`, which must already be large enough for the last
+// partition plus the backup GPT. Partitions keep their numbers, labels, type GUIDs, UUIDs and
+// attribute bits; starts and sizes must be multiples of the sector size.
+Status CreateGpt(const std::string& path, const std::string& disk_guid,
+                 const std::vector<GptPartition>& partitions);
 
 class GptDisk {
  public:

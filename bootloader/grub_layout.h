@@ -45,6 +45,13 @@ struct EspTextFile {
 Result<std::vector<EspTextFile>> GrubEspFiles(const SlotEntry& slot_a,
                                               const GrubCfgOptions& options = {});
 
+// The gptprio backend's grub.cfg: Flatcar GRUB's gptprio.next picks the slot from the GPT
+// attribute bits (and counts its tries down); without that command, slot A boots.
+std::string RenderGptPrioGrubCfg(const GrubCfgOptions& options = {});
+// grub.cfg and A.cfg for a fresh gptprio image (no grubenv: the state is in the GPT).
+Result<std::vector<EspTextFile>> GptPrioEspFiles(const SlotEntry& slot_a,
+                                                 const GrubCfgOptions& options = {});
+
 // grub-mkimage invocation building a BOOTX64.EFI whose $prefix is /EFI/BOOT on the device it
 // was loaded from, with the modules grub.cfg uses.
 std::vector<std::string> GrubMkimageArgv(const std::string& output);

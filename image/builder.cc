@@ -12,13 +12,16 @@
 #include <future>
 #include <thread>
 
+#include "bootloader/fresh_esp.h"
+#include "bootloader/gpt_disk.h"
+#include "bootloader/gptprio_bits.h"
+#include "bootloader/slot_entry.h"
 #include "common/atomic_file.h"
 #include "common/fd.h"
 #include "common/hash.h"
 #include "common/hex.h"
-#include "image/boot_layout.h"
 #include "image/filesystems.h"
-#include "image/gpt.h"
+#include "image/initramfs.h"
 #include "image/input.h"
 #include "image/kernel.h"
 #include "image/sbom.h"
@@ -273,48 +276,67 @@ Result<nlohmann::json> BuildImage(const BuildRequest& req, Logger& log) {
   const std::string seed = def.seed.value_or(staged.digest);
   SeedDeriver derive(seed);
 
-  // 2. Kernel into /usr.
+  // 2. Kernel and initramfs into /usr (docs/image.md:
+  // /usr/lib/modules/<kver>/{vmlinuz,initrd.img}), so verity covers both and the updater copies
+  // them from the new slot's /usr to the ESP.
   timer.Start("kernel");
   BASALT_ASSIGN_OR_RETURN(KernelInfo kernel, FindKernel(tree));
   BASALT_RETURN_IF_ERROR(PlaceKernelInUsr(tree, tree + "/usr", kernel, sde));
   BASALT_ASSIGN_OR_RETURN(Sha256Digest kernel_sha, Sha256File(tree + kernel.usr_path));
   BASALT_ASSIGN_OR_RETURN(std::string kernel_bytes, ReadFileToString(tree + kernel.usr_path));
+  timer.Start("initramfs");
+  log.Info(fmt::format("building the initramfs with {}", req.basalt_init));
+  boot::InitramfsSpec initramfs_spec;
+  initramfs_spec.tree = tree;
+  initramfs_spec.kernel_version = kernel.version;
+  initramfs_spec.basalt_init = req.basalt_init;
+  auto initramfs = BuildInitramfs(initramfs_spec, sde);
+  if (!initramfs) return std::unexpected(initramfs.error().WithContext("initramfs"));
+  const std::string initrd_usr_path = fmt::format("/usr/lib/modules/{}/initrd.img", kernel.version);
+  // A new inode (temp + rename): the staged tree may hold hardlinks to the input.
+  BASALT_RETURN_IF_ERROR(WriteFileAtomic(tree + initrd_usr_path, *initramfs, 0644));
+  if (lchown((tree + initrd_usr_path).c_str(), 0, 0) != 0) {
+    return FailErrno("chown " + tree + initrd_usr_path);
+  }
+  BASALT_RETURN_IF_ERROR(SetTime(tree + initrd_usr_path, sde));
+  const std::string initramfs_sha = ToHex(Sha256(*initramfs));
 
   // 3. Partition table plan and the GPT, which depend only on sizes and the seed.
   timer.Start("gpt");
   struct Plan {
     int number;
     const char* label;
-    const char* type;
+    std::string_view type;
     uint64_t size;
     uint64_t attrs;
   };
   const std::vector<Plan> plan = {
-      {1, "EFI-SYSTEM", kTypeEsp, def.sizes.esp, 0},
-      {3, "USR-A", kTypeCoreosUsr, def.sizes.usr, GptprioAttributes(1, 0, true)},
-      {4, "USR-B", kTypeCoreosUsr, def.sizes.usr, GptprioAttributes(0, 0, false)},
-      {6, "OEM", kTypeLinuxData, def.sizes.oem, 0},
-      {9, "ROOT", kTypeCoreosRoot, def.sizes.root, 0},
+      {1, "EFI-SYSTEM", boot::kEspTypeGuid, def.sizes.esp, 0},
+      {3, "USR-A", boot::kUsrTypeGuid, def.sizes.usr,
+       boot::EncodeGptPrio(0, {.priority = 1, .tries = 0, .successful = true})},
+      {4, "USR-B", boot::kUsrTypeGuid, def.sizes.usr, 0},
+      {6, "OEM", boot::kLinuxDataTypeGuid, def.sizes.oem, 0},
+      {9, "ROOT", boot::kCoreosRootTypeGuid, def.sizes.root, 0},
   };
-  std::vector<GptPartition> parts;
+  std::vector<boot::GptPartition> parts;
   uint64_t offset = kAlign;
   for (const Plan& p : plan) {
-    GptPartition g;
-    g.number = p.number;
+    boot::GptPartition g;
+    g.number = static_cast<size_t>(p.number);
     g.label = p.label;
-    g.type_guid = p.type;
+    g.type_guid = std::string(p.type);
     g.uuid = derive.Uuid(fmt::format("partition-{}", p.number));
-    g.offset = offset;
-    g.size = p.size;
+    g.start_bytes = offset;
+    g.size_bytes = p.size;
     g.attributes = p.attrs;
     offset += p.size;
     parts.push_back(g);
   }
   const uint64_t disk_size = offset + kAlign;  // room for the backup GPT
-  const GptPartition& esp_part = parts[0];
-  const GptPartition& usr_a = parts[1];
-  const GptPartition& oem_part = parts[3];
-  const GptPartition& root_part = parts[4];
+  const boot::GptPartition& esp_part = parts[0];
+  const boot::GptPartition& usr_a = parts[1];
+  const boot::GptPartition& oem_part = parts[3];
+  const boot::GptPartition& root_part = parts[4];
   std::string out_dir = w + "/out";
   if (mkdir(out_dir.c_str(), 0755) != 0) return FailErrno("mkdir " + out_dir);
   const std::string disk_img = out_dir + "/disk.img";
@@ -324,7 +346,7 @@ Result<nlohmann::json> BuildImage(const BuildRequest& req, Logger& log) {
       return FailErrno("ftruncate disk.img");
     }
   }
-  BASALT_RETURN_IF_ERROR(WriteGpt(disk_img, derive.Uuid("disk-guid"), parts));
+  BASALT_RETURN_IF_ERROR(boot::CreateGpt(disk_img, derive.Uuid("disk-guid"), parts));
   BASALT_ASSIGN_OR_RETURN(UniqueFd disk, OpenFile(disk_img, O_RDWR));
 
   // 4. /usr as erofs + verity, into USR-A.
@@ -349,29 +371,24 @@ Result<nlohmann::json> BuildImage(const BuildRequest& req, Logger& log) {
   }
   timer.Start("usr_copy");
   Hasher usr_hasher(HashAlgorithm::kSha256);
-  BASALT_RETURN_IF_ERROR(CopyIntoDisk(usr_img, disk.get(), usr_a.offset, &usr_hasher));
+  BASALT_RETURN_IF_ERROR(CopyIntoDisk(usr_img, disk.get(), usr_a.start_bytes, &usr_hasher));
   const std::string usr_sha = ToHex(usr_hasher.Final());
 
-  // 5. ESP: boot loader, its config and state, slot A's kernel + initramfs.
-  timer.Start("initramfs");
-  SkeletonInitramfs initramfs_builder;
-  BASALT_ASSIGN_OR_RETURN(std::string initramfs,
-                          initramfs_builder.Build({tree, kernel.version, sde}));
+  // 5. ESP: the chosen backend's boot loader, config and state (bootloader/fresh_esp.h), and
+  // slot A's kernel and initramfs.
   remover.Remove(tree + "/usr");
   timer.Start("esp");
-  log.Info("building the ESP");
-  std::unique_ptr<BootLayoutProvider> layout = MakeBootLayout(def.boot_backend);
-  if (!layout) {
-    return Failf(ErrorKind::kUnsupported, "boot backend '{}' is not supported", def.boot_backend);
-  }
-  BootLayoutInputs boot_inputs;
-  boot_inputs.os_name = def.os_name;
-  boot_inputs.version = def.version;
-  boot_inputs.extra_cmdline = def.kernel_cmdline;
-  boot_inputs.slots.push_back({"A", kernel_bytes, initramfs, usr_a.uuid, verity.root_hash});
-  boot_inputs.source_date_epoch = sde;
-  boot_inputs.scratch_dir = w;
-  BASALT_ASSIGN_OR_RETURN(EspContents esp_files, layout->Layout(boot_inputs));
+  log.Info(fmt::format("building the ESP ({} backend)", def.boot_backend));
+  boot::FreshEspOptions esp_opts;
+  esp_opts.backend = def.boot_backend;
+  esp_opts.slot_a = {def.version, usr_a.uuid, verity.root_hash, def.kernel_cmdline};
+  esp_opts.scratch_dir = w;
+  BASALT_ASSIGN_OR_RETURN(std::vector<boot::EspTextFile> boot_files, boot::FreshEspFiles(esp_opts));
+  std::vector<EspFile> esp_files;
+  for (auto& f : boot_files)
+    esp_files.push_back({std::move(f.path), std::move(f.content)});
+  esp_files.push_back({boot::SlotKernelPath(boot::Slot::kA), std::move(kernel_bytes)});
+  esp_files.push_back({boot::SlotInitrdPath(boot::Slot::kA), std::move(*initramfs)});
   uint64_t esp_bytes = 0;
   for (const auto& f : esp_files)
     esp_bytes += f.data.size();
@@ -388,9 +405,9 @@ Result<nlohmann::json> BuildImage(const BuildRequest& req, Logger& log) {
   vfat.size = def.sizes.esp;
   vfat.timestamp = sde;
   BASALT_RETURN_IF_ERROR(MakeVfat(esp_img, esp_files, vfat, w));
-  BASALT_RETURN_IF_ERROR(CopyIntoDisk(esp_img, disk.get(), esp_part.offset, nullptr));
+  BASALT_RETURN_IF_ERROR(CopyIntoDisk(esp_img, disk.get(), esp_part.start_bytes, nullptr));
   // Everything before OEM is final now: hash it while OEM and ROOT are built.
-  DiskDigest disk_digest(disk_img, oem_part.offset, disk_size);
+  DiskDigest disk_digest(disk_img, oem_part.start_bytes, disk_size);
 
   // 6. ROOT: the seed entries plus mount points; OEM empty.
   timer.Start("root_ext4");
@@ -449,8 +466,8 @@ Result<nlohmann::json> BuildImage(const BuildRequest& req, Logger& log) {
   // 7. The rest of disk.img.
   timer.Start("disk");
   log.Info("assembling disk.img");
-  BASALT_RETURN_IF_ERROR(CopyIntoDisk(oem_img, disk.get(), oem_part.offset, nullptr));
-  BASALT_RETURN_IF_ERROR(CopyIntoDisk(root_img, disk.get(), root_part.offset, nullptr));
+  BASALT_RETURN_IF_ERROR(CopyIntoDisk(oem_img, disk.get(), oem_part.start_bytes, nullptr));
+  BASALT_RETURN_IF_ERROR(CopyIntoDisk(root_img, disk.get(), root_part.start_bytes, nullptr));
   if (fsync(disk.get()) != 0) return FailErrno("fsync disk.img");
   disk.Reset();
   {
@@ -481,8 +498,8 @@ Result<nlohmann::json> BuildImage(const BuildRequest& req, Logger& log) {
                           {"label", p.label},
                           {"type", p.type_guid},
                           {"uuid", p.uuid},
-                          {"offset", p.offset},
-                          {"size", p.size}});
+                          {"offset", p.start_bytes},
+                          {"size", p.size_bytes}});
   }
   timer.Stop();
   timings["total"] = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -508,6 +525,7 @@ Result<nlohmann::json> BuildImage(const BuildRequest& req, Logger& log) {
         {"sha256", usr_sha}}},
       {"kernel",
        {{"version", kernel.version}, {"sha256", ToHex(kernel_sha)}, {"path", kernel.usr_path}}},
+      {"initramfs", {{"sha256", initramfs_sha}, {"path", initrd_usr_path}}},
       {"disk", {{"size", disk_size}, {"sha256", disk_sha}, {"partitions", partitions}}},
       {"input_digest", staged.digest},
       {"input_kind", InputKindName(kind)},

@@ -17,6 +17,7 @@ struct BuildRequest {
   std::string output;
   ImageDefinition definition;  // with CLI overrides applied
   std::string builder_version;
+  std::string basalt_init;  // the basalt-init binary of this Basalt build (the initramfs's /init)
 };
 
 // Returns the image.json document that was written.

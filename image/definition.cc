@@ -219,9 +219,11 @@ Result<ImageDefinition> ParseDefinition(std::string_view toml_text, std::string_
     BASALT_ASSIGN_OR_RETURN(auto key, GetString(*t, "key", "signing.", source));
     if (key) def.signing_key = *key;
   }
-  if (def.boot_backend != "grub") {
-    return Failf(ErrorKind::kUnsupported, "{}: boot.backend '{}' is not supported yet (only grub)",
-                 source, def.boot_backend);
+  if (def.boot_backend != "grub" && def.boot_backend != "systemd-boot" &&
+      def.boot_backend != "gptprio") {
+    return Failf(ErrorKind::kInvalidInput,
+                 "{}: boot.backend '{}' must be grub, systemd-boot or gptprio", source,
+                 def.boot_backend);
   }
   return def;
 }

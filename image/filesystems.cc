@@ -96,7 +96,9 @@ Status MakeExt4(const std::string& image, const Ext4Options& options) {
   for (uint64_t ino : used) {
     if (ino != 2 && ino < 11) continue;  // reserved inodes (journal, resize) are not files
     for (const char* field : {"ctime", "atime"}) {
-      script += fmt::format("sif <{}> {} {}\n", ino, field, ts);
+      // "@N" is seconds since the epoch; a bare number is first tried as YYYYMMDD[HHMM[SS]],
+      // which turns e.g. 1795323527 into a time in 2339 with the epoch bits set.
+      script += fmt::format("sif <{}> {} @{}\n", ino, field, ts);
     }
   }
   std::string script_path = image + ".debugfs";

@@ -37,6 +37,8 @@ struct BuildFlags {
   std::string esp_size;
   std::string oem_size;
   std::string kernel_cmdline;
+  std::string boot_backend;
+  std::string init;
   bool json = false;
 };
 
@@ -123,9 +125,24 @@ int RunBuild(const BuildFlags& f) {
     *s.out = *v;
   }
   if (!f.kernel_cmdline.empty()) def.kernel_cmdline = f.kernel_cmdline;
+  if (!f.boot_backend.empty()) def.boot_backend = f.boot_backend;
+  std::string init = f.init;
+  if (init.empty()) {
+    // basalt-init is built next to basalt (out/<preset>/bin, or /usr/bin when installed).
+    std::error_code ec;
+    auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+    if (ec) return ReportError(Error(ErrorKind::kNotFound, "cannot read /proc/self/exe"));
+    init = (self.parent_path() / "basalt-init").string();
+  }
+  if (access(init.c_str(), X_OK) != 0) {
+    return ReportError(Error(
+        ErrorKind::kNotFound,
+        fmt::format("basalt-init not found at {} (build the basalt-init target, or pass --init)",
+                    init)));
+  }
 
   StderrLogger log(f.json ? LogLevel::kWarning : LogLevel::kInfo);
-  image::BuildRequest req{f.rootfs, f.output, def, BASALT_VERSION};
+  image::BuildRequest req{f.rootfs, f.output, def, BASALT_VERSION, init};
   auto record = image::BuildImage(req, log);
   if (!record) return ReportError(record.error().WithContext("image build"));
   // Re-parsed so invalid UTF-8 from the definition is already replaced, as in image.json.
@@ -165,6 +182,10 @@ void AddImageCommands(CLI::App& app, CommandRunner& runner) {
   build->add_option("--esp-size", flags->esp_size, "Size of EFI-SYSTEM, e.g. 256MiB");
   build->add_option("--oem-size", flags->oem_size, "Size of OEM, e.g. 128MiB");
   build->add_option("--kernel-cmdline", flags->kernel_cmdline, "Extra kernel command line");
+  build->add_option("--boot-backend", flags->boot_backend, "grub, systemd-boot or gptprio")
+      ->check(CLI::IsMember({"grub", "systemd-boot", "gptprio"}));
+  build->add_option("--init", flags->init,
+                    "basalt-init binary for the initramfs (default: next to this basalt)");
   build->add_flag("--json", flags->json, "Print image.json on stdout");
   build->callback([flags, &runner] { runner.Set([flags] { return RunBuild(*flags); }); });
 }

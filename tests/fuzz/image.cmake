@@ -1,4 +1,4 @@
-foreach(target dpkg_status definition grubenv)
+foreach(target dpkg_status definition)
   basalt_add_fuzzer(image_${target} ${CMAKE_CURRENT_LIST_DIR}/image_fuzzers.cc LIBS basalt_image)
   string(TOUPPER ${target} define)
   target_compile_definitions(fuzz_image_${target} PRIVATE FUZZ_${define})

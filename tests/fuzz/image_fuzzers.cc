@@ -1,11 +1,10 @@
-// Parsers of untrusted image inputs: the tree's dpkg status database, the image definition TOML,
-// and grubenv blocks read back from an ESP. Selected by FUZZ_TARGET at compile time.
+// Parsers of untrusted image inputs: the tree's dpkg status database and the image definition
+// TOML (grubenv is fuzzed in tests/fuzz/boot). Selected by FUZZ_TARGET at compile time.
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
 
 #include "image/definition.h"
-#include "image/grubenv.h"
 #include "image/sbom.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -19,9 +18,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
 #elif defined(FUZZ_DEFINITION)
   (void)basalt::image::ParseDefinition(text, "fuzz.toml");
-#elif defined(FUZZ_GRUBENV)
-  auto vars = basalt::image::ParseGrubenv(text);
-  if (vars) (void)basalt::image::SerializeGrubenv(*vars);
 #endif
   return 0;
 }

@@ -6,4 +6,4 @@ basalt_add_gtest(image_integration_test
   LIBS basalt_image
   LABELS integration
   TIMEOUT 600)
-add_dependencies(image_integration_test basalt)
+add_dependencies(image_integration_test basalt basalt-init)

@@ -203,35 +203,103 @@ TEST_F(ImageBuildTest, EspHoldsGrubKernelInitramfsAndReadableGrubenv) {
   std::string esp = Partition(1);
   std::string dir = dir_->path() + "/esp-files";
   std::filesystem::create_directories(dir);
-  auto r = Sh("MTOOLS_SKIP_CHECK=1 mcopy -s -n -i " + esp + " ::/EFI " + dir);
+  auto r = Sh("MTOOLS_SKIP_CHECK=1 mcopy -s -n -i " + esp + " ::/EFI ::/basalt " + dir);
   ASSERT_EQ(r.status, 0) << r.output;
-  r = Sh("grub-editenv " + dir + "/EFI/BOOT/grubenv list");
+  // bootloader/'s grub backend layout: state in /basalt/grubenv, slot A good with priority 1.
+  r = Sh("grub-editenv " + dir + "/basalt/grubenv list");
   ASSERT_EQ(r.status, 0) << r.output;
-  EXPECT_NE(r.output.find("ORDER=A\n"), std::string::npos) << r.output;
-  EXPECT_NE(r.output.find("A_OK=1\n"), std::string::npos) << r.output;
-  EXPECT_NE(r.output.find("B_OK=0\n"), std::string::npos) << r.output;
-  EXPECT_EQ(std::filesystem::file_size(dir + "/EFI/BOOT/grubenv"), 1024u);
-  // BOOTX64.EFI is a PE image.
+  EXPECT_NE(r.output.find("basalt_A_priority=1\n"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("basalt_A_ok=1\n"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("basalt_B_priority=0\n"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("basalt_B_ok=0\n"), std::string::npos) << r.output;
+  EXPECT_EQ(std::filesystem::file_size(dir + "/basalt/grubenv"), 1024u);
+  // BOOTX64.EFI is a PE image; grub.cfg loads the grubenv.
   std::ifstream efi(dir + "/EFI/BOOT/BOOTX64.EFI", std::ios::binary);
   char mz[2] = {};
   efi.read(mz, 2);
   EXPECT_EQ(std::string(mz, 2), "MZ");
+  std::ifstream grub_cfg(dir + "/EFI/BOOT/grub.cfg");
+  std::string grub_text((std::istreambuf_iterator<char>(grub_cfg)), {});
+  EXPECT_NE(grub_text.find("load_env --file"), std::string::npos) << grub_text;
   // Slot A's kernel is the tree's kernel.
-  EXPECT_EQ(ToHex(*Sha256File(dir + "/EFI/basalt/A/vmlinuz")), record_["kernel"]["sha256"]);
+  EXPECT_EQ(ToHex(*Sha256File(dir + "/basalt/A/vmlinuz")), record_["kernel"]["sha256"]);
   EXPECT_EQ(ToHex(*Sha256File(tree_ + "/boot/vmlinuz-6.1.0-99-test-amd64")),
             record_["kernel"]["sha256"]);
   // The command line names USR-A and the root hash.
-  std::ifstream cfg(dir + "/EFI/basalt/A/cmdline.cfg");
+  std::ifstream cfg(dir + "/basalt/A.cfg");
   std::string text((std::istreambuf_iterator<char>(cfg)), {});
   EXPECT_NE(text.find("basalt.usrhash=" + record_["usr"]["root_hash"].get<std::string>()),
             std::string::npos);
   EXPECT_NE(text.find("basalt.usr=PARTUUID=" + record_["usr"]["partuuid"].get<std::string>()),
             std::string::npos);
-  // The initramfs is a newc cpio that GNU cpio lists.
-  r = Sh("cpio -it < " + dir + "/EFI/basalt/A/initrd.img");
+  EXPECT_NE(text.find("basalt_version=\"1.2.3\""), std::string::npos) << text;
+  // The initramfs is the one in /usr, a newc cpio that GNU cpio lists, with basalt-init as /init.
+  EXPECT_EQ(ToHex(*Sha256File(dir + "/basalt/A/initrd.img")), record_["initramfs"]["sha256"]);
+  EXPECT_EQ(record_["initramfs"]["path"], "/usr/lib/modules/6.1.0-99-test-amd64/initrd.img");
+  r = Sh("cpio -it < " + dir + "/basalt/A/initrd.img");
   ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("\ninit\n"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("bin/busybox\n"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("dev/console\n"), std::string::npos) << r.output;
+  r = Sh("cd " + dir + " && cpio -i --quiet --to-stdout init < basalt/A/initrd.img | sha256sum");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_EQ(r.output.substr(0, 64),
+            ToHex(*Sha256File(std::string(getenv("BASALT_BIN_DIR")) + "/basalt-init")));
+}
+
+// `basalt boot status --disk` reads a fresh image as the backend it was built for.
+TEST_F(ImageBuildTest, BootStatusShowsSlotAGoodAndNext) {
+  auto r = Sh(BasaltBin() + " boot status --disk " + out_ + "/disk.img --json");
+  ASSERT_EQ(r.status, 0) << r.output;
+  auto status = nlohmann::json::parse(r.output);
+  EXPECT_EQ(status["backend"], "grub");
+  EXPECT_EQ(status["next"], "A");
+  EXPECT_FALSE(status.contains("current"));
+  EXPECT_EQ(status["slots"]["A"]["state"], "good");
+  EXPECT_EQ(status["slots"]["A"]["priority"], 1);
+  EXPECT_EQ(status["slots"]["A"]["version"], "1.2.3");
+  EXPECT_EQ(status["slots"]["A"]["usr_root_hash"], record_["usr"]["root_hash"]);
+  EXPECT_EQ(status["slots"]["B"]["priority"], 0);
+  EXPECT_EQ(status["slots"]["B"]["version"], "");
+  // The group-level spelling of the issue works too.
+  auto r2 = Sh(BasaltBin() + " boot --disk " + out_ + "/disk.img status --json");
+  ASSERT_EQ(r2.status, 0) << r2.output;
+  EXPECT_EQ(nlohmann::json::parse(r2.output), status);
+}
+
+// The other two backends build, and status reads each as what it is; gptprio agrees with sgdisk.
+TEST_F(ImageBuildTest, SystemdBootAndGptprioImagesBuild) {
+  for (std::string backend : {"systemd-boot", "gptprio"}) {
+    std::string out = dir_->path() + "/out-" + backend;
+    auto r = Sh(BasaltBin() + " image build --rootfs " + tree_ + " --output " + out + " " +
+                SmallSizes() + " --version 2.0 --seed test-seed --source-date-epoch 1700000000" +
+                " --boot-backend " + backend + " --kernel-cmdline console=ttyS0");
+    ASSERT_EQ(r.status, 0) << r.output;
+    auto record = ReadJson(out + "/image.json");
+    EXPECT_EQ(record["boot_backend"], backend);
+    r = Sh(BasaltBin() + " boot status --disk " + out + "/disk.img --json");
+    ASSERT_EQ(r.status, 0) << r.output;
+    auto status = nlohmann::json::parse(r.output);
+    EXPECT_EQ(status["backend"], backend);
+    EXPECT_EQ(status["next"], "A");
+    EXPECT_EQ(status["slots"]["A"]["state"], "good");
+    EXPECT_EQ(status["slots"]["A"]["version"], "2.0");
+    EXPECT_EQ(status["slots"]["A"]["usr_root_hash"], record["usr"]["root_hash"]);
+    if (backend == "gptprio") {
+      // Priority 1 (bit 48) and successful (bit 56), as sgdisk sees them.
+      r = Sh("sgdisk -A 3:show " + out + "/disk.img");
+      ASSERT_EQ(r.status, 0) << r.output;
+      EXPECT_NE(r.output.find("3:48:1 "), std::string::npos) << r.output;
+      EXPECT_NE(r.output.find("3:56:1 "), std::string::npos) << r.output;
+      EXPECT_EQ(r.output.find("3:52:1 "), std::string::npos) << r.output;  // no tries
+      r = Sh("sgdisk -A 4:show " + out + "/disk.img");
+      EXPECT_EQ(r.output.find("4:"), std::string::npos) << r.output;  // no bits on USR-B
+    } else {
+      r = Sh("MTOOLS_SKIP_CHECK=1 mdir -b -i " + out + "/disk.img@@1048576 ::/loader/entries");
+      ASSERT_EQ(r.status, 0) << r.output;
+      EXPECT_NE(r.output.find("basalt-1-A.conf"), std::string::npos) << r.output;
+    }
+  }
 }
 
 TEST_F(ImageBuildTest, ImageJsonHasTheAgreedFields) {
@@ -282,7 +350,10 @@ TEST_F(ImageBuildTest, UsrTreeMatchesInputThroughKernelMount) {
       Sh("cp -a " + tree_ + "/usr " + expect + " && mkdir -p " + expect +
          "/lib/modules/6.1.0-99-test-amd64 && cp " + tree_ + "/boot/vmlinuz-6.1.0-99-test-amd64 " +
          expect + "/lib/modules/6.1.0-99-test-amd64/vmlinuz && chmod 644 " + expect +
-         "/lib/modules/6.1.0-99-test-amd64/vmlinuz");
+         "/lib/modules/6.1.0-99-test-amd64/vmlinuz && MTOOLS_SKIP_CHECK=1 mcopy -n -i " +
+         Partition(1) + " ::/basalt/A/initrd.img " + expect +
+         "/lib/modules/6.1.0-99-test-amd64/initrd.img && chmod 644 " + expect +
+         "/lib/modules/6.1.0-99-test-amd64/initrd.img");
   ASSERT_EQ(cp.status, 0) << cp.output;
   auto a = ListTree(expect, "/usr", &want, nullptr);
   auto b = ListTree(mnt, "/usr", &got, nullptr);

@@ -78,6 +78,9 @@ void MakeTestTree(const std::string& r) {
   for (size_t i = 0; i < kernel.size(); ++i)
     kernel[i] = static_cast<char>((i * 2654435761u) >> 13);
   WriteFile(r + "/boot/vmlinuz-6.1.0-99-test-amd64", kernel, 0644, 0, 0);
+  // The kernel's module directory (empty: everything built in) is where the initramfs planner
+  // looks for modules and the builder puts the initramfs.
+  Dir(r + "/usr/lib/modules/6.1.0-99-test-amd64");
   WriteFile(r + "/etc/passwd",
             "root:x:0:0:root:/root:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\n", 0644, 0, 0);
   WriteFile(r + "/etc/shadow", "root:*:19000:0:99999:7:::\n", 0640, 0, 42);

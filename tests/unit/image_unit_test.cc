@@ -6,8 +6,6 @@
 
 #include "image/cpio.h"
 #include "image/definition.h"
-#include "image/gpt.h"
-#include "image/grubenv.h"
 #include "image/sbom.h"
 #include "image/seed.h"
 
@@ -112,56 +110,6 @@ TEST(Seed, DeterministicAndPurposeSeparated) {
   EXPECT_EQ(a.Bytes("salt", 100).size(), 100u);
   std::vector<uint8_t> long_salt = a.Bytes("salt", 100);
   EXPECT_EQ(std::vector<uint8_t>(long_salt.begin(), long_salt.begin() + 32), a.Bytes("salt", 32));
-}
-
-TEST(Gpt, GptprioBits) {
-  EXPECT_EQ(GptprioAttributes(1, 0, true), (uint64_t{1} << 48) | (uint64_t{1} << 56));
-  EXPECT_EQ(GptprioAttributes(15, 15, false), (uint64_t{0xff} << 48));
-  EXPECT_EQ(GptprioAttributes(0, 0, false), 0u);
-}
-
-TEST(Grubenv, RoundTripsAndIsExactly1024Bytes) {
-  auto block = SerializeGrubenv({{"ORDER", "A B"}, {"A_OK", "1"}, {"B_TRY", "0"}});
-  ASSERT_TRUE(block);
-  EXPECT_EQ(block->size(), 1024u);
-  EXPECT_EQ(block->rfind("# GRUB Environment Block\n", 0), 0u);
-  EXPECT_EQ(block->back(), '#');
-  auto vars = ParseGrubenv(*block);
-  ASSERT_TRUE(vars);
-  EXPECT_EQ((*vars)["ORDER"], "A B");
-  EXPECT_EQ(vars->size(), 3u);
-}
-
-TEST(Grubenv, RejectsBadInput) {
-  EXPECT_FALSE(SerializeGrubenv({{"BAD KEY", "1"}}));
-  EXPECT_FALSE(SerializeGrubenv({{"K", "line\nbreak"}}));
-  EXPECT_FALSE(SerializeGrubenv({{"K", std::string(1100, 'x')}}));
-  EXPECT_FALSE(ParseGrubenv("short"));
-  EXPECT_FALSE(ParseGrubenv(std::string(1024, '#')));
-}
-
-// grub-editenv, GRUB's own tool, reads what we write and writes what we read.
-TEST(Grubenv, GrubEditenvAgrees) {
-  if (system("command -v grub-editenv >/dev/null 2>&1") != 0) {
-    GTEST_SKIP() << "grub-editenv (grub-common) not installed";
-  }
-  std::string dir = std::filesystem::temp_directory_path() / "basalt-grubenv-XXXXXX";
-  ASSERT_NE(mkdtemp(dir.data()), nullptr);
-  std::string path = dir + "/grubenv";
-  std::ofstream(path, std::ios::binary) << *SerializeGrubenv({{"A_OK", "1"}, {"ORDER", "B A"}});
-  std::string cmd = "grub-editenv " + path + " set B_TRY=1 && grub-editenv " + path + " list";
-  FILE* p = popen(cmd.c_str(), "r");
-  ASSERT_NE(p, nullptr);
-  char buf[2048] = {};
-  size_t n = fread(buf, 1, sizeof buf - 1, p);
-  EXPECT_EQ(pclose(p), 0);
-  EXPECT_EQ(std::string(buf, n), "A_OK=1\nORDER=B A\nB_TRY=1\n");
-  std::ifstream in(path, std::ios::binary);
-  std::string block((std::istreambuf_iterator<char>(in)), {});
-  auto vars = ParseGrubenv(block);
-  ASSERT_TRUE(vars) << vars.error().message();
-  EXPECT_EQ((*vars)["B_TRY"], "1");
-  std::filesystem::remove_all(dir);
 }
 
 TEST(Cpio, NewcLayout) {

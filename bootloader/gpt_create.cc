@@ -1,11 +1,12 @@
-#include "image/gpt.h"
-
+// Creates a fresh GPT through libfdisk (the image builder's partition table).
 #include <fmt/format.h>
 #include <libfdisk/libfdisk.h>
 
 #include <memory>
 
-namespace basalt::image {
+#include "bootloader/gpt_disk.h"
+
+namespace basalt::boot {
 namespace {
 
 struct ContextUnref {
@@ -41,13 +42,8 @@ std::string AttributeString(uint64_t attrs) {
 
 }  // namespace
 
-uint64_t GptprioAttributes(int priority, int tries, bool successful) {
-  return (static_cast<uint64_t>(priority & 0xf) << 48) |
-         (static_cast<uint64_t>(tries & 0xf) << 52) | (successful ? uint64_t{1} << 56 : 0);
-}
-
-Status WriteGpt(const std::string& path, const std::string& disk_guid,
-                const std::vector<GptPartition>& partitions) {
+Status CreateGpt(const std::string& path, const std::string& disk_guid,
+                 const std::vector<GptPartition>& partitions) {
   std::unique_ptr<fdisk_context, ContextUnref> cxt(fdisk_new_context());
   if (!cxt) return Fail(ErrorKind::kInternal, "libfdisk: cannot allocate a context");
   BASALT_RETURN_IF_ERROR(Check(fdisk_assign_device(cxt.get(), path.c_str(), 0), "open " + path));
@@ -63,10 +59,10 @@ Status WriteGpt(const std::string& path, const std::string& disk_guid,
     std::unique_ptr<fdisk_parttype, TypeUnref> type(
         fdisk_label_parse_parttype(label, p.type_guid.c_str()));
     if (!pa || !type) return Failf(ErrorKind::kInternal, "libfdisk: cannot allocate {}", what);
+    BASALT_RETURN_IF_ERROR(Check(fdisk_partition_set_partno(pa.get(), p.number - 1), what));
     BASALT_RETURN_IF_ERROR(
-        Check(fdisk_partition_set_partno(pa.get(), static_cast<size_t>(p.number - 1)), what));
-    BASALT_RETURN_IF_ERROR(Check(fdisk_partition_set_start(pa.get(), p.offset / sector), what));
-    BASALT_RETURN_IF_ERROR(Check(fdisk_partition_set_size(pa.get(), p.size / sector), what));
+        Check(fdisk_partition_set_start(pa.get(), p.start_bytes / sector), what));
+    BASALT_RETURN_IF_ERROR(Check(fdisk_partition_set_size(pa.get(), p.size_bytes / sector), what));
     BASALT_RETURN_IF_ERROR(Check(fdisk_partition_set_type(pa.get(), type.get()), what));
     BASALT_RETURN_IF_ERROR(Check(fdisk_partition_set_name(pa.get(), p.label.c_str()), what));
     BASALT_RETURN_IF_ERROR(Check(fdisk_partition_set_uuid(pa.get(), p.uuid.c_str()), what));
@@ -81,4 +77,4 @@ Status WriteGpt(const std::string& path, const std::string& disk_guid,
   return {};
 }
 
-}  // namespace basalt::image
+}  // namespace basalt::boot

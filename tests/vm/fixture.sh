@@ -1,0 +1,67 @@
+#!/bin/bash
+# Builds the VM scenarios' shared fixture once per ctest run (FIXTURES_SETUP), see lib.sh:
+# a small merged-/usr tree (busybox-static and linux-image-cloud-amd64's kernel, both from
+# apt-get download; the host's basalt with its libraries, for `basalt boot` inside the VM; a
+# test init) and `basalt image build` of it with the grub and the systemd-boot backend.
+set -euo pipefail
+BIN=${BASALT_BIN_DIR:?}
+SRC=${BASALT_SOURCE_DIR:?}
+FIX=${BASALT_VM_FIXTURE:?}
+for t in qemu-system-x86_64 depmod mkfs.erofs mkfs.ext4 mkfs.fat mcopy grub-mkimage; do
+  command -v "$t" >/dev/null || { echo "SKIP: $t is not installed"; exit 77; }
+done
+[ -f /usr/lib/systemd/boot/efi/systemd-bootx64.efi ] || { echo "SKIP: no systemd-boot-efi"; exit 77; }
+KTREE=$("$SRC/tests/fixtures/fetch-kernel.sh")
+BUSYBOX=$("$SRC/tests/fixtures/fetch-busybox.sh")
+KVER=$(ls "$KTREE/lib/modules")
+rm -rf "$FIX"
+mkdir -p "$FIX"
+T=$FIX/tree
+
+mkdir -p "$T"/usr/{bin,sbin,lib/modules,lib/x86_64-linux-gnu,lib64} "$T"/{boot,etc,tmp,var}
+for l in bin sbin lib lib64; do ln -s "usr/$l" "$T/$l"; done
+cp "$BUSYBOX" "$T/usr/bin/busybox"
+ln -s busybox "$T/usr/bin/sh"
+cp -a "$KTREE/lib/modules/$KVER" "$T/usr/lib/modules/"
+depmod -b "$T" "$KVER"  # an installed Debian system has modules.dep; the .deb does not
+cp "$KTREE/boot/vmlinuz-$KVER" "$T/boot/"
+# The host's basalt and its libraries, so the test init can run `basalt boot` in the VM.
+# Stripped: the VM needs the code, not the debug info.
+strip -o "$T/usr/bin/basalt" "$BIN/basalt" 2>/dev/null || cp "$BIN/basalt" "$T/usr/bin/basalt"
+ldd "$BIN/basalt" | awk '/=> \// {print $3}' | while read -r lib; do
+  cp -L "$lib" "$T/usr/lib/x86_64-linux-gnu/"
+done
+cp -L /lib64/ld-linux-x86-64.so.2 "$T/usr/lib64/"
+echo "root:x:0:0:root:/root:/bin/sh" > "$T/etc/passwd"
+
+# The test init: reports on the serial console what basalt-init set up and which slot runs,
+# blesses the running slot from inside the VM (as systemd-bless-boot would after
+# boot-complete.target), and powers off.
+cat > "$T/usr/sbin/init" <<'INIT'
+#!/bin/sh
+export PATH=/usr/bin:/usr/sbin
+mount -t proc proc /proc 2>/dev/null
+mount -t sysfs sys /sys 2>/dev/null
+[ -e /dev/vda ] || mount -t devtmpfs dev /dev
+echo "BASALT-TEST usr: $(grep ' /usr ' /proc/mounts)"
+echo "BASALT-TEST dm: $(cat /sys/block/dm-0/dm/name) $(cat /sys/block/dm-0/dm/uuid)"
+echo "BASALT-TEST cmdline: $(cat /proc/cmdline)"
+echo "BASALT-TEST root-size: $(cat /sys/class/block/vda9/size)"
+modprobe nls_utf8 2>/dev/null
+mount -t vfat /dev/vda1 /boot || echo "BASALT-TEST: cannot mount the ESP"
+echo "BASALT-TEST status: $(basalt boot status --json 2>&1 | tr -d '\n ')"
+echo "BASALT-TEST mark-good: $(basalt boot mark-good --json 2>&1 | tr -d '\n ')"
+umount /boot
+sync
+poweroff -f
+INIT
+chmod 755 "$T/usr/sbin/init"
+
+for backend in grub systemd-boot; do
+  "$BIN/basalt" image build --rootfs "$T" --output "$FIX/$backend" --boot-backend "$backend" \
+    --version 1.0 --seed vm-fixture --source-date-epoch 1700000000 \
+    --kernel-cmdline "console=ttyS0 panic=-1" \
+    --usr-size 256MiB --esp-size 128MiB --oem-size 8MiB --root-size 32MiB --json >/dev/null
+done
+touch "$FIX/.complete"
+echo "fixture built in $FIX (kernel $KVER)"

@@ -1,0 +1,69 @@
+# Shared pieces of the VM scenarios (sourced, not run). The fixture is built once per ctest
+# run by tests/vm/fixture.sh (a FIXTURES_SETUP test) into $BASALT_VM_FIXTURE:
+#   tree/            busybox + Debian's cloud kernel and modules + the host's basalt (merged /usr)
+#   grub/, systemd-boot/   `basalt image build` output of that tree for each backend
+# Each scenario works on its own sparse copy of a disk.img.
+set -euo pipefail
+BIN=${BASALT_BIN_DIR:?}
+SRC=${BASALT_SOURCE_DIR:?}
+FIX=${BASALT_VM_FIXTURE:?}
+OVMF_CODE=/usr/share/OVMF/OVMF_CODE_4M.fd
+OVMF_VARS=/usr/share/OVMF/OVMF_VARS_4M.fd
+export MTOOLS_SKIP_CHECK=1
+# The extra kernel command line every image of the fixture carries (the definition's
+# kernel.cmdline): serial console, reboot at once on a panic.
+VM_CMDLINE="console=ttyS0 panic=-1"
+
+vm_require() {
+  local t
+  for t in qemu-system-x86_64 mcopy sgdisk grub-editenv busybox "$@"; do
+    command -v "$t" >/dev/null || { echo "SKIP: $t is not installed"; exit 77; }
+  done
+  [ -f "$OVMF_CODE" ] || { echo "SKIP: OVMF is not installed"; exit 77; }
+  [ -f "$FIX/.complete" ] || { echo "FAIL: the VM fixture was not built ($FIX)"; exit 1; }
+}
+
+vm_workdir() {  # sets W, removed on exit
+  W=$(mktemp -d /tmp/basalt-vm-XXXXXX)
+  trap 'rm -rf "$W"' EXIT
+  cp "$OVMF_VARS" "$W/vars.fd"
+}
+
+# image.json field of a fixture build: json_get BACKEND jq-like-python-expression
+json_get() {
+  python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print($2)" "$FIX/$1/image.json"
+}
+
+part_start() {  # byte offset of partition $2 in disk $1
+  echo $(( $(sgdisk -i "$2" "$1" | awk '/First sector/ {print $3}') * 512 ))
+}
+
+# Copies the fixture disk of backend $1 to $W/disk.img (sparse).
+vm_disk() {
+  cp --sparse=always "$FIX/$1/disk.img" "$W/disk.img"
+}
+
+# Boots $W/disk.img through OVMF and the ESP's boot loader until the guest powers off (the test
+# init does) or $1 seconds pass; the guest may reboot any number of times in between (GRUB's
+# fallback). Serial output, without CRs, goes to stdout.
+vm_boot() {
+  local limit=${1:-120}
+  timeout "$limit" qemu-system-x86_64 -accel tcg -m 1024 -nographic \
+    -drive if=pflash,format=raw,readonly=on,file="$OVMF_CODE" \
+    -drive if=pflash,format=raw,file="$W/vars.fd" \
+    -drive file="$W/disk.img",format=raw,if=virtio </dev/null 2>&1 | tr -d '\r' || true
+}
+
+fail=0
+check() {  # $1 text, $2 ERE, $3 what
+  if grep -qE -- "$2" <<<"$1"; then echo "ok: $3"; else echo "FAIL: $3 (no /$2/)"; fail=1; fi
+}
+count() {  # $1 text, $2 ERE
+  grep -cE -- "$2" <<<"$1" || true
+}
+show_console() {  # the lines that matter, for the test log
+  grep -E "^basalt|BASALT-TEST|Kernel panic|FAILED" <<<"$1" || true
+}
+status_json() {
+  "$BIN/basalt" boot --disk "$W/disk.img" status --json
+}
