@@ -353,7 +353,7 @@ TEST(FleetEtcd, TxnWireFormatAndFailover) {
 
   // The endpoint that answered is asked first next time.
   f->calls.clear();
-  ASSERT_TRUE((*c)->Txn({}, {}).has_value());
+  ASSERT_TRUE((*c)->Txn({}, {TxnOp{TxnOp::Kind::kRange, "/k", "", 0}}).has_value());
   ASSERT_EQ(f->calls.size(), 1u);
   EXPECT_EQ(f->calls[0].url, "http://b:2379/v3/kv/txn");
 }

@@ -51,6 +51,10 @@ Result<LockState> RebootLock::Read(bool lease_ttls) {
   BASALT_ASSIGN_OR_RETURN(TxnResult snap,
                           etcd_.Txn({}, {TxnOp{TxnOp::Kind::kRange, SemaphoreKey(), "", 0},
                                          TxnOp{TxnOp::Kind::kRangePrefix, holders_prefix, "", 0}}));
+  if (!snap.succeeded || snap.ranges.size() != 2) {
+    return Fail(ErrorKind::kInvalidInput,
+                "etcd txn: a transaction without compares did not report success");
+  }
   LockState st;
   st.group = group_;
   st.max = default_max_;
