@@ -12,6 +12,7 @@
 
 #include "common/fd.h"
 #include "update-engine/fleet/etcd_client.h"
+#include "update-engine/fleet/fleet_config.h"
 #include "update-engine/fleet/metrics.h"
 #include "update-engine/fleet/omaha_request.h"
 #include "update-engine/fleet/omaha_response.h"
@@ -389,6 +390,27 @@ TEST(FleetEtcd, MalformedAnswersAndAllEndpointsDown) {
   EXPECT_EQ(*eps, (std::vector<std::string>{"http://a:2379", "https://b:2379"}));
   o.cert_file = "/c.pem";
   EXPECT_FALSE(EtcdClient::Create(o).has_value()) << "a certificate needs its key";
+}
+
+TEST(FleetConfig, UpdateConfFeedsTheCoordinatorAndTheOmahaSource) {
+  daemon::UpdateConfig cfg;
+  ASSERT_TRUE(daemon::ApplyConfigText(
+      "SERVER=https://nebraska.example/v1/update/\nPROTOCOL=omaha\nOMAHA_APP_ID={a}\n"
+      "ETCD_ENDPOINTS=http://e1:2379,http://e2:2379\nETCD_LOCK_GROUP=g\nETCD_MAX_HOLDERS=2\n"
+      "ETCD_LOCK_TTL=30m\nETCD_CAFILE=/ca\nETCD_CERTFILE=/c\nETCD_KEYFILE=/k\n",
+      "t.conf", cfg));
+  auto e = EtcdLockConfigFrom(cfg, "m1");
+  EXPECT_EQ(e.etcd.endpoints, (std::vector<std::string>{"http://e1:2379", "http://e2:2379"}));
+  EXPECT_EQ(e.group, "g");
+  EXPECT_EQ(e.max_holders, 2);
+  EXPECT_EQ(e.lease_ttl, std::chrono::minutes(30));
+  EXPECT_EQ(e.etcd.ca_file, "/ca");
+  EXPECT_EQ(e.etcd.cert_file, "/c");
+  EXPECT_EQ(e.etcd.key_file, "/k");
+  EXPECT_EQ(e.machine_id, "m1");
+  auto o = OmahaConfigFrom(cfg);
+  EXPECT_EQ(o.server, "https://nebraska.example/v1/update/");
+  EXPECT_EQ(o.app_id, "{a}");
 }
 
 }  // namespace
