@@ -113,5 +113,41 @@ TEST_F(LoadConfigTest, CrossKeyRules) {
   EXPECT_TRUE(LoadUpdateConfig(root_));
 }
 
+TEST_F(LoadConfigTest, FleetKeys) {
+  Write("etc/basalt/update.conf",
+        "SERVER=https://nebraska.example/v1/update/\nPROTOCOL=omaha\n"
+        "OMAHA_APP_ID={e96281a6-d1af-4bde-9a0a-97b76e56dc57}\nREBOOT_STRATEGY=etcd-lock\n"
+        "ETCD_ENDPOINTS=https://etcd-1:2379, https://etcd-2:2379\nETCD_LOCK_GROUP=web-eu\n"
+        "ETCD_MAX_HOLDERS=3\nETCD_LOCK_TTL=2h\nETCD_CAFILE=/etc/ssl/etcd/ca.pem\n"
+        "ETCD_CERTFILE=/etc/ssl/etcd/host.pem\nETCD_KEYFILE=/etc/ssl/etcd/host-key.pem\n"
+        "METRICS_PATH=/var/lib/node_exporter/basalt.prom\n");
+  auto cfg = LoadUpdateConfig(root_);
+  ASSERT_TRUE(cfg) << cfg.error().message();
+  EXPECT_EQ(cfg->protocol, UpdateProtocol::kOmaha);
+  EXPECT_EQ(cfg->omaha_app_id, "{e96281a6-d1af-4bde-9a0a-97b76e56dc57}");
+  EXPECT_EQ(cfg->reboot_strategy, RebootStrategy::kEtcdLock);
+  EXPECT_EQ(cfg->etcd.endpoints,
+            (std::vector<std::string>{"https://etcd-1:2379", "https://etcd-2:2379"}));
+  EXPECT_EQ(cfg->etcd.group, "web-eu");
+  EXPECT_EQ(cfg->etcd.max_holders, 3);
+  EXPECT_EQ(cfg->etcd.lease_ttl, std::chrono::hours(2));
+  EXPECT_EQ(cfg->etcd.key_file, "/etc/ssl/etcd/host-key.pem");
+  EXPECT_EQ(cfg->metrics_path, "/var/lib/node_exporter/basalt.prom");
+
+  UpdateConfig c;
+  for (const char* bad : {"ETCD_ENDPOINTS=etcd:2379", "ETCD_LOCK_GROUP=a/b", "ETCD_MAX_HOLDERS=0",
+                          "ETCD_LOCK_TTL=10s", "ETCD_TYPO=1", "PROTOCOL=grpc"}) {
+    auto s = ApplyConfigText(bad, "f.conf", c);
+    ASSERT_FALSE(s) << bad;
+    EXPECT_TRUE(s.error().message().starts_with("f.conf:1: ")) << s.error().message();
+  }
+  Write("etc/basalt/update.conf", "SERVER=file:///srv/repo\nREBOOT_STRATEGY=etcd-lock\n");
+  auto no_etcd = LoadUpdateConfig(root_);
+  ASSERT_FALSE(no_etcd);
+  EXPECT_NE(no_etcd.error().message().find("needs ETCD_ENDPOINTS"), std::string::npos);
+  Write("etc/basalt/update.conf", "SERVER=file:///srv/repo\nPROTOCOL=omaha\n");
+  EXPECT_FALSE(LoadUpdateConfig(root_));
+}
+
 }  // namespace
 }  // namespace basalt::daemon

@@ -34,6 +34,58 @@ bool ParseInt(std::string_view s, int64_t& out) {
   return ec == std::errc() && ptr == s.data() + s.size();
 }
 
+Status ApplyEtcdKey(std::string_view key, const std::string& value, EtcdLockSettings& etcd) {
+  if (key == "ETCD_ENDPOINTS") {
+    etcd.endpoints.clear();
+    std::string_view rest = value;
+    while (!rest.empty()) {
+      size_t comma = rest.find(',');
+      std::string_view ep = Trim(rest.substr(0, comma));
+      rest.remove_prefix(comma == std::string_view::npos ? rest.size() : comma + 1);
+      if (ep.empty()) continue;
+      if (!ep.starts_with("http://") && !ep.starts_with("https://")) {
+        return Failf(ErrorKind::kInvalidInput,
+                     "ETCD_ENDPOINTS: '{}' is not an http:// or https:// URL", ep);
+      }
+      etcd.endpoints.emplace_back(ep);
+    }
+    if (etcd.endpoints.empty()) return Fail(ErrorKind::kInvalidInput, "ETCD_ENDPOINTS is empty");
+  } else if (key == "ETCD_LOCK_GROUP") {
+    bool ok = !value.empty() && value.size() <= 128 &&
+              std::all_of(value.begin(), value.end(), [](unsigned char c) {
+                return std::isalnum(c) || c == '.' || c == '_' || c == '-';
+              });
+    if (!ok) {
+      return Failf(ErrorKind::kInvalidInput,
+                   "ETCD_LOCK_GROUP '{}' may only hold letters, digits, '.', '_' and '-'", value);
+    }
+    etcd.group = value;
+  } else if (key == "ETCD_MAX_HOLDERS") {
+    int64_t n = 0;
+    if (!ParseInt(value, n) || n < 1) {
+      return Failf(ErrorKind::kInvalidInput, "ETCD_MAX_HOLDERS '{}' is not a number >= 1", value);
+    }
+    etcd.max_holders = n;
+  } else if (key == "ETCD_LOCK_TTL") {
+    auto d = ParseDuration(value);
+    if (!d) return Failf(ErrorKind::kInvalidInput, "ETCD_LOCK_TTL: {}", d.error().message());
+    // The slot is kept through a reboot with nobody refreshing it: it must outlast one.
+    if (*d < std::chrono::minutes(1)) {
+      return Fail(ErrorKind::kInvalidInput, "ETCD_LOCK_TTL must be at least 1m");
+    }
+    etcd.lease_ttl = *d;
+  } else if (key == "ETCD_CAFILE") {
+    etcd.ca_file = value;
+  } else if (key == "ETCD_CERTFILE") {
+    etcd.cert_file = value;
+  } else if (key == "ETCD_KEYFILE") {
+    etcd.key_file = value;
+  } else {
+    return Failf(ErrorKind::kInvalidInput, "unknown key {}", key);
+  }
+  return {};
+}
+
 }  // namespace
 
 std::string_view RebootStrategyName(RebootStrategy s) {
@@ -177,6 +229,19 @@ Status ApplyConfigText(std::string_view text, std::string_view name, UpdateConfi
         return fail("REBOOT_WINDOW_LENGTH must be between 1s and 7d");
       }
       window_length = *d;
+    } else if (key == "PROTOCOL") {
+      if (value == "repository" || value == "basalt")
+        cfg.protocol = UpdateProtocol::kRepository;
+      else if (value == "omaha")
+        cfg.protocol = UpdateProtocol::kOmaha;
+      else
+        return fail(fmt::format("PROTOCOL '{}' is not one of repository, omaha", value));
+    } else if (key == "OMAHA_APP_ID") {
+      cfg.omaha_app_id = value;
+    } else if (key == "METRICS_PATH") {
+      cfg.metrics_path = value;
+    } else if (key.starts_with("ETCD_")) {
+      if (auto s = ApplyEtcdKey(key, value, cfg.etcd); !s) return fail(s.error().message());
     } else {
       return fail(fmt::format("unknown key {}", key));
     }
@@ -222,6 +287,16 @@ Result<UpdateConfig> LoadUpdateConfig(const std::string& root) {
       (!cfg.reboot_window || cfg.reboot_window->length.count() == 0)) {
     return Fail(ErrorKind::kInvalidInput,
                 "REBOOT_STRATEGY=window needs REBOOT_WINDOW_START and REBOOT_WINDOW_LENGTH");
+  }
+  if (cfg.reboot_strategy == RebootStrategy::kEtcdLock && cfg.etcd.endpoints.empty()) {
+    return Fail(ErrorKind::kInvalidInput, "REBOOT_STRATEGY=etcd-lock needs ETCD_ENDPOINTS");
+  }
+  if (cfg.etcd.cert_file.empty() != cfg.etcd.key_file.empty()) {
+    return Fail(ErrorKind::kInvalidInput, "ETCD_CERTFILE and ETCD_KEYFILE go together");
+  }
+  if (cfg.protocol == UpdateProtocol::kOmaha && !cfg.server.starts_with("http://") &&
+      !cfg.server.starts_with("https://")) {
+    return Fail(ErrorKind::kInvalidInput, "PROTOCOL=omaha needs an http(s):// SERVER");
   }
   return cfg;
 }

@@ -25,6 +25,18 @@ struct RebootWindow {
   std::chrono::seconds length{0};
 };
 
+// Where offers come from: the static signed repository, or an Omaha v3 server (Nebraska).
+enum class UpdateProtocol { kRepository, kOmaha };
+
+// REBOOT_STRATEGY=etcd-lock (docs/fleet.md).
+struct EtcdLockSettings {
+  std::vector<std::string> endpoints;        // ETCD_ENDPOINTS, comma-separated http(s) URLs
+  std::string group = "default";             // ETCD_LOCK_GROUP
+  int64_t max_holders = 1;                   // ETCD_MAX_HOLDERS, used when the group is new
+  std::chrono::seconds lease_ttl{3600};      // ETCD_LOCK_TTL: a dead holder's slot frees after this
+  std::string ca_file, cert_file, key_file;  // ETCD_CAFILE, ETCD_CERTFILE, ETCD_KEYFILE
+};
+
 struct UpdateConfig {
   std::string server;  // http(s)://, file:// or a directory path
   std::string channel = "stable";
@@ -33,6 +45,10 @@ struct UpdateConfig {
   RebootStrategy reboot_strategy = RebootStrategy::kReboot;
   std::optional<RebootWindow> reboot_window;
   std::chrono::seconds health_timeout{600};
+  UpdateProtocol protocol = UpdateProtocol::kRepository;  // PROTOCOL=repository|omaha
+  std::string omaha_app_id;                               // OMAHA_APP_ID
+  EtcdLockSettings etcd;
+  std::string metrics_path = "/var/lib/basalt/metrics.prom";  // METRICS_PATH ("" = off)
 };
 
 // Parses one file's text into cfg, applying its keys over what is there. `name` is used in

@@ -79,9 +79,27 @@ class CurlFetcher : public Fetcher {
     return Run(url, offset, max_bytes, sink);
   }
 
+  Result<std::string> Post(const std::string& url, std::string_view body,
+                           std::string_view content_type, size_t max_size) override {
+    std::string out;
+    ByteSink sink = [&out](std::span<const uint8_t> d) -> Status {
+      out.append(reinterpret_cast<const char*>(d.data()), d.size());
+      return {};
+    };
+    PostBody post{body, fmt::format("Content-Type: {}", content_type)};
+    auto got = Run(url, 0, max_size, sink, &post);
+    if (!got) return std::unexpected(std::move(got).error());
+    return out;
+  }
+
  private:
+  struct PostBody {
+    std::string_view data;
+    std::string content_type_header;
+  };
+
   Result<uint64_t> Run(const std::string& url, uint64_t offset, uint64_t max_bytes,
-                       const ByteSink& sink) {
+                       const ByteSink& sink, const PostBody* post = nullptr) {
     CurlHandle curl(curl_easy_init());
     if (!curl) return Fail(ErrorKind::kInternal, "curl_easy_init failed");
     CURL* c = curl.get();
@@ -107,20 +125,48 @@ class CurlFetcher : public Fetcher {
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &WriteCallback);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &t);
     if (offset > 0) curl_easy_setopt(c, CURLOPT_RANGE, range.c_str());
+    if (options_.total_timeout_seconds > 0)
+      curl_easy_setopt(c, CURLOPT_TIMEOUT, options_.total_timeout_seconds);
+    if (!options_.ca_file.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, options_.ca_file.c_str());
+    if (!options_.cert_file.empty())
+      curl_easy_setopt(c, CURLOPT_SSLCERT, options_.cert_file.c_str());
+    if (!options_.key_file.empty()) curl_easy_setopt(c, CURLOPT_SSLKEY, options_.key_file.c_str());
+    struct SlistDeleter {
+      void operator()(curl_slist* l) const { curl_slist_free_all(l); }
+    };
+    std::unique_ptr<curl_slist, SlistDeleter> headers;
+    if (post) {
+      // A POST is never redirected into a GET or to another host: the fleet servers answer
+      // directly, and a redirect would resend the body somewhere unconfigured.
+      curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+      curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+      curl_easy_setopt(c, CURLOPT_POST, 1L);
+      curl_easy_setopt(c, CURLOPT_POSTFIELDS, post->data.data());
+      curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(post->data.size()));
+      // No "Expect: 100-continue" round trip for bodies over 1 KiB.
+      headers.reset(curl_slist_append(nullptr, post->content_type_header.c_str()));
+      if (!headers) return Fail(ErrorKind::kInternal, "curl_slist_append failed");
+      if (curl_slist* more = curl_slist_append(headers.get(), "Expect:")) {
+        headers.release();
+        headers.reset(more);
+      }
+      curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
+    }
     CURLcode rc = curl_easy_perform(c);
     if (!t.status) return std::unexpected(std::move(t.status).error().WithContext(url));
     if (rc != CURLE_OK) {
       long code = 0;
       curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
       if (rc == CURLE_HTTP_RETURNED_ERROR) {
-        return Failf(code == 404 ? ErrorKind::kNotFound : ErrorKind::kIo, "GET {}: HTTP {}", url,
-                     code);
+        return Failf(code == 404 ? ErrorKind::kNotFound : ErrorKind::kIo, "{} {}: HTTP {}",
+                     post ? "POST" : "GET", url, code);
       }
       if (rc == CURLE_FILE_COULDNT_READ_FILE) {
         return Failf(ErrorKind::kNotFound, "GET {}: {}", url,
                      errbuf[0] ? errbuf : curl_easy_strerror(rc));
       }
-      return Failf(ErrorKind::kIo, "GET {}: {}", url, errbuf[0] ? errbuf : curl_easy_strerror(rc));
+      return Failf(ErrorKind::kIo, "{} {}: {}", post ? "POST" : "GET", url,
+                   errbuf[0] ? errbuf : curl_easy_strerror(rc));
     }
     return t.delivered;
   }
@@ -146,6 +192,11 @@ bool HasScheme(std::string_view s) {
 }
 
 }  // namespace
+
+Result<std::string> Fetcher::Post(const std::string& url, std::string_view, std::string_view,
+                                  size_t) {
+  return Failf(ErrorKind::kUnsupported, "POST {}: this fetcher only reads", url);
+}
 
 std::unique_ptr<Fetcher> MakeCurlFetcher(const FetchOptions& options) {
   // curl_global_init is not thread-safe; doing it once here keeps that out of callers' way.

@@ -33,6 +33,11 @@ class Fetcher {
   // Range has its leading bytes skipped.
   virtual Result<uint64_t> GetRange(const std::string& url, uint64_t offset, uint64_t max_bytes,
                                     const ByteSink& sink) = 0;
+  // POSTs body with the given Content-Type and returns the response body (at most max_size
+  // bytes, else kIntegrity). Used by the fleet clients (etcd's JSON gateway, Omaha). Errors as
+  // Get(); the default is for fetchers that only read repositories.
+  virtual Result<std::string> Post(const std::string& url, std::string_view body,
+                                   std::string_view content_type, size_t max_size);
 };
 
 struct FetchOptions {
@@ -42,6 +47,14 @@ struct FetchOptions {
   long stall_seconds = 60;
   long low_speed_bytes = 1;
   std::string user_agent = "basalt";
+  // TLS: a CA bundle to trust instead of the system's, and a client certificate and key (PEM)
+  // for servers that authenticate clients (etcd with --client-cert-auth). Empty: unused.
+  std::string ca_file;
+  std::string cert_file;
+  std::string key_file;
+  // Limits a whole request, not only a stall: 0 is no limit (payload downloads); the fleet
+  // clients set a few seconds so a hung endpoint fails over to the next.
+  long total_timeout_seconds = 0;
 };
 
 std::unique_ptr<Fetcher> MakeCurlFetcher(const FetchOptions& options = {});

@@ -1,0 +1,3 @@
+basalt_add_gtest(fleet_unit_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/fleet_unit_test.cc
+  LIBS basalt_fleet)
