@@ -13,22 +13,20 @@ BSDIFF_TIMEOUT=${BSDIFF_TIMEOUT:-1800}
 mkdir -p "$WORK"
 cd "$WORK"
 
-# An image directory as `basalt image build` lays it out: erofs of /usr (uncompressed, fixed
-# timestamp and UUID) with the veritysetup hash area appended, plus image.json.
+# The two image directories, made by `basalt image build` from the pair's root trees
+# (reproducible: fixed seed and SOURCE_DATE_EPOCH). COMPRESSION=none|lz4hc picks the /usr
+# filesystem (docs/image.md); the build time is recorded for the issue #3 comparison.
+COMPRESSION=${COMPRESSION:-none}
 mkimg() {
   local tree=$1 dir=$2 ver=$3
   [ -f "$dir/image.json" ] && return 0
-  mkdir -p "$dir"
-  mkfs.erofs -T0 -U 6c0d1a52-3e8f-4b1e-9d6a-0a1b2c3d4e5f "$dir/data.img" "$tree" >/dev/null
-  cp "$dir/data.img" "$dir/usr.img"
-  local sz; sz=$(stat -c %s "$dir/data.img")
-  local root
-  root=$(veritysetup format --hash-offset="$sz" --data-blocks=$((sz / 4096)) --salt=5eed5eed \
-    --uuid=6c0d1a52-3e8f-4b1e-9d6a-0a1b2c3d4e5f "$dir/usr.img" "$dir/usr.img" | awk '/Root hash/{print $3}')
-  cat >"$dir/image.json" <<EOJ
-{"version":"$ver","usr":{"root_hash":"$root","salt":"5eed5eed","hash_algorithm":"sha256","data_block_size":4096,"hash_block_size":4096,"data_blocks":$((sz / 4096)),"hash_offset":$sz,"size":$(stat -c %s "$dir/usr.img"),"sha256":"$(sha256sum "$dir/usr.img" | cut -d' ' -f1)"}}
-EOJ
+  rm -rf "$dir"
+  /usr/bin/time -f "%e %M" -o "build-time.$dir" "$BASALT" image build --rootfs "$tree" \
+    --output "$dir" --version "$ver" --seed payload-bench --source-date-epoch 1700000000 \
+    --usr-compression "$COMPRESSION" >/dev/null
+  echo "image build $dir ($COMPRESSION): $(cat "build-time.$dir") (s, KiB peak)"
 }
+usr_field() { python3 -c "import json,sys;print(json.load(open(sys.argv[1]))['usr'][sys.argv[2]])" "$1/image.json" "$2"; }
 
 # measure NAME OUTPUT CMD...: runs CMD under /usr/bin/time and records "size seconds peak_rss_MiB"
 # in res.NAME ("-" for the size when it did not finish).
@@ -49,30 +47,33 @@ measure() {
 field() { awk -v f="$2" '{print $f}' "res.$1"; }
 ratio() { python3 -c "print(round($1/$2, 3))"; }
 
-mkimg "$PAIR/old/usr" old 1.0 &
-mkimg "$PAIR/new/usr" new 1.1 &
-wait
+mkimg "$PAIR/old" old-$COMPRESSION 1.0
+mkimg "$PAIR/new" new-$COMPRESSION 1.1
+O=old-$COMPRESSION N=new-$COMPRESSION
+# The peers get the filesystem part only (our payloads never ship the hash tree either).
+head -c "$(usr_field $O hash_offset)" $O/usr.img >$O/data.img
+head -c "$(usr_field $N hash_offset)" $N/usr.img >$N/data.img
 [ -f key.pem ] || { openssl genpkey -algorithm ed25519 -out key.pem; mkdir -p trust; openssl pkey -in key.pem -pubout -out trust/key.pem; }
-OLD=old/data.img NEW=new/data.img
+OLD=$O/data.img NEW=$N/data.img
 echo "old erofs $(stat -c %s $OLD) bytes, new erofs $(stat -c %s $NEW) bytes, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 rm -f res.*
 
 # Two lanes so the run fits in the wall-clock time of a busy shared machine: ours, then apply;
 # the peers in parallel. Sizes are unaffected; times are wall-clock under the same load.
 (
-  measure basalt-delta delta.payload "$BASALT" payload generate --old old --new new --output delta.payload --key key.pem
-  measure basalt-full full.payload "$BASALT" payload generate --new new --output full.payload --key key.pem
+  measure basalt-delta delta.payload "$BASALT" payload generate --old $O --new $N --output delta.payload --key key.pem
+  measure basalt-full full.payload "$BASALT" payload generate --new $N --output full.payload --key key.pem
   # Apply throughput: full payload into a file (all verification on) vs the raw pipeline.
   zstd -q -f -19 -T1 "$NEW" -o raw.zst
   sync
   measure apply-full target.img "$BASALT" payload apply full.payload --target target.img --keys trust
   sync
   measure raw-zstd-dd raw.img sh -c "zstd -dc raw.zst | dd of=raw.img bs=1M conv=fsync status=none"
-  cmp target.img new/usr.img
-  measure apply-delta target-delta.img "$BASALT" payload apply delta.payload --source old/usr.img --target target-delta.img --keys trust
-  cmp target-delta.img new/usr.img
-  veritysetup verify --hash-offset="$(stat -c %s $NEW)" target-delta.img target-delta.img \
-    "$(python3 -c "import json;print(json.load(open('new/image.json'))['usr']['root_hash'])")" && echo "veritysetup verify of the delta result: ok"
+  cmp target.img $N/usr.img
+  measure apply-delta target-delta.img "$BASALT" payload apply delta.payload --source $O/usr.img --target target-delta.img --keys trust
+  cmp target-delta.img $N/usr.img
+  veritysetup verify --hash-offset="$(usr_field $N hash_offset)" target-delta.img target-delta.img \
+    "$(usr_field $N root_hash)" && echo "veritysetup verify of the delta result: ok"
 ) &
 (
   measure zstd-19-long-patch-from p.zst zstd -q -f -19 --long=31 --patch-from="$OLD" "$NEW" -o p.zst
@@ -98,7 +99,7 @@ if [ "$(field bsdiff 1)" != - ]; then
 else
   echo "bsdiff did not finish within ${BSDIFF_TIMEOUT}s (delta generation took $(field basalt-delta 2)s)"
 fi
-usr=$(stat -c %s new/usr.img)
+usr=$(stat -c %s $N/usr.img)
 ours=$(python3 -c "print(round($usr/1e6/$(field apply-full 2),1))")
 raw=$(python3 -c "print(round($(stat -c %s $NEW)/1e6/$(field raw-zstd-dd 2),1))")
 echo "apply throughput: basalt $ours MB/s, zstd -dc | dd $raw MB/s, ratio $(ratio "$ours" "$raw")"

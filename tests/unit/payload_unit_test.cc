@@ -10,6 +10,7 @@
 
 #include "update-engine/payload/bspatch.h"
 #include "update-engine/payload/codec.h"
+#include "update-engine/payload/file_map.h"
 #include "update-engine/payload/format.h"
 
 namespace basalt::payload {
@@ -278,6 +279,48 @@ TEST(PayloadBspatch, AppliesPatchesFromDebianBsdiff) {
   bad = patch;
   bad[0] = 'X';
   EXPECT_FALSE(ApplyBsdiff(old_data, bad, out).has_value());
+}
+
+}  // namespace
+}  // namespace basalt::payload
+
+namespace basalt::payload {
+namespace {
+
+FileBlocks File(std::string path, size_t blocks) {
+  FileBlocks f{std::move(path), {}};
+  for (size_t i = 0; i < blocks; ++i)
+    f.blocks.push_back(1000 + i);
+  return f;
+}
+
+TEST(PayloadFileMatch, VersionlessPathMapsVersionsTogether) {
+  EXPECT_EQ(VersionlessPath("/lib/modules/6.1.0-50-cloud-amd64/kernel/fs/ext4/ext4.ko"),
+            VersionlessPath("/lib/modules/6.1.0-56-cloud-amd64/kernel/fs/ext4/ext4.ko"));
+  EXPECT_EQ(VersionlessPath("/lib/x86_64-linux-gnu/libssl.so.1.2.3"),
+            "/lib/x#_#-linux-gnu/libssl.so.#.#.#");
+  EXPECT_NE(VersionlessPath("/bin/ls"), VersionlessPath("/bin/cp"));
+}
+
+TEST(PayloadFileMatch, PrefersPathThenVersionlessPathThenBasename) {
+  std::vector<FileBlocks> old_files = {
+      File("/lib/modules/6.1.0-50-cloud-amd64/vmlinuz", 2000),
+      File("/lib/libfoo.so.1.2.3", 10),
+      File("/lib/libfoo.so.1.2.4", 30),  // same versionless path, different size
+      File("/share/doc/a/copyright", 3),
+      File("/share/doc/b/copyright", 9),
+      File("/bin/tool", 5),
+  };
+  FileMatcher m(old_files);
+  EXPECT_EQ(m.Match(File("/bin/tool", 50)), 5);
+  EXPECT_EQ(m.Match(File("/lib/modules/6.1.0-56-cloud-amd64/vmlinuz", 2100)), 0);
+  // Several version candidates: the closest in size.
+  EXPECT_EQ(m.Match(File("/lib/libfoo.so.1.2.5", 28)), 2);
+  EXPECT_EQ(m.Match(File("/lib/libfoo.so.1.2.5", 11)), 1);
+  // Moved to another directory: the basename, closest in size.
+  EXPECT_EQ(m.Match(File("/share/doc/c/copyright", 8)), 4);
+  EXPECT_EQ(m.Match(File("/usr/bin/tool", 5)), 5);
+  EXPECT_EQ(m.Match(File("/bin/other", 5)), -1);
 }
 
 }  // namespace

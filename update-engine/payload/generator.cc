@@ -18,6 +18,7 @@
 #include "common/mapped_file.h"
 #include "common/signing.h"
 #include "update-engine/payload/codec.h"
+#include "update-engine/payload/file_map.h"
 #include "update-engine/payload/format.h"
 #include "update-engine/payload/image_dir.h"
 #include "update-engine/payload/ordered_pool.h"
@@ -37,13 +38,36 @@ struct PlannedOp {
   std::vector<uint8_t> blob;
 };
 
-enum class SegmentKind { kZero, kCopy, kEncode };
+enum class SegmentKind { kZero, kCopy, kEncode, kFile };
+using Runs = std::vector<std::pair<uint64_t, uint64_t>>;  // {start block, count}
 struct Segment {
   SegmentKind kind;
   uint64_t start;  // first new block
   uint64_t blocks;
   uint64_t src = 0;  // kCopy: first old block
+  // kFile: the changed blocks of one new file (in file order) and the blocks of the old file it
+  // is diffed against.
+  Runs dst_runs = {};
+  Runs src_runs = {};
 };
+
+// Per-file operations, like update_engine's per-file diff cap: a changed file is cut into
+// pieces of at most this many new blocks, each diffed against at most kMaxFileSourceBlocks of
+// its old file, so any one operation's memory and time stay bounded.
+constexpr uint64_t kFileOpBlocks = 2048;         // 8 MiB
+constexpr uint64_t kMaxFileSourceBlocks = 8192;  // 32 MiB
+
+Runs ToRuns(const std::vector<uint64_t>& blocks, size_t begin, size_t end) {
+  Runs runs;
+  for (size_t i = begin; i < end; ++i) {
+    if (!runs.empty() && runs.back().first + runs.back().second == blocks[i]) {
+      ++runs.back().second;
+    } else {
+      runs.emplace_back(blocks[i], 1);
+    }
+  }
+  return runs;
+}
 
 std::span<const uint8_t> Blocks(std::span<const uint8_t> image, uint64_t start, uint64_t count) {
   return image.subspan(start * kBlockSize, count * kBlockSize);
@@ -195,6 +219,12 @@ class Generator {
   void AddEncodeSegments(uint64_t start, uint64_t count);
   Result<std::vector<PlannedOp>> RunSegment(size_t index);
   Result<PlannedOp> Encode(const Segment& seg, size_t slot);
+  Result<PlannedOp> EncodeFile(const Segment& seg, size_t slot);
+  Result<PlannedOp> ChooseSmallest(std::span<const uint8_t> data, std::span<const uint8_t> source,
+                                   size_t slot);
+  // Deltas: the changed blocks of files that have an old counterpart, as kFile segments.
+  // Marks the blocks it takes in `taken`.
+  void PlanFiles(const std::vector<uint64_t>& src, std::vector<bool>& taken);
   Status WriteOutput(const std::string& blob_path, GenerateResult& result);
 
   const GenerateOptions& opt_;
@@ -212,6 +242,7 @@ class Generator {
   Manifest manifest_;
   Partition* part_ = nullptr;
   std::string tmpdir_;
+  uint64_t files_matched_ = 0;
 };
 
 bool HasVeritySuperblock(std::span<const uint8_t> image, uint64_t hash_offset) {
@@ -283,6 +314,56 @@ void Generator::PlanFull() {
   }
 }
 
+void Generator::PlanFiles(const std::vector<uint64_t>& src, std::vector<bool>& taken) {
+  auto new_files = ListFileBlocks(new_info_.path, new_info_.hash_offset);
+  auto old_files = ListFileBlocks(old_info_->path, old_info_->hash_offset);
+  if (!new_files || !old_files) {
+    // Not an erofs we can read: the block-level plan below still makes a correct delta.
+    log_.Warn(fmt::format("file-aware delta disabled: {}",
+                          (!new_files ? new_files.error() : old_files.error()).message()));
+    return;
+  }
+  FileMatcher matcher(*old_files);
+  constexpr uint64_t kChanged = ~0ull;
+  for (const FileBlocks& nf : *new_files) {
+    // The blocks of this file that are neither found verbatim in the old image nor part of a
+    // long zero run (src[] says so); those are what a diff has to produce.
+    std::vector<uint64_t> changed;
+    for (uint64_t b : nf.blocks) {
+      if (b < shipped_blocks_ && src[b] == kChanged && !taken[b]) changed.push_back(b);
+    }
+    if (changed.empty()) continue;
+    int64_t m = matcher.Match(nf);
+    if (m < 0) continue;  // a new file: the anchor search over the whole old image handles it
+    const FileBlocks& of = (*old_files)[static_cast<size_t>(m)];
+    std::vector<uint64_t> old_blocks;
+    for (uint64_t b : of.blocks) {
+      if (b < old_shipped_blocks_) old_blocks.push_back(b);
+    }
+    if (old_blocks.empty()) continue;
+    ++files_matched_;
+    for (uint64_t b : changed)
+      taken[b] = true;
+    for (size_t i = 0; i < changed.size(); i += kFileOpBlocks) {
+      const size_t end = std::min<size_t>(changed.size(), i + kFileOpBlocks);
+      Segment seg{SegmentKind::kFile, changed[i], end - i};
+      seg.dst_runs = ToRuns(changed, i, end);
+      // The part of the old file proportional to this piece, widened; the whole old file when
+      // it fits.
+      size_t lo = 0, hi = old_blocks.size();
+      if (old_blocks.size() > kMaxFileSourceBlocks) {
+        const double scale = static_cast<double>(old_blocks.size()) / changed.size();
+        const size_t center = static_cast<size_t>((i + end) / 2.0 * scale);
+        lo = center > kMaxFileSourceBlocks / 2 ? center - kMaxFileSourceBlocks / 2 : 0;
+        hi = std::min(old_blocks.size(), lo + kMaxFileSourceBlocks);
+        lo = hi - std::min(hi, kMaxFileSourceBlocks);
+      }
+      seg.src_runs = ToRuns(old_blocks, lo, hi);
+      segments_.push_back(std::move(seg));
+    }
+  }
+}
+
 void Generator::PlanDelta() {
   // Old blocks by content, for SOURCE_COPY of blocks that moved.
   std::unordered_map<std::string_view, uint64_t> old_blocks;
@@ -314,6 +395,19 @@ void Generator::PlanDelta() {
     }
   }
   old_blocks.clear();
+  // Short zero runs inside a file are diffed with it; long ones become ZERO below.
+  for (uint64_t b = 0; b < shipped_blocks_;) {
+    uint64_t e = b;
+    while (e < shipped_blocks_ && src[e] == kZeroBlock)
+      ++e;
+    if (e > b && e - b < kMinZeroRunBlocks) {
+      for (uint64_t z = b; z < e; ++z)
+        src[z] = kChanged;
+    }
+    b = std::max(e, b + 1);
+  }
+  std::vector<bool> taken(shipped_blocks_, false);
+  PlanFiles(src, taken);
   anchors_.Build(Blocks(old_, 0, old_shipped_blocks_));
 
   uint64_t b = 0;
@@ -324,25 +418,23 @@ void Generator::PlanDelta() {
     in_encode = false;
   };
   while (b < shipped_blocks_) {
-    if (src[b] == kZeroBlock) {
+    if (taken[b]) {
+      flush(b);
+      ++b;
+    } else if (src[b] == kZeroBlock) {
+      flush(b);
       uint64_t e = b;
       while (e < shipped_blocks_ && src[e] == kZeroBlock)
         ++e;
-      if (e - b >= kMinZeroRunBlocks) {
-        flush(b);
-        for (uint64_t z = b; z < e; z += kMaxRunBlocks) {
-          segments_.push_back({SegmentKind::kZero, z, std::min(kMaxRunBlocks, e - z)});
-        }
-      } else if (!in_encode) {
-        in_encode = true;
-        pending = b;
+      for (uint64_t z = b; z < e; z += kMaxRunBlocks) {
+        segments_.push_back({SegmentKind::kZero, z, std::min(kMaxRunBlocks, e - z)});
       }
       b = e;
     } else if (src[b] != kChanged) {
       flush(b);
       uint64_t e = b + 1;
       while (e < shipped_blocks_ && e - b < kMaxRunBlocks && src[e] == src[e - 1] + 1 &&
-             src[e] < kZeroBlock) {
+             src[e] < kZeroBlock && !taken[e]) {
         ++e;
       }
       segments_.push_back({SegmentKind::kCopy, b, e - b, src[b]});
@@ -356,6 +448,13 @@ void Generator::PlanDelta() {
     }
   }
   flush(shipped_blocks_);
+  // Target order, so the applier writes mostly sequentially; stable, so it is deterministic.
+  std::stable_sort(segments_.begin(), segments_.end(),
+                   [](const Segment& a, const Segment& b) { return a.start < b.start; });
+  log_.Info(
+      fmt::format("delta plan: {} operations, {} changed files diffed against their old "
+                  "version",
+                  segments_.size(), files_matched_));
 }
 
 Result<PlannedOp> Generator::Encode(const Segment& seg, size_t slot) {
@@ -371,7 +470,8 @@ Result<PlannedOp> Generator::Encode(const Segment& seg, size_t slot) {
     }
     return false;
   };
-  BASALT_ASSIGN_OR_RETURN(auto zstd, ZstdCompress(data, opt_.zstd_level));
+  BASALT_ASSIGN_OR_RETURN(
+      auto zstd, ZstdCompress(data, old_.empty() ? opt_.full_zstd_level : opt_.zstd_level));
   consider(Operation::REPLACE_ZSTD, std::move(zstd));
   const size_t replace_size = best.blob.size();
   auto try_xz = [&]() -> Status {
@@ -380,7 +480,6 @@ Result<PlannedOp> Generator::Encode(const Segment& seg, size_t slot) {
     consider(Operation::REPLACE_XZ, std::move(xz));
     return {};
   };
-  if (old_.empty()) BASALT_RETURN_IF_ERROR(try_xz());
   if (!old_.empty()) {
     auto windows = anchors_.Windows(data, old_shipped_blocks_ * kBlockSize);
     if (windows.empty() && seg.start < old_shipped_blocks_) {
@@ -416,6 +515,56 @@ Result<PlannedOp> Generator::Encode(const Segment& seg, size_t slot) {
   return best;
 }
 
+Result<PlannedOp> Generator::ChooseSmallest(std::span<const uint8_t> data,
+                                            std::span<const uint8_t> source, size_t slot) {
+  PlannedOp best;
+  best.op.set_type(Operation::REPLACE);
+  best.blob.assign(data.begin(), data.end());
+  auto consider = [&](Operation::Type type, std::vector<uint8_t>&& blob) {
+    if (!blob.empty() && blob.size() < best.blob.size()) {
+      best.op.set_type(type);
+      best.blob = std::move(blob);
+    }
+  };
+  BASALT_ASSIGN_OR_RETURN(auto zstd, ZstdCompress(data, opt_.zstd_level));
+  consider(Operation::REPLACE_ZSTD, std::move(zstd));
+  const size_t replace_size = best.blob.size();
+  if (!source.empty()) {
+    BASALT_ASSIGN_OR_RETURN(auto patch, ZstdCompress(data, opt_.zstd_level, source));
+    consider(Operation::SOURCE_ZSTD_PATCH, std::move(patch));
+    if (opt_.try_bsdiff) {
+      consider(Operation::SOURCE_BSDIFF, BsdiffWithTool(source, data, tmpdir_, slot));
+    }
+  }
+  if (opt_.try_xz && best.blob.size() * 2 > replace_size) {
+    BASALT_ASSIGN_OR_RETURN(auto xz, XzCompress(data, opt_.xz_preset));
+    consider(Operation::REPLACE_XZ, std::move(xz));
+  }
+  return best;
+}
+
+Result<PlannedOp> Generator::EncodeFile(const Segment& seg, size_t slot) {
+  std::vector<uint8_t> data, source;
+  data.reserve(seg.blocks * kBlockSize);
+  for (auto [start, n] : seg.dst_runs) {
+    auto b = Blocks(new_, start, n);
+    data.insert(data.end(), b.begin(), b.end());
+  }
+  for (auto [start, n] : seg.src_runs) {
+    auto b = Blocks(old_, start, n);
+    source.insert(source.end(), b.begin(), b.end());
+  }
+  BASALT_ASSIGN_OR_RETURN(PlannedOp best, ChooseSmallest(data, source, slot));
+  if (IsSourceOperation(best.op.type())) {
+    for (auto [start, n] : seg.src_runs)
+      AddExtent(best.op.mutable_src_extents(), start, n);
+    best.op.set_src_sha256(DigestString(Sha256(source)));
+  }
+  for (auto [start, n] : seg.dst_runs)
+    AddExtent(best.op.mutable_dst_extents(), start, n);
+  return best;
+}
+
 Result<std::vector<PlannedOp>> Generator::RunSegment(size_t index) {
   const Segment& seg = segments_[index];
   PlannedOp p;
@@ -432,6 +581,10 @@ Result<std::vector<PlannedOp>> Generator::RunSegment(size_t index) {
       break;
     case SegmentKind::kEncode: {
       BASALT_ASSIGN_OR_RETURN(p, Encode(seg, index));
+      break;
+    }
+    case SegmentKind::kFile: {
+      BASALT_ASSIGN_OR_RETURN(p, EncodeFile(seg, index));
       break;
     }
   }

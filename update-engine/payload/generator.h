@@ -21,8 +21,12 @@ struct GenerateOptions {
 
   // Tuning; the defaults are what releases use.
   unsigned threads = 0;  // 0: one per core
-  int zstd_level = 19;
-  bool try_xz = true;                // also try xz per chunk and keep the smaller
+  int zstd_level = 19;   // deltas: diffs and replaces of changed data
+  // Full payloads: REPLACE_ZSTD only (no xz: its decoder would cap apply throughput far below
+  // `zstd -dc`), level 9: on /usr data 2 MiB chunks come out ~10% larger than at level 19 in
+  // 1/15 of the time (docs/benchmarks.md).
+  int full_zstd_level = 9;
+  bool try_xz = true;                // deltas: also try xz where no diff halved the data
   uint32_t xz_preset = 6;            // chunks are small, so -9's larger dictionary buys nothing
   uint64_t chunk_size = 2ull << 20;  // bytes of new image per REPLACE/patch operation
   // Deltas: also try SOURCE_BSDIFF (Debian's bsdiff) per changed chunk. Off by default: it

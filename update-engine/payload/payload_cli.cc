@@ -285,7 +285,9 @@ void AddPayloadCommands(CLI::App& app, CommandRunner& runner) {
   gen->add_option("--key", g->opt.keys, "Signing key: PEM file or OpenSSL store URI (repeatable)")
       ->required();
   gen->add_option("--threads", g->opt.threads, "Worker threads (default: one per core)");
-  gen->add_option("--zstd-level", g->opt.zstd_level, "zstd level (default 19)");
+  gen->add_option("--zstd-level", g->opt.zstd_level, "zstd level of delta operations (default 19)");
+  gen->add_option("--full-zstd-level", g->opt.full_zstd_level,
+                  "zstd level of full payloads (default 9)");
   gen->add_option("--chunk-size", g->chunk_kib, "KiB of new image per operation (default 2048)");
   gen->add_flag("--no-xz", g->no_xz, "Do not try xz per chunk");
   gen->add_flag("--bsdiff", g->bsdiff,
