@@ -5,6 +5,7 @@
 #include "bootloader/boot_cli.h"
 #include "common/cli.h"
 #include "image/image_cli.h"
+#include "update-engine/daemon/update_cli.h"
 #include "update-engine/payload/payload_cli.h"
 #include "update-engine/repo/keys_cli.h"
 #include "update-engine/repo/repo_cli.h"
@@ -21,6 +22,7 @@ int main(int argc, char** argv) {
   basalt::AddKeysCommands(app, runner);
   basalt::AddRepoCommands(app, runner);
   basalt::AddBootCommands(app, runner);
+  basalt::AddUpdateCommands(app, runner);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

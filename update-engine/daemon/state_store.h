@@ -36,6 +36,7 @@ struct PlannedPayload {
   std::string url;  // absolute
   uint64_t size = 0;
   std::string sha256;
+  bool operator==(const PlannedPayload&) const = default;
 };
 
 struct UpdateState {
