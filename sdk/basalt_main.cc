@@ -6,6 +6,7 @@
 #include "common/cli.h"
 #include "image/image_cli.h"
 #include "update-engine/fleet/fleet_cli.h"
+#include "update-engine/daemon/update_cli.h"
 #include "update-engine/payload/payload_cli.h"
 #include "update-engine/repo/keys_cli.h"
 #include "update-engine/repo/repo_cli.h"
@@ -23,6 +24,7 @@ int main(int argc, char** argv) {
   basalt::AddRepoCommands(app, runner);
   basalt::AddBootCommands(app, runner);
   basalt::AddFleetCommands(app, runner);
+  basalt::AddUpdateCommands(app, runner);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,5 +1,5 @@
 basalt_add_gtest(repo_nginx_test
-  SOURCES ${CMAKE_CURRENT_LIST_DIR}/repo_nginx_test.cc
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/repo_nginx_test.cc ${CMAKE_CURRENT_LIST_DIR}/nginx_server.cc
   LIBS basalt_repo basalt_cli_support
   LABELS integration
   TIMEOUT 300)

@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "common/cli.h"
+#include "tests/integration/nginx_server.h"
 #include "tests/unit/repo_test_util.h"
 #include "update-engine/repo/fetcher.h"
 #include "update-engine/repo/repo_source.h"
@@ -47,6 +48,7 @@ struct Env {
   fs::path trust;
   int port = 0;
   pid_t nginx = -1;
+  std::unique_ptr<basalt::testing::NginxServer> server;
   std::string base_url;
   std::string v1_channel;
   TimePoint wave_start{};
@@ -68,85 +70,13 @@ struct Env {
 
 Env* env = nullptr;
 
-int FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
-bool PortOpen(int port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-  ::close(fd);
-  return ok;
-}
-
-std::string NginxBinary() {
-  for (const char* p : {"/usr/sbin/nginx", "/usr/bin/nginx"}) {
-    if (::access(p, X_OK) == 0) return p;
-  }
-  return "";
-}
-
 bool StartNginx(Env& e) {
-  fs::path dir = fs::path(e.tmp.path()) / "nginx";
-  fs::create_directories(dir / "tmp");
-  for (int attempt = 0; attempt < 5; ++attempt) {
-    e.port = FreePort();
-    std::string conf = fmt::format(R"(worker_processes 1;
-{user}
-pid {dir}/nginx.pid;
-error_log {dir}/error.log;
-events {{ worker_connections 64; }}
-http {{
-  access_log {dir}/access.log;
-  client_body_temp_path {dir}/tmp/body;
-  proxy_temp_path {dir}/tmp/proxy;
-  fastcgi_temp_path {dir}/tmp/fastcgi;
-  uwsgi_temp_path {dir}/tmp/uwsgi;
-  scgi_temp_path {dir}/tmp/scgi;
-  default_type application/octet-stream;
-  server {{
-    listen 127.0.0.1:{port};
-    root {www};
-  }}
-}}
-)",
-                                   fmt::arg("user", ::geteuid() == 0 ? "user root root;" : ""),
-                                   fmt::arg("dir", dir.string()), fmt::arg("port", e.port),
-                                   fmt::arg("www", e.www().string()));
-    WriteAll(dir / "nginx.conf", conf);
-    std::string bin = NginxBinary();
-    pid_t pid = ::fork();
-    if (pid == 0) {
-      std::string p = dir.string(), c = (dir / "nginx.conf").string();
-      ::execl(bin.c_str(), bin.c_str(), "-p", p.c_str(), "-c", c.c_str(), "-g", "daemon off;",
-              static_cast<char*>(nullptr));
-      ::_exit(127);
-    }
-    for (int i = 0; i < 100; ++i) {
-      if (PortOpen(e.port)) {
-        e.nginx = pid;
-        return true;
-      }
-      int status;
-      if (::waitpid(pid, &status, WNOHANG) == pid) break;  // died: port taken? retry
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    ::kill(pid, SIGKILL);
-    ::waitpid(pid, nullptr, 0);
-  }
-  return false;
+  e.server =
+      basalt::testing::NginxServer::Start(e.www().string(), (fs::path(e.tmp.path()) / "nginx").string());
+  if (!e.server) return false;
+  e.port = e.server->port();
+  e.nginx = e.server->pid();
+  return true;
 }
 
 std::string RandomBytes(size_t n, uint64_t seed) {
@@ -219,7 +149,7 @@ bool WriteRealImageDir(const fs::path& dir, const std::string& version, const st
 class NginxRepoTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    if (NginxBinary().empty()) return;
+    if (basalt::testing::NginxServer::Binary().empty()) return;
     env = new Env;
     const char* bin = std::getenv("BASALT_BIN_DIR");
     ASSERT_NE(bin, nullptr) << "BASALT_BIN_DIR is set by ctest";
@@ -345,10 +275,7 @@ class NginxRepoTest : public ::testing::Test {
 
   static void TearDownTestSuite() {
     if (env == nullptr) return;
-    if (env->nginx > 0) {
-      ::kill(env->nginx, SIGTERM);
-      ::waitpid(env->nginx, nullptr, 0);
-    }
+    env->server.reset();
     delete env;
     env = nullptr;
   }

@@ -20,6 +20,9 @@ struct HostFacts {
   std::string boot_id;
   std::string oem;
   std::optional<std::string> pin;
+  // Replay defence of the static repository: the highest channel metadata version accepted so
+  // far (persisted by the flow). Omaha ignores it.
+  std::optional<uint64_t> last_metadata_version;
 };
 
 struct OfferedPayload {
@@ -36,6 +39,11 @@ struct UpdateOffer {
   std::string version;
   std::string usr_root_hash;             // empty if the source does not say (Omaha)
   std::vector<OfferedPayload> payloads;  // deltas first, then the full payload
+  // The kernel version inside the new /usr (its kernel and initramfs are read from
+  // /usr/lib/modules/<kernel_version>/ at finalize); empty if the source does not say.
+  std::string kernel_version;
+  // The channel metadata version this answer came from, for the flow to persist; nullopt if none.
+  std::optional<uint64_t> metadata_version;
   // When update == false: a stable code ("up-to-date", "pinned", "outside-wave", ...) and a
   // sentence for `status`.
   std::string code;

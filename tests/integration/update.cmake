@@ -1,0 +1,13 @@
+# The update flow (basalt-updated's engine) end to end against real nginx, loop devices and
+# `basalt image build` images. Needs root (loop devices); CI runs as root.
+basalt_add_gtest(update_flow_test
+  SOURCES
+    ${CMAKE_CURRENT_LIST_DIR}/update_flow_test.cc
+    ${CMAKE_CURRENT_LIST_DIR}/fault_proxy.cc
+    ${CMAKE_CURRENT_LIST_DIR}/nginx_server.cc
+    ${CMAKE_CURRENT_LIST_DIR}/image_test_util.cc
+  LIBS basalt_common nlohmann_json::nlohmann_json
+  LABELS integration
+  TIMEOUT 900)
+add_dependencies(update_flow_test basalt)
+add_dependencies(update_flow_test basalt-updated)

@@ -1,0 +1,186 @@
+// Unit tests of the update flow's pieces: the state file, backoff, mdir parsing.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "update-engine/daemon/backoff.h"
+#include "update-engine/daemon/reboot_strategies.h"
+#include "update-engine/daemon/state_store.h"
+#include "update-engine/daemon/update_target.h"
+
+namespace basalt::update {
+namespace {
+
+TEST(StateStore, RoundTripsEveryField) {
+  UpdateState s;
+  s.phase = Phase::kApplying;
+  s.version = "2.0.0";
+  s.from_version = "1.0.0";
+  s.target_slot = "B";
+  s.usr_root_hash = std::string(64, 'a');
+  s.kernel_version = "6.1.0-2";
+  s.payload = PlannedPayload{true, "1.0.0", "http://x/releases/2.0.0/d.payload", 123, "ab"};
+  s.full_payload = PlannedPayload{false, "", "http://x/f.payload", 456, "cd"};
+  s.fell_back_to_full = true;
+  s.fallback_reason = "delta source mismatch";
+  s.downloaded_bytes = 999;
+  s.last_error = "boom";
+  s.wait_reason = "paused";
+  s.last_check = "2026-11-22T08:00:00Z";
+  s.last_metadata_version = 7;
+  s.rolled_back_releases = {"1.5.0"};
+  auto back = ParseState(SerializeState(s));
+  ASSERT_TRUE(back.has_value()) << back.error().message();
+  EXPECT_EQ(*back, s);
+}
+
+TEST(StateStore, RefusesDamagedFilesNamingTheProblem) {
+  auto bad_phase = ParseState(R"({"format":1,"state":"flying"})");
+  ASSERT_FALSE(bad_phase.has_value());
+  EXPECT_NE(bad_phase.error().message().find("flying"), std::string::npos);
+  auto missing = ParseState(R"({"format":1,"state":"idle"})");
+  ASSERT_FALSE(missing.has_value());
+  EXPECT_NE(missing.error().message().find("version"), std::string::npos);
+  EXPECT_FALSE(ParseState("not json").has_value());
+  EXPECT_FALSE(ParseState("[]").has_value());
+  UpdateState s;
+  s.target_slot = "C";
+  EXPECT_FALSE(ParseState(SerializeState(s)).has_value());
+  auto future = SerializeState(UpdateState{});
+  future.replace(future.find("\"format\": 1"), 11, "\"format\": 2");
+  auto f = ParseState(future);
+  ASSERT_FALSE(f.has_value());
+  EXPECT_EQ(f.error().kind(), ErrorKind::kUnsupported);
+}
+
+TEST(StateStore, MissingFileIsIdleAndSaveIsAtomic) {
+  auto dir = std::filesystem::temp_directory_path() / ("basalt-state-" + std::to_string(getpid()));
+  std::filesystem::remove_all(dir);
+  StateStore store(dir.string());
+  auto s = store.Load();
+  ASSERT_TRUE(s.has_value());
+  EXPECT_EQ(s->phase, Phase::kIdle);
+  EXPECT_EQ(std::filesystem::status(dir).permissions() & std::filesystem::perms::all,
+            std::filesystem::perms::owner_all);
+  s->phase = Phase::kUpdatedNeedReboot;
+  s->version = "2.0.0";
+  ASSERT_TRUE(store.Save(*s).has_value());
+  auto again = store.Load();
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(again->phase, Phase::kUpdatedNeedReboot);
+  // No temp files are left next to it.
+  int files = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(dir))
+    ++files;
+  EXPECT_EQ(files, 1);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(StateStore, PhaseNamesRoundTrip) {
+  for (Phase p : {Phase::kIdle, Phase::kChecking, Phase::kDownloading, Phase::kApplying,
+                  Phase::kVerifying, Phase::kFinalizing, Phase::kUpdatedNeedReboot,
+                  Phase::kPendingHealth, Phase::kGood, Phase::kRolledBack}) {
+    auto back = ParsePhase(PhaseName(p));
+    ASSERT_TRUE(back.has_value()) << PhaseName(p);
+    EXPECT_EQ(*back, p);
+  }
+  EXPECT_EQ(PhaseName(Phase::kUpdatedNeedReboot), "updated-need-reboot");
+}
+
+TEST(Backoff, DoublesUpToTheCapAndResets) {
+  RetryPolicy p;
+  p.initial = std::chrono::milliseconds(100);
+  p.cap = std::chrono::milliseconds(1000);
+  p.jitter = 0.2;
+  Backoff b(p, [] { return 0.5; });  // no jitter at the midpoint
+  EXPECT_EQ(b.Next().count(), 100);
+  EXPECT_EQ(b.Next().count(), 200);
+  EXPECT_EQ(b.Next().count(), 400);
+  EXPECT_EQ(b.Next().count(), 800);
+  EXPECT_EQ(b.Next().count(), 1000);
+  EXPECT_EQ(b.Next().count(), 1000);
+  b.Reset();
+  EXPECT_EQ(b.Next().count(), 100);
+  Backoff low(p, [] { return 0.0; });
+  EXPECT_EQ(low.Next().count(), 80);
+  Backoff high(p, [] { return 0.999999; });
+  EXPECT_NEAR(static_cast<double>(high.Next().count()), 120, 1);
+}
+
+TEST(Mdir, ParsesFreeBytes) {
+  auto n = ParseMdirFreeBytes(
+      " Volume in drive : has no label\nDirectory for ::/\n\nNo files\n"
+      "                         66 058 752 bytes free\n\n");
+  ASSERT_TRUE(n.has_value());
+  EXPECT_EQ(*n, 66058752u);
+  EXPECT_FALSE(ParseMdirFreeBytes("nothing here").has_value());
+  EXPECT_FALSE(ParseMdirFreeBytes("  12x3 bytes free").has_value());
+  EXPECT_FALSE(ParseMdirFreeBytes("   bytes free").has_value());
+}
+
+TEST(RebootWindow, WeeklyWindowIncludingMidnightCrossing) {
+  daemon::RebootWindow thu{4, 23 * 60, std::chrono::hours(2)};  // Thu 23:00 for 2h
+  EXPECT_TRUE(CheckWindow(thu, 4, 23 * 60).inside);
+  EXPECT_TRUE(CheckWindow(thu, 5, 0 * 60 + 59).inside);  // Fri 00:59, still open
+  EXPECT_FALSE(CheckWindow(thu, 5, 60).inside);          // Fri 01:00, closed
+  auto before = CheckWindow(thu, 4, 22 * 60 + 30);
+  EXPECT_FALSE(before.inside);
+  EXPECT_EQ(before.minutes_until_open, 30);
+  auto after = CheckWindow(thu, 5, 60);
+  EXPECT_EQ(after.minutes_until_open, 7 * 24 * 60 - 120);
+  // Saturday before Sunday wraps around the week.
+  daemon::RebootWindow sun{0, 60, std::chrono::hours(1)};
+  auto sat = CheckWindow(sun, 6, 23 * 60 + 30);
+  EXPECT_FALSE(sat.inside);
+  EXPECT_EQ(sat.minutes_until_open, 90);
+  EXPECT_EQ(DescribeWindow(thu), "Thu 23:00 for 2h");
+}
+
+TEST(RebootWindow, DailyWindow) {
+  daemon::RebootWindow daily{std::nullopt, 4 * 60, std::chrono::minutes(90)};
+  for (int d = 0; d < 7; ++d) {
+    EXPECT_TRUE(CheckWindow(daily, d, 5 * 60).inside) << d;
+    EXPECT_FALSE(CheckWindow(daily, d, 5 * 60 + 30).inside) << d;
+  }
+  EXPECT_EQ(CheckWindow(daily, 2, 3 * 60).minutes_until_open, 60);
+  EXPECT_EQ(CheckWindow(daily, 2, 6 * 60).minutes_until_open, 22 * 60);
+  EXPECT_EQ(DescribeWindow(daily), "daily 04:00 for 1h30m");
+}
+
+std::tm Utc(std::time_t t) {
+  std::tm out{};
+  gmtime_r(&t, &out);
+  return out;
+}
+
+TEST(RebootWindow, CoordinatorsSayWhyTheyWait) {
+  daemon::RebootWindow thu{4, 4 * 60, std::chrono::hours(1)};
+  auto w = NewWindowCoordinator(thu, Utc);
+  EXPECT_EQ(w->strategy(), "window");
+  // 2026-11-19 is a Thursday.
+  auto at = [](int hour) {
+    return std::chrono::system_clock::from_time_t(1795046400 + hour * 3600);  // 2026-11-19 00:00Z
+  };
+  auto in = w->MayReboot(at(4));
+  ASSERT_TRUE(in.has_value());
+  EXPECT_TRUE(in->reboot_now);
+  auto out = w->MayReboot(at(2));
+  ASSERT_TRUE(out.has_value());
+  EXPECT_FALSE(out->reboot_now);
+  EXPECT_EQ(out->wait_reason, "outside the maintenance window Thu 04:00 for 1h; it opens in 2h");
+  auto off = NewOffCoordinator()->MayReboot(at(4));
+  ASSERT_TRUE(off.has_value());
+  EXPECT_FALSE(off->reboot_now);
+  EXPECT_NE(off->wait_reason.find("REBOOT_STRATEGY=off"), std::string::npos);
+  EXPECT_TRUE(NewRebootNowCoordinator()->MayReboot(at(2))->reboot_now);
+  daemon::UpdateConfig cfg;
+  cfg.reboot_strategy = daemon::RebootStrategy::kWindow;
+  EXPECT_FALSE(MakeRebootCoordinator(cfg).has_value());
+  cfg.reboot_strategy = daemon::RebootStrategy::kEtcdLock;
+  auto etcd = MakeRebootCoordinator(cfg);
+  ASSERT_FALSE(etcd.has_value());
+  EXPECT_EQ(etcd.error().kind(), ErrorKind::kUnsupported);
+}
+
+}  // namespace
+}  // namespace basalt::update

@@ -1,0 +1,92 @@
+// The update flow's persistent state: one small JSON document in the state directory
+// (/var/lib/basalt/state.json on a host), replaced atomically (temp file, fsync, rename, fsync
+// directory) on every transition, so a restart after a crash or power loss continues from the
+// last recorded phase and never redoes a finished update.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+
+#include "common/error.h"
+
+namespace basalt::update {
+
+enum class Phase {
+  kIdle,
+  kChecking,
+  kDownloading,
+  kApplying,
+  kVerifying,
+  kFinalizing,
+  kUpdatedNeedReboot,
+  kPendingHealth,
+  kGood,
+  kRolledBack,
+};
+std::string_view PhaseName(Phase p);  // "idle", "checking", ..., "updated-need-reboot", ...
+Result<Phase> ParsePhase(std::string_view name);
+
+// The payload the flow committed to; kept so a restart continues the same download/apply.
+struct PlannedPayload {
+  bool delta = false;
+  std::string from_version;
+  std::string url;  // absolute
+  uint64_t size = 0;
+  std::string sha256;
+  bool operator==(const PlannedPayload&) const = default;
+};
+
+struct UpdateState {
+  Phase phase = Phase::kIdle;
+  // The update in flight (or staged, or booted and pending): target version and slot.
+  std::string version;
+  std::string from_version;
+  std::string target_slot;     // "A" or "B"
+  std::string usr_root_hash;   // the signed root hash of the new /usr
+  std::string kernel_version;  // kernel inside the new /usr
+  std::optional<PlannedPayload> payload;
+  std::optional<PlannedPayload> full_payload;  // fallback when a delta's source does not match
+  bool fell_back_to_full = false;              // reported in status
+  std::string fallback_reason;
+
+  // What the last check found (check-only runs): the version a later apply would install.
+  std::string available_version;
+  // After boot: the slot/version that was pending health (pending-health, good, rolled-back).
+  std::string booted_version;
+  // The boot in which the update was staged: a later start in the same boot is a daemon
+  // restart, not a reboot.
+  std::string staged_boot_id;
+
+  uint64_t downloaded_bytes = 0;  // bytes received from the network for this update, all tries
+  std::string last_error;
+  std::string wait_reason;
+  std::string last_check;  // RFC 3339 UTC
+  std::optional<uint64_t> last_metadata_version;
+  // Releases that were booted and rolled back: not retried until the channel offers another
+  // version or an operator forces one.
+  std::set<std::string> rolled_back_releases;
+
+  bool operator==(const UpdateState&) const = default;
+};
+
+std::string SerializeState(const UpdateState& s);
+// Strict enough to refuse a damaged file with a message naming the field.
+Result<UpdateState> ParseState(std::string_view text);
+
+class StateStore {
+ public:
+  explicit StateStore(std::string dir) : dir_(std::move(dir)) {}
+  const std::string& dir() const { return dir_; }
+  std::string path() const { return dir_ + "/state.json"; }
+  // Creates the directory (0700). A missing file is a fresh idle state.
+  Result<UpdateState> Load() const;
+  Status Save(const UpdateState& s) const;
+
+ private:
+  std::string dir_;
+};
+
+}  // namespace basalt::update

@@ -1,0 +1,23 @@
+// The CLI side of org.basalt.Update1: read the daemon's properties and call its methods over the
+// system bus (DBUS_SYSTEM_BUS_ADDRESS is honoured, which the tests use for a private bus).
+#pragma once
+
+#include <string>
+
+#include "common/error.h"
+
+namespace basalt::update {
+
+struct DaemonStatus {
+  std::string state, current_version, current_slot, next_version, channel, last_check, last_error,
+      wait_reason;
+  double progress = 0;
+  bool busy = false;
+  bool operator==(const DaemonStatus&) const = default;
+};
+
+Result<DaemonStatus> GetDaemonStatus();
+// method: Check, Apply (with arg), Cancel, Rollback, MarkGood.
+Status CallDaemon(const std::string& method, const std::string& arg = "");
+
+}  // namespace basalt::update

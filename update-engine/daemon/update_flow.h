@@ -1,0 +1,83 @@
+// The host update flow, shared by basalt-updated and `basalt update apply --disk`: check the
+// source, download the payload (resuming), apply it to the inactive slot (verify before write,
+// from the last checkpoint), check the rebuilt verity root hash against the signed one, copy the
+// new kernel and initramfs onto the ESP and make the slot next with a few tries. Every phase is
+// persisted before it starts, so a restart continues where the last run stopped and a finished
+// update is never redone.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "common/error.h"
+#include "common/keyring.h"
+#include "common/log.h"
+#include "update-engine/daemon/payload_download.h"
+#include "update-engine/daemon/slot_files.h"
+#include "update-engine/daemon/state_store.h"
+#include "update-engine/daemon/update_source.h"
+#include "update-engine/daemon/update_target.h"
+#include "update-engine/repo/fetcher.h"
+
+namespace basalt::update {
+
+struct FlowOptions {
+  std::string channel;
+  std::string machine_id;
+  std::optional<std::string> pin;  // PIN= or `--to VERSION`
+  // An operator asked for exactly this version (`--to`): a release that rolled back on this host
+  // is tried again.
+  bool forced = false;
+  // Only ask the source: record what is available (available_version, wait_reason) and stop.
+  bool check_only = false;
+  size_t threshold = 1;
+  int tries = 3;              // boot attempts of the new slot before the fallback
+  std::string extra_cmdline;  // appended to the new slot's kernel command line
+  uint64_t max_kernel_bytes = 256ull << 20;
+  uint64_t max_initrd_bytes = 512ull << 20;
+  DownloadOptions download;
+  std::chrono::milliseconds checkpoint_interval{1000};
+  const std::atomic<bool>* cancel = nullptr;
+  // Progress within the current phase (payload bytes downloaded / applied).
+  std::function<void(Phase, uint64_t done, uint64_t total)> progress;
+  // Called after every persisted change (the daemon emits PropertiesChanged).
+  std::function<void(const UpdateState&)> on_change;
+  // Reads files out of a slot's /usr (tests may swap it); default: OpenErofsSlotFiles.
+  std::function<Result<std::unique_ptr<SlotFiles>>(const std::string& device,
+                                                   const std::string& scratch)>
+      open_slot_files;
+};
+
+class UpdateFlow {
+ public:
+  UpdateFlow(UpdateSource& source, repo::Fetcher& fetcher, const Keyring& keys,
+             UpdateTarget& target, StateStore& store, Logger& log, FlowOptions options);
+
+  // Runs from the persisted phase to updated-need-reboot (or idle with a wait reason). The
+  // returned state is what was persisted last. Errors are also recorded as last_error.
+  Result<UpdateState> Run();
+
+ private:
+  Status Save();
+  Status Check();
+  Status Download();
+  Status Apply();
+  Status Finalize();
+  Result<HostFacts> Facts();
+  Status CheckActiveSlotHealthy();
+  std::string PayloadFile(const PlannedPayload& p) const;
+  Status Fail(Error e);
+
+  UpdateSource& source_;
+  repo::Fetcher& fetcher_;
+  const Keyring& keys_;
+  UpdateTarget& target_;
+  StateStore& store_;
+  Logger& log_;
+  FlowOptions opt_;
+  UpdateState st_;
+};
+
+}  // namespace basalt::update

@@ -1,0 +1,254 @@
+#include "update-engine/daemon/update_manager.h"
+
+#include <random>
+
+#include "update-engine/daemon/reboot_strategies.h"
+#include "update-engine/daemon/repo_update_source.h"
+#include "update-engine/daemon/update_flow.h"
+#include "update-engine/repo/time_util.h"
+
+namespace basalt::update {
+namespace {
+
+bool InFlight(Phase p) {
+  return p == Phase::kChecking || p == Phase::kDownloading || p == Phase::kApplying ||
+         p == Phase::kVerifying || p == Phase::kFinalizing;
+}
+
+std::chrono::seconds Jittered(std::chrono::seconds interval) {
+  // +-10 %, so a fleet started together spreads its checks.
+  std::random_device rd;
+  std::uniform_real_distribution<double> d(0.9, 1.1);
+  return std::chrono::seconds(static_cast<int64_t>(static_cast<double>(interval.count()) * d(rd)));
+}
+
+}  // namespace
+
+Result<std::unique_ptr<UpdateManager>> UpdateManager::Create(ManagerOptions options, Logger& log) {
+  std::unique_ptr<UpdateManager> m(new UpdateManager(std::move(options), log));
+  BASALT_ASSIGN_OR_RETURN(m->keys_, Keyring::LoadDirectory(m->opt_.keys_dir));
+  m->fetcher_ = repo::MakeCurlFetcher();
+  m->source_ =
+      std::make_unique<RepositoryUpdateSource>(*m->fetcher_, m->opt_.config.server, m->keys_);
+  if (m->opt_.disk) {
+    BASALT_ASSIGN_OR_RETURN(m->target_, OpenDiskImageTarget(*m->opt_.disk));
+  } else {
+    BASALT_ASSIGN_OR_RETURN(m->target_, OpenHostTarget());
+  }
+  BASALT_ASSIGN_OR_RETURN(m->coordinator_, MakeRebootCoordinator(m->opt_.config));
+  m->store_ = std::make_unique<StateStore>(m->opt_.state_dir);
+  BASALT_ASSIGN_OR_RETURN(UpdateState st, m->store_->Load());
+  // A flow killed mid-way resumes on the next Apply (or periodic run); the state says where.
+  m->snap_.state = st;
+  m->snap_.channel = m->opt_.config.channel;
+  BASALT_RETURN_IF_ERROR(m->RefreshCurrent());
+  m->next_check_ = std::chrono::system_clock::now() + std::chrono::seconds(60);
+  return m;
+}
+
+UpdateManager::~UpdateManager() {
+  cancel_ = true;
+  if (worker_.joinable()) worker_.join();
+}
+
+Status UpdateManager::RefreshCurrent() {
+  BASALT_ASSIGN_OR_RETURN(boot::Slot active, target_->ActiveSlot());
+  BASALT_ASSIGN_OR_RETURN(boot::BootStatus bs, target_->boot().GetStatus());
+  std::lock_guard lock(mu_);
+  snap_.current_slot = std::string(boot::SlotName(active));
+  snap_.current_version = bs.slots[boot::SlotIndex(active)].version;
+  return {};
+}
+
+Snapshot UpdateManager::Get() const {
+  std::lock_guard lock(mu_);
+  Snapshot s = snap_;
+  s.busy = busy_.load();
+  return s;
+}
+
+void UpdateManager::Publish(const UpdateState& s) {
+  {
+    std::lock_guard lock(mu_);
+    snap_.state = s;
+  }
+  ++generation_;
+}
+
+Status UpdateManager::Persist(const UpdateState& s) {
+  BASALT_RETURN_IF_ERROR(store_->Save(s));
+  Publish(s);
+  std::vector<LogField> f = {{"STATE", std::string(PhaseName(s.phase))},
+                             {"CHANNEL", opt_.config.channel}};
+  if (!s.version.empty()) f.push_back({"VERSION", s.version});
+  if (!s.last_error.empty()) f.push_back({"ERROR", s.last_error});
+  log_.Info(fmt::format("state {}", PhaseName(s.phase)), f);
+  return {};
+}
+
+Status UpdateManager::StartFlow(bool check_only, std::optional<std::string> to) {
+  bool expected = false;
+  if (!busy_.compare_exchange_strong(expected, true)) {
+    return Fail(ErrorKind::kPolicy, "an update operation is already running");
+  }
+  if (worker_.joinable()) worker_.join();
+  cancel_ = false;
+  {
+    std::lock_guard lock(mu_);
+    snap_.progress = 0;
+  }
+  ++generation_;
+  FlowOptions fl;
+  fl.channel = opt_.config.channel;
+  fl.machine_id = opt_.machine_id;
+  fl.pin = to ? to : opt_.config.pin;
+  fl.forced = to.has_value();
+  fl.check_only = check_only;
+  fl.cancel = &cancel_;
+  fl.progress = [this](Phase, uint64_t done, uint64_t total) {
+    double p = total > 0 ? static_cast<double>(done) / static_cast<double>(total) : 0;
+    std::lock_guard lock(mu_);
+    // Publish only whole-percent steps: PropertiesChanged is not a progress stream.
+    if (static_cast<int>(p * 100) != static_cast<int>(snap_.progress * 100)) {
+      snap_.progress = p;
+      ++generation_;
+    }
+  };
+  fl.on_change = [this](const UpdateState& s) {
+    UpdateState copy = s;
+    if (copy.phase == Phase::kUpdatedNeedReboot && copy.staged_boot_id.empty()) {
+      copy.staged_boot_id = opt_.boot_id;
+    }
+    Publish(copy);
+    std::vector<LogField> f = {{"STATE", std::string(PhaseName(s.phase))},
+                               {"CHANNEL", opt_.config.channel}};
+    if (!s.version.empty()) f.push_back({"VERSION", s.version});
+    if (!s.last_error.empty()) f.push_back({"ERROR", s.last_error});
+    log_.Info(fmt::format("state {}", PhaseName(s.phase)), f);
+  };
+  worker_ = std::thread([this, fl = std::move(fl)]() mutable {
+    UpdateFlow flow(*source_, *fetcher_, keys_, *target_, *store_, log_, std::move(fl));
+    auto r = flow.Run();
+    if (r && r->phase == Phase::kUpdatedNeedReboot && r->staged_boot_id.empty()) {
+      UpdateState s = *r;
+      s.staged_boot_id = opt_.boot_id;
+      if (auto p = store_->Save(s); !p) log_.Error(p.error().message());
+      Publish(s);
+    } else if (!r) {
+      auto st = store_->Load();
+      if (st) Publish(*st);
+    }
+    busy_ = false;
+    ++generation_;
+  });
+  return {};
+}
+
+Status UpdateManager::StartCheck() {
+  return StartFlow(true, std::nullopt);
+}
+Status UpdateManager::StartApply(std::optional<std::string> to) {
+  return StartFlow(false, to);
+}
+
+Status UpdateManager::Cancel() {
+  if (!busy_) return Fail(ErrorKind::kPolicy, "nothing to cancel: no update is running");
+  cancel_ = true;
+  return {};
+}
+
+Status UpdateManager::Rollback() {
+  if (busy_) return Fail(ErrorKind::kPolicy, "an update is running; cancel it first");
+  BASALT_RETURN_IF_ERROR(target_->boot().Rollback());
+  UpdateState s = Get().state;
+  s.wait_reason = "rollback requested: the other slot boots next; reboot to use it";
+  BASALT_RETURN_IF_ERROR(Persist(s));
+  return RefreshCurrent();
+}
+
+Status UpdateManager::MarkGood() {
+  if (busy_) return Fail(ErrorKind::kPolicy, "an update is running");
+  BASALT_ASSIGN_OR_RETURN(boot::Slot active, target_->ActiveSlot());
+  BASALT_RETURN_IF_ERROR(target_->boot().MarkGood(active));
+  UpdateState s = Get().state;
+  if (s.phase == Phase::kPendingHealth) {
+    s.phase = Phase::kGood;
+    s.wait_reason.clear();
+    BASALT_RETURN_IF_ERROR(Persist(s));
+    BASALT_RETURN_IF_ERROR(coordinator_->AfterBoot());
+  }
+  return {};
+}
+
+Status UpdateManager::AfterBoot() {
+  UpdateState s = Get().state;
+  if (s.phase != Phase::kUpdatedNeedReboot || opt_.disk) return {};
+  if (s.staged_boot_id == opt_.boot_id) return {};  // a restart, not a reboot
+  BASALT_ASSIGN_OR_RETURN(boot::Slot active, target_->ActiveSlot());
+  if (std::string(boot::SlotName(active)) == s.target_slot) {
+    s.phase = Phase::kPendingHealth;
+    s.booted_version = s.version;
+    s.wait_reason =
+        "waiting for boot-complete.target and its health checks before marking "
+        "slot " +
+        s.target_slot + " good";
+    pending_since_ = std::chrono::system_clock::now();
+  } else {
+    s.phase = Phase::kRolledBack;
+    s.rolled_back_releases.insert(s.version);
+    s.last_error = fmt::format(
+        "version {} in slot {} did not come up healthy; the bootloader fell back to slot {}. "
+        "{} is skipped until the channel offers another version",
+        s.version, s.target_slot, boot::SlotName(active), s.version);
+    BASALT_RETURN_IF_ERROR(coordinator_->AfterBoot());
+  }
+  return Persist(s);
+}
+
+void UpdateManager::Tick(std::chrono::system_clock::time_point now) {
+  if (busy_) return;
+  Snapshot snap = Get();
+  const UpdateState& s = snap.state;
+  if (s.phase == Phase::kPendingHealth &&
+      pending_since_ != std::chrono::system_clock::time_point{} &&
+      now - pending_since_ > opt_.config.health_timeout && !reboot_requested_) {
+    UpdateState t = s;
+    t.last_error = fmt::format(
+        "health checks did not pass within {}s; rebooting so the bootloader's tries run out and "
+        "it falls back",
+        opt_.config.health_timeout.count());
+    (void)Persist(t);
+    reboot_requested_ = true;
+    if (opt_.reboot) (void)opt_.reboot();
+    return;
+  }
+  if (s.phase == Phase::kUpdatedNeedReboot && !reboot_requested_) {
+    auto gate = coordinator_->MayReboot(now);
+    if (!gate) return;
+    if (gate->reboot_now && opt_.reboot && !opt_.disk) {
+      reboot_requested_ = true;
+      log_.Info(fmt::format("rebooting into version {}", s.version),
+                {{"VERSION", s.version}, {"CHANNEL", opt_.config.channel}});
+      if (auto r = opt_.reboot(); !r) {
+        reboot_requested_ = false;
+        log_.Error(r.error().message(), {{"ERROR", r.error().message()}});
+      }
+    } else if (gate->wait_reason != s.wait_reason) {
+      UpdateState t = s;
+      t.wait_reason = gate->wait_reason;
+      (void)Persist(t);
+    }
+    return;
+  }
+  if (opt_.periodic_checks && now >= next_check_ && !InFlight(s.phase) &&
+      s.phase != Phase::kPendingHealth && s.phase != Phase::kUpdatedNeedReboot) {
+    next_check_ = now + Jittered(opt_.config.check_interval);
+    (void)StartApply(std::nullopt);
+  } else if (opt_.periodic_checks && InFlight(s.phase) && now >= next_check_) {
+    // A flow interrupted by a crash or restart continues on its own.
+    next_check_ = now + Jittered(opt_.config.check_interval);
+    (void)StartApply(std::nullopt);
+  }
+}
+
+}  // namespace basalt::update
