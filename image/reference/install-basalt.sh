@@ -21,13 +21,18 @@ install -d -m 0755 "$tree/etc/basalt" "$tree/var/lib/basalt"
 for unit in "$tree"/usr/lib/systemd/system/basalt*.service; do
   [ -e "$unit" ] || continue
   name=$(basename "$unit")
-  for target in $(sed -n 's/^WantedBy=//p' "$unit"); do
-    install -d "$tree/etc/systemd/system/$target.wants"
-    ln -sfn "/usr/lib/systemd/system/$name" "$tree/etc/systemd/system/$target.wants/$name"
+  for kind in Wanted:wants Required:requires; do
+    for target in $(sed -n "s/^${kind%%:*}By=//p" "$unit"); do
+      install -d "$tree/etc/systemd/system/$target.${kind#*:}"
+      ln -sfn "/usr/lib/systemd/system/$name" "$tree/etc/systemd/system/$target.${kind#*:}/$name"
+    done
   done
 done
 # Every shared library the binaries need must come from the tree itself.
-missing=$(for b in "$tree"/usr/bin/basalt*; do chroot "$tree" ldd "/usr/bin/$(basename "$b")"; done |
+missing=$(for b in "$tree"/usr/bin/basalt* "$tree"/usr/libexec/basalt/*; do
+  [ "$(head -c4 "$b" | tail -c3)" = ELF ] || continue
+  chroot "$tree" ldd "${b#"$tree"}"
+done |
   grep 'not found' || true)
 if [ -n "$missing" ]; then
   echo "install-basalt: libraries missing from the tree:" >&2
