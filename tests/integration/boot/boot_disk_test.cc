@@ -201,6 +201,9 @@ TEST_F(BootDiskTest, GeneratedGrubCfgPassesGrubScriptCheck) {
   auto r = RunCommand({"grub-script-check", cfg});
   ASSERT_TRUE(r);
   EXPECT_NE(r->exit_code, 0);
+  // The gptprio backend's grub.cfg too.
+  ASSERT_TRUE(WriteFileAtomic(cfg, RenderGptPrioGrubCfg()));
+  Sh({"grub-script-check", cfg});
 }
 
 TEST_F(BootDiskTest, GrubMkimageBuildsOurEfiImage) {
