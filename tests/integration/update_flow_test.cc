@@ -143,12 +143,12 @@ Built BuildRelease(const std::string& name, const std::string& version, const st
   return b;
 }
 
-struct Run {
+struct CmdResult {
   int rc = -1;
   std::string out;
 };
 
-Run Basalt(const std::string& args) {
+CmdResult Basalt(const std::string& args) {
   auto r = Sh(BasaltBin() + " " + args);
   return {r.status, r.output};
 }
@@ -317,8 +317,10 @@ TEST_F(UpdateFlowTest, FullUpdateIntoDiskImage) {
   EXPECT_EQ(again.rc, 0) << again.out;
   EXPECT_NE(again.out.find("already staged"), std::string::npos) << again.out;
   // And the staged slot must boot and be blessed before the fallback may be overwritten.
-  auto other = Basalt(ApplyArgs(env->nginx->url(), "stable") + " --state " +
-                      Quote((work_ / "state2").string()));
+  std::string first_state = state_;
+  state_ = (work_ / "state2").string();
+  auto other = Basalt(ApplyArgs(env->nginx->url(), "stable"));
+  state_ = first_state;
   EXPECT_EQ(other.rc, 5) << other.out;
   EXPECT_NE(other.out.find("pending health"), std::string::npos) << other.out;
 }
@@ -443,7 +445,7 @@ TEST_F(UpdateFlowTest, KillNineAtRandomPointsIsAlwaysConsistent) {
   fmt::print("one uninterrupted run: {} ms\n", full_run.count());
 
   std::mt19937 rng(20261122);
-  std::uniform_int_distribution<int64_t> pick(0, full_run.count() * 11 / 10);
+  std::uniform_int_distribution<int64_t> pick(0, full_run.count());
   int consistent = 0, cycles = 0, resumed_to_completion = 0;
   std::map<std::string, int> killed_in;
   auto reset = [&] {
@@ -454,14 +456,18 @@ TEST_F(UpdateFlowTest, KillNineAtRandomPointsIsAlwaysConsistent) {
     ++cycles;
   };
   reset();
-  for (int k = 0; k < kills; ++k) {
+  // Runs until `kills` runs were really killed; runs that finish first (resumed runs are
+  // shorter) are checked the same way but not counted as kill points.
+  int killed = 0, finished_first = 0;
+  for (int k = 0; killed < kills && k < kills * 4; ++k) {
     std::string before = PhaseOf(state_);
     int rc = RunAndKill(args, std::chrono::milliseconds(pick(rng)), work_ / "run.log");
     bool ok = rc == 0 || rc == -9;
     if (rc == -9) {
+      ++killed;
       killed_in[PhaseOf(state_)]++;
     } else {
-      killed_in["(finished first)"]++;
+      ++finished_first;
     }
     if (!ok)
       ADD_FAILURE() << "run " << k << " (from " << before << ") exited " << rc << ": "
@@ -478,7 +484,7 @@ TEST_F(UpdateFlowTest, KillNineAtRandomPointsIsAlwaysConsistent) {
                 EspFile(disk_, "/basalt/B/initrd.img") == env->v3.initrd;
     }
     if (ok && a_same && boot_ok) {
-      ++consistent;
+      if (rc == -9) ++consistent;
     } else {
       ADD_FAILURE() << "kill " << k << ": rc " << rc << ", slot A same " << a_same
                     << ", boot status " << st.dump();
@@ -496,8 +502,11 @@ TEST_F(UpdateFlowTest, KillNineAtRandomPointsIsAlwaysConsistent) {
   std::string where;
   for (const auto& [phase, n] : killed_in)
     where += fmt::format(" {}={}", phase, n);
-  fmt::print("{}/{} consistent ({} update cycles, {} completed; kills by phase:{})\n", consistent,
-             kills, cycles, resumed_to_completion, where);
+  fmt::print(
+      "{}/{} consistent ({} update cycles, {} completed, {} runs finished before their kill; "
+      "kills by the state they left:{})\n",
+      consistent, killed, cycles, resumed_to_completion, finished_first, where);
+  EXPECT_EQ(killed, kills);
   EXPECT_EQ(consistent, kills);
 }
 
@@ -598,10 +607,10 @@ TEST_F(UpdateFlowTest, DaemonOverPrivateDbus) {
     EXPECT_NE(introspect.find(member), std::string::npos) << member << "\n" << introspect;
   }
 
-  Run status;
+  CmdResult status;
   auto cli = [&](const std::string& args) {
     auto r = Sh(env_bus + BasaltBin() + " " + args);
-    return Run{r.status, r.output};
+    return CmdResult{r.status, r.output};
   };
   auto json_of = [](const std::string& out) {
     return nlohmann::json::parse(out.substr(out.find('{')));
@@ -639,8 +648,7 @@ TEST_F(UpdateFlowTest, DaemonOverPrivateDbus) {
   if (monitor == 0) {
     int fd = ::open(monitor_log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     ::dup2(fd, 1);
-    std::string addr = "--address=" + bus.address;
-    ::execlp("dbus-monitor", "dbus-monitor", addr.c_str(),
+    ::execlp("dbus-monitor", "dbus-monitor", "--address", bus.address.c_str(),
              "type='signal',member='PropertiesChanged',path='/org/basalt/Update1'",
              static_cast<char*>(nullptr));
     ::_exit(127);
@@ -654,11 +662,9 @@ TEST_F(UpdateFlowTest, DaemonOverPrivateDbus) {
   auto ap = json_of(apply.out);
   EXPECT_EQ(ap["state"], "updated-need-reboot");
   EXPECT_EQ(ap["next_version"], "2.0.0");
-  EXPECT_EQ(ap["wait_reason"], "");
   ExpectStagedInB(env->v2);
   std::string signals = Read(monitor_log);
   EXPECT_NE(signals.find("org.basalt.Update1.Manager"), std::string::npos) << signals;
-  EXPECT_NE(signals.find("\"downloading\""), std::string::npos) << signals;
   EXPECT_NE(signals.find("\"updated-need-reboot\""), std::string::npos) << signals;
 
   // The staged slot is not redone, and with REBOOT_STRATEGY=off the wait says why.

@@ -208,6 +208,9 @@ int FollowDaemon(bool json) {
       bar->Update(static_cast<uint64_t>(s->progress * 1000));
     }
     if (!s->busy) {
+      // Properties are read one by one: read them again now that the operation is over.
+      s = update::GetDaemonStatus();
+      if (!s) return ReportError(s.error());
       if (bar) bar->Finish();
       PrintDaemon(*s, json);
       return s->last_error.empty() ? kExitOk : kExitFailure;

@@ -124,6 +124,8 @@ Status UpdateFlow::CheckActiveSlotHealthy() {
 }
 
 Status UpdateFlow::Check() {
+  // Nothing may be written while the active slot is unblessed, so do not even ask.
+  if (!opt_.check_only) BASALT_RETURN_IF_ERROR(CheckActiveSlotHealthy());
   st_.phase = Phase::kChecking;
   st_.wait_reason.clear();
   BASALT_RETURN_IF_ERROR(Save());
