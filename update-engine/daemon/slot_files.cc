@@ -1,66 +1,45 @@
 #include "update-engine/daemon/slot_files.h"
 
-#include <sys/stat.h>
+#include <fcntl.h>
+#include <fmt/format.h>
 
-#include <filesystem>
-
-#include "bootloader/subprocess.h"
+#include "common/atomic_file.h"
+#include "common/fd.h"
+#include "image/erofs/erofs_image.h"
 
 namespace basalt::update {
 namespace {
 
-namespace fs = std::filesystem;
-
-// Interim reader until the in-tree erofs reader lands: fsck.erofs (erofs-utils) checks the image
-// and extracts it into a scratch directory, once, on first use.
-class FsckErofsSlotFiles : public SlotFiles {
+// Reads with our own erofs parser (image/erofs), straight from the verified slot: no mount, no
+// extraction of the whole /usr to disk, and every offset bounds-checked.
+class ErofsSlotFiles : public SlotFiles {
  public:
-  FsckErofsSlotFiles(std::string device, std::string scratch)
-      : device_(std::move(device)), scratch_(std::move(scratch)) {}
+  ErofsSlotFiles(std::string device, erofs::ErofsImage image)
+      : device_(std::move(device)), image_(std::move(image)) {}
 
   Status CopyOut(const std::string& path, uint64_t max_size, const std::string& dest) override {
-    if (!extracted_) {
-      std::error_code ec;
-      fs::remove_all(scratch_, ec);
-      fs::create_directories(scratch_, ec);
-      if (ec) return Failf(ErrorKind::kIo, "create {}: {}", scratch_, ec.message());
-      auto r = boot::RunCommandOk(
-          {"fsck.erofs", "--extract=" + scratch_, "--no-preserve", "--overwrite", device_});
-      if (!r) return std::unexpected(std::move(r).error().WithContext("read the new /usr"));
-      extracted_ = true;
+    auto data = image_.ReadFile(path, max_size);
+    if (!data) {
+      return std::unexpected(
+          std::move(data).error().WithContext(fmt::format("read {} from {}", path, device_)));
     }
-    std::string local = scratch_ + path;
-    std::error_code ec;
-    auto st = fs::symlink_status(local, ec);
-    if (ec || !fs::is_regular_file(st)) {
-      return Failf(ErrorKind::kNotFound, "{} is not a regular file in the new /usr", path);
-    }
-    uint64_t size = fs::file_size(local, ec);
-    if (size > max_size) {
-      return Failf(ErrorKind::kInvalidInput, "{} in the new /usr is {} bytes, more than {}", path,
-                   size, max_size);
-    }
-    fs::copy_file(local, dest, fs::copy_options::overwrite_existing, ec);
-    if (ec) return Failf(ErrorKind::kIo, "copy {} to {}: {}", path, dest, ec.message());
-    return {};
-  }
-
-  ~FsckErofsSlotFiles() override {
-    std::error_code ec;
-    fs::remove_all(scratch_, ec);
+    return WriteFileAtomic(dest, *data, 0644);
   }
 
  private:
   std::string device_;
-  std::string scratch_;
-  bool extracted_ = false;
+  erofs::ErofsImage image_;
 };
 
 }  // namespace
 
 Result<std::unique_ptr<SlotFiles>> OpenErofsSlotFiles(const std::string& device,
-                                                      const std::string& scratch_dir) {
-  return std::make_unique<FsckErofsSlotFiles>(device, scratch_dir + "/usr-extract");
+                                                      const std::string& /*scratch_dir*/) {
+  BASALT_ASSIGN_OR_RETURN(UniqueFd fd, OpenFile(device, O_RDONLY | O_CLOEXEC));
+  BASALT_ASSIGN_OR_RETURN(uint64_t size, FileOrDeviceSize(fd.get(), device));
+  auto image = erofs::ErofsImage::Open(fd.get(), 0, size);
+  if (!image) return std::unexpected(std::move(image).error().WithContext("open the new /usr"));
+  return std::make_unique<ErofsSlotFiles>(device, std::move(*image));
 }
 
 std::string SlotKernelPathInUsr(const std::string& kver) {
