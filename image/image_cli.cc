@@ -128,11 +128,14 @@ int RunBuild(const BuildFlags& f) {
   if (!f.boot_backend.empty()) def.boot_backend = f.boot_backend;
   std::string init = f.init;
   if (init.empty()) {
-    // basalt-init is built next to basalt (out/<preset>/bin, or /usr/bin when installed).
+    // basalt-init sits next to basalt in a build tree (out/<preset>/bin) and in
+    // PREFIX/libexec/basalt/ when installed (it is not a command users run).
     std::error_code ec;
     auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
     if (ec) return ReportError(Error(ErrorKind::kNotFound, "cannot read /proc/self/exe"));
     init = (self.parent_path() / "basalt-init").string();
+    std::string installed = (self.parent_path() / "../libexec/basalt/basalt-init").string();
+    if (access(init.c_str(), X_OK) != 0 && access(installed.c_str(), X_OK) == 0) init = installed;
   }
   if (access(init.c_str(), X_OK) != 0) {
     return ReportError(Error(
