@@ -6,7 +6,7 @@ basalt_add_gtest(update_flow_test
     ${CMAKE_CURRENT_LIST_DIR}/fault_proxy.cc
     ${CMAKE_CURRENT_LIST_DIR}/nginx_server.cc
     ${CMAKE_CURRENT_LIST_DIR}/image_test_util.cc
-  LIBS basalt_common nlohmann_json::nlohmann_json
+  LIBS basalt_common basalt_erofs nlohmann_json::nlohmann_json
   LABELS integration
   TIMEOUT 900)
 add_dependencies(update_flow_test basalt)

@@ -26,6 +26,7 @@
 #include "common/fd.h"
 #include "common/hash.h"
 #include "common/hex.h"
+#include "image/erofs/erofs_image.h"
 #include "tests/integration/fault_proxy.h"
 #include "tests/integration/image_test_util.h"
 #include "tests/integration/nginx_server.h"
@@ -139,7 +140,17 @@ Built BuildRelease(const std::string& name, const std::string& version, const st
                            p["uuid"].get<std::string>()};
   }
   b.kernel = Read(tree / "usr/lib/modules" / kver / "vmlinuz");
-  b.initrd = Read(tree / "usr/lib/modules" / kver / "initrd.img");
+  // The image builder puts its own initramfs (basalt-init) into /usr in place of the tree's, so
+  // expect what the built usr.img holds.
+  auto fd = OpenFile((b.dir / "usr.img").string(), O_RDONLY);
+  EXPECT_TRUE(fd.has_value());
+  if (!fd) return b;
+  auto usr = erofs::ErofsImage::Open(fd->get(), 0, b.usr_size);
+  EXPECT_TRUE(usr.has_value()) << (usr ? "" : usr.error().message());
+  if (!usr) return b;
+  auto initrd = usr->ReadFile("/lib/modules/" + kver + "/initrd.img", 256 << 20);
+  EXPECT_TRUE(initrd.has_value()) << (initrd ? "" : initrd.error().message());
+  if (initrd) b.initrd = *initrd;
   return b;
 }
 
