@@ -100,7 +100,9 @@ std::string BasaltBin() {
 }
 
 std::string SmallSizes() {
-  return "--usr-size 32MiB --root-size 40MiB --esp-size 64MiB --oem-size 8MiB";
+  // Room for an ASan build of basalt-init, which goes into /usr and onto the ESP (twice, once an
+  // update installed slot B).
+  return "--usr-size 96MiB --root-size 40MiB --esp-size 128MiB --oem-size 8MiB";
 }
 
 }  // namespace basalt::image::testing
