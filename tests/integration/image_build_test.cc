@@ -114,8 +114,8 @@ TEST_F(ImageBuildTest, SfdiskSeesFlatcarLayout) {
       EXPECT_EQ(p["size"].get<uint64_t>() * 512, rec["size"].get<uint64_t>());
     }
   }
-  EXPECT_EQ(by_node[out_ + "/disk.img3"]["size"].get<uint64_t>() * 512, 32u << 20);
-  EXPECT_EQ(by_node[out_ + "/disk.img4"]["size"].get<uint64_t>() * 512, 32u << 20);
+  EXPECT_EQ(by_node[out_ + "/disk.img3"]["size"].get<uint64_t>() * 512, 96u << 20);  // SmallSizes()
+  EXPECT_EQ(by_node[out_ + "/disk.img4"]["size"].get<uint64_t>() * 512, 96u << 20);
 }
 
 TEST_F(ImageBuildTest, SgdiskSeesGptprioBits) {
