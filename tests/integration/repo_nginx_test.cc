@@ -71,8 +71,8 @@ struct Env {
 Env* env = nullptr;
 
 bool StartNginx(Env& e) {
-  e.server =
-      basalt::testing::NginxServer::Start(e.www().string(), (fs::path(e.tmp.path()) / "nginx").string());
+  e.server = basalt::testing::NginxServer::Start(e.www().string(),
+                                                 (fs::path(e.tmp.path()) / "nginx").string());
   if (!e.server) return false;
   e.port = e.server->port();
   e.nginx = e.server->pid();
