@@ -16,7 +16,7 @@ PACKAGES=(
   cpio kmod fakeroot busybox-static debootstrap
   # test peers
   cryptsetup-bin fdisk gdisk util-linux bsdiff xdelta3 zstd xz-utils nginx-light etcd-server etcd-client
-  qemu-system-x86 ovmf dbus curl python3 time bc
+  qemu-system-x86 ovmf dbus curl python3 time bc socat
 )
 
 if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi

@@ -11,7 +11,7 @@
 set -euo pipefail
 [ $# -eq 4 ] || { sed -n '2,11p' "$0" >&2; exit 2; }
 tree=$1 build=$2 keys=$3 conf=$4
-DESTDIR=$tree cmake --install "$build" --prefix /usr >/dev/null
+DESTDIR=$tree cmake --install "$build" --prefix /usr --strip >/dev/null
 install -d -m 0755 "$tree/usr/share/basalt/keys"
 install -m 0644 "$keys"/*.pem "$tree/usr/share/basalt/keys/"
 install -m 0644 "$conf" "$tree/usr/share/basalt/update.conf"

@@ -18,10 +18,12 @@ command -v debootstrap >/dev/null || { echo "make-trees: debootstrap is missing 
 rm -rf "$dir"; mkdir -p "$dir"
 
 # Packages the image needs at runtime. The lib* list is what `basalt` and `basalt-updated` link
-# against (ldd of the Basalt build); the install step checks that nothing is missing.
+# against (ldd of the Basalt build); the install step checks that nothing is missing. mtools:
+# the daemon writes the ESP through mtools on hosts that do not mount it (this one).
 pkgs=(systemd systemd-sysv dbus udev kmod linux-image-cloud-amd64 busybox iproute2
-  libfdisk1 libblkid1 libcryptsetup12 libcurl4 libprotobuf32 libzstd1 liblzma5 libarchive13
-  libfmt9 libssl3 libtomlplusplus3 libpugixml1v5 libsystemd0 libbz2-1.0 cryptsetup-bin)
+  libfdisk1 libblkid1 libcryptsetup12 libcurl4 libprotobuf-lite32 libzstd1 liblzma5 libarchive13
+  libfmt9 libssl3 libtomlplusplus3 libpugixml1v5 libsystemd0 libbz2-1.0 cryptsetup-bin
+  mtools)
 
 in_root() {
   local r=$1; shift
@@ -35,6 +37,20 @@ in_root() {
 log=$dir/build.log
 echo "make-trees: debootstrap bookworm into $dir/v1 (log: $log)" >&2
 debootstrap --variant=minbase bookworm "$dir/v1" "$mirror" >"$log" 2>&1
+# Documentation, man pages and translations are a third of a minimal /usr and nobody reads them
+# on an image host; leaving them out makes every image, payload and TCG boot test smaller (the
+# same trim Debian's container images do). The exclude file stays, so v2's upgrades obey it too.
+cat > "$dir/v1/etc/dpkg/dpkg.cfg.d/01-basalt-nodoc" <<'EXCL'
+path-exclude /usr/share/doc/*
+path-include /usr/share/doc/*/copyright
+path-exclude /usr/share/man/*
+path-exclude /usr/share/info/*
+path-exclude /usr/share/locale/*
+path-include /usr/share/locale/locale.alias
+EXCL
+find "$dir/v1/usr/share/doc" -type f ! -name copyright -delete
+rm -rf "$dir/v1/usr/share/man/"* "$dir/v1/usr/share/info/"*
+find "$dir/v1/usr/share/locale" -mindepth 1 -maxdepth 1 ! -name locale.alias -exec rm -rf {} +
 cp /etc/resolv.conf "$dir/v1/etc/resolv.conf"
 in_root "$dir/v1" apt-get update -qq >>"$log" 2>&1
 DEBIAN_FRONTEND=noninteractive in_root "$dir/v1" \
