@@ -71,6 +71,21 @@ TEST(ConfigTextTest, ErrorsNameFileAndLine) {
   EXPECT_FALSE(ApplyConfigText("PIN=\"1.2\n", "d.conf", cfg));
 }
 
+TEST(ConfigTextTest, BootTriesIsBoundedByWhatTheBootloaderStores) {
+  UpdateConfig cfg;
+  EXPECT_EQ(cfg.boot_tries, 3);
+  ASSERT_TRUE(ApplyConfigText("BOOT_TRIES=1\n", "a.conf", cfg));
+  EXPECT_EQ(cfg.boot_tries, 1);
+  for (const char* bad :
+       {"BOOT_TRIES=0\n", "BOOT_TRIES=16\n", "BOOT_TRIES=2x\n", "BOOT_TRIES=\n"}) {
+    auto s = ApplyConfigText(bad, "b.conf", cfg);
+    ASSERT_FALSE(s) << bad;
+    EXPECT_NE(s.error().message().find("b.conf:1: BOOT_TRIES"), std::string::npos)
+        << s.error().message();
+  }
+  EXPECT_EQ(cfg.boot_tries, 1);
+}
+
 class LoadConfigTest : public ::testing::Test {
  protected:
   void SetUp() override {

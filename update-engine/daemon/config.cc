@@ -206,6 +206,13 @@ Status ApplyConfigText(std::string_view text, std::string_view name, UpdateConfi
       if (!d) return fail(fmt::format("{}: {}", key, d.error().message()));
       if (d->count() == 0) return fail(fmt::format("{} must be positive", key));
       (key == "CHECK_INTERVAL" ? cfg.check_interval : cfg.health_timeout) = *d;
+    } else if (key == "BOOT_TRIES") {
+      int tries = 0;
+      auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), tries);
+      if (ec != std::errc() || end != value.data() + value.size() || tries < 1 || tries > 15) {
+        return fail(fmt::format("BOOT_TRIES '{}' is not a number from 1 to 15", value));
+      }
+      cfg.boot_tries = tries;
     } else if (key == "REBOOT_STRATEGY") {
       if (value == "off")
         cfg.reboot_strategy = RebootStrategy::kOff;

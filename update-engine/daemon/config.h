@@ -45,6 +45,7 @@ struct UpdateConfig {
   RebootStrategy reboot_strategy = RebootStrategy::kReboot;
   std::optional<RebootWindow> reboot_window;
   std::chrono::seconds health_timeout{600};
+  int boot_tries = 3;  // BOOT_TRIES: boots of a new slot before the bootloader falls back
   UpdateProtocol protocol = UpdateProtocol::kRepository;  // PROTOCOL=repository|omaha
   std::string omaha_app_id;                               // OMAHA_APP_ID
   EtcdLockSettings etcd;

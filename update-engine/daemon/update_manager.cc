@@ -101,6 +101,7 @@ Status UpdateManager::StartFlow(bool check_only, std::optional<std::string> to) 
   FlowOptions fl;
   fl.channel = opt_.config.channel;
   fl.machine_id = opt_.machine_id;
+  fl.tries = opt_.config.boot_tries;
   fl.pin = to ? to : opt_.config.pin;
   fl.forced = to.has_value();
   fl.check_only = check_only;
