@@ -19,8 +19,9 @@ TEST(StateStore, RoundTripsEveryField) {
   s.target_slot = "B";
   s.usr_root_hash = std::string(64, 'a');
   s.kernel_version = "6.1.0-2";
-  s.payload = PlannedPayload{true, "1.0.0", "http://x/releases/2.0.0/d.payload", 123, "ab"};
-  s.full_payload = PlannedPayload{false, "", "http://x/f.payload", 456, "cd"};
+  s.payload = PlannedPayload{true, "1.0.0", "http://x/releases/2.0.0/d.payload", 123, "ab", {}};
+  s.full_payload =
+      PlannedPayload{false, "", "http://x/f.payload", 456, "cd", {"http://m1/f", "http://m2/f"}};
   s.fell_back_to_full = true;
   s.fallback_reason = "delta source mismatch";
   s.downloaded_bytes = 999;
@@ -29,6 +30,11 @@ TEST(StateStore, RoundTripsEveryField) {
   s.last_check = "2026-11-22T08:00:00Z";
   s.last_metadata_version = 7;
   s.rolled_back_releases = {"1.5.0"};
+  s.last_success = "2026-11-22T08:05:00Z";
+  s.downloaded_delta_total = 1234;
+  s.downloaded_full_total = 5678;
+  s.failures = {{"integrity", 2}, {"download", 1}};
+  s.rollbacks = 3;
   auto back = ParseState(SerializeState(s));
   ASSERT_TRUE(back.has_value()) << back.error().message();
   EXPECT_EQ(*back, s);
@@ -179,7 +185,9 @@ TEST(RebootWindow, CoordinatorsSayWhyTheyWait) {
   cfg.reboot_strategy = daemon::RebootStrategy::kEtcdLock;
   auto etcd = MakeRebootCoordinator(cfg);
   ASSERT_FALSE(etcd.has_value());
-  EXPECT_EQ(etcd.error().kind(), ErrorKind::kUnsupported);
+  EXPECT_EQ(etcd.error().kind(), ErrorKind::kInvalidInput);
+  EXPECT_NE(etcd.error().message().find("ETCD_ENDPOINTS"), std::string::npos)
+      << etcd.error().message();
 }
 
 }  // namespace
