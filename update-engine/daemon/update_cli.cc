@@ -409,6 +409,11 @@ int RunStatus(const std::string& state_dir, const std::string& disk, bool json) 
       auto target = update::OpenDiskImageTarget(disk);
       if (!target) return ReportError(target.error());
       current = ActiveVersion(**target);
+      // A staged image boots the new slot next, but has not "run" it yet: the reboot step
+      // (after-boot) makes the new version current, as the metrics file says.
+      if (s->phase == update::Phase::kUpdatedNeedReboot && !s->from_version.empty()) {
+        current = s->from_version;
+      }
     }
     PrintJson(StateJson(*s, current));
   } else {

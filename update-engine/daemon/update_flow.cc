@@ -92,9 +92,15 @@ Status UpdateFlow::Fail(Error e) {
 }
 
 void UpdateFlow::Report(UpdateEvent event, int error_code) {
-  auto facts = Facts();
-  Status s =
-      facts ? source_.Report(*facts, event, error_code) : Status(std::unexpected(facts.error()));
+  if (!facts_) {
+    auto facts = Facts();
+    if (!facts) {
+      log_.Warn("cannot report progress to the update server: " + facts.error().message());
+      return;
+    }
+    facts_ = *facts;
+  }
+  Status s = source_.Report(*facts_, event, error_code);
   if (!s) log_.Warn("cannot report progress to the update server: " + s.error().message());
 }
 
@@ -147,6 +153,7 @@ Status UpdateFlow::Check() {
   st_.wait_reason.clear();
   BASALT_RETURN_IF_ERROR(Save());
   BASALT_ASSIGN_OR_RETURN(HostFacts facts, Facts());
+  facts_ = facts;
   auto offer = source_.Check(facts);
   st_.last_check = repo::FormatTime(repo::Now());
   if (!offer) {

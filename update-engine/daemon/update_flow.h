@@ -87,6 +87,7 @@ class UpdateFlow {
   Logger& log_;
   FlowOptions opt_;
   UpdateState st_;
+  std::optional<HostFacts> facts_;  // from the last check, for the events
 };
 
 }  // namespace basalt::update
