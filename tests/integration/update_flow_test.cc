@@ -193,6 +193,10 @@ std::string EspFile(const std::string& disk, const std::string& path) {
   return data;
 }
 
+std::map<std::string, double> ParseMetrics(const std::string& text);
+std::string InfoSeries(const std::map<std::string, double>& m);
+int64_t EpochOf(const std::string& rfc3339);
+
 class EnvCleanup : public ::testing::Environment {
  public:
   void TearDown() override {
@@ -628,10 +632,26 @@ TEST_F(UpdateFlowTest, DaemonOverPrivateDbus) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   ASSERT_FALSE(introspect.empty()) << Read(work_ / "daemon.log");
-  for (const char* member :
-       {"org.basalt.Update1.Manager", ".Check", ".Apply", ".Cancel", ".Rollback", ".MarkGood",
-        ".State", ".Progress", ".CurrentVersion", ".NextVersion", ".Channel", ".LastCheck",
-        ".LastError", ".WaitReason", "emits-change"}) {
+  for (const char* member : {"org.basalt.Update1.Manager",
+                             ".Check",
+                             ".Apply",
+                             ".Cancel",
+                             ".Rollback",
+                             ".MarkGood",
+                             ".State",
+                             ".Progress",
+                             ".CurrentVersion",
+                             ".NextVersion",
+                             ".Channel",
+                             ".LastCheck",
+                             ".LastError",
+                             ".WaitReason",
+                             ".LastSuccess",
+                             ".DownloadedDeltaBytes",
+                             ".DownloadedFullBytes",
+                             ".Failures",
+                             ".Rollbacks",
+                             "emits-change"}) {
     EXPECT_NE(introspect.find(member), std::string::npos) << member << "\n" << introspect;
   }
 
@@ -703,6 +723,25 @@ TEST_F(UpdateFlowTest, DaemonOverPrivateDbus) {
       << after.dump();
   auto cancel = cli("update cancel");
   EXPECT_EQ(cancel.rc, 5) << cancel.out;  // nothing runs
+
+  // The counters on D-Bus / `status --json` and the metrics file (METRICS_PATH's default: the
+  // state directory's metrics.prom) agree.
+  EXPECT_EQ(after["current_version"], "1.0.0");
+  EXPECT_EQ(after["next_version"], "2.0.0");
+  EXPECT_EQ(after["downloaded_delta_bytes"], env->delta2_size);
+  EXPECT_EQ(after["downloaded_full_bytes"], 0);
+  EXPECT_EQ(after["failures"], nlohmann::json::object());
+  EXPECT_EQ(after["rollbacks"], 0);
+  auto m = ParseMetrics(Read(fs::path(state_) / "metrics.prom"));
+  EXPECT_EQ(m["basalt_update_state{state=\"updated-need-reboot\"}"], 1);
+  EXPECT_EQ(InfoSeries(m),
+            "basalt_update_info{current_version=\"1.0.0\",next_version=\"2.0.0\","
+            "channel=\"stable\"}");
+  EXPECT_EQ(m["basalt_update_downloaded_bytes_total{kind=\"delta\"}"],
+            static_cast<double>(env->delta2_size));
+  EXPECT_EQ(EpochOf(after["last_success"]), m["basalt_update_last_success_timestamp_seconds"]);
+  EXPECT_GT(m["basalt_update_last_success_timestamp_seconds"], 0);
+  EXPECT_EQ(EpochOf(after["last_check"]), m["basalt_update_last_check_timestamp_seconds"]);
 }
 
 // --- Fleet: etcd reboot lock, Omaha transport, metrics (docs/fleet.md) ------------------------

@@ -423,16 +423,26 @@ int RunStatus(const std::string& state_dir, const std::string& disk, bool json) 
 }
 
 nlohmann::json DaemonJson(const update::DaemonStatus& s) {
-  return {{"state", s.state},
-          {"progress", s.progress},
-          {"busy", s.busy},
-          {"current_version", s.current_version},
-          {"current_slot", s.current_slot},
-          {"next_version", s.next_version},
-          {"channel", s.channel},
-          {"last_check", s.last_check},
-          {"last_error", s.last_error},
-          {"wait_reason", s.wait_reason}};
+  // The counters go through the metrics struct, so the names and forms match the offline status.
+  fleet::UpdateMetrics m;
+  m.current_version = s.current_version;
+  m.next_version = s.next_version;
+  m.channel = s.channel;
+  if (auto t = repo::ParseTime(s.last_check, "LastCheck"); t) m.last_check = *t;
+  if (auto t = repo::ParseTime(s.last_success, "LastSuccess"); t) m.last_success = *t;
+  m.downloaded_delta_bytes = s.downloaded_delta_bytes;
+  m.downloaded_full_bytes = s.downloaded_full_bytes;
+  m.failures = s.failures;
+  m.rollbacks = s.rollbacks;
+  nlohmann::json j = update::MetricsJson(m);
+  j.update(nlohmann::json{{"state", s.state},
+                          {"progress", s.progress},
+                          {"busy", s.busy},
+                          {"current_slot", s.current_slot},
+                          {"channel", s.channel},
+                          {"last_error", s.last_error},
+                          {"wait_reason", s.wait_reason}});
+  return j;
 }
 
 void PrintDaemonText(const update::DaemonStatus& s) {
