@@ -88,10 +88,6 @@ std::string ActiveVersion(update::UpdateTarget& target) {
   return bs->slots[boot::SlotIndex(*active)].version;
 }
 
-std::chrono::milliseconds Jitter01Backoff(update::Backoff& b) {
-  return b.Next();
-}
-
 update::Backoff LockBackoff() {
   update::RetryPolicy p;
   p.initial = std::chrono::milliseconds(200);
@@ -124,7 +120,7 @@ Result<RebootStep> RunRebootStep(const daemon::UpdateConfig& cfg, const std::str
       backoff.Reset();
       reason = gate->wait_reason;
     } else {
-      delay = Jitter01Backoff(backoff);
+      delay = backoff.Next();
       reason = gate.error().message() + "; not rebooting, retrying";
     }
     if (reason != st.wait_reason) {

@@ -252,9 +252,11 @@ Status UpdateManager::AfterBoot() {
 
 void UpdateManager::Tick(std::chrono::system_clock::time_point now) {
   if (busy_) return;
-  if (release_pending_ && now >= next_release_try_) ReleaseRebootLock(now);
   Snapshot snap = Get();
   const UpdateState& s = snap.state;
+  if (release_pending_ && now >= next_release_try_ && s.phase != Phase::kUpdatedNeedReboot) {
+    ReleaseRebootLock(now);
+  }
   if (s.phase == Phase::kPendingHealth &&
       pending_since_ != std::chrono::system_clock::time_point{} &&
       now - pending_since_ > opt_.config.health_timeout && !reboot_requested_) {
@@ -282,6 +284,9 @@ void UpdateManager::Tick(std::chrono::system_clock::time_point now) {
       return;
     }
     lock_backoff_->Reset();
+    // A slot still waiting to be given back from the last update is this update's slot now
+    // (MayReboot re-enters it): releasing it later would reboot without the lock.
+    release_pending_ = false;
     if (gate->reboot_now && opt_.reboot && !opt_.disk) {
       reboot_requested_ = true;
       log_.Info(fmt::format("rebooting into version {}", s.version),
