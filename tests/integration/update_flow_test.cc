@@ -793,12 +793,14 @@ struct Background {
     }
     return true;
   }
-  void Kill9() {
-    if (!Running()) return;
+  // Whether it was still running when killed.
+  bool Kill9() {
+    if (!Running()) return false;
     ::kill(-pid, SIGKILL);
     int status;
     ::waitpid(pid, &status, 0);
     rc = -9;
+    return true;
   }
 };
 
@@ -973,7 +975,7 @@ TEST_F(UpdateFlowTest, FleetEtcdLockRebootsOneHostAtATime) {
       << Read(hosts[0].proc.log);
   Host& first = by_id(watch.order()[0]);
   // Killed -9 while holding the slot ("mid-reboot"), before or after it reported.
-  first.proc.Kill9();
+  const bool killed_running = first.proc.Kill9();
   std::vector<Host*> others;
   for (auto& h : hosts) {
     if (h.id != first.id) others.push_back(&h);
@@ -1034,8 +1036,11 @@ TEST_F(UpdateFlowTest, FleetEtcdLockRebootsOneHostAtATime) {
   EXPECT_EQ(watch.order(), (std::vector<std::string>{first.id, second.id, third->id}));
   EXPECT_EQ(watch.max(), 1u) << "two hosts held the reboot slot at once";
   EXPECT_EQ(state_of(second)["state"], "updated-need-reboot") << "it never came back";
-  fmt::print("etcd lock: {} samples, at most {} holder(s), order {} -> {} -> {}\n", watch.samples(),
-             watch.max(), first.id, second.id, third->id);
+  fmt::print(
+      "etcd lock: {} samples, at most {} holder(s), order {} -> {} -> {}; the first holder was "
+      "killed {}\n",
+      watch.samples(), watch.max(), first.id, second.id, third->id,
+      killed_running ? "while its apply still ran" : "after its apply had reported reboot_now");
 }
 
 // tests/fixtures/omaha's recorded shapes with the placeholders filled in.
