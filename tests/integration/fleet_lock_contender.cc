@@ -3,9 +3,10 @@
 // lock (MayReboot, with backoff while etcd is unreachable or the group is full), "reboot",
 // then AfterBoot once the new boot is good.
 //
-// StageUpdate() and SimulateReboot() are the seams: when the daemon branch lands, StageUpdate
-// becomes `basalt update apply --disk DISK ...` for this host's disk image and SimulateReboot
-// flips the disk's next slot; the lock steps around them stay as they are.
+// StageUpdate() and SimulateReboot() stay a no-op and a sleep here: this exercises the lock
+// library alone. The same contention with real offline hosts (`basalt update apply --disk
+// --config` with etcd-lock, then `basalt update after-boot`) is
+// UpdateFlowTest.FleetEtcdLockRebootsOneHostAtATime.
 //
 // Usage: fleet_lock_contender --endpoints E --group G --id MACHINE --log FILE
 //          [--max N] [--ttl SECONDS] [--hold-ms MS] [--hold-until FILE]

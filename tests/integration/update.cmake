@@ -6,8 +6,10 @@ basalt_add_gtest(update_flow_test
     ${CMAKE_CURRENT_LIST_DIR}/fault_proxy.cc
     ${CMAKE_CURRENT_LIST_DIR}/nginx_server.cc
     ${CMAKE_CURRENT_LIST_DIR}/image_test_util.cc
-  LIBS basalt_common basalt_erofs nlohmann_json::nlohmann_json
+    ${CMAKE_CURRENT_LIST_DIR}/fleet_etcd_fixture.cc
+    ${CMAKE_CURRENT_LIST_DIR}/fleet_http_server.cc
+  LIBS basalt_common basalt_erofs basalt_fleet nlohmann_json::nlohmann_json
   LABELS integration
   TIMEOUT 900)
 add_dependencies(update_flow_test basalt)
-add_dependencies(update_flow_test basalt-updated)
+add_dependencies(update_flow_test basalt-updated basalt-init)

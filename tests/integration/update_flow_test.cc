@@ -20,7 +20,10 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <pugixml.hpp>
 #include <random>
+#include <set>
+#include <sstream>
 #include <thread>
 
 #include "common/fd.h"
@@ -28,8 +31,13 @@
 #include "common/hex.h"
 #include "image/erofs/erofs_image.h"
 #include "tests/integration/fault_proxy.h"
+#include "tests/integration/fleet_etcd_fixture.h"
+#include "tests/integration/fleet_http_server.h"
 #include "tests/integration/image_test_util.h"
 #include "tests/integration/nginx_server.h"
+#include "update-engine/fleet/etcd_client.h"
+#include "update-engine/fleet/reboot_lock.h"
+#include "update-engine/repo/base64.h"
 
 namespace basalt::update {
 namespace {
@@ -185,9 +193,23 @@ std::string EspFile(const std::string& disk, const std::string& path) {
   return data;
 }
 
+std::map<std::string, double> ParseMetrics(const std::string& text);
+std::string InfoSeries(const std::map<std::string, double>& m);
+int64_t EpochOf(const std::string& rfc3339);
+
+class EnvCleanup : public ::testing::Environment {
+ public:
+  void TearDown() override {
+    delete env;
+    env = nullptr;
+  }
+};
+::testing::Environment* const kEnvCleanup = ::testing::AddGlobalTestEnvironment(new EnvCleanup);
+
 class UpdateFlowTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
+    if (env != nullptr) return;
     if (::geteuid() != 0 || !fs::exists("/dev/loop-control")) return;  // skipped in SetUp
     for (const char* t : {"mkfs.erofs", "fsck.erofs", "mkfs.fat", "mcopy", "mdir", "mkfs.ext4"}) {
       if (!HaveTool(t)) return;
@@ -242,10 +264,9 @@ class UpdateFlowTest : public ::testing::Test {
     ASSERT_NE(e.nginx, nullptr) << Read(e.root() / "nginx/error.log");
   }
 
-  static void TearDownTestSuite() {
-    delete env;
-    env = nullptr;
-  }
+  // The fixture is shared by every suite deriving from this one (OmahaFlowTest); the global
+  // environment below frees it once all ran.
+  static void TearDownTestSuite() {}
 
   void SetUp() override {
     if (::geteuid() != 0) GTEST_SKIP() << "needs root for loop devices (CI runs as root)";
@@ -611,10 +632,26 @@ TEST_F(UpdateFlowTest, DaemonOverPrivateDbus) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   ASSERT_FALSE(introspect.empty()) << Read(work_ / "daemon.log");
-  for (const char* member :
-       {"org.basalt.Update1.Manager", ".Check", ".Apply", ".Cancel", ".Rollback", ".MarkGood",
-        ".State", ".Progress", ".CurrentVersion", ".NextVersion", ".Channel", ".LastCheck",
-        ".LastError", ".WaitReason", "emits-change"}) {
+  for (const char* member : {"org.basalt.Update1.Manager",
+                             ".Check",
+                             ".Apply",
+                             ".Cancel",
+                             ".Rollback",
+                             ".MarkGood",
+                             ".State",
+                             ".Progress",
+                             ".CurrentVersion",
+                             ".NextVersion",
+                             ".Channel",
+                             ".LastCheck",
+                             ".LastError",
+                             ".WaitReason",
+                             ".LastSuccess",
+                             ".DownloadedDeltaBytes",
+                             ".DownloadedFullBytes",
+                             ".Failures",
+                             ".Rollbacks",
+                             "emits-change"}) {
     EXPECT_NE(introspect.find(member), std::string::npos) << member << "\n" << introspect;
   }
 
@@ -686,6 +723,531 @@ TEST_F(UpdateFlowTest, DaemonOverPrivateDbus) {
       << after.dump();
   auto cancel = cli("update cancel");
   EXPECT_EQ(cancel.rc, 5) << cancel.out;  // nothing runs
+
+  // The counters on D-Bus / `status --json` and the metrics file (METRICS_PATH's default: the
+  // state directory's metrics.prom) agree.
+  EXPECT_EQ(after["current_version"], "1.0.0");
+  EXPECT_EQ(after["next_version"], "2.0.0");
+  EXPECT_EQ(after["downloaded_delta_bytes"], env->delta2_size);
+  EXPECT_EQ(after["downloaded_full_bytes"], 0);
+  EXPECT_EQ(after["failures"], nlohmann::json::object());
+  EXPECT_EQ(after["rollbacks"], 0);
+  auto m = ParseMetrics(Read(fs::path(state_) / "metrics.prom"));
+  EXPECT_EQ(m["basalt_update_state{state=\"updated-need-reboot\"}"], 1);
+  EXPECT_EQ(InfoSeries(m),
+            "basalt_update_info{current_version=\"1.0.0\",next_version=\"2.0.0\","
+            "channel=\"stable\"}");
+  EXPECT_EQ(m["basalt_update_downloaded_bytes_total{kind=\"delta\"}"],
+            static_cast<double>(env->delta2_size));
+  EXPECT_EQ(EpochOf(after["last_success"]), m["basalt_update_last_success_timestamp_seconds"]);
+  EXPECT_GT(m["basalt_update_last_success_timestamp_seconds"], 0);
+  EXPECT_EQ(EpochOf(after["last_check"]), m["basalt_update_last_check_timestamp_seconds"]);
+}
+
+// --- Fleet: etcd reboot lock, Omaha transport, metrics (docs/fleet.md) ------------------------
+
+std::string FirstLineOf(const std::string& path) {
+  std::string s = Read(path);
+  return s.substr(0, s.find('\n'));
+}
+
+// The metrics file as series -> value, e.g. {"basalt_update_rollbacks_total", 0}.
+std::map<std::string, double> ParseMetrics(const std::string& text) {
+  std::map<std::string, double> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty() || line[0] == '#') continue;
+    auto sp = line.rfind(' ');
+    EXPECT_NE(sp, std::string::npos) << line;
+    if (sp == std::string::npos) continue;
+    out[line.substr(0, sp)] = std::stod(line.substr(sp + 1));
+  }
+  return out;
+}
+
+// The one basalt_update_info series (its labels carry the versions).
+std::string InfoSeries(const std::map<std::string, double>& m) {
+  for (const auto& [k, v] : m) {
+    if (k.starts_with("basalt_update_info{")) return k;
+  }
+  return "";
+}
+
+int64_t EpochOf(const std::string& rfc3339) {
+  std::tm tm{};
+  if (strptime(rfc3339.c_str(), "%Y-%m-%dT%H:%M:%SZ", &tm) == nullptr) return -1;
+  return static_cast<int64_t>(timegm(&tm));
+}
+
+// A `basalt` process running in the background, in its own process group.
+struct Background {
+  pid_t pid = -1;
+  fs::path log;
+  int rc = -100;  // exit code once reaped; -9 when killed
+  bool Running() {
+    if (rc != -100) return false;
+    int status;
+    if (::waitpid(pid, &status, WNOHANG) == pid) {
+      rc = WIFEXITED(status) ? WEXITSTATUS(status) : -9;
+      return false;
+    }
+    return true;
+  }
+  // Whether it was still running when killed.
+  bool Kill9() {
+    if (!Running()) return false;
+    ::kill(-pid, SIGKILL);
+    int status;
+    ::waitpid(pid, &status, 0);
+    rc = -9;
+    return true;
+  }
+};
+
+Background StartBasalt(const std::string& args, const fs::path& log) {
+  Background b;
+  b.log = log;
+  b.pid = ::fork();
+  if (b.pid == 0) {
+    ::setpgid(0, 0);
+    std::string cmd = "exec " + BasaltBin() + " " + args + " >" + Quote(log.string()) + " 2>&1";
+    ::execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  ::setpgid(b.pid, b.pid);
+  return b;
+}
+
+// Polls `done` every 10 ms until it holds or `limit` passes.
+bool WaitFor(const std::function<bool()>& done, std::chrono::seconds limit) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return done();
+}
+
+nlohmann::json LastJson(const std::string& out) {
+  auto p = out.rfind("\n{");
+  size_t start = p == std::string::npos ? out.find('{') : p + 1;
+  if (start == std::string::npos) return nullptr;
+  try {
+    return nlohmann::json::parse(out.substr(start));
+  } catch (...) {
+    return nullptr;
+  }
+}
+
+// Samples the group's holders every 10 ms: the most seen at once and the order they came in.
+class LockWatcher {
+ public:
+  LockWatcher(const std::string& endpoint, const std::string& group) {
+    fleet::EtcdOptions o;
+    o.endpoints = {endpoint};
+    client_ = std::move(*fleet::EtcdClient::Create(o));
+    lock_ = std::make_unique<fleet::RebootLock>(*client_, group, 1, std::chrono::seconds(60));
+    thread_ = std::thread([this] {
+      std::set<std::string> prev;
+      while (!stop_) {
+        auto st = lock_->Status();
+        if (st) {
+          std::set<std::string> now;
+          for (const auto& h : st->holders)
+            now.insert(h.machine_id);
+          std::lock_guard l(mu_);
+          max_ = std::max(max_, now.size());
+          for (const auto& h : now) {
+            if (!prev.contains(h)) order_.push_back(h);
+          }
+          current_ = now;
+          prev = now;
+          ++samples_;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+    });
+  }
+  ~LockWatcher() {
+    stop_ = true;
+    thread_.join();
+  }
+  size_t max() {
+    std::lock_guard l(mu_);
+    return max_;
+  }
+  std::vector<std::string> order() {
+    std::lock_guard l(mu_);
+    return order_;
+  }
+  std::set<std::string> current() {
+    std::lock_guard l(mu_);
+    return current_;
+  }
+  uint64_t samples() {
+    std::lock_guard l(mu_);
+    return samples_;
+  }
+
+ private:
+  std::unique_ptr<fleet::EtcdClient> client_;
+  std::unique_ptr<fleet::RebootLock> lock_;
+  std::atomic<bool> stop_{false};
+  std::mutex mu_;
+  size_t max_ = 0;
+  uint64_t samples_ = 0;
+  std::vector<std::string> order_;
+  std::set<std::string> current_;
+  std::thread thread_;
+};
+
+// Three offline hosts, each `basalt update apply --disk` on its own copy of the v1 disk with
+// REBOOT_STRATEGY=etcd-lock and one slot: each stages 2.0.0, then only the slot holder may
+// "reboot" (apply exits with reboot_now); the others wait, as their state says. The holder is
+// killed -9 and restarted: it finds its own slot and goes on without waiting. `after-boot` marks
+// its new slot good and frees the slot for the next host; that host dies holding it, and
+// `basalt fleet lock unlock` frees it for the third. A watcher samples etcd every 10 ms
+// throughout: never more than one holder.
+TEST_F(UpdateFlowTest, FleetEtcdLockRebootsOneHostAtATime) {
+  fleet::testing::EtcdServer etcd;
+  if (!etcd.error().empty()) GTEST_SKIP() << etcd.error();
+  const std::string group = "fleet-test";
+  struct Host {
+    std::string id, disk, state, config;
+    Background proc;
+  };
+  std::vector<Host> hosts;
+  for (int i = 1; i <= 3; ++i) {
+    Host h;
+    h.id = fmt::format("host-{}", i);
+    fs::path dir = work_ / h.id;
+    fs::create_directories(dir);
+    h.disk = (dir / "disk.img").string();
+    h.state = (dir / "state").string();
+    h.config = (dir / "update.conf").string();
+    ASSERT_EQ(
+        Sh("cp --sparse=always " + Quote(env->template_disk.string()) + " " + Quote(h.disk)).status,
+        0);
+    Write(h.config, fmt::format("SERVER={}\nCHANNEL=stable\nREBOOT_STRATEGY=etcd-lock\n"
+                                "ETCD_ENDPOINTS={}\nETCD_LOCK_GROUP={}\nETCD_MAX_HOLDERS=1\n"
+                                "ETCD_LOCK_TTL=5m\n",
+                                env->nginx->url(), etcd.endpoint(), group));
+    hosts.push_back(h);
+  }
+  auto apply_args = [&](const Host& h) {
+    return fmt::format(
+        "update apply --disk {} --keys {} --state {} --config {} --machine-id {} "
+        "--lock-poll-ms 50 --retry-initial-ms 50 --json",
+        Quote(h.disk), Quote(env->trust().string()), Quote(h.state), Quote(h.config), h.id);
+  };
+  auto after_boot = [&](const Host& h) {
+    return Basalt(
+        fmt::format("update after-boot --disk {} --state {} --config {} --machine-id {} "
+                    "--json",
+                    Quote(h.disk), Quote(h.state), Quote(h.config), h.id));
+  };
+  auto state_of = [&](const Host& h) -> nlohmann::json {
+    try {
+      return nlohmann::json::parse(Read(fs::path(h.state) / "state.json"));
+    } catch (...) {
+      return nullptr;
+    }
+  };
+  auto waiting_on = [&](const Host& h, const std::string& holder) {
+    auto s = state_of(h);
+    return !s.is_null() && s["state"] == "updated-need-reboot" &&
+           s["wait_reason"].get<std::string>().find("held by " + holder) != std::string::npos;
+  };
+  auto by_id = [&](const std::string& id) -> Host& {
+    for (auto& h : hosts) {
+      if (h.id == id) return h;
+    }
+    ADD_FAILURE() << "unknown holder " << id;
+    return hosts[0];
+  };
+
+  LockWatcher watch(etcd.endpoint(), group);
+  for (auto& h : hosts)
+    h.proc = StartBasalt(apply_args(h), work_ / (h.id + ".log"));
+
+  // The first host to stage takes the slot; the other two stage and then wait for it.
+  ASSERT_TRUE(WaitFor([&] { return !watch.order().empty(); }, std::chrono::seconds(240)))
+      << Read(hosts[0].proc.log);
+  Host& first = by_id(watch.order()[0]);
+  // Killed -9 while holding the slot ("mid-reboot"), before or after it reported.
+  const bool killed_running = first.proc.Kill9();
+  std::vector<Host*> others;
+  for (auto& h : hosts) {
+    if (h.id != first.id) others.push_back(&h);
+  }
+  for (Host* o : others) {
+    ASSERT_TRUE(WaitFor([&] { return waiting_on(*o, first.id); }, std::chrono::seconds(240)))
+        << o->id << ": " << state_of(*o).dump() << "\n"
+        << Read(o->proc.log);
+    EXPECT_TRUE(o->proc.Running()) << Read(o->proc.log);
+  }
+  EXPECT_EQ(watch.current(), std::set<std::string>{first.id});
+
+  // Restarted: the update is already staged and the slot is already its own, so it reboots at
+  // once, while the others still wait.
+  auto again = Basalt(apply_args(first));
+  ASSERT_EQ(again.rc, 0) << again.out;
+  auto j = LastJson(again.out);
+  ASSERT_FALSE(j.is_null()) << again.out;
+  EXPECT_EQ(j["state"], "updated-need-reboot");
+  EXPECT_EQ(j["reboot"]["strategy"], "etcd-lock");
+  EXPECT_EQ(j["reboot"]["reboot_now"], true);
+  EXPECT_EQ(watch.order(), std::vector<std::string>{first.id});
+  for (Host* o : others)
+    EXPECT_TRUE(o->proc.Running()) << o->id;
+
+  // The new boot is good: the slot goes back and the next host takes it.
+  auto ab = after_boot(first);
+  ASSERT_EQ(ab.rc, 0) << ab.out;
+  EXPECT_EQ(LastJson(ab.out)["state"], "good") << ab.out;
+  auto bs = BootStatus(first.disk);
+  EXPECT_EQ(bs["next"], "B") << bs.dump();
+  EXPECT_EQ(bs["slots"]["B"]["state"], "good") << bs.dump();
+  EXPECT_EQ(bs["slots"]["B"]["version"], "2.0.0") << bs.dump();
+  ASSERT_TRUE(WaitFor([&] { return watch.order().size() >= 2; }, std::chrono::seconds(60)));
+  Host& second = by_id(watch.order()[1]);
+  ASSERT_NE(second.id, first.id);
+  ASSERT_TRUE(WaitFor([&] { return !second.proc.Running(); }, std::chrono::seconds(60)));
+  EXPECT_EQ(second.proc.rc, 0) << Read(second.proc.log);
+  EXPECT_EQ(LastJson(Read(second.proc.log))["reboot"]["reboot_now"], true) << Read(second.proc.log);
+  Host* third = nullptr;
+  for (Host* o : others) {
+    if (o->id != second.id) third = o;
+  }
+  ASSERT_NE(third, nullptr);
+  // The second host never comes back: the third waits on it until an operator frees the slot.
+  ASSERT_TRUE(WaitFor([&] { return waiting_on(*third, second.id); }, std::chrono::seconds(60)))
+      << state_of(*third).dump();
+  EXPECT_TRUE(third->proc.Running());
+  auto unlock = Basalt(fmt::format("fleet lock unlock {} --endpoints {} --group {}", second.id,
+                                   etcd.endpoint(), group));
+  ASSERT_EQ(unlock.rc, 0) << unlock.out;
+  ASSERT_TRUE(WaitFor([&] { return !third->proc.Running(); }, std::chrono::seconds(60)));
+  EXPECT_EQ(third->proc.rc, 0) << Read(third->proc.log);
+  auto ab3 = after_boot(*third);
+  ASSERT_EQ(ab3.rc, 0) << ab3.out;
+  ASSERT_TRUE(WaitFor([&] { return watch.current().empty(); }, std::chrono::seconds(10)));
+
+  EXPECT_EQ(watch.order(), (std::vector<std::string>{first.id, second.id, third->id}));
+  EXPECT_EQ(watch.max(), 1u) << "two hosts held the reboot slot at once";
+  EXPECT_EQ(state_of(second)["state"], "updated-need-reboot") << "it never came back";
+  fmt::print(
+      "etcd lock: {} samples, at most {} holder(s), order {} -> {} -> {}; the first holder was "
+      "killed {}\n",
+      watch.samples(), watch.max(), first.id, second.id, third->id,
+      killed_running ? "while its apply still ran" : "after its apply had reported reboot_now");
+}
+
+// tests/fixtures/omaha's recorded shapes with the placeholders filled in.
+constexpr char kOmahaAppId[] = "{5d1a0b7e-3c2b-4e0f-9a11-0123456789ab}";
+
+std::string OmahaFixture(const std::string& name, const std::string& base,
+                         const std::string& package, const std::string& version) {
+  const char* src = getenv("BASALT_SOURCE_DIR");
+  std::string xml = Read(fs::path(src ? src : ".") / "tests/fixtures/omaha" / name);
+  std::string data = package.empty() ? std::string() : Read(package);
+  auto sha256 = Sha256(std::string_view(data));
+  Hasher sha1(HashAlgorithm::kSha1);
+  sha1.Update(std::string_view(data));
+  const std::pair<std::string, std::string> fill[] = {
+      {"@APPID@", kOmahaAppId},
+      {"@VERSION@", version},
+      {"@BASE@", base},
+      {"@NAME@", fs::path(package).filename().string()},
+      {"@SIZE@", std::to_string(data.size())},
+      {"@SHA256_HEX@", ToHex(sha256)},
+      {"@SHA256_B64@", repo::Base64Encode(sha256)},
+      {"@SHA1_B64@", repo::Base64Encode(sha1.Final())}};
+  for (const auto& [from, to] : fill) {
+    for (size_t p = 0; (p = xml.find(from, p)) != std::string::npos; p += to.size())
+      xml.replace(p, from.size(), to);
+  }
+  return xml;
+}
+
+class OmahaFlowTest : public UpdateFlowTest {
+ protected:
+  void SetUp() override {
+    UpdateFlowTest::SetUp();
+    if (IsSkipped()) return;
+    omaha_ = std::make_unique<fleet::testing::RecordingHttpServer>((work_ / "omaha").string());
+    config_ = (work_ / "update.conf").string();
+    metrics_ = (work_ / "metrics.prom").string();
+    Write(config_, fmt::format("PROTOCOL=omaha\nSERVER={}\nOMAHA_APP_ID={}\nCHANNEL=beta\n"
+                               "REBOOT_STRATEGY=off\nMETRICS_PATH={}\n",
+                               omaha_->Url("/v1/update/"), kOmahaAppId, metrics_));
+  }
+
+  // An update to `version` whose package is `payload` under `dir_url`, listed after two
+  // mirrors that do not have it (404).
+  void QueueUpdate(const std::string& dir_url, const std::string& payload,
+                   const std::string& version) {
+    omaha_->QueuePostResponse(OmahaFixture("update-multi-url.xml", dir_url, payload, version));
+    for (int i = 0; i < 4; ++i) {
+      omaha_->QueuePostResponse(OmahaFixture("event-ack.xml", dir_url, "", version));
+    }
+  }
+
+  CmdResult Apply() {
+    return Basalt(fmt::format(
+        "update apply --disk {} --keys {} --state {} --config {} --machine-id {} "
+        "--retry-initial-ms 50 --json",
+        Quote(disk_), Quote(env->trust().string()), Quote(state_), Quote(config_), kMachine));
+  }
+
+  // Every recorded request is an Omaha 3.0 request from this host, running `version`; returns
+  // the <app> elements' first child names with event type/result/errorcode.
+  std::vector<std::string> CheckRequests(size_t from, const std::string& version) {
+    std::vector<std::string> out;
+    auto reqs = omaha_->Requests();
+    for (size_t i = from; i < reqs.size(); ++i) {
+      const auto& r = reqs[i];
+      EXPECT_EQ(r.method, "POST");
+      EXPECT_EQ(r.path, "/v1/update/");
+      EXPECT_EQ(r.content_type, "text/xml");
+      pugi::xml_document doc;
+      EXPECT_TRUE(doc.load_string(r.body.c_str())) << r.body;
+      auto req = doc.child("request");
+      EXPECT_STREQ(req.attribute("protocol").value(), "3.0");
+      EXPECT_STREQ(req.attribute("ismachine").value(), "1");
+      EXPECT_STREQ(req.child("os").attribute("platform").value(), "Basalt");
+      EXPECT_EQ(req.child("os").attribute("version").value(), version);
+      auto app = req.child("app");
+      EXPECT_STREQ(app.attribute("appid").value(), kOmahaAppId);
+      EXPECT_EQ(app.attribute("version").value(), version) << r.body;
+      EXPECT_STREQ(app.attribute("track").value(), "beta");
+      EXPECT_STREQ(app.attribute("machineid").value(), kMachine);
+      EXPECT_EQ(app.attribute("bootid").value(), FirstLineOf("/proc/sys/kernel/random/boot_id"));
+      EXPECT_STREQ(app.attribute("board").value(), "amd64-usr");
+      EXPECT_STREQ(app.attribute("delta_okay").value(), "false");
+      if (app.child("updatecheck")) {
+        out.push_back("updatecheck");
+      } else if (auto ev = app.child("event")) {
+        std::string code = ev.attribute("errorcode").value();
+        out.push_back(fmt::format("event {}/{}{}", ev.attribute("eventtype").value(),
+                                  ev.attribute("eventresult").value(),
+                                  code.empty() ? "" : " code " + code));
+      } else {
+        out.push_back("?" + r.body);
+      }
+    }
+    return out;
+  }
+
+  std::map<std::string, double> Metrics() { return ParseMetrics(Read(metrics_)); }
+
+  static constexpr char kMachine[] = "0123456789abcdef0123456789abcdef";
+  std::unique_ptr<fleet::testing::RecordingHttpServer> omaha_;
+  std::string config_, metrics_;
+};
+
+// An Omaha server (the fixture, replaying Nebraska's shapes) offers 3.0.0 with the signed full
+// payload served by nginx: it downloads past two 404 mirrors, applies, verifies, and slot B
+// holds 3.0.0. The server hears update check, 13/1, 14/1 and, after the new boot is good, 3/2.
+// The metrics file and `status --json` agree at each step.
+TEST_F(OmahaFlowTest, SignedPayloadOfferedByOmahaApplies) {
+  QueueUpdate(env->nginx->url() + "/releases/3.0.0/",
+              (env->www() / "releases/3.0.0/full.payload").string(), "3.0.0");
+  auto r = Apply();
+  ASSERT_EQ(r.rc, 0) << r.out;
+  ExpectStagedInB(env->v3);
+  EXPECT_EQ(CheckRequests(0, "1.0.0"),
+            (std::vector<std::string>{"updatecheck", "event 13/1", "event 14/1"}));
+  auto j = LastJson(r.out);
+  EXPECT_EQ(j["reboot"]["strategy"], "off");
+  EXPECT_EQ(j["reboot"]["reboot_now"], false);
+
+  auto m = Metrics();
+  EXPECT_EQ(m["basalt_update_state{state=\"updated-need-reboot\"}"], 1);
+  EXPECT_EQ(m["basalt_update_state{state=\"idle\"}"], 0);
+  EXPECT_EQ(
+      InfoSeries(m),
+      "basalt_update_info{current_version=\"1.0.0\",next_version=\"3.0.0\",channel=\"beta\"}");
+  EXPECT_EQ(m["basalt_update_downloaded_bytes_total{kind=\"full\"}"],
+            static_cast<double>(env->full3_size));
+  EXPECT_EQ(m["basalt_update_downloaded_bytes_total{kind=\"delta\"}"], 0);
+  EXPECT_EQ(m["basalt_update_rollbacks_total"], 0);
+  const int64_t now = ::time(nullptr);
+  EXPECT_GT(m["basalt_update_last_success_timestamp_seconds"], now - 600);
+  EXPECT_GE(m["basalt_update_last_success_timestamp_seconds"],
+            m["basalt_update_last_check_timestamp_seconds"]);
+  for (const auto& [k, v] : m)
+    EXPECT_FALSE(k.starts_with("basalt_update_failures_total{")) << k;
+  // The same numbers from `basalt update status --json`.
+  auto st = Basalt("update status --json --state " + Quote(state_) + " --disk " + Quote(disk_));
+  ASSERT_EQ(st.rc, 0) << st.out;
+  auto s = LastJson(st.out);
+  EXPECT_EQ(s["state"], "updated-need-reboot");
+  EXPECT_EQ(s["current_version"], "1.0.0");
+  EXPECT_EQ(s["next_version"], "3.0.0");
+  EXPECT_EQ(s["downloaded_full_bytes"], env->full3_size);
+  EXPECT_EQ(s["downloaded_delta_bytes"], 0);
+  EXPECT_EQ(s["failures"], nlohmann::json::object());
+  EXPECT_EQ(s["rollbacks"], 0);
+  EXPECT_EQ(EpochOf(s["last_success"]), m["basalt_update_last_success_timestamp_seconds"]);
+  EXPECT_EQ(EpochOf(s["last_check"]), m["basalt_update_last_check_timestamp_seconds"]);
+
+  // The new slot booted and is good: 3/2, sent as the new version.
+  auto ab = Basalt(fmt::format("update after-boot --disk {} --state {} --config {} --machine-id {}",
+                               Quote(disk_), Quote(state_), Quote(config_), kMachine));
+  ASSERT_EQ(ab.rc, 0) << ab.out;
+  EXPECT_EQ(CheckRequests(3, "3.0.0"), std::vector<std::string>{"event 3/2"});
+  m = Metrics();
+  EXPECT_EQ(m["basalt_update_state{state=\"good\"}"], 1);
+  EXPECT_EQ(m["basalt_update_state{state=\"updated-need-reboot\"}"], 0);
+  EXPECT_EQ(InfoSeries(m),
+            "basalt_update_info{current_version=\"3.0.0\",next_version=\"\",channel=\"beta\"}");
+  EXPECT_EQ(BootStatus(disk_)["slots"]["B"]["state"], "good");
+}
+
+// The same offer, but the payload is signed by a key the host does not trust: the server's size
+// and SHA-256 match, yet the payload verifier refuses it before writing. Slot B's bytes and the
+// boot order are unchanged, status says why, the server hears 3/0 with error code 18, and the
+// metrics count an integrity failure.
+TEST_F(OmahaFlowTest, PayloadSignedByAnUntrustedKeyIsRefused) {
+  auto k = Basalt("keys generate --output " + Quote((work_ / "rogue-keys").string()) + " --json");
+  ASSERT_EQ(k.rc, 0) << k.out;
+  std::string rogue_key = LastJson(k.out)["key_id"];
+  fs::path dir = env->www() / ("rogue-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  std::string payload = (dir / "full.payload").string();
+  auto g =
+      Basalt(fmt::format("payload generate --new {} --output {} --key {} --zstd-level 3 --no-xz",
+                         Quote(env->v3.dir.string()), Quote(payload),
+                         Quote((work_ / "rogue-keys" / (rogue_key + ".pem")).string())));
+  ASSERT_EQ(g.rc, 0) << g.out;
+  const Part& pb = env->v1.parts["USR-B"];
+  const std::string b_before = RangeSha(disk_, pb.offset, pb.size);
+
+  QueueUpdate(env->nginx->url() + "/" + dir.filename().string() + "/", payload, "3.0.0");
+  auto r = Apply();
+  EXPECT_EQ(r.rc, 4) << r.out;
+  auto st = Basalt("update status --json --state " + Quote(state_) + " --disk " + Quote(disk_));
+  ASSERT_EQ(st.rc, 0) << st.out;
+  auto s = LastJson(st.out);
+  EXPECT_EQ(s["state"], "idle");
+  EXPECT_NE(s["last_error"].get<std::string>().find("trusted"), std::string::npos)
+      << s["last_error"];
+  EXPECT_EQ(RangeSha(disk_, pb.offset, pb.size), b_before) << "slot B was written";
+  EXPECT_EQ(SlotSha("USR-A"), a_sha_);
+  EXPECT_EQ(BootStatus(disk_)["next"], "A");
+  EXPECT_EQ(
+      CheckRequests(0, "1.0.0"),
+      (std::vector<std::string>{"updatecheck", "event 13/1", "event 14/1", "event 3/0 code 18"}));
+  auto m = Metrics();
+  EXPECT_EQ(m["basalt_update_state{state=\"idle\"}"], 1);
+  EXPECT_EQ(m["basalt_update_failures_total{reason=\"integrity\"}"], 1);
+  EXPECT_EQ(m["basalt_update_last_success_timestamp_seconds"], 0);
+  EXPECT_EQ(m["basalt_update_downloaded_bytes_total{kind=\"full\"}"],
+            static_cast<double>(fs::file_size(payload)));
+  EXPECT_EQ(s["failures"], (nlohmann::json{{"integrity", 1}}));
+  EXPECT_EQ(s["downloaded_full_bytes"], fs::file_size(payload));
+  fs::remove_all(dir);
 }
 
 }  // namespace

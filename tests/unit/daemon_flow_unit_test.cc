@@ -4,8 +4,11 @@
 #include <filesystem>
 
 #include "update-engine/daemon/backoff.h"
+#include "update-engine/daemon/fleet_wiring.h"
 #include "update-engine/daemon/reboot_strategies.h"
+#include "update-engine/daemon/slot_files.h"
 #include "update-engine/daemon/state_store.h"
+#include "update-engine/daemon/update_flow.h"
 #include "update-engine/daemon/update_target.h"
 
 namespace basalt::update {
@@ -19,8 +22,9 @@ TEST(StateStore, RoundTripsEveryField) {
   s.target_slot = "B";
   s.usr_root_hash = std::string(64, 'a');
   s.kernel_version = "6.1.0-2";
-  s.payload = PlannedPayload{true, "1.0.0", "http://x/releases/2.0.0/d.payload", 123, "ab"};
-  s.full_payload = PlannedPayload{false, "", "http://x/f.payload", 456, "cd"};
+  s.payload = PlannedPayload{true, "1.0.0", "http://x/releases/2.0.0/d.payload", 123, "ab", {}};
+  s.full_payload =
+      PlannedPayload{false, "", "http://x/f.payload", 456, "cd", {"http://m1/f", "http://m2/f"}};
   s.fell_back_to_full = true;
   s.fallback_reason = "delta source mismatch";
   s.downloaded_bytes = 999;
@@ -29,6 +33,11 @@ TEST(StateStore, RoundTripsEveryField) {
   s.last_check = "2026-11-22T08:00:00Z";
   s.last_metadata_version = 7;
   s.rolled_back_releases = {"1.5.0"};
+  s.last_success = "2026-11-22T08:05:00Z";
+  s.downloaded_delta_total = 1234;
+  s.downloaded_full_total = 5678;
+  s.failures = {{"integrity", 2}, {"download", 1}};
+  s.rollbacks = 3;
   auto back = ParseState(SerializeState(s));
   ASSERT_TRUE(back.has_value()) << back.error().message();
   EXPECT_EQ(*back, s);
@@ -179,7 +188,120 @@ TEST(RebootWindow, CoordinatorsSayWhyTheyWait) {
   cfg.reboot_strategy = daemon::RebootStrategy::kEtcdLock;
   auto etcd = MakeRebootCoordinator(cfg);
   ASSERT_FALSE(etcd.has_value());
-  EXPECT_EQ(etcd.error().kind(), ErrorKind::kUnsupported);
+  EXPECT_EQ(etcd.error().kind(), ErrorKind::kInvalidInput);
+  EXPECT_NE(etcd.error().message().find("ETCD_ENDPOINTS"), std::string::npos)
+      << etcd.error().message();
+}
+
+TEST(StateStore, OlderFilesWithoutTotalsReadAsZero) {
+  UpdateState s;
+  s.failures["integrity"] = 4;
+  std::string text = SerializeState(s);
+  auto j = text.find("\"totals\"");
+  ASSERT_NE(j, std::string::npos);
+  // Cut the totals object out, as a state file from before it existed.
+  auto end = text.find('}', j);
+  end = text.find('}', end + 1);
+  std::string old = text.substr(0, text.rfind(',', j)) + text.substr(end + 1);
+  auto back = ParseState(old);
+  ASSERT_TRUE(back.has_value()) << back.error().message() << "\n" << old;
+  EXPECT_TRUE(back->failures.empty());
+  EXPECT_EQ(back->rollbacks, 0u);
+}
+
+TEST(StateStore, RollbackIsRecordedAndCounted) {
+  UpdateState s;
+  s.phase = Phase::kUpdatedNeedReboot;
+  s.version = "2.0.0";
+  s.target_slot = "B";
+  s.wait_reason = "etcd reboot lock group g is full";
+  RecordRollback(s, "A");
+  EXPECT_EQ(s.phase, Phase::kRolledBack);
+  EXPECT_EQ(s.rollbacks, 1u);
+  EXPECT_TRUE(s.rolled_back_releases.contains("2.0.0"));
+  EXPECT_EQ(s.wait_reason, "");
+  EXPECT_NE(s.last_error.find("fell back to slot A"), std::string::npos) << s.last_error;
+}
+
+TEST(FleetWiring, FailureReasonsAndOmahaErrorCodes) {
+  Error io(ErrorKind::kIo, "connection reset");
+  Error integrity(ErrorKind::kIntegrity, "no signature by a trusted key");
+  Error policy(ErrorKind::kPolicy, "pending health");
+  EXPECT_EQ(FailureReason(io, Phase::kDownloading), "download");
+  EXPECT_EQ(FailureReason(io, Phase::kFinalizing), "io");
+  EXPECT_EQ(FailureReason(integrity, Phase::kApplying), "integrity");
+  EXPECT_EQ(FailureReason(policy, Phase::kChecking), "policy");
+  EXPECT_EQ(FailureReason(Error(ErrorKind::kPolicy, "cancelled"), Phase::kApplying), "cancelled");
+  EXPECT_EQ(OmahaErrorCode(io, Phase::kDownloading), 9);
+  EXPECT_EQ(OmahaErrorCode(integrity, Phase::kDownloading), 10);
+  EXPECT_EQ(OmahaErrorCode(integrity, Phase::kApplying), 18);
+  EXPECT_EQ(OmahaErrorCode(policy, Phase::kFinalizing), 1);
+}
+
+TEST(FleetWiring, MetricsComeFromTheStateAndMetricsPathDefaultsToTheStateDir) {
+  UpdateState s;
+  s.phase = Phase::kDownloading;
+  s.version = "3.0.0";
+  s.available_version = "2.5.0";
+  s.last_check = "2026-11-22T08:00:00Z";
+  s.last_success = "2026-11-21T08:00:00Z";
+  s.downloaded_delta_total = 10;
+  s.downloaded_full_total = 20;
+  s.failures = {{"download", 2}};
+  s.rollbacks = 1;
+  auto m = MetricsOf(s, "1.0.0", "stable");
+  EXPECT_EQ(m.state, "downloading");
+  EXPECT_EQ(m.next_version, "3.0.0");  // in flight wins over what a check found
+  EXPECT_EQ(m.current_version, "1.0.0");
+  ASSERT_TRUE(m.last_check.has_value());
+  EXPECT_EQ(std::chrono::system_clock::to_time_t(*m.last_check), 1795334400);
+  auto j = MetricsJson(m);
+  EXPECT_EQ(j["last_success"], "2026-11-21T08:00:00Z");
+  EXPECT_EQ(j["downloaded_full_bytes"], 20);
+  EXPECT_EQ(j["failures"]["download"], 2);
+  s.phase = Phase::kIdle;
+  EXPECT_EQ(MetricsOf(s, "", "").next_version, "2.5.0");
+  EXPECT_FALSE(MetricsOf(UpdateState{}, "", "").last_check.has_value());
+
+  daemon::UpdateConfig cfg;
+  EXPECT_EQ(MetricsPathFor(cfg, "/var/lib/basalt"), "/var/lib/basalt/metrics.prom");
+  EXPECT_EQ(MetricsPathFor(cfg, "/tmp/st"), "/tmp/st/metrics.prom");
+  cfg.metrics_path = "/run/node_exporter/basalt.prom";
+  EXPECT_EQ(MetricsPathFor(cfg, "/tmp/st"), "/run/node_exporter/basalt.prom");
+  cfg.metrics_path = "";
+  EXPECT_EQ(MetricsPathFor(cfg, "/tmp/st"), "");
+}
+
+class ListedFiles : public SlotFiles {
+ public:
+  explicit ListedFiles(std::vector<std::string> files) : files_(std::move(files)) {}
+  Status CopyOut(const std::string&, uint64_t, const std::string&) override { return {}; }
+  Result<std::vector<std::string>> ListFiles(const std::string& prefix) override {
+    std::vector<std::string> out;
+    for (const auto& f : files_) {
+      if (f.starts_with(prefix)) out.push_back(f);
+    }
+    return out;
+  }
+
+ private:
+  std::vector<std::string> files_;
+};
+
+TEST(SlotFiles, KernelVersionIsTheOneVmlinuzInLibModules) {
+  ListedFiles one({"/lib/modules/6.1.0-56-cloud-amd64/vmlinuz",
+                   "/lib/modules/6.1.0-56-cloud-amd64/initrd.img",
+                   "/lib/modules/6.1.0-56-cloud-amd64/kernel/fs/erofs.ko", "/bin/sh"});
+  auto k = FindKernelVersion(one);
+  ASSERT_TRUE(k.has_value()) << k.error().message();
+  EXPECT_EQ(*k, "6.1.0-56-cloud-amd64");
+  ListedFiles two({"/lib/modules/a/vmlinuz", "/lib/modules/b/vmlinuz"});
+  auto both = FindKernelVersion(two);
+  ASSERT_FALSE(both.has_value());
+  EXPECT_NE(both.error().message().find("found 2 (a, b)"), std::string::npos)
+      << both.error().message();
+  ListedFiles none({"/lib/modules/a/extra/vmlinuz"});
+  EXPECT_FALSE(FindKernelVersion(none).has_value());
 }
 
 }  // namespace

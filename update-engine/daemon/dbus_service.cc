@@ -7,6 +7,8 @@
 
 #include <memory>
 
+#include "update-engine/daemon/fleet_wiring.h"
+
 namespace basalt::update {
 namespace {
 
@@ -28,7 +30,37 @@ std::string_view PropertyString(const Snapshot& s, std::string_view name, std::s
   if (name == "LastCheck") return s.state.last_check;
   if (name == "LastError") return s.state.last_error;
   if (name == "WaitReason") return s.state.wait_reason;
+  if (name == "LastSuccess") return s.state.last_success;
   return "";
+}
+
+// The counters come from the same struct the metrics file is written from.
+fleet::UpdateMetrics MetricsOfSnapshot(const Snapshot& s) {
+  return MetricsOf(s.state, s.current_version, s.channel);
+}
+
+int GetCounter(sd_bus*, const char*, const char*, const char* property, sd_bus_message* reply,
+               void* userdata, sd_bus_error*) {
+  auto* ctx = static_cast<Ctx*>(userdata);
+  fleet::UpdateMetrics m = MetricsOfSnapshot(ctx->manager->Get());
+  std::string_view name = property;
+  uint64_t v = name == "DownloadedDeltaBytes"  ? m.downloaded_delta_bytes
+               : name == "DownloadedFullBytes" ? m.downloaded_full_bytes
+                                               : m.rollbacks;
+  return sd_bus_message_append(reply, "t", v);
+}
+
+int GetFailures(sd_bus*, const char*, const char*, const char*, sd_bus_message* reply,
+                void* userdata, sd_bus_error*) {
+  auto* ctx = static_cast<Ctx*>(userdata);
+  fleet::UpdateMetrics m = MetricsOfSnapshot(ctx->manager->Get());
+  int r = sd_bus_message_open_container(reply, 'a', "{st}");
+  if (r < 0) return r;
+  for (const auto& [reason, count] : m.failures) {
+    r = sd_bus_message_append(reply, "{st}", reason.c_str(), count);
+    if (r < 0) return r;
+  }
+  return sd_bus_message_close_container(reply);
 }
 
 int GetString(sd_bus*, const char*, const char*, const char* property, sd_bus_message* reply,
@@ -125,6 +157,12 @@ const sd_bus_vtable kVtable[] = {
     SD_BUS_PROPERTY("LastError", "s", GetString, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_PROPERTY("WaitReason", "s", GetString, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_PROPERTY("Busy", "b", GetBusy, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("LastSuccess", "s", GetString, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("DownloadedDeltaBytes", "t", GetCounter, 0,
+                    SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("DownloadedFullBytes", "t", GetCounter, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("Failures", "a{st}", GetFailures, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("Rollbacks", "t", GetCounter, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_VTABLE_END,
 };
 
@@ -134,10 +172,11 @@ int OnTick(sd_event_source* source, uint64_t usec, void* userdata) {
   uint64_t gen = ctx->manager->generation();
   if (gen != ctx->published) {
     ctx->published = gen;
-    sd_bus_emit_properties_changed(ctx->bus, std::string(kObjectPath).c_str(),
-                                   std::string(kInterface).c_str(), "State", "Progress",
-                                   "CurrentVersion", "CurrentSlot", "NextVersion", "LastCheck",
-                                   "LastError", "WaitReason", "Busy", nullptr);
+    sd_bus_emit_properties_changed(
+        ctx->bus, std::string(kObjectPath).c_str(), std::string(kInterface).c_str(), "State",
+        "Progress", "CurrentVersion", "CurrentSlot", "NextVersion", "LastCheck", "LastError",
+        "WaitReason", "Busy", "LastSuccess", "DownloadedDeltaBytes", "DownloadedFullBytes",
+        "Failures", "Rollbacks", nullptr);
     Snapshot s = ctx->manager->Get();
     std::string status = fmt::format("{}{}{}", PhaseName(s.state.phase),
                                      s.state.version.empty() ? "" : " " + s.state.version,
@@ -171,16 +210,7 @@ Status SdFail(int r, std::string_view what) {
 }  // namespace
 
 std::string NextVersionOf(const Snapshot& s) {
-  switch (s.state.phase) {
-    case Phase::kDownloading:
-    case Phase::kApplying:
-    case Phase::kVerifying:
-    case Phase::kFinalizing:
-    case Phase::kUpdatedNeedReboot:
-      return s.state.version;
-    default:
-      return s.state.available_version;
-  }
+  return NextVersionOf(s.state);
 }
 
 Status Serve(UpdateManager& manager, const ServeOptions& options, Logger& log) {

@@ -4,6 +4,8 @@
 
 #include <array>
 
+#include "update-engine/fleet/fleet_config.h"
+
 namespace basalt::update {
 namespace {
 
@@ -94,7 +96,8 @@ std::unique_ptr<RebootCoordinator> NewWindowCoordinator(daemon::RebootWindow win
   return std::make_unique<Window>(window, to_local);
 }
 
-Result<std::unique_ptr<RebootCoordinator>> MakeRebootCoordinator(const daemon::UpdateConfig& cfg) {
+Result<std::unique_ptr<RebootCoordinator>> MakeRebootCoordinator(const daemon::UpdateConfig& cfg,
+                                                                 const std::string& machine_id) {
   switch (cfg.reboot_strategy) {
     case daemon::RebootStrategy::kOff:
       return NewOffCoordinator();
@@ -106,10 +109,16 @@ Result<std::unique_ptr<RebootCoordinator>> MakeRebootCoordinator(const daemon::U
                     "REBOOT_STRATEGY=window needs REBOOT_WINDOW_START and REBOOT_WINDOW_LENGTH");
       }
       return NewWindowCoordinator(*cfg.reboot_window);
-    case daemon::RebootStrategy::kEtcdLock:
-      break;
+    case daemon::RebootStrategy::kEtcdLock: {
+      if (cfg.etcd.endpoints.empty()) {
+        return Fail(ErrorKind::kInvalidInput, "REBOOT_STRATEGY=etcd-lock needs ETCD_ENDPOINTS");
+      }
+      BASALT_ASSIGN_OR_RETURN(
+          auto c, fleet::EtcdLockCoordinator::Create(fleet::EtcdLockConfigFrom(cfg, machine_id)));
+      return std::unique_ptr<RebootCoordinator>(std::move(c));
+    }
   }
-  return Fail(ErrorKind::kUnsupported, "REBOOT_STRATEGY=etcd-lock is not built into this daemon");
+  return Fail(ErrorKind::kInternal, "unknown REBOOT_STRATEGY");
 }
 
 }  // namespace basalt::update

@@ -5,6 +5,7 @@
 
 #include <ctime>
 #include <memory>
+#include <string>
 
 #include "update-engine/daemon/config.h"
 #include "update-engine/daemon/reboot_coordinator.h"
@@ -28,7 +29,9 @@ WindowCheck CheckWindow(const daemon::RebootWindow& w, int weekday, int minute_o
 // "Thu 04:00 for 1h30m" / "daily 04:00 for 1h".
 std::string DescribeWindow(const daemon::RebootWindow& w);
 
-// off, reboot and window from the config; etcd-lock is kUnsupported here.
-Result<std::unique_ptr<RebootCoordinator>> MakeRebootCoordinator(const daemon::UpdateConfig& cfg);
+// The strategy REBOOT_STRATEGY names; etcd-lock (fleet::EtcdLockCoordinator) contends as
+// machine_id.
+Result<std::unique_ptr<RebootCoordinator>> MakeRebootCoordinator(
+    const daemon::UpdateConfig& cfg, const std::string& machine_id = "");
 
 }  // namespace basalt::update

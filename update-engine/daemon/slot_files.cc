@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "common/atomic_file.h"
 #include "common/fd.h"
@@ -26,6 +27,15 @@ class ErofsSlotFiles : public SlotFiles {
     return WriteFileAtomic(dest, *data, 0644);
   }
 
+  Result<std::vector<std::string>> ListFiles(const std::string& prefix) override {
+    std::vector<std::string> out;
+    BASALT_RETURN_IF_ERROR(image_.ForEachFile([&](const erofs::ErofsFile& f) -> Status {
+      if (f.inode.IsRegular() && f.path.starts_with(prefix)) out.push_back(f.path);
+      return {};
+    }));
+    return out;
+  }
+
  private:
   std::string device_;
   erofs::ErofsImage image_;
@@ -40,6 +50,25 @@ Result<std::unique_ptr<SlotFiles>> OpenErofsSlotFiles(const std::string& device,
   auto image = erofs::ErofsImage::Open(fd.get(), 0, size);
   if (!image) return std::unexpected(std::move(image).error().WithContext("open the new /usr"));
   return std::make_unique<ErofsSlotFiles>(device, std::move(*image));
+}
+
+Result<std::string> FindKernelVersion(SlotFiles& files) {
+  constexpr std::string_view kDir = "/lib/modules/";
+  BASALT_ASSIGN_OR_RETURN(std::vector<std::string> paths, files.ListFiles(std::string(kDir)));
+  std::vector<std::string> found;
+  for (const auto& p : paths) {
+    std::string_view rest = std::string_view(p).substr(kDir.size());
+    auto slash = rest.find('/');
+    if (slash != std::string_view::npos && slash > 0 && rest.substr(slash) == "/vmlinuz") {
+      found.emplace_back(rest.substr(0, slash));
+    }
+  }
+  if (found.size() != 1) {
+    return Failf(ErrorKind::kInvalidInput,
+                 "the new /usr must hold exactly one /lib/modules/<version>/vmlinuz; found {} ({})",
+                 found.size(), fmt::join(found, ", "));
+  }
+  return found.front();
 }
 
 std::string SlotKernelPathInUsr(const std::string& kver) {

@@ -1,5 +1,6 @@
 #include "update-engine/daemon/state_store.h"
 
+#include <fmt/format.h>
 #include <sys/stat.h>
 
 #include <array>
@@ -26,11 +27,9 @@ constexpr std::array<std::pair<Phase, std::string_view>, 10> kPhases = {{
 }};
 
 nlohmann::json PayloadJson(const PlannedPayload& p) {
-  return {{"delta", p.delta},
-          {"from_version", p.from_version},
-          {"url", p.url},
-          {"size", p.size},
-          {"sha256", p.sha256}};
+  return {{"delta", p.delta},   {"from_version", p.from_version},
+          {"url", p.url},       {"size", p.size},
+          {"sha256", p.sha256}, {"mirrors", p.mirrors}};
 }
 
 PlannedPayload PayloadFromJson(const nlohmann::json& j) {
@@ -40,6 +39,7 @@ PlannedPayload PayloadFromJson(const nlohmann::json& j) {
   p.url = j.at("url").get<std::string>();
   p.size = j.at("size").get<uint64_t>();
   p.sha256 = j.at("sha256").get<std::string>();
+  if (j.contains("mirrors")) p.mirrors = j.at("mirrors").get<std::vector<std::string>>();
   return p;
 }
 
@@ -82,6 +82,12 @@ std::string SerializeState(const UpdateState& s) {
       {"last_metadata_version", s.last_metadata_version ? nlohmann::json(*s.last_metadata_version)
                                                         : nlohmann::json(nullptr)},
       {"rolled_back_releases", s.rolled_back_releases},
+      {"totals",
+       {{"last_success", s.last_success},
+        {"downloaded_delta_bytes", s.downloaded_delta_total},
+        {"downloaded_full_bytes", s.downloaded_full_total},
+        {"failures", s.failures},
+        {"rollbacks", s.rollbacks}}},
   };
   return j.dump(2) + "\n";
 }
@@ -119,10 +125,49 @@ Result<UpdateState> ParseState(std::string_view text) {
       s.last_metadata_version = j.at("last_metadata_version").get<uint64_t>();
     }
     s.rolled_back_releases = j.at("rolled_back_releases").get<std::set<std::string>>();
+    // Absent in state files written before the totals existed.
+    if (j.contains("totals")) {
+      const auto& t = j.at("totals");
+      s.last_success = t.at("last_success").get<std::string>();
+      s.downloaded_delta_total = t.at("downloaded_delta_bytes").get<uint64_t>();
+      s.downloaded_full_total = t.at("downloaded_full_bytes").get<uint64_t>();
+      s.failures = t.at("failures").get<std::map<std::string, uint64_t>>();
+      s.rollbacks = t.at("rollbacks").get<uint64_t>();
+    }
     return s;
   } catch (const nlohmann::json::exception& e) {
     return Failf(ErrorKind::kInvalidInput, "malformed update state: {}", e.what());
   }
+}
+
+std::string FailureReason(const Error& e, Phase phase) {
+  switch (e.kind()) {
+    case ErrorKind::kIo:
+      return phase == Phase::kDownloading ? "download" : "io";
+    case ErrorKind::kIntegrity:
+      return "integrity";
+    case ErrorKind::kPolicy:
+      return e.message() == "cancelled" ? "cancelled" : "policy";
+    case ErrorKind::kInvalidInput:
+      return "invalid-input";
+    case ErrorKind::kNotFound:
+      return "not-found";
+    case ErrorKind::kUnsupported:
+      return "unsupported";
+    default:
+      return "internal";
+  }
+}
+
+void RecordRollback(UpdateState& s, std::string_view booted_slot) {
+  s.phase = Phase::kRolledBack;
+  s.rolled_back_releases.insert(s.version);
+  ++s.rollbacks;
+  s.wait_reason.clear();
+  s.last_error = fmt::format(
+      "version {} in slot {} did not come up healthy; the bootloader fell back to slot {}. "
+      "{} is skipped until the channel offers another version",
+      s.version, s.target_slot, booted_slot, s.version);
 }
 
 Result<UpdateState> StateStore::Load() const {
@@ -138,7 +183,9 @@ Result<UpdateState> StateStore::Load() const {
 }
 
 Status StateStore::Save(const UpdateState& s) const {
-  return WriteFileAtomic(path(), SerializeState(s), 0600);
+  BASALT_RETURN_IF_ERROR(WriteFileAtomic(path(), SerializeState(s), 0600));
+  if (on_save_) on_save_(s);
+  return {};
 }
 
 }  // namespace basalt::update

@@ -5,10 +5,13 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/error.h"
 
@@ -36,6 +39,8 @@ struct PlannedPayload {
   std::string url;  // absolute
   uint64_t size = 0;
   std::string sha256;
+  // Further URLs of the same payload, tried in order when `url` fails (an Omaha server's list).
+  std::vector<std::string> mirrors;
   bool operator==(const PlannedPayload&) const = default;
 };
 
@@ -69,8 +74,24 @@ struct UpdateState {
   // version or an operator forces one.
   std::set<std::string> rolled_back_releases;
 
+  // Running totals since the state directory was created (metrics and status; never reset by a
+  // new update).
+  std::string last_success;             // RFC 3339 UTC: when an update was last staged
+  uint64_t downloaded_delta_total = 0;  // payload bytes received, by payload kind
+  uint64_t downloaded_full_total = 0;
+  std::map<std::string, uint64_t> failures;  // failed runs by FailureReason()
+  uint64_t rollbacks = 0;                    // booted updates that fell back
+
   bool operator==(const UpdateState&) const = default;
 };
+
+// A failed run's stable reason for the failures counter: "download", "integrity", "policy",
+// "invalid-input", "not-found", "unsupported", "cancelled", "io", "internal".
+std::string FailureReason(const Error& e, Phase phase);
+
+// The booted update did not come up: the bootloader fell back to `booted_slot`. Records the
+// rollback (state, skipped release, counter, last_error).
+void RecordRollback(UpdateState& s, std::string_view booted_slot);
 
 std::string SerializeState(const UpdateState& s);
 // Strict enough to refuse a damaged file with a message naming the field.
@@ -84,9 +105,12 @@ class StateStore {
   // Creates the directory (0700). A missing file is a fresh idle state.
   Result<UpdateState> Load() const;
   Status Save(const UpdateState& s) const;
+  // Runs after every successful Save (the metrics file follows the persisted state).
+  void set_on_save(std::function<void(const UpdateState&)> f) { on_save_ = std::move(f); }
 
  private:
   std::string dir_;
+  std::function<void(const UpdateState&)> on_save_;
 };
 
 }  // namespace basalt::update

@@ -49,6 +49,37 @@ Result<std::string> GetString(sd_bus* bus, const char* name) {
   return out;
 }
 
+Result<uint64_t> GetU64(sd_bus* bus, const char* name) {
+  sd_bus_error e = SD_BUS_ERROR_NULL;
+  uint64_t v = 0;
+  int r = sd_bus_get_property_trivial(bus, std::string(kBusName).c_str(),
+                                      std::string(kObjectPath).c_str(),
+                                      std::string(kInterface).c_str(), name, &e, 't', &v);
+  if (r < 0) return BusError(r, e, fmt::format("read {}", name));
+  return v;
+}
+
+Result<std::map<std::string, uint64_t>> GetFailures(sd_bus* bus) {
+  sd_bus_error e = SD_BUS_ERROR_NULL;
+  sd_bus_message* reply = nullptr;
+  int r = sd_bus_get_property(bus, std::string(kBusName).c_str(), std::string(kObjectPath).c_str(),
+                              std::string(kInterface).c_str(), "Failures", &e, &reply, "a{st}");
+  if (r < 0) return BusError(r, e, "read Failures");
+  std::unique_ptr<sd_bus_message, sd_bus_message* (*)(sd_bus_message*)> guard(reply,
+                                                                              sd_bus_message_unref);
+  std::map<std::string, uint64_t> out;
+  r = sd_bus_message_enter_container(reply, 'a', "{st}");
+  while (r >= 0) {
+    const char* reason = nullptr;
+    uint64_t count = 0;
+    r = sd_bus_message_read(reply, "{st}", &reason, &count);
+    if (r <= 0) break;
+    out[reason] = count;
+  }
+  if (r < 0) return std::unexpected(Error::FromErrno(-r, "read Failures"));
+  return out;
+}
+
 }  // namespace
 
 Result<DaemonStatus> GetDaemonStatus() {
@@ -73,6 +104,11 @@ Result<DaemonStatus> GetDaemonStatus() {
                                   "Busy", &e, 'b', &busy);
   if (r < 0) return BusError(r, e, "read Busy");
   s.busy = busy != 0;
+  BASALT_ASSIGN_OR_RETURN(s.last_success, GetString(bus.get(), "LastSuccess"));
+  BASALT_ASSIGN_OR_RETURN(s.downloaded_delta_bytes, GetU64(bus.get(), "DownloadedDeltaBytes"));
+  BASALT_ASSIGN_OR_RETURN(s.downloaded_full_bytes, GetU64(bus.get(), "DownloadedFullBytes"));
+  BASALT_ASSIGN_OR_RETURN(s.rollbacks, GetU64(bus.get(), "Rollbacks"));
+  BASALT_ASSIGN_OR_RETURN(s.failures, GetFailures(bus.get()));
   return s;
 }
 

@@ -2,6 +2,8 @@
 // system bus (DBUS_SYSTEM_BUS_ADDRESS is honoured, which the tests use for a private bus).
 #pragma once
 
+#include <cstdint>
+#include <map>
 #include <string>
 
 #include "common/error.h"
@@ -13,6 +15,10 @@ struct DaemonStatus {
       wait_reason;
   double progress = 0;
   bool busy = false;
+  // The counters (the same numbers as the metrics file).
+  std::string last_success;
+  uint64_t downloaded_delta_bytes = 0, downloaded_full_bytes = 0, rollbacks = 0;
+  std::map<std::string, uint64_t> failures;
   bool operator==(const DaemonStatus&) const = default;
 };
 

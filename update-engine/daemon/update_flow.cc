@@ -33,6 +33,7 @@ PlannedPayload Plan(const OfferedPayload& p) {
   out.delta = p.delta;
   out.from_version = p.from_version;
   out.url = p.urls.empty() ? std::string() : p.urls.front();
+  if (p.urls.size() > 1) out.mirrors.assign(p.urls.begin() + 1, p.urls.end());
   out.size = p.size;
   out.sha256 = p.sha256;
   return out;
@@ -59,6 +60,12 @@ Result<std::string> StableLink(const std::string& dir, const std::string& name,
 
 }  // namespace
 
+int OmahaErrorCode(const Error& e, Phase phase) {
+  if (e.kind() == ErrorKind::kIo && phase == Phase::kDownloading) return 9;
+  if (e.kind() == ErrorKind::kIntegrity) return phase == Phase::kDownloading ? 10 : 18;
+  return 1;
+}
+
 UpdateFlow::UpdateFlow(UpdateSource& source, repo::Fetcher& fetcher, const Keyring& keys,
                        UpdateTarget& target, StateStore& store, Logger& log, FlowOptions options)
     : source_(source),
@@ -84,6 +91,19 @@ Status UpdateFlow::Fail(Error e) {
   return std::unexpected(std::move(e));
 }
 
+void UpdateFlow::Report(UpdateEvent event, int error_code) {
+  if (!facts_) {
+    auto facts = Facts();
+    if (!facts) {
+      log_.Warn("cannot report progress to the update server: " + facts.error().message());
+      return;
+    }
+    facts_ = *facts;
+  }
+  Status s = source_.Report(*facts_, event, error_code);
+  if (!s) log_.Warn("cannot report progress to the update server: " + s.error().message());
+}
+
 std::string UpdateFlow::PayloadFile(const PlannedPayload& p) const {
   return store_.dir() + "/payload-" + p.sha256 + ".bin";
 }
@@ -102,6 +122,9 @@ Result<HostFacts> UpdateFlow::Facts() {
   h.current_root_hash = s.usrhash;
   h.channel = opt_.channel;
   h.machine_id = opt_.machine_id;
+  h.boot_id = opt_.boot_id;
+  h.oem = opt_.oem;
+  h.app_id = opt_.app_id;
   h.pin = opt_.pin;
   h.last_metadata_version = st_.last_metadata_version;
   return h;
@@ -130,6 +153,7 @@ Status UpdateFlow::Check() {
   st_.wait_reason.clear();
   BASALT_RETURN_IF_ERROR(Save());
   BASALT_ASSIGN_OR_RETURN(HostFacts facts, Facts());
+  facts_ = facts;
   auto offer = source_.Check(facts);
   st_.last_check = repo::FormatTime(repo::Now());
   if (!offer) {
@@ -185,7 +209,9 @@ Status UpdateFlow::Check() {
                         st_.version, st_.target_slot, st_.payload->delta ? "delta" : "full",
                         st_.payload->size, offer->reason),
             Fields(st_, opt_.channel));
-  return Save();
+  BASALT_RETURN_IF_ERROR(Save());
+  Report(UpdateEvent::kDownloadStarted);
+  return {};
 }
 
 Status UpdateFlow::Download() {
@@ -207,11 +233,28 @@ Status UpdateFlow::Download() {
     if (Cancelled(opt_.cancel)) return false;
     return sleep ? sleep(ms) : (std::this_thread::sleep_for(ms), !Cancelled(opt_.cancel));
   };
-  auto s = DownloadWithRetry(fetcher_, p, PayloadFile(p), d, log_);
+  // The planned URL, then its mirrors in the server's order; every one resumes the same .part
+  // file (it is named by the signed SHA-256).
+  std::vector<std::string> urls = {p.url};
+  urls.insert(urls.end(), p.mirrors.begin(), p.mirrors.end());
+  Status s;
+  for (size_t i = 0; i < urls.size(); ++i) {
+    PlannedPayload from = p;
+    from.url = urls[i];
+    s = DownloadWithRetry(fetcher_, from, PayloadFile(p), d, log_);
+    if (s || Cancelled(opt_.cancel) || s.error().kind() == ErrorKind::kIntegrity) break;
+    if (i + 1 < urls.size()) {
+      log_.Warn(fmt::format("{}; trying {}", s.error().message(), urls[i + 1]),
+                Fields(st_, opt_.channel));
+    }
+  }
   st_.downloaded_bytes += received;
+  (p.delta ? st_.downloaded_delta_total : st_.downloaded_full_total) += received;
   BASALT_RETURN_IF_ERROR(s);
   st_.phase = Phase::kApplying;
-  return Save();
+  BASALT_RETURN_IF_ERROR(Save());
+  Report(UpdateEvent::kDownloadFinished);
+  return {};
 }
 
 Status UpdateFlow::Apply() {
@@ -290,6 +333,7 @@ Status UpdateFlow::Finalize() {
     if (bs.next == target_slot && t.version == st_.version && t.usrhash == st_.usr_root_hash) {
       st_.phase = Phase::kUpdatedNeedReboot;
       st_.last_error.clear();
+      st_.last_success = repo::FormatTime(repo::Now());
       return Save();
     }
   }
@@ -299,10 +343,6 @@ Status UpdateFlow::Finalize() {
     return Failf(ErrorKind::kPolicy, "slot {} is the active slot; refusing to install over it",
                  st_.target_slot);
   }
-  if (st_.kernel_version.empty()) {
-    return ::basalt::Fail(ErrorKind::kInvalidInput,
-                          "the update source did not name the new kernel version");
-  }
   const std::string boot_dir = store_.dir() + "/boot-files";
   std::error_code ec;
   fs::create_directories(boot_dir, ec);
@@ -311,6 +351,11 @@ Status UpdateFlow::Finalize() {
   {
     BASALT_ASSIGN_OR_RETURN(SlotDevice dev, target_.OpenSlot(target_slot, false));
     BASALT_ASSIGN_OR_RETURN(auto files, opt_.open_slot_files(dev.path, boot_dir));
+    if (st_.kernel_version.empty()) {
+      // Omaha does not name it: the verified new /usr does.
+      BASALT_ASSIGN_OR_RETURN(st_.kernel_version, FindKernelVersion(*files));
+      BASALT_RETURN_IF_ERROR(Save());
+    }
     BASALT_RETURN_IF_ERROR(
         files->CopyOut(SlotKernelPathInUsr(st_.kernel_version), opt_.max_kernel_bytes, kernel));
     BASALT_RETURN_IF_ERROR(
@@ -345,6 +390,7 @@ Status UpdateFlow::Finalize() {
   fs::remove_all(boot_dir, ec);
   st_.phase = Phase::kUpdatedNeedReboot;
   st_.last_error.clear();
+  st_.last_success = repo::FormatTime(repo::Now());
   log_.Info(fmt::format("slot {} with version {} is next ({} tries); reboot to use it",
                         st_.target_slot, st_.version, opt_.tries),
             Fields(st_, opt_.channel));
@@ -396,6 +442,9 @@ Result<UpdateState> UpdateFlow::Run() {
   };
   if (auto s = step(); !s) {
     Error e = s.error();
+    const Phase failed_in = st_.phase;
+    const bool had_plan = st_.payload && failed_in != Phase::kChecking && failed_in != Phase::kIdle;
+    ++st_.failures[FailureReason(e, failed_in)];
     // Only network faults keep the plan: the next run resumes it. Anything else (integrity,
     // policy, malformed data) drops the plan and its files, so a bad payload is not retried in
     // a loop; the next check starts over.
@@ -408,7 +457,9 @@ Result<UpdateState> UpdateFlow::Run() {
       st_.phase = Phase::kIdle;
     }
     if (st_.phase == Phase::kChecking) st_.phase = Phase::kIdle;
-    return std::unexpected(Fail(std::move(e)).error());
+    auto failed = Fail(std::move(e));
+    if (had_plan) Report(UpdateEvent::kFailed, OmahaErrorCode(failed.error(), failed_in));
+    return std::unexpected(failed.error());
   }
   return st_;
 }

@@ -26,6 +26,9 @@ namespace basalt::update {
 struct FlowOptions {
   std::string channel;
   std::string machine_id;
+  std::string boot_id;  // sent to an Omaha server with every request
+  std::string oem;
+  std::string app_id;              // Omaha app id; "" = the source's configured one
   std::optional<std::string> pin;  // PIN= or `--to VERSION`
   // An operator asked for exactly this version (`--to`): a release that rolled back on this host
   // is tried again.
@@ -50,6 +53,10 @@ struct FlowOptions {
       open_slot_files;
 };
 
+// The Omaha error code (Flatcar update_engine's numbering) for a failed run: 9 download transfer,
+// 10 payload hash/size mismatch, 18 payload signature verification, 1 anything else.
+int OmahaErrorCode(const Error& e, Phase phase);
+
 class UpdateFlow {
  public:
   UpdateFlow(UpdateSource& source, repo::Fetcher& fetcher, const Keyring& keys,
@@ -69,6 +76,8 @@ class UpdateFlow {
   Status CheckActiveSlotHealthy();
   std::string PayloadFile(const PlannedPayload& p) const;
   Status Fail(Error e);
+  // Forwards a progress event to the source (Omaha); a failure to report never fails the update.
+  void Report(UpdateEvent event, int error_code = 0);
 
   UpdateSource& source_;
   repo::Fetcher& fetcher_;
@@ -78,6 +87,7 @@ class UpdateFlow {
   Logger& log_;
   FlowOptions opt_;
   UpdateState st_;
+  std::optional<HostFacts> facts_;  // from the last check, for the events
 };
 
 }  // namespace basalt::update

@@ -2,8 +2,8 @@
 
 #include <random>
 
+#include "update-engine/daemon/fleet_wiring.h"
 #include "update-engine/daemon/reboot_strategies.h"
-#include "update-engine/daemon/repo_update_source.h"
 #include "update-engine/daemon/update_flow.h"
 #include "update-engine/repo/time_util.h"
 
@@ -28,16 +28,33 @@ Result<std::unique_ptr<UpdateManager>> UpdateManager::Create(ManagerOptions opti
   std::unique_ptr<UpdateManager> m(new UpdateManager(std::move(options), log));
   BASALT_ASSIGN_OR_RETURN(m->keys_, Keyring::LoadDirectory(m->opt_.keys_dir));
   m->fetcher_ = repo::MakeCurlFetcher();
-  m->source_ =
-      std::make_unique<RepositoryUpdateSource>(*m->fetcher_, m->opt_.config.server, m->keys_);
+  BASALT_ASSIGN_OR_RETURN(m->source_, MakeUpdateSource(m->opt_.config, *m->fetcher_, m->keys_));
   if (m->opt_.disk) {
     BASALT_ASSIGN_OR_RETURN(m->target_, OpenDiskImageTarget(*m->opt_.disk));
   } else {
     BASALT_ASSIGN_OR_RETURN(m->target_, OpenHostTarget());
   }
-  BASALT_ASSIGN_OR_RETURN(m->coordinator_, MakeRebootCoordinator(m->opt_.config));
+  BASALT_ASSIGN_OR_RETURN(m->coordinator_,
+                          MakeRebootCoordinator(m->opt_.config, m->opt_.machine_id));
+  RetryPolicy lock_retry;
+  lock_retry.initial = std::chrono::seconds(5);
+  m->lock_backoff_ = std::make_unique<Backoff>(lock_retry, [] {
+    std::random_device rd;
+    return std::uniform_real_distribution<double>(0, 1)(rd);
+  });
   m->store_ = std::make_unique<StateStore>(m->opt_.state_dir);
+  UpdateManager* self = m.get();
+  WriteMetricsOnSave(
+      *m->store_, MetricsPathFor(m->opt_.config, m->opt_.state_dir),
+      [self] {
+        std::lock_guard lock(self->mu_);
+        return self->snap_.current_version;
+      },
+      m->opt_.config.channel, log);
   BASALT_ASSIGN_OR_RETURN(UpdateState st, m->store_->Load());
+  // A good boot or a recorded rollback gives the reboot slot back; after a crash that may not
+  // have happened yet (it is idempotent).
+  m->release_pending_ = st.phase == Phase::kGood || st.phase == Phase::kRolledBack;
   // A flow killed mid-way resumes on the next Apply (or periodic run); the state says where.
   m->snap_.state = st;
   m->snap_.channel = m->opt_.config.channel;
@@ -58,6 +75,30 @@ Status UpdateManager::RefreshCurrent() {
   snap_.current_slot = std::string(boot::SlotName(active));
   snap_.current_version = bs.slots[boot::SlotIndex(active)].version;
   return {};
+}
+
+HostFacts UpdateManager::Facts() const {
+  Snapshot s = Get();
+  HostFacts h;
+  h.current_version = s.current_version;
+  h.channel = opt_.config.channel;
+  h.machine_id = opt_.machine_id;
+  h.boot_id = opt_.boot_id;
+  return h;
+}
+
+void UpdateManager::ReleaseRebootLock(std::chrono::system_clock::time_point now) {
+  if (auto r = coordinator_->AfterBoot(); !r) {
+    auto delay = lock_backoff_->Next();
+    release_pending_ = true;
+    next_release_try_ = now + delay;
+    log_.Warn(fmt::format("cannot give back the reboot slot ({}); retrying in {} s",
+                          r.error().message(), delay.count() / 1000),
+              {{"ERROR", r.error().message()}});
+    return;
+  }
+  lock_backoff_->Reset();
+  release_pending_ = false;
 }
 
 Snapshot UpdateManager::Get() const {
@@ -102,6 +143,7 @@ Status UpdateManager::StartFlow(bool check_only, std::optional<std::string> to) 
   fl.channel = opt_.config.channel;
   fl.machine_id = opt_.machine_id;
   fl.tries = opt_.config.boot_tries;
+  fl.boot_id = opt_.boot_id;
   fl.pin = to ? to : opt_.config.pin;
   fl.forced = to.has_value();
   fl.check_only = check_only;
@@ -176,7 +218,10 @@ Status UpdateManager::MarkGood() {
     s.phase = Phase::kGood;
     s.wait_reason.clear();
     BASALT_RETURN_IF_ERROR(Persist(s));
-    BASALT_RETURN_IF_ERROR(coordinator_->AfterBoot());
+    if (auto r = source_->Report(Facts(), UpdateEvent::kUpdatedAndRebooted, 0); !r) {
+      log_.Warn("cannot report the update to the server: " + r.error().message());
+    }
+    ReleaseRebootLock(std::chrono::system_clock::now());
   }
   return {};
 }
@@ -195,13 +240,13 @@ Status UpdateManager::AfterBoot() {
         s.target_slot + " good";
     pending_since_ = std::chrono::system_clock::now();
   } else {
-    s.phase = Phase::kRolledBack;
-    s.rolled_back_releases.insert(s.version);
-    s.last_error = fmt::format(
-        "version {} in slot {} did not come up healthy; the bootloader fell back to slot {}. "
-        "{} is skipped until the channel offers another version",
-        s.version, s.target_slot, boot::SlotName(active), s.version);
-    BASALT_RETURN_IF_ERROR(coordinator_->AfterBoot());
+    RecordRollback(s, boot::SlotName(active));
+    BASALT_RETURN_IF_ERROR(Persist(s));
+    if (auto r = source_->Report(Facts(), UpdateEvent::kRolledBack, 0); !r) {
+      log_.Warn("cannot report the rollback to the server: " + r.error().message());
+    }
+    ReleaseRebootLock(std::chrono::system_clock::now());
+    return {};
   }
   return Persist(s);
 }
@@ -210,6 +255,9 @@ void UpdateManager::Tick(std::chrono::system_clock::time_point now) {
   if (busy_) return;
   Snapshot snap = Get();
   const UpdateState& s = snap.state;
+  if (release_pending_ && now >= next_release_try_ && s.phase != Phase::kUpdatedNeedReboot) {
+    ReleaseRebootLock(now);
+  }
   if (s.phase == Phase::kPendingHealth &&
       pending_since_ != std::chrono::system_clock::time_point{} &&
       now - pending_since_ > opt_.config.health_timeout && !reboot_requested_) {
@@ -224,8 +272,22 @@ void UpdateManager::Tick(std::chrono::system_clock::time_point now) {
     return;
   }
   if (s.phase == Phase::kUpdatedNeedReboot && !reboot_requested_) {
+    if (now < next_gate_try_) return;
     auto gate = coordinator_->MayReboot(now);
-    if (!gate) return;
+    if (!gate) {
+      // Never reboot without the lock: wait, and ask again after a growing pause.
+      auto delay = lock_backoff_->Next();
+      next_gate_try_ = now + delay;
+      UpdateState t = s;
+      t.wait_reason = fmt::format("{}; not rebooting, retrying in {} s", gate.error().message(),
+                                  delay.count() / 1000);
+      (void)Persist(t);
+      return;
+    }
+    lock_backoff_->Reset();
+    // A slot still waiting to be given back from the last update is this update's slot now
+    // (MayReboot re-enters it): releasing it later would reboot without the lock.
+    release_pending_ = false;
     if (gate->reboot_now && opt_.reboot && !opt_.disk) {
       reboot_requested_ = true;
       log_.Info(fmt::format("rebooting into version {}", s.version),

@@ -16,6 +16,7 @@
 
 #include "common/keyring.h"
 #include "common/log.h"
+#include "update-engine/daemon/backoff.h"
 #include "update-engine/daemon/config.h"
 #include "update-engine/daemon/reboot_coordinator.h"
 #include "update-engine/daemon/state_store.h"
@@ -73,6 +74,10 @@ class UpdateManager {
   Status Persist(const UpdateState& s);
   void Publish(const UpdateState& s);
   Status RefreshCurrent();
+  HostFacts Facts() const;
+  // Gives back what the reboot strategy took (the etcd slot) now, or retries from Tick with
+  // backoff: a good boot or a recorded rollback never waits on etcd.
+  void ReleaseRebootLock(std::chrono::system_clock::time_point now);
 
   ManagerOptions opt_;
   Logger& log_;
@@ -92,6 +97,12 @@ class UpdateManager {
   std::chrono::system_clock::time_point next_check_{};
   std::chrono::system_clock::time_point pending_since_{};
   bool reboot_requested_ = false;
+  // The reboot strategy's AfterBoot still has to succeed (etcd was unreachable).
+  bool release_pending_ = false;
+  std::chrono::system_clock::time_point next_release_try_{};
+  // MayReboot failed (etcd unreachable): no reboot, and the next try waits.
+  std::chrono::system_clock::time_point next_gate_try_{};
+  std::unique_ptr<Backoff> lock_backoff_;
 };
 
 }  // namespace basalt::update
