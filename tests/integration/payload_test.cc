@@ -648,6 +648,21 @@ TEST_F(PayloadTest, StreamsLargePayloadInBoundedMemory) {
   EXPECT_LT(r.maxrss_kib, 32 * 1024);
 #endif
   EXPECT_EQ(testing::Run(fmt::format("cmp -s {} {}", t / "slot.img", t / "img/usr.img")), 0);
+
+  // The same payload through a pipe (a stream of unknown length, like an HTTP body): same
+  // result, same bound.
+  auto p =
+      RunChild({"/bin/sh", "-c",
+                fmt::format("cat {} | /usr/bin/time -f %M -o {} {} payload apply - --target "
+                            "{} --keys {} --json",
+                            t / "big.payload", t / "rss2", Basalt(), t / "slot2.img", s().trust)},
+               t / "o2");
+  ASSERT_TRUE(WIFEXITED(p.status) && WEXITSTATUS(p.status) == 0) << p.out;
+  EXPECT_LE(nlohmann::json::parse(p.out)["peak_buffer_bytes"].get<uint64_t>(), kBound);
+#if !defined(__SANITIZE_ADDRESS__)
+  EXPECT_LT(std::stol(ReadFile(t / "rss2")), 32 * 1024);
+#endif
+  EXPECT_EQ(testing::Run(fmt::format("cmp -s {} {}", t / "slot2.img", t / "img/usr.img")), 0);
 }
 
 }  // namespace

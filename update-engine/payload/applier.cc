@@ -104,7 +104,7 @@ class InOrderHasher {
   // Hashes [next, size) from the target (what the writes did not cover in order) and returns
   // the digest of the whole partition.
   Result<Sha256Digest> Finish(int fd, uint64_t size, const std::string& name) {
-    std::vector<uint8_t> buf(std::min<uint64_t>(size - std::min(size, next_), 4ull << 20));
+    std::vector<uint8_t> buf(std::min<uint64_t>(size - std::min(size, next_), 1ull << 20));
     for (uint64_t off = next_; off < size;) {
       const size_t n = static_cast<size_t>(std::min<uint64_t>(buf.size(), size - off));
       BASALT_RETURN_IF_ERROR(PreadFull(fd, std::span(buf.data(), n), off, name));
