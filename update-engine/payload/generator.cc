@@ -31,10 +31,9 @@ namespace {
 constexpr uint64_t kMinZeroRunBlocks = 8;
 constexpr uint64_t kMaxRunBlocks = 4096;  // 16 MiB per ZERO / SOURCE_COPY operation
 constexpr uint64_t kVoteBucket = 1ull << 16;
-// Codec levels by work (see ChooseSmallest): prefix patches whose prefix is over 4x the data
-// at most at kLargePrefixLevel; patches over
-// kStrongWorkBytes of prefix + data (and plain compression of over half that) at most at
-// kLargeWorkLevel; xz only up to kMaxXzBytes.
+// Codec levels by work (see ChooseSmallest): prefix patches whose prefix is over 4x the data at
+// most at kLargePrefixLevel; patches over kStrongWorkBytes of prefix + data (and plain
+// compression of over half that) at most at kLargeWorkLevel; xz only up to kMaxXzBytes.
 constexpr int kLargePrefixLevel = 9;
 constexpr int kLargeWorkLevel = 15;
 constexpr size_t kStrongWorkBytes = 8ull << 20;
