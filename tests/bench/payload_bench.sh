@@ -3,7 +3,7 @@
 # peers on the same two filesystem images, and full-payload apply throughput against the raw
 # `zstd -dc | dd conv=fsync` pipeline, all in one run.
 # Usage: tests/bench/payload_bench.sh [BIN_DIR]   (env: PAIR=/var/tmp/basalt-os-pair,
-#        WORK=/var/tmp/basalt-payload-bench, BSDIFF_TIMEOUT=1800)
+#        WORK=/var/tmp/basalt-payload-bench, BSDIFF_TIMEOUT=1800, COMPRESSION=none|lz4hc)
 set -euo pipefail
 BIN=${1:-${BASALT_BIN_DIR:-out/default/bin}}
 BASALT=$(realpath "$BIN/basalt")
@@ -58,13 +58,15 @@ OLD=$O/data.img NEW=$N/data.img
 echo "old erofs $(stat -c %s $OLD) bytes, new erofs $(stat -c %s $NEW) bytes, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 rm -f res.*
 
-# Two lanes so the run fits in the wall-clock time of a busy shared machine: ours, then apply;
-# the peers in parallel. Sizes are unaffected; times are wall-clock under the same load.
+# Three lanes so the run fits in the wall-clock time of a busy shared machine: ours, then
+# apply; the fast peers; bsdiff (the slowest, bounded by BSDIFF_TIMEOUT). Sizes are unaffected;
+# times are wall-clock under the same load, so compare ratios within one run.
 (
   measure basalt-delta delta.payload "$BASALT" payload generate --old $O --new $N --output delta.payload --key key.pem
   measure basalt-full full.payload "$BASALT" payload generate --new $N --output full.payload --key key.pem
   # Apply throughput: full payload into a file (all verification on) vs the raw pipeline.
-  zstd -q -f -19 -T1 "$NEW" -o raw.zst
+  # The raw pipeline decodes a frame of the same level as our full payload's blobs.
+  zstd -q -f -9 -T1 "$NEW" -o raw.zst
   sync
   measure apply-full target.img "$BASALT" payload apply full.payload --target target.img --keys trust
   sync
@@ -80,9 +82,12 @@ rm -f res.*
   measure xdelta3-9 p.xd3 xdelta3 -f -9 -e -s "$OLD" "$NEW" p.xd3
   measure zstd-19-full new.zst zstd -q -f -19 -T1 "$NEW" -o new.zst
   measure xz-9-full new.xz sh -c "xz -9 -T1 -c $NEW > new.xz"
+) &
+(
   measure bsdiff p.bsdiff timeout "$BSDIFF_TIMEOUT" bsdiff "$OLD" "$NEW" p.bsdiff
 ) &
 wait
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 echo
 echo "== summary (size bytes, wall s, peak RSS MiB)"

@@ -10,8 +10,10 @@
 
 #include <chrono>
 #include <cstring>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <set>
 #include <thread>
 
 #include "common/hex.h"
@@ -20,6 +22,7 @@
 #include "common/signing.h"
 #include "tests/integration/payload_fixture.h"
 #include "update-engine/payload/applier.h"
+#include "update-engine/payload/file_map.h"
 #include "update-engine/payload/format.h"
 #include "update-engine/payload/generator.h"
 #include "update-engine/payload/reader.h"
@@ -508,6 +511,81 @@ TEST_F(PayloadTest, KillNineAtRandomPointsThenResumeIsIdentical) {
   EXPECT_GT(resumed, 0) << "no run resumed from a checkpoint";
 }
 
+// The delta is file-aware: read back through `basalt payload inspect --json --operations` and
+// the erofs block maps of both images, a modified file's changed blocks are diffed against that
+// same file's old blocks (found by path, by version-stripped path and after a kernel version
+// bump), and an unchanged file's blocks are source copies.
+TEST_F(PayloadTest, DeltaDiffsModifiedFilesAgainstTheirOldVersion) {
+  TempDir t;
+  auto in =
+      RunChild({Basalt(), "payload", "inspect", s().delta, "--json", "--operations"}, t / "o");
+  ASSERT_TRUE(WIFEXITED(in.status) && WEXITSTATUS(in.status) == 0) << in.out;
+  const auto ops = nlohmann::json::parse(in.out)["partitions"][0]["operation_list"];
+  ASSERT_TRUE(ops.is_array());
+  std::map<uint64_t, size_t> op_of_block;  // new block -> operation index
+  for (size_t i = 0; i < ops.size(); ++i) {
+    for (const auto& e : ops[i]["dst_extents"]) {
+      for (uint64_t b = 0; b < e[1].get<uint64_t>(); ++b)
+        op_of_block[e[0].get<uint64_t>() + b] = i;
+    }
+  }
+  auto files = [](const std::string& image_dir) {
+    auto j = nlohmann::json::parse(ReadFile(image_dir + "/image.json"));
+    auto list = ListFileBlocks(image_dir + "/usr.img", j["usr"]["hash_offset"].get<uint64_t>());
+    EXPECT_TRUE(list.has_value()) << list.error().message();
+    std::map<std::string, std::vector<uint64_t>> by_path;
+    for (auto& f : *list)
+      by_path[f.path] = f.blocks;
+    return by_path;
+  };
+  auto old_files = files(s().old_img);
+  auto new_files = files(s().new_img);
+  auto blocks_of = [](const std::map<std::string, std::vector<uint64_t>>& m,
+                      const std::string& path) {
+    auto it = m.find(path);
+    EXPECT_NE(it, m.end()) << path << " not found in the image";
+    return it == m.end() ? std::vector<uint64_t>{} : it->second;
+  };
+  // Every block of `new_path` is written by an operation; the ones not copied verbatim are
+  // diffs whose every source block belongs to `old_path`, and there is at least one.
+  auto expect_diffed_against = [&](const std::string& new_path, const std::string& old_path) {
+    SCOPED_TRACE(new_path);
+    auto nb = blocks_of(new_files, new_path);
+    auto ob = blocks_of(old_files, old_path);
+    std::set<uint64_t> old_set(ob.begin(), ob.end());
+    size_t diffed = 0;
+    for (uint64_t b : nb) {
+      ASSERT_TRUE(op_of_block.count(b)) << "block " << b << " is written by no operation";
+      const auto& op = ops[op_of_block[b]];
+      const std::string type = op["type"];
+      if (type == "SOURCE_COPY") continue;
+      EXPECT_TRUE(type == "SOURCE_ZSTD_PATCH" || type == "SOURCE_BSDIFF")
+          << "block " << b << " is " << type;
+      for (const auto& e : op["src_extents"]) {
+        for (uint64_t k = 0; k < e[1].get<uint64_t>(); ++k)
+          EXPECT_TRUE(old_set.count(e[0].get<uint64_t>() + k))
+              << "diff source block " << e[0].get<uint64_t>() + k << " is not in " << old_path;
+      }
+      ++diffed;
+    }
+    EXPECT_GT(diffed, 0u) << "no block was diffed";
+  };
+  expect_diffed_against("/bin/tool", "/bin/tool");                          // same path
+  expect_diffed_against("/lib/libfoo.so.1.2.4", "/lib/libfoo.so.1.2.3");    // library upgrade
+  expect_diffed_against("/lib/modules/6.1.0-11-amd64/kernel/drivers/a.ko",  // kernel bump
+                        "/lib/modules/6.1.0-10-amd64/kernel/drivers/a.ko");
+  // Unchanged and renamed files: source copies only.
+  for (const std::string path : {"/share/doc/readme", "/share/new-name.dat"}) {
+    SCOPED_TRACE(path);
+    auto nb = blocks_of(new_files, path);
+    EXPECT_FALSE(nb.empty());
+    for (uint64_t b : nb) {
+      ASSERT_TRUE(op_of_block.count(b));
+      EXPECT_EQ(ops[op_of_block[b]]["type"], "SOURCE_COPY") << "block " << b;
+    }
+  }
+}
+
 TEST_F(PayloadTest, CliVerifyAndInspect) {
   TempDir t;
   auto v =
@@ -570,6 +648,21 @@ TEST_F(PayloadTest, StreamsLargePayloadInBoundedMemory) {
   EXPECT_LT(r.maxrss_kib, 32 * 1024);
 #endif
   EXPECT_EQ(testing::Run(fmt::format("cmp -s {} {}", t / "slot.img", t / "img/usr.img")), 0);
+
+  // The same payload through a pipe (a stream of unknown length, like an HTTP body): same
+  // result, same bound.
+  auto p =
+      RunChild({"/bin/sh", "-c",
+                fmt::format("cat {} | /usr/bin/time -f %M -o {} {} payload apply - --target "
+                            "{} --keys {} --json",
+                            t / "big.payload", t / "rss2", Basalt(), t / "slot2.img", s().trust)},
+               t / "o2");
+  ASSERT_TRUE(WIFEXITED(p.status) && WEXITSTATUS(p.status) == 0) << p.out;
+  EXPECT_LE(nlohmann::json::parse(p.out)["peak_buffer_bytes"].get<uint64_t>(), kBound);
+#if !defined(__SANITIZE_ADDRESS__)
+  EXPECT_LT(std::stol(ReadFile(t / "rss2")), 32 * 1024);
+#endif
+  EXPECT_EQ(testing::Run(fmt::format("cmp -s {} {}", t / "slot2.img", t / "img/usr.img")), 0);
 }
 
 }  // namespace

@@ -71,33 +71,6 @@ Status ReadExtents(int fd, const google::protobuf::RepeatedPtrField<proto::Exten
   return {};
 }
 
-Status WriteExtents(int fd, const google::protobuf::RepeatedPtrField<proto::Extent>& extents,
-                    std::span<const uint8_t> data, const std::string& target) {
-  size_t pos = 0;
-  for (const auto& e : extents) {
-    auto part = data.subspan(pos, e.num_blocks() * kBlockSize);
-    BASALT_RETURN_IF_ERROR(PwriteFull(fd, part, e.start_block() * kBlockSize, target));
-    pos += part.size();
-  }
-  return {};
-}
-
-Status WriteZeros(int fd, const google::protobuf::RepeatedPtrField<proto::Extent>& extents,
-                  const std::string& target) {
-  static const std::vector<uint8_t> kZeros(1 << 20, 0);
-  for (const auto& e : extents) {
-    uint64_t off = e.start_block() * kBlockSize;
-    uint64_t left = e.num_blocks() * kBlockSize;
-    while (left > 0) {
-      size_t n = static_cast<size_t>(std::min<uint64_t>(left, kZeros.size()));
-      BASALT_RETURN_IF_ERROR(PwriteFull(fd, std::span(kZeros.data(), n), off, target));
-      off += n;
-      left -= n;
-    }
-  }
-  return {};
-}
-
 Status CheckDigest(std::span<const uint8_t> data, const std::string& expected, ErrorKind kind,
                    std::string_view what) {
   Sha256Digest got = Sha256(data);
@@ -107,6 +80,50 @@ Status CheckDigest(std::span<const uint8_t> data, const std::string& expected, E
   }
   return {};
 }
+
+// The SHA-256 of the new partition, computed from the bytes as they are written while the
+// writes arrive in order (full payloads always do; deltas until their first out-of-order file
+// operation), so the common case hashes each byte once instead of reading the slot back. Only
+// the data area [0, data_end) is hashed here: the superblock and tree behind it are rewritten
+// by the verity engine and read back afterwards, so the digest always describes the disk.
+class InOrderHasher {
+ public:
+  explicit InOrderHasher(uint64_t data_end) : data_end_(data_end) {}
+
+  void Wrote(uint64_t offset, std::span<const uint8_t> data) {
+    if (!in_order_ || next_ >= data_end_) return;
+    if (offset != next_) {
+      in_order_ = false;  // from here on the rest is read back at the end
+      return;
+    }
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(data.size(), data_end_ - next_));
+    hasher_.Update(data.first(n));
+    next_ += n;
+  }
+
+  // Hashes [next, size) from the target (what the writes did not cover in order) and returns
+  // the digest of the whole partition.
+  Result<Sha256Digest> Finish(int fd, uint64_t size, const std::string& name) {
+    std::vector<uint8_t> buf(std::min<uint64_t>(size - std::min(size, next_), 1ull << 20));
+    for (uint64_t off = next_; off < size;) {
+      const size_t n = static_cast<size_t>(std::min<uint64_t>(buf.size(), size - off));
+      BASALT_RETURN_IF_ERROR(PreadFull(fd, std::span(buf.data(), n), off, name));
+      hasher_.Update(std::span(buf.data(), n));
+      off += n;
+    }
+    Sha256Digest d;
+    hasher_.Final(d.data());
+    return d;
+  }
+
+  uint64_t hashed_while_writing() const { return next_; }
+
+ private:
+  Hasher hasher_{HashAlgorithm::kSha256};
+  uint64_t data_end_;
+  uint64_t next_ = 0;
+  bool in_order_ = true;
+};
 
 // Builds the hash tree into the target with the verity engine. The superblock was shipped (and
 // verified) by the operations; its UUID is read back so the engine rewrites identical bytes.
@@ -144,6 +161,9 @@ class Applier {
  private:
   Status CheckSource(const Partition& part);
   Status ApplyOperation(const Operation& op, size_t index);
+  Status WriteExtents(const google::protobuf::RepeatedPtrField<proto::Extent>& extents,
+                      std::span<const uint8_t> data);
+  Status WriteZeros(const google::protobuf::RepeatedPtrField<proto::Extent>& extents);
 
   PayloadSource& src_;
   const ApplyOptions& opt_;
@@ -154,7 +174,38 @@ class Applier {
   std::vector<uint8_t> blob_, out_, src_buf_;
   ZstdDecoder zstd_;
   ApplyResult result_;
+  std::unique_ptr<InOrderHasher> partition_hash_;
 };
+
+Status Applier::WriteExtents(const google::protobuf::RepeatedPtrField<proto::Extent>& extents,
+                             std::span<const uint8_t> data) {
+  size_t pos = 0;
+  for (const auto& e : extents) {
+    auto part = data.subspan(pos, e.num_blocks() * kBlockSize);
+    const uint64_t off = e.start_block() * kBlockSize;
+    BASALT_RETURN_IF_ERROR(PwriteFull(target_.get(), part, off, opt_.target_path));
+    partition_hash_->Wrote(off, part);
+    pos += part.size();
+  }
+  return {};
+}
+
+Status Applier::WriteZeros(const google::protobuf::RepeatedPtrField<proto::Extent>& extents) {
+  static const std::vector<uint8_t> kZeros(1 << 20, 0);
+  for (const auto& e : extents) {
+    uint64_t off = e.start_block() * kBlockSize;
+    uint64_t left = e.num_blocks() * kBlockSize;
+    while (left > 0) {
+      auto part =
+          std::span(kZeros.data(), static_cast<size_t>(std::min<uint64_t>(left, kZeros.size())));
+      BASALT_RETURN_IF_ERROR(PwriteFull(target_.get(), part, off, opt_.target_path));
+      partition_hash_->Wrote(off, part);
+      off += part.size();
+      left -= part.size();
+    }
+  }
+  return {};
+}
 
 Status Applier::CheckSource(const Partition& part) {
   if (!opt_.source_path) {
@@ -183,7 +234,6 @@ Status Applier::CheckSource(const Partition& part) {
 }
 
 Status Applier::ApplyOperation(const Operation& op, size_t index) {
-  const std::string& target = opt_.target_path;
   const size_t dst_bytes = ExtentBlocks(op.dst_extents()) * kBlockSize;
   if (op.data_length() > 0) {
     blob_.resize(op.data_length());
@@ -207,7 +257,7 @@ Status Applier::ApplyOperation(const Operation& op, size_t index) {
       data = blob_;
       break;
     case Operation::ZERO:
-      BASALT_RETURN_IF_ERROR(WriteZeros(target_.get(), op.dst_extents(), target));
+      BASALT_RETURN_IF_ERROR(WriteZeros(op.dst_extents()));
       result_.bytes_written += dst_bytes;
       return {};
     case Operation::SOURCE_COPY:
@@ -240,7 +290,7 @@ Status Applier::ApplyOperation(const Operation& op, size_t index) {
   result_.peak_buffer_bytes = std::max<uint64_t>(
       result_.peak_buffer_bytes, blob_.capacity() + out_.capacity() + src_buf_.capacity());
   (void)index;
-  BASALT_RETURN_IF_ERROR(WriteExtents(target_.get(), op.dst_extents(), data, target));
+  BASALT_RETURN_IF_ERROR(WriteExtents(op.dst_extents(), data));
   result_.bytes_written += dst_bytes;
   return {};
 }
@@ -317,6 +367,7 @@ Result<ApplyResult> Applier::Run() {
   }
 
   // 5. Operations.
+  partition_hash_ = std::make_unique<InOrderHasher>(part.verity().hash_offset());
   auto last_checkpoint = std::chrono::steady_clock::now();
   for (size_t i = first_op; i < static_cast<size_t>(part.operations_size()); ++i) {
     const Operation& op = part.operations(i);
@@ -350,8 +401,10 @@ Result<ApplyResult> Applier::Run() {
     return Failf(ErrorKind::kIntegrity, "verity root hash of {} is {}, the signed one is {}",
                  opt_.target_path, ToHex(result_.root_hash), HexOf(part.verity().root_hash()));
   }
-  BASALT_ASSIGN_OR_RETURN(result_.partition_sha256,
-                          Sha256Range(target_.get(), 0, part.new_size(), opt_.target_path));
+  BASALT_ASSIGN_OR_RETURN(
+      result_.partition_sha256,
+      partition_hash_->Finish(target_.get(), part.new_size(), opt_.target_path));
+  result_.bytes_hashed_while_writing = partition_hash_->hashed_while_writing();
   if (std::memcmp(result_.partition_sha256.data(), part.new_sha256().data(), 32) != 0) {
     return Failf(ErrorKind::kIntegrity,
                  "SHA-256 of the new {} partition is {}, the signed one is {}", part.name(),

@@ -51,6 +51,8 @@ struct ApplyResult {
   std::vector<uint8_t> root_hash;   // verity root hash, checked against the manifest
   Sha256Digest partition_sha256{};  // checked against the manifest
   uint64_t peak_buffer_bytes = 0;   // largest operation buffers held at once
+  // Bytes of the partition SHA-256 computed from the writes themselves (the rest was read back).
+  uint64_t bytes_hashed_while_writing = 0;
 };
 
 Result<ApplyResult> ApplyPayload(PayloadSource& payload, const ApplyOptions& options, Logger& log);

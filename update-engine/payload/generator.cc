@@ -30,8 +30,20 @@ namespace {
 
 constexpr uint64_t kMinZeroRunBlocks = 8;
 constexpr uint64_t kMaxRunBlocks = 4096;  // 16 MiB per ZERO / SOURCE_COPY operation
-constexpr uint64_t kPatchMargin = 1ull << 20;
 constexpr uint64_t kVoteBucket = 1ull << 16;
+// Codec levels by work (see ChooseSmallest): prefix patches whose prefix is over 4x the data at
+// most at kLargePrefixLevel; patches over kStrongWorkBytes of prefix + data (and plain
+// compression of over half that) at most at kLargeWorkLevel; xz only up to kMaxXzBytes.
+constexpr int kLargePrefixLevel = 9;
+constexpr int kLargeWorkLevel = 15;
+constexpr size_t kStrongWorkBytes = 8ull << 20;
+constexpr size_t kMaxXzBytes = 2ull << 20;
+
+// Old bytes on each side of an anchor window: proportional to the chunk, so a one-block change
+// of filesystem metadata is not diffed against megabytes of prefix.
+uint64_t PatchMargin(uint64_t chunk_bytes) {
+  return std::clamp<uint64_t>(chunk_bytes / 2, 64 << 10, 1 << 20);
+}
 
 struct PlannedOp {
   Operation op;
@@ -125,7 +137,7 @@ class AnchorIndex {
 
   // Up to two old byte ranges likely to hold the old version of `chunk`.
   std::vector<std::pair<uint64_t, uint64_t>> Windows(std::span<const uint8_t> chunk,
-                                                     uint64_t old_size) const {
+                                                     uint64_t old_size, uint64_t margin) const {
     std::unordered_map<int64_t, int> votes;
     ForEachAnchor(chunk, table_, [&](uint64_t g, size_t pos) {
       auto it = index_.find(g);
@@ -145,9 +157,9 @@ class AnchorIndex {
     std::vector<std::pair<uint64_t, uint64_t>> out;
     for (const auto& [n, bucket] : ranked) {
       if (out.size() == 2 || n < 2 || (!out.empty() && n * 4 < ranked[0].first)) break;
-      int64_t lo = bucket * static_cast<int64_t>(kVoteBucket) - static_cast<int64_t>(kPatchMargin);
+      int64_t lo = bucket * static_cast<int64_t>(kVoteBucket) - static_cast<int64_t>(margin);
       int64_t hi = bucket * static_cast<int64_t>(kVoteBucket) +
-                   static_cast<int64_t>(chunk.size() + kVoteBucket + kPatchMargin);
+                   static_cast<int64_t>(chunk.size() + kVoteBucket + margin);
       lo = std::max<int64_t>(lo, 0) / kBlockSize * kBlockSize;
       hi = std::min<int64_t>(hi, static_cast<int64_t>(old_size));
       hi = (hi + kBlockSize - 1) / kBlockSize * kBlockSize;
@@ -221,7 +233,7 @@ class Generator {
   Result<PlannedOp> Encode(const Segment& seg, size_t slot);
   Result<PlannedOp> EncodeFile(const Segment& seg, size_t slot);
   Result<PlannedOp> ChooseSmallest(std::span<const uint8_t> data, std::span<const uint8_t> source,
-                                   size_t slot);
+                                   size_t slot, int level);
   // Deltas: the changed blocks of files that have an old counterpart, as kFile segments.
   // Marks the blocks it takes in `taken`.
   void PlanFiles(const std::vector<uint64_t>& src, std::vector<bool>& taken);
@@ -459,64 +471,45 @@ void Generator::PlanDelta() {
 
 Result<PlannedOp> Generator::Encode(const Segment& seg, size_t slot) {
   auto data = Blocks(new_, seg.start, seg.blocks);
-  PlannedOp best;
-  best.op.set_type(Operation::REPLACE);
-  best.blob.assign(data.begin(), data.end());
-  auto consider = [&](Operation::Type type, std::vector<uint8_t>&& blob) {
-    if (!blob.empty() && blob.size() < best.blob.size()) {
-      best.op.set_type(type);
-      best.blob = std::move(blob);
-      return true;
-    }
-    return false;
-  };
-  BASALT_ASSIGN_OR_RETURN(
-      auto zstd, ZstdCompress(data, old_.empty() ? opt_.full_zstd_level : opt_.zstd_level));
-  consider(Operation::REPLACE_ZSTD, std::move(zstd));
-  const size_t replace_size = best.blob.size();
-  auto try_xz = [&]() -> Status {
-    if (!opt_.try_xz) return {};
-    BASALT_ASSIGN_OR_RETURN(auto xz, XzCompress(data, opt_.xz_preset));
-    consider(Operation::REPLACE_XZ, std::move(xz));
-    return {};
-  };
+  std::vector<uint8_t> source;
+  google::protobuf::RepeatedPtrField<proto::Extent> src_extents;
   if (!old_.empty()) {
-    auto windows = anchors_.Windows(data, old_shipped_blocks_ * kBlockSize);
+    const uint64_t margin = PatchMargin(data.size());
+    auto windows = anchors_.Windows(data, old_shipped_blocks_ * kBlockSize, margin);
     if (windows.empty() && seg.start < old_shipped_blocks_) {
       // No anchors matched: try the same place in the old image.
-      uint64_t lo =
-          seg.start * kBlockSize > kPatchMargin ? seg.start * kBlockSize - kPatchMargin : 0;
+      uint64_t lo = seg.start * kBlockSize > margin ? seg.start * kBlockSize - margin : 0;
       uint64_t hi = std::min<uint64_t>(old_shipped_blocks_ * kBlockSize,
-                                       (seg.start + seg.blocks) * kBlockSize + kPatchMargin);
+                                       (seg.start + seg.blocks) * kBlockSize + margin);
       windows.emplace_back(lo, hi);
     }
-    std::vector<uint8_t> source;
-    google::protobuf::RepeatedPtrField<proto::Extent> src_extents;
-    if (!windows.empty()) {
-      for (auto [lo, hi] : windows) {
-        source.insert(source.end(), old_.begin() + lo, old_.begin() + hi);
-        AddExtent(&src_extents, lo / kBlockSize, (hi - lo) / kBlockSize);
-      }
-      BASALT_ASSIGN_OR_RETURN(auto patch, ZstdCompress(data, opt_.zstd_level, source));
-      consider(Operation::SOURCE_ZSTD_PATCH, std::move(patch));
-      if (opt_.try_bsdiff) {
-        consider(Operation::SOURCE_BSDIFF, BsdiffWithTool(source, data, tmpdir_, slot));
-      }
+    for (auto [lo, hi] : windows) {
+      source.insert(source.end(), old_.begin() + lo, old_.begin() + hi);
+      AddExtent(&src_extents, lo / kBlockSize, (hi - lo) / kBlockSize);
     }
-    // xz beats zstd by a few percent at best, so it only matters when no patch halved the
-    // chunk; skipping it otherwise keeps delta generation fast.
-    if (best.blob.size() * 2 > replace_size) BASALT_RETURN_IF_ERROR(try_xz());
-    if (IsSourceOperation(best.op.type())) {
-      *best.op.mutable_src_extents() = src_extents;
-      best.op.set_src_sha256(DigestString(Sha256(source)));
-    }
+  }
+  const int level = old_.empty() ? opt_.full_zstd_level : opt_.zstd_level;
+  BASALT_ASSIGN_OR_RETURN(PlannedOp best, ChooseSmallest(data, source, slot, level));
+  if (IsSourceOperation(best.op.type())) {
+    *best.op.mutable_src_extents() = src_extents;
+    best.op.set_src_sha256(DigestString(Sha256(source)));
   }
   AddExtent(best.op.mutable_dst_extents(), seg.start, seg.blocks);
   return best;
 }
 
+// Generation time is dominated by zstd's match finders, so each codec is only tried where it
+// can pay (profiled on the OS pair, docs/payload.md "Generation speed"):
+// - a level-1 probe first: data it cannot shrink by 2% (compressed files: vmlinuz, initrd,
+//   .gz/.xz) is stored as is, no diff or strong codec can do much with it;
+// - the prefix patch next; its level drops to kLargePrefixLevel when the prefix is much larger
+//   than the data, because levels 16+ index every prefix byte into a binary tree (4 MiB of
+//   prefix costs ~2.7 s at level 19 whatever the data size, ~0.15 s at level 12, for a patch a
+//   few bytes larger);
+// - plain zstd at the full level and xz only when no patch halved the probe.
 Result<PlannedOp> Generator::ChooseSmallest(std::span<const uint8_t> data,
-                                            std::span<const uint8_t> source, size_t slot) {
+                                            std::span<const uint8_t> source, size_t slot,
+                                            int level) {
   PlannedOp best;
   best.op.set_type(Operation::REPLACE);
   best.blob.assign(data.begin(), data.end());
@@ -526,17 +519,40 @@ Result<PlannedOp> Generator::ChooseSmallest(std::span<const uint8_t> data,
       best.blob = std::move(blob);
     }
   };
-  BASALT_ASSIGN_OR_RETURN(auto zstd, ZstdCompress(data, opt_.zstd_level));
-  consider(Operation::REPLACE_ZSTD, std::move(zstd));
-  const size_t replace_size = best.blob.size();
+  BASALT_ASSIGN_OR_RETURN(auto probe, ZstdCompress(data, 1));
+  const size_t probe_size = probe.size();
+  consider(Operation::REPLACE_ZSTD, std::move(probe));
+  // Mostly compressed data (vmlinuz, .gz): plain compression or xz cannot help, only a patch
+  // (a bzImage shares half its bytes with the previous kernel's at level 15).
+  const bool dense = probe_size * 10 >= data.size() * 9;
+  if (old_.empty()) {
+    if (dense) return best;
+    // Full payloads: one codec, one level (apply throughput; see GenerateOptions).
+    BASALT_ASSIGN_OR_RETURN(auto zstd, ZstdCompress(data, level));
+    consider(Operation::REPLACE_ZSTD, std::move(zstd));
+    return best;
+  }
   if (!source.empty()) {
-    BASALT_ASSIGN_OR_RETURN(auto patch, ZstdCompress(data, opt_.zstd_level, source));
+    int patch_level = level;
+    if (source.size() > 4 * data.size()) {
+      patch_level = std::min(level, kLargePrefixLevel);
+    } else if (source.size() + data.size() > kStrongWorkBytes) {
+      patch_level = std::min(level, kLargeWorkLevel);
+    }
+    BASALT_ASSIGN_OR_RETURN(auto patch, ZstdCompress(data, patch_level, source));
     consider(Operation::SOURCE_ZSTD_PATCH, std::move(patch));
     if (opt_.try_bsdiff) {
       consider(Operation::SOURCE_BSDIFF, BsdiffWithTool(source, data, tmpdir_, slot));
     }
+    if (best.blob.size() * 2 <= probe_size) return best;
   }
-  if (opt_.try_xz && best.blob.size() * 2 > replace_size) {
+  if (dense) return best;
+  BASALT_ASSIGN_OR_RETURN(auto zstd, ZstdCompress(data, data.size() > kStrongWorkBytes / 2
+                                                            ? std::min(level, kLargeWorkLevel)
+                                                            : level));
+  consider(Operation::REPLACE_ZSTD, std::move(zstd));
+  // xz beats zstd by a few percent at best, and its decoder is slow; only for deltas.
+  if (opt_.try_xz && data.size() <= kMaxXzBytes) {
     BASALT_ASSIGN_OR_RETURN(auto xz, XzCompress(data, opt_.xz_preset));
     consider(Operation::REPLACE_XZ, std::move(xz));
   }
@@ -554,7 +570,7 @@ Result<PlannedOp> Generator::EncodeFile(const Segment& seg, size_t slot) {
     auto b = Blocks(old_, start, n);
     source.insert(source.end(), b.begin(), b.end());
   }
-  BASALT_ASSIGN_OR_RETURN(PlannedOp best, ChooseSmallest(data, source, slot));
+  BASALT_ASSIGN_OR_RETURN(PlannedOp best, ChooseSmallest(data, source, slot, opt_.zstd_level));
   if (IsSourceOperation(best.op.type())) {
     for (auto [start, n] : seg.src_runs)
       AddExtent(best.op.mutable_src_extents(), start, n);

@@ -114,7 +114,8 @@ int RunApply(const ApplyArgs& a) {
                {"bytes_written", r->bytes_written},
                {"root_hash", ToHex(r->root_hash)},
                {"sha256", ToHex(r->partition_sha256)},
-               {"peak_buffer_bytes", r->peak_buffer_bytes}});
+               {"peak_buffer_bytes", r->peak_buffer_bytes},
+               {"bytes_hashed_while_writing", r->bytes_hashed_while_writing}});
   } else {
     fmt::print("applied {} payload for version {} to {}{}\n  verity root hash {} verified\n",
                r->is_delta ? "delta" : "full", r->version, a.target,
@@ -157,7 +158,15 @@ int RunVerify(const VerifyArgs& a) {
 struct InspectArgs {
   std::string file, keys;
   bool json = false;
+  bool operations = false;  // --json only: also list every operation
 };
+
+nlohmann::json ExtentsJson(const google::protobuf::RepeatedPtrField<payload::proto::Extent>& list) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& e : list)
+    out.push_back({e.start_block(), e.num_blocks()});
+  return out;
+}
 
 int RunInspect(const InspectArgs& a) {
   std::optional<Keyring> keyring;
@@ -205,6 +214,17 @@ int RunInspect(const InspectArgs& a) {
                            {"superblock", v.has_superblock()}}},
                          {"operation_count", p.operations_size()},
                          {"operations", StatsJson(stats)}};
+    if (a.operations) {
+      nlohmann::json list = nlohmann::json::array();
+      for (const auto& op : p.operations()) {
+        list.push_back({{"type", payload::OperationTypeName(op.type())},
+                        {"data_offset", op.data_offset()},
+                        {"data_length", op.data_length()},
+                        {"src_extents", ExtentsJson(op.src_extents())},
+                        {"dst_extents", ExtentsJson(op.dst_extents())}});
+      }
+      jp["operation_list"] = std::move(list);
+    }
     if (!p.old_sha256().empty()) {
       jp["old_size"] = p.old_size();
       jp["old_sha256"] = Hex(p.old_sha256());
@@ -321,6 +341,9 @@ void AddPayloadCommands(CLI::App& app, CommandRunner& runner) {
   inspect->add_option("file", in->file, "Payload file ('-' for stdin)")->required();
   inspect->add_option("--keys", in->keys, "Also verify signatures against these trusted keys");
   inspect->add_flag("--json", in->json, "Machine-readable output");
+  inspect->add_flag("--operations", in->operations,
+                    "With --json: list every operation (type, blob range, extents as "
+                    "[start block, blocks])");
   inspect->callback([in, &runner] { runner.Set([in] { return RunInspect(*in); }); });
 }
 
