@@ -8,15 +8,37 @@ ref_trees() { "$SRC/image/reference/make-trees.sh"; }
 # ref_tree TREES VERSION OUT KEYS CONF: a copy of TREES/v1 (VERSION 1.x) or v2 (2.x and later)
 # with Basalt installed, IMAGE_VERSION in /usr/lib/os-release, and the serial status reporter.
 ref_tree() {
-  local trees=$1 version=$2 out=$3 keys=$4 conf=$5 base=v2
-  case $version in 1.*) base=v1 ;; esac
+  local trees=$1 version=$2 out=$3 keys=$4 conf=$5 base=${REF_LATER_BASE:-v2}
+  case $version in 1.*) base=v1 ;; esac  # REF_LATER_BASE=v1: later versions differ only a little
   rm -rf "$out"
   cp -a "$trees/$base" "$out"
   "$SRC/image/reference/install-basalt.sh" "$out" "$BUILD" "$keys" "$conf"
   # A changed file in /usr, as every real update has: the image's own version.
   sed -i '/^IMAGE_VERSION=/d' "$out/usr/lib/os-release"
   echo "IMAGE_VERSION=$version" >> "$out/usr/lib/os-release"
-  # Test/demo only: mirror basalt-updated's state onto the serial console, one JSON per change.
+  # Test/demo only: mirror what runs and basalt-updated's state onto the serial console: one
+  # BASALT-BOOT line per boot (image version, boot status), then one BASALT-STATUS JSON per change.
+  cat > "$out/usr/libexec/basalt-serial-status" <<'SH'
+#!/bin/sh
+. /usr/lib/os-release
+if [ ! -e /run/basalt-serial-boot ]; then
+  echo "BASALT-BOOT $IMAGE_VERSION $(/usr/bin/basalt boot status --json | tr -d '\n')" > /dev/ttyS0
+  : > /run/basalt-serial-boot
+  # Once start-up is over, show why any unit failed (a failed health check is expected in the
+  # broken-release step; anything else is a clue when a step fails).
+  (
+    systemctl is-system-running --wait >/dev/null 2>&1
+    for u in $(systemctl --failed --plain --no-legend | cut -d' ' -f1); do
+      journalctl -b -u "$u" -n 10 --no-pager -o cat | sed "s/^/BASALT-LOG $u: /"
+    done > /dev/ttyS0
+  ) &
+fi
+/usr/bin/basalt update watch --json | sed -u 's/^/BASALT-STATUS /' > /dev/ttyS0
+# watch ended: the daemon is gone. Show why, then let systemd restart this reporter.
+journalctl -b -u basalt-updated.service -n 15 --no-pager -o cat | sed 's/^/BASALT-LOG /' > /dev/ttyS0
+exit 1
+SH
+  chmod 0755 "$out/usr/libexec/basalt-serial-status"
   cat > "$out/etc/systemd/system/basalt-serial-status.service" <<'UNIT'
 [Unit]
 Description=Print basalt update status on the serial console (tests, demo)
@@ -24,13 +46,90 @@ After=basalt-updated.service
 Wants=basalt-updated.service
 
 [Service]
-ExecStart=/bin/sh -c 'exec /usr/bin/basalt update watch --json | sed -u "s/^/BASALT-STATUS /" > /dev/ttyS0'
+ExecStart=/usr/libexec/basalt-serial-status
 Restart=always
-RestartSec=1
+RestartSec=5
 
 [Install]
 WantedBy=multi-user.target
 UNIT
+  # No login prompt on the serial console: it would share lines with the reports.
+  ln -sfn /dev/null "$out/etc/systemd/system/serial-getty@ttyS0.service"
   ln -sfn /etc/systemd/system/basalt-serial-status.service \
     "$out/etc/systemd/system/multi-user.target.wants/basalt-serial-status.service"
+}
+
+# ref_nginx_start WWW DIR: serves WWW on a free 127.0.0.1 port with its access log in
+# DIR/access.log; sets NGINX_PORT and NGINX_PID.
+ref_nginx_start() {
+  local www=$1 dir=$2 port
+  mkdir -p "$dir/tmp"
+  for _ in 1 2 3 4 5; do
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    cat > "$dir/nginx.conf" <<CONF
+worker_processes 1;
+$([ "$(id -u)" = 0 ] && echo "user root root;")
+pid $dir/nginx.pid;
+error_log $dir/error.log;
+events { worker_connections 64; }
+http {
+  access_log $dir/access.log;
+  client_body_temp_path $dir/tmp/body;
+  proxy_temp_path $dir/tmp/proxy;
+  fastcgi_temp_path $dir/tmp/fastcgi;
+  uwsgi_temp_path $dir/tmp/uwsgi;
+  scgi_temp_path $dir/tmp/scgi;
+  default_type application/octet-stream;
+  server { listen 127.0.0.1:$port; root $www; }
+}
+CONF
+    nginx -p "$dir" -c "$dir/nginx.conf" -g 'daemon off;' &
+    NGINX_PID=$!
+    for _ in $(seq 50); do
+      if curl -s -o /dev/null "http://127.0.0.1:$port/"; then NGINX_PORT=$port; return 0; fi
+      kill -0 "$NGINX_PID" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill "$NGINX_PID" 2>/dev/null || true
+  done
+  echo "reference: nginx did not start (see $dir/error.log)" >&2
+  return 1
+}
+
+# ref_vm_start DISK VARS SERIAL PORT: boots DISK under OVMF in the background (QEMU_PID). The guest
+# reaches only 127.0.0.1:PORT, as http://10.0.2.100/. -no-reboot: a guest reboot ends QEMU, so
+# the caller sees every reboot and can look at the disk in between.
+ref_vm_start() {
+  local disk=$1 vars=$2 serial=$3 port=$4
+  qemu-system-x86_64 -accel tcg -m 1024 -smp 1 -nographic -no-reboot \
+    -drive if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd \
+    -drive if=pflash,format=raw,file="$vars" \
+    -drive file="$disk",format=raw,if=virtio \
+    -netdev "user,id=n0,restrict=on,guestfwd=tcp:10.0.2.100:80-cmd:socat - TCP:127.0.0.1:$port" \
+    -device virtio-net-pci,netdev=n0 </dev/null >>"$serial" 2>&1 &
+  QEMU_PID=$!
+}
+
+# ref_wait SERIAL FROM_LINE REGEX TIMEOUT: waits until a line after FROM_LINE of SERIAL matches
+# REGEX and prints it; fails when QEMU exits first or the timeout passes.
+ref_wait() {
+  local serial=$1 from=$2 re=$3 timeout=$4 line
+  for _ in $(seq "$timeout"); do
+    line=$(tail -n +"$((from + 1))" "$serial" | tr -d '\r\000' | sed 's/.*BASALT-/BASALT-/' | grep -a -E -m1 -- "$re" || true)
+    if [ -n "$line" ]; then echo "$line"; return 0; fi
+    kill -0 "$QEMU_PID" 2>/dev/null || { echo "reference: QEMU exited while waiting for /$re/" >&2; return 1; }
+    sleep 1
+  done
+  echo "reference: no /$re/ on the serial console within ${timeout}s" >&2
+  return 1
+}
+
+# ref_wait_exit TIMEOUT: waits for QEMU to end (the guest rebooted or powered off).
+ref_wait_exit() {
+  for _ in $(seq "$1"); do
+    kill -0 "$QEMU_PID" 2>/dev/null || { wait "$QEMU_PID" || true; return 0; }
+    sleep 1
+  done
+  echo "reference: the guest did not reboot within $1 s" >&2
+  return 1
 }
