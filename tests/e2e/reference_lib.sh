@@ -22,7 +22,14 @@ ref_tree() {
 #!/bin/sh
 . /usr/lib/os-release
 if [ ! -e /run/basalt-serial-boot ]; then
-  echo "BASALT-BOOT $IMAGE_VERSION $(/usr/bin/basalt boot status --json | tr -d '\n')" > /dev/ttyS0
+  # The daemon may be writing the ESP (mtools holds a lock) right then: try a few times, and
+  # say why if it never works.
+  for _ in 1 2 3 4 5 6 7 8 9 10; do
+    boot=$(/usr/bin/basalt boot status --json 2>/tmp/boot-status.err) && break
+    sleep 2
+  done
+  [ -n "$boot" ] || boot="{\"error\": \"$(tr -d '\n"' < /tmp/boot-status.err)\"}"
+  echo "BASALT-BOOT $IMAGE_VERSION $(echo "$boot" | tr -d '\n')" > /dev/ttyS0
   : > /run/basalt-serial-boot
   # Once start-up is over, show why any unit failed (a failed health check is expected in the
   # broken-release step; anything else is a clue when a step fails).
@@ -98,7 +105,8 @@ CONF
 
 # ref_vm_start DISK VARS SERIAL PORT: boots DISK under OVMF in the background (QEMU_PID). The guest
 # reaches only 127.0.0.1:PORT, as http://10.0.2.100/. -no-reboot: a guest reboot ends QEMU, so
-# the caller sees every reboot and can look at the disk in between.
+# the caller sees every reboot and can look at the disk in between. virtio-rng, as cloud VMs have:
+# without it a TCG guest's getrandom() can block services (and OpenSSL) for minutes after boot.
 ref_vm_start() {
   local disk=$1 vars=$2 serial=$3 port=$4
   qemu-system-x86_64 -accel tcg -m 1024 -smp 1 -nographic -no-reboot \
@@ -106,7 +114,7 @@ ref_vm_start() {
     -drive if=pflash,format=raw,file="$vars" \
     -drive file="$disk",format=raw,if=virtio \
     -netdev "user,id=n0,restrict=on,guestfwd=tcp:10.0.2.100:80-cmd:socat - TCP:127.0.0.1:$port" \
-    -device virtio-net-pci,netdev=n0 </dev/null >>"$serial" 2>&1 &
+    -device virtio-net-pci,netdev=n0 -device virtio-rng-pci </dev/null >>"$serial" 2>&1 &
   QEMU_PID=$!
 }
 

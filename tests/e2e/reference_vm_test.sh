@@ -110,7 +110,8 @@ boot() {
   ref_vm_start "$W/disk.img" "$W/vars.fd" "$serial" "$NGINX_PORT"
   line=$(ref_wait "$serial" "$from" '^BASALT-BOOT ' 300) || fail "no BASALT-BOOT line"
   booted_version=$(echo "$line" | cut -d' ' -f2)
-  booted_slot=$(echo "$line" | cut -d' ' -f3- | python3 -c 'import json,sys; print(json.load(sys.stdin)["current"])')
+  booted_slot=$(echo "$line" | cut -d' ' -f3- | python3 -c 'import json,sys; print(json.load(sys.stdin).get("current", "?"))' 2>/dev/null) ||
+    fail "unreadable boot status: $line"
   log "booted: image version $booted_version from slot $booted_slot"
 }
 # status_wait REGEX TIMEOUT: the next BASALT-STATUS JSON matching REGEX (after this boot began).
