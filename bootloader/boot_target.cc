@@ -44,7 +44,15 @@ Result<std::string> HostDisk(std::string_view cmdline) {
     return Fail(ErrorKind::kNotFound,
                 "the kernel command line names no basalt.usr= partition; use --disk");
   }
-  char* dev = blkid_evaluate_spec(spec->c_str(), nullptr);
+  // blkid and udev spell PARTUUIDs in lower case and compare case-sensitively, while GPT tools
+  // (libfdisk, so entries the updater wrote) often use upper case; basalt-init accepts both.
+  std::string lookup = *spec;
+  if (lookup.starts_with("PARTUUID=")) {
+    for (size_t i = 9; i < lookup.size(); ++i) {
+      lookup[i] = static_cast<char>(std::tolower(static_cast<unsigned char>(lookup[i])));
+    }
+  }
+  char* dev = blkid_evaluate_spec(lookup.c_str(), nullptr);
   if (!dev) return Failf(ErrorKind::kNotFound, "no block device for {}", *spec);
   std::string part(dev);
   free(dev);
