@@ -5,6 +5,7 @@
 
 #include "update-engine/daemon/backoff.h"
 #include "update-engine/daemon/fleet_wiring.h"
+#include "update-engine/daemon/kernel_args.h"
 #include "update-engine/daemon/reboot_strategies.h"
 #include "update-engine/daemon/slot_files.h"
 #include "update-engine/daemon/state_store.h"
@@ -13,6 +14,23 @@
 
 namespace basalt::update {
 namespace {
+
+TEST(KernelArgsTest, KeepsTheImageArgumentsAndDropsWhatEachEntrySetsItself) {
+  auto c = CarriedOverKernelArgs(
+      "BOOT_IMAGE=/basalt/A/vmlinuz basalt.usr=PARTUUID=7130c94a-213a-4e5a-8e26-6cce9662f132 "
+      "basalt.usrhash=ab12 console=ttyS0  systemd.show_status=1 quiet\n");
+  EXPECT_EQ(c.args, "console=ttyS0 systemd.show_status=1 quiet");
+  EXPECT_TRUE(c.dropped.empty());
+}
+
+TEST(KernelArgsTest, ArgumentsAnEntryCannotHoldAreReportedNotKept) {
+  auto c = CarriedOverKernelArgs("initrd=/x console=ttyS0 foo=\"a\" bar=$x\n");
+  EXPECT_EQ(c.args, "console=ttyS0");
+  ASSERT_EQ(c.dropped.size(), 2u);
+  EXPECT_EQ(c.dropped[0], "foo=\"a\"");
+  EXPECT_EQ(c.dropped[1], "bar=$x");
+  EXPECT_EQ(CarriedOverKernelArgs("").args, "");
+}
 
 TEST(StateStore, RoundTripsEveryField) {
   UpdateState s;

@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "update-engine/daemon/config.h"
 #include "update-engine/daemon/dbus_service.h"
+#include "update-engine/daemon/kernel_args.h"
 #include "update-engine/daemon/update_manager.h"
 
 namespace {
@@ -73,6 +74,19 @@ int main(int argc, char** argv) {
   mo.machine_id = FirstLine("/etc/machine-id");
   mo.boot_id = FirstLine("/proc/sys/kernel/random/boot_id");
   mo.reboot = LogindReboot;
+  if (disk.empty()) {
+    auto cmdline = basalt::ReadFileToString("/proc/cmdline");
+    if (!cmdline) {
+      log->Error(cmdline.error().message(), {{"ERROR", cmdline.error().message()}});
+      return basalt::ExitCodeFor(cmdline.error());
+    }
+    auto carried = basalt::update::CarriedOverKernelArgs(*cmdline);
+    mo.extra_cmdline = carried.args;
+    for (const auto& arg : carried.dropped) {
+      log->Warn("kernel argument " + arg +
+                " cannot go into a boot entry; updates will not keep it");
+    }
+  }
   auto manager = basalt::update::UpdateManager::Create(mo, *log);
   if (!manager) {
     log->Error(manager.error().message(), {{"ERROR", manager.error().message()}});

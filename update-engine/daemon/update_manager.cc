@@ -144,6 +144,7 @@ Status UpdateManager::StartFlow(bool check_only, std::optional<std::string> to) 
   fl.machine_id = opt_.machine_id;
   fl.tries = opt_.config.boot_tries;
   fl.boot_id = opt_.boot_id;
+  fl.extra_cmdline = opt_.extra_cmdline;
   fl.pin = to ? to : opt_.config.pin;
   fl.forced = to.has_value();
   fl.check_only = check_only;

@@ -32,7 +32,8 @@ struct ManagerOptions {
   std::string state_dir = "/var/lib/basalt";
   std::optional<std::string> disk;  // an offline disk image instead of the running host
   std::string machine_id;
-  std::string boot_id;  // this boot's id; tells a daemon restart from a reboot
+  std::string boot_id;        // this boot's id; tells a daemon restart from a reboot
+  std::string extra_cmdline;  // kernel arguments the new slot's entry carries over
   bool periodic_checks = true;
   // Asks logind to reboot; the daemon passes a D-Bus call, tests a fake.
   std::function<Status()> reboot;
