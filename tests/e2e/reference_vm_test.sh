@@ -96,6 +96,7 @@ fi
 full2=$(stat -c %s "$W/repo/releases/2.0.0/full.payload")
 delta2=$(stat -c %s "$W/repo/releases/2.0.0/delta-from-1.0.0.payload")
 log "published 1.0.0..4.0.0; 2.0.0: full $full2 B, delta from 1.0.0 $delta2 B"
+rm -rf "$W/repo/channels"  # a reused repository's channel points past 1.0.0
 basalt channel set --repo "$W/repo" --channel stable --release 1.0.0 --key "$key" >/dev/null
 
 mkdir -p "$W/nginx"; : > "$W/nginx/access.log"
@@ -117,6 +118,12 @@ boot() {
 # status_wait REGEX TIMEOUT: the next BASALT-STATUS JSON matching REGEX (after this boot began).
 status_wait() {
   ref_wait "$serial" "$from" "^BASALT-STATUS .*$1" "$2" | cut -d' ' -f2-
+}
+# part_range LABEL: "OFFSET SIZE" in bytes of the disk's partition with that GPT name.
+part_range() {
+  sfdisk --json "$W/disk.img" | python3 -c 'import json,sys
+for p in json.load(sys.stdin)["partitiontable"]["partitions"]:
+    if p.get("name") == sys.argv[1]: print(p["start"] * 512, p["size"] * 512)' "$1"
 }
 field() { python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
 
@@ -175,9 +182,7 @@ ref_wait "$serial" "$mark" '^BASALT-STATUS .*"wait_reason":"release 3.0.0 rolled
 log "fell back to 2.0.0 in slot B; status shows the rollback and 3.0.0 is not retried"
 
 # --- 5. Tamper (before the operator rollback, while the host is on 2.0.0) ----------------------
-usr_a=$(sfdisk --json "$W/disk.img" | python3 -c 'import json,sys
-for p in json.load(sys.stdin)["partitiontable"]["partitions"]:
-    if p.get("name") == "USR-A": print(p["start"] * 512, p["size"] * 512)')
+usr_a=$(part_range USR-A)
 slot_a_sum() { set -- $usr_a; tail -c +"$(($1 + 1))" "$W/disk.img" | head -c "$2" | sha256sum; }
 before_a=$(slot_a_sum)
 payload4=$W/repo/releases/4.0.0/full.payload
@@ -214,9 +219,7 @@ status_wait '"state":"good"' 300 >/dev/null || fail "1.0.0 was not marked good a
 log "back on 1.0.0 in slot A, marked good"
 # The operator pins this host: power it off, write /etc/basalt/update.conf on ROOT, boot.
 kill "$QEMU_PID"; wait "$QEMU_PID" 2>/dev/null || true
-root_part=$(sfdisk --json "$W/disk.img" | python3 -c 'import json,sys
-for p in json.load(sys.stdin)["partitiontable"]["partitions"]:
-    if p.get("name") == "ROOT": print(p["start"] * 512, p["size"] * 512)')
+root_part=$(part_range ROOT)
 printf 'PIN=2.0.0\n' > "$W/pin.conf"
 loopdev=$(losetup -f --show -o "${root_part% *}" --sizelimit "${root_part#* }" "$W/disk.img")
 e2fsck -fy "$loopdev" >/dev/null 2>&1 || true
