@@ -104,7 +104,7 @@ Result<std::unique_ptr<EspFiles>> OpenEsp(const GptDisk& disk, bool host) {
       if (auto mp = MountPointOf(st.st_rdev)) return OpenEspDirectory(*mp);
     }
   }
-  return OpenEspMtools(disk.path(), esp.start_bytes);
+  return OpenEspMtools(disk.path(), esp.start_bytes, esp.size_bytes);
 }
 
 Result<std::string> DetectBackend(EspFiles& esp) {

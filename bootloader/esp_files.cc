@@ -10,6 +10,7 @@
 #include <fstream>
 #include <functional>
 
+#include "bootloader/fat_repair.h"
 #include "bootloader/subprocess.h"
 #include "common/atomic_file.h"
 #include "common/fd.h"
@@ -92,8 +93,11 @@ class DirectoryEsp final : public EspFiles {
 
 class MtoolsEsp final : public EspFiles {
  public:
-  MtoolsEsp(std::string image, uint64_t offset)
-      : image_(std::move(image)), spec_(fmt::format("{}@@{}", image_, offset)) {}
+  MtoolsEsp(std::string image, uint64_t offset, uint64_t size)
+      : image_(std::move(image)),
+        offset_(offset),
+        size_(size),
+        spec_(fmt::format("{}@@{}", image_, offset)) {}
   std::string Describe() const override { return spec_; }
 
   Result<std::optional<std::string>> Read(const std::string& path) override {
@@ -115,14 +119,17 @@ class MtoolsEsp final : public EspFiles {
     return st;
   }
   Status WriteFromFile(const std::string& path, const std::string& local_file) override {
+    BASALT_RETURN_IF_ERROR(CheckBeforeWriting());
     return Discard(Run({"mcopy", "-o", "-i", spec_, local_file, "::" + path}));
   }
   Status Rename(const std::string& from, const std::string& to) override {
+    BASALT_RETURN_IF_ERROR(CheckBeforeWriting());
     BASALT_ASSIGN_OR_RETURN(bool exists, Exists(to));
     if (exists) return Failf(ErrorKind::kIo, "rename {}: target {} exists", from, to);
     return Discard(Run({"mren", "-i", spec_, "::" + from, "::" + to}));
   }
   Status Remove(const std::string& path) override {
+    BASALT_RETURN_IF_ERROR(CheckBeforeWriting());
     BASALT_ASSIGN_OR_RETURN(bool exists, Exists(path));
     if (!exists) return {};
     return Discard(Run({"mdel", "-i", spec_, "::" + path}));
@@ -148,6 +155,7 @@ class MtoolsEsp final : public EspFiles {
     return names;
   }
   Status MakeDirs(const std::string& dir) override {
+    BASALT_RETURN_IF_ERROR(CheckBeforeWriting());
     std::string sofar;
     size_t pos = 1;
     while (pos <= dir.size()) {
@@ -170,6 +178,23 @@ class MtoolsEsp final : public EspFiles {
 
  private:
   static std::vector<std::string> Env() { return {"MTOOLS_SKIP_CHECK=1"}; }
+  // Once per session, before its first change: an earlier session may have been killed inside
+  // an mtools call (see fat_repair.h).
+  Status CheckBeforeWriting() {
+    if (checked_) return {};
+    auto repaired = RepairFat(image_, offset_, size_);
+    if (!repaired) {
+      return std::unexpected(std::move(repaired).error().WithContext(
+          fmt::format("check the ESP {} with fsck.fat (dosfstools) before writing it", spec_)));
+    }
+    if (!repaired->empty()) {
+      // No logger reaches here; the daemon's stderr goes to its journal.
+      fmt::print(stderr, "basalt: repaired the ESP {} after an interrupted write: {}\n", spec_,
+                 *repaired);
+    }
+    checked_ = true;
+    return {};
+  }
   Result<std::string> Run(const std::vector<std::string>& argv) {
     auto r = RunCommandOk(argv, Env());
     if (!r) return std::unexpected(std::move(r).error().WithContext(spec_));
@@ -190,7 +215,10 @@ class MtoolsEsp final : public EspFiles {
   }
 
   std::string image_;
+  uint64_t offset_;
+  uint64_t size_;
   std::string spec_;
+  bool checked_ = false;
 };
 
 Status ReplaceWith(EspFiles& esp, const std::string& path,
@@ -221,8 +249,8 @@ std::unique_ptr<EspFiles> OpenEspDirectory(std::string root) {
   return std::make_unique<DirectoryEsp>(std::move(root));
 }
 
-std::unique_ptr<EspFiles> OpenEspMtools(std::string image, uint64_t offset) {
-  return std::make_unique<MtoolsEsp>(std::move(image), offset);
+std::unique_ptr<EspFiles> OpenEspMtools(std::string image, uint64_t offset, uint64_t size) {
+  return std::make_unique<MtoolsEsp>(std::move(image), offset, size);
 }
 
 Status ReplaceFile(EspFiles& esp, const std::string& path, std::string_view data) {

@@ -37,8 +37,10 @@ class EspFiles {
 };
 
 std::unique_ptr<EspFiles> OpenEspDirectory(std::string root);
-// `image` is a disk image file or block device; `offset` the ESP's first byte in it.
-std::unique_ptr<EspFiles> OpenEspMtools(std::string image, uint64_t offset);
+// `image` is a disk image file or block device; the ESP is the `size` bytes at `offset`. Before
+// its first change, the ESP is checked and, after an interrupted earlier write, repaired
+// (RepairFat), so that one killed mtools call cannot stop every later update.
+std::unique_ptr<EspFiles> OpenEspMtools(std::string image, uint64_t offset, uint64_t size);
 
 // Crash-safe replacement of `path` on FAT, which cannot rename over a file:
 //   1. write path.new completely, sync;

@@ -19,11 +19,12 @@ rm -rf "$dir"; mkdir -p "$dir"
 
 # Packages the image needs at runtime. The lib* list is what `basalt` and `basalt-updated` link
 # against (ldd of the Basalt build); the install step checks that nothing is missing. mtools:
-# the daemon writes the ESP through mtools on hosts that do not mount it (this one).
+# the daemon writes the ESP through mtools on hosts that do not mount it (this one), and
+# dosfstools' fsck.fat repairs what an interrupted write left behind before it writes again.
 pkgs=(systemd systemd-sysv dbus udev kmod linux-image-cloud-amd64 busybox iproute2
   libfdisk1 libblkid1 libcryptsetup12 libcurl4 libprotobuf-lite32 libzstd1 liblzma5 libarchive13
   libfmt9 libssl3 libtomlplusplus3 libpugixml1v5 libsystemd0 libbz2-1.0 cryptsetup-bin
-  mtools)
+  mtools dosfstools)
 
 in_root() {
   local r=$1; shift

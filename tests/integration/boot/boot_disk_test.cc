@@ -74,7 +74,7 @@ class BootDiskTest : public ::testing::Test {
   }
 
   void Populate(const std::vector<EspTextFile>& files) {
-    auto esp = OpenEspMtools(disk_, kMiB);
+    auto esp = OpenEspMtools(disk_, kMiB, 32 * kMiB);
     for (const EspTextFile& f : files)
       ASSERT_TRUE(ReplaceFile(*esp, f.path, f.content));
     ASSERT_TRUE(esp->MakeDirs("/basalt/A"));
@@ -233,6 +233,72 @@ TEST_F(BootDiskTest, SdBootEntriesOnDisk) {
   Sh({"sh", "-c",
       "env MTOOLS_SKIP_CHECK=1 mcopy -n -i " + disk_ +
           "@@1048576 ::/loader/loader.conf - | grep -qx 'default basalt-\\*'"});
+}
+
+// What a kill inside mdel (or mcopy) can leave behind: the FAT says the file's clusters are free
+// while its directory entry still points at them. Every later mtools read of that file fails
+// ("Fat problem while decoding"), so without the repair the next finalize could never replace
+// it: the update would stop there for good.
+TEST_F(BootDiskTest, WriteAfterAnInterruptedMtoolsCallRepairsTheFat) {
+  if (!HaveTool("fsck.fat")) GTEST_SKIP() << "fsck.fat (dosfstools) is not installed";
+  Populate({{"/basalt/grub.cfg", "# the running slot's config\n"}});
+  const std::string spec = disk_ + "@@1048576";
+  const std::string big = dir_ + "/big";
+  Sh({"sh", "-c", "head -c 300000 /dev/urandom > " + big});
+  Sh({"mmd", "-i", spec, "::/basalt/B"});
+  Sh({"mcopy", "-i", spec, big, "::/basalt/B/vmlinuz"});
+  std::string chain = Sh({"mshowfat", "-i", spec, "::/basalt/B/vmlinuz"});
+  size_t lt = chain.find('<');
+  ASSERT_NE(lt, std::string::npos) << chain;
+  const uint64_t first = std::stoull(chain.substr(lt + 1));
+  {
+    auto fd = OpenFile(disk_, O_RDWR);
+    ASSERT_TRUE(fd);
+    uint8_t boot[512];
+    ASSERT_TRUE(PreadFull(fd->get(), boot, kMiB, "boot sector"));
+    uint16_t bytes_per_sector, reserved, fat_sectors;
+    std::memcpy(&bytes_per_sector, boot + 11, 2);
+    std::memcpy(&reserved, boot + 14, 2);
+    std::memcpy(&fat_sectors, boot + 22, 2);
+    ASSERT_NE(fat_sectors, 0) << "expected FAT16 for a 32 MiB ESP";
+    const uint8_t zero[2] = {0, 0};
+    for (int copy = 0; copy < boot[16]; ++copy) {
+      uint64_t entry =
+          kMiB + (reserved + uint64_t{fat_sectors} * copy) * bytes_per_sector + first * 2;
+      ASSERT_TRUE(PwriteFull(fd->get(), zero, entry, "FAT entry"));
+    }
+  }
+  auto broken = RunCommand({"mcopy", "-n", "-i", spec, "::/basalt/B/vmlinuz", "-"});
+  ASSERT_TRUE(broken);
+  ASSERT_NE(broken->exit_code, 0) << "the damage did not take: the file still reads";
+  EXPECT_NE(broken->err.find("Fat problem"), std::string::npos) << broken->err;
+  const std::string cfg_bytes = *ReadFileToString(EspFile("/basalt/grub.cfg"));
+
+  auto esp = OpenEspMtools(disk_, kMiB, 32 * kMiB);
+  auto st = ReplaceFileFrom(*esp, "/basalt/B/vmlinuz", dir_ + "/vmlinuz");
+  ASSERT_TRUE(st) << st.error().message();
+  EXPECT_EQ(*ReadFileToString(EspFile("/basalt/B/vmlinuz")), "kernel\n");
+  EXPECT_EQ(*ReadFileToString(EspFile("/basalt/grub.cfg")), cfg_bytes);
+  // Clean to an independent checker: the orphaned chain was reclaimed, nothing is cross-linked.
+  const std::string esp_copy = dir_ + "/esp.img";
+  Sh({"dd", "if=" + disk_, "of=" + esp_copy, "bs=1M", "skip=1", "count=32", "status=none"});
+  auto check = RunCommand({"fsck.fat", "-n", esp_copy});
+  ASSERT_TRUE(check);
+  EXPECT_EQ(check->exit_code, 0) << check->out << check->err;
+}
+
+// An ESP that is not a FAT file system at all is refused before anything is written.
+TEST_F(BootDiskTest, WriteToAnUnrepairableEspIsRefused) {
+  if (!HaveTool("fsck.fat")) GTEST_SKIP() << "fsck.fat (dosfstools) is not installed";
+  Sh({"dd", "if=/dev/zero", "of=" + disk_, "bs=1M", "seek=1", "count=1", "conv=notrunc",
+      "status=none"});
+  const std::string before = dir_ + "/before.img";
+  Sh({"cp", disk_, before});
+  auto esp = OpenEspMtools(disk_, kMiB, 32 * kMiB);
+  auto st = esp->MakeDirs("/basalt/B");
+  ASSERT_FALSE(st);
+  EXPECT_NE(st.error().message().find("fsck.fat"), std::string::npos) << st.error().message();
+  EXPECT_EQ(Sh({"cmp", disk_, before}), "");
 }
 
 TEST_F(BootDiskTest, GrowRootToEndOfDisk) {
