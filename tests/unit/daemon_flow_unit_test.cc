@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "update-engine/daemon/backoff.h"
+#include "update-engine/daemon/boot_outcome.h"
 #include "update-engine/daemon/fleet_wiring.h"
 #include "update-engine/daemon/kernel_args.h"
 #include "update-engine/daemon/reboot_strategies.h"
@@ -225,6 +226,43 @@ TEST(StateStore, OlderFilesWithoutTotalsReadAsZero) {
   ASSERT_TRUE(back.has_value()) << back.error().message() << "\n" << old;
   EXPECT_TRUE(back->failures.empty());
   EXPECT_EQ(back->rollbacks, 0u);
+}
+
+TEST(BootOutcome, StagedUpdateIsJudgedOnlyAfterAReboot) {
+  UpdateState s;
+  s.phase = Phase::kUpdatedNeedReboot;
+  s.version = "2.0.0";
+  s.target_slot = "B";
+  s.staged_boot_id = "boot-1";
+  EXPECT_EQ(JudgeBoot(s, "boot-1", "A"), BootOutcome::kNothing);  // a daemon restart
+  EXPECT_EQ(JudgeBoot(s, "boot-2", "B"), BootOutcome::kPendingHealth);
+  EXPECT_EQ(JudgeBoot(s, "boot-2", "A"), BootOutcome::kRolledBack);
+}
+
+// The e2e scenario's broken release: it booted (pending-health), its health checks failed, the
+// daemon rebooted after HEALTH_TIMEOUT and GRUB, out of tries, booted the old slot. The state on
+// disk still says pending-health; that boot is the rollback, and must not be taken for an idle
+// host that would fetch the same release again.
+TEST(BootOutcome, PendingSlotThatDidNotComeBackIsARollback) {
+  UpdateState s;
+  s.phase = Phase::kPendingHealth;
+  s.version = "3.0.0";
+  s.target_slot = "A";
+  s.staged_boot_id = "boot-1";
+  EXPECT_EQ(JudgeBoot(s, "boot-3", "B"), BootOutcome::kRolledBack);
+  // Another try of the same slot, or a daemon restart in the pending boot: still pending.
+  EXPECT_EQ(JudgeBoot(s, "boot-3", "A"), BootOutcome::kPendingHealth);
+  EXPECT_EQ(JudgeBoot(s, "boot-1", "B"), BootOutcome::kRolledBack);
+}
+
+TEST(BootOutcome, SettledStatesAreLeftAlone) {
+  for (Phase p : {Phase::kIdle, Phase::kGood, Phase::kRolledBack, Phase::kDownloading,
+                  Phase::kApplying, Phase::kFinalizing}) {
+    UpdateState s;
+    s.phase = p;
+    s.target_slot = "B";
+    EXPECT_EQ(JudgeBoot(s, "boot-2", "A"), BootOutcome::kNothing) << PhaseName(p);
+  }
 }
 
 TEST(StateStore, RollbackIsRecordedAndCounted) {

@@ -2,6 +2,7 @@
 
 #include <random>
 
+#include "update-engine/daemon/boot_outcome.h"
 #include "update-engine/daemon/fleet_wiring.h"
 #include "update-engine/daemon/reboot_strategies.h"
 #include "update-engine/daemon/update_flow.h"
@@ -228,28 +229,33 @@ Status UpdateManager::MarkGood() {
 }
 
 Status UpdateManager::AfterBoot() {
+  if (opt_.disk) return {};
   UpdateState s = Get().state;
-  if (s.phase != Phase::kUpdatedNeedReboot || opt_.disk) return {};
-  if (s.staged_boot_id == opt_.boot_id) return {};  // a restart, not a reboot
   BASALT_ASSIGN_OR_RETURN(boot::Slot active, target_->ActiveSlot());
-  if (std::string(boot::SlotName(active)) == s.target_slot) {
-    s.phase = Phase::kPendingHealth;
-    s.booted_version = s.version;
-    s.wait_reason =
-        "waiting for boot-complete.target and its health checks before marking "
-        "slot " +
-        s.target_slot + " good";
-    pending_since_ = std::chrono::system_clock::now();
-  } else {
-    RecordRollback(s, boot::SlotName(active));
-    BASALT_RETURN_IF_ERROR(Persist(s));
-    if (auto r = source_->Report(Facts(), UpdateEvent::kRolledBack, 0); !r) {
-      log_.Warn("cannot report the rollback to the server: " + r.error().message());
-    }
-    ReleaseRebootLock(std::chrono::system_clock::now());
-    return {};
+  switch (JudgeBoot(s, opt_.boot_id, boot::SlotName(active))) {
+    case BootOutcome::kNothing:
+      return {};
+    case BootOutcome::kPendingHealth:
+      // Also after a daemon restart or a reboot that used another try: the health timeout
+      // counts from this start, so it is never left without a deadline.
+      s.phase = Phase::kPendingHealth;
+      s.booted_version = s.version;
+      s.wait_reason =
+          "waiting for boot-complete.target and its health checks before marking slot " +
+          s.target_slot + " good";
+      pending_since_ = std::chrono::system_clock::now();
+      return Persist(s);
+    case BootOutcome::kRolledBack:
+      RecordRollback(s, boot::SlotName(active));
+      BASALT_RETURN_IF_ERROR(Persist(s));
+      log_.Warn(s.last_error, {{"VERSION", s.version}, {"SLOT", s.target_slot}});
+      if (auto r = source_->Report(Facts(), UpdateEvent::kRolledBack, 0); !r) {
+        log_.Warn("cannot report the rollback to the server: " + r.error().message());
+      }
+      ReleaseRebootLock(std::chrono::system_clock::now());
+      return {};
   }
-  return Persist(s);
+  return {};
 }
 
 void UpdateManager::Tick(std::chrono::system_clock::time_point now) {

@@ -63,8 +63,8 @@ class UpdateManager {
   Status Rollback();
   Status MarkGood();
 
-  // After boot: turns updated-need-reboot into pending-health (new slot booted) or rolled-back
-  // (old slot booted after a reboot). Runs once at startup.
+  // After boot: turns updated-need-reboot or pending-health into pending-health (the new slot
+  // booted) or rolled-back (the old slot booted after a reboot; JudgeBoot). Runs at startup.
   Status AfterBoot();
   // The main loop's heartbeat: periodic checks, reboot decisions, the health timeout.
   void Tick(std::chrono::system_clock::time_point now);
