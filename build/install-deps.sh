@@ -5,7 +5,7 @@ set -euo pipefail
 
 PACKAGES=(
   # toolchain
-  build-essential cmake ninja-build pkg-config git clang libclang-rt-14-dev clang-format
+  build-essential cmake ninja-build pkg-config git clang libclang-rt-14-dev clang-format ccache
   # libraries named in DESIGN.md
   libblkid-dev libfdisk-dev libcryptsetup-dev libssl-dev libcurl4-openssl-dev
   libprotobuf-dev protobuf-compiler libbz2-dev libsystemd-dev libzstd-dev liblzma-dev libarchive-dev
