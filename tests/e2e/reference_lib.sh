@@ -121,15 +121,46 @@ ref_vm_start() {
 # ref_wait SERIAL FROM_LINE REGEX TIMEOUT: waits until a line after FROM_LINE of SERIAL matches
 # REGEX and prints it; fails when QEMU exits first or the timeout passes.
 ref_wait() {
-  local serial=$1 from=$2 re=$3 timeout=$4 line
+  local serial=$1 from=$2 re=$3 timeout=$4 line alive
   for _ in $(seq "$timeout"); do
+    # Liveness first: a line written just before QEMU exited still counts.
+    kill -0 "$QEMU_PID" 2>/dev/null && alive=1 || alive=0
     line=$(tail -n +"$((from + 1))" "$serial" | tr -d '\r\000' | sed 's/.*BASALT-/BASALT-/' | grep -a -E -m1 -- "$re" || true)
     if [ -n "$line" ]; then echo "$line"; return 0; fi
-    kill -0 "$QEMU_PID" 2>/dev/null || { echo "reference: QEMU exited while waiting for /$re/" >&2; return 1; }
+    [ $alive = 1 ] || { echo "reference: QEMU exited while waiting for /$re/" >&2; return 1; }
     sleep 1
   done
   echo "reference: no /$re/ on the serial console within ${timeout}s" >&2
   return 1
+}
+
+# ref_last_status SERIAL FROM_LINE: the JSON of the last BASALT-STATUS line after FROM_LINE.
+ref_last_status() {
+  tail -n +"$(($2 + 1))" "$1" | tr -d '\r\000' | sed 's/.*BASALT-/BASALT-/' |
+    grep -a '^BASALT-STATUS ' | tail -1 | cut -d' ' -f2-
+}
+
+# ref_wait_staged SERIAL FROM_LINE VERSION TIMEOUT: waits until the guest has staged VERSION and
+# rebooted (QEMU ended). REBOOT_STRATEGY=reboot reboots at once, and systemd may stop the
+# reporter before it prints updated-need-reboot; then the last report must show VERSION's run
+# finished (busy false, finalizing). The next boot's BASALT-BOOT line is the caller's proof.
+ref_wait_staged() {
+  local serial=$1 from=$2 version=$3 timeout=$4 st state
+  if ! st=$(ref_wait "$serial" "$from" '^BASALT-STATUS .*"state":"updated-need-reboot"' "$timeout"); then
+    kill -0 "$QEMU_PID" 2>/dev/null && return 1
+    st=BASALT-STATUS\ $(ref_last_status "$serial" "$from")
+    state=$(echo "${st#* }" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["state"] if not d["busy"] else "busy")' 2>/dev/null) || state=?
+    case $state in
+      finalizing | updated-need-reboot) ;;
+      *) echo "reference: the guest went down before staging $version (last report: ${st#* })" >&2; return 1 ;;
+    esac
+  fi
+  st=${st#* }
+  local next
+  next=$(echo "$st" | python3 -c 'import json,sys; print(json.load(sys.stdin)["next_version"])')
+  [ "$next" = "$version" ] || { echo "reference: staged $next, not $version" >&2; return 1; }
+  ref_wait_exit 120 || return 1
+  echo "$st"
 }
 
 # ref_wait_exit TIMEOUT: waits for QEMU to end (the guest rebooted or powered off).

@@ -135,9 +135,7 @@ log "v1 is up; basalt-updated checked the channel: state $(echo "$st" | field st
 # --- 2. Update by delta, reboot, health ---------------------------------------------------
 basalt channel set --repo "$W/repo" --channel stable --release 2.0.0 --key "$key" >/dev/null
 log "channel stable -> 2.0.0"
-st=$(status_wait '"state":"updated-need-reboot"' 600) || fail "the guest did not stage 2.0.0"
-[ "$(echo "$st" | field next_version)" = 2.0.0 ] || fail "staged the wrong version: $st"
-ref_wait_exit 120 || fail "the guest did not reboot after staging"
+ref_wait_staged "$serial" "$from" 2.0.0 600 >/dev/null || fail "the guest did not stage 2.0.0 and reboot"
 grep -q 'GET /releases/2.0.0/delta-from-1.0.0.payload' "$W/nginx/access.log" ||
   fail "the delta was not fetched (access log: $W/nginx/access.log)"
 ! grep -q 'GET /releases/2.0.0/full.payload' "$W/nginx/access.log" ||
@@ -156,8 +154,7 @@ log "2.0.0 runs from slot B and was marked good after boot-complete.target"
 # --- 3. Automatic rollback -------------------------------------------------------------------
 basalt channel set --repo "$W/repo" --channel stable --release 3.0.0 --key "$key" >/dev/null
 log "channel stable -> 3.0.0 (its health check fails)"
-st=$(status_wait '"state":"updated-need-reboot"' 600) || fail "the guest did not stage 3.0.0"
-ref_wait_exit 120 || fail "the guest did not reboot after staging 3.0.0"
+ref_wait_staged "$serial" "$from" 3.0.0 600 >/dev/null || fail "the guest did not stage 3.0.0 and reboot"
 boot
 [ "$booted_version" = 3.0.0 ] && [ "$booted_slot" = A ] || fail "3.0.0 did not boot from slot A"
 status_wait '"state":"pending-health"' 300 >/dev/null || fail "3.0.0 is not pending health"
@@ -210,9 +207,7 @@ log "slot A (inactive) is byte-identical to before both refusals"
 basalt channel rollback --repo "$W/repo" --channel stable --release 1.0.0 --key "$key" >/dev/null
 cp "$W/full-4.0.0.good" "$payload4"
 log "channel stable rolled back to 1.0.0 (signed downgrade)"
-st=$(status_wait '"state":"updated-need-reboot"' 900) || fail "the guest did not stage the downgrade"
-[ "$(echo "$st" | field next_version)" = 1.0.0 ] || fail "staged $(echo "$st" | field next_version), not 1.0.0"
-ref_wait_exit 120 || fail "the guest did not reboot into the downgrade"
+ref_wait_staged "$serial" "$from" 1.0.0 900 >/dev/null || fail "the guest did not stage the downgrade to 1.0.0 and reboot"
 boot
 [ "$booted_version" = 1.0.0 ] && [ "$booted_slot" = A ] || fail "1.0.0 did not boot from slot A"
 status_wait '"state":"good"' 300 >/dev/null || fail "1.0.0 was not marked good after the downgrade"
@@ -230,9 +225,7 @@ losetup -d "$loopdev"
 log "PIN=2.0.0 written to /etc/basalt/update.conf"
 boot
 [ "$booted_version" = 1.0.0 ] || fail "expected 1.0.0 before the pin applies"
-st=$(status_wait '"state":"updated-need-reboot"' 600) || fail "the pinned host did not move to 2.0.0"
-[ "$(echo "$st" | field next_version)" = 2.0.0 ] || fail "pinned to 2.0.0 but staged $(echo "$st" | field next_version)"
-ref_wait_exit 120 || fail "the guest did not reboot into the pinned 2.0.0"
+ref_wait_staged "$serial" "$from" 2.0.0 600 >/dev/null || fail "the pinned host did not move to 2.0.0 and reboot"
 boot
 [ "$booted_version" = 2.0.0 ] && [ "$booted_slot" = B ] || fail "the pinned 2.0.0 did not boot from B"
 status_wait '"state":"good"' 300 >/dev/null || fail "the pinned 2.0.0 was not marked good"

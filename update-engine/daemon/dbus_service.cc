@@ -166,26 +166,34 @@ const sd_bus_vtable kVtable[] = {
     SD_BUS_VTABLE_END,
 };
 
+// Announces a changed snapshot: PropertiesChanged for bus clients, STATUS= for systemctl.
+void PublishChanges(Ctx* ctx) {
+  uint64_t gen = ctx->manager->generation();
+  if (gen == ctx->published) return;
+  ctx->published = gen;
+  sd_bus_emit_properties_changed(
+      ctx->bus, std::string(kObjectPath).c_str(), std::string(kInterface).c_str(), "State",
+      "Progress", "CurrentVersion", "CurrentSlot", "NextVersion", "LastCheck", "LastError",
+      "WaitReason", "Busy", "LastSuccess", "DownloadedDeltaBytes", "DownloadedFullBytes",
+      "Failures", "Rollbacks", nullptr);
+  Snapshot s = ctx->manager->Get();
+  std::string status = fmt::format("{}{}{}", PhaseName(s.state.phase),
+                                   s.state.version.empty() ? "" : " " + s.state.version,
+                                   s.state.wait_reason.empty() ? "" : ": " + s.state.wait_reason);
+  if (ctx->notify && status != ctx->last_status) {
+    sd_notifyf(0, "STATUS=%s", status.c_str());
+    ctx->last_status = status;
+  }
+}
+
 int OnTick(sd_event_source* source, uint64_t usec, void* userdata) {
   auto* ctx = static_cast<Ctx*>(userdata);
+  // What the worker finished goes out before Tick acts on it: with REBOOT_STRATEGY=reboot, Tick
+  // asks logind to reboot at once, and clients should have seen updated-need-reboot first.
+  PublishChanges(ctx);
+  sd_bus_flush(ctx->bus);
   ctx->manager->Tick(std::chrono::system_clock::now());
-  uint64_t gen = ctx->manager->generation();
-  if (gen != ctx->published) {
-    ctx->published = gen;
-    sd_bus_emit_properties_changed(
-        ctx->bus, std::string(kObjectPath).c_str(), std::string(kInterface).c_str(), "State",
-        "Progress", "CurrentVersion", "CurrentSlot", "NextVersion", "LastCheck", "LastError",
-        "WaitReason", "Busy", "LastSuccess", "DownloadedDeltaBytes", "DownloadedFullBytes",
-        "Failures", "Rollbacks", nullptr);
-    Snapshot s = ctx->manager->Get();
-    std::string status = fmt::format("{}{}{}", PhaseName(s.state.phase),
-                                     s.state.version.empty() ? "" : " " + s.state.version,
-                                     s.state.wait_reason.empty() ? "" : ": " + s.state.wait_reason);
-    if (ctx->notify && status != ctx->last_status) {
-      sd_notifyf(0, "STATUS=%s", status.c_str());
-      ctx->last_status = status;
-    }
-  }
+  PublishChanges(ctx);
   sd_event_source_set_time(source, usec + 250000);
   return 0;
 }
