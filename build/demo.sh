@@ -31,6 +31,8 @@ cleanup() {
   true
 }
 trap cleanup EXIT
+# A signal (Ctrl-C, a ctest timeout) still takes QEMU and nginx down through the EXIT trap.
+trap "exit 143" INT TERM
 run() { "$@" >>"$log" 2>&1; }
 now() { date +%s; }
 since() { echo "$(($(now) - $1)) s"; }

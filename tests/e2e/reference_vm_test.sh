@@ -28,6 +28,8 @@ cleanup() {
   true
 }
 trap cleanup EXIT
+# A signal (Ctrl-C, a ctest timeout) still takes QEMU and nginx down through the EXIT trap.
+trap "exit 143" INT TERM
 fail() { echo "FAIL: $*" >&2; echo "serial log: $serial" >&2; exit 1; }
 
 # --- 1. Set-up -------------------------------------------------------------------------------
