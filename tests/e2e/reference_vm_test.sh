@@ -31,6 +31,8 @@ trap cleanup EXIT
 # A signal (Ctrl-C, a ctest timeout) still takes QEMU and nginx down through the EXIT trap.
 trap "exit 143" INT TERM
 fail() { echo "FAIL: $*" >&2; echo "serial log: $serial" >&2; exit 1; }
+# Any other command that fails (set -e) names itself instead of ending the scenario silently.
+trap 'fail "line $LINENO: $BASH_COMMAND exited $?"' ERR
 
 # --- 1. Set-up -------------------------------------------------------------------------------
 trees=$(ref_trees)
@@ -184,7 +186,10 @@ log "fell back to 2.0.0 in slot B; status shows the rollback and 3.0.0 is not re
 
 # --- 5. Tamper (before the operator rollback, while the host is on 2.0.0) ----------------------
 usr_a=$(part_range USR-A)
-slot_a_sum() { set -- $usr_a; tail -c +"$(($1 + 1))" "$W/disk.img" | head -c "$2" | sha256sum; }
+slot_a_sum() {
+  set -- $usr_a
+  dd if="$W/disk.img" bs=1M iflag=skip_bytes,count_bytes skip="$1" count="$2" status=none | sha256sum
+}
 before_a=$(slot_a_sum)
 payload4=$W/repo/releases/4.0.0/full.payload
 cp "$payload4" "$W/full-4.0.0.good"
