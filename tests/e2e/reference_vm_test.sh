@@ -197,8 +197,9 @@ size4=$(stat -c %s "$payload4")
 printf '\xff' | dd of="$payload4" bs=1 seek=$((size4 / 2)) conv=notrunc status=none
 basalt channel set --repo "$W/repo" --channel stable --release 4.0.0 --key "$key" >/dev/null
 mark=$(wc -l < "$serial")
-st=$(ref_wait "$serial" "$mark" '^BASALT-STATUS .*"last_error":"[^"]' 300 | cut -d' ' -f2-) ||
-  fail "the guest did not report the tampered payload"
+# last_error still holds the rollback's explanation: wait for the refusal itself.
+st=$(ref_wait "$serial" "$mark" '^BASALT-STATUS .*"last_error":"[^"]*SHA-256[^"]*does not match' 300 | cut -d' ' -f2-) ||
+  fail "the guest did not report the tampered payload (last report: $(ref_last_status "$serial" "$mark"))"
 err=$(echo "$st" | field last_error)
 echo "$err" | grep -qi 'sha-\?256\|hash\|digest\|integrity' || fail "unclear refusal: $err"
 log "tampered payload refused: $err"
@@ -206,8 +207,8 @@ rm -rf "$W/rogue"; basalt keys generate --output "$W/rogue" >/dev/null
 rogue=$(ls "$W"/rogue/*.pem | grep -v '\.pub\.pem$')
 basalt channel set --repo "$W/repo" --channel stable --release 4.0.0 --key "$rogue" >/dev/null
 mark=$(wc -l < "$serial")
-st=$(ref_wait "$serial" "$mark" '^BASALT-STATUS .*"last_error":"[^"]*(key|sign)' 300 | cut -d' ' -f2-) ||
-  fail "the guest did not report the channel signed by an untrusted key"
+st=$(ref_wait "$serial" "$mark" '^BASALT-STATUS .*"last_error":"[^"]*is not trusted' 300 | cut -d' ' -f2-) ||
+  fail "the guest did not report the channel signed by an untrusted key (last report: $(ref_last_status "$serial" "$mark"))"
 log "channel signed by an untrusted key refused: $(echo "$st" | field last_error)"
 [ "$(slot_a_sum)" = "$before_a" ] || fail "slot A changed although every update was refused"
 log "slot A (inactive) is byte-identical to before both refusals"
