@@ -64,6 +64,9 @@ rm -f res.*
 (
   measure basalt-delta delta.payload "$BASALT" payload generate --old $O --new $N --output delta.payload --key key.pem
   measure basalt-full full.payload "$BASALT" payload generate --new $N --output full.payload --key key.pem
+  # What SOURCE_LZ4_PATCH (kernels diffed decompressed) buys, in the same run.
+  measure basalt-delta-no-lz4 delta-no-lz4.payload "$BASALT" payload generate --old $O --new $N \
+    --output delta-no-lz4.payload --key key.pem --no-lz4-patch
   # Apply throughput: full payload into a file (all verification on) vs the raw pipeline.
   # The raw pipeline decodes a frame of the same level as our full payload's blobs.
   zstd -q -f -9 -T1 "$NEW" -o raw.zst

@@ -1,4 +1,5 @@
-// Fuzzes the operation decoders (zstd, zstd with a prefix, xz, BSDIFF40). The first byte picks
+// Fuzzes the operation decoders (zstd, zstd with a prefix, xz, BSDIFF40, LZ4 legacy streams and
+// the bzImage locator that finds them in a source). The first byte picks
 // the decoder, the next two the declared output size; the rest is the blob. The source for the
 // patch decoders is a fixed pseudo-random buffer.
 #include <cstddef>
@@ -7,10 +8,11 @@
 
 #include "update-engine/payload/bspatch.h"
 #include "update-engine/payload/codec.h"
+#include "update-engine/payload/lz4_region.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 3) return 0;
-  const uint8_t which = data[0] % 4;
+  const uint8_t which = data[0] % 6;
   const size_t out_size = (static_cast<size_t>(data[1]) << 8 | data[2]) * 16;
   std::span<const uint8_t> blob(data + 3, size - 3);
   std::vector<uint8_t> source(8192);
@@ -30,6 +32,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       break;
     case 3:
       (void)basalt::payload::ApplyBsdiff(source, blob, out);
+      break;
+    case 4:
+      if (!out.empty()) (void)basalt::payload::Lz4LegacyDecompress(blob, out);
+      break;
+    case 5:
+      // The applier expands a source it has verified; the generator expands what it finds.
+      if (auto r = basalt::payload::FindBzImageLz4(blob); r && r->decompressed_length <= 1 << 20) {
+        (void)basalt::payload::ExpandLz4Region(blob, *r);
+      }
       break;
   }
   return 0;

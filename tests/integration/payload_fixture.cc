@@ -1,6 +1,7 @@
 #include "tests/integration/payload_fixture.h"
 
 #include <gtest/gtest.h>
+#include <lz4.h>
 #include <stdlib.h>
 #include <sys/wait.h>
 
@@ -11,6 +12,7 @@
 #include "common/hash.h"
 #include "common/hex.h"
 #include "common/signing.h"
+#include "update-engine/payload/lz4_region.h"
 
 namespace basalt::payload::testing {
 
@@ -41,6 +43,43 @@ std::string RandomBytes(size_t n, uint64_t seed, bool text) {
     out += kWords[rng() % 10];
   out.resize(n);
   return out;
+}
+
+std::string MakeLz4BzImage(const std::string& vmlinux, const std::string& tail, int level) {
+  std::string stream;
+  if (level > 0) {
+    auto c = Lz4LegacyCompress(
+        std::span(reinterpret_cast<const uint8_t*>(vmlinux.data()), vmlinux.size()), level);
+    EXPECT_TRUE(c.has_value()) << c.error().message();
+    if (c) stream.assign(c->begin(), c->end());
+  } else {
+    stream = std::string("\x02\x21\x4c\x18", 4);
+    for (size_t at = 0; at < vmlinux.size(); at += kLz4LegacyBlockBytes) {
+      const int n = static_cast<int>(std::min<size_t>(kLz4LegacyBlockBytes, vmlinux.size() - at));
+      std::string block(static_cast<size_t>(LZ4_compressBound(n)), '\0');
+      const int c = LZ4_compress_fast(vmlinux.data() + at, block.data(), n,
+                                      static_cast<int>(block.size()), 7);
+      for (int i = 0; i < 4; ++i)
+        stream.push_back(static_cast<char>(static_cast<uint32_t>(c) >> (8 * i)));
+      stream += block.substr(0, static_cast<size_t>(c));
+    }
+  }
+  auto put32 = [](std::string& s, size_t at, uint32_t v) {
+    for (int i = 0; i < 4; ++i)
+      s[at + i] = static_cast<char>(v >> (8 * i));
+  };
+  const size_t setup_sects = 3, payload_offset = 0x100;
+  std::string image = RandomBytes((setup_sects + 1) * 512 + payload_offset, 77);
+  image[0x1f1] = static_cast<char>(setup_sects);
+  image.replace(0x202, 4, "HdrS");
+  image[0x206] = 0x0f;  // boot protocol 2.15
+  image[0x207] = 0x02;
+  put32(image, 0x248, payload_offset);
+  put32(image, 0x24c, static_cast<uint32_t>(stream.size() + 4));
+  image += stream;
+  image += std::string(4, '\0');
+  put32(image, image.size() - 4, static_cast<uint32_t>(vmlinux.size()));
+  return image + tail;
 }
 
 void BuildImage(const std::string& tree, const std::string& dir, const std::string& version) {

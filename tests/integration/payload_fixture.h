@@ -23,6 +23,12 @@ std::string ReadFile(const std::string& path);
 // Deterministic pseudo-random bytes; compressible when `text` (word soup), else incompressible.
 std::string RandomBytes(size_t n, uint64_t seed, bool text = false);
 
+// An x86 bzImage laid out as Debian's CONFIG_KERNEL_LZ4 kernels are: setup sectors with the
+// boot protocol header, the `lz4 -l -LEVEL` stream of `vmlinux` plus its 4-byte size, then
+// `tail`. Level 0 compresses with an acceleration no `lz4 -l` level uses, so no level
+// reproduces the stream.
+std::string MakeLz4BzImage(const std::string& vmlinux, const std::string& tail, int level = 9);
+
 // Writes keys: dir/<name>.pem (private) and trust_dir/<name>.pem (public).
 void MakeKey(const std::string& name, const std::string& key_dir, const std::string& trust_dir);
 

@@ -66,6 +66,10 @@ void MakeTrees(const std::string& old_tree, const std::string& new_tree) {
   WriteFile(old_tree + "/share/removed.txt", RandomBytes(50000, 8, true));
   WriteFile(old_tree + "/share/zeros", std::string(1 << 20, '\0'));
   WriteFile(old_tree + "/share/old-name.dat", moved);
+  std::string vmlinux = RandomBytes(3 << 20, 11, true);
+  const std::string stub = RandomBytes(5000, 12);
+  WriteFile(old_tree + "/lib/modules/6.1.0-10-amd64/vmlinuz",
+            testing::MakeLz4BzImage(vmlinux, stub));
 
   std::string tool2 = tool;
   for (size_t i = 100000; i < 100400; ++i)
@@ -82,6 +86,11 @@ void MakeTrees(const std::string& old_tree, const std::string& new_tree) {
   WriteFile(new_tree + "/share/added.txt", RandomBytes(60000, 10, true));
   WriteFile(new_tree + "/share/zeros", std::string(1 << 20, '\0'));
   WriteFile(new_tree + "/share/new-name.dat", moved);
+  // A recompiled kernel: small changes early on, so its LZ4 stream differs from there on.
+  vmlinux.replace(300000, 12, "6.1.0-11 SMP");
+  vmlinux.insert(1 << 20, RandomBytes(3000, 13));
+  WriteFile(new_tree + "/lib/modules/6.1.0-11-amd64/vmlinuz",
+            testing::MakeLz4BzImage(vmlinux, stub));
 }
 
 struct Shared {
@@ -407,6 +416,71 @@ TEST_F(PayloadTest, SignaturePolicy) {
   }
 }
 
+// A host whose liblz4 compresses differently from the generator's: simulated by a payload,
+// validly signed, whose kernel operation names a level that does not reproduce the stream.
+// The recompressed kernel is checked before it is written, and the error is the one the
+// daemon falls back to the full payload on.
+TEST_F(PayloadTest, KernelThatDoesNotRecompressHereIsRefusedBeforeWriting) {
+  const std::string payload = ReadFile(s().delta);
+  MemoryPayloadSource head_src(
+      std::span(reinterpret_cast<const uint8_t*>(payload.data()), payload.size()));
+  auto head = ReadHead(head_src, &*keyring_, 1);
+  ASSERT_TRUE(head.has_value()) << head.error().message();
+  EXPECT_EQ(head->header.minor_version, kMinorLz4);
+  Manifest m = head->manifest;
+  int k = -1;
+  for (int i = 0; i < m.partitions(0).operations_size(); ++i) {
+    if (m.partitions(0).operations(i).type() == Operation::SOURCE_LZ4_PATCH) k = i;
+  }
+  ASSERT_GE(k, 0) << "the delta has no SOURCE_LZ4_PATCH";
+  m.mutable_partitions(0)->mutable_operations(k)->mutable_dst_lz4()->set_level(12);
+  const std::string mb = m.SerializeAsString();
+  Header h = head->header;
+  h.manifest_size = mb.size();
+  auto hb = EncodeHeader(h);
+  // The old signature block as a placeholder of the right size; Resign replaces it.
+  const std::string tmp =
+      std::string(hb.begin(), hb.end()) + mb +
+      payload.substr(kHeaderSize + head->header.manifest_size, head->header.signatures_size) +
+      payload.substr(head->header.blobs_offset());
+  const std::string bad = Resign(tmp, {SignPayload(tmp, s().keys + "/k1.pem")});
+  TempDir t;
+  const std::string new_image = ReadFile(s().new_img + "/usr.img");
+  const std::string pattern = Pattern(new_image.size());
+  WriteFile(t / "slot.img", pattern);
+  WriteFile(t / "p", bad);
+  auto r = Apply(t / "p", t / "slot.img", s().old_img + "/usr.img");
+  ASSERT_FALSE(r.has_value());
+  EXPECT_TRUE(IsSourceMismatch(r.error())) << r.error().message();
+  EXPECT_NE(r.error().message().find("cannot be rebuilt on this host"), std::string::npos)
+      << r.error().message();
+  EXPECT_EQ(ReadFile(t / "slot.img"), ExpectedAfter(pattern, new_image, m.partitions(0), k));
+}
+
+// A kernel whose LZ4 stream no liblz4 level reproduces is diffed as it is, and the delta
+// still round-trips.
+TEST_F(PayloadTest, UnreproducibleKernelIsDiffedCompressed) {
+  TempDir t;
+  std::string vmlinux = RandomBytes(1 << 20, 21, true);
+  WriteFile(t / "old-tree/lib/modules/6.1.0-1/vmlinuz", testing::MakeLz4BzImage(vmlinux, "", 0));
+  vmlinux.replace(1000, 8, "changed!");
+  WriteFile(t / "new-tree/lib/modules/6.1.0-2/vmlinuz", testing::MakeLz4BzImage(vmlinux, "", 0));
+  BuildImage(t / "old-tree", t / "old", "1.0.0");
+  BuildImage(t / "new-tree", t / "new", "1.1.0");
+  GenerateOptions o;
+  o.old_image_dir = t / "old";
+  o.new_image_dir = t / "new";
+  o.output_path = t / "delta.payload";
+  o.keys = {s().keys + "/k1.pem"};
+  o.zstd_level = 3;
+  auto d = GeneratePayload(o, log_);
+  ASSERT_TRUE(d.has_value()) << d.error().message();
+  EXPECT_EQ(d->ops.count("SOURCE_LZ4_PATCH"), 0u);
+  auto r = Apply(t / "delta.payload", t / "slot.img", t / "old/usr.img");
+  ASSERT_TRUE(r.has_value()) << r.error().message();
+  EXPECT_EQ(ReadFile(t / "slot.img"), ReadFile(t / "new/usr.img"));
+}
+
 TEST_F(PayloadTest, NewerMinorVersionIsRefusedClearly) {
   std::string payload = ReadFile(s().full);
   payload[12] = 9;  // minor version 9
@@ -559,7 +633,8 @@ TEST_F(PayloadTest, DeltaDiffsModifiedFilesAgainstTheirOldVersion) {
       const auto& op = ops[op_of_block[b]];
       const std::string type = op["type"];
       if (type == "SOURCE_COPY") continue;
-      EXPECT_TRUE(type == "SOURCE_ZSTD_PATCH" || type == "SOURCE_BSDIFF")
+      EXPECT_TRUE(type == "SOURCE_ZSTD_PATCH" || type == "SOURCE_BSDIFF" ||
+                  type == "SOURCE_LZ4_PATCH")
           << "block " << b << " is " << type;
       for (const auto& e : op["src_extents"]) {
         for (uint64_t k = 0; k < e[1].get<uint64_t>(); ++k)
@@ -574,6 +649,25 @@ TEST_F(PayloadTest, DeltaDiffsModifiedFilesAgainstTheirOldVersion) {
   expect_diffed_against("/lib/libfoo.so.1.2.4", "/lib/libfoo.so.1.2.3");    // library upgrade
   expect_diffed_against("/lib/modules/6.1.0-11-amd64/kernel/drivers/a.ko",  // kernel bump
                         "/lib/modules/6.1.0-10-amd64/kernel/drivers/a.ko");
+  expect_diffed_against("/lib/modules/6.1.0-11-amd64/vmlinuz",  // LZ4 kernel
+                        "/lib/modules/6.1.0-10-amd64/vmlinuz");
+  // The kernel is one SOURCE_LZ4_PATCH over all of its blocks, far smaller than the
+  // compressed kernel (a diff of the LZ4 streams themselves is not: they differ from the first
+  // change on).
+  {
+    auto nb = blocks_of(new_files, "/lib/modules/6.1.0-11-amd64/vmlinuz");
+    ASSERT_FALSE(nb.empty());
+    ASSERT_TRUE(op_of_block.count(nb[0]));
+    const auto& op = ops[op_of_block[nb[0]]];
+    EXPECT_EQ(op["type"], "SOURCE_LZ4_PATCH");
+    for (uint64_t b : nb)
+      EXPECT_EQ(op_of_block[b], op_of_block[nb[0]]) << "block " << b;
+    const uint64_t kernel_bytes = nb.size() * kBlockSize;
+    EXPECT_LT(op["data_length"].get<uint64_t>() * 20, kernel_bytes)
+        << op["data_length"] << " bytes of patch for a " << kernel_bytes << "-byte kernel";
+    EXPECT_EQ(op["dst_lz4"]["level"], 9);
+    EXPECT_EQ(op["dst_lz4"]["decompressed_length"], (3u << 20) + 3000);
+  }
   // Unchanged and renamed files: source copies only.
   for (const std::string path : {"/share/doc/readme", "/share/new-name.dat"}) {
     SCOPED_TRACE(path);
@@ -604,7 +698,7 @@ TEST_F(PayloadTest, CliVerifyAndInspect) {
   auto in = RunChild({Basalt(), "payload", "inspect", s().delta, "--json"}, t / "o");
   ASSERT_TRUE(WIFEXITED(in.status) && WEXITSTATUS(in.status) == 0) << in.out;
   auto ij = nlohmann::json::parse(in.out);
-  EXPECT_EQ(ij["header"]["minor_version"], kMinorDelta);
+  EXPECT_EQ(ij["header"]["minor_version"], kMinorLz4);
   EXPECT_EQ(ij["from_version"], "1.0.0");
   const auto& ops = ij["partitions"][0]["operations"];
   for (const auto& [name, st] : s().delta_result.ops) {

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <sys/wait.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -12,6 +13,7 @@
 #include "update-engine/payload/codec.h"
 #include "update-engine/payload/file_map.h"
 #include "update-engine/payload/format.h"
+#include "update-engine/payload/lz4_region.h"
 
 namespace basalt::payload {
 namespace {
@@ -46,7 +48,8 @@ TEST(PayloadHeader, RefusesWithClearMessages) {
   };
   expect_refused({kFormatVersion, kMinorFull, 10, 10}, "bad magic", ErrorKind::kInvalidInput, 0);
   expect_refused({2, kMinorFull, 10, 10}, "format version 2", ErrorKind::kUnsupported);
-  expect_refused({kFormatVersion, 3, 10, 10}, "minor version 3", ErrorKind::kUnsupported);
+  expect_refused({kFormatVersion, kMaxSupportedMinor + 1, 10, 10}, "minor version 4",
+                 ErrorKind::kUnsupported);
   expect_refused({kFormatVersion, 0, 10, 10}, "minor version 0", ErrorKind::kUnsupported);
   expect_refused({kFormatVersion, kMinorFull, 0, 10}, "manifest size 0", ErrorKind::kInvalidInput);
   expect_refused({kFormatVersion, kMinorFull, kMaxManifestSize + 1, 10}, "manifest size",
@@ -191,6 +194,152 @@ TEST(PayloadManifest, SourceOperationChecks) {
   src->set_start_block(0);
   src->set_num_blocks(1);
   ExpectInvalid(m, kMinorDelta, "sizes differ");
+}
+
+TEST(PayloadManifest, Lz4PatchChecks) {
+  Manifest m = ValidManifest();
+  auto* p = m.mutable_partitions(0);
+  p->set_old_size(4 * kBlockSize);
+  p->set_old_sha256(std::string(32, 'o'));
+  auto* op = p->mutable_operations(0);
+  op->set_type(Operation::SOURCE_LZ4_PATCH);
+  auto* src = op->add_src_extents();
+  src->set_start_block(0);
+  src->set_num_blocks(4);
+  op->set_src_sha256(std::string(32, 's'));
+  ExpectInvalid(m, kMinorLz4, "without its LZ4 regions");
+  auto* sr = op->mutable_src_lz4();
+  sr->set_offset(100);
+  sr->set_compressed_length(4 * kBlockSize - 100);
+  sr->set_decompressed_length(1 << 20);
+  auto* dr = op->mutable_dst_lz4();
+  dr->set_offset(0);
+  dr->set_compressed_length(2 * kBlockSize);
+  dr->set_decompressed_length(1 << 20);
+  dr->set_level(9);
+  op->set_dst_sha256(std::string(32, 'n'));
+  EXPECT_TRUE(ValidateManifest(m, kMinorLz4).has_value());
+  ExpectInvalid(m, kMinorDelta, "SOURCE_LZ4_PATCH needs minor version 3");
+  dr->set_compressed_length(2 * kBlockSize + 1);
+  ExpectInvalid(m, kMinorLz4, "destination LZ4 stream [0, +8193) is not inside its 8192 bytes");
+  dr->set_compressed_length(2 * kBlockSize);
+  sr->set_decompressed_length(kMaxLz4ExpandedBytes + 1);
+  ExpectInvalid(m, kMinorLz4, "source LZ4 stream decompresses to");
+  sr->set_decompressed_length(1 << 20);
+  dr->set_level(13);
+  ExpectInvalid(m, kMinorLz4, "level 13 is outside 1..12");
+  dr->set_level(9);
+  op->set_dst_sha256("x");
+  ExpectInvalid(m, kMinorLz4, "destination SHA-256 is not 32 bytes");
+  // The fields belong to SOURCE_LZ4_PATCH only.
+  Manifest other = ValidManifest();
+  other.mutable_partitions(0)->mutable_operations(0)->mutable_dst_lz4()->set_level(9);
+  ExpectInvalid(other, kMinorLz4, "REPLACE_ZSTD carries LZ4 region fields");
+}
+
+TEST(PayloadLz4, LegacyStreamRoundTripsOverSeveralBlocks) {
+  auto data = Bytes(kLz4LegacyBlockBytes * 2 + 12345, 7, true);
+  auto c = Lz4LegacyCompress(data, 9, 2);
+  ASSERT_TRUE(c.has_value()) << c.error().message();
+  EXPECT_LT(c->size(), data.size() / 2);
+  // The legacy layout: magic, then [size][block] three times.
+  EXPECT_EQ(std::vector<uint8_t>(c->begin(), c->begin() + 4),
+            (std::vector<uint8_t>{0x02, 0x21, 0x4c, 0x18}));
+  std::vector<uint8_t> out(data.size());
+  ASSERT_TRUE(Lz4LegacyDecompress(*c, out).has_value());
+  EXPECT_EQ(out, data);
+  // The same bytes whatever the thread count, so recompression is reproducible.
+  auto one = Lz4LegacyCompress(data, 9, 1);
+  ASSERT_TRUE(one.has_value());
+  EXPECT_EQ(*one, *c);
+}
+
+TEST(PayloadLz4, MalformedStreamsAreRefusedByName) {
+  auto data = Bytes(100000, 8, true);
+  auto c = Lz4LegacyCompress(data, 4);
+  ASSERT_TRUE(c.has_value());
+  std::vector<uint8_t> out(data.size());
+  auto expect = [&](std::vector<uint8_t> stream, size_t out_size, std::string_view what) {
+    std::vector<uint8_t> o(out_size);
+    auto s = Lz4LegacyDecompress(stream, o);
+    ASSERT_FALSE(s.has_value()) << "accepted; wanted: " << what;
+    EXPECT_NE(s.error().message().find(what), std::string::npos) << s.error().message();
+  };
+  auto bad_magic = *c;
+  bad_magic[0] ^= 1;
+  expect(bad_magic, data.size(), "bad magic");
+  expect(std::vector<uint8_t>(c->begin(), c->end() - 1), data.size(), "claims");
+  auto appended = *c;
+  appended.push_back(0);
+  expect(appended, data.size(), "1 bytes after the last block");
+  expect(*c, data.size() + 1, "does not decode to");
+  expect(*c, 0, "outside 1..");
+  auto corrupt = *c;
+  corrupt[c->size() / 2] ^= 0xff;
+  std::vector<uint8_t> o(data.size());
+  if (Lz4LegacyDecompress(corrupt, o).has_value()) {
+    EXPECT_NE(o, data) << "a corrupted block decoded to the original";
+  }
+}
+
+// A minimal bzImage: boot protocol header, LZ4 stream, size, trailer.
+std::vector<uint8_t> BzImage(std::span<const uint8_t> stream, uint32_t size) {
+  std::vector<uint8_t> f(2048 + 256, 0x90);
+  f[0x1f1] = 3;
+  std::memcpy(f.data() + 0x202, "HdrS", 4);
+  f[0x206] = 0x0f;
+  f[0x207] = 0x02;
+  auto put = [&](size_t at, uint32_t v) {
+    for (int i = 0; i < 4; ++i)
+      f[at + i] = static_cast<uint8_t>(v >> (8 * i));
+  };
+  put(0x248, 256);
+  put(0x24c, static_cast<uint32_t>(stream.size() + 4));
+  const size_t at = f.size();
+  f.resize(at + stream.size() + 4 + 777, 0xcc);
+  std::memcpy(f.data() + at, stream.data(), stream.size());
+  put(at + stream.size(), size);
+  return f;
+}
+
+TEST(PayloadLz4, FindsAndReproducesABzImagePayload) {
+  auto vmlinux = Bytes(300000, 9, true);
+  auto stream = Lz4LegacyCompress(vmlinux, 12);
+  ASSERT_TRUE(stream.has_value());
+  auto file = BzImage(*stream, static_cast<uint32_t>(vmlinux.size()));
+  auto r = FindBzImageLz4(file);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->offset, 2304u);
+  EXPECT_EQ(r->compressed_length, stream->size());
+  EXPECT_EQ(r->decompressed_length, vmlinux.size());
+  auto expanded = ExpandLz4Region(file, *r);
+  ASSERT_TRUE(expanded.has_value()) << expanded.error().message();
+  EXPECT_EQ(expanded->size(), file.size() - stream->size() + vmlinux.size());
+  EXPECT_TRUE(std::equal(vmlinux.begin(), vmlinux.end(), expanded->begin() + 2304));
+  auto level = FindReproducingLevel(
+      file, *r, std::span(*expanded).subspan(r->offset, r->decompressed_length));
+  ASSERT_TRUE(level.has_value());
+  EXPECT_EQ(*level, 12);
+  r->level = *level;
+  auto back = ContractLz4Region(*expanded, *r);
+  ASSERT_TRUE(back.has_value()) << back.error().message();
+  EXPECT_EQ(*back, file);
+  // Another level gives another stream, which contraction reports rather than returns.
+  r->level = 3;
+  auto wrong = ContractLz4Region(*expanded, *r);
+  ASSERT_FALSE(wrong.has_value());
+  EXPECT_NE(wrong.error().message().find("not the"), std::string::npos) << wrong.error().message();
+  // Not kernels: no header, an old boot protocol, a payload that is not LZ4.
+  auto no_hdr = file;
+  no_hdr[0x202] = 'X';
+  EXPECT_FALSE(FindBzImageLz4(no_hdr).has_value());
+  auto old_proto = file;
+  old_proto[0x206] = 0x07;
+  EXPECT_FALSE(FindBzImageLz4(old_proto).has_value());
+  auto gzip = file;
+  gzip[2304] = 0x1f;
+  EXPECT_FALSE(FindBzImageLz4(gzip).has_value());
+  EXPECT_FALSE(FindBzImageLz4(std::span(file).first(0x240)).has_value());
 }
 
 TEST(PayloadCodec, ZstdRoundTripAndExactSize) {

@@ -14,6 +14,7 @@
 #include "common/hex.h"
 #include "update-engine/payload/bspatch.h"
 #include "update-engine/payload/codec.h"
+#include "update-engine/payload/lz4_region.h"
 #include "update-engine/payload/reader.h"
 #include "verity/verity.h"
 
@@ -21,6 +22,9 @@ namespace basalt::payload {
 namespace {
 
 constexpr std::string_view kSourceMismatch = "delta source mismatch: ";
+// A SOURCE_LZ4_PATCH whose recompression on this host does not give the signed bytes (another
+// liblz4 than the generator's): the delta cannot be used here, the full payload can.
+constexpr std::string_view kNotReproducible = "delta cannot be rebuilt on this host: ";
 constexpr const char* kCheckpointName = "payload-apply.json";
 
 struct Checkpoint {
@@ -69,6 +73,10 @@ Status ReadExtents(int fd, const google::protobuf::RepeatedPtrField<proto::Exten
     pos += dst.size();
   }
   return {};
+}
+
+Lz4Region RegionOf(const proto::Lz4Region& r) {
+  return {r.offset(), r.compressed_length(), r.decompressed_length(), static_cast<int>(r.level())};
 }
 
 Status CheckDigest(std::span<const uint8_t> data, const std::string& expected, ErrorKind kind,
@@ -161,6 +169,7 @@ class Applier {
  private:
   Status CheckSource(const Partition& part);
   Status ApplyOperation(const Operation& op, size_t index);
+  Status ApplyLz4Patch(const Operation& op, size_t dst_bytes);
   Status WriteExtents(const google::protobuf::RepeatedPtrField<proto::Extent>& extents,
                       std::span<const uint8_t> data);
   Status WriteZeros(const google::protobuf::RepeatedPtrField<proto::Extent>& extents);
@@ -283,6 +292,10 @@ Status Applier::ApplyOperation(const Operation& op, size_t index) {
       BASALT_RETURN_IF_ERROR(ApplyBsdiff(src_buf_, blob_, out_));
       data = out_;
       break;
+    case Operation::SOURCE_LZ4_PATCH:
+      BASALT_RETURN_IF_ERROR(ApplyLz4Patch(op, dst_bytes));
+      data = out_;
+      break;
     default:
       return Failf(ErrorKind::kUnsupported, "operation type {} unsupported",
                    static_cast<int>(op.type()));
@@ -292,6 +305,37 @@ Status Applier::ApplyOperation(const Operation& op, size_t index) {
   (void)index;
   BASALT_RETURN_IF_ERROR(WriteExtents(op.dst_extents(), data));
   result_.bytes_written += dst_bytes;
+  return {};
+}
+
+// Expand the (verified) source, patch its expansion into the destination's, recompress, and
+// check the result against the signed destination SHA-256 before it may be written.
+Status Applier::ApplyLz4Patch(const Operation& op, size_t dst_bytes) {
+  const Lz4Region src_region = RegionOf(op.src_lz4()), dst_region = RegionOf(op.dst_lz4());
+  BASALT_ASSIGN_OR_RETURN(std::vector<uint8_t> src_expanded, ExpandLz4Region(src_buf_, src_region));
+  std::vector<uint8_t> dst_expanded(dst_bytes - dst_region.compressed_length +
+                                    dst_region.decompressed_length);
+  BASALT_RETURN_IF_ERROR(zstd_.DecompressExact(blob_, dst_expanded, src_expanded));
+  result_.peak_buffer_bytes =
+      std::max<uint64_t>(result_.peak_buffer_bytes, blob_.capacity() + src_buf_.capacity() +
+                                                        src_expanded.size() + dst_expanded.size());
+  src_expanded = {};
+  auto contracted = ContractLz4Region(dst_expanded, dst_region);
+  if (!contracted) {
+    return Fail(ErrorKind::kIntegrity,
+                std::string(kNotReproducible) + contracted.error().message());
+  }
+  if (contracted->size() != dst_bytes) {
+    return Failf(ErrorKind::kIntegrity, "{}recompressed destination is {} bytes, not {}",
+                 kNotReproducible, contracted->size(), dst_bytes);
+  }
+  if (auto s = CheckDigest(*contracted, op.dst_sha256(), ErrorKind::kIntegrity,
+                           "recompressed destination");
+      !s) {
+    return Fail(ErrorKind::kIntegrity, std::string(kNotReproducible) + s.error().message() +
+                                           " (this host's liblz4 compresses differently)");
+  }
+  out_ = std::move(*contracted);
   return {};
 }
 
@@ -427,7 +471,8 @@ Result<ApplyResult> ApplyPayload(PayloadSource& payload, const ApplyOptions& opt
 }
 
 bool IsSourceMismatch(const Error& error) {
-  return error.message().find(kSourceMismatch) != std::string::npos;
+  return error.message().find(kSourceMismatch) != std::string::npos ||
+         error.message().find(kNotReproducible) != std::string::npos;
 }
 
 Result<VerifyResult> VerifyPayload(PayloadSource& payload, const Keyring& keyring,

@@ -57,8 +57,10 @@ struct ApplyResult {
 
 Result<ApplyResult> ApplyPayload(PayloadSource& payload, const ApplyOptions& options, Logger& log);
 
-// True for the error ApplyPayload returns when a delta's source partition is not the image the
-// delta was made from; the daemon falls back to a full payload on it.
+// True for the errors ApplyPayload returns when a delta cannot be used on this host: its source
+// partition is not the image the delta was made from, or a recompressed operation does not
+// reproduce the signed bytes here. Nothing unverified was written; the daemon falls back to a
+// full payload.
 bool IsSourceMismatch(const Error& error);
 
 struct VerifyResult {

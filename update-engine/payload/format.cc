@@ -5,6 +5,7 @@
 #include <set>
 
 #include "common/hash.h"
+#include "update-engine/payload/lz4_region.h"
 
 namespace basalt::payload {
 namespace {
@@ -34,6 +35,39 @@ uint64_t GetLe64(const uint8_t* p) {
 bool IsPrintableAscii(const std::string& s, size_t max_len) {
   return s.size() <= max_len &&
          std::all_of(s.begin(), s.end(), [](char c) { return c >= 0x20 && c <= 0x7e; });
+}
+
+Status ValidateRegion(const proto::Lz4Region& r, uint64_t bytes, std::string_view side) {
+  if (r.compressed_length() < 8 || r.offset() > bytes ||
+      r.compressed_length() > bytes - r.offset()) {
+    return Failf(ErrorKind::kInvalidInput, "{} LZ4 stream [{}, +{}) is not inside its {} bytes",
+                 side, r.offset(), r.compressed_length(), bytes);
+  }
+  if (r.decompressed_length() == 0 || r.decompressed_length() > kMaxLz4ExpandedBytes) {
+    return Failf(ErrorKind::kInvalidInput, "{} LZ4 stream decompresses to {} bytes, limit {}", side,
+                 r.decompressed_length(), kMaxLz4ExpandedBytes);
+  }
+  return {};
+}
+
+Status ValidateLz4Regions(const Operation& op) {
+  if (!op.has_src_lz4() || !op.has_dst_lz4()) {
+    return Fail(ErrorKind::kInvalidInput, "SOURCE_LZ4_PATCH without its LZ4 regions");
+  }
+  BASALT_RETURN_IF_ERROR(
+      ValidateRegion(op.src_lz4(), ExtentBlocks(op.src_extents()) * kBlockSize, "source"));
+  BASALT_RETURN_IF_ERROR(
+      ValidateRegion(op.dst_lz4(), ExtentBlocks(op.dst_extents()) * kBlockSize, "destination"));
+  if (op.dst_lz4().level() < 1 || op.dst_lz4().level() > 12) {
+    return Failf(ErrorKind::kInvalidInput, "LZ4 level {} is outside 1..12", op.dst_lz4().level());
+  }
+  if (op.src_lz4().level() != 0) {
+    return Fail(ErrorKind::kInvalidInput, "source LZ4 region carries a level");
+  }
+  if (op.dst_sha256().size() != 32) {
+    return Fail(ErrorKind::kInvalidInput, "destination SHA-256 is not 32 bytes");
+  }
+  return {};
 }
 
 Status ValidatePartition(const Partition& part, uint32_t minor, uint64_t* blob_cursor,
@@ -101,9 +135,9 @@ Status ValidatePartition(const Partition& part, uint32_t minor, uint64_t* blob_c
       return opfail(fmt::format("unknown type {}", static_cast<int>(op.type())));
     }
     const bool source_op = IsSourceOperation(op.type());
-    if (source_op && minor < kMinorDelta) {
+    if (minor < MinorVersionFor(op.type())) {
       return opfail(fmt::format("{} needs minor version {}, payload declares {}",
-                                OperationTypeName(op.type()), kMinorDelta, minor));
+                                OperationTypeName(op.type()), MinorVersionFor(op.type()), minor));
     }
     if (op.dst_extents_size() == 0) return opfail("has no destination extents");
     uint64_t dst_blocks = 0;
@@ -169,6 +203,11 @@ Status ValidatePartition(const Partition& part, uint32_t minor, uint64_t* blob_c
       }
     } else if (op.src_extents_size() != 0 || !op.src_sha256().empty()) {
       return opfail("non-source operation has source extents");
+    }
+    if (op.type() == Operation::SOURCE_LZ4_PATCH) {
+      if (auto s = ValidateLz4Regions(op); !s) return opfail(s.error().message());
+    } else if (op.has_src_lz4() || op.has_dst_lz4() || !op.dst_sha256().empty()) {
+      return opfail(fmt::format("{} carries LZ4 region fields", OperationTypeName(op.type())));
     }
   }
   if (covered != shipped) {
@@ -326,6 +365,8 @@ std::string_view OperationTypeName(Operation::Type type) {
       return "SOURCE_ZSTD_PATCH";
     case Operation::SOURCE_BSDIFF:
       return "SOURCE_BSDIFF";
+    case Operation::SOURCE_LZ4_PATCH:
+      return "SOURCE_LZ4_PATCH";
     default:
       return "UNKNOWN";
   }
@@ -333,7 +374,12 @@ std::string_view OperationTypeName(Operation::Type type) {
 
 bool IsSourceOperation(Operation::Type type) {
   return type == Operation::SOURCE_COPY || type == Operation::SOURCE_ZSTD_PATCH ||
-         type == Operation::SOURCE_BSDIFF;
+         type == Operation::SOURCE_BSDIFF || type == Operation::SOURCE_LZ4_PATCH;
+}
+
+uint32_t MinorVersionFor(Operation::Type type) {
+  if (type == Operation::SOURCE_LZ4_PATCH) return kMinorLz4;
+  return IsSourceOperation(type) ? kMinorDelta : kMinorFull;
 }
 
 uint64_t ExtentBlocks(const google::protobuf::RepeatedPtrField<proto::Extent>& extents) {

@@ -21,7 +21,8 @@ inline constexpr uint32_t kFormatVersion = 1;
 // Minor versions name the operation set an applier must implement.
 inline constexpr uint32_t kMinorFull = 1;   // REPLACE, REPLACE_ZSTD, REPLACE_XZ, ZERO
 inline constexpr uint32_t kMinorDelta = 2;  // + SOURCE_COPY, SOURCE_ZSTD_PATCH, SOURCE_BSDIFF
-inline constexpr uint32_t kMaxSupportedMinor = kMinorDelta;
+inline constexpr uint32_t kMinorLz4 = 3;    // + SOURCE_LZ4_PATCH
+inline constexpr uint32_t kMaxSupportedMinor = kMinorLz4;
 inline constexpr size_t kHeaderSize = 32;
 inline constexpr size_t kSignedHeaderSize = 24;  // header bytes covered by the signatures
 inline constexpr uint32_t kBlockSize = 4096;
@@ -67,6 +68,8 @@ Status ValidateManifest(const Manifest& manifest, uint32_t minor_version);
 
 std::string_view OperationTypeName(Operation::Type type);
 bool IsSourceOperation(Operation::Type type);
+// The lowest minor version whose appliers implement `type`.
+uint32_t MinorVersionFor(Operation::Type type);
 uint64_t ExtentBlocks(const google::protobuf::RepeatedPtrField<proto::Extent>& extents);
 
 // Blocks of a partition the operations must cover: the data area, plus the verity superblock

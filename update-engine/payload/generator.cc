@@ -21,6 +21,7 @@
 #include "update-engine/payload/file_map.h"
 #include "update-engine/payload/format.h"
 #include "update-engine/payload/image_dir.h"
+#include "update-engine/payload/lz4_region.h"
 #include "update-engine/payload/ordered_pool.h"
 
 extern char** environ;
@@ -50,7 +51,7 @@ struct PlannedOp {
   std::vector<uint8_t> blob;
 };
 
-enum class SegmentKind { kZero, kCopy, kEncode, kFile };
+enum class SegmentKind { kZero, kCopy, kEncode, kFile, kLz4File };
 using Runs = std::vector<std::pair<uint64_t, uint64_t>>;  // {start block, count}
 struct Segment {
   SegmentKind kind;
@@ -58,7 +59,7 @@ struct Segment {
   uint64_t blocks;
   uint64_t src = 0;  // kCopy: first old block
   // kFile: the changed blocks of one new file (in file order) and the blocks of the old file it
-  // is diffed against.
+  // is diffed against. kLz4File: all blocks of a new and an old LZ4 kernel.
   Runs dst_runs = {};
   Runs src_runs = {};
 };
@@ -83,6 +84,21 @@ Runs ToRuns(const std::vector<uint64_t>& blocks, size_t begin, size_t end) {
 
 std::span<const uint8_t> Blocks(std::span<const uint8_t> image, uint64_t start, uint64_t count) {
   return image.subspan(start * kBlockSize, count * kBlockSize);
+}
+
+// Cheap first test for an x86 kernel (the boot protocol's "HdrS"); EncodeLz4File decides.
+bool LooksLikeBzImage(std::span<const uint8_t> first_block) {
+  return first_block.size() >= 0x250 && std::memcmp(first_block.data() + 0x202, "HdrS", 4) == 0;
+}
+
+// The bytes of `runs` of an image, concatenated in order.
+std::vector<uint8_t> Gather(std::span<const uint8_t> image, const Runs& runs) {
+  std::vector<uint8_t> out;
+  for (auto [start, n] : runs) {
+    auto b = Blocks(image, start, n);
+    out.insert(out.end(), b.begin(), b.end());
+  }
+  return out;
 }
 
 bool IsZero(std::span<const uint8_t> b) {
@@ -232,6 +248,7 @@ class Generator {
   Result<std::vector<PlannedOp>> RunSegment(size_t index);
   Result<PlannedOp> Encode(const Segment& seg, size_t slot);
   Result<PlannedOp> EncodeFile(const Segment& seg, size_t slot);
+  Result<std::vector<PlannedOp>> EncodeLz4File(const Segment& seg, size_t slot);
   Result<PlannedOp> ChooseSmallest(std::span<const uint8_t> data, std::span<const uint8_t> source,
                                    size_t slot, int level);
   // Deltas: the changed blocks of files that have an old counterpart, as kFile segments.
@@ -255,6 +272,7 @@ class Generator {
   Partition* part_ = nullptr;
   std::string tmpdir_;
   uint64_t files_matched_ = 0;
+  uint32_t minor_version_ = kMinorFull;
 };
 
 bool HasVeritySuperblock(std::span<const uint8_t> image, uint64_t hash_offset) {
@@ -337,7 +355,29 @@ void Generator::PlanFiles(const std::vector<uint64_t>& src, std::vector<bool>& t
   }
   FileMatcher matcher(*old_files);
   constexpr uint64_t kChanged = ~0ull;
+  auto all_shipped = [](const FileBlocks& f, uint64_t shipped) {
+    return !f.blocks.empty() &&
+           std::all_of(f.blocks.begin(), f.blocks.end(), [&](uint64_t b) { return b < shipped; });
+  };
   for (const FileBlocks& nf : *new_files) {
+    if (opt_.lz4_kernels && nf.blocks.size() * kBlockSize <= kMaxOpDstBytes &&
+        all_shipped(nf, shipped_blocks_) && LooksLikeBzImage(Blocks(new_, nf.blocks[0], 1))) {
+      int64_t m = matcher.Match(nf);
+      const FileBlocks* of = m < 0 ? nullptr : &(*old_files)[static_cast<size_t>(m)];
+      if (of && of->blocks.size() * kBlockSize <= kMaxOpSrcBytes &&
+          all_shipped(*of, old_shipped_blocks_) &&
+          LooksLikeBzImage(Blocks(old_, of->blocks[0], 1))) {
+        // The whole file, copies included: the operation rebuilds it from its expanded form.
+        Segment seg{SegmentKind::kLz4File, nf.blocks[0], nf.blocks.size()};
+        seg.dst_runs = ToRuns(nf.blocks, 0, nf.blocks.size());
+        seg.src_runs = ToRuns(of->blocks, 0, of->blocks.size());
+        for (uint64_t b : nf.blocks)
+          taken[b] = true;
+        ++files_matched_;
+        segments_.push_back(std::move(seg));
+        continue;
+      }
+    }
     // The blocks of this file that are neither found verbatim in the old image nor part of a
     // long zero run (src[] says so); those are what a diff has to produce.
     std::vector<uint64_t> changed;
@@ -560,16 +600,8 @@ Result<PlannedOp> Generator::ChooseSmallest(std::span<const uint8_t> data,
 }
 
 Result<PlannedOp> Generator::EncodeFile(const Segment& seg, size_t slot) {
-  std::vector<uint8_t> data, source;
-  data.reserve(seg.blocks * kBlockSize);
-  for (auto [start, n] : seg.dst_runs) {
-    auto b = Blocks(new_, start, n);
-    data.insert(data.end(), b.begin(), b.end());
-  }
-  for (auto [start, n] : seg.src_runs) {
-    auto b = Blocks(old_, start, n);
-    source.insert(source.end(), b.begin(), b.end());
-  }
+  const std::vector<uint8_t> data = Gather(new_, seg.dst_runs);
+  const std::vector<uint8_t> source = Gather(old_, seg.src_runs);
   BASALT_ASSIGN_OR_RETURN(PlannedOp best, ChooseSmallest(data, source, slot, opt_.zstd_level));
   if (IsSourceOperation(best.op.type())) {
     for (auto [start, n] : seg.src_runs)
@@ -579,6 +611,74 @@ Result<PlannedOp> Generator::EncodeFile(const Segment& seg, size_t slot) {
   for (auto [start, n] : seg.dst_runs)
     AddExtent(best.op.mutable_dst_extents(), start, n);
   return best;
+}
+
+void SetRegion(proto::Lz4Region* out, const Lz4Region& r) {
+  out->set_offset(r.offset);
+  out->set_compressed_length(r.compressed_length);
+  out->set_decompressed_length(r.decompressed_length);
+  out->set_level(static_cast<uint32_t>(r.level));
+}
+
+// A kernel pair: one SOURCE_LZ4_PATCH when both are LZ4 bzImages and liblz4 reproduces the
+// new one's stream; otherwise the file in ordinary pieces, as kFile segments would be.
+Result<std::vector<PlannedOp>> Generator::EncodeLz4File(const Segment& seg, size_t slot) {
+  const std::vector<uint8_t> data = Gather(new_, seg.dst_runs);
+  const std::vector<uint8_t> source = Gather(old_, seg.src_runs);
+  auto try_lz4 = [&]() -> std::optional<PlannedOp> {
+    auto dst_region = FindBzImageLz4(data);
+    auto src_region = FindBzImageLz4(source);
+    if (!dst_region || !src_region) return std::nullopt;
+    auto dst_expanded = ExpandLz4Region(data, *dst_region);
+    auto src_expanded = ExpandLz4Region(source, *src_region);
+    if (!dst_expanded || !src_expanded) return std::nullopt;
+    auto level = FindReproducingLevel(
+        data, *dst_region,
+        std::span(*dst_expanded).subspan(dst_region->offset, dst_region->decompressed_length));
+    if (!level) {
+      log_.Warn(
+          fmt::format("kernel at block {}: liblz4 does not reproduce its LZ4 stream at any "
+                      "level; diffing it compressed",
+                      seg.start));
+      return std::nullopt;
+    }
+    dst_region->level = *level;
+    auto patch = ZstdCompress(*dst_expanded, opt_.zstd_level, *src_expanded);
+    if (!patch || patch->size() >= data.size()) return std::nullopt;
+    PlannedOp p;
+    p.op.set_type(Operation::SOURCE_LZ4_PATCH);
+    p.blob = std::move(*patch);
+    SetRegion(p.op.mutable_src_lz4(), *src_region);
+    p.op.mutable_src_lz4()->set_level(0);
+    SetRegion(p.op.mutable_dst_lz4(), *dst_region);
+    p.op.set_dst_sha256(DigestString(Sha256(data)));
+    return p;
+  };
+  std::vector<PlannedOp> out;
+  if (auto p = try_lz4()) {
+    for (auto [start, n] : seg.src_runs)
+      AddExtent(p->op.mutable_src_extents(), start, n);
+    p->op.set_src_sha256(DigestString(Sha256(source)));
+    for (auto [start, n] : seg.dst_runs)
+      AddExtent(p->op.mutable_dst_extents(), start, n);
+    out.push_back(std::move(*p));
+    return out;
+  }
+  // Fallback: the whole new file in pieces against the whole old file (which fits the source
+  // limit, checked when planning).
+  std::vector<uint64_t> dst_blocks;
+  for (auto [start, n] : seg.dst_runs)
+    for (uint64_t b = start; b < start + n; ++b)
+      dst_blocks.push_back(b);
+  for (size_t i = 0; i < dst_blocks.size(); i += kFileOpBlocks) {
+    Segment piece{SegmentKind::kFile, dst_blocks[i],
+                  std::min<size_t>(kFileOpBlocks, dst_blocks.size() - i)};
+    piece.dst_runs = ToRuns(dst_blocks, i, i + piece.blocks);
+    piece.src_runs = seg.src_runs;
+    BASALT_ASSIGN_OR_RETURN(PlannedOp p, EncodeFile(piece, slot));
+    out.push_back(std::move(p));
+  }
+  return out;
 }
 
 Result<std::vector<PlannedOp>> Generator::RunSegment(size_t index) {
@@ -603,6 +703,8 @@ Result<std::vector<PlannedOp>> Generator::RunSegment(size_t index) {
       BASALT_ASSIGN_OR_RETURN(p, EncodeFile(seg, index));
       break;
     }
+    case SegmentKind::kLz4File:
+      return EncodeLz4File(seg, index);
   }
   std::vector<PlannedOp> out;
   out.push_back(std::move(p));
@@ -612,7 +714,7 @@ Result<std::vector<PlannedOp>> Generator::RunSegment(size_t index) {
 Status Generator::WriteOutput(const std::string& blob_path, GenerateResult& result) {
   std::string manifest_bytes = manifest_.SerializeAsString();
   Header header;
-  header.minor_version = old_info_ ? kMinorDelta : kMinorFull;
+  header.minor_version = minor_version_;
   header.manifest_size = manifest_bytes.size();
   // Signatures do not cover signatures_size, so the header can be signed before it is known.
   auto header_bytes = EncodeHeader(header);
@@ -727,6 +829,7 @@ Result<GenerateResult> Generator::Run() {
         BASALT_RETURN_IF_ERROR(WriteFull(blob_fd.get(), p.blob, blob_path));
         blob_offset += p.blob.size();
       }
+      minor_version_ = std::max(minor_version_, MinorVersionFor(p.op.type()));
       auto& st = result.ops[std::string(OperationTypeName(p.op.type()))];
       st.count++;
       st.data_bytes += p.blob.size();
@@ -735,11 +838,14 @@ Result<GenerateResult> Generator::Run() {
     }
     return {};
   };
+  // Deltas declare at least kMinorDelta (what they always declared); kMinorLz4 only when an
+  // operation needs it, so deltas without kernels stay appliable by older hosts.
+  minor_version_ = old_info_ ? kMinorDelta : kMinorFull;
   BASALT_RETURN_IF_ERROR(RunOrdered(segments_.size(), threads, threads * 4, run, consume));
   manifest_.set_blobs_size(blob_offset);
   if (fsync(blob_fd.get()) != 0) return FailErrno("fsync " + blob_path);
   // Never emit a payload our own applier would refuse.
-  if (auto s = ValidateManifest(manifest_, old_info_ ? kMinorDelta : kMinorFull); !s) {
+  if (auto s = ValidateManifest(manifest_, minor_version_); !s) {
     return Fail(ErrorKind::kInternal,
                 "generated manifest is invalid (bug): " + s.error().message());
   }

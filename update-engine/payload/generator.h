@@ -32,6 +32,9 @@ struct GenerateOptions {
   // Deltas: also try SOURCE_BSDIFF (Debian's bsdiff) per changed chunk. Off by default: it
   // costs several times the zstd patch's time and rarely wins (docs/benchmarks.md).
   bool try_bsdiff = false;
+  // Deltas: diff LZ4-compressed kernels (bzImage) in their decompressed form, as
+  // SOURCE_LZ4_PATCH (minor version 3; appliers before it refuse such payloads).
+  bool lz4_kernels = true;
 };
 
 struct OpTypeStats {

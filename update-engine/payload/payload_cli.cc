@@ -46,6 +46,7 @@ struct GenerateArgs {
   bool json = false;
   bool no_xz = false;
   bool bsdiff = false;
+  bool no_lz4 = false;
   uint64_t chunk_kib = 2048;
 };
 
@@ -53,6 +54,7 @@ int RunGenerate(GenerateArgs a) {
   if (!a.old_dir.empty()) a.opt.old_image_dir = a.old_dir;
   a.opt.try_xz = !a.no_xz;
   a.opt.try_bsdiff = a.bsdiff;
+  a.opt.lz4_kernels = !a.no_lz4;
   a.opt.chunk_size = a.chunk_kib * 1024;
   StderrLogger log(a.json ? LogLevel::kWarning : LogLevel::kInfo);
   auto r = payload::GeneratePayload(a.opt, log);
@@ -217,11 +219,21 @@ int RunInspect(const InspectArgs& a) {
     if (a.operations) {
       nlohmann::json list = nlohmann::json::array();
       for (const auto& op : p.operations()) {
-        list.push_back({{"type", payload::OperationTypeName(op.type())},
-                        {"data_offset", op.data_offset()},
-                        {"data_length", op.data_length()},
-                        {"src_extents", ExtentsJson(op.src_extents())},
-                        {"dst_extents", ExtentsJson(op.dst_extents())}});
+        nlohmann::json jo = {{"type", payload::OperationTypeName(op.type())},
+                             {"data_offset", op.data_offset()},
+                             {"data_length", op.data_length()},
+                             {"src_extents", ExtentsJson(op.src_extents())},
+                             {"dst_extents", ExtentsJson(op.dst_extents())}};
+        auto region = [](const payload::proto::Lz4Region& r) {
+          return nlohmann::json{{"offset", r.offset()},
+                                {"compressed_length", r.compressed_length()},
+                                {"decompressed_length", r.decompressed_length()},
+                                {"level", r.level()}};
+        };
+        if (op.has_src_lz4()) jo["src_lz4"] = region(op.src_lz4());
+        if (op.has_dst_lz4()) jo["dst_lz4"] = region(op.dst_lz4());
+        if (!op.dst_sha256().empty()) jo["dst_sha256"] = Hex(op.dst_sha256());
+        list.push_back(std::move(jo));
       }
       jp["operation_list"] = std::move(list);
     }
@@ -312,6 +324,9 @@ void AddPayloadCommands(CLI::App& app, CommandRunner& runner) {
   gen->add_flag("--no-xz", g->no_xz, "Do not try xz per chunk");
   gen->add_flag("--bsdiff", g->bsdiff,
                 "Also try SOURCE_BSDIFF (Debian's bsdiff) per changed chunk");
+  gen->add_flag("--no-lz4-patch", g->no_lz4,
+                "Do not diff LZ4 kernels decompressed (SOURCE_LZ4_PATCH needs minor version 3 "
+                "on the hosts)");
   gen->add_flag("--json", g->json, "Machine-readable output");
   gen->callback([g, &runner] { runner.Set([g] { return RunGenerate(*g); }); });
 
