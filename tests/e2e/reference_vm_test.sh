@@ -100,6 +100,13 @@ fi
 full2=$(stat -c %s "$W/repo/releases/2.0.0/full.payload")
 delta2=$(stat -c %s "$W/repo/releases/2.0.0/delta-from-1.0.0.payload")
 log "published 1.0.0..4.0.0; 2.0.0: full $full2 B, delta from 1.0.0 $delta2 B"
+# The real kernel bump and recompiled modules must use the operations made for them, so the
+# guest below proves it can apply them (minor version 3).
+ops2=$(basalt payload inspect "$W/repo/releases/2.0.0/delta-from-1.0.0.payload" --json |
+  python3 -c 'import json,sys; j=json.load(sys.stdin); print(j["header"]["minor_version"], *sorted(j["partitions"][0]["operations"]))')
+log "delta 1.0.0 -> 2.0.0: minor version and operation types: $ops2"
+case " $ops2 " in *" SOURCE_LZ4_PATCH "*) ;; *) fail "the delta has no SOURCE_LZ4_PATCH for the kernel";; esac
+case " $ops2 " in *" SOURCE_BSDIFF_XZ "*) ;; *) fail "the delta has no SOURCE_BSDIFF_XZ for the recompiled modules";; esac
 rm -rf "$W/repo/channels"  # a reused repository's channel points past 1.0.0
 basalt channel set --repo "$W/repo" --channel stable --release 1.0.0 --key "$key" >/dev/null
 

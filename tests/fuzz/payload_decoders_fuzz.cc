@@ -1,7 +1,7 @@
-// Fuzzes the operation decoders (zstd, zstd with a prefix, xz, BSDIFF40, LZ4 legacy streams and
-// the bzImage locator that finds them in a source). The first byte picks
-// the decoder, the next two the declared output size; the rest is the blob. The source for the
-// patch decoders is a fixed pseudo-random buffer.
+// Fuzzes the operation decoders (zstd, zstd with a prefix, xz, BSDIFF40, BSDIFFXZ, LZ4 legacy
+// streams and the bzImage locator that finds them in a source). The first byte picks the decoder,
+// the next two the declared output size; the rest is the blob. The source for the patch decoders is
+// a fixed pseudo-random buffer.
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -12,7 +12,7 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 3) return 0;
-  const uint8_t which = data[0] % 6;
+  const uint8_t which = data[0] % 7;
   const size_t out_size = (static_cast<size_t>(data[1]) << 8 | data[2]) * 16;
   std::span<const uint8_t> blob(data + 3, size - 3);
   std::vector<uint8_t> source(8192);
@@ -35,6 +35,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       break;
     case 4:
       if (!out.empty()) (void)basalt::payload::Lz4LegacyDecompress(blob, out);
+      break;
+    case 6:
+      (void)basalt::payload::ApplyBsdiffXz(source, blob, out);
       break;
     case 5:
       // The applier expands a source it has verified; the generator expands what it finds.

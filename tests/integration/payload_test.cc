@@ -130,7 +130,7 @@ class PayloadTest : public ::testing::Test {
     ASSERT_TRUE(full.has_value()) << full.error().message();
     s.full_result = *full;
     o.old_image_dir = s.old_img;
-    o.try_bsdiff = testing::MissingTool({"bsdiff"}).empty();
+    if (testing::MissingTool({"bsdiff"}).empty()) o.bsdiff = GenerateOptions::Bsdiff::kAll;
     o.output_path = s.delta = s.dir / "delta.payload";
     auto delta = GeneratePayload(o, log);
     ASSERT_TRUE(delta.has_value()) << delta.error().message();
@@ -201,6 +201,7 @@ TEST_F(PayloadTest, DeltaRoundTripIsByteIdentical) {
   EXPECT_TRUE(d.is_delta);
   EXPECT_EQ(d.from_version, "1.0.0");
   EXPECT_GT(d.ops.at("SOURCE_COPY").count, 0u);
+  EXPECT_EQ(d.ops.at("SOURCE_LZ4_PATCH").count, 1u);  // the kernel
   EXPECT_LT(d.size * 3, s().full_result.size) << "delta should be far smaller than full";
   TempDir t;
   // A block-device-like target: pre-existing content that must be fully replaced.
@@ -426,7 +427,7 @@ TEST_F(PayloadTest, KernelThatDoesNotRecompressHereIsRefusedBeforeWriting) {
       std::span(reinterpret_cast<const uint8_t*>(payload.data()), payload.size()));
   auto head = ReadHead(head_src, &*keyring_, 1);
   ASSERT_TRUE(head.has_value()) << head.error().message();
-  EXPECT_EQ(head->header.minor_version, kMinorLz4);
+  EXPECT_EQ(head->header.minor_version, kMinorDelta3);
   Manifest m = head->manifest;
   int k = -1;
   for (int i = 0; i < m.partitions(0).operations_size(); ++i) {
@@ -698,7 +699,7 @@ TEST_F(PayloadTest, CliVerifyAndInspect) {
   auto in = RunChild({Basalt(), "payload", "inspect", s().delta, "--json"}, t / "o");
   ASSERT_TRUE(WIFEXITED(in.status) && WEXITSTATUS(in.status) == 0) << in.out;
   auto ij = nlohmann::json::parse(in.out);
-  EXPECT_EQ(ij["header"]["minor_version"], kMinorLz4);
+  EXPECT_EQ(ij["header"]["minor_version"], kMinorDelta3);
   EXPECT_EQ(ij["from_version"], "1.0.0");
   const auto& ops = ij["partitions"][0]["operations"];
   for (const auto& [name, st] : s().delta_result.ops) {

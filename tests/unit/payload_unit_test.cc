@@ -207,7 +207,7 @@ TEST(PayloadManifest, Lz4PatchChecks) {
   src->set_start_block(0);
   src->set_num_blocks(4);
   op->set_src_sha256(std::string(32, 's'));
-  ExpectInvalid(m, kMinorLz4, "without its LZ4 regions");
+  ExpectInvalid(m, kMinorDelta3, "without its LZ4 regions");
   auto* sr = op->mutable_src_lz4();
   sr->set_offset(100);
   sr->set_compressed_length(4 * kBlockSize - 100);
@@ -218,23 +218,23 @@ TEST(PayloadManifest, Lz4PatchChecks) {
   dr->set_decompressed_length(1 << 20);
   dr->set_level(9);
   op->set_dst_sha256(std::string(32, 'n'));
-  EXPECT_TRUE(ValidateManifest(m, kMinorLz4).has_value());
+  EXPECT_TRUE(ValidateManifest(m, kMinorDelta3).has_value());
   ExpectInvalid(m, kMinorDelta, "SOURCE_LZ4_PATCH needs minor version 3");
   dr->set_compressed_length(2 * kBlockSize + 1);
-  ExpectInvalid(m, kMinorLz4, "destination LZ4 stream [0, +8193) is not inside its 8192 bytes");
+  ExpectInvalid(m, kMinorDelta3, "destination LZ4 stream [0, +8193) is not inside its 8192 bytes");
   dr->set_compressed_length(2 * kBlockSize);
   sr->set_decompressed_length(kMaxLz4ExpandedBytes + 1);
-  ExpectInvalid(m, kMinorLz4, "source LZ4 stream decompresses to");
+  ExpectInvalid(m, kMinorDelta3, "source LZ4 stream decompresses to");
   sr->set_decompressed_length(1 << 20);
   dr->set_level(13);
-  ExpectInvalid(m, kMinorLz4, "level 13 is outside 1..12");
+  ExpectInvalid(m, kMinorDelta3, "level 13 is outside 1..12");
   dr->set_level(9);
   op->set_dst_sha256("x");
-  ExpectInvalid(m, kMinorLz4, "destination SHA-256 is not 32 bytes");
+  ExpectInvalid(m, kMinorDelta3, "destination SHA-256 is not 32 bytes");
   // The fields belong to SOURCE_LZ4_PATCH only.
   Manifest other = ValidManifest();
   other.mutable_partitions(0)->mutable_operations(0)->mutable_dst_lz4()->set_level(9);
-  ExpectInvalid(other, kMinorLz4, "REPLACE_ZSTD carries LZ4 region fields");
+  ExpectInvalid(other, kMinorDelta3, "REPLACE_ZSTD carries LZ4 region fields");
 }
 
 TEST(PayloadLz4, LegacyStreamRoundTripsOverSeveralBlocks) {
@@ -403,6 +403,12 @@ TEST(PayloadBspatch, AppliesPatchesFromDebianBsdiff) {
   new_data.insert(new_data.begin() + 1000, {1, 2, 3, 4, 5});
   for (size_t i = 50000; i < 50100; ++i)
     new_data[i] += 3;
+  // Code removed and added further on, as recompiled code has: control entries that copy no
+  // extra bytes while the extra block still holds data for later ones.
+  for (size_t at = 140000; at > 60000; at -= 20000) {
+    new_data.erase(new_data.begin() + at, new_data.begin() + at + 64);
+    new_data.insert(new_data.begin() + at - 10000, {9, 8, 7});
+  }
   auto extra = Bytes(3000, 5, false);
   new_data.insert(new_data.end(), extra.begin(), extra.end());
   const std::string o = TempPath("bsold"), n = TempPath("bsnew"), p = TempPath("bspatch");
@@ -428,6 +434,27 @@ TEST(PayloadBspatch, AppliesPatchesFromDebianBsdiff) {
   bad = patch;
   bad[0] = 'X';
   EXPECT_FALSE(ApplyBsdiff(old_data, bad, out).has_value());
+
+  // The same patch as BSDIFFXZ: same result, and each format refuses the other's magic.
+  auto xz = BsdiffToXz(patch, 6);
+  ASSERT_TRUE(xz.has_value()) << xz.error().message();
+  EXPECT_EQ(std::string(xz->begin(), xz->begin() + 8), "BSDIFFXZ");
+  std::vector<uint8_t> out_xz(new_data.size());
+  s = ApplyBsdiffXz(old_data, *xz, out_xz);
+  ASSERT_TRUE(s.has_value()) << s.error().message();
+  EXPECT_EQ(out_xz, new_data);
+  EXPECT_FALSE(ApplyBsdiff(old_data, *xz, out).has_value());
+  s = ApplyBsdiffXz(old_data, patch, out_xz);
+  ASSERT_FALSE(s.has_value());
+  EXPECT_NE(s.error().message().find("expected BSDIFFXZ"), std::string::npos)
+      << s.error().message();
+  EXPECT_FALSE(ApplyBsdiffXz(old_data, *xz, wrong_size).has_value());
+  auto bad_xz = *xz;
+  bad_xz[bad_xz.size() - 20] ^= 0x10;
+  s = ApplyBsdiffXz(old_data, bad_xz, out_xz);
+  ASSERT_FALSE(s.has_value());
+  EXPECT_NE(s.error().message().find("xz"), std::string::npos) << s.error().message();
+  EXPECT_FALSE(ApplyBsdiffXz(old_data, std::span(*xz).first(xz->size() - 1), out_xz).has_value());
 }
 
 }  // namespace

@@ -292,6 +292,11 @@ Status Applier::ApplyOperation(const Operation& op, size_t index) {
       BASALT_RETURN_IF_ERROR(ApplyBsdiff(src_buf_, blob_, out_));
       data = out_;
       break;
+    case Operation::SOURCE_BSDIFF_XZ:
+      out_.resize(dst_bytes);
+      BASALT_RETURN_IF_ERROR(ApplyBsdiffXz(src_buf_, blob_, out_));
+      data = out_;
+      break;
     case Operation::SOURCE_LZ4_PATCH:
       BASALT_RETURN_IF_ERROR(ApplyLz4Patch(op, dst_bytes));
       data = out_;

@@ -367,6 +367,8 @@ std::string_view OperationTypeName(Operation::Type type) {
       return "SOURCE_BSDIFF";
     case Operation::SOURCE_LZ4_PATCH:
       return "SOURCE_LZ4_PATCH";
+    case Operation::SOURCE_BSDIFF_XZ:
+      return "SOURCE_BSDIFF_XZ";
     default:
       return "UNKNOWN";
   }
@@ -374,11 +376,14 @@ std::string_view OperationTypeName(Operation::Type type) {
 
 bool IsSourceOperation(Operation::Type type) {
   return type == Operation::SOURCE_COPY || type == Operation::SOURCE_ZSTD_PATCH ||
-         type == Operation::SOURCE_BSDIFF || type == Operation::SOURCE_LZ4_PATCH;
+         type == Operation::SOURCE_BSDIFF || type == Operation::SOURCE_LZ4_PATCH ||
+         type == Operation::SOURCE_BSDIFF_XZ;
 }
 
 uint32_t MinorVersionFor(Operation::Type type) {
-  if (type == Operation::SOURCE_LZ4_PATCH) return kMinorLz4;
+  if (type == Operation::SOURCE_LZ4_PATCH || type == Operation::SOURCE_BSDIFF_XZ) {
+    return kMinorDelta3;
+  }
   return IsSourceOperation(type) ? kMinorDelta : kMinorFull;
 }
 

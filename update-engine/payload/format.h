@@ -19,10 +19,10 @@ namespace basalt::payload {
 inline constexpr std::array<uint8_t, 8> kMagic = {'B', 'A', 'S', 'A', 'L', 'T', 'P', 'L'};
 inline constexpr uint32_t kFormatVersion = 1;
 // Minor versions name the operation set an applier must implement.
-inline constexpr uint32_t kMinorFull = 1;   // REPLACE, REPLACE_ZSTD, REPLACE_XZ, ZERO
-inline constexpr uint32_t kMinorDelta = 2;  // + SOURCE_COPY, SOURCE_ZSTD_PATCH, SOURCE_BSDIFF
-inline constexpr uint32_t kMinorLz4 = 3;    // + SOURCE_LZ4_PATCH
-inline constexpr uint32_t kMaxSupportedMinor = kMinorLz4;
+inline constexpr uint32_t kMinorFull = 1;    // REPLACE, REPLACE_ZSTD, REPLACE_XZ, ZERO
+inline constexpr uint32_t kMinorDelta = 2;   // + SOURCE_COPY, SOURCE_ZSTD_PATCH, SOURCE_BSDIFF
+inline constexpr uint32_t kMinorDelta3 = 3;  // + SOURCE_LZ4_PATCH, SOURCE_BSDIFF_XZ
+inline constexpr uint32_t kMaxSupportedMinor = kMinorDelta3;
 inline constexpr size_t kHeaderSize = 32;
 inline constexpr size_t kSignedHeaderSize = 24;  // header bytes covered by the signatures
 inline constexpr uint32_t kBlockSize = 4096;

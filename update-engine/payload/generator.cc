@@ -17,6 +17,7 @@
 #include "common/hex.h"
 #include "common/mapped_file.h"
 #include "common/signing.h"
+#include "update-engine/payload/bspatch.h"
 #include "update-engine/payload/codec.h"
 #include "update-engine/payload/file_map.h"
 #include "update-engine/payload/format.h"
@@ -62,6 +63,7 @@ struct Segment {
   // is diffed against. kLz4File: all blocks of a new and an old LZ4 kernel.
   Runs dst_runs = {};
   Runs src_runs = {};
+  bool code = false;  // kFile: a piece of a file IsCode() says is compiled code
 };
 
 // Per-file operations, like update_engine's per-file diff cap: a changed file is cut into
@@ -99,6 +101,16 @@ std::vector<uint8_t> Gather(std::span<const uint8_t> image, const Runs& runs) {
     out.insert(out.end(), b.begin(), b.end());
   }
   return out;
+}
+
+// Files of compiled code, where bsdiff's approximate matches can beat zstd's exact ones: ELF
+// objects, and uncompressed newc cpio archives (the initramfs, mostly kernel modules).
+bool IsCode(std::span<const uint8_t> first_block) {
+  return first_block.size() >= 6 && (std::memcmp(first_block.data(),
+                                                 "\x7f"
+                                                 "ELF",
+                                                 4) == 0 ||
+                                     std::memcmp(first_block.data(), "070701", 6) == 0);
 }
 
 bool IsZero(std::span<const uint8_t> b) {
@@ -250,7 +262,7 @@ class Generator {
   Result<PlannedOp> EncodeFile(const Segment& seg, size_t slot);
   Result<std::vector<PlannedOp>> EncodeLz4File(const Segment& seg, size_t slot);
   Result<PlannedOp> ChooseSmallest(std::span<const uint8_t> data, std::span<const uint8_t> source,
-                                   size_t slot, int level);
+                                   size_t slot, int level, bool bsdiff);
   // Deltas: the changed blocks of files that have an old counterpart, as kFile segments.
   // Marks the blocks it takes in `taken`.
   void PlanFiles(const std::vector<uint64_t>& src, std::vector<bool>& taken);
@@ -360,8 +372,9 @@ void Generator::PlanFiles(const std::vector<uint64_t>& src, std::vector<bool>& t
            std::all_of(f.blocks.begin(), f.blocks.end(), [&](uint64_t b) { return b < shipped; });
   };
   for (const FileBlocks& nf : *new_files) {
-    if (opt_.lz4_kernels && nf.blocks.size() * kBlockSize <= kMaxOpDstBytes &&
-        all_shipped(nf, shipped_blocks_) && LooksLikeBzImage(Blocks(new_, nf.blocks[0], 1))) {
+    if (opt_.lz4_kernels && opt_.max_minor_version >= kMinorDelta3 &&
+        nf.blocks.size() * kBlockSize <= kMaxOpDstBytes && all_shipped(nf, shipped_blocks_) &&
+        LooksLikeBzImage(Blocks(new_, nf.blocks[0], 1))) {
       int64_t m = matcher.Match(nf);
       const FileBlocks* of = m < 0 ? nullptr : &(*old_files)[static_cast<size_t>(m)];
       if (of && of->blocks.size() * kBlockSize <= kMaxOpSrcBytes &&
@@ -394,12 +407,14 @@ void Generator::PlanFiles(const std::vector<uint64_t>& src, std::vector<bool>& t
     }
     if (old_blocks.empty()) continue;
     ++files_matched_;
+    const bool code = nf.blocks[0] < shipped_blocks_ && IsCode(Blocks(new_, nf.blocks[0], 1));
     for (uint64_t b : changed)
       taken[b] = true;
     for (size_t i = 0; i < changed.size(); i += kFileOpBlocks) {
       const size_t end = std::min<size_t>(changed.size(), i + kFileOpBlocks);
       Segment seg{SegmentKind::kFile, changed[i], end - i};
       seg.dst_runs = ToRuns(changed, i, end);
+      seg.code = code;
       // The part of the old file proportional to this piece, widened; the whole old file when
       // it fits.
       size_t lo = 0, hi = old_blocks.size();
@@ -529,7 +544,9 @@ Result<PlannedOp> Generator::Encode(const Segment& seg, size_t slot) {
     }
   }
   const int level = old_.empty() ? opt_.full_zstd_level : opt_.zstd_level;
-  BASALT_ASSIGN_OR_RETURN(PlannedOp best, ChooseSmallest(data, source, slot, level));
+  BASALT_ASSIGN_OR_RETURN(
+      PlannedOp best,
+      ChooseSmallest(data, source, slot, level, opt_.bsdiff == GenerateOptions::Bsdiff::kAll));
   if (IsSourceOperation(best.op.type())) {
     *best.op.mutable_src_extents() = src_extents;
     best.op.set_src_sha256(DigestString(Sha256(source)));
@@ -548,8 +565,8 @@ Result<PlannedOp> Generator::Encode(const Segment& seg, size_t slot) {
 //   few bytes larger);
 // - plain zstd at the full level and xz only when no patch halved the probe.
 Result<PlannedOp> Generator::ChooseSmallest(std::span<const uint8_t> data,
-                                            std::span<const uint8_t> source, size_t slot,
-                                            int level) {
+                                            std::span<const uint8_t> source, size_t slot, int level,
+                                            bool bsdiff) {
   PlannedOp best;
   best.op.set_type(Operation::REPLACE);
   best.blob.assign(data.begin(), data.end());
@@ -581,8 +598,15 @@ Result<PlannedOp> Generator::ChooseSmallest(std::span<const uint8_t> data,
     }
     BASALT_ASSIGN_OR_RETURN(auto patch, ZstdCompress(data, patch_level, source));
     consider(Operation::SOURCE_ZSTD_PATCH, std::move(patch));
-    if (opt_.try_bsdiff) {
-      consider(Operation::SOURCE_BSDIFF, BsdiffWithTool(source, data, tmpdir_, slot));
+    if (bsdiff) {
+      auto patch = BsdiffWithTool(source, data, tmpdir_, slot);
+      // The xz form is ~17% smaller; only worth its encoding time where it can win.
+      if (!patch.empty() && opt_.max_minor_version >= kMinorDelta3 &&
+          patch.size() * 10 < best.blob.size() * 13) {
+        auto xz = BsdiffToXz(patch, opt_.xz_preset);
+        if (xz) consider(Operation::SOURCE_BSDIFF_XZ, std::move(*xz));
+      }
+      consider(Operation::SOURCE_BSDIFF, std::move(patch));
     }
     if (best.blob.size() * 2 <= probe_size) return best;
   }
@@ -602,7 +626,10 @@ Result<PlannedOp> Generator::ChooseSmallest(std::span<const uint8_t> data,
 Result<PlannedOp> Generator::EncodeFile(const Segment& seg, size_t slot) {
   const std::vector<uint8_t> data = Gather(new_, seg.dst_runs);
   const std::vector<uint8_t> source = Gather(old_, seg.src_runs);
-  BASALT_ASSIGN_OR_RETURN(PlannedOp best, ChooseSmallest(data, source, slot, opt_.zstd_level));
+  const bool bsdiff = opt_.bsdiff == GenerateOptions::Bsdiff::kAll ||
+                      (opt_.bsdiff == GenerateOptions::Bsdiff::kCode && seg.code);
+  BASALT_ASSIGN_OR_RETURN(PlannedOp best,
+                          ChooseSmallest(data, source, slot, opt_.zstd_level, bsdiff));
   if (IsSourceOperation(best.op.type())) {
     for (auto [start, n] : seg.src_runs)
       AddExtent(best.op.mutable_src_extents(), start, n);
@@ -838,7 +865,7 @@ Result<GenerateResult> Generator::Run() {
     }
     return {};
   };
-  // Deltas declare at least kMinorDelta (what they always declared); kMinorLz4 only when an
+  // Deltas declare at least kMinorDelta (what they always declared); kMinorDelta3 only when an
   // operation needs it, so deltas without kernels stay appliable by older hosts.
   minor_version_ = old_info_ ? kMinorDelta : kMinorFull;
   BASALT_RETURN_IF_ERROR(RunOrdered(segments_.size(), threads, threads * 4, run, consume));

@@ -29,12 +29,18 @@ struct GenerateOptions {
   bool try_xz = true;                // deltas: also try xz where no diff halved the data
   uint32_t xz_preset = 6;            // chunks are small, so -9's larger dictionary buys nothing
   uint64_t chunk_size = 2ull << 20;  // bytes of new image per REPLACE/patch operation
-  // Deltas: also try SOURCE_BSDIFF (Debian's bsdiff) per changed chunk. Off by default: it
-  // costs several times the zstd patch's time and rarely wins (docs/benchmarks.md).
-  bool try_bsdiff = false;
+  // Deltas: where to also try SOURCE_BSDIFF (Debian's bsdiff) and keep the smaller: nowhere;
+  // on changed files of compiled code (ELF objects and the initramfs cpio: recompiled code,
+  // where bsdiff's approximate matches beat zstd's exact ones); on every changed chunk
+  // (metadata and text too, where it rarely wins; docs/benchmarks.md).
+  enum class Bsdiff { kOff, kCode, kAll };
+  Bsdiff bsdiff = Bsdiff::kCode;
   // Deltas: diff LZ4-compressed kernels (bzImage) in their decompressed form, as
-  // SOURCE_LZ4_PATCH (minor version 3; appliers before it refuse such payloads).
+  // SOURCE_LZ4_PATCH.
   bool lz4_kernels = true;
+  // The highest minor version the payload may need. 2 leaves out SOURCE_LZ4_PATCH and
+  // SOURCE_BSDIFF_XZ, for fleets whose appliers predate them (they refuse minor 3 payloads).
+  uint32_t max_minor_version = 3;
 };
 
 struct OpTypeStats {

@@ -46,6 +46,7 @@ struct GenerateArgs {
   bool json = false;
   bool no_xz = false;
   bool bsdiff = false;
+  bool no_bsdiff = false;
   bool no_lz4 = false;
   uint64_t chunk_kib = 2048;
 };
@@ -53,7 +54,8 @@ struct GenerateArgs {
 int RunGenerate(GenerateArgs a) {
   if (!a.old_dir.empty()) a.opt.old_image_dir = a.old_dir;
   a.opt.try_xz = !a.no_xz;
-  a.opt.try_bsdiff = a.bsdiff;
+  if (a.bsdiff) a.opt.bsdiff = payload::GenerateOptions::Bsdiff::kAll;
+  if (a.no_bsdiff) a.opt.bsdiff = payload::GenerateOptions::Bsdiff::kOff;
   a.opt.lz4_kernels = !a.no_lz4;
   a.opt.chunk_size = a.chunk_kib * 1024;
   StderrLogger log(a.json ? LogLevel::kWarning : LogLevel::kInfo);
@@ -322,11 +324,15 @@ void AddPayloadCommands(CLI::App& app, CommandRunner& runner) {
                   "zstd level of full payloads (default 9)");
   gen->add_option("--chunk-size", g->chunk_kib, "KiB of new image per operation (default 2048)");
   gen->add_flag("--no-xz", g->no_xz, "Do not try xz per chunk");
-  gen->add_flag("--bsdiff", g->bsdiff,
-                "Also try SOURCE_BSDIFF (Debian's bsdiff) per changed chunk");
-  gen->add_flag("--no-lz4-patch", g->no_lz4,
-                "Do not diff LZ4 kernels decompressed (SOURCE_LZ4_PATCH needs minor version 3 "
-                "on the hosts)");
+  auto* all = gen->add_flag("--bsdiff", g->bsdiff,
+                            "Also try bsdiff (Debian's tool) on every changed chunk, not only on "
+                            "changed files of compiled code (ELF, cpio), the default");
+  gen->add_flag("--no-bsdiff", g->no_bsdiff, "Never try bsdiff")->excludes(all);
+  gen->add_flag("--no-lz4-patch", g->no_lz4, "Do not diff LZ4 kernels decompressed");
+  gen->add_option("--max-minor-version", g->opt.max_minor_version,
+                  "Highest payload minor version to need (default 3; 2 for hosts whose applier "
+                  "predates SOURCE_LZ4_PATCH and SOURCE_BSDIFF_XZ)")
+      ->check(CLI::Range(2, 3));
   gen->add_flag("--json", g->json, "Machine-readable output");
   gen->callback([g, &runner] { runner.Set([g] { return RunGenerate(*g); }); });
 
