@@ -732,15 +732,17 @@ TEST_F(PayloadTest, StreamsLargePayloadInBoundedMemory) {
   r.maxrss_kib = std::stol(ReadFile(t / "rss"));
   auto j = nlohmann::json::parse(r.out);
   const uint64_t peak = j["peak_buffer_bytes"].get<uint64_t>();
-  constexpr uint64_t kBound = 8 << 20;  // the applier's buffers for 2 MiB operations
+  // The applier's buffers for 2 MiB operations, plus at most 4 MiB of written bytes waiting for
+  // the partition-hash thread.
+  constexpr uint64_t kBound = 12 << 20;
   EXPECT_LE(peak, kBound);
-  EXPECT_GE(g->size, 16 * kBound) << "payload must be much larger than the bound";
+  EXPECT_GE(g->size, 12 * kBound) << "payload must be much larger than the bound";
   std::cerr << "payload " << g->size << " bytes, applier buffers peak " << peak
             << " bytes, process max RSS " << r.maxrss_kib << " KiB\n";
 #if !defined(__SANITIZE_ADDRESS__)
   // Whole process, binary and libraries included (ASan's shadow and quarantine would measure
   // the sanitizer instead, so this is checked in the plain build).
-  EXPECT_LT(r.maxrss_kib, 32 * 1024);
+  EXPECT_LT(r.maxrss_kib, 40 * 1024);
 #endif
   EXPECT_EQ(testing::Run(fmt::format("cmp -s {} {}", t / "slot.img", t / "img/usr.img")), 0);
 
