@@ -2,6 +2,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <cstring>
 
 #include "verity/files.h"
 #include "verity/level_hasher.h"
@@ -73,6 +74,24 @@ Status WriteZeros(int fd, uint64_t offset, uint64_t length, std::string_view wha
   return {};
 }
 
+// Level 0 from digests the caller computed: each one in its slot, zero-padded.
+Status WriteLevelFromDigests(std::span<const uint8_t> digests, const TreeGeometry& g,
+                             const LevelIo& io) {
+  const uint64_t slot = g.digest_slot_size;
+  std::vector<uint8_t> buf(std::min<uint64_t>(io.in_blocks, 8192) * slot, 0);
+  const uint64_t per_buf = buf.size() / slot;
+  for (uint64_t first = 0; first < io.in_blocks; first += per_buf) {
+    const uint64_t n = std::min(per_buf, io.in_blocks - first);
+    for (uint64_t i = 0; i < n; ++i) {
+      std::memcpy(buf.data() + i * slot, digests.data() + (first + i) * g.digest_size,
+                  g.digest_size);
+    }
+    BASALT_RETURN_IF_ERROR(PwriteFull(io.out_fd, std::span(buf.data(), n * slot),
+                                      io.out_offset + first * slot, io.out_name));
+  }
+  return {};
+}
+
 }  // namespace
 
 Result<FormatResult> Format(const FormatOptions& o) {
@@ -88,6 +107,11 @@ Result<FormatResult> Format(const FormatOptions& o) {
                  files.hash_name, g.hash_area_size, hash_end, files.hash_size);
   }
   const unsigned threads = o.threads ? o.threads : DefaultThreads();
+  if (!o.data_digests.empty() && o.data_digests.size() != p.data_blocks * g.digest_size) {
+    return Failf(ErrorKind::kInvalidInput,
+                 "{} bytes of data digests for {} blocks of {}-byte digests", o.data_digests.size(),
+                 p.data_blocks, g.digest_size);
+  }
   const int hash_fd = files.hash_fd();
   const uint64_t slot = g.digest_slot_size;
 
@@ -103,7 +127,11 @@ Result<FormatResult> Format(const FormatOptions& o) {
   // back our own writes keeps memory bounded; the upper levels are 1/hashes_per_block the size.
   for (uint32_t level = 0; level < g.levels; ++level) {
     const LevelIo io = LevelIoFor(p, g, files, hash_fd, level);
-    BASALT_RETURN_IF_ERROR(WriteLevel(p, g, io, threads));
+    if (level == 0 && !o.data_digests.empty()) {
+      BASALT_RETURN_IF_ERROR(WriteLevelFromDigests(o.data_digests, g, io));
+    } else {
+      BASALT_RETURN_IF_ERROR(WriteLevel(p, g, io, threads));
+    }
     const uint64_t used = io.in_blocks * slot;
     const uint64_t total = g.level_blocks[level] * p.hash_block_size;
     BASALT_RETURN_IF_ERROR(

@@ -98,6 +98,11 @@ struct FormatOptions {
   std::optional<std::string> seed;
   bool superblock = true;
   unsigned threads = 0;  // 0: one per core
+  // The digests of every data block (data_blocks x the digest size, in order), from a caller
+  // that hashed the data as it went by (the payload applier): level 0 is written from them
+  // instead of reading the data back. Not checked here; comparing the root hash with a trusted
+  // one is what proves them.
+  std::span<const uint8_t> data_digests;
 };
 
 struct FormatResult {

@@ -293,6 +293,44 @@ TEST(VerityFormat, ThreadCountDoesNotChangeOutput) {
   EXPECT_EQ(ReadBytes(dir / "h1"), ReadBytes(dir / "h5"));
 }
 
+// The payload applier hands Format the digests it computed while writing; the tree must be the
+// one Format computes from the data, and a digest list of the wrong size is refused.
+TEST(VerityFormat, PrecomputedDataDigestsGiveTheSameTree) {
+  TempDir dir;
+  const auto data = RandomBytes(300 * 4096, 7);
+  WriteBytes(dir / "data", data);
+  FormatOptions o;
+  o.data_path = dir / "data";
+  o.seed = "digests";
+  o.hash_path = dir / "h-read";
+  auto a = Format(o);
+  ASSERT_TRUE(a.has_value()) << a.error().message();
+  std::vector<uint8_t> digests(300 * 32);
+  Hasher prefix(HashAlgorithm::kSha256), h(HashAlgorithm::kSha256);
+  prefix.Update(std::span(a->params.salt));
+  for (size_t b = 0; b < 300; ++b) {
+    h.CopyStateFrom(prefix);
+    h.Update(std::span(data).subspan(b * 4096, 4096));
+    h.Final(digests.data() + b * 32);
+  }
+  o.hash_path = dir / "h-given";
+  o.data_digests = digests;
+  auto b = Format(o);
+  ASSERT_TRUE(b.has_value()) << b.error().message();
+  EXPECT_EQ(a->root_hash, b->root_hash);
+  EXPECT_EQ(ReadBytes(dir / "h-read"), ReadBytes(dir / "h-given"));
+  // A wrong digest changes the root, which is how callers find out.
+  digests[5 * 32] ^= 1;
+  auto c = Format(o);
+  ASSERT_TRUE(c.has_value());
+  EXPECT_NE(c->root_hash, a->root_hash);
+  o.data_digests = std::span(digests).first(299 * 32);
+  auto d = Format(o);
+  ASSERT_FALSE(d.has_value());
+  EXPECT_NE(d.error().message().find("data digests for 300 blocks"), std::string::npos)
+      << d.error().message();
+}
+
 TEST(VerityFormat, AppendsTreeAfterDataByDefault) {
   TempDir dir;
   auto data = RandomBytes(50 * 4096, 5);

@@ -100,10 +100,23 @@ Status CheckDigest(std::span<const uint8_t> data, const std::string& expected, E
 // by the verity engine and read back afterwards, so the digest always describes the disk.
 // The hashing runs on its own thread over copies of the written bytes (at most kMaxQueued
 // bytes behind): SHA-256 of the whole slot is a third of a full apply's CPU time, and the raw
-// `zstd -dc | dd` pipeline we are measured against hashes nothing.
+// `zstd -dc | dd` pipeline we are measured against hashes nothing. The same thread computes
+// the verity digest of every data block (hash(salt || block)), so the tree's level 0 needs no
+// second pass over the slot after the last write.
 class InOrderHasher {
  public:
-  explicit InOrderHasher(uint64_t data_end) : data_end_(data_end), worker_([this] { Work(); }) {}
+  InOrderHasher(uint64_t data_end, const proto::VerityParams& v)
+      : data_end_(data_end), verity_blocks_(v.data_blocks()) {
+    auto alg = ParseHashAlgorithm(v.hash_algorithm());
+    if (alg && v.data_block_size() == kBlockSize && verity_blocks_ * kBlockSize <= data_end_) {
+      salted_.emplace(*alg);
+      salted_->Update(
+          std::span(reinterpret_cast<const uint8_t*>(v.salt().data()), v.salt().size()));
+      block_hasher_.emplace(*alg);
+      digests_.resize(verity_blocks_ * salted_->digest_size());
+    }
+    worker_ = std::thread([this] { Work(); });
+  }
   ~InOrderHasher() { Stop(); }
   InOrderHasher(const InOrderHasher&) = delete;
   InOrderHasher& operator=(const InOrderHasher&) = delete;
@@ -141,10 +154,21 @@ class InOrderHasher {
   }
 
   uint64_t hashed_while_writing() const { return next_; }
-  // High-water mark of the copies waiting for the hashing thread (part of the memory bound).
+
+  // The verity digests of all data blocks when every one of them was written in order; call
+  // after Drain().
+  std::span<const uint8_t> DataDigests() const {
+    if (!salted_ || !in_order_ || next_ < verity_blocks_ * kBlockSize) return {};
+    return digests_;
+  }
+
+  // Waits until everything queued is hashed; no more Wrote() calls may follow.
+  void Drain() { Stop(); }
+  // High-water mark of the copies waiting for the hashing thread, plus the verity digests it
+  // keeps (32 bytes per 4 KiB block): its part of the memory bound.
   uint64_t peak_queued_bytes() {
     std::lock_guard lock(mu_);
-    return peak_queued_bytes_;
+    return peak_queued_bytes_ + digests_.size();
   }
 
  private:
@@ -159,10 +183,25 @@ class InOrderHasher {
       queue_.pop_front();
       lock.unlock();
       hasher_.Update(chunk);
+      HashBlocks(chunk);
       lock.lock();
       queued_bytes_ -= chunk.size();
       room_.notify_one();
     }
+  }
+
+  // Chunks arrive in order and block-aligned (operations write whole blocks).
+  void HashBlocks(std::span<const uint8_t> chunk) {
+    if (!salted_) return;
+    const size_t ds = salted_->digest_size();
+    for (size_t off = 0; off + kBlockSize <= chunk.size(); off += kBlockSize) {
+      const uint64_t block = (worker_offset_ + off) / kBlockSize;
+      if (block >= verity_blocks_) break;
+      block_hasher_->CopyStateFrom(*salted_);
+      block_hasher_->Update(chunk.subspan(off, kBlockSize));
+      block_hasher_->Final(digests_.data() + block * ds);
+    }
+    worker_offset_ += chunk.size();
   }
 
   // Drains the queue and joins the worker; afterwards hasher_ belongs to this thread.
@@ -185,13 +224,19 @@ class InOrderHasher {
   uint64_t queued_bytes_ = 0;
   uint64_t peak_queued_bytes_ = 0;
   bool stop_ = false;
-  std::thread worker_;  // last: starts after everything it uses exists
+  // Verity level 0, filled by the worker.
+  uint64_t verity_blocks_;
+  std::optional<Hasher> salted_, block_hasher_;
+  std::vector<uint8_t> digests_;
+  uint64_t worker_offset_ = 0;
+  std::thread worker_;  // started last, in the constructor body
 };
 
 // Builds the hash tree into the target with the verity engine. The superblock was shipped (and
 // verified) by the operations; its UUID is read back so the engine rewrites identical bytes.
 Result<std::vector<uint8_t>> RebuildVerityTree(const std::string& target,
-                                               const proto::VerityParams& v) {
+                                               const proto::VerityParams& v,
+                                               std::span<const uint8_t> data_digests) {
   verity::FormatOptions f;
   f.data_path = target;
   f.hash_offset = v.hash_offset();
@@ -201,6 +246,7 @@ Result<std::vector<uint8_t>> RebuildVerityTree(const std::string& target,
   f.hash_block_size = v.hash_block_size();
   f.salt = std::vector<uint8_t>(v.salt().begin(), v.salt().end());
   f.superblock = v.has_superblock();
+  f.data_digests = data_digests;
   if (v.has_superblock()) {
     auto sb = verity::ReadSuperblock(target, v.hash_offset());
     if (!sb) return std::unexpected(std::move(sb).error().WithContext("shipped verity superblock"));
@@ -471,7 +517,7 @@ Result<ApplyResult> Applier::Run() {
   }
 
   // 5. Operations.
-  partition_hash_ = std::make_unique<InOrderHasher>(part.verity().hash_offset());
+  partition_hash_ = std::make_unique<InOrderHasher>(part.verity().hash_offset(), part.verity());
   auto last_checkpoint = std::chrono::steady_clock::now();
   for (size_t i = first_op; i < static_cast<size_t>(part.operations_size()); ++i) {
     const Operation& op = part.operations(i);
@@ -499,7 +545,9 @@ Result<ApplyResult> Applier::Run() {
   if (fsync(target_.get()) != 0) return FailErrno("fsync " + opt_.target_path);
 
   // 6. Verify after write: rebuild the tree and compare with the signed values.
-  BASALT_ASSIGN_OR_RETURN(result_.root_hash, RebuildVerityTree(opt_.target_path, part.verity()));
+  partition_hash_->Drain();
+  BASALT_ASSIGN_OR_RETURN(result_.root_hash, RebuildVerityTree(opt_.target_path, part.verity(),
+                                                               partition_hash_->DataDigests()));
   if (std::string(result_.root_hash.begin(), result_.root_hash.end()) !=
       part.verity().root_hash()) {
     return Failf(ErrorKind::kIntegrity, "verity root hash of {} is {}, the signed one is {}",
