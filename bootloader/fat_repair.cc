@@ -20,7 +20,9 @@ bool AllZero(std::span<const uint8_t> data) {
   return std::all_of(data.begin(), data.end(), [](uint8_t b) { return b == 0; });
 }
 
-// A temp file that is removed with this object.
+// A temp file with no name: unlinked as soon as it exists, so a process killed in the middle
+// of a repair (the daemon's finalize step can be) leaves nothing behind. Tools reach it
+// through /proc/PID/fd/N.
 class ScratchFile {
  public:
   static Result<ScratchFile> Create() {
@@ -29,11 +31,9 @@ class ScratchFile {
     std::string path = fmt::format("{}/basalt-fat-XXXXXX", dir && *dir ? dir : "/var/tmp");
     int raw = ::mkstemp(path.data());
     if (raw < 0) return FailErrno(fmt::format("create a scratch file like {}", path));
-    return ScratchFile(UniqueFd(raw), std::move(path));
-  }
-  ScratchFile(ScratchFile&&) = default;
-  ~ScratchFile() {
-    if (!path_.empty()) ::unlink(path_.c_str());
+    UniqueFd fd(raw);
+    if (::unlink(path.c_str()) != 0) return FailErrno("unlink scratch file " + path);
+    return ScratchFile(std::move(fd), fmt::format("/proc/{}/fd/{}", ::getpid(), raw));
   }
   int fd() const { return fd_.get(); }
   const std::string& path() const { return path_; }
