@@ -88,7 +88,7 @@ class XzStream {
   Result<size_t> ReadSome(uint8_t* out, size_t n) {
     if (!ok_) return Failf(ErrorKind::kInternal, "bsdiff: cannot initialise xz for {}", name_);
     size_t done = 0;
-    // Never called for zero bytes with the stream unfinished: liblzma reports LZMA_BUF_ERROR
+    // A zero-byte read returns at once without calling liblzma, which answers LZMA_BUF_ERROR
     // when asked twice to make progress with no room for output.
     while (done < n && !ended_) {
       strm_.next_out = out + done;
