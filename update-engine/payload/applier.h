@@ -7,9 +7,10 @@
 //
 // Memory: the signed head (header, manifest <= 64 MiB, signatures <= 1 MiB) plus one
 // operation's buffers: its blob (<= 32 MiB), its output (<= 32 MiB) and its source
-// (<= 64 MiB), plus a decoder (xz <= 64 MiB) and the verity level being built (1/128 of the
-// data). Payloads from `basalt payload generate` use 2 MiB outputs and <= ~4 MiB sources, so
-// the applier's own buffers stay near 10 MiB whatever the payload size.
+// (<= 64 MiB), plus a decoder (xz <= 64 MiB), 5 MiB of written bytes on their way to the
+// hashing thread, and the verity level being built (1/128 of the data). Payloads from `basalt
+// payload generate` use 2 MiB outputs and <= ~4 MiB sources, so the applier's own buffers stay near
+// 10 MiB whatever the payload size.
 #pragma once
 
 #include <chrono>
