@@ -8,7 +8,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config git clang libclang-rt-14-dev clang-format ccache
   # libraries named in DESIGN.md
   libblkid-dev libfdisk-dev libcryptsetup-dev libssl-dev libcurl4-openssl-dev
-  libprotobuf-dev protobuf-compiler libbz2-dev libsystemd-dev libzstd-dev liblzma-dev liblz4-dev libarchive-dev
+  libprotobuf-dev protobuf-compiler libbz2-dev libsystemd-dev libzstd-dev liblzma-dev liblz4-dev zlib1g-dev libarchive-dev
   nlohmann-json3-dev libcli11-dev libfmt-dev libpugixml-dev libtomlplusplus-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   # image build tools

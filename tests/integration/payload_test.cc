@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -25,6 +26,7 @@
 #include "update-engine/payload/file_map.h"
 #include "update-engine/payload/format.h"
 #include "update-engine/payload/generator.h"
+#include "update-engine/payload/gzip_region.h"
 #include "update-engine/payload/reader.h"
 
 extern char** environ;
@@ -91,6 +93,24 @@ void MakeTrees(const std::string& old_tree, const std::string& new_tree) {
   vmlinux.insert(1 << 20, RandomBytes(3000, 13));
   WriteFile(new_tree + "/lib/modules/6.1.0-11-amd64/vmlinuz",
             testing::MakeLz4BzImage(vmlinux, stub));
+
+  // Debian's gzip'd documentation: a changelog that grew by new entries at the top (data blocks
+  // plus a tail erofs keeps inline), and two small manual pages wholly inline in the metadata,
+  // all as `gzip -9n` makes them; once gzip'd, every byte after the change differs.
+  auto gz = [](const std::string& text) {
+    auto c = GzipCompress(std::span(reinterpret_cast<const uint8_t*>(text.data()), text.size()), 9);
+    EXPECT_TRUE(c.has_value()) << c.error().message();
+    return c ? std::string(c->begin(), c->end()) : std::string();
+  };
+  const std::string changelog = RandomBytes(200000, 14, true);
+  const std::string man1 = RandomBytes(3000, 15, true), man2 = RandomBytes(2500, 16, true);
+  WriteFile(old_tree + "/share/doc/pkg/changelog.Debian.gz", gz(changelog));
+  WriteFile(old_tree + "/share/man/man1/one.1.gz", gz(man1));
+  WriteFile(old_tree + "/share/man/man1/two.1.gz", gz(man2));
+  WriteFile(new_tree + "/share/doc/pkg/changelog.Debian.gz",
+            gz(RandomBytes(3000, 17, true) + changelog));
+  WriteFile(new_tree + "/share/man/man1/one.1.gz", gz(man1 + ".SH BUGS\nnone\n"));
+  WriteFile(new_tree + "/share/man/man1/two.1.gz", gz("updated " + man2));
 }
 
 struct Shared {
@@ -149,6 +169,9 @@ class PayloadTest : public ::testing::Test {
     keyring_ = std::move(*ring);
   }
 
+  void ExpectRebuildRefused(Operation::Type type,
+                            const std::function<void(Operation&)>& break_level);
+
   Result<ApplyResult> Apply(const std::string& payload, const std::string& target,
                             std::optional<std::string> source = std::nullopt,
                             size_t threshold = 1) {
@@ -202,6 +225,7 @@ TEST_F(PayloadTest, DeltaRoundTripIsByteIdentical) {
   EXPECT_EQ(d.from_version, "1.0.0");
   EXPECT_GT(d.ops.at("SOURCE_COPY").count, 0u);
   EXPECT_EQ(d.ops.at("SOURCE_LZ4_PATCH").count, 1u);  // the kernel
+  EXPECT_GE(d.ops.count("SOURCE_GZIP_PATCH"), 1u) << "the gzip'd files are not diffed as such";
   EXPECT_LT(d.size * 3, s().full_result.size) << "delta should be far smaller than full";
   TempDir t;
   // A block-device-like target: pre-existing content that must be fully replaced.
@@ -417,24 +441,26 @@ TEST_F(PayloadTest, SignaturePolicy) {
   }
 }
 
-// A host whose liblz4 compresses differently from the generator's: simulated by a payload,
-// validly signed, whose kernel operation names a level that does not reproduce the stream.
-// The recompressed kernel is checked before it is written, and the error is the one the
-// daemon falls back to the full payload on.
-TEST_F(PayloadTest, KernelThatDoesNotRecompressHereIsRefusedBeforeWriting) {
+// A host whose compressor works differently from the generator's (liblz4 for the kernel, gzip
+// for documentation): simulated by a payload, validly signed, in which the first operation of
+// `type` names a level that does not reproduce its stream. The recompressed bytes are checked
+// before they are written, and the error is the one the daemon falls back to the full payload
+// on.
+void PayloadTest::ExpectRebuildRefused(Operation::Type type,
+                                       const std::function<void(Operation&)>& break_level) {
   const std::string payload = ReadFile(s().delta);
   MemoryPayloadSource head_src(
       std::span(reinterpret_cast<const uint8_t*>(payload.data()), payload.size()));
   auto head = ReadHead(head_src, &*keyring_, 1);
   ASSERT_TRUE(head.has_value()) << head.error().message();
-  EXPECT_EQ(head->header.minor_version, kMinorDelta3);
+  EXPECT_EQ(head->header.minor_version, kMinorDelta4);
   Manifest m = head->manifest;
   int k = -1;
-  for (int i = 0; i < m.partitions(0).operations_size(); ++i) {
-    if (m.partitions(0).operations(i).type() == Operation::SOURCE_LZ4_PATCH) k = i;
+  for (int i = 0; i < m.partitions(0).operations_size() && k < 0; ++i) {
+    if (m.partitions(0).operations(i).type() == type) k = i;
   }
-  ASSERT_GE(k, 0) << "the delta has no SOURCE_LZ4_PATCH";
-  m.mutable_partitions(0)->mutable_operations(k)->mutable_dst_lz4()->set_level(12);
+  ASSERT_GE(k, 0) << "the delta has no " << OperationTypeName(type);
+  break_level(*m.mutable_partitions(0)->mutable_operations(k));
   const std::string mb = m.SerializeAsString();
   Header h = head->header;
   h.manifest_size = mb.size();
@@ -456,6 +482,18 @@ TEST_F(PayloadTest, KernelThatDoesNotRecompressHereIsRefusedBeforeWriting) {
   EXPECT_NE(r.error().message().find("cannot be rebuilt on this host"), std::string::npos)
       << r.error().message();
   EXPECT_EQ(ReadFile(t / "slot.img"), ExpectedAfter(pattern, new_image, m.partitions(0), k));
+}
+
+TEST_F(PayloadTest, KernelThatDoesNotRecompressHereIsRefusedBeforeWriting) {
+  ExpectRebuildRefused(Operation::SOURCE_LZ4_PATCH,
+                       [](Operation& op) { op.mutable_dst_lz4()->set_level(12); });
+}
+
+TEST_F(PayloadTest, GzipFileThatDoesNotRecompressHereIsRefusedBeforeWriting) {
+  ExpectRebuildRefused(Operation::SOURCE_GZIP_PATCH, [](Operation& op) {
+    for (auto& r : *op.mutable_dst_gzip())
+      r.set_level(r.level() == 9 ? 1 : 9);
+  });
 }
 
 // A kernel whose LZ4 stream no liblz4 level reproduces is diffed as it is, and the delta
@@ -635,7 +673,7 @@ TEST_F(PayloadTest, DeltaDiffsModifiedFilesAgainstTheirOldVersion) {
       const std::string type = op["type"];
       if (type == "SOURCE_COPY") continue;
       EXPECT_TRUE(type == "SOURCE_ZSTD_PATCH" || type == "SOURCE_BSDIFF" ||
-                  type == "SOURCE_LZ4_PATCH")
+                  type == "SOURCE_LZ4_PATCH" || type == "SOURCE_GZIP_PATCH")
           << "block " << b << " is " << type;
       for (const auto& e : op["src_extents"]) {
         for (uint64_t k = 0; k < e[1].get<uint64_t>(); ++k)
@@ -669,6 +707,33 @@ TEST_F(PayloadTest, DeltaDiffsModifiedFilesAgainstTheirOldVersion) {
     EXPECT_EQ(op["dst_lz4"]["level"], 9);
     EXPECT_EQ(op["dst_lz4"]["decompressed_length"], (3u << 20) + 3000);
   }
+  // The gzip'd files are diffed decompressed: the changelog's blocks belong to one
+  // SOURCE_GZIP_PATCH far smaller than the file, and the manual pages (inline in metadata
+  // blocks, or with an inline tail) are members of such operations too, by decompressed size.
+  {
+    auto nb = blocks_of(new_files, "/share/doc/pkg/changelog.Debian.gz");
+    ASSERT_FALSE(nb.empty());
+    ASSERT_TRUE(op_of_block.count(nb[0]));
+    const auto& op = ops[op_of_block[nb[0]]];
+    EXPECT_EQ(op["type"], "SOURCE_GZIP_PATCH");
+    for (uint64_t b : nb)
+      EXPECT_EQ(op_of_block[b], op_of_block[nb[0]]) << "block " << b;
+    const uint64_t file_bytes =
+        std::filesystem::file_size(s().dir / "new-tree/share/doc/pkg/changelog.Debian.gz");
+    EXPECT_LT(op["data_length"].get<uint64_t>() * 5, file_bytes)
+        << op["data_length"] << " bytes of patch for a " << file_bytes << "-byte changelog";
+    std::set<uint64_t> members;  // decompressed sizes of all SOURCE_GZIP_PATCH members
+    for (const auto& o : ops) {
+      if (o["type"] != "SOURCE_GZIP_PATCH") continue;
+      for (const auto& r : o["dst_gzip"]) {
+        members.insert(r["decompressed_length"].get<uint64_t>());
+        EXPECT_EQ(r["level"], 9);
+      }
+    }
+    EXPECT_TRUE(members.count(203000)) << "changelog";
+    EXPECT_TRUE(members.count(3014)) << "one.1.gz";
+    EXPECT_TRUE(members.count(2508)) << "two.1.gz";
+  }
   // Unchanged and renamed files: source copies only.
   for (const std::string path : {"/share/doc/readme", "/share/new-name.dat"}) {
     SCOPED_TRACE(path);
@@ -699,7 +764,7 @@ TEST_F(PayloadTest, CliVerifyAndInspect) {
   auto in = RunChild({Basalt(), "payload", "inspect", s().delta, "--json"}, t / "o");
   ASSERT_TRUE(WIFEXITED(in.status) && WEXITSTATUS(in.status) == 0) << in.out;
   auto ij = nlohmann::json::parse(in.out);
-  EXPECT_EQ(ij["header"]["minor_version"], kMinorDelta3);
+  EXPECT_EQ(ij["header"]["minor_version"], kMinorDelta4);
   EXPECT_EQ(ij["from_version"], "1.0.0");
   const auto& ops = ij["partitions"][0]["operations"];
   for (const auto& [name, st] : s().delta_result.ops) {

@@ -1,3 +1,5 @@
 basalt_add_gtest(payload_unit_test
-  SOURCES ${CMAKE_CURRENT_LIST_DIR}/payload_unit_test.cc
+  SOURCES
+    ${CMAKE_CURRENT_LIST_DIR}/payload_unit_test.cc
+    ${CMAKE_CURRENT_LIST_DIR}/payload_gzip_test.cc
   LIBS basalt_payload)

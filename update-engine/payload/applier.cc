@@ -19,6 +19,7 @@
 #include "common/scratch_buffer.h"
 #include "update-engine/payload/bspatch.h"
 #include "update-engine/payload/codec.h"
+#include "update-engine/payload/gzip_region.h"
 #include "update-engine/payload/lz4_region.h"
 #include "update-engine/payload/reader.h"
 #include "verity/verity.h"
@@ -287,6 +288,9 @@ class Applier {
   Status CheckSource(const Partition& part);
   Status ApplyOperation(const Operation& op, size_t index);
   Status ApplyLz4Patch(const Operation& op, std::span<const uint8_t> blob, size_t dst_bytes);
+  Status ApplyGzipPatch(const Operation& op, std::span<const uint8_t> blob, size_t dst_bytes);
+  Status CheckRebuilt(const Operation& op, std::span<const uint8_t> rebuilt, size_t dst_bytes,
+                      std::string_view why);
   Status WriteExtents(const google::protobuf::RepeatedPtrField<proto::Extent>& extents,
                       std::span<const uint8_t> data);
   Status WriteZeros(const google::protobuf::RepeatedPtrField<proto::Extent>& extents);
@@ -447,6 +451,10 @@ Status Applier::ApplyOperation(const Operation& op, size_t index) {
       BASALT_RETURN_IF_ERROR(ApplyLz4Patch(op, blob, dst_bytes));
       data = out_.span();
       break;
+    case Operation::SOURCE_GZIP_PATCH:
+      BASALT_RETURN_IF_ERROR(ApplyGzipPatch(op, blob, dst_bytes));
+      data = out_.span();
+      break;
     default:
       return Failf(ErrorKind::kUnsupported, "operation type {} unsupported",
                    static_cast<int>(op.type()));
@@ -477,17 +485,45 @@ Status Applier::ApplyLz4Patch(const Operation& op, std::span<const uint8_t> blob
     return Fail(ErrorKind::kIntegrity,
                 std::string(kNotReproducible) + contracted.error().message());
   }
-  if (contracted->size() != dst_bytes) {
+  return CheckRebuilt(op, *contracted, dst_bytes, "this host's liblz4 compresses differently");
+}
+
+// The same for a gzip member, recompressed by this host's gzip.
+Status Applier::ApplyGzipPatch(const Operation& op, std::span<const uint8_t> blob,
+                               size_t dst_bytes) {
+  const auto src_regions = GzipRegionsOf(op.src_gzip()), dst_regions = GzipRegionsOf(op.dst_gzip());
+  BASALT_ASSIGN_OR_RETURN(std::vector<uint8_t> src_expanded,
+                          ExpandGzipRegions(src_buf_, src_regions));
+  std::vector<uint8_t> dst_expanded(ExpandedGzipSize(dst_bytes, dst_regions));
+  BASALT_RETURN_IF_ERROR(zstd_.DecompressExact(blob, dst_expanded, src_expanded));
+  result_.peak_buffer_bytes =
+      std::max<uint64_t>(result_.peak_buffer_bytes, blob_.capacity() + src_buf_.capacity() +
+                                                        src_expanded.size() + dst_expanded.size());
+  src_expanded = {};
+  auto contracted = ContractGzipRegions(dst_expanded, dst_regions);
+  if (!contracted) {
+    return Fail(ErrorKind::kIntegrity,
+                std::string(kNotReproducible) + contracted.error().message());
+  }
+  return CheckRebuilt(op, *contracted, dst_bytes,
+                      fmt::format("this host's {} compresses differently", kGzipTool));
+}
+
+// A destination rebuilt by a compressor on this host must be exactly the signed bytes before it
+// may be written; otherwise the delta is unusable here (the full payload still is).
+Status Applier::CheckRebuilt(const Operation& op, std::span<const uint8_t> rebuilt,
+                             size_t dst_bytes, std::string_view why) {
+  if (rebuilt.size() != dst_bytes) {
     return Failf(ErrorKind::kIntegrity, "{}recompressed destination is {} bytes, not {}",
-                 kNotReproducible, contracted->size(), dst_bytes);
+                 kNotReproducible, rebuilt.size(), dst_bytes);
   }
-  if (auto s = CheckDigest(*contracted, op.dst_sha256(), ErrorKind::kIntegrity,
-                           "recompressed destination");
+  if (auto s =
+          CheckDigest(rebuilt, op.dst_sha256(), ErrorKind::kIntegrity, "recompressed destination");
       !s) {
-    return Fail(ErrorKind::kIntegrity, std::string(kNotReproducible) + s.error().message() +
-                                           " (this host's liblz4 compresses differently)");
+    return Fail(ErrorKind::kIntegrity,
+                fmt::format("{}{} ({})", kNotReproducible, s.error().message(), why));
   }
-  std::ranges::copy(*contracted, out_.Resize(contracted->size()).begin());
+  std::ranges::copy(rebuilt, out_.Resize(rebuilt.size()).begin());
   return {};
 }
 

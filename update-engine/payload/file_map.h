@@ -15,6 +15,11 @@ namespace basalt::payload {
 struct FileBlocks {
   std::string path;
   std::vector<uint64_t> blocks;  // image blocks holding the file's data, in file order
+  uint64_t size = 0;             // bytes
+  // erofs FLAT_INLINE: the last inline_size bytes of the file live at image byte
+  // inline_offset, inside a metadata block, not in `blocks`.
+  uint64_t inline_offset = 0;
+  uint32_t inline_size = 0;
 };
 
 // Every inode with block data (regular files, directories, long symlinks), once per inode

@@ -70,6 +70,34 @@ Status ValidateLz4Regions(const Operation& op) {
   return {};
 }
 
+Status ValidateGzipRegions(const Operation& op) {
+  if (op.src_gzip_size() == 0 || op.dst_gzip_size() == 0) {
+    return Fail(ErrorKind::kInvalidInput, "SOURCE_GZIP_PATCH without its gzip regions");
+  }
+  if (auto s = CheckGzipRegions(GzipRegionsOf(op.src_gzip()),
+                                ExtentBlocks(op.src_extents()) * kBlockSize);
+      !s) {
+    return Fail(ErrorKind::kInvalidInput, "source " + s.error().message());
+  }
+  if (auto s = CheckGzipRegions(GzipRegionsOf(op.dst_gzip()),
+                                ExtentBlocks(op.dst_extents()) * kBlockSize);
+      !s) {
+    return Fail(ErrorKind::kInvalidInput, "destination " + s.error().message());
+  }
+  for (const auto& r : op.dst_gzip()) {
+    if (r.level() < 1 || r.level() > 9) {
+      return Failf(ErrorKind::kInvalidInput, "gzip level {} is outside 1..9", r.level());
+    }
+  }
+  for (const auto& r : op.src_gzip()) {
+    if (r.level() != 0) return Fail(ErrorKind::kInvalidInput, "source gzip region carries a level");
+  }
+  if (op.dst_sha256().size() != 32) {
+    return Fail(ErrorKind::kInvalidInput, "destination SHA-256 is not 32 bytes");
+  }
+  return {};
+}
+
 Status ValidatePartition(const Partition& part, uint32_t minor, uint64_t* blob_cursor,
                          size_t index) {
   auto fail = [&](std::string msg) {
@@ -206,8 +234,17 @@ Status ValidatePartition(const Partition& part, uint32_t minor, uint64_t* blob_c
     }
     if (op.type() == Operation::SOURCE_LZ4_PATCH) {
       if (auto s = ValidateLz4Regions(op); !s) return opfail(s.error().message());
-    } else if (op.has_src_lz4() || op.has_dst_lz4() || !op.dst_sha256().empty()) {
+    } else if (op.has_src_lz4() || op.has_dst_lz4()) {
       return opfail(fmt::format("{} carries LZ4 region fields", OperationTypeName(op.type())));
+    }
+    if (op.type() == Operation::SOURCE_GZIP_PATCH) {
+      if (auto s = ValidateGzipRegions(op); !s) return opfail(s.error().message());
+    } else if (op.src_gzip_size() != 0 || op.dst_gzip_size() != 0) {
+      return opfail(fmt::format("{} carries gzip region fields", OperationTypeName(op.type())));
+    }
+    if (op.type() != Operation::SOURCE_LZ4_PATCH && op.type() != Operation::SOURCE_GZIP_PATCH &&
+        !op.dst_sha256().empty()) {
+      return opfail(fmt::format("{} carries a destination SHA-256", OperationTypeName(op.type())));
     }
   }
   if (covered != shipped) {
@@ -369,6 +406,8 @@ std::string_view OperationTypeName(Operation::Type type) {
       return "SOURCE_LZ4_PATCH";
     case Operation::SOURCE_BSDIFF_XZ:
       return "SOURCE_BSDIFF_XZ";
+    case Operation::SOURCE_GZIP_PATCH:
+      return "SOURCE_GZIP_PATCH";
     default:
       return "UNKNOWN";
   }
@@ -377,14 +416,29 @@ std::string_view OperationTypeName(Operation::Type type) {
 bool IsSourceOperation(Operation::Type type) {
   return type == Operation::SOURCE_COPY || type == Operation::SOURCE_ZSTD_PATCH ||
          type == Operation::SOURCE_BSDIFF || type == Operation::SOURCE_LZ4_PATCH ||
-         type == Operation::SOURCE_BSDIFF_XZ;
+         type == Operation::SOURCE_BSDIFF_XZ || type == Operation::SOURCE_GZIP_PATCH;
 }
 
 uint32_t MinorVersionFor(Operation::Type type) {
   if (type == Operation::SOURCE_LZ4_PATCH || type == Operation::SOURCE_BSDIFF_XZ) {
     return kMinorDelta3;
   }
+  if (type == Operation::SOURCE_GZIP_PATCH) return kMinorDelta4;
   return IsSourceOperation(type) ? kMinorDelta : kMinorFull;
+}
+
+std::vector<GzipRegion> GzipRegionsOf(
+    const google::protobuf::RepeatedPtrField<proto::GzipRegion>& regions) {
+  std::vector<GzipRegion> out;
+  for (const auto& r : regions) {
+    GzipRegion g;
+    for (const auto& p : r.pieces())
+      g.pieces.push_back({p.offset(), p.length()});
+    g.decompressed_length = r.decompressed_length();
+    g.level = static_cast<int>(r.level());
+    out.push_back(std::move(g));
+  }
+  return out;
 }
 
 uint64_t ExtentBlocks(const google::protobuf::RepeatedPtrField<proto::Extent>& extents) {

@@ -12,6 +12,7 @@
 
 #include "common/error.h"
 #include "common/keyring.h"
+#include "update-engine/payload/gzip_region.h"
 #include "update-engine/proto/payload.pb.h"
 
 namespace basalt::payload {
@@ -22,7 +23,8 @@ inline constexpr uint32_t kFormatVersion = 1;
 inline constexpr uint32_t kMinorFull = 1;    // REPLACE, REPLACE_ZSTD, REPLACE_XZ, ZERO
 inline constexpr uint32_t kMinorDelta = 2;   // + SOURCE_COPY, SOURCE_ZSTD_PATCH, SOURCE_BSDIFF
 inline constexpr uint32_t kMinorDelta3 = 3;  // + SOURCE_LZ4_PATCH, SOURCE_BSDIFF_XZ
-inline constexpr uint32_t kMaxSupportedMinor = kMinorDelta3;
+inline constexpr uint32_t kMinorDelta4 = 4;  // + SOURCE_GZIP_PATCH
+inline constexpr uint32_t kMaxSupportedMinor = kMinorDelta4;
 inline constexpr size_t kHeaderSize = 32;
 inline constexpr size_t kSignedHeaderSize = 24;  // header bytes covered by the signatures
 inline constexpr uint32_t kBlockSize = 4096;
@@ -71,6 +73,8 @@ bool IsSourceOperation(Operation::Type type);
 // The lowest minor version whose appliers implement `type`.
 uint32_t MinorVersionFor(Operation::Type type);
 uint64_t ExtentBlocks(const google::protobuf::RepeatedPtrField<proto::Extent>& extents);
+std::vector<GzipRegion> GzipRegionsOf(
+    const google::protobuf::RepeatedPtrField<proto::GzipRegion>& regions);
 
 // Blocks of a partition the operations must cover: the data area, plus the verity superblock
 // when there is one. The hash tree after it is rebuilt by the applier.

@@ -21,6 +21,7 @@
 #include "update-engine/payload/codec.h"
 #include "update-engine/payload/file_map.h"
 #include "update-engine/payload/format.h"
+#include "update-engine/payload/gzip_region.h"
 #include "update-engine/payload/image_dir.h"
 #include "update-engine/payload/lz4_region.h"
 #include "update-engine/payload/ordered_pool.h"
@@ -52,7 +53,7 @@ struct PlannedOp {
   std::vector<uint8_t> blob;
 };
 
-enum class SegmentKind { kZero, kCopy, kEncode, kFile, kLz4File };
+enum class SegmentKind { kZero, kCopy, kEncode, kFile, kLz4File, kGzipFile };
 using Runs = std::vector<std::pair<uint64_t, uint64_t>>;  // {start block, count}
 struct Segment {
   SegmentKind kind;
@@ -64,6 +65,9 @@ struct Segment {
   Runs dst_runs = {};
   Runs src_runs = {};
   bool code = false;  // kFile: a piece of a file IsCode() says is compiled code
+  // kGzipFile: the gzip members' pieces in the gathered new and old bytes (all blocks of the
+  // files, plus the metadata blocks holding inline tails); lengths are filled in on encoding.
+  std::vector<GzipRegion> dst_gzip = {}, src_gzip = {};
 };
 
 // Per-file operations, like update_engine's per-file diff cap: a changed file is cut into
@@ -261,6 +265,13 @@ class Generator {
   Result<PlannedOp> Encode(const Segment& seg, size_t slot);
   Result<PlannedOp> EncodeFile(const Segment& seg, size_t slot);
   Result<std::vector<PlannedOp>> EncodeLz4File(const Segment& seg, size_t slot);
+  Result<PlannedOp> EncodeGzipFile(const Segment& seg, size_t slot);
+  // kGzipFile segments for the changed gzip'd files that have a gzip'd old version; files
+  // whose blocks overlap (inline tails in one metadata block) share a segment. Claims the
+  // blocks in `taken`.
+  void PlanGzipFiles(const std::vector<FileBlocks>& new_files,
+                     const std::vector<FileBlocks>& old_files, const FileMatcher& matcher,
+                     std::vector<bool>& taken);
   Result<PlannedOp> ChooseSmallest(std::span<const uint8_t> data, std::span<const uint8_t> source,
                                    size_t slot, int level, bool bsdiff);
   // Deltas: the changed blocks of files that have an old counterpart, as kFile segments.
@@ -284,6 +295,8 @@ class Generator {
   Partition* part_ = nullptr;
   std::string tmpdir_;
   uint64_t files_matched_ = 0;
+  uint64_t gzip_files_ = 0;
+  bool gzip_tool_ = false;  // kGzipTool runs here
   uint32_t minor_version_ = kMinorFull;
 };
 
@@ -366,6 +379,7 @@ void Generator::PlanFiles(const std::vector<uint64_t>& src, std::vector<bool>& t
     return;
   }
   FileMatcher matcher(*old_files);
+  PlanGzipFiles(*new_files, *old_files, matcher, taken);
   constexpr uint64_t kChanged = ~0ull;
   auto all_shipped = [](const FileBlocks& f, uint64_t shipped) {
     return !f.blocks.empty() &&
@@ -428,6 +442,163 @@ void Generator::PlanFiles(const std::vector<uint64_t>& src, std::vector<bool>& t
       seg.src_runs = ToRuns(old_blocks, lo, hi);
       segments_.push_back(std::move(seg));
     }
+  }
+}
+
+// Where a file's gzip member lies: its data blocks (in file order) and, for an erofs
+// FLAT_INLINE file, the tail at a byte of a metadata block.
+struct GzipFile {
+  std::vector<uint64_t> blocks;
+  uint64_t in_blocks = 0;  // member bytes in `blocks`
+  uint64_t meta = 0, at = 0, inline_size = 0;
+};
+
+std::optional<GzipFile> LocateGzipFile(const FileBlocks& f, uint64_t shipped,
+                                       std::span<const uint8_t> image) {
+  constexpr uint8_t kGzipMagic[3] = {0x1f, 0x8b, 0x08};
+  if (f.size < 18 || f.size > kMaxOpDstBytes || f.inline_size > f.size) return std::nullopt;
+  GzipFile g;
+  g.blocks = f.blocks;
+  g.in_blocks = f.size - f.inline_size;
+  g.inline_size = f.inline_size;
+  if (g.in_blocks > g.blocks.size() * kBlockSize) return std::nullopt;
+  for (uint64_t b : g.blocks)
+    if (b >= shipped) return std::nullopt;
+  if (g.inline_size > 0) {
+    g.meta = f.inline_offset / kBlockSize;
+    g.at = f.inline_offset % kBlockSize;
+    if (g.meta >= shipped || g.at + g.inline_size > kBlockSize ||
+        std::find(g.blocks.begin(), g.blocks.end(), g.meta) != g.blocks.end()) {
+      return std::nullopt;
+    }
+  }
+  // The first bytes of the member: in the first data block, else in the inline tail.
+  const uint8_t* head = g.in_blocks > 0 ? Blocks(image, g.blocks[0], 1).data()
+                                        : Blocks(image, g.meta, 1).data() + g.at;
+  if (g.in_blocks == 0 && g.inline_size < 3) return std::nullopt;
+  if (g.in_blocks > 0 && g.in_blocks < 3) return std::nullopt;
+  if (std::memcmp(head, kGzipMagic, 3) != 0) return std::nullopt;
+  return g;
+}
+
+// The member's bytes, for telling changed files from unchanged ones.
+std::vector<uint8_t> GzipMember(const GzipFile& g, std::span<const uint8_t> image) {
+  std::vector<uint8_t> out;
+  for (uint64_t b : g.blocks) {
+    auto s = Blocks(image, b, 1);
+    out.insert(out.end(), s.begin(), s.end());
+  }
+  out.resize(g.in_blocks);
+  if (g.inline_size > 0) {
+    auto s = Blocks(image, g.meta, 1).subspan(g.at, g.inline_size);
+    out.insert(out.end(), s.begin(), s.end());
+  }
+  return out;
+}
+
+// Gathers files into one operation's bytes: each file's data blocks, then the metadata blocks
+// (once each), and says where every member lies in them.
+void LayOut(const std::vector<const GzipFile*>& files, Runs& runs,
+            std::vector<GzipRegion>& regions) {
+  std::vector<uint64_t> blocks, metas;
+  std::vector<uint64_t> data_at;  // each file's first byte in the gathered bytes
+  for (const GzipFile* g : files) {
+    data_at.push_back(blocks.size() * kBlockSize);
+    blocks.insert(blocks.end(), g->blocks.begin(), g->blocks.end());
+    if (g->inline_size > 0 && std::find(metas.begin(), metas.end(), g->meta) == metas.end()) {
+      metas.push_back(g->meta);
+    }
+  }
+  const uint64_t meta_at = blocks.size() * kBlockSize;
+  blocks.insert(blocks.end(), metas.begin(), metas.end());
+  runs = ToRuns(blocks, 0, blocks.size());
+  regions.clear();
+  for (size_t i = 0; i < files.size(); ++i) {
+    const GzipFile& g = *files[i];
+    GzipRegion r;
+    if (g.in_blocks > 0) r.pieces.push_back({data_at[i], g.in_blocks});
+    if (g.inline_size > 0) {
+      const size_t m =
+          static_cast<size_t>(std::find(metas.begin(), metas.end(), g.meta) - metas.begin());
+      r.pieces.push_back({meta_at + m * kBlockSize + g.at, g.inline_size});
+    }
+    regions.push_back(std::move(r));
+  }
+}
+
+void Generator::PlanGzipFiles(const std::vector<FileBlocks>& new_files,
+                              const std::vector<FileBlocks>& old_files, const FileMatcher& matcher,
+                              std::vector<bool>& taken) {
+  if (!opt_.gzip_files || !gzip_tool_ || opt_.max_minor_version < kMinorDelta4) return;
+  struct Candidate {
+    GzipFile dst, src;
+    std::vector<uint64_t> dst_blocks;  // data blocks and metadata block
+  };
+  std::vector<Candidate> cands;
+  std::vector<bool> old_used(old_files.size(), false);
+  for (const FileBlocks& nf : new_files) {
+    auto dst = LocateGzipFile(nf, shipped_blocks_, new_);
+    if (!dst) continue;
+    const int64_t m = matcher.Match(nf);
+    if (m < 0 || old_used[static_cast<size_t>(m)]) continue;
+    auto src = LocateGzipFile(old_files[static_cast<size_t>(m)], old_shipped_blocks_, old_);
+    if (!src || GzipMember(*dst, new_) == GzipMember(*src, old_)) continue;
+    old_used[static_cast<size_t>(m)] = true;
+    Candidate c{std::move(*dst), std::move(*src), {}};
+    c.dst_blocks = c.dst.blocks;
+    if (c.dst.inline_size > 0) c.dst_blocks.push_back(c.dst.meta);
+    cands.push_back(std::move(c));
+  }
+  // Files that share a destination block (inline tails in one metadata block) go together:
+  // union-find over the candidates through the blocks they write.
+  std::vector<size_t> parent(cands.size());
+  for (size_t i = 0; i < parent.size(); ++i)
+    parent[i] = i;
+  auto find = [&](size_t i) {
+    while (parent[i] != i)
+      i = parent[i] = parent[parent[i]];
+    return i;
+  };
+  std::unordered_map<uint64_t, size_t> owner;
+  for (size_t i = 0; i < cands.size(); ++i) {
+    for (uint64_t b : cands[i].dst_blocks) {
+      auto [it, fresh] = owner.try_emplace(b, i);
+      if (!fresh) parent[find(i)] = find(it->second);
+    }
+  }
+  std::vector<std::vector<size_t>> groups(cands.size());
+  for (size_t i = 0; i < cands.size(); ++i)
+    groups[find(i)].push_back(i);
+  for (const auto& group : groups) {
+    if (group.empty() || group.size() > kMaxGzipRegions) continue;
+    std::vector<const GzipFile*> dsts, srcs;
+    for (size_t i : group) {
+      dsts.push_back(&cands[i].dst);
+      srcs.push_back(&cands[i].src);
+    }
+    Segment seg{SegmentKind::kGzipFile, 0, 0};
+    LayOut(dsts, seg.dst_runs, seg.dst_gzip);
+    LayOut(srcs, seg.src_runs, seg.src_gzip);
+    uint64_t dst_blocks = 0, src_blocks = 0;
+    bool free = true;
+    for (auto [b, n] : seg.dst_runs) {
+      dst_blocks += n;
+      for (uint64_t i = b; i < b + n; ++i)
+        free = free && !taken[i];
+    }
+    for (auto [b, n] : seg.src_runs)
+      src_blocks += n;
+    if (!free || dst_blocks * kBlockSize > kMaxOpDstBytes || src_blocks > kMaxFileSourceBlocks) {
+      continue;
+    }
+    for (auto [b, n] : seg.dst_runs)
+      for (uint64_t i = b; i < b + n; ++i)
+        taken[i] = true;
+    seg.start = seg.dst_runs[0].first;
+    seg.blocks = dst_blocks;
+    gzip_files_ += group.size();
+    files_matched_ += group.size();
+    segments_.push_back(std::move(seg));
   }
 }
 
@@ -520,8 +691,8 @@ void Generator::PlanDelta() {
                    [](const Segment& a, const Segment& b) { return a.start < b.start; });
   log_.Info(
       fmt::format("delta plan: {} operations, {} changed files diffed against their old "
-                  "version",
-                  segments_.size(), files_matched_));
+                  "version ({} of them gzip'd, diffed decompressed)",
+                  segments_.size(), files_matched_, gzip_files_));
 }
 
 Result<PlannedOp> Generator::Encode(const Segment& seg, size_t slot) {
@@ -623,6 +794,18 @@ Result<PlannedOp> Generator::ChooseSmallest(std::span<const uint8_t> data,
   return best;
 }
 
+// Extents of a file operation from its segment's runs (the source ones only when the chosen
+// operation reads the source, with the SHA-256 of the gathered source bytes).
+void AttachRuns(PlannedOp& p, const Segment& seg, std::span<const uint8_t> source) {
+  if (IsSourceOperation(p.op.type())) {
+    for (auto [start, n] : seg.src_runs)
+      AddExtent(p.op.mutable_src_extents(), start, n);
+    p.op.set_src_sha256(DigestString(Sha256(source)));
+  }
+  for (auto [start, n] : seg.dst_runs)
+    AddExtent(p.op.mutable_dst_extents(), start, n);
+}
+
 Result<PlannedOp> Generator::EncodeFile(const Segment& seg, size_t slot) {
   const std::vector<uint8_t> data = Gather(new_, seg.dst_runs);
   const std::vector<uint8_t> source = Gather(old_, seg.src_runs);
@@ -630,13 +813,7 @@ Result<PlannedOp> Generator::EncodeFile(const Segment& seg, size_t slot) {
                       (opt_.bsdiff == GenerateOptions::Bsdiff::kCode && seg.code);
   BASALT_ASSIGN_OR_RETURN(PlannedOp best,
                           ChooseSmallest(data, source, slot, opt_.zstd_level, bsdiff));
-  if (IsSourceOperation(best.op.type())) {
-    for (auto [start, n] : seg.src_runs)
-      AddExtent(best.op.mutable_src_extents(), start, n);
-    best.op.set_src_sha256(DigestString(Sha256(source)));
-  }
-  for (auto [start, n] : seg.dst_runs)
-    AddExtent(best.op.mutable_dst_extents(), start, n);
+  AttachRuns(best, seg, source);
   return best;
 }
 
@@ -683,11 +860,7 @@ Result<std::vector<PlannedOp>> Generator::EncodeLz4File(const Segment& seg, size
   };
   std::vector<PlannedOp> out;
   if (auto p = try_lz4()) {
-    for (auto [start, n] : seg.src_runs)
-      AddExtent(p->op.mutable_src_extents(), start, n);
-    p->op.set_src_sha256(DigestString(Sha256(source)));
-    for (auto [start, n] : seg.dst_runs)
-      AddExtent(p->op.mutable_dst_extents(), start, n);
+    AttachRuns(*p, seg, source);
     out.push_back(std::move(*p));
     return out;
   }
@@ -706,6 +879,89 @@ Result<std::vector<PlannedOp>> Generator::EncodeLz4File(const Segment& seg, size
     out.push_back(std::move(p));
   }
   return out;
+}
+
+void SetGzipRegion(proto::GzipRegion* out, const GzipRegion& r) {
+  for (const ByteRange& p : r.pieces) {
+    auto* piece = out->add_pieces();
+    piece->set_offset(p.offset);
+    piece->set_length(p.length);
+  }
+  out->set_decompressed_length(r.decompressed_length);
+  out->set_level(static_cast<uint32_t>(r.level));
+}
+
+// The decompressed length a member's trailer (ISIZE, the length mod 2^32) gives; the expansion
+// then checks it. A trailer split across two pieces is rare and left to the ordinary diff.
+std::optional<uint64_t> GzipIsize(std::span<const uint8_t> bytes, const GzipRegion& r) {
+  const ByteRange& last = r.pieces.back();
+  if (last.length < 4 || last.offset + last.length > bytes.size()) return std::nullopt;
+  const uint8_t* p = bytes.data() + last.offset + last.length - 4;
+  return static_cast<uint64_t>(p[0]) | static_cast<uint64_t>(p[1]) << 8 |
+         static_cast<uint64_t>(p[2]) << 16 | static_cast<uint64_t>(p[3]) << 24;
+}
+
+// The regions whose members decompress (and, for the destination, that `gzip -n` reproduces),
+// with their lengths and levels filled in; the others stay compressed bytes of the rest.
+std::vector<GzipRegion> UsableGzipRegions(std::span<const uint8_t> bytes,
+                                          std::vector<GzipRegion> regions, bool need_level) {
+  std::vector<GzipRegion> out;
+  uint64_t expanded = 0;
+  for (GzipRegion& r : regions) {
+    auto n = GzipIsize(bytes, r);
+    if (!n || *n == 0 || *n > kMaxGzipExpandedBytes - expanded) continue;
+    r.decompressed_length = *n;
+    auto e = ExpandGzipRegions(bytes, std::span(&r, 1));
+    if (!e) continue;
+    if (need_level) {
+      std::vector<uint8_t> member;
+      for (const ByteRange& p : r.pieces)
+        member.insert(member.end(), bytes.begin() + static_cast<ptrdiff_t>(p.offset),
+                      bytes.begin() + static_cast<ptrdiff_t>(p.offset + p.length));
+      auto level = FindGzipLevel(member, std::span(*e).first(r.decompressed_length));
+      if (!level) continue;
+      r.level = *level;
+    }
+    expanded += r.decompressed_length;
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+// Gzip'd files: one SOURCE_GZIP_PATCH when `gzip -n` reproduces the new members and the patch of
+// the decompressed forms is the smaller; otherwise one ordinary diff of the same blocks.
+Result<PlannedOp> Generator::EncodeGzipFile(const Segment& seg, size_t slot) {
+  const std::vector<uint8_t> data = Gather(new_, seg.dst_runs);
+  const std::vector<uint8_t> source = Gather(old_, seg.src_runs);
+  auto try_gzip = [&]() -> std::optional<PlannedOp> {
+    auto dst = UsableGzipRegions(data, seg.dst_gzip, true);
+    auto src = UsableGzipRegions(source, seg.src_gzip, false);
+    if (dst.empty() || src.empty()) return std::nullopt;
+    auto dst_expanded = ExpandGzipRegions(data, dst);
+    auto src_expanded = ExpandGzipRegions(source, src);
+    if (!dst_expanded || !src_expanded) return std::nullopt;
+    auto patch = ZstdCompress(*dst_expanded, opt_.zstd_level, *src_expanded);
+    if (!patch) return std::nullopt;
+    PlannedOp p;
+    p.op.set_type(Operation::SOURCE_GZIP_PATCH);
+    p.blob = std::move(*patch);
+    for (const GzipRegion& r : src)
+      SetGzipRegion(p.op.add_src_gzip(), r);
+    for (const GzipRegion& r : dst)
+      SetGzipRegion(p.op.add_dst_gzip(), r);
+    p.op.set_dst_sha256(DigestString(Sha256(data)));
+    return p;
+  };
+  auto gz = try_gzip();
+  PlannedOp best;
+  // The compressed diff is only worth its time when the decompressed one did not shrink the
+  // files to a small fraction (it nearly always does: a changelog's new entries).
+  if (!gz || gz->blob.size() * 8 > data.size()) {
+    BASALT_ASSIGN_OR_RETURN(best, ChooseSmallest(data, source, slot, opt_.zstd_level, false));
+  }
+  if (gz && (best.blob.empty() || gz->blob.size() < best.blob.size())) best = std::move(*gz);
+  AttachRuns(best, seg, source);
+  return best;
 }
 
 Result<std::vector<PlannedOp>> Generator::RunSegment(size_t index) {
@@ -732,6 +988,10 @@ Result<std::vector<PlannedOp>> Generator::RunSegment(size_t index) {
     }
     case SegmentKind::kLz4File:
       return EncodeLz4File(seg, index);
+    case SegmentKind::kGzipFile: {
+      BASALT_ASSIGN_OR_RETURN(p, EncodeGzipFile(seg, index));
+      break;
+    }
   }
   std::vector<PlannedOp> out;
   out.push_back(std::move(p));
@@ -819,6 +1079,11 @@ Result<GenerateResult> Generator::Run() {
     if (Sha256(old_) != old_info_->sha256) {
       return Failf(ErrorKind::kIntegrity, "{}: SHA-256 differs from its image.json",
                    old_info_->path);
+    }
+    gzip_tool_ = access(kGzipTool, X_OK) == 0;
+    if (opt_.gzip_files && !gzip_tool_ && opt_.max_minor_version >= kMinorDelta4) {
+      log_.Warn(fmt::format("{} not found: gzip'd files are diffed compressed (larger delta)",
+                            kGzipTool));
     }
     PlanDelta();
   } else {

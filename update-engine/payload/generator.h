@@ -38,9 +38,13 @@ struct GenerateOptions {
   // Deltas: diff LZ4-compressed kernels (bzImage) in their decompressed form, as
   // SOURCE_LZ4_PATCH.
   bool lz4_kernels = true;
-  // The highest minor version the payload may need. 2 leaves out SOURCE_LZ4_PATCH and
-  // SOURCE_BSDIFF_XZ, for fleets whose appliers predate them (they refuse minor 3 payloads).
-  uint32_t max_minor_version = 3;
+  // Deltas: diff gzip'd files (changelogs, manual pages) that `gzip -n` reproduces in their
+  // decompressed form, as SOURCE_GZIP_PATCH.
+  bool gzip_files = true;
+  // The highest minor version the payload may need: 3 leaves out SOURCE_GZIP_PATCH, 2 also
+  // SOURCE_LZ4_PATCH and SOURCE_BSDIFF_XZ, for fleets whose appliers predate them (an applier
+  // refuses a payload of a higher minor version than it knows).
+  uint32_t max_minor_version = 4;
 };
 
 struct OpTypeStats {

@@ -48,6 +48,7 @@ struct GenerateArgs {
   bool bsdiff = false;
   bool no_bsdiff = false;
   bool no_lz4 = false;
+  bool no_gzip = false;
   uint64_t chunk_kib = 2048;
 };
 
@@ -57,6 +58,7 @@ int RunGenerate(GenerateArgs a) {
   if (a.bsdiff) a.opt.bsdiff = payload::GenerateOptions::Bsdiff::kAll;
   if (a.no_bsdiff) a.opt.bsdiff = payload::GenerateOptions::Bsdiff::kOff;
   a.opt.lz4_kernels = !a.no_lz4;
+  a.opt.gzip_files = !a.no_gzip;
   a.opt.chunk_size = a.chunk_kib * 1024;
   StderrLogger log(a.json ? LogLevel::kWarning : LogLevel::kInfo);
   auto r = payload::GeneratePayload(a.opt, log);
@@ -234,6 +236,20 @@ int RunInspect(const InspectArgs& a) {
         };
         if (op.has_src_lz4()) jo["src_lz4"] = region(op.src_lz4());
         if (op.has_dst_lz4()) jo["dst_lz4"] = region(op.dst_lz4());
+        auto gzip = [](const google::protobuf::RepeatedPtrField<payload::proto::GzipRegion>& rs) {
+          nlohmann::json list = nlohmann::json::array();
+          for (const auto& r : rs) {
+            nlohmann::json pieces = nlohmann::json::array();
+            for (const auto& p : r.pieces())
+              pieces.push_back({p.offset(), p.length()});
+            list.push_back({{"pieces", std::move(pieces)},
+                            {"decompressed_length", r.decompressed_length()},
+                            {"level", r.level()}});
+          }
+          return list;
+        };
+        if (op.src_gzip_size() > 0) jo["src_gzip"] = gzip(op.src_gzip());
+        if (op.dst_gzip_size() > 0) jo["dst_gzip"] = gzip(op.dst_gzip());
         if (!op.dst_sha256().empty()) jo["dst_sha256"] = Hex(op.dst_sha256());
         list.push_back(std::move(jo));
       }
@@ -329,10 +345,12 @@ void AddPayloadCommands(CLI::App& app, CommandRunner& runner) {
                             "changed files of compiled code (ELF, cpio), the default");
   gen->add_flag("--no-bsdiff", g->no_bsdiff, "Never try bsdiff")->excludes(all);
   gen->add_flag("--no-lz4-patch", g->no_lz4, "Do not diff LZ4 kernels decompressed");
+  gen->add_flag("--no-gzip-patch", g->no_gzip, "Do not diff gzip'd files decompressed");
   gen->add_option("--max-minor-version", g->opt.max_minor_version,
-                  "Highest payload minor version to need (default 3; 2 for hosts whose applier "
-                  "predates SOURCE_LZ4_PATCH and SOURCE_BSDIFF_XZ)")
-      ->check(CLI::Range(2, 3));
+                  "Highest payload minor version to need (default 4; 3 for hosts whose applier "
+                  "predates SOURCE_GZIP_PATCH, 2 for those that also predate SOURCE_LZ4_PATCH "
+                  "and SOURCE_BSDIFF_XZ)")
+      ->check(CLI::Range(2, 4));
   gen->add_flag("--json", g->json, "Machine-readable output");
   gen->callback([g, &runner] { runner.Set([g] { return RunGenerate(*g); }); });
 
