@@ -107,7 +107,10 @@ Result<std::vector<uint8_t>> RunFilter(const std::vector<std::string>& argv,
       ssize_t w = send(in_parent.get(), input.data() + sent,
                        std::min<size_t>(input.size() - sent, 1 << 16), MSG_NOSIGNAL);
       if (w < 0 && errno != EAGAIN && errno != EINTR) {
-        return FailErrno(tool + " stopped reading its input");
+        // The child stopped reading (it exited or closed stdin): its exit status says why,
+        // below; the unsent input is reported if it exited 0.
+        in_parent.Reset();
+        continue;
       }
       if (w > 0) sent += static_cast<size_t>(w);
       if (sent == input.size()) in_parent.Reset();  // EOF for the child
