@@ -8,11 +8,16 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 
 #include "common/fd.h"
 
 namespace basalt {
 namespace {
+
+// A filter that neither reads nor writes for this long is hung (gzip of a 64 MiB member takes
+// a few seconds).
+constexpr int kStallMs = 120'000;
 
 // posix_spawn file actions, destroyed on every path.
 class SpawnActions {
@@ -27,6 +32,28 @@ class SpawnActions {
   posix_spawn_file_actions_t a_;
 };
 
+// The child starts with no signals blocked or ignored, whatever the caller (a daemon that
+// blocks SIGTERM for its event loop) has set.
+class SpawnAttributes {
+ public:
+  SpawnAttributes() {
+    posix_spawnattr_init(&a_);
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    posix_spawnattr_setsigmask(&a_, &none);
+    posix_spawnattr_setsigdefault(&a_, &all);
+    posix_spawnattr_setflags(&a_, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  }
+  ~SpawnAttributes() { posix_spawnattr_destroy(&a_); }
+  SpawnAttributes(const SpawnAttributes&) = delete;
+  SpawnAttributes& operator=(const SpawnAttributes&) = delete;
+  posix_spawnattr_t* get() { return &a_; }
+
+ private:
+  posix_spawnattr_t a_;
+};
+
 // Reaps the child on every path, so an early return leaves no zombie.
 class Child {
  public:
@@ -39,12 +66,14 @@ class Child {
   }
   Child(const Child&) = delete;
   Child& operator=(const Child&) = delete;
+  // The wait status, or -1 when there is none to read (SIGCHLD ignored by the caller).
   int Wait() {
     int st = 0;
-    while (waitpid(pid_, &st, 0) < 0 && errno == EINTR) {
+    pid_t r;
+    while ((r = waitpid(pid_, &st, 0)) < 0 && errno == EINTR) {
     }
     pid_ = -1;
-    return st;
+    return r < 0 ? -1 : st;
   }
 
  private:
@@ -81,7 +110,8 @@ Result<std::vector<uint8_t>> RunFilter(const std::vector<std::string>& argv,
   args.push_back(nullptr);
   char* no_env[] = {nullptr};
   pid_t pid;
-  if (int e = posix_spawn(&pid, tool.c_str(), actions.get(), nullptr, args.data(), no_env);
+  SpawnAttributes attrs;
+  if (int e = posix_spawn(&pid, tool.c_str(), actions.get(), attrs.get(), args.data(), no_env);
       e != 0) {
     errno = e;
     return FailErrno("start " + tool);
@@ -99,9 +129,14 @@ Result<std::vector<uint8_t>> RunFilter(const std::vector<std::string>& argv,
   while (out_parent.valid()) {
     pollfd fds[2] = {{out_parent.get(), POLLIN, 0}, {in_parent.get(), POLLOUT, 0}};
     const nfds_t n = in_parent.valid() ? 2 : 1;
-    if (poll(fds, n, -1) < 0) {
+    const int ready = poll(fds, n, kStallMs);
+    if (ready < 0) {
       if (errno == EINTR) continue;
       return FailErrno("poll " + tool);
+    }
+    if (ready == 0) {
+      return Failf(ErrorKind::kInternal, "{} made no progress for {} s; killed", tool,
+                   kStallMs / 1000);
     }
     if (n == 2 && fds[1].revents != 0) {
       ssize_t w = send(in_parent.get(), input.data() + sent,
@@ -132,6 +167,7 @@ Result<std::vector<uint8_t>> RunFilter(const std::vector<std::string>& argv,
     }
   }
   const int st = child.Wait();
+  if (st < 0) return FailErrno("wait for " + tool);
   if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
     return Failf(ErrorKind::kInternal, "{} failed ({})", tool,
                  WIFEXITED(st) ? fmt::format("exit {}", WEXITSTATUS(st))

@@ -14,7 +14,8 @@ namespace basalt {
 
 // argv[0] is an absolute path (no PATH lookup: the program is chosen by the caller, not by the
 // environment). Output beyond max_output bytes, a non-zero exit or a signal is an error naming
-// the program. stderr is discarded, and the program gets an empty environment, so its output
+// the program, as is a program that neither reads nor writes for two minutes (it is killed).
+// stderr is discarded, and the program gets an empty environment, so its output
 // depends on the arguments alone (GZIP=-1 in a caller's environment changes gzip's, for one). The
 // caller's SIGPIPE disposition is not touched: the input goes through a socket written with
 // MSG_NOSIGNAL.

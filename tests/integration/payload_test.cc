@@ -102,6 +102,11 @@ void MakeTrees(const std::string& old_tree, const std::string& new_tree) {
     EXPECT_TRUE(c.has_value()) << c.error().message();
     return c ? std::string(c->begin(), c->end()) : std::string();
   };
+  // Hosts rebuild gzip'd files with the gzip of the image they update from; the generator
+  // only does so when that gzip is this machine's.
+  const std::string gzip_tool = ReadFile(kGzipTool);
+  WriteFile(old_tree + "/bin/gzip", gzip_tool);
+  WriteFile(new_tree + "/bin/gzip", gzip_tool);
   const std::string changelog = RandomBytes(200000, 14, true);
   const std::string man1 = RandomBytes(3000, 15, true), man2 = RandomBytes(2500, 16, true);
   WriteFile(old_tree + "/share/doc/pkg/changelog.Debian.gz", gz(changelog));
@@ -496,6 +501,43 @@ TEST_F(PayloadTest, GzipFileThatDoesNotRecompressHereIsRefusedBeforeWriting) {
   });
 }
 
+// The hosts rebuild gzip'd files with the old image's /usr/bin/gzip: without one, or with
+// another build than the generator's, gzip'd files are diffed compressed, and the delta still
+// round-trips.
+TEST_F(PayloadTest, GzipPatchNeedsTheOldImagesGzipToBeThisMachines) {
+  TempDir t;
+  auto gz = [](const std::string& text) {
+    auto c = GzipCompress(std::span(reinterpret_cast<const uint8_t*>(text.data()), text.size()), 9);
+    EXPECT_TRUE(c.has_value());
+    return c ? std::string(c->begin(), c->end()) : std::string();
+  };
+  const std::string text = RandomBytes(100000, 31, true);
+  WriteFile(t / "old-tree/share/doc/x/changelog.gz", gz(text));
+  WriteFile(t / "new-tree/share/doc/x/changelog.gz", gz(RandomBytes(2000, 32, true) + text));
+  const std::string gzip_tool = ReadFile(kGzipTool);
+  for (const std::string& old_gzip : {std::string(), gzip_tool + "rebuilt", gzip_tool}) {
+    SCOPED_TRACE(old_gzip.empty() ? "no gzip" : old_gzip == gzip_tool ? "same gzip" : "other");
+    std::filesystem::remove_all(t / "old");
+    std::filesystem::remove_all(t / "new");
+    std::filesystem::remove(t / "old-tree/bin/gzip");
+    if (!old_gzip.empty()) WriteFile(t / "old-tree/bin/gzip", old_gzip);
+    BuildImage(t / "old-tree", t / "old", "1.0.0");
+    BuildImage(t / "new-tree", t / "new", "1.1.0");
+    GenerateOptions o;
+    o.old_image_dir = t / "old";
+    o.new_image_dir = t / "new";
+    o.output_path = t / "delta.payload";
+    o.keys = {s().keys + "/k1.pem"};
+    auto d = GeneratePayload(o, log_);
+    ASSERT_TRUE(d.has_value()) << d.error().message();
+    EXPECT_EQ(d->ops.count("SOURCE_GZIP_PATCH"), old_gzip == gzip_tool ? 1u : 0u);
+    auto r = Apply(t / "delta.payload", t / "slot.img", t / "old/usr.img");
+    ASSERT_TRUE(r.has_value()) << r.error().message();
+    EXPECT_EQ(ReadFile(t / "slot.img"), ReadFile(t / "new/usr.img"));
+    std::filesystem::remove(t / "slot.img");
+  }
+}
+
 // A kernel whose LZ4 stream no liblz4 level reproduces is diffed as it is, and the delta
 // still round-trips.
 TEST_F(PayloadTest, UnreproducibleKernelIsDiffedCompressed) {
@@ -529,6 +571,9 @@ TEST_F(PayloadTest, NewerMinorVersionIsRefusedClearly) {
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error().kind(), ErrorKind::kUnsupported);
   EXPECT_NE(r.error().message().find("minor version 9"), std::string::npos) << r.error().message();
+  // For a delta, the daemon's cue to take the full payload (which a newer build farm still
+  // makes at a minor version old hosts know).
+  EXPECT_TRUE(IsSourceMismatch(r.error())) << r.error().message();
   EXPECT_FALSE(std::filesystem::exists(t / "slot.img"));
 }
 

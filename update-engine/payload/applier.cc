@@ -492,6 +492,8 @@ Status Applier::ApplyLz4Patch(const Operation& op, std::span<const uint8_t> blob
 Status Applier::ApplyGzipPatch(const Operation& op, std::span<const uint8_t> blob,
                                size_t dst_bytes) {
   const auto src_regions = GzipRegionsOf(op.src_gzip()), dst_regions = GzipRegionsOf(op.dst_gzip());
+  // Validated with the manifest already; checked again because the sizes below rely on it.
+  BASALT_RETURN_IF_ERROR(CheckGzipRegions(dst_regions, dst_bytes));
   BASALT_ASSIGN_OR_RETURN(std::vector<uint8_t> src_expanded,
                           ExpandGzipRegions(src_buf_, src_regions));
   std::vector<uint8_t> dst_expanded(ExpandedGzipSize(dst_bytes, dst_regions));
@@ -663,7 +665,8 @@ Result<ApplyResult> ApplyPayload(PayloadSource& payload, const ApplyOptions& opt
 
 bool IsSourceMismatch(const Error& error) {
   return error.message().find(kSourceMismatch) != std::string::npos ||
-         error.message().find(kNotReproducible) != std::string::npos;
+         error.message().find(kNotReproducible) != std::string::npos ||
+         error.message().find(kNewerMinorVersion) != std::string::npos;
 }
 
 Result<VerifyResult> VerifyPayload(PayloadSource& payload, const Keyring& keyring,

@@ -59,9 +59,9 @@ struct ApplyResult {
 Result<ApplyResult> ApplyPayload(PayloadSource& payload, const ApplyOptions& options, Logger& log);
 
 // True for the errors ApplyPayload returns when a delta cannot be used on this host: its source
-// partition is not the image the delta was made from, or a recompressed operation does not
-// reproduce the signed bytes here. Nothing unverified was written; the daemon falls back to a
-// full payload.
+// partition is not the image the delta was made from, a recompressed operation does not
+// reproduce the signed bytes here, or its minor version is newer than this applier (a build
+// farm ahead of the fleet). Nothing was written; the daemon falls back to a full payload.
 bool IsSourceMismatch(const Error& error);
 
 struct VerifyResult {

@@ -16,11 +16,13 @@ Result<std::vector<FileBlocks>> ListFileBlocks(const std::string& image_path, ui
   std::vector<FileBlocks> files;
   std::unordered_set<uint64_t> seen;
   auto st = image.ForEachFile([&](const erofs::ErofsFile& f) -> Status {
-    if (f.inode.compressed || (f.inode.extents.empty() && f.inode.inline_size == 0)) return {};
+    if (f.inode.compressed) return {};
+    if (f.inode.extents.empty() && (f.inode.inline_size == 0 || !f.inode.IsRegular())) return {};
     if (!seen.insert(f.inode.nid).second) return {};  // a hard link of a listed inode
     FileBlocks fb;
     fb.path = f.path;
     fb.size = f.inode.size;
+    fb.regular = f.inode.IsRegular();
     fb.inline_offset = f.inode.inline_offset;
     fb.inline_size = f.inode.inline_size;
     for (const erofs::BlockExtent& e : f.inode.extents) {

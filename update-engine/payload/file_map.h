@@ -16,14 +16,16 @@ struct FileBlocks {
   std::string path;
   std::vector<uint64_t> blocks;  // image blocks holding the file's data, in file order
   uint64_t size = 0;             // bytes
+  bool regular = false;          // a regular file (not a directory or symlink)
   // erofs FLAT_INLINE: the last inline_size bytes of the file live at image byte
   // inline_offset, inside a metadata block, not in `blocks`.
   uint64_t inline_offset = 0;
   uint32_t inline_size = 0;
 };
 
-// Every inode with block data (regular files, directories, long symlinks), once per inode
-// (the first path in walk order). Compressed files are left out: their blocks are opaque and
+// Every inode with block data (regular files, directories, long symlinks), and every regular
+// file kept wholly inline in metadata (no blocks), once per inode (the first path in walk
+// order). Compressed files are left out: their blocks are opaque and
 // get diffed with the filesystem metadata. `fs_size` bytes of `image_path` are the erofs.
 Result<std::vector<FileBlocks>> ListFileBlocks(const std::string& image_path, uint64_t fs_size);
 

@@ -285,11 +285,14 @@ Result<Header> DecodeHeader(std::span<const uint8_t> b) {
                  "payload header: format version {} is not supported (this build reads {})",
                  h.format_version, kFormatVersion);
   }
-  if (h.minor_version == 0 || h.minor_version > kMaxSupportedMinor) {
+  if (h.minor_version == 0) {
+    return Fail(ErrorKind::kUnsupported, "payload header: minor version 0 is not defined");
+  }
+  if (h.minor_version > kMaxSupportedMinor) {
     return Failf(ErrorKind::kUnsupported,
-                 "payload header: minor version {} needs operations this applier does not "
-                 "implement (it supports minor versions 1..{}); update basalt first",
-                 h.minor_version, kMaxSupportedMinor);
+                 "payload header: minor version {} {} implement (it supports minor versions "
+                 "1..{}); update basalt first",
+                 h.minor_version, kNewerMinorVersion, kMaxSupportedMinor);
   }
   if (h.manifest_size == 0 || h.manifest_size > kMaxManifestSize) {
     return Failf(ErrorKind::kInvalidInput, "payload header: manifest size {} out of range (1..{})",

@@ -25,6 +25,9 @@ inline constexpr uint32_t kMinorDelta = 2;   // + SOURCE_COPY, SOURCE_ZSTD_PATCH
 inline constexpr uint32_t kMinorDelta3 = 3;  // + SOURCE_LZ4_PATCH, SOURCE_BSDIFF_XZ
 inline constexpr uint32_t kMinorDelta4 = 4;  // + SOURCE_GZIP_PATCH
 inline constexpr uint32_t kMaxSupportedMinor = kMinorDelta4;
+// In the header error for a minor version above kMaxSupportedMinor: a newer generator's delta,
+// which the daemon answers by taking the full payload instead.
+inline constexpr std::string_view kNewerMinorVersion = "needs operations this applier does not";
 inline constexpr size_t kHeaderSize = 32;
 inline constexpr size_t kSignedHeaderSize = 24;  // header bytes covered by the signatures
 inline constexpr uint32_t kBlockSize = 4096;

@@ -12,11 +12,13 @@
 #include <filesystem>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "common/fd.h"
 #include "common/hex.h"
 #include "common/mapped_file.h"
 #include "common/signing.h"
+#include "image/erofs/erofs_image.h"
 #include "update-engine/payload/bspatch.h"
 #include "update-engine/payload/codec.h"
 #include "update-engine/payload/file_map.h"
@@ -269,6 +271,7 @@ class Generator {
   // kGzipFile segments for the changed gzip'd files that have a gzip'd old version; files
   // whose blocks overlap (inline tails in one metadata block) share a segment. Claims the
   // blocks in `taken`.
+  Status CheckGzipMatchesHosts() const;
   void PlanGzipFiles(const std::vector<FileBlocks>& new_files,
                      const std::vector<FileBlocks>& old_files, const FileMatcher& matcher,
                      std::vector<bool>& taken);
@@ -296,7 +299,7 @@ class Generator {
   std::string tmpdir_;
   uint64_t files_matched_ = 0;
   uint64_t gzip_files_ = 0;
-  bool gzip_tool_ = false;  // kGzipTool runs here
+  bool gzip_tool_ = false;  // kGzipTool runs here and is the old image's gzip
   uint32_t minor_version_ = kMinorFull;
 };
 
@@ -304,6 +307,29 @@ bool HasVeritySuperblock(std::span<const uint8_t> image, uint64_t hash_offset) {
   static constexpr uint8_t kSig[8] = {'v', 'e', 'r', 'i', 't', 'y', 0, 0};
   return image.size() >= hash_offset + kBlockSize &&
          std::memcmp(image.data() + hash_offset, kSig, 8) == 0;
+}
+
+// SOURCE_GZIP_PATCH is rebuilt on the host by the gzip of the image it updates from (the
+// running /usr), and checked here with this machine's gzip: only sound when they are the same
+// program. Different builds of one gzip version almost surely compress alike, but "almost" would
+// turn every such delta into a fallback to the full payload, so the bytes must be identical.
+Status Generator::CheckGzipMatchesHosts() const {
+  BASALT_ASSIGN_OR_RETURN(std::string here, ReadFileToString(kGzipTool));
+  if (access(kGzipTool, X_OK) != 0) return FailErrno(std::string(kGzipTool) + " is not runnable");
+  BASALT_ASSIGN_OR_RETURN(UniqueFd fd, OpenFile(old_info_->path, O_RDONLY));
+  BASALT_ASSIGN_OR_RETURN(erofs::ErofsImage image,
+                          erofs::ErofsImage::Open(fd.get(), 0, old_info_->hash_offset));
+  // The image is /usr: the hosts' /usr/bin/gzip is its /bin/gzip.
+  auto theirs = image.ReadFile("/bin/gzip", 16ull << 20);
+  if (!theirs) {
+    return Fail(ErrorKind::kNotFound,
+                fmt::format("the old image has no /usr/bin/gzip ({})", theirs.error().message()));
+  }
+  if (*theirs != here) {
+    return Fail(ErrorKind::kUnsupported,
+                fmt::format("the old image's /usr/bin/gzip is not this machine's {}", kGzipTool));
+  }
+  return {};
 }
 
 Status Generator::LoadInputs() {
@@ -378,8 +404,14 @@ void Generator::PlanFiles(const std::vector<uint64_t>& src, std::vector<bool>& t
                           (!new_files ? new_files.error() : old_files.error()).message()));
     return;
   }
+  {
+    // gzip'd files may live wholly inline in metadata; everything else is matched among the
+    // old files that have data blocks, as before inline files were listed.
+    FileMatcher all_old(*old_files);
+    PlanGzipFiles(*new_files, *old_files, all_old, taken);
+  }
+  std::erase_if(*old_files, [](const FileBlocks& f) { return f.blocks.empty(); });
   FileMatcher matcher(*old_files);
-  PlanGzipFiles(*new_files, *old_files, matcher, taken);
   constexpr uint64_t kChanged = ~0ull;
   auto all_shipped = [](const FileBlocks& f, uint64_t shipped) {
     return !f.blocks.empty() &&
@@ -535,15 +567,16 @@ void Generator::PlanGzipFiles(const std::vector<FileBlocks>& new_files,
     std::vector<uint64_t> dst_blocks;  // data blocks and metadata block
   };
   std::vector<Candidate> cands;
-  std::vector<bool> old_used(old_files.size(), false);
   for (const FileBlocks& nf : new_files) {
+    if (!nf.regular) continue;
     auto dst = LocateGzipFile(nf, shipped_blocks_, new_);
     if (!dst) continue;
     const int64_t m = matcher.Match(nf);
-    if (m < 0 || old_used[static_cast<size_t>(m)]) continue;
-    auto src = LocateGzipFile(old_files[static_cast<size_t>(m)], old_shipped_blocks_, old_);
+    if (m < 0) continue;
+    const FileBlocks& of = old_files[static_cast<size_t>(m)];
+    if (!of.regular) continue;
+    auto src = LocateGzipFile(of, old_shipped_blocks_, old_);
     if (!src || GzipMember(*dst, new_) == GzipMember(*src, old_)) continue;
-    old_used[static_cast<size_t>(m)] = true;
     Candidate c{std::move(*dst), std::move(*src), {}};
     c.dst_blocks = c.dst.blocks;
     if (c.dst.inline_size > 0) c.dst_blocks.push_back(c.dst.meta);
@@ -581,11 +614,16 @@ void Generator::PlanGzipFiles(const std::vector<FileBlocks>& new_files,
     LayOut(srcs, seg.src_runs, seg.src_gzip);
     uint64_t dst_blocks = 0, src_blocks = 0;
     bool free = true;
+    std::unordered_set<uint64_t> seen;  // a block in two files' data (an odd image) is refused
     for (auto [b, n] : seg.dst_runs) {
       dst_blocks += n;
       for (uint64_t i = b; i < b + n; ++i)
-        free = free && !taken[i];
+        free = free && !taken[i] && seen.insert(i).second;
     }
+    seen.clear();
+    for (auto [b, n] : seg.src_runs)
+      for (uint64_t i = b; i < b + n; ++i)
+        free = free && seen.insert(i).second;
     for (auto [b, n] : seg.src_runs)
       src_blocks += n;
     if (!free || dst_blocks * kBlockSize > kMaxOpDstBytes || src_blocks > kMaxFileSourceBlocks) {
@@ -1080,10 +1118,12 @@ Result<GenerateResult> Generator::Run() {
       return Failf(ErrorKind::kIntegrity, "{}: SHA-256 differs from its image.json",
                    old_info_->path);
     }
-    gzip_tool_ = access(kGzipTool, X_OK) == 0;
-    if (opt_.gzip_files && !gzip_tool_ && opt_.max_minor_version >= kMinorDelta4) {
-      log_.Warn(fmt::format("{} not found: gzip'd files are diffed compressed (larger delta)",
-                            kGzipTool));
+    if (opt_.gzip_files && opt_.max_minor_version >= kMinorDelta4) {
+      if (auto s = CheckGzipMatchesHosts(); s) {
+        gzip_tool_ = true;
+      } else {
+        log_.Warn(s.error().message() + "; gzip'd files are diffed compressed (larger delta)");
+      }
     }
     PlanDelta();
   } else {
