@@ -174,6 +174,18 @@ class PayloadTest : public ::testing::Test {
     keyring_ = std::move(*ring);
   }
 
+  // Builds t/old and t/new from t/old-tree and t/new-tree; options for a delta between them
+  // into t/delta.payload.
+  GenerateOptions TreeDeltaOptions(const TempDir& t) {
+    BuildImage(t / "old-tree", t / "old", "1.0.0");
+    BuildImage(t / "new-tree", t / "new", "1.1.0");
+    GenerateOptions o;
+    o.old_image_dir = t / "old";
+    o.new_image_dir = t / "new";
+    o.output_path = t / "delta.payload";
+    o.keys = {s().keys + "/k1.pem"};
+    return o;
+  }
   void ExpectRebuildRefused(Operation::Type type,
                             const std::function<void(Operation&)>& break_level);
 
@@ -521,13 +533,7 @@ TEST_F(PayloadTest, GzipPatchNeedsTheOldImagesGzipToBeThisMachines) {
     std::filesystem::remove_all(t / "new");
     std::filesystem::remove(t / "old-tree/bin/gzip");
     if (!old_gzip.empty()) WriteFile(t / "old-tree/bin/gzip", old_gzip);
-    BuildImage(t / "old-tree", t / "old", "1.0.0");
-    BuildImage(t / "new-tree", t / "new", "1.1.0");
-    GenerateOptions o;
-    o.old_image_dir = t / "old";
-    o.new_image_dir = t / "new";
-    o.output_path = t / "delta.payload";
-    o.keys = {s().keys + "/k1.pem"};
+    GenerateOptions o = TreeDeltaOptions(t);
     auto d = GeneratePayload(o, log_);
     ASSERT_TRUE(d.has_value()) << d.error().message();
     EXPECT_EQ(d->ops.count("SOURCE_GZIP_PATCH"), old_gzip == gzip_tool ? 1u : 0u);
@@ -538,21 +544,69 @@ TEST_F(PayloadTest, GzipPatchNeedsTheOldImagesGzipToBeThisMachines) {
   }
 }
 
+// Recompiled code, where every address moved: bsdiff's approximate matches beat zstd's exact
+// ones on the expanded kernel, so its patch is BSDIFF_XZ (minor version 4), and it applies.
+TEST_F(PayloadTest, KernelOfMovedAddressesIsBsdiffedExpanded) {
+  if (auto missing = testing::MissingTool({"bsdiff"}); !missing.empty()) {
+    GTEST_SKIP() << missing << " is not installed";
+  }
+  auto code = [](uint32_t base) {
+    std::string v;
+    std::mt19937 rng(41);
+    for (uint32_t i = 0; i < (1 << 18); ++i) {
+      const uint32_t word =
+          (rng() % 4 == 0) ? base + (rng() % 65536) * 16 : 0xe8000000u | (i % 251);
+      for (int k = 0; k < 4; ++k)
+        v.push_back(static_cast<char>(word >> (8 * k)));
+    }
+    return v;
+  };
+  TempDir t;
+  // What follows the stream keeps it out of the file's inline tail, as in Debian's bzImages
+  // (the operation covers the file's blocks).
+  const std::string stub = RandomBytes(5000, 12);
+  WriteFile(t / "old-tree/lib/modules/6.1.0-1/vmlinuz",
+            testing::MakeLz4BzImage(code(0x80000000u), stub));
+  WriteFile(t / "new-tree/lib/modules/6.1.0-2/vmlinuz",
+            testing::MakeLz4BzImage(code(0x80002340u), stub));
+  GenerateOptions o = TreeDeltaOptions(t);
+  auto d = GeneratePayload(o, log_);
+  ASSERT_TRUE(d.has_value()) << d.error().message();
+  const std::string payload = ReadFile(t / "delta.payload");
+  MemoryPayloadSource src(
+      std::span(reinterpret_cast<const uint8_t*>(payload.data()), payload.size()));
+  auto head = ReadHead(src, &*keyring_, 1);
+  ASSERT_TRUE(head.has_value()) << head.error().message();
+  EXPECT_EQ(head->header.minor_version, kMinorDelta4);
+  int kernels = 0;
+  for (const auto& op : head->manifest.partitions(0).operations()) {
+    if (op.type() != Operation::SOURCE_LZ4_PATCH) continue;
+    ++kernels;
+    EXPECT_EQ(op.expanded_patch(), Operation::BSDIFF_XZ);
+  }
+  EXPECT_EQ(kernels, 1);
+  auto r = Apply(t / "delta.payload", t / "slot.img", t / "old/usr.img");
+  ASSERT_TRUE(r.has_value()) << r.error().message();
+  EXPECT_EQ(ReadFile(t / "slot.img"), ReadFile(t / "new/usr.img"));
+  // With minor version 3 as the ceiling the same kernel is a zstd patch.
+  o.max_minor_version = kMinorDelta3;
+  auto d3 = GeneratePayload(o, log_);
+  ASSERT_TRUE(d3.has_value()) << d3.error().message();
+  EXPECT_GT(d3->size, d->size);
+}
+
 // A kernel whose LZ4 stream no liblz4 level reproduces is diffed as it is, and the delta
 // still round-trips.
 TEST_F(PayloadTest, UnreproducibleKernelIsDiffedCompressed) {
   TempDir t;
   std::string vmlinux = RandomBytes(1 << 20, 21, true);
-  WriteFile(t / "old-tree/lib/modules/6.1.0-1/vmlinuz", testing::MakeLz4BzImage(vmlinux, "", 0));
+  // The bytes after the stream keep it out of the file's inline tail, so the stream is found
+  // and it is the level search that fails.
+  const std::string stub = RandomBytes(5000, 12);
+  WriteFile(t / "old-tree/lib/modules/6.1.0-1/vmlinuz", testing::MakeLz4BzImage(vmlinux, stub, 0));
   vmlinux.replace(1000, 8, "changed!");
-  WriteFile(t / "new-tree/lib/modules/6.1.0-2/vmlinuz", testing::MakeLz4BzImage(vmlinux, "", 0));
-  BuildImage(t / "old-tree", t / "old", "1.0.0");
-  BuildImage(t / "new-tree", t / "new", "1.1.0");
-  GenerateOptions o;
-  o.old_image_dir = t / "old";
-  o.new_image_dir = t / "new";
-  o.output_path = t / "delta.payload";
-  o.keys = {s().keys + "/k1.pem"};
+  WriteFile(t / "new-tree/lib/modules/6.1.0-2/vmlinuz", testing::MakeLz4BzImage(vmlinux, stub, 0));
+  GenerateOptions o = TreeDeltaOptions(t);
   o.zstd_level = 3;
   auto d = GeneratePayload(o, log_);
   ASSERT_TRUE(d.has_value()) << d.error().message();

@@ -229,12 +229,22 @@ TEST(PayloadManifest, Lz4PatchChecks) {
   dr->set_level(13);
   ExpectInvalid(m, kMinorDelta3, "level 13 is outside 1..12");
   dr->set_level(9);
+  // The expanded forms patched by bsdiff instead of zstd: minor version 4.
+  op->set_expanded_patch(Operation::BSDIFF_XZ);
+  ExpectInvalid(m, kMinorDelta3, "SOURCE_LZ4_PATCH (BSDIFF_XZ) needs minor version 4");
+  EXPECT_TRUE(ValidateManifest(m, kMinorDelta4).has_value());
+  op->set_expanded_patch(static_cast<Operation::ExpandedPatch>(7));
+  ExpectInvalid(m, kMinorDelta4, "unknown expanded patch 7");
+  op->set_expanded_patch(Operation::ZSTD_PREFIX);
   op->set_dst_sha256("x");
   ExpectInvalid(m, kMinorDelta3, "destination SHA-256 is not 32 bytes");
   // The fields belong to SOURCE_LZ4_PATCH only.
   Manifest other = ValidManifest();
   other.mutable_partitions(0)->mutable_operations(0)->mutable_dst_lz4()->set_level(9);
   ExpectInvalid(other, kMinorDelta3, "REPLACE_ZSTD carries LZ4 region fields");
+  Manifest other2 = ValidManifest();
+  other2.mutable_partitions(0)->mutable_operations(0)->set_expanded_patch(Operation::BSDIFF_XZ);
+  ExpectInvalid(other2, kMinorDelta4, "REPLACE_ZSTD carries an expanded patch format");
 }
 
 TEST(PayloadLz4, LegacyStreamRoundTripsOverSeveralBlocks) {

@@ -289,6 +289,8 @@ class Applier {
   Status ApplyOperation(const Operation& op, size_t index);
   Status ApplyLz4Patch(const Operation& op, std::span<const uint8_t> blob, size_t dst_bytes);
   Status ApplyGzipPatch(const Operation& op, std::span<const uint8_t> blob, size_t dst_bytes);
+  Status PatchExpanded(const Operation& op, std::span<const uint8_t> blob,
+                       std::span<const uint8_t> src, std::span<uint8_t> dst);
   Status CheckRebuilt(const Operation& op, std::span<const uint8_t> rebuilt, size_t dst_bytes,
                       std::string_view why);
   Status WriteExtents(const google::protobuf::RepeatedPtrField<proto::Extent>& extents,
@@ -475,7 +477,7 @@ Status Applier::ApplyLz4Patch(const Operation& op, std::span<const uint8_t> blob
   BASALT_ASSIGN_OR_RETURN(std::vector<uint8_t> src_expanded, ExpandLz4Region(src_buf_, src_region));
   std::vector<uint8_t> dst_expanded(dst_bytes - dst_region.compressed_length +
                                     dst_region.decompressed_length);
-  BASALT_RETURN_IF_ERROR(zstd_.DecompressExact(blob, dst_expanded, src_expanded));
+  BASALT_RETURN_IF_ERROR(PatchExpanded(op, blob, src_expanded, dst_expanded));
   result_.peak_buffer_bytes =
       std::max<uint64_t>(result_.peak_buffer_bytes, blob_.capacity() + src_buf_.capacity() +
                                                         src_expanded.size() + dst_expanded.size());
@@ -488,6 +490,13 @@ Status Applier::ApplyLz4Patch(const Operation& op, std::span<const uint8_t> blob
   return CheckRebuilt(op, *contracted, dst_bytes, "this host's liblz4 compresses differently");
 }
 
+// The patch between the expanded forms of an LZ4 or gzip operation, in its declared encoding.
+Status Applier::PatchExpanded(const Operation& op, std::span<const uint8_t> blob,
+                              std::span<const uint8_t> src, std::span<uint8_t> dst) {
+  if (op.expanded_patch() == Operation::BSDIFF_XZ) return ApplyBsdiffXz(src, blob, dst);
+  return zstd_.DecompressExact(blob, dst, src);
+}
+
 // The same for a gzip member, recompressed by this host's gzip.
 Status Applier::ApplyGzipPatch(const Operation& op, std::span<const uint8_t> blob,
                                size_t dst_bytes) {
@@ -497,7 +506,7 @@ Status Applier::ApplyGzipPatch(const Operation& op, std::span<const uint8_t> blo
   BASALT_ASSIGN_OR_RETURN(std::vector<uint8_t> src_expanded,
                           ExpandGzipRegions(src_buf_, src_regions));
   std::vector<uint8_t> dst_expanded(ExpandedGzipSize(dst_bytes, dst_regions));
-  BASALT_RETURN_IF_ERROR(zstd_.DecompressExact(blob, dst_expanded, src_expanded));
+  BASALT_RETURN_IF_ERROR(PatchExpanded(op, blob, src_expanded, dst_expanded));
   result_.peak_buffer_bytes =
       std::max<uint64_t>(result_.peak_buffer_bytes, blob_.capacity() + src_buf_.capacity() +
                                                         src_expanded.size() + dst_expanded.size());

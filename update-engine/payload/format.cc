@@ -163,9 +163,20 @@ Status ValidatePartition(const Partition& part, uint32_t minor, uint64_t* blob_c
       return opfail(fmt::format("unknown type {}", static_cast<int>(op.type())));
     }
     const bool source_op = IsSourceOperation(op.type());
-    if (minor < MinorVersionFor(op.type())) {
-      return opfail(fmt::format("{} needs minor version {}, payload declares {}",
-                                OperationTypeName(op.type()), MinorVersionFor(op.type()), minor));
+    if (minor < MinorVersionFor(op)) {
+      return opfail(fmt::format("{}{} needs minor version {}, payload declares {}",
+                                OperationTypeName(op.type()),
+                                op.expanded_patch() == Operation::BSDIFF_XZ ? " (BSDIFF_XZ)" : "",
+                                MinorVersionFor(op), minor));
+    }
+    if (!Operation::ExpandedPatch_IsValid(op.expanded_patch())) {
+      return opfail(
+          fmt::format("unknown expanded patch {}", static_cast<int>(op.expanded_patch())));
+    }
+    if (op.expanded_patch() != Operation::ZSTD_PREFIX && op.type() != Operation::SOURCE_LZ4_PATCH &&
+        op.type() != Operation::SOURCE_GZIP_PATCH) {
+      return opfail(
+          fmt::format("{} carries an expanded patch format", OperationTypeName(op.type())));
     }
     if (op.dst_extents_size() == 0) return opfail("has no destination extents");
     uint64_t dst_blocks = 0;
@@ -422,7 +433,9 @@ bool IsSourceOperation(Operation::Type type) {
          type == Operation::SOURCE_BSDIFF_XZ || type == Operation::SOURCE_GZIP_PATCH;
 }
 
-uint32_t MinorVersionFor(Operation::Type type) {
+uint32_t MinorVersionFor(const Operation& op) {
+  const Operation::Type type = op.type();
+  if (op.expanded_patch() == Operation::BSDIFF_XZ) return kMinorDelta4;
   if (type == Operation::SOURCE_LZ4_PATCH || type == Operation::SOURCE_BSDIFF_XZ) {
     return kMinorDelta3;
   }

@@ -74,7 +74,9 @@ Status ValidateManifest(const Manifest& manifest, uint32_t minor_version);
 std::string_view OperationTypeName(Operation::Type type);
 bool IsSourceOperation(Operation::Type type);
 // The lowest minor version whose appliers implement `type`.
-uint32_t MinorVersionFor(Operation::Type type);
+// The minor version an operation needs: by its type, and for the expanded-form operations by
+// how their patch is encoded.
+uint32_t MinorVersionFor(const Operation& op);
 uint64_t ExtentBlocks(const google::protobuf::RepeatedPtrField<proto::Extent>& extents);
 std::vector<GzipRegion> GzipRegionsOf(
     const google::protobuf::RepeatedPtrField<proto::GzipRegion>& regions);

@@ -251,6 +251,9 @@ int RunInspect(const InspectArgs& a) {
         if (op.src_gzip_size() > 0) jo["src_gzip"] = gzip(op.src_gzip());
         if (op.dst_gzip_size() > 0) jo["dst_gzip"] = gzip(op.dst_gzip());
         if (!op.dst_sha256().empty()) jo["dst_sha256"] = Hex(op.dst_sha256());
+        if (op.expanded_patch() != payload::proto::Operation::ZSTD_PREFIX) {
+          jo["expanded_patch"] = payload::proto::Operation::ExpandedPatch_Name(op.expanded_patch());
+        }
         list.push_back(std::move(jo));
       }
       jp["operation_list"] = std::move(list);
