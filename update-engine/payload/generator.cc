@@ -268,10 +268,10 @@ class Generator {
   Result<PlannedOp> EncodeFile(const Segment& seg, size_t slot);
   Result<std::vector<PlannedOp>> EncodeLz4File(const Segment& seg, size_t slot);
   Result<PlannedOp> EncodeGzipFile(const Segment& seg, size_t slot);
+  Status CheckGzipMatchesHosts() const;
   // kGzipFile segments for the changed gzip'd files that have a gzip'd old version; files
   // whose blocks overlap (inline tails in one metadata block) share a segment. Claims the
   // blocks in `taken`.
-  Status CheckGzipMatchesHosts() const;
   void PlanGzipFiles(const std::vector<FileBlocks>& new_files,
                      const std::vector<FileBlocks>& old_files, const FileMatcher& matcher,
                      std::vector<bool>& taken);
@@ -505,10 +505,9 @@ std::optional<GzipFile> LocateGzipFile(const FileBlocks& f, uint64_t shipped,
     }
   }
   // The first bytes of the member: in the first data block, else in the inline tail.
+  if ((g.in_blocks > 0 ? g.in_blocks : g.inline_size) < 3) return std::nullopt;
   const uint8_t* head = g.in_blocks > 0 ? Blocks(image, g.blocks[0], 1).data()
                                         : Blocks(image, g.meta, 1).data() + g.at;
-  if (g.in_blocks == 0 && g.inline_size < 3) return std::nullopt;
-  if (g.in_blocks > 0 && g.in_blocks < 3) return std::nullopt;
   if (std::memcmp(head, kGzipMagic, 3) != 0) return std::nullopt;
   return g;
 }
@@ -621,11 +620,11 @@ void Generator::PlanGzipFiles(const std::vector<FileBlocks>& new_files,
         free = free && !taken[i] && seen.insert(i).second;
     }
     seen.clear();
-    for (auto [b, n] : seg.src_runs)
+    for (auto [b, n] : seg.src_runs) {
+      src_blocks += n;
       for (uint64_t i = b; i < b + n; ++i)
         free = free && seen.insert(i).second;
-    for (auto [b, n] : seg.src_runs)
-      src_blocks += n;
+    }
     if (!free || dst_blocks * kBlockSize > kMaxOpDstBytes || src_blocks > kMaxFileSourceBlocks) {
       continue;
     }
@@ -963,14 +962,15 @@ std::vector<GzipRegion> UsableGzipRegions(std::span<const uint8_t> bytes,
     auto n = GzipIsize(bytes, r);
     if (!n || *n == 0 || *n > kMaxGzipExpandedBytes - expanded) continue;
     r.decompressed_length = *n;
-    auto e = ExpandGzipRegions(bytes, std::span(&r, 1));
-    if (!e) continue;
+    if (!CheckGzipRegions(std::span(&r, 1), bytes.size())) continue;
+    std::vector<uint8_t> member;
+    for (const ByteRange& p : r.pieces)
+      member.insert(member.end(), bytes.begin() + static_cast<ptrdiff_t>(p.offset),
+                    bytes.begin() + static_cast<ptrdiff_t>(p.offset + p.length));
+    std::vector<uint8_t> text(r.decompressed_length);
+    if (!GzipDecompress(member, text)) continue;
     if (need_level) {
-      std::vector<uint8_t> member;
-      for (const ByteRange& p : r.pieces)
-        member.insert(member.end(), bytes.begin() + static_cast<ptrdiff_t>(p.offset),
-                      bytes.begin() + static_cast<ptrdiff_t>(p.offset + p.length));
-      auto level = FindGzipLevel(member, std::span(*e).first(r.decompressed_length));
+      auto level = FindGzipLevel(member, text);
       if (!level) continue;
       r.level = *level;
     }
