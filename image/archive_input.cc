@@ -160,6 +160,12 @@ Status CheckUsr(const std::string& tree, const std::string& input) {
   return {};
 }
 
+// An absent or non-string field reads as empty, which every caller then rejects by name.
+std::string StringField(const nlohmann::json& obj, const char* key) {
+  auto it = obj.find(key);
+  return it != obj.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
 Result<nlohmann::json> ReadVerifiedJsonBlob(const std::string& layout, const std::string& digest,
                                             std::string_view what) {
   if (digest.rfind("sha256:", 0) != 0 || digest.size() != 71 ||
@@ -208,8 +214,13 @@ Result<StagedInput> StageOci(const std::string& input, const std::string& tree) 
   // Prefer linux/amd64 when the index names platforms; otherwise the only/first manifest.
   nlohmann::json chosen = index["manifests"][0];
   for (const auto& m : index["manifests"]) {
-    if (m.contains("platform") && m["platform"].value("os", "") == "linux" &&
-        m["platform"].value("architecture", "") == "amd64") {
+    if (!m.is_object()) {
+      return Failf(ErrorKind::kInvalidInput,
+                   "{}: index.json has a manifest entry that is not an object", what);
+    }
+    auto platform = m.find("platform");
+    if (platform != m.end() && platform->is_object() && StringField(*platform, "os") == "linux" &&
+        StringField(*platform, "architecture") == "amd64") {
       chosen = m;
       break;
     }
@@ -233,8 +244,11 @@ Result<StagedInput> StageOci(const std::string& input, const std::string& tree) 
   int n = 0;
   for (const auto& layer : manifest["layers"]) {
     ++n;
-    std::string digest = layer.value("digest", "");
-    std::string media = layer.value("mediaType", "");
+    if (!layer.is_object()) {
+      return Failf(ErrorKind::kInvalidInput, "{}: layer {} is not an object", what, n);
+    }
+    std::string digest = StringField(layer, "digest");
+    std::string media = StringField(layer, "mediaType");
     if (media.find("nondistributable") != std::string::npos) {
       return Failf(ErrorKind::kUnsupported, "{}: layer {} is non-distributable", what, n);
     }

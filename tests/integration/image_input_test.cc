@@ -179,6 +179,17 @@ TEST_F(ImageInputTest, OciLayersApplyInOrderWithWhiteouts) {
   EXPECT_NE(r.status, 0);
   EXPECT_NE(r.output.find("does not match its digest"), std::string::npos) << r.output;
   EXPECT_FALSE(std::filesystem::exists(d + "/out2"));
+
+  // Mistyped index entries are named errors, exit 3, not an uncaught nlohmann exception.
+  for (const auto& [text, want] : std::vector<std::pair<std::string, std::string>>{
+           {R"({"manifests":[7]})", "manifest entry that is not an object"},
+           {R"({"manifests":[{"platform":[],"digest":5}]})", "manifest entry has no digest"}}) {
+    std::ofstream(layout + "/index.json", std::ios::trunc) << text;
+    r = Sh(BasaltBin() + " image build --rootfs " + layout + " --output " + d + "/out3 " +
+           SmallSizes() + kCommon);
+    EXPECT_EQ(r.status, 3) << text << ": " << r.output;  // invalid input
+    EXPECT_NE(r.output.find(want), std::string::npos) << text << ": " << r.output;
+  }
 }
 
 }  // namespace

@@ -381,7 +381,9 @@ TEST(FleetEtcd, MalformedAnswersAndAllEndpointsDown) {
         std::string(R"({"succeeded":true,"responses":{}})"),
         std::string(
             R"({"succeeded":true,"responses":[{"response_range":{"kvs":[{"key":"!!"}]}}]})"),
-        std::string(R"({"succeeded":true,"header":{"revision":"x"}})")}) {
+        std::string(R"({"succeeded":true,"header":{"revision":"x"}})"),
+        // Found by fuzzing: nlohmann's value() threw on a mistyped field instead of failing.
+        std::string(R"({"succeeded":[],"responses":[{"response_range":{}}]})")}) {
     f->answers.clear();
     f->answers.emplace("http://a", bad);
     auto r = (*c)->Txn({}, {TxnOp{TxnOp::Kind::kRange, "/k", "", 0}});

@@ -178,7 +178,12 @@ Result<TxnResult> EtcdClient::Txn(const std::vector<Compare>& compares,
   BASALT_ASSIGN_OR_RETURN(std::string text, Call("/v3/kv/txn", req.dump()));
   BASALT_ASSIGN_OR_RETURN(json doc, ParseJson(text, "txn"));
   TxnResult r;
-  r.succeeded = doc.value("succeeded", false);
+  // The gateway leaves out false, so absence means the failure branch ran.
+  if (auto s = doc.find("succeeded"); s != doc.end()) {
+    if (!s->is_boolean())
+      return Fail(ErrorKind::kInvalidInput, "etcd txn: succeeded is not a boolean");
+    r.succeeded = s->get<bool>();
+  }
   if (auto h = doc.find("header"); h != doc.end() && h->is_object()) {
     BASALT_ASSIGN_OR_RETURN(r.revision, Int(*h, "revision"));
   }
