@@ -725,8 +725,9 @@ TEST_F(PayloadTest, KillNineAtRandomPointsThenResumeIsIdentical) {
 
 // The delta is file-aware: read back through `basalt payload inspect --json --operations` and
 // the erofs block maps of both images, a modified file's changed blocks are diffed against that
-// same file's old blocks (found by path, by version-stripped path and after a kernel version
-// bump), and an unchanged file's blocks are source copies.
+// same file's old blocks (with those of other small files diffed in the same operation) (found by
+// path, by version-stripped path and after a kernel version bump), and an unchanged file's blocks
+// are source copies.
 TEST_F(PayloadTest, DeltaDiffsModifiedFilesAgainstTheirOldVersion) {
   TempDir t;
   auto in =
@@ -752,6 +753,9 @@ TEST_F(PayloadTest, DeltaDiffsModifiedFilesAgainstTheirOldVersion) {
   };
   auto old_files = files(s().old_img);
   auto new_files = files(s().new_img);
+  std::set<uint64_t> old_file_blocks;
+  for (const auto& [path, blocks] : old_files)
+    old_file_blocks.insert(blocks.begin(), blocks.end());
   auto blocks_of = [](const std::map<std::string, std::vector<uint64_t>>& m,
                       const std::string& path) {
     auto it = m.find(path);
@@ -774,11 +778,18 @@ TEST_F(PayloadTest, DeltaDiffsModifiedFilesAgainstTheirOldVersion) {
       EXPECT_TRUE(type == "SOURCE_ZSTD_PATCH" || type == "SOURCE_BSDIFF" ||
                   type == "SOURCE_LZ4_PATCH" || type == "SOURCE_GZIP_PATCH")
           << "block " << b << " is " << type;
+      // Small files are diffed in groups: the operation's source holds the old file whole,
+      // and nothing but old files' blocks (no anchor windows over metadata).
+      std::set<uint64_t> src;
       for (const auto& e : op["src_extents"]) {
         for (uint64_t k = 0; k < e[1].get<uint64_t>(); ++k)
-          EXPECT_TRUE(old_set.count(e[0].get<uint64_t>() + k))
-              << "diff source block " << e[0].get<uint64_t>() + k << " is not in " << old_path;
+          src.insert(e[0].get<uint64_t>() + k);
       }
+      for (uint64_t o : old_set)
+        EXPECT_TRUE(src.count(o)) << "old block " << o << " of " << old_path
+                                  << " is not in the source of the diff writing block " << b;
+      for (uint64_t k : src)
+        EXPECT_TRUE(old_file_blocks.count(k)) << "diff source block " << k << " is in no old file";
       ++diffed;
     }
     EXPECT_GT(diffed, 0u) << "no block was diffed";
@@ -789,6 +800,23 @@ TEST_F(PayloadTest, DeltaDiffsModifiedFilesAgainstTheirOldVersion) {
                         "/lib/modules/6.1.0-10-amd64/kernel/drivers/a.ko");
   expect_diffed_against("/lib/modules/6.1.0-11-amd64/vmlinuz",  // LZ4 kernel
                         "/lib/modules/6.1.0-10-amd64/vmlinuz");
+  // Small changed files share diff operations (one operation each would cost a manifest entry
+  // and a zstd frame apiece): some diff writes the changed blocks of several files.
+  {
+    std::map<size_t, std::set<std::string>> files_of_op;
+    for (const auto& [path, blocks] : new_files) {
+      for (uint64_t b : blocks) {
+        if (!op_of_block.count(b)) continue;
+        const std::string type = ops[op_of_block[b]]["type"];
+        if (type == "SOURCE_ZSTD_PATCH" || type == "SOURCE_BSDIFF" || type == "SOURCE_BSDIFF_XZ")
+          files_of_op[op_of_block[b]].insert(path);
+      }
+    }
+    size_t shared = 0;
+    for (const auto& [op, paths] : files_of_op)
+      shared += paths.size() > 1;
+    EXPECT_GT(shared, 0u) << "every diff writes a single file";
+  }
   // The kernel is one SOURCE_LZ4_PATCH over all of its blocks, far smaller than the
   // compressed kernel (a diff of the LZ4 streams themselves is not: they differ from the first
   // change on).
