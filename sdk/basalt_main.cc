@@ -2,14 +2,14 @@
 // file only wires them together and turns parse errors into the documented exit codes.
 #include <CLI/CLI.hpp>
 
-#include "bootloader/boot_cli.h"
-#include "common/cli.h"
+#include "boot/boot_cli.h"
+#include "cli/cli.h"
+#include "daemon/update_cli.h"
+#include "fleet/fleet_cli.h"
 #include "image/image_cli.h"
-#include "update-engine/daemon/update_cli.h"
-#include "update-engine/fleet/fleet_cli.h"
-#include "update-engine/payload/payload_cli.h"
-#include "update-engine/repo/keys_cli.h"
-#include "update-engine/repo/repo_cli.h"
+#include "payload/payload_cli.h"
+#include "repo/keys_cli.h"
+#include "repo/repo_cli.h"
 #include "verity/verity_cli.h"
 
 int main(int argc, char** argv) {

@@ -8,7 +8,7 @@
 #include <cstdint>
 
 #include "common/fd.h"
-#include "image/erofs/erofs_image.h"
+#include "erofs/erofs_image.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   basalt::UniqueFd fd(memfd_create("erofs-fuzz", MFD_CLOEXEC));

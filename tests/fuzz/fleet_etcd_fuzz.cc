@@ -4,16 +4,16 @@
 #include <cstdint>
 #include <string>
 
-#include "update-engine/fleet/etcd_client.h"
+#include "fleet/etcd_client.h"
 
 namespace {
 
-class InputFetcher : public basalt::repo::Fetcher {
+class InputFetcher : public basalt::http::Fetcher {
  public:
   explicit InputFetcher(std::string answer) : answer_(std::move(answer)) {}
   basalt::Result<std::string> Get(const std::string&, size_t) override { return answer_; }
   basalt::Result<uint64_t> GetRange(const std::string&, uint64_t, uint64_t,
-                                    const basalt::repo::ByteSink&) override {
+                                    const basalt::http::ByteSink&) override {
     return 0;
   }
   basalt::Result<std::string> Post(const std::string&, std::string_view, std::string_view,

@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "update-engine/fleet/omaha_response.h"
+#include "omaha_response.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view xml(reinterpret_cast<const char*>(data), size);

@@ -1,5 +1,5 @@
 foreach(target dpkg_status definition)
-  basalt_add_fuzzer(image_${target} ${CMAKE_CURRENT_LIST_DIR}/image_fuzzers.cc LIBS basalt_image)
+  basalt_add_fuzzer(image_${target} ${CMAKE_CURRENT_LIST_DIR}/image_fuzzers.cc LIBS basalt_image PRIVATE_OF basalt_image)
   string(TOUPPER ${target} define)
   target_compile_definitions(fuzz_image_${target} PRIVATE FUZZ_${define})
 endforeach()

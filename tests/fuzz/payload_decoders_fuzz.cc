@@ -7,10 +7,10 @@
 #include <cstdint>
 #include <vector>
 
-#include "update-engine/payload/bspatch.h"
-#include "update-engine/payload/codec.h"
-#include "update-engine/payload/gzip_region.h"
-#include "update-engine/payload/lz4_region.h"
+#include "payload/bspatch.h"
+#include "payload/codec.h"
+#include "payload/gzip_region.h"
+#include "payload/lz4_region.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 3) return 0;

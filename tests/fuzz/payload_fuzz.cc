@@ -3,7 +3,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "update-engine/payload/reader.h"
+#include "payload/reader.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   basalt::payload::MemoryPayloadSource src(std::span(data, size));

@@ -4,7 +4,7 @@
 #include <string_view>
 
 #include "common/keyring.h"
-#include "update-engine/repo/dsse.h"
+#include "repo/dsse.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view text(reinterpret_cast<const char*>(data), size);

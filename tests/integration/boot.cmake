@@ -1,13 +1,15 @@
 basalt_add_gtest(boot_disk_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/boot/boot_disk_test.cc
-  LIBS basalt_boot nlohmann_json::nlohmann_json
+  LIBS basalt_boot basalt_disk nlohmann_json::nlohmann_json
+  PRIVATE_OF basalt_boot
   LABELS integration
   TIMEOUT 300)
 add_dependencies(boot_disk_test basalt)
 
 basalt_add_gtest(boot_initramfs_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/boot/initramfs_test.cc
-  LIBS basalt_initramfs
+  LIBS basalt_image
+  PRIVATE_OF basalt_image
   LABELS integration)
 add_dependencies(boot_initramfs_test basalt-init)
 

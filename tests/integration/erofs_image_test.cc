@@ -1,7 +1,7 @@
 // The erofs reader against images made by the real mkfs.erofs from a test tree: every path,
 // type, mode, size, symlink target, hard link and byte of content must match the input tree,
 // for each data layout mkfs.erofs can produce (inline tails, plain, extended inodes, chunked).
-#include "image/erofs/erofs_image.h"
+#include "erofs/erofs_image.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>

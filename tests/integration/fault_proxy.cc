@@ -1,4 +1,4 @@
-#include "tests/integration/fault_proxy.h"
+#include "integration/fault_proxy.h"
 
 #include <arpa/inet.h>
 #include <fmt/format.h>

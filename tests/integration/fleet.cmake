@@ -1,11 +1,11 @@
 add_executable(fleet_lock_contender ${CMAKE_CURRENT_LIST_DIR}/fleet_lock_contender.cc)
-target_link_libraries(fleet_lock_contender PRIVATE basalt_fleet)
+target_link_libraries(fleet_lock_contender PRIVATE basalt_fleet basalt_test_util)
 
 basalt_add_gtest(fleet_lock_test
   SOURCES
     ${CMAKE_CURRENT_LIST_DIR}/fleet_lock_test.cc
     ${CMAKE_CURRENT_LIST_DIR}/fleet_etcd_fixture.cc
-  LIBS basalt_fleet
+  LIBS basalt_fleet basalt_disk
   LABELS integration
   TIMEOUT 300)
 add_dependencies(fleet_lock_test basalt fleet_lock_contender)
@@ -15,7 +15,8 @@ basalt_add_gtest(fleet_omaha_test
     ${CMAKE_CURRENT_LIST_DIR}/fleet_omaha_test.cc
     ${CMAKE_CURRENT_LIST_DIR}/fleet_http_server.cc
     ${CMAKE_CURRENT_LIST_DIR}/payload_fixture.cc
-  LIBS basalt_fleet basalt_payload
+  LIBS basalt_fleet basalt_daemon basalt_payload_consumer basalt_payload_codecs basalt_payload_generator
+  PRIVATE_OF basalt_fleet
   LABELS integration
   TIMEOUT 300)
 add_dependencies(fleet_omaha_test basalt)

@@ -1,4 +1,4 @@
-#include "tests/integration/fleet_etcd_fixture.h"
+#include "integration/fleet_etcd_fixture.h"
 
 #include <netinet/in.h>
 #include <signal.h>
@@ -12,7 +12,7 @@
 #include <thread>
 #include <vector>
 
-#include "update-engine/repo/fetcher.h"
+#include "http/fetcher.h"
 
 extern char** environ;
 
@@ -72,7 +72,7 @@ EtcdServer::EtcdServer() {
     error_ = "could not start etcd";
     return;
   }
-  auto fetcher = repo::MakeCurlFetcher();
+  auto fetcher = http::MakeCurlFetcher();
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (std::chrono::steady_clock::now() < deadline) {
     auto h = fetcher->Get(endpoint_ + "/health", 4096);

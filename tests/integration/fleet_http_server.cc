@@ -1,4 +1,4 @@
-#include "tests/integration/fleet_http_server.h"
+#include "integration/fleet_http_server.h"
 
 #include <netinet/in.h>
 #include <poll.h>

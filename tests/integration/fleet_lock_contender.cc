@@ -21,7 +21,7 @@
 #include <string>
 #include <thread>
 
-#include "update-engine/fleet/etcd_lock_coordinator.h"
+#include "fleet/etcd_lock_coordinator.h"
 
 namespace {
 

@@ -16,8 +16,8 @@
 #include <sstream>
 #include <thread>
 
-#include "tests/integration/fleet_etcd_fixture.h"
-#include "update-engine/fleet/etcd_lock_coordinator.h"
+#include "fleet/etcd_lock_coordinator.h"
+#include "integration/fleet_etcd_fixture.h"
 
 extern char** environ;
 

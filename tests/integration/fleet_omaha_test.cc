@@ -9,16 +9,16 @@
 #include <fstream>
 #include <pugixml.hpp>
 
+#include "common/base64.h"
 #include "common/hash.h"
 #include "common/hex.h"
 #include "common/keyring.h"
 #include "common/log.h"
-#include "tests/integration/fleet_http_server.h"
-#include "tests/integration/payload_fixture.h"
-#include "update-engine/fleet/omaha_source.h"
-#include "update-engine/payload/applier.h"
-#include "update-engine/payload/format.h"
-#include "update-engine/repo/base64.h"
+#include "fleet/omaha_source.h"
+#include "integration/fleet_http_server.h"
+#include "integration/payload_fixture.h"
+#include "payload/applier.h"
+#include "payload/format.h"
 
 namespace basalt::fleet {
 namespace {
@@ -70,8 +70,8 @@ std::string Fixture(const std::string& name, const std::string& base, const Pack
   ReplaceAll(xml, "@NAME@", pkg.name);
   ReplaceAll(xml, "@SIZE@", std::to_string(pkg.data.size()));
   ReplaceAll(xml, "@SHA256_HEX@", ToHex(digest));
-  ReplaceAll(xml, "@SHA256_B64@", repo::Base64Encode(digest));
-  ReplaceAll(xml, "@SHA1_B64@", repo::Base64Encode(sha1_digest));
+  ReplaceAll(xml, "@SHA256_B64@", Base64Encode(digest));
+  ReplaceAll(xml, "@SHA1_B64@", Base64Encode(sha1_digest));
   return xml;
 }
 
@@ -333,7 +333,7 @@ class OmahaTrustTest : public OmahaTest {
     BASALT_ASSIGN_OR_RETURN(update::UpdateOffer offer, source_->Check(Host()));
     if (!offer.update) return Fail(ErrorKind::kInternal, "no offer");
     const update::OfferedPayload& p = offer.payloads.at(0);
-    auto fetcher = repo::MakeCurlFetcher();
+    auto fetcher = http::MakeCurlFetcher();
     std::string body;
     for (const auto& url : p.urls) {  // mirror-1 and mirror-2 do not exist: 404, next
       auto got = fetcher->Get(url, p.size);

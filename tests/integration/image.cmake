@@ -4,6 +4,7 @@ basalt_add_gtest(image_integration_test
     ${CMAKE_CURRENT_LIST_DIR}/image_input_test.cc
     ${CMAKE_CURRENT_LIST_DIR}/image_test_util.cc
   LIBS basalt_image
+  PRIVATE_OF basalt_image
   LABELS integration
   TIMEOUT 600)
 add_dependencies(image_integration_test basalt basalt-init)

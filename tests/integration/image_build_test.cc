@@ -14,8 +14,8 @@
 
 #include "common/hash.h"
 #include "common/hex.h"
-#include "image/tree_copy.h"
-#include "tests/integration/image_test_util.h"
+#include "integration/image_test_util.h"
+#include "tree_copy.h"
 
 namespace basalt::image::testing {
 namespace {

@@ -10,7 +10,7 @@
 
 #include "common/hash.h"
 #include "common/hex.h"
-#include "tests/integration/image_test_util.h"
+#include "integration/image_test_util.h"
 
 namespace basalt::image::testing {
 namespace {

@@ -1,4 +1,4 @@
-#include "tests/integration/image_test_util.h"
+#include "integration/image_test_util.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>

@@ -1,4 +1,4 @@
-#include "tests/integration/nginx_server.h"
+#include "integration/nginx_server.h"
 
 #include <arpa/inet.h>
 #include <fmt/format.h>

@@ -2,7 +2,8 @@ basalt_add_gtest(payload_integration_test
   SOURCES
     ${CMAKE_CURRENT_LIST_DIR}/payload_test.cc
     ${CMAKE_CURRENT_LIST_DIR}/payload_fixture.cc
-  LIBS basalt_payload
+  LIBS basalt_payload_consumer basalt_payload_generator basalt_payload_codecs basalt_erofs
+  PRIVATE_OF basalt_payload_generator
   LABELS integration
   TIMEOUT 900)
 add_dependencies(payload_integration_test basalt)

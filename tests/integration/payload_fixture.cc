@@ -1,4 +1,4 @@
-#include "tests/integration/payload_fixture.h"
+#include "integration/payload_fixture.h"
 
 #include <gtest/gtest.h>
 #include <lz4.h>
@@ -12,7 +12,7 @@
 #include "common/hash.h"
 #include "common/hex.h"
 #include "common/signing.h"
-#include "update-engine/payload/lz4_region.h"
+#include "payload/lz4_region.h"
 
 namespace basalt::payload::testing {
 

@@ -21,13 +21,13 @@
 #include "common/keyring.h"
 #include "common/log.h"
 #include "common/signing.h"
-#include "tests/integration/payload_fixture.h"
-#include "update-engine/payload/applier.h"
-#include "update-engine/payload/file_map.h"
-#include "update-engine/payload/format.h"
-#include "update-engine/payload/generator.h"
-#include "update-engine/payload/gzip_region.h"
-#include "update-engine/payload/reader.h"
+#include "file_map.h"
+#include "integration/payload_fixture.h"
+#include "payload/applier.h"
+#include "payload/format.h"
+#include "payload/generator.h"
+#include "payload/gzip_region.h"
+#include "payload/reader.h"
 
 extern char** environ;
 

@@ -15,11 +15,11 @@
 #include <random>
 #include <thread>
 
-#include "common/cli.h"
-#include "tests/integration/nginx_server.h"
-#include "tests/unit/repo_test_util.h"
-#include "update-engine/repo/fetcher.h"
-#include "update-engine/repo/repo_source.h"
+#include "cli/cli.h"
+#include "http/fetcher.h"
+#include "integration/nginx_server.h"
+#include "repo/repo_source.h"
+#include "unit/repo_test_util.h"
 
 namespace basalt::repo {
 namespace {
@@ -319,7 +319,7 @@ class NginxRepoTest : public ::testing::Test {
   }
 
   Keyring ring_;
-  std::unique_ptr<Fetcher> fetcher_ = MakeCurlFetcher();
+  std::unique_ptr<http::Fetcher> fetcher_ = http::MakeCurlFetcher();
 };
 
 TEST_F(NginxRepoTest, GoodRepositoryIsAcceptedAndDownloads) {

@@ -26,18 +26,18 @@
 #include <sstream>
 #include <thread>
 
+#include "common/base64.h"
 #include "common/fd.h"
 #include "common/hash.h"
 #include "common/hex.h"
-#include "image/erofs/erofs_image.h"
-#include "tests/integration/fault_proxy.h"
-#include "tests/integration/fleet_etcd_fixture.h"
-#include "tests/integration/fleet_http_server.h"
-#include "tests/integration/image_test_util.h"
-#include "tests/integration/nginx_server.h"
-#include "update-engine/fleet/etcd_client.h"
-#include "update-engine/fleet/reboot_lock.h"
-#include "update-engine/repo/base64.h"
+#include "erofs/erofs_image.h"
+#include "fleet/etcd_client.h"
+#include "fleet/reboot_lock.h"
+#include "integration/fault_proxy.h"
+#include "integration/fleet_etcd_fixture.h"
+#include "integration/fleet_http_server.h"
+#include "integration/image_test_util.h"
+#include "integration/nginx_server.h"
 
 namespace basalt::update {
 namespace {
@@ -1061,8 +1061,8 @@ std::string OmahaFixture(const std::string& name, const std::string& base,
       {"@NAME@", fs::path(package).filename().string()},
       {"@SIZE@", std::to_string(data.size())},
       {"@SHA256_HEX@", ToHex(sha256)},
-      {"@SHA256_B64@", repo::Base64Encode(sha256)},
-      {"@SHA1_B64@", repo::Base64Encode(sha1.Final())}};
+      {"@SHA256_B64@", Base64Encode(sha256)},
+      {"@SHA1_B64@", Base64Encode(sha1.Final())}};
   for (const auto& [from, to] : fill) {
     for (size_t p = 0; (p = xml.find(from, p)) != std::string::npos; p += to.size())
       xml.replace(p, from.size(), to);

@@ -10,7 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "tests/unit/verity_test_util.h"
+#include "unit/verity_test_util.h"
 
 namespace basalt::verity {
 namespace {

@@ -12,7 +12,7 @@
 #include <string>
 
 #include "common/hex.h"
-#include "tests/unit/verity_test_util.h"
+#include "unit/verity_test_util.h"
 
 namespace basalt::verity {
 namespace {

@@ -4,4 +4,5 @@ basalt_add_gtest(boot_unit_test
     ${CMAKE_CURRENT_LIST_DIR}/boot/grubenv_test.cc
     ${CMAKE_CURRENT_LIST_DIR}/boot/backends_test.cc
     ${CMAKE_CURRENT_LIST_DIR}/boot/init_test.cc
-  LIBS basalt_boot basalt_init_lib)
+  LIBS basalt_boot basalt_init_lib
+  PRIVATE_OF basalt_boot basalt_init_lib)

@@ -8,7 +8,7 @@
 #include "common/atomic_file.h"
 #include "common/fd.h"
 #include "common/mapped_file.h"
-#include "tests/test_util.h"
+#include "test_util.h"
 
 namespace basalt {
 namespace {

@@ -4,7 +4,7 @@
 #include <filesystem>
 
 #include "common/atomic_file.h"
-#include "update-engine/daemon/config.h"
+#include "daemon/config.h"
 
 namespace basalt::daemon {
 namespace {

@@ -3,15 +3,15 @@
 
 #include <filesystem>
 
-#include "update-engine/daemon/backoff.h"
-#include "update-engine/daemon/boot_outcome.h"
-#include "update-engine/daemon/fleet_wiring.h"
-#include "update-engine/daemon/kernel_args.h"
-#include "update-engine/daemon/reboot_strategies.h"
-#include "update-engine/daemon/slot_files.h"
-#include "update-engine/daemon/state_store.h"
-#include "update-engine/daemon/update_flow.h"
-#include "update-engine/daemon/update_target.h"
+#include "boot_outcome.h"
+#include "daemon/backoff.h"
+#include "daemon/fleet_wiring.h"
+#include "daemon/reboot_strategies.h"
+#include "daemon/slot_files.h"
+#include "daemon/state_store.h"
+#include "daemon/update_flow.h"
+#include "daemon/update_target.h"
+#include "kernel_args.h"
 
 namespace basalt::update {
 namespace {

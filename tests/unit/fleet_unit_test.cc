@@ -9,13 +9,13 @@
 #include <pugixml.hpp>
 #include <set>
 
+#include "common/base64.h"
 #include "common/fd.h"
-#include "update-engine/fleet/etcd_client.h"
-#include "update-engine/fleet/fleet_config.h"
-#include "update-engine/fleet/metrics.h"
-#include "update-engine/fleet/omaha_request.h"
-#include "update-engine/fleet/omaha_response.h"
-#include "update-engine/repo/base64.h"
+#include "fleet/etcd_client.h"
+#include "fleet/metrics.h"
+#include "fleet_config.h"
+#include "omaha_request.h"
+#include "omaha_response.h"
 
 namespace basalt::fleet {
 namespace {
@@ -239,7 +239,7 @@ TEST(FleetOmaha, ParserAcceptsAppIdCaseInsensitivelyAndHashInEitherPlace) {
   EXPECT_EQ(r->offer.sha256, kHex) << "normalized to lower case";
   EXPECT_EQ(r->offer.urls, std::vector<std::string>{"http://h/p/p.bin"});
 
-  std::string b64 = repo::Base64Encode(std::string(32, '\xaa'));
+  std::string b64 = Base64Encode(std::string(32, '\xaa'));
   r = ParseOmahaResponse(Check(R"(name="p.bin" size="10")", R"(<url codebase="https://h/"/>)",
                                R"(<actions><action event="postinstall" sha256=")" + b64 +
                                    R"(" IsDeltaPayload="false"/></actions>)"),
@@ -250,7 +250,7 @@ TEST(FleetOmaha, ParserAcceptsAppIdCaseInsensitivelyAndHashInEitherPlace) {
 }
 
 TEST(FleetOmaha, ParserRejectsWhatItCannotTrustToMeanOneThing) {
-  std::string b64_other = repo::Base64Encode(std::string(32, '\xbb'));
+  std::string b64_other = Base64Encode(std::string(32, '\xbb'));
   struct Case {
     std::string xml;
     std::string says;
@@ -298,7 +298,7 @@ TEST(FleetOmaha, ParserRejectsWhatItCannotTrustToMeanOneThing) {
 
 // --- etcd client, scripted ---------------------------------------------------------------------
 
-class ScriptedFetcher : public repo::Fetcher {
+class ScriptedFetcher : public http::Fetcher {
  public:
   struct Call {
     std::string url, body;
@@ -310,7 +310,7 @@ class ScriptedFetcher : public repo::Fetcher {
     return Failf(ErrorKind::kIo, "GET {}", url);
   }
   Result<uint64_t> GetRange(const std::string& url, uint64_t, uint64_t,
-                            const repo::ByteSink&) override {
+                            const http::ByteSink&) override {
     return Failf(ErrorKind::kIo, "GET {}", url);
   }
   Result<std::string> Post(const std::string& url, std::string_view body, std::string_view,
@@ -325,12 +325,12 @@ class ScriptedFetcher : public repo::Fetcher {
 TEST(FleetEtcd, TxnWireFormatAndFailover) {
   auto fetcher = std::make_unique<ScriptedFetcher>();
   auto* f = fetcher.get();
-  std::string kv_key = repo::Base64Encode("/k");
+  std::string kv_key = Base64Encode("/k");
   f->answers.emplace(
       "http://b",
       std::string(
           R"({"header":{"revision":"7"},"succeeded":true,"responses":[{"response_range":{"kvs":[{"key":")") +
-          kv_key + R"(","value":")" + repo::Base64Encode("v") +
+          kv_key + R"(","value":")" + Base64Encode("v") +
           R"(","mod_revision":"5","create_revision":"3","lease":"42"}]}}]})");
   EtcdOptions o;
   o.endpoints = {"http://a:2379", "http://b:2379"};
@@ -351,7 +351,7 @@ TEST(FleetEtcd, TxnWireFormatAndFailover) {
   EXPECT_EQ(f->calls[0].url, "http://a:2379/v3/kv/txn");
   EXPECT_EQ(f->calls[1].url, "http://b:2379/v3/kv/txn");
   auto req = nlohmann::json::parse(f->calls[1].body);
-  EXPECT_EQ(req["compare"][0]["key"], repo::Base64Encode("/sem"));
+  EXPECT_EQ(req["compare"][0]["key"], Base64Encode("/sem"));
   EXPECT_EQ(req["compare"][0]["target"], "MOD");
   EXPECT_EQ(req["compare"][0]["result"], "EQUAL");
   EXPECT_EQ(req["compare"][0]["mod_revision"], "0");

@@ -4,10 +4,10 @@
 #include <filesystem>
 #include <fstream>
 
-#include "image/cpio.h"
+#include "cpio.h"
 #include "image/definition.h"
-#include "image/sbom.h"
-#include "image/seed.h"
+#include "sbom.h"
+#include "seed.h"
 
 namespace basalt::image {
 namespace {

@@ -2,4 +2,5 @@ basalt_add_gtest(payload_unit_test
   SOURCES
     ${CMAKE_CURRENT_LIST_DIR}/payload_unit_test.cc
     ${CMAKE_CURRENT_LIST_DIR}/payload_gzip_test.cc
-  LIBS basalt_payload)
+  LIBS basalt_payload_consumer basalt_payload_generator basalt_payload_codecs basalt_erofs
+  PRIVATE_OF basalt_payload_generator)

@@ -5,8 +5,8 @@
 
 #include <random>
 
-#include "update-engine/payload/format.h"
-#include "update-engine/payload/gzip_region.h"
+#include "payload/format.h"
+#include "payload/gzip_region.h"
 
 namespace basalt::payload {
 namespace {

@@ -9,11 +9,11 @@
 #include <random>
 #include <sstream>
 
-#include "update-engine/payload/bspatch.h"
-#include "update-engine/payload/codec.h"
-#include "update-engine/payload/file_map.h"
-#include "update-engine/payload/format.h"
-#include "update-engine/payload/lz4_region.h"
+#include "file_map.h"
+#include "payload/bspatch.h"
+#include "payload/codec.h"
+#include "payload/format.h"
+#include "payload/lz4_region.h"
 
 namespace basalt::payload {
 namespace {

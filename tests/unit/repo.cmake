@@ -4,4 +4,5 @@ basalt_add_gtest(repo_test
     ${CMAKE_CURRENT_LIST_DIR}/repo_decision_test.cc
     ${CMAKE_CURRENT_LIST_DIR}/repo_format_test.cc
     ${CMAKE_CURRENT_LIST_DIR}/repo_repository_test.cc
-  LIBS basalt_repo)
+  LIBS basalt_repo
+  PRIVATE_OF basalt_repo)

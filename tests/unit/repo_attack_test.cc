@@ -5,10 +5,10 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include "tests/unit/repo_test_util.h"
-#include "update-engine/repo/channel_ops.h"
-#include "update-engine/repo/fetcher.h"
-#include "update-engine/repo/repo_source.h"
+#include "http/fetcher.h"
+#include "repo/channel_ops.h"
+#include "repo/repo_source.h"
+#include "unit/repo_test_util.h"
 
 namespace basalt::repo {
 namespace {
@@ -68,7 +68,7 @@ class AttackTest : public ::testing::Test {
   Keyring ring_;
   FakePayloadMaker maker_;
   NullLogger log_;
-  std::unique_ptr<Fetcher> fetcher_ = MakeCurlFetcher();
+  std::unique_ptr<http::Fetcher> fetcher_ = http::MakeCurlFetcher();
   RepositorySource source_{*fetcher_, repo_.string()};
   std::string v1_channel_;
 };

@@ -2,7 +2,7 @@
 // rollback, with documents signed by real keys.
 #include <gtest/gtest.h>
 
-#include "tests/unit/repo_test_util.h"
+#include "unit/repo_test_util.h"
 
 namespace basalt::repo {
 namespace {

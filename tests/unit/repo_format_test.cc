@@ -1,10 +1,10 @@
 // Base64, DSSE's PAE and envelopes, and the strict release and channel parsers.
 #include <gtest/gtest.h>
 
-#include "tests/unit/repo_test_util.h"
-#include "update-engine/repo/base64.h"
-#include "update-engine/repo/names.h"
-#include "update-engine/repo/time_util.h"
+#include "common/base64.h"
+#include "common/time_util.h"
+#include "repo/names.h"
+#include "unit/repo_test_util.h"
 
 namespace basalt::repo {
 namespace {

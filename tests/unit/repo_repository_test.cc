@@ -1,9 +1,9 @@
 // Publishing, channel operations and `repo verify` over a repository directory.
 #include <gtest/gtest.h>
 
-#include "tests/unit/repo_test_util.h"
-#include "update-engine/repo/channel_ops.h"
-#include "update-engine/repo/repo_verify.h"
+#include "repo/channel_ops.h"
+#include "repo/repo_verify.h"
+#include "unit/repo_test_util.h"
 
 namespace basalt::repo {
 namespace {

@@ -12,16 +12,16 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "common/base64.h"
 #include "common/hash.h"
 #include "common/hex.h"
 #include "common/keyring.h"
 #include "common/signing.h"
-#include "tests/test_util.h"
-#include "update-engine/repo/base64.h"
-#include "update-engine/repo/channel.h"
-#include "update-engine/repo/decision.h"
-#include "update-engine/repo/dsse.h"
-#include "update-engine/repo/release.h"
+#include "repo/channel.h"
+#include "repo/decision.h"
+#include "repo/dsse.h"
+#include "repo/release.h"
+#include "test_util.h"
 
 namespace basalt::repo::testing {
 
@@ -157,8 +157,8 @@ using basalt::testing::TempDir;
 }  // namespace basalt::repo::testing
 
 #include "common/log.h"
-#include "update-engine/repo/image_info.h"
-#include "update-engine/repo/publish.h"
+#include "repo/image_info.h"
+#include "repo/publish.h"
 
 namespace basalt::repo::testing {
 

@@ -5,8 +5,8 @@
 
 #include <cstring>
 
-#include "verity/activation.h"
-#include "verity/cryptsetup_plan.h"
+#include "activation.h"
+#include "cryptsetup_plan.h"
 
 namespace basalt::verity {
 namespace {

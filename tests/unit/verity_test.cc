@@ -5,7 +5,7 @@
 #include <cstring>
 
 #include "common/hex.h"
-#include "tests/unit/verity_test_util.h"
+#include "unit/verity_test_util.h"
 
 namespace basalt::verity {
 namespace {

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "common/hash.h"
-#include "tests/test_util.h"
+#include "test_util.h"
 #include "verity/verity.h"
 
 namespace basalt::verity::testing {

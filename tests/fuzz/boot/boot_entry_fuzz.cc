@@ -5,8 +5,8 @@
 #include <cstdlib>
 #include <string_view>
 
-#include "bootloader/bls_layout.h"
-#include "bootloader/slot_entry.h"
+#include "backends/systemd-boot/bls_layout.h"
+#include "boot/slot_entry.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace basalt::boot;

@@ -2,7 +2,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "bootloader/elf_deps.h"
+#include "elf_deps.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   (void)basalt::boot::ReadElfDeps(std::string_view(reinterpret_cast<const char*>(data), size));

@@ -4,8 +4,8 @@
 #include <cstdlib>
 #include <string_view>
 
-#include "bootloader/grub_layout.h"
-#include "bootloader/grubenv.h"
+#include "backends/grub/grub_layout.h"
+#include "backends/grub/grubenv.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view in(reinterpret_cast<const char*>(data), size);

@@ -10,13 +10,13 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
-#include "bootloader/bls_layout.h"
-#include "bootloader/esp_files.h"
-#include "bootloader/gpt_disk.h"
-#include "bootloader/grub_layout.h"
-#include "bootloader/subprocess.h"
+#include "backends/grub/grub_layout.h"
+#include "backends/systemd-boot/bls_layout.h"
 #include "common/atomic_file.h"
 #include "common/fd.h"
+#include "common/subprocess.h"
+#include "disk/gpt_disk.h"
+#include "esp_files.h"
 
 namespace basalt::boot {
 namespace {
@@ -304,7 +304,7 @@ TEST_F(BootDiskTest, WriteToAnUnrepairableEspIsRefused) {
 TEST_F(BootDiskTest, GrowRootToEndOfDisk) {
   Sh({"truncate", "-s", "96M", disk_});
   {
-    auto disk = GptDisk::Open(disk_, true);
+    auto disk = disk::GptDisk::Open(disk_, true);
     ASSERT_TRUE(disk) << disk.error().message();
     auto gained = disk->GrowToEnd(9);
     ASSERT_TRUE(gained) << gained.error().message();
@@ -320,7 +320,7 @@ TEST_F(BootDiskTest, GrowRootToEndOfDisk) {
       EXPECT_EQ(end, last_lba);
     }
   }
-  auto again = GptDisk::Open(disk_, true);
+  auto again = disk::GptDisk::Open(disk_, true);
   ASSERT_TRUE(again);
   EXPECT_EQ(*again->GrowToEnd(9), 0u);
   auto usr = again->GrowToEnd(3);

@@ -7,11 +7,11 @@
 #include <filesystem>
 #include <set>
 
-#include "bootloader/elf_deps.h"
-#include "bootloader/initramfs_plan.h"
-#include "bootloader/subprocess.h"
 #include "common/atomic_file.h"
 #include "common/fd.h"
+#include "common/subprocess.h"
+#include "elf_deps.h"
+#include "image/initramfs_plan.h"
 
 namespace basalt::boot {
 namespace {

@@ -1,16 +1,16 @@
 // The grub and systemd-boot backends on an in-memory ESP, with emulations of what each
 // bootloader does at boot, so the whole A/B cycle runs here; the real tools are in
 // tests/integration/boot_*.
-#include "bootloader/backends.h"
+#include "backends.h"
 
 #include <gtest/gtest.h>
 #include <string.h>
 
 #include <algorithm>
 
-#include "bootloader/bls_layout.h"
-#include "bootloader/grub_layout.h"
-#include "tests/unit/boot/fake_esp.h"
+#include "backends/grub/grub_layout.h"
+#include "backends/systemd-boot/bls_layout.h"
+#include "unit/boot/fake_esp.h"
 
 namespace basalt::boot {
 namespace {

@@ -5,7 +5,7 @@
 #include <functional>
 #include <map>
 
-#include "bootloader/esp_files.h"
+#include "esp_files.h"
 
 namespace basalt::boot {
 

@@ -1,8 +1,8 @@
-#include "bootloader/grubenv.h"
+#include "backends/grub/grubenv.h"
 
 #include <gtest/gtest.h>
 
-#include "bootloader/grub_layout.h"
+#include "backends/grub/grub_layout.h"
 
 namespace basalt::boot {
 namespace {

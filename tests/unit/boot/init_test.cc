@@ -2,8 +2,8 @@
 
 #include <algorithm>
 
-#include "bootloader/init/cmdline.h"
-#include "bootloader/init/modules_dep.h"
+#include "cmdline.h"
+#include "init/modules_dep.h"
 
 namespace basalt::init {
 namespace {

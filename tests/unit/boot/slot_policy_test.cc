@@ -1,8 +1,8 @@
-#include "bootloader/slot_policy.h"
+#include "boot/slot_policy.h"
 
 #include <gtest/gtest.h>
 
-#include "bootloader/gptprio_bits.h"
+#include "backends/gptprio/gptprio_bits.h"
 
 namespace basalt::boot {
 namespace {

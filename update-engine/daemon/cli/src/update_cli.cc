@@ -1,0 +1,653 @@
+#include "daemon/update_cli.h"
+
+#include <fmt/format.h>
+
+#include <memory>
+#include <optional>
+#include <thread>
+#include <tuple>
+
+#include "common/keyring.h"
+#include "common/log.h"
+#include "common/progress.h"
+#include "common/time_util.h"
+#include "daemon/backoff.h"
+#include "daemon/config.h"
+#include "daemon/fleet_wiring.h"
+#include "daemon/reboot_strategies.h"
+#include "daemon/state_store.h"
+#include "daemon/update_flow.h"
+#include "daemon/update_target.h"
+#include "http/fetcher.h"
+#include "update_client.h"
+
+namespace basalt {
+namespace {
+
+int RunDaemonCall(const std::string& method, const std::string& arg, bool follow, bool json);
+int PrintDaemon(const update::DaemonStatus& s, bool json);
+
+struct ApplyArgs {
+  std::string disk;
+  std::string repo;
+  std::string channel;
+  std::string keys;
+  std::string state;
+  std::string to;
+  std::string machine_id = "basalt-offline";
+  std::string kernel_cmdline;
+  size_t threshold = 1;
+  int tries = 3;
+  long stall_seconds = 60;
+  long retry_initial_ms = 1000;
+  int max_attempts = 12;
+  long checkpoint_ms = 1000;
+  std::string config;    // an update.conf: PROTOCOL, SERVER, CHANNEL, REBOOT_STRATEGY, ETCD_*, ...
+  long reboot_wait = 0;  // seconds the reboot step may wait for the strategy (0: no limit)
+  long lock_poll_ms = 1000;
+  bool json = false;
+};
+
+struct AfterBootArgs {
+  std::string disk, state, config;
+  std::string machine_id = "basalt-offline";
+  bool rolled_back = false;
+  long reboot_wait = 0;
+  bool json = false;
+};
+
+// What the offline reboot step decided.
+struct RebootStep {
+  std::string strategy;
+  bool reboot_now = false;
+  std::string wait_reason;
+};
+
+Result<daemon::UpdateConfig> LoadConfigFile(const std::string& path) {
+  daemon::UpdateConfig cfg;
+  if (path.empty()) return cfg;
+  BASALT_ASSIGN_OR_RETURN(std::string text, ReadFileToString(path));
+  BASALT_RETURN_IF_ERROR(daemon::ApplyConfigText(text, path, cfg));
+  return cfg;
+}
+
+std::string BootId() {
+  auto id = ReadFileToString("/proc/sys/kernel/random/boot_id");
+  if (!id) return "";
+  std::string s = *id;
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' '))
+    s.pop_back();
+  return s;
+}
+
+// The version of the slot the image boots next: what "runs" on an offline image.
+std::string ActiveVersion(update::UpdateTarget& target) {
+  auto active = target.ActiveSlot();
+  auto bs = target.boot().GetStatus();
+  if (!active || !bs) return "";
+  return bs->slots[boot::SlotIndex(*active)].version;
+}
+
+update::Backoff LockBackoff() {
+  update::RetryPolicy p;
+  p.initial = std::chrono::milliseconds(200);
+  p.cap = std::chrono::seconds(5);
+  return update::Backoff(p, [] { return 0.5; });
+}
+
+// The offline stand-in for the daemon's reboot decision: asks the configured strategy. etcd-lock
+// blocks until this machine holds a slot (polling while the group is full, backing off while
+// etcd is unreachable; never "reboot now" without the slot); the others answer at once. The
+// wait reason is recorded in the state as the daemon would.
+Result<RebootStep> RunRebootStep(const daemon::UpdateConfig& cfg, const std::string& machine_id,
+                                 update::StateStore& store, update::UpdateState& st,
+                                 long wait_seconds, long poll_ms, Logger& log) {
+  BASALT_ASSIGN_OR_RETURN(auto coordinator, update::MakeRebootCoordinator(cfg, machine_id));
+  RebootStep out;
+  out.strategy = std::string(coordinator->strategy());
+  const bool blocking = cfg.reboot_strategy == daemon::RebootStrategy::kEtcdLock;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(wait_seconds);
+  update::Backoff backoff = LockBackoff();
+  for (;;) {
+    auto gate = coordinator->MayReboot(std::chrono::system_clock::now());
+    std::chrono::milliseconds delay(poll_ms);
+    std::string reason;
+    if (gate && gate->reboot_now) {
+      out.reboot_now = true;
+      break;
+    }
+    if (gate) {
+      backoff.Reset();
+      reason = gate->wait_reason;
+    } else {
+      delay = backoff.Next();
+      reason = gate.error().message() + "; not rebooting, retrying";
+    }
+    if (reason != st.wait_reason) {
+      st.wait_reason = reason;
+      BASALT_RETURN_IF_ERROR(store.Save(st));
+      log.Info(reason);
+    }
+    out.wait_reason = reason;
+    if (!blocking) return out;
+    if (wait_seconds > 0 && std::chrono::steady_clock::now() + delay > deadline) {
+      if (!gate) return std::unexpected(gate.error());
+      return out;
+    }
+    std::this_thread::sleep_for(delay);
+  }
+  out.wait_reason.clear();
+  if (!st.wait_reason.empty()) {
+    st.wait_reason.clear();
+    BASALT_RETURN_IF_ERROR(store.Save(st));
+  }
+  return out;
+}
+
+nlohmann::json RebootJson(const RebootStep& r) {
+  return {{"strategy", r.strategy}, {"reboot_now", r.reboot_now}, {"wait_reason", r.wait_reason}};
+}
+
+void PrintReboot(const RebootStep& r) {
+  if (r.reboot_now) {
+    fmt::print("reboot: now ({}); after the new slot boots, run `basalt update after-boot`\n",
+               r.strategy);
+  } else {
+    fmt::print("reboot: not yet ({}): {}\n", r.strategy, r.wait_reason);
+  }
+}
+
+nlohmann::json StateJson(const update::UpdateState& s, const std::string& current_version = "",
+                         const std::string& channel = "") {
+  nlohmann::json j = update::MetricsJson(update::MetricsOf(s, current_version, channel));
+  j.update(nlohmann::json{
+      {"state", update::PhaseName(s.phase)},
+      {"version", s.version},
+      {"from_version", s.from_version},
+      {"target_slot", s.target_slot},
+      {"usr_root_hash", s.usr_root_hash},
+      {"fell_back_to_full", s.fell_back_to_full},
+      {"downloaded_bytes", s.downloaded_bytes},
+      {"last_error", s.last_error},
+      {"wait_reason", s.wait_reason},
+      {"last_check", s.last_check},
+      {"rolled_back_releases", s.rolled_back_releases},
+  });
+  if (s.fell_back_to_full) j["fallback_reason"] = s.fallback_reason;
+  if (s.payload) {
+    j["payload"] = {{"kind", s.payload->delta ? "delta" : "full"},
+                    {"url", s.payload->url},
+                    {"size", s.payload->size},
+                    {"sha256", s.payload->sha256}};
+  }
+  return j;
+}
+
+void PrintStateText(const update::UpdateState& s) {
+  fmt::print("state: {}\n", update::PhaseName(s.phase));
+  if (!s.version.empty()) {
+    fmt::print("update: {} -> {} in slot {}\n", s.from_version, s.version, s.target_slot);
+  }
+  if (s.payload) {
+    fmt::print("payload: {} ({} bytes){}\n", s.payload->delta ? "delta" : "full", s.payload->size,
+               s.fell_back_to_full ? ", after the delta failed to apply" : "");
+  }
+  if (s.fell_back_to_full) fmt::print("fallback: {}\n", s.fallback_reason);
+  if (!s.wait_reason.empty()) fmt::print("waiting: {}\n", s.wait_reason);
+  if (!s.last_error.empty()) fmt::print("last error: {}\n", s.last_error);
+  if (!s.last_check.empty()) fmt::print("last check: {}\n", s.last_check);
+  for (const auto& v : s.rolled_back_releases)
+    fmt::print("rolled back (skipped): {}\n", v);
+}
+
+int RunApply(const ApplyArgs& a) {
+  if (a.disk.empty()) return RunDaemonCall("Apply", a.to, true, a.json);
+  auto loaded = LoadConfigFile(a.config);
+  if (!loaded) return ReportError(loaded.error());
+  daemon::UpdateConfig cfg = *loaded;
+  const bool have_config = !a.config.empty();
+  // Flags win over the config file.
+  if (!a.repo.empty()) cfg.server = a.repo;
+  if (!a.channel.empty()) cfg.channel = a.channel;
+  for (const auto& [name, value] :
+       {std::pair{"--repo (or SERVER in --config)", cfg.server},
+        std::pair{"--channel (or --config)", have_config ? cfg.channel : a.channel},
+        std::pair{"--keys", a.keys}, std::pair{"--state", a.state}}) {
+    if (value.empty()) {
+      return ReportError(
+          Error(ErrorKind::kInvalidInput, fmt::format("{} is required with --disk", name)));
+    }
+  }
+  StderrLogger log(a.json ? LogLevel::kWarning : LogLevel::kInfo);
+  auto keys = Keyring::LoadDirectory(a.keys);
+  if (!keys) return ReportError(keys.error());
+  auto target = update::OpenDiskImageTarget(a.disk);
+  if (!target) return ReportError(target.error());
+  http::FetchOptions fo;
+  fo.stall_seconds = a.stall_seconds;
+  auto fetcher = http::MakeCurlFetcher(fo);
+  auto source = update::MakeUpdateSource(cfg, *fetcher, *keys, a.threshold);
+  if (!source) return ReportError(source.error());
+  update::StateStore store(a.state);
+  const std::string current = ActiveVersion(**target);
+  if (have_config) {
+    update::WriteMetricsOnSave(
+        store, update::MetricsPathFor(cfg, a.state), [current] { return current; }, cfg.channel,
+        log);
+  }
+
+  update::FlowOptions fl;
+  fl.channel = cfg.channel;
+  fl.machine_id = a.machine_id;
+  fl.boot_id = BootId();
+  if (!a.to.empty()) {
+    fl.pin = a.to;
+    fl.forced = true;
+  } else if (have_config) {
+    fl.pin = cfg.pin;
+  }
+  fl.threshold = a.threshold;
+  fl.tries = a.tries;
+  fl.extra_cmdline = a.kernel_cmdline;
+  fl.download.retry.initial = std::chrono::milliseconds(a.retry_initial_ms);
+  fl.download.retry.max_attempts = a.max_attempts;
+  fl.checkpoint_interval = std::chrono::milliseconds(a.checkpoint_ms);
+  const bool tty = !a.json && ProgressBar::StderrIsTerminal();
+  std::unique_ptr<ProgressBar> bar;
+  update::Phase bar_phase = update::Phase::kIdle;
+  fl.progress = [&](update::Phase p, uint64_t done, uint64_t total) {
+    if (!tty) return;
+    if (!bar || bar_phase != p) {
+      if (bar) bar->Finish();
+      bar = std::make_unique<ProgressBar>(std::string(update::PhaseName(p)), total, true);
+      bar_phase = p;
+    }
+    bar->Update(done);
+  };
+  update::UpdateFlow flow(**source, *fetcher, *keys, **target, store, log, fl);
+  auto r = flow.Run();
+  if (bar) bar->Finish();
+  if (!r) return ReportError(r.error());
+  update::UpdateState st = *r;
+  std::optional<RebootStep> reboot;
+  if (have_config && st.phase == update::Phase::kUpdatedNeedReboot) {
+    auto step = RunRebootStep(cfg, a.machine_id, store, st, a.reboot_wait, a.lock_poll_ms, log);
+    if (!step) return ReportError(step.error());
+    reboot = *step;
+  }
+  if (a.json) {
+    nlohmann::json j = StateJson(st, current, cfg.channel);
+    if (reboot) j["reboot"] = RebootJson(*reboot);
+    PrintJson(j);
+  } else {
+    PrintStateText(st);
+    if (reboot) PrintReboot(*reboot);
+  }
+  return kExitOk;
+}
+
+// The offline stand-in for what basalt-updated does after a reboot: the image "booted" the
+// updated slot and it passed its health checks (mark it good), or it did not and the bootloader
+// fell back (--rolled-back). Either way the reboot slot is given back and an Omaha server hears
+// the outcome. Idempotent: a rerun after a crash only gives the slot back again.
+int RunAfterBoot(const AfterBootArgs& a) {
+  for (const auto& [name, value] : {std::pair{"--disk", a.disk}, std::pair{"--state", a.state}}) {
+    if (value.empty()) {
+      return ReportError(Error(ErrorKind::kInvalidInput, fmt::format("{} is required", name)));
+    }
+  }
+  auto loaded = LoadConfigFile(a.config);
+  if (!loaded) return ReportError(loaded.error());
+  const daemon::UpdateConfig& cfg = *loaded;
+  StderrLogger log(a.json ? LogLevel::kWarning : LogLevel::kInfo);
+  auto target = update::OpenDiskImageTarget(a.disk);
+  if (!target) return ReportError(target.error());
+  update::StateStore store(a.state);
+  auto loaded_state = store.Load();
+  if (!loaded_state) return ReportError(loaded_state.error());
+  update::UpdateState st = *loaded_state;
+  auto current = std::make_shared<std::string>(ActiveVersion(**target));
+  if (!a.config.empty()) {
+    update::WriteMetricsOnSave(
+        store, update::MetricsPathFor(cfg, a.state), [current] { return *current; }, cfg.channel,
+        log);
+  }
+  auto coordinator = update::MakeRebootCoordinator(cfg, a.machine_id);
+  if (!coordinator) return ReportError(coordinator.error());
+  Keyring no_keys;  // events only: nothing is verified here
+  auto fetcher = http::MakeCurlFetcher();
+  std::unique_ptr<update::UpdateSource> source;
+  if (!cfg.server.empty()) {
+    auto made = update::MakeUpdateSource(cfg, *fetcher, no_keys);
+    if (!made) return ReportError(made.error());
+    source = std::move(*made);
+  }
+  const bool staged =
+      st.phase == update::Phase::kUpdatedNeedReboot || st.phase == update::Phase::kPendingHealth;
+  if (!staged && st.phase != update::Phase::kGood && st.phase != update::Phase::kRolledBack) {
+    return ReportError(Failf(ErrorKind::kPolicy, "no update is staged or booted (state {})",
+                             update::PhaseName(st.phase))
+                           .error());
+  }
+  if (staged) {
+    auto active = (*target)->ActiveSlot();
+    if (!active) return ReportError(active.error());
+    std::optional<update::UpdateEvent> event;
+    if (!a.rolled_back) {
+      if (boot::SlotName(*active) != st.target_slot) {
+        return ReportError(Failf(ErrorKind::kPolicy,
+                                 "the image boots slot {} next, not the updated slot {}",
+                                 boot::SlotName(*active), st.target_slot)
+                               .error());
+      }
+      if (auto m = (*target)->boot().MarkGood(*active); !m) return ReportError(m.error());
+      st.phase = update::Phase::kGood;
+      st.booted_version = st.version;
+      st.wait_reason.clear();
+      *current = st.version;
+      event = update::UpdateEvent::kUpdatedAndRebooted;
+    } else {
+      // What the bootloader does when the new slot's tries run out: the old slot boots again.
+      if (boot::SlotName(*active) == st.target_slot) {
+        if (auto rb = (*target)->boot().Rollback(); !rb) return ReportError(rb.error());
+      }
+      auto booted = (*target)->ActiveSlot();
+      if (!booted) return ReportError(booted.error());
+      update::RecordRollback(st, boot::SlotName(*booted));
+      *current = ActiveVersion(**target);
+      event = update::UpdateEvent::kRolledBack;
+    }
+    if (auto sv = store.Save(st); !sv) return ReportError(sv.error());
+    if (source) {
+      update::HostFacts facts;
+      facts.current_version = *current;
+      facts.channel = cfg.channel;
+      facts.machine_id = a.machine_id;
+      facts.boot_id = BootId();
+      if (auto rep = source->Report(facts, *event, 0); !rep) {
+        log.Warn("cannot report the boot to the update server: " + rep.error().message());
+      }
+    }
+  }
+  // Give the reboot slot back; etcd unreachable means retry with backoff.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(a.reboot_wait);
+  update::Backoff backoff = LockBackoff();
+  for (;;) {
+    auto rel = (*coordinator)->AfterBoot();
+    if (rel) break;
+    auto delay = backoff.Next();
+    if (a.reboot_wait > 0 && std::chrono::steady_clock::now() + delay > deadline) {
+      return ReportError(rel.error());
+    }
+    log.Warn(rel.error().message() + "; retrying");
+    std::this_thread::sleep_for(delay);
+  }
+  if (a.json) {
+    PrintJson(StateJson(st, *current, cfg.channel));
+  } else {
+    PrintStateText(st);
+  }
+  return kExitOk;
+}
+
+int RunStatus(const std::string& state_dir, const std::string& disk, bool json) {
+  if (state_dir.empty()) {
+    auto st = update::GetDaemonStatus();
+    if (!st) return ReportError(st.error());
+    return PrintDaemon(*st, json);
+  }
+  update::StateStore store(state_dir);
+  auto s = store.Load();
+  if (!s) return ReportError(s.error());
+  if (json) {
+    std::string current;
+    if (!disk.empty()) {
+      auto target = update::OpenDiskImageTarget(disk);
+      if (!target) return ReportError(target.error());
+      current = ActiveVersion(**target);
+      // A staged image boots the new slot next, but has not "run" it yet: the reboot step
+      // (after-boot) makes the new version current, as the metrics file says.
+      if (s->phase == update::Phase::kUpdatedNeedReboot && !s->from_version.empty()) {
+        current = s->from_version;
+      }
+    }
+    PrintJson(StateJson(*s, current));
+  } else {
+    PrintStateText(*s);
+  }
+  return kExitOk;
+}
+
+nlohmann::json DaemonJson(const update::DaemonStatus& s) {
+  // The counters go through the metrics struct, so the names and forms match the offline status.
+  fleet::UpdateMetrics m;
+  m.current_version = s.current_version;
+  m.next_version = s.next_version;
+  m.channel = s.channel;
+  if (auto t = ParseTime(s.last_check, "LastCheck"); t) m.last_check = *t;
+  if (auto t = ParseTime(s.last_success, "LastSuccess"); t) m.last_success = *t;
+  m.downloaded_delta_bytes = s.downloaded_delta_bytes;
+  m.downloaded_full_bytes = s.downloaded_full_bytes;
+  m.failures = s.failures;
+  m.rollbacks = s.rollbacks;
+  nlohmann::json j = update::MetricsJson(m);
+  j.update(nlohmann::json{{"state", s.state},
+                          {"progress", s.progress},
+                          {"busy", s.busy},
+                          {"current_slot", s.current_slot},
+                          {"channel", s.channel},
+                          {"last_error", s.last_error},
+                          {"wait_reason", s.wait_reason}});
+  return j;
+}
+
+void PrintDaemonText(const update::DaemonStatus& s) {
+  fmt::print("version: {} (slot {})\n", s.current_version.empty() ? "unknown" : s.current_version,
+             s.current_slot.empty() ? "?" : s.current_slot);
+  fmt::print("channel: {}\n", s.channel);
+  fmt::print("state: {}{}\n", s.state,
+             s.busy && s.progress > 0 ? fmt::format(" ({:.0f} %)", s.progress * 100) : "");
+  if (!s.next_version.empty()) fmt::print("next: {}\n", s.next_version);
+  if (!s.wait_reason.empty()) fmt::print("waiting: {}\n", s.wait_reason);
+  if (!s.last_error.empty()) fmt::print("last error: {}\n", s.last_error);
+  if (!s.last_check.empty()) fmt::print("last check: {}\n", s.last_check);
+}
+
+int PrintDaemon(const update::DaemonStatus& s, bool json) {
+  if (json) {
+    PrintJson(DaemonJson(s));
+  } else {
+    PrintDaemonText(s);
+  }
+  return kExitOk;
+}
+
+// Follows the daemon until its operation finishes, with a progress bar on a terminal.
+int FollowDaemon(bool json) {
+  const bool tty = !json && ProgressBar::StderrIsTerminal();
+  std::unique_ptr<ProgressBar> bar;
+  std::string bar_state;
+  while (true) {
+    auto s = update::GetDaemonStatus();
+    if (!s) return ReportError(s.error());
+    if (tty && s->busy) {
+      if (!bar || bar_state != s->state) {
+        if (bar) bar->Finish();
+        bar = std::make_unique<ProgressBar>(s->state, 1000, true);
+        bar_state = s->state;
+      }
+      bar->Update(static_cast<uint64_t>(s->progress * 1000));
+    }
+    if (!s->busy) {
+      // Properties are read one by one: read them again now that the operation is over.
+      s = update::GetDaemonStatus();
+      if (!s) return ReportError(s.error());
+      if (bar) bar->Finish();
+      PrintDaemon(*s, json);
+      return s->last_error.empty() ? kExitOk : kExitFailure;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+}
+
+int RunDaemonCall(const std::string& method, const std::string& arg, bool follow, bool json) {
+  if (auto s = update::CallDaemon(method, arg); !s) return ReportError(s.error());
+  if (follow) return FollowDaemon(json);
+  auto st = update::GetDaemonStatus();
+  if (!st) return ReportError(st.error());
+  return PrintDaemon(*st, json);
+}
+
+int RunWatch(bool json) {
+  std::optional<update::DaemonStatus> last;
+  while (true) {
+    auto s = update::GetDaemonStatus();
+    if (!s) return ReportError(s.error());
+    if (!last || !(*last == *s)) {
+      if (json) {
+        fmt::print("{}\n", DaemonJson(*s).dump());
+      } else {
+        fmt::print("{} {}{}{}{}\n", FormatTime(Now()), s->state,
+                   s->busy ? fmt::format(" {:.0f} %", s->progress * 100) : "",
+                   s->wait_reason.empty() ? "" : " — " + s->wait_reason,
+                   s->last_error.empty() ? "" : " — error: " + s->last_error);
+      }
+      std::fflush(stdout);
+      last = *s;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+}
+
+}  // namespace
+
+void AddUpdateCommands(CLI::App& app, CommandRunner& runner) {
+  auto* cmd = app.add_subcommand("update", "Update a host or a disk image to a channel's release");
+  cmd->require_subcommand(1);
+
+  auto a = std::make_shared<ApplyArgs>();
+  auto* apply = cmd->add_subcommand(
+      "apply",
+      "Install the channel's update: through basalt-updated (D-Bus), or with --disk run the same "
+      "flow (check, download, apply, verify, finalize, flip) on a disk image without the daemon; "
+      "rerun with the same --state to resume");
+  apply->add_option("--disk", a->disk, "Offline: disk image file (or whole-disk device) to update");
+  apply->add_option("--repo", a->repo,
+                    "Offline: repository (http(s)://, file:// URL or directory)");
+  apply->add_option("--channel", a->channel, "Offline: channel to follow");
+  apply->add_option("--keys", a->keys, "Offline: directory of trusted public keys (*.pem)");
+  apply->add_option("--state", a->state, "Offline: state directory (resume point, downloads)");
+  apply->add_option("--to", a->to,
+                    "Install exactly this version (a pin; retries a rolled-back one)");
+  apply->add_option("--machine-id", a->machine_id, "Machine id for the rollout wave")
+      ->capture_default_str();
+  apply->add_option("--kernel-cmdline", a->kernel_cmdline,
+                    "Extra kernel command line for the new slot's boot entry");
+  apply->add_option("--threshold", a->threshold, "Distinct trusted signatures required")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 64));
+  apply->add_option("--tries", a->tries, "Boot attempts of the new slot before falling back")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 15));
+  apply
+      ->add_option("--stall-timeout", a->stall_seconds,
+                   "Seconds without data before a transfer counts as stalled and is resumed")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 3600));
+  apply
+      ->add_option("--retry-initial-ms", a->retry_initial_ms,
+                   "First retry delay after a network fault (doubles up to 5 min)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 600000));
+  apply
+      ->add_option("--max-attempts", a->max_attempts,
+                   "Download attempts before giving up until the next run (0: unlimited)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 100000));
+  apply
+      ->add_option("--checkpoint-interval-ms", a->checkpoint_ms,
+                   "How often the apply checkpoint is made durable")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 600000));
+  apply->add_option("--config", a->config,
+                    "Offline: an update.conf (PROTOCOL, SERVER, CHANNEL, PIN, REBOOT_STRATEGY, "
+                    "ETCD_*, OMAHA_APP_ID, METRICS_PATH); once the update is staged, the reboot "
+                    "strategy is asked as the daemon would (etcd-lock blocks until this machine "
+                    "holds a slot)");
+  apply
+      ->add_option("--reboot-wait", a->reboot_wait,
+                   "Offline with --config: seconds the reboot step may wait (0: no limit)")
+      ->capture_default_str()
+      ->check(CLI::Range(0L, 86400L * 365));
+  apply
+      ->add_option("--lock-poll-ms", a->lock_poll_ms,
+                   "Offline with etcd-lock: how often a full group is asked again")
+      ->capture_default_str()
+      ->check(CLI::Range(10L, 600000L));
+  apply->add_flag("--json", a->json, "Print the resulting state as JSON");
+  apply->callback([a, &runner] { runner.Set([a] { return RunApply(*a); }); });
+
+  auto ab = std::make_shared<AfterBootArgs>();
+  auto* after_boot = cmd->add_subcommand(
+      "after-boot",
+      "Offline: what basalt-updated does after the reboot, for a disk image: mark the updated "
+      "slot good (or, with --rolled-back, record that the bootloader fell back), tell an Omaha "
+      "server, and give the reboot slot (etcd-lock) back");
+  after_boot->add_option("--disk", ab->disk, "Disk image whose staged update booted")->required();
+  after_boot->add_option("--state", ab->state, "The state directory `apply --disk` used")
+      ->required();
+  after_boot->add_option("--config", ab->config, "The update.conf `apply --disk` used");
+  after_boot->add_option("--machine-id", ab->machine_id, "Machine id (the etcd lock holder)")
+      ->capture_default_str();
+  after_boot->add_flag("--rolled-back", ab->rolled_back,
+                       "The new slot did not come up: the old one boots again");
+  after_boot
+      ->add_option("--reboot-wait", ab->reboot_wait,
+                   "Seconds to keep retrying the slot's release while etcd is unreachable (0: "
+                   "no limit)")
+      ->capture_default_str()
+      ->check(CLI::Range(0L, 86400L * 365));
+  after_boot->add_flag("--json", ab->json, "Print the resulting state as JSON");
+  after_boot->callback([ab, &runner] { runner.Set([ab] { return RunAfterBoot(*ab); }); });
+
+  auto state_dir = std::make_shared<std::string>();
+  auto json = std::make_shared<bool>(false);
+  auto* status = cmd->add_subcommand(
+      "status", "Version, slot, channel, state, why it waits, last error (from basalt-updated)");
+  status->add_option("--state", *state_dir, "Offline: read this state directory instead");
+  auto status_disk = std::make_shared<std::string>();
+  status->add_option("--disk", *status_disk,
+                     "Offline with --state: the disk image, for its current version");
+  status->add_flag("--json", *json, "JSON output");
+  status->callback([state_dir, status_disk, json, &runner] {
+    runner.Set(
+        [state_dir, status_disk, json] { return RunStatus(*state_dir, *status_disk, *json); });
+  });
+
+  auto check_json = std::make_shared<bool>(false);
+  auto* check = cmd->add_subcommand("check", "Ask basalt-updated to check its channel now");
+  check->add_flag("--json", *check_json, "JSON output");
+  check->callback([check_json, &runner] {
+    runner.Set([check_json] { return RunDaemonCall("Check", "", true, *check_json); });
+  });
+
+  for (auto [name, method, help] :
+       {std::tuple{"rollback", "Rollback", "Make the other (good) slot boot next"},
+        std::tuple{"mark-good", "MarkGood", "Bless the running slot (the health unit does this)"},
+        std::tuple{"cancel", "Cancel", "Stop the running update at the next safe point"}}) {
+    auto j = std::make_shared<bool>(false);
+    auto* sub = cmd->add_subcommand(name, help);
+    sub->add_flag("--json", *j, "JSON output");
+    std::string m = method;
+    sub->callback(
+        [j, m, &runner] { runner.Set([j, m] { return RunDaemonCall(m, "", false, *j); }); });
+  }
+
+  auto watch_json = std::make_shared<bool>(false);
+  auto* watch = cmd->add_subcommand("watch", "Print basalt-updated's state on every change");
+  watch->add_flag("--json", *watch_json, "One JSON object per line");
+  watch->callback(
+      [watch_json, &runner] { runner.Set([watch_json] { return RunWatch(*watch_json); }); });
+}
+
+}  // namespace basalt

@@ -1,0 +1,132 @@
+#include "update_client.h"
+
+#include <systemd/sd-bus.h>
+
+#include <memory>
+
+#include "daemon/dbus_api.h"
+
+namespace basalt::update {
+namespace {
+
+struct BusDeleter {
+  void operator()(sd_bus* b) const { sd_bus_flush_close_unref(b); }
+};
+using Bus = std::unique_ptr<sd_bus, BusDeleter>;
+
+Result<Bus> Connect() {
+  sd_bus* b = nullptr;
+  int r = sd_bus_open_system(&b);
+  if (r < 0) return std::unexpected(Error::FromErrno(-r, "connect to the system bus"));
+  return Bus(b);
+}
+
+std::unexpected<Error> BusError(int r, sd_bus_error& e, std::string_view what) {
+  std::string msg = e.message ? e.message : "";
+  bool absent = e.name && (std::string_view(e.name) == SD_BUS_ERROR_SERVICE_UNKNOWN ||
+                           std::string_view(e.name) == SD_BUS_ERROR_NAME_HAS_NO_OWNER);
+  bool denied = e.name && std::string_view(e.name) == SD_BUS_ERROR_ACCESS_DENIED;
+  bool refused = e.name && std::string_view(e.name) == "org.basalt.Update1.Error.Refused";
+  sd_bus_error_free(&e);
+  if (msg.empty()) msg = Error::FromErrno(-r, "").message();
+  if (absent) {
+    return std::unexpected(Error(ErrorKind::kNotFound,
+                                 fmt::format("{}: basalt-updated is not running ({})", what, msg)));
+  }
+  return std::unexpected(Error(denied || refused ? ErrorKind::kPolicy : ErrorKind::kIo,
+                               fmt::format("{}: {}", what, msg)));
+}
+
+Result<std::string> GetString(sd_bus* bus, const char* name) {
+  sd_bus_error e = SD_BUS_ERROR_NULL;
+  char* value = nullptr;
+  int r = sd_bus_get_property_string(bus, std::string(kBusName).c_str(),
+                                     std::string(kObjectPath).c_str(),
+                                     std::string(kInterface).c_str(), name, &e, &value);
+  if (r < 0) return BusError(r, e, fmt::format("read {}", name));
+  std::string out = value ? value : "";
+  free(value);
+  return out;
+}
+
+Result<uint64_t> GetU64(sd_bus* bus, const char* name) {
+  sd_bus_error e = SD_BUS_ERROR_NULL;
+  uint64_t v = 0;
+  int r = sd_bus_get_property_trivial(bus, std::string(kBusName).c_str(),
+                                      std::string(kObjectPath).c_str(),
+                                      std::string(kInterface).c_str(), name, &e, 't', &v);
+  if (r < 0) return BusError(r, e, fmt::format("read {}", name));
+  return v;
+}
+
+Result<std::map<std::string, uint64_t>> GetFailures(sd_bus* bus) {
+  sd_bus_error e = SD_BUS_ERROR_NULL;
+  sd_bus_message* reply = nullptr;
+  int r = sd_bus_get_property(bus, std::string(kBusName).c_str(), std::string(kObjectPath).c_str(),
+                              std::string(kInterface).c_str(), "Failures", &e, &reply, "a{st}");
+  if (r < 0) return BusError(r, e, "read Failures");
+  std::unique_ptr<sd_bus_message, sd_bus_message* (*)(sd_bus_message*)> guard(reply,
+                                                                              sd_bus_message_unref);
+  std::map<std::string, uint64_t> out;
+  r = sd_bus_message_enter_container(reply, 'a', "{st}");
+  while (r >= 0) {
+    const char* reason = nullptr;
+    uint64_t count = 0;
+    r = sd_bus_message_read(reply, "{st}", &reason, &count);
+    if (r <= 0) break;
+    out[reason] = count;
+  }
+  if (r < 0) return std::unexpected(Error::FromErrno(-r, "read Failures"));
+  return out;
+}
+
+}  // namespace
+
+Result<DaemonStatus> GetDaemonStatus() {
+  BASALT_ASSIGN_OR_RETURN(Bus bus, Connect());
+  DaemonStatus s;
+  BASALT_ASSIGN_OR_RETURN(s.state, GetString(bus.get(), "State"));
+  BASALT_ASSIGN_OR_RETURN(s.current_version, GetString(bus.get(), "CurrentVersion"));
+  BASALT_ASSIGN_OR_RETURN(s.current_slot, GetString(bus.get(), "CurrentSlot"));
+  BASALT_ASSIGN_OR_RETURN(s.next_version, GetString(bus.get(), "NextVersion"));
+  BASALT_ASSIGN_OR_RETURN(s.channel, GetString(bus.get(), "Channel"));
+  BASALT_ASSIGN_OR_RETURN(s.last_check, GetString(bus.get(), "LastCheck"));
+  BASALT_ASSIGN_OR_RETURN(s.last_error, GetString(bus.get(), "LastError"));
+  BASALT_ASSIGN_OR_RETURN(s.wait_reason, GetString(bus.get(), "WaitReason"));
+  sd_bus_error e = SD_BUS_ERROR_NULL;
+  int r = sd_bus_get_property_trivial(
+      bus.get(), std::string(kBusName).c_str(), std::string(kObjectPath).c_str(),
+      std::string(kInterface).c_str(), "Progress", &e, 'd', &s.progress);
+  if (r < 0) return BusError(r, e, "read Progress");
+  int busy = 0;
+  r = sd_bus_get_property_trivial(bus.get(), std::string(kBusName).c_str(),
+                                  std::string(kObjectPath).c_str(), std::string(kInterface).c_str(),
+                                  "Busy", &e, 'b', &busy);
+  if (r < 0) return BusError(r, e, "read Busy");
+  s.busy = busy != 0;
+  BASALT_ASSIGN_OR_RETURN(s.last_success, GetString(bus.get(), "LastSuccess"));
+  BASALT_ASSIGN_OR_RETURN(s.downloaded_delta_bytes, GetU64(bus.get(), "DownloadedDeltaBytes"));
+  BASALT_ASSIGN_OR_RETURN(s.downloaded_full_bytes, GetU64(bus.get(), "DownloadedFullBytes"));
+  BASALT_ASSIGN_OR_RETURN(s.rollbacks, GetU64(bus.get(), "Rollbacks"));
+  BASALT_ASSIGN_OR_RETURN(s.failures, GetFailures(bus.get()));
+  return s;
+}
+
+Status CallDaemon(const std::string& method, const std::string& arg) {
+  BASALT_ASSIGN_OR_RETURN(Bus bus, Connect());
+  sd_bus_error e = SD_BUS_ERROR_NULL;
+  int r;
+  if (method == "Apply") {
+    r = sd_bus_call_method(bus.get(), std::string(kBusName).c_str(),
+                           std::string(kObjectPath).c_str(), std::string(kInterface).c_str(),
+                           method.c_str(), &e, nullptr, "s", arg.c_str());
+  } else {
+    r = sd_bus_call_method(bus.get(), std::string(kBusName).c_str(),
+                           std::string(kObjectPath).c_str(), std::string(kInterface).c_str(),
+                           method.c_str(), &e, nullptr, "");
+  }
+  if (r < 0) return BusError(r, e, method);
+  return {};
+}
+
+}  // namespace basalt::update

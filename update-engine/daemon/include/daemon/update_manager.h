@@ -1,0 +1,109 @@
+// What basalt-updated does besides D-Bus: owns the update flow (run on a worker thread so the bus
+// stays responsive), the periodic check with jitter, the reboot strategy, and the after-boot
+// logic: a booted pending slot waits for its health checks (the mark-good unit after
+// boot-complete.target calls MarkGood); booting the old slot while an update was pending is
+// recorded as a rollback and that release is skipped until the channel moves on.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "common/keyring.h"
+#include "common/log.h"
+#include "daemon/backoff.h"
+#include "daemon/config.h"
+#include "daemon/reboot_coordinator.h"
+#include "daemon/state_store.h"
+#include "daemon/update_source.h"
+#include "daemon/update_target.h"
+#include "http/fetcher.h"
+
+namespace basalt::update {
+
+struct ManagerOptions {
+  daemon::UpdateConfig config;
+  std::string keys_dir = "/usr/share/basalt/keys";
+  std::string state_dir = "/var/lib/basalt";
+  std::optional<std::string> disk;  // an offline disk image instead of the running host
+  std::string machine_id;
+  std::string boot_id;        // this boot's id; tells a daemon restart from a reboot
+  std::string extra_cmdline;  // kernel arguments the new slot's entry carries over
+  bool periodic_checks = true;
+  // Asks logind to reboot; the daemon passes a D-Bus call, tests a fake.
+  std::function<Status()> reboot;
+};
+
+struct Snapshot {
+  UpdateState state;
+  double progress = 0;  // of the current phase, 0..1
+  bool busy = false;
+  std::string current_version;
+  std::string current_slot;
+  std::string channel;
+};
+
+class UpdateManager {
+ public:
+  static Result<std::unique_ptr<UpdateManager>> Create(ManagerOptions options, Logger& log);
+  ~UpdateManager();
+
+  Snapshot Get() const;
+  // Bumped whenever the snapshot changes; the bus loop emits PropertiesChanged on a change.
+  uint64_t generation() const { return generation_.load(); }
+
+  Status StartCheck();
+  Status StartApply(std::optional<std::string> to_version);
+  Status Cancel();
+  Status Rollback();
+  Status MarkGood();
+
+  // After boot: turns updated-need-reboot or pending-health into pending-health (the new slot
+  // booted) or rolled-back (the old slot booted after a reboot; JudgeBoot). Runs at startup.
+  Status AfterBoot();
+  // The main loop's heartbeat: periodic checks, reboot decisions, the health timeout.
+  void Tick(std::chrono::system_clock::time_point now);
+
+ private:
+  UpdateManager(ManagerOptions o, Logger& log) : opt_(std::move(o)), log_(log) {}
+  Status StartFlow(bool check_only, std::optional<std::string> to);
+  Status Persist(const UpdateState& s);
+  void Publish(const UpdateState& s);
+  Status RefreshCurrent();
+  HostFacts Facts() const;
+  // Gives back what the reboot strategy took (the etcd slot) now, or retries from Tick with
+  // backoff: a good boot or a recorded rollback never waits on etcd.
+  void ReleaseRebootLock(std::chrono::system_clock::time_point now);
+
+  ManagerOptions opt_;
+  Logger& log_;
+  Keyring keys_;
+  std::unique_ptr<http::Fetcher> fetcher_;
+  std::unique_ptr<UpdateSource> source_;
+  std::unique_ptr<UpdateTarget> target_;
+  std::unique_ptr<RebootCoordinator> coordinator_;
+  std::unique_ptr<StateStore> store_;
+
+  mutable std::mutex mu_;
+  Snapshot snap_;
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<bool> cancel_{false};
+  std::atomic<bool> busy_{false};
+  std::thread worker_;
+  std::chrono::system_clock::time_point next_check_{};
+  std::chrono::system_clock::time_point pending_since_{};
+  bool reboot_requested_ = false;
+  // The reboot strategy's AfterBoot still has to succeed (etcd was unreachable).
+  bool release_pending_ = false;
+  std::chrono::system_clock::time_point next_release_try_{};
+  // MayReboot failed (etcd unreachable): no reboot, and the next try waits.
+  std::chrono::system_clock::time_point next_gate_try_{};
+  std::unique_ptr<Backoff> lock_backoff_;
+};
+
+}  // namespace basalt::update

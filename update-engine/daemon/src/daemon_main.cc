@@ -1,0 +1,106 @@
+// basalt-updated: the host update daemon. Reads update.conf, serves org.basalt.Update1 on the
+// system bus, checks periodically, stages updates into the inactive slot, reboots per strategy,
+// and after boot blesses or records a rollback.
+#include <systemd/sd-bus.h>
+
+#include <CLI/CLI.hpp>
+#include <fstream>
+
+#include "cli/cli.h"
+#include "common/fd.h"
+#include "common/log.h"
+#include "daemon/config.h"
+#include "daemon/update_manager.h"
+#include "dbus_service.h"
+#include "kernel_args.h"
+
+namespace {
+
+std::string FirstLine(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);
+  return line;
+}
+
+// Reboot through logind, which runs the shutdown inhibitor logic and the usual jobs.
+basalt::Status LogindReboot() {
+  sd_bus* bus = nullptr;
+  int r = sd_bus_open_system(&bus);
+  if (r < 0) return std::unexpected(basalt::Error::FromErrno(-r, "connect to the system bus"));
+  sd_bus_error error = SD_BUS_ERROR_NULL;
+  r = sd_bus_call_method(bus, "org.freedesktop.login1", "/org/freedesktop/login1",
+                         "org.freedesktop.login1.Manager", "Reboot", &error, nullptr, "b", 0);
+  std::string message = error.message ? error.message : "";
+  sd_bus_error_free(&error);
+  sd_bus_flush_close_unref(bus);
+  if (r < 0) {
+    return basalt::Failf(basalt::ErrorKind::kIo, "logind Reboot failed: {}", message);
+  }
+  return {};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"basalt-updated: the Basalt host update daemon (org.basalt.Update1)"};
+  std::string root = "/";
+  basalt::update::ManagerOptions mo;
+  std::string disk;
+  bool no_periodic = false;
+  bool session = false;
+  app.add_option("--root", root, "Where the config files live (update.conf paths under it)")
+      ->capture_default_str();
+  app.add_option("--keys", mo.keys_dir, "Trusted release keys")->capture_default_str();
+  app.add_option("--state-dir", mo.state_dir, "State directory")->capture_default_str();
+  app.add_option("--disk", disk, "Update this disk image instead of the running host (tests)");
+  app.add_flag("--no-periodic", no_periodic, "Only act on D-Bus requests");
+  app.add_flag("--session-bus", session, "Serve on the session bus (tests)");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? basalt::kExitOk : basalt::kExitUsage;
+  }
+  auto log = basalt::MakeDefaultLogger("basalt-updated");
+  auto cfg = basalt::daemon::LoadUpdateConfig(root);
+  if (!cfg) {
+    log->Error(cfg.error().message(), {{"ERROR", cfg.error().message()}});
+    return basalt::ExitCodeFor(cfg.error());
+  }
+  mo.config = *cfg;
+  if (!disk.empty()) mo.disk = disk;
+  mo.periodic_checks = !no_periodic;
+  mo.machine_id = FirstLine("/etc/machine-id");
+  mo.boot_id = FirstLine("/proc/sys/kernel/random/boot_id");
+  mo.reboot = LogindReboot;
+  if (disk.empty()) {
+    auto cmdline = basalt::ReadFileToString("/proc/cmdline");
+    if (!cmdline) {
+      log->Error(cmdline.error().message(), {{"ERROR", cmdline.error().message()}});
+      return basalt::ExitCodeFor(cmdline.error());
+    }
+    auto carried = basalt::update::CarriedOverKernelArgs(*cmdline);
+    mo.extra_cmdline = carried.args;
+    for (const auto& arg : carried.dropped) {
+      log->Warn("kernel argument " + arg +
+                " cannot go into a boot entry; updates will not keep it");
+    }
+  }
+  auto manager = basalt::update::UpdateManager::Create(mo, *log);
+  if (!manager) {
+    log->Error(manager.error().message(), {{"ERROR", manager.error().message()}});
+    return basalt::ExitCodeFor(manager.error());
+  }
+  if (auto s = (*manager)->AfterBoot(); !s) {
+    log->Error(s.error().message(), {{"ERROR", s.error().message()}});
+  }
+  basalt::update::ServeOptions so;
+  so.user_bus = session;
+  auto s = basalt::update::Serve(**manager, so, *log);
+  if (!s) {
+    log->Error(s.error().message(), {{"ERROR", s.error().message()}});
+    return basalt::ExitCodeFor(s.error());
+  }
+  return basalt::kExitOk;
+}

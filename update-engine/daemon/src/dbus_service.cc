@@ -1,0 +1,270 @@
+#include "dbus_service.h"
+
+#include <signal.h>
+#include <systemd/sd-bus.h>
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-event.h>
+
+#include <memory>
+
+#include "daemon/fleet_wiring.h"
+
+namespace basalt::update {
+namespace {
+
+struct Ctx {
+  UpdateManager* manager;
+  Logger* log;
+  sd_bus* bus = nullptr;
+  uint64_t published = 0;
+  bool notify = true;
+  std::string last_status;
+};
+
+std::string_view PropertyString(const Snapshot& s, std::string_view name, std::string& holder) {
+  if (name == "State") return PhaseName(s.state.phase);
+  if (name == "CurrentVersion") return s.current_version;
+  if (name == "CurrentSlot") return s.current_slot;
+  if (name == "NextVersion") return holder = NextVersionOf(s);
+  if (name == "Channel") return s.channel;
+  if (name == "LastCheck") return s.state.last_check;
+  if (name == "LastError") return s.state.last_error;
+  if (name == "WaitReason") return s.state.wait_reason;
+  if (name == "LastSuccess") return s.state.last_success;
+  return "";
+}
+
+// The counters come from the same struct the metrics file is written from.
+fleet::UpdateMetrics MetricsOfSnapshot(const Snapshot& s) {
+  return MetricsOf(s.state, s.current_version, s.channel);
+}
+
+int GetCounter(sd_bus*, const char*, const char*, const char* property, sd_bus_message* reply,
+               void* userdata, sd_bus_error*) {
+  auto* ctx = static_cast<Ctx*>(userdata);
+  fleet::UpdateMetrics m = MetricsOfSnapshot(ctx->manager->Get());
+  std::string_view name = property;
+  uint64_t v = name == "DownloadedDeltaBytes"  ? m.downloaded_delta_bytes
+               : name == "DownloadedFullBytes" ? m.downloaded_full_bytes
+                                               : m.rollbacks;
+  return sd_bus_message_append(reply, "t", v);
+}
+
+int GetFailures(sd_bus*, const char*, const char*, const char*, sd_bus_message* reply,
+                void* userdata, sd_bus_error*) {
+  auto* ctx = static_cast<Ctx*>(userdata);
+  fleet::UpdateMetrics m = MetricsOfSnapshot(ctx->manager->Get());
+  int r = sd_bus_message_open_container(reply, 'a', "{st}");
+  if (r < 0) return r;
+  for (const auto& [reason, count] : m.failures) {
+    r = sd_bus_message_append(reply, "{st}", reason.c_str(), count);
+    if (r < 0) return r;
+  }
+  return sd_bus_message_close_container(reply);
+}
+
+int GetString(sd_bus*, const char*, const char*, const char* property, sd_bus_message* reply,
+              void* userdata, sd_bus_error*) {
+  auto* ctx = static_cast<Ctx*>(userdata);
+  Snapshot s = ctx->manager->Get();
+  std::string holder;
+  std::string value(PropertyString(s, property, holder));
+  return sd_bus_message_append(reply, "s", value.c_str());
+}
+
+int GetBusy(sd_bus*, const char*, const char*, const char*, sd_bus_message* reply, void* userdata,
+            sd_bus_error*) {
+  auto* ctx = static_cast<Ctx*>(userdata);
+  int busy = ctx->manager->Get().busy ? 1 : 0;
+  return sd_bus_message_append(reply, "b", busy);
+}
+
+int GetProgress(sd_bus*, const char*, const char*, const char*, sd_bus_message* reply,
+                void* userdata, sd_bus_error*) {
+  auto* ctx = static_cast<Ctx*>(userdata);
+  return sd_bus_message_append(reply, "d", ctx->manager->Get().progress);
+}
+
+// Privileged methods: root only (polkit is not wired up).
+int RequireRoot(sd_bus_message* m, sd_bus_error* error) {
+  sd_bus_creds* creds = nullptr;
+  int r = sd_bus_query_sender_creds(m, SD_BUS_CREDS_EUID | SD_BUS_CREDS_AUGMENT, &creds);
+  if (r < 0) return r;
+  uid_t uid = 1;
+  r = sd_bus_creds_get_euid(creds, &uid);
+  sd_bus_creds_unref(creds);
+  if (r < 0) return r;
+  if (uid != 0) {
+    return sd_bus_error_set(error, SD_BUS_ERROR_ACCESS_DENIED,
+                            "only root may change updates (basalt-updated)");
+  }
+  return 1;
+}
+
+int Reply(sd_bus_message* m, const Status& s, sd_bus_error* error) {
+  if (!s) {
+    const char* name = s.error().kind() == ErrorKind::kPolicy ? "org.basalt.Update1.Error.Refused"
+                                                              : "org.basalt.Update1.Error.Failed";
+    return sd_bus_error_set(error, name, s.error().message().c_str());
+  }
+  return sd_bus_reply_method_return(m, "");
+}
+
+template <Status (*F)(UpdateManager&, sd_bus_message*)>
+int Method(sd_bus_message* m, void* userdata, sd_bus_error* error) {
+  int r = RequireRoot(m, error);
+  if (r <= 0) return r;
+  auto* ctx = static_cast<Ctx*>(userdata);
+  return Reply(m, F(*ctx->manager, m), error);
+}
+
+Status DoCheck(UpdateManager& mgr, sd_bus_message*) {
+  return mgr.StartCheck();
+}
+Status DoApply(UpdateManager& mgr, sd_bus_message* m) {
+  const char* version = nullptr;
+  if (sd_bus_message_read(m, "s", &version) < 0) {
+    return Fail(ErrorKind::kInvalidInput, "Apply takes one string (version, or empty)");
+  }
+  std::optional<std::string> to;
+  if (version != nullptr && *version != '\0') to = version;
+  return mgr.StartApply(to);
+}
+Status DoCancel(UpdateManager& mgr, sd_bus_message*) {
+  return mgr.Cancel();
+}
+Status DoRollback(UpdateManager& mgr, sd_bus_message*) {
+  return mgr.Rollback();
+}
+Status DoMarkGood(UpdateManager& mgr, sd_bus_message*) {
+  return mgr.MarkGood();
+}
+
+const sd_bus_vtable kVtable[] = {
+    SD_BUS_VTABLE_START(0),
+    SD_BUS_METHOD("Check", "", "", Method<DoCheck>, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD("Apply", "s", "", Method<DoApply>, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD("Cancel", "", "", Method<DoCancel>, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD("Rollback", "", "", Method<DoRollback>, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD("MarkGood", "", "", Method<DoMarkGood>, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_PROPERTY("State", "s", GetString, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("Progress", "d", GetProgress, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("CurrentVersion", "s", GetString, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("CurrentSlot", "s", GetString, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("NextVersion", "s", GetString, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("Channel", "s", GetString, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("LastCheck", "s", GetString, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("LastError", "s", GetString, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("WaitReason", "s", GetString, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("Busy", "b", GetBusy, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("LastSuccess", "s", GetString, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("DownloadedDeltaBytes", "t", GetCounter, 0,
+                    SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("DownloadedFullBytes", "t", GetCounter, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("Failures", "a{st}", GetFailures, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("Rollbacks", "t", GetCounter, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_VTABLE_END,
+};
+
+// Announces a changed snapshot: PropertiesChanged for bus clients, STATUS= for systemctl.
+void PublishChanges(Ctx* ctx) {
+  uint64_t gen = ctx->manager->generation();
+  if (gen == ctx->published) return;
+  ctx->published = gen;
+  sd_bus_emit_properties_changed(
+      ctx->bus, std::string(kObjectPath).c_str(), std::string(kInterface).c_str(), "State",
+      "Progress", "CurrentVersion", "CurrentSlot", "NextVersion", "LastCheck", "LastError",
+      "WaitReason", "Busy", "LastSuccess", "DownloadedDeltaBytes", "DownloadedFullBytes",
+      "Failures", "Rollbacks", nullptr);
+  Snapshot s = ctx->manager->Get();
+  std::string status = fmt::format("{}{}{}", PhaseName(s.state.phase),
+                                   s.state.version.empty() ? "" : " " + s.state.version,
+                                   s.state.wait_reason.empty() ? "" : ": " + s.state.wait_reason);
+  if (ctx->notify && status != ctx->last_status) {
+    sd_notifyf(0, "STATUS=%s", status.c_str());
+    ctx->last_status = status;
+  }
+}
+
+int OnTick(sd_event_source* source, uint64_t usec, void* userdata) {
+  auto* ctx = static_cast<Ctx*>(userdata);
+  // What the worker finished goes out before Tick acts on it: with REBOOT_STRATEGY=reboot, Tick
+  // asks logind to reboot at once, and clients should have seen updated-need-reboot first.
+  PublishChanges(ctx);
+  sd_bus_flush(ctx->bus);
+  ctx->manager->Tick(std::chrono::system_clock::now());
+  PublishChanges(ctx);
+  sd_event_source_set_time(source, usec + 250000);
+  return 0;
+}
+
+struct BusDeleter {
+  void operator()(sd_bus* b) const { sd_bus_flush_close_unref(b); }
+};
+struct EventDeleter {
+  void operator()(sd_event* e) const { sd_event_unref(e); }
+};
+struct SlotDeleter {
+  void operator()(sd_bus_slot* s) const { sd_bus_slot_unref(s); }
+};
+struct SourceDeleter {
+  void operator()(sd_event_source* s) const { sd_event_source_unref(s); }
+};
+
+Status SdFail(int r, std::string_view what) {
+  return std::unexpected(Error::FromErrno(-r, what));
+}
+
+}  // namespace
+
+std::string NextVersionOf(const Snapshot& s) {
+  return NextVersionOf(s.state);
+}
+
+Status Serve(UpdateManager& manager, const ServeOptions& options, Logger& log) {
+  sd_bus* raw_bus = nullptr;
+  int r = options.user_bus ? sd_bus_open_user(&raw_bus) : sd_bus_open_system(&raw_bus);
+  if (r < 0) return SdFail(r, "connect to the bus");
+  std::unique_ptr<sd_bus, BusDeleter> bus(raw_bus);
+  Ctx ctx{&manager, &log, bus.get(), 0, options.notify, ""};
+  sd_bus_slot* raw_slot = nullptr;
+  r = sd_bus_add_object_vtable(bus.get(), &raw_slot, std::string(kObjectPath).c_str(),
+                               std::string(kInterface).c_str(), kVtable, &ctx);
+  if (r < 0) return SdFail(r, "register the D-Bus object");
+  std::unique_ptr<sd_bus_slot, SlotDeleter> slot(raw_slot);
+  r = sd_bus_request_name(bus.get(), std::string(kBusName).c_str(), 0);
+  if (r < 0) return SdFail(r, fmt::format("acquire the bus name {}", kBusName));
+
+  sd_event* raw_event = nullptr;
+  r = sd_event_default(&raw_event);
+  if (r < 0) return SdFail(r, "create the event loop");
+  std::unique_ptr<sd_event, EventDeleter> event(raw_event);
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGTERM);
+  sigaddset(&mask, SIGINT);
+  sigprocmask(SIG_BLOCK, &mask, nullptr);
+  sd_event_add_signal(event.get(), nullptr, SIGTERM, nullptr, nullptr);
+  sd_event_add_signal(event.get(), nullptr, SIGINT, nullptr, nullptr);
+  // WatchdogSec= in the unit: sd-event sends WATCHDOG=1 at half the interval while the loop runs.
+  sd_event_set_watchdog(event.get(), true);
+  r = sd_bus_attach_event(bus.get(), event.get(), SD_EVENT_PRIORITY_NORMAL);
+  if (r < 0) return SdFail(r, "attach the bus to the event loop");
+  uint64_t now = 0;
+  sd_event_now(event.get(), CLOCK_MONOTONIC, &now);
+  sd_event_source* raw_tick = nullptr;
+  r = sd_event_add_time(event.get(), &raw_tick, CLOCK_MONOTONIC, now + 1000, 0, OnTick, &ctx);
+  if (r < 0) return SdFail(r, "add the timer");
+  std::unique_ptr<sd_event_source, SourceDeleter> tick(raw_tick);
+  sd_event_source_set_enabled(tick.get(), SD_EVENT_ON);
+  if (options.notify) sd_notify(0, "READY=1\nSTATUS=ready");
+  log.Info(
+      fmt::format("serving {} on the {} bus", kBusName, options.user_bus ? "session" : "system"));
+  r = sd_event_loop(event.get());
+  if (options.notify) sd_notify(0, "STOPPING=1");
+  (void)manager.Cancel();
+  if (r < 0) return SdFail(r, "event loop");
+  return {};
+}
+
+}  // namespace basalt::update

@@ -1,0 +1,98 @@
+#include "daemon/fleet_wiring.h"
+
+#include "common/time_util.h"
+#include "fleet/omaha_source.h"
+#include "fleet_config.h"
+#include "repo_update_source.h"
+
+namespace basalt::update {
+namespace {
+
+std::optional<std::chrono::system_clock::time_point> Time(const std::string& rfc3339) {
+  if (rfc3339.empty()) return std::nullopt;
+  auto t = ParseTime(rfc3339, "time");
+  if (!t) return std::nullopt;
+  return std::chrono::system_clock::time_point(*t);
+}
+
+std::string Rfc3339(const std::optional<std::chrono::system_clock::time_point>& t) {
+  if (!t) return "";
+  return FormatTime(std::chrono::floor<std::chrono::seconds>(*t));
+}
+
+}  // namespace
+
+Result<std::unique_ptr<UpdateSource>> MakeUpdateSource(const daemon::UpdateConfig& cfg,
+                                                       http::Fetcher& fetcher, const Keyring& keys,
+                                                       size_t threshold) {
+  if (cfg.server.empty()) return Fail(ErrorKind::kInvalidInput, "no update SERVER configured");
+  switch (cfg.protocol) {
+    case daemon::UpdateProtocol::kRepository:
+      return std::make_unique<RepositoryUpdateSource>(fetcher, cfg.server, keys, threshold);
+    case daemon::UpdateProtocol::kOmaha:
+      // Trust is unchanged: the flow applies the offered payload only with the host keyring.
+      return std::make_unique<fleet::OmahaUpdateSource>(fleet::OmahaConfigFrom(cfg));
+  }
+  return Fail(ErrorKind::kInternal, "unknown PROTOCOL");
+}
+
+std::string NextVersionOf(const UpdateState& s) {
+  switch (s.phase) {
+    case Phase::kDownloading:
+    case Phase::kApplying:
+    case Phase::kVerifying:
+    case Phase::kFinalizing:
+    case Phase::kUpdatedNeedReboot:
+      return s.version;
+    default:
+      return s.available_version;
+  }
+}
+
+fleet::UpdateMetrics MetricsOf(const UpdateState& s, std::string current_version,
+                               std::string channel) {
+  fleet::UpdateMetrics m;
+  m.state = std::string(PhaseName(s.phase));
+  m.current_version = std::move(current_version);
+  m.next_version = NextVersionOf(s);
+  m.channel = std::move(channel);
+  m.last_check = Time(s.last_check);
+  m.last_success = Time(s.last_success);
+  m.downloaded_delta_bytes = s.downloaded_delta_total;
+  m.downloaded_full_bytes = s.downloaded_full_total;
+  m.failures = s.failures;
+  m.rollbacks = s.rollbacks;
+  return m;
+}
+
+nlohmann::json MetricsJson(const fleet::UpdateMetrics& m) {
+  return {{"current_version", m.current_version},
+          {"next_version", m.next_version},
+          {"last_check", Rfc3339(m.last_check)},
+          {"last_success", Rfc3339(m.last_success)},
+          {"downloaded_delta_bytes", m.downloaded_delta_bytes},
+          {"downloaded_full_bytes", m.downloaded_full_bytes},
+          {"failures", m.failures},
+          {"rollbacks", m.rollbacks}};
+}
+
+std::string MetricsPathFor(const daemon::UpdateConfig& cfg, const std::string& state_dir) {
+  if (cfg.metrics_path == fleet::kDefaultMetricsPath) return state_dir + "/metrics.prom";
+  return cfg.metrics_path;
+}
+
+void WriteMetricsOnSave(StateStore& store, std::string path,
+                        std::function<std::string()> current_version, std::string channel,
+                        Logger& log) {
+  if (path.empty()) {
+    store.set_on_save(nullptr);
+    return;
+  }
+  store.set_on_save([path = std::move(path), current = std::move(current_version),
+                     channel = std::move(channel), &log](const UpdateState& s) {
+    auto w = fleet::WriteMetricsFile(path, MetricsOf(s, current ? current() : "", channel));
+    if (!w) log.Warn("cannot write the metrics file: " + w.error().message());
+  });
+}
+
+}  // namespace basalt::update

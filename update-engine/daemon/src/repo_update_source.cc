@@ -1,0 +1,60 @@
+#include "repo_update_source.h"
+
+#include "repo/decision.h"
+#include "repo/repo_source.h"
+
+namespace basalt::update {
+namespace {
+
+Result<OfferedPayload> Offered(const repo::RepositorySource& repo, const repo::PayloadRef& p) {
+  OfferedPayload o;
+  o.delta = p.kind == repo::PayloadKind::kDelta;
+  o.from_version = p.from_version;
+  o.from_root_hash = p.from_root_hash;
+  BASALT_ASSIGN_OR_RETURN(std::string url, repo.PayloadUrl(p));
+  o.urls.push_back(std::move(url));
+  o.size = p.size;
+  o.sha256 = p.sha256;
+  return o;
+}
+
+}  // namespace
+
+Result<UpdateOffer> RepositoryUpdateSource::Check(const HostFacts& host) {
+  repo::RepositorySource repo(fetcher_, base_);
+  repo::HostState hs;
+  hs.current_version = host.current_version;
+  hs.current_root_hash = host.current_root_hash;
+  hs.machine_id = host.machine_id;
+  hs.last_metadata_version = host.last_metadata_version;
+  hs.pin = host.pin;
+  hs.now = now_();
+  BASALT_ASSIGN_OR_RETURN(repo::Decision d,
+                          repo::Decide(keys_, threshold_, host.channel, repo, hs));
+  UpdateOffer offer;
+  if (d.channel) offer.metadata_version = d.channel->metadata_version;
+  offer.code = d.code;
+  offer.reason = d.reason;
+  if (d.verdict == repo::Verdict::kRefuse) {
+    return Fail(d.refusal_kind,
+                fmt::format("channel {} refused ({}): {}", host.channel, d.code, d.reason));
+  }
+  if (d.verdict == repo::Verdict::kWait) return offer;
+  offer.update = true;
+  offer.version = d.version;
+  offer.usr_root_hash = d.release->usr.root_hash;
+  offer.kernel_version = d.release->kernel.version;
+  // The chosen payload first (a delta when one matches this host), then the full payload as the
+  // fallback for a delta whose source turns out not to match.
+  BASALT_ASSIGN_OR_RETURN(OfferedPayload chosen, Offered(repo, *d.payload));
+  offer.payloads.push_back(std::move(chosen));
+  if (d.payload->kind == repo::PayloadKind::kDelta) {
+    const repo::PayloadRef* full = d.release->FullPayload();
+    if (full == nullptr) return Fail(ErrorKind::kInvalidInput, "release has no full payload");
+    BASALT_ASSIGN_OR_RETURN(OfferedPayload f, Offered(repo, *full));
+    offer.payloads.push_back(std::move(f));
+  }
+  return offer;
+}
+
+}  // namespace basalt::update

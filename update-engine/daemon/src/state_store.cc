@@ -1,0 +1,191 @@
+#include "daemon/state_store.h"
+
+#include <fmt/format.h>
+#include <sys/stat.h>
+
+#include <array>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "common/atomic_file.h"
+#include "common/fd.h"
+
+namespace basalt::update {
+namespace {
+
+constexpr std::array<std::pair<Phase, std::string_view>, 10> kPhases = {{
+    {Phase::kIdle, "idle"},
+    {Phase::kChecking, "checking"},
+    {Phase::kDownloading, "downloading"},
+    {Phase::kApplying, "applying"},
+    {Phase::kVerifying, "verifying"},
+    {Phase::kFinalizing, "finalizing"},
+    {Phase::kUpdatedNeedReboot, "updated-need-reboot"},
+    {Phase::kPendingHealth, "pending-health"},
+    {Phase::kGood, "good"},
+    {Phase::kRolledBack, "rolled-back"},
+}};
+
+nlohmann::json PayloadJson(const PlannedPayload& p) {
+  return {{"delta", p.delta},   {"from_version", p.from_version},
+          {"url", p.url},       {"size", p.size},
+          {"sha256", p.sha256}, {"mirrors", p.mirrors}};
+}
+
+PlannedPayload PayloadFromJson(const nlohmann::json& j) {
+  PlannedPayload p;
+  p.delta = j.at("delta").get<bool>();
+  p.from_version = j.at("from_version").get<std::string>();
+  p.url = j.at("url").get<std::string>();
+  p.size = j.at("size").get<uint64_t>();
+  p.sha256 = j.at("sha256").get<std::string>();
+  if (j.contains("mirrors")) p.mirrors = j.at("mirrors").get<std::vector<std::string>>();
+  return p;
+}
+
+}  // namespace
+
+std::string_view PhaseName(Phase p) {
+  for (const auto& [phase, name] : kPhases) {
+    if (phase == p) return name;
+  }
+  return "unknown";
+}
+
+Result<Phase> ParsePhase(std::string_view name) {
+  for (const auto& [phase, n] : kPhases) {
+    if (n == name) return phase;
+  }
+  return Failf(ErrorKind::kInvalidInput, "unknown update state \"{}\"", name);
+}
+
+std::string SerializeState(const UpdateState& s) {
+  nlohmann::json j = {
+      {"format", 1},
+      {"state", PhaseName(s.phase)},
+      {"version", s.version},
+      {"from_version", s.from_version},
+      {"target_slot", s.target_slot},
+      {"usr_root_hash", s.usr_root_hash},
+      {"kernel_version", s.kernel_version},
+      {"payload", s.payload ? PayloadJson(*s.payload) : nlohmann::json(nullptr)},
+      {"full_payload", s.full_payload ? PayloadJson(*s.full_payload) : nlohmann::json(nullptr)},
+      {"fell_back_to_full", s.fell_back_to_full},
+      {"fallback_reason", s.fallback_reason},
+      {"available_version", s.available_version},
+      {"booted_version", s.booted_version},
+      {"staged_boot_id", s.staged_boot_id},
+      {"downloaded_bytes", s.downloaded_bytes},
+      {"last_error", s.last_error},
+      {"wait_reason", s.wait_reason},
+      {"last_check", s.last_check},
+      {"last_metadata_version", s.last_metadata_version ? nlohmann::json(*s.last_metadata_version)
+                                                        : nlohmann::json(nullptr)},
+      {"rolled_back_releases", s.rolled_back_releases},
+      {"totals",
+       {{"last_success", s.last_success},
+        {"downloaded_delta_bytes", s.downloaded_delta_total},
+        {"downloaded_full_bytes", s.downloaded_full_total},
+        {"failures", s.failures},
+        {"rollbacks", s.rollbacks}}},
+  };
+  return j.dump(2) + "\n";
+}
+
+Result<UpdateState> ParseState(std::string_view text) {
+  try {
+    auto j = nlohmann::json::parse(text);
+    if (!j.is_object()) return Fail(ErrorKind::kInvalidInput, "state is not a JSON object");
+    if (j.at("format").get<int>() != 1) {
+      return Failf(ErrorKind::kUnsupported, "state format {} is not supported",
+                   j.at("format").dump());
+    }
+    UpdateState s;
+    BASALT_ASSIGN_OR_RETURN(s.phase, ParsePhase(j.at("state").get<std::string>()));
+    s.version = j.at("version").get<std::string>();
+    s.from_version = j.at("from_version").get<std::string>();
+    s.target_slot = j.at("target_slot").get<std::string>();
+    if (!s.target_slot.empty() && s.target_slot != "A" && s.target_slot != "B") {
+      return Failf(ErrorKind::kInvalidInput, "target_slot \"{}\" is not A or B", s.target_slot);
+    }
+    s.usr_root_hash = j.at("usr_root_hash").get<std::string>();
+    s.kernel_version = j.at("kernel_version").get<std::string>();
+    if (!j.at("payload").is_null()) s.payload = PayloadFromJson(j.at("payload"));
+    if (!j.at("full_payload").is_null()) s.full_payload = PayloadFromJson(j.at("full_payload"));
+    s.fell_back_to_full = j.at("fell_back_to_full").get<bool>();
+    s.fallback_reason = j.at("fallback_reason").get<std::string>();
+    s.available_version = j.at("available_version").get<std::string>();
+    s.booted_version = j.at("booted_version").get<std::string>();
+    s.staged_boot_id = j.at("staged_boot_id").get<std::string>();
+    s.downloaded_bytes = j.at("downloaded_bytes").get<uint64_t>();
+    s.last_error = j.at("last_error").get<std::string>();
+    s.wait_reason = j.at("wait_reason").get<std::string>();
+    s.last_check = j.at("last_check").get<std::string>();
+    if (!j.at("last_metadata_version").is_null()) {
+      s.last_metadata_version = j.at("last_metadata_version").get<uint64_t>();
+    }
+    s.rolled_back_releases = j.at("rolled_back_releases").get<std::set<std::string>>();
+    // Absent in state files written before the totals existed.
+    if (j.contains("totals")) {
+      const auto& t = j.at("totals");
+      s.last_success = t.at("last_success").get<std::string>();
+      s.downloaded_delta_total = t.at("downloaded_delta_bytes").get<uint64_t>();
+      s.downloaded_full_total = t.at("downloaded_full_bytes").get<uint64_t>();
+      s.failures = t.at("failures").get<std::map<std::string, uint64_t>>();
+      s.rollbacks = t.at("rollbacks").get<uint64_t>();
+    }
+    return s;
+  } catch (const nlohmann::json::exception& e) {
+    return Failf(ErrorKind::kInvalidInput, "malformed update state: {}", e.what());
+  }
+}
+
+std::string FailureReason(const Error& e, Phase phase) {
+  switch (e.kind()) {
+    case ErrorKind::kIo:
+      return phase == Phase::kDownloading ? "download" : "io";
+    case ErrorKind::kIntegrity:
+      return "integrity";
+    case ErrorKind::kPolicy:
+      return e.message() == "cancelled" ? "cancelled" : "policy";
+    case ErrorKind::kInvalidInput:
+      return "invalid-input";
+    case ErrorKind::kNotFound:
+      return "not-found";
+    case ErrorKind::kUnsupported:
+      return "unsupported";
+    default:
+      return "internal";
+  }
+}
+
+void RecordRollback(UpdateState& s, std::string_view booted_slot) {
+  s.phase = Phase::kRolledBack;
+  s.rolled_back_releases.insert(s.version);
+  ++s.rollbacks;
+  s.wait_reason.clear();
+  s.last_error = fmt::format(
+      "version {} in slot {} did not come up healthy; the bootloader fell back to slot {}. "
+      "{} is skipped until the channel offers another version",
+      s.version, s.target_slot, booted_slot, s.version);
+}
+
+Result<UpdateState> StateStore::Load() const {
+  std::error_code ec;
+  std::filesystem::create_directories(dir_, ec);
+  if (ec) return Failf(ErrorKind::kIo, "create state directory {}: {}", dir_, ec.message());
+  ::chmod(dir_.c_str(), 0700);
+  if (!std::filesystem::exists(path(), ec)) return UpdateState{};
+  BASALT_ASSIGN_OR_RETURN(std::string text, ReadFileToString(path()));
+  auto s = ParseState(text);
+  if (!s) return std::unexpected(std::move(s).error().WithContext(path()));
+  return s;
+}
+
+Status StateStore::Save(const UpdateState& s) const {
+  BASALT_RETURN_IF_ERROR(WriteFileAtomic(path(), SerializeState(s), 0600));
+  if (on_save_) on_save_(s);
+  return {};
+}
+
+}  // namespace basalt::update

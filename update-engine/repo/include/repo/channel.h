@@ -1,0 +1,40 @@
+// The channel document (payload of channels/<name>.json): which release a channel's hosts
+// should run, and the operator's rules around it (floor, staged rollout, pause, rollback).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "common/error.h"
+#include "common/time_util.h"
+
+namespace basalt::repo {
+
+struct Rollout {
+  TimePoint start{};
+  std::chrono::seconds duration{0};
+  bool operator==(const Rollout&) const = default;
+};
+
+struct Channel {
+  std::string name;
+  uint64_t metadata_version = 0;  // strictly increasing with every signed change
+  TimePoint expires{};
+  std::string release;
+  std::optional<std::string> floor;  // hosts older than this go to it first
+  std::optional<Rollout> rollout;
+  bool allow_downgrade = false;  // set by an operator rollback
+  bool paused = false;
+  bool pinned = false;  // `channel pin`: `channel set` refuses to move it without --force
+
+  bool operator==(const Channel&) const = default;
+};
+
+// Strict: unknown, missing or mistyped fields are errors naming the field.
+Result<Channel> ParseChannel(std::string_view body);
+std::string SerializeChannel(const Channel& channel);
+
+}  // namespace basalt::repo

@@ -1,0 +1,73 @@
+// The host-side update decision: from the trusted keys, the host's state and the repository's
+// signed metadata, decide to update (to which version, with which payload), to wait (and why),
+// or to refuse (and why). Shared by `basalt channel show` and basalt-updated, so an operator
+// sees exactly what a host would do.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "common/error.h"
+#include "common/keyring.h"
+#include "common/time_util.h"
+#include "repo/channel.h"
+#include "repo/release.h"
+
+namespace basalt::repo {
+
+// Where signed metadata comes from (a repository over the Fetcher, or a test's map). Fetch
+// failures are returned as errors, which Decide passes through: they are retryable, unlike
+// a refusal.
+class MetadataSource {
+ public:
+  virtual ~MetadataSource() = default;
+  virtual Result<std::string> FetchChannel(std::string_view name) = 0;
+  virtual Result<std::string> FetchRelease(std::string_view version) = 0;
+};
+
+struct HostState {
+  std::string current_version;
+  std::string current_root_hash;  // hex; empty if unknown, which rules out every delta
+  std::string machine_id;
+  std::optional<uint64_t> last_metadata_version;  // last channel metadata version accepted
+  std::optional<std::string> pin;                 // the host's PIN=, if any
+  TimePoint now{};
+};
+
+enum class Verdict { kUpdate, kWait, kRefuse };
+std::string_view VerdictName(Verdict v);  // "update", "wait", "refuse"
+
+struct Decision {
+  Verdict verdict = Verdict::kRefuse;
+  // A stable machine-readable reason: update: "newer", "floor", "pin", "rollback";
+  // wait: "up-to-date", "pinned", "paused", "outside-wave";
+  // refuse: "bad-channel-signature", "bad-channel", "wrong-channel", "expired", "replay",
+  // "downgrade", "bad-release-signature", "bad-release", "mix-and-match", "no-payload".
+  std::string code;
+  std::string reason;  // one sentence for humans
+  ErrorKind refusal_kind = ErrorKind::kPolicy;
+
+  std::string version;                // update: the target version
+  std::optional<PayloadRef> payload;  // update: the chosen payload
+  std::optional<Release> release;     // update: the verified target release
+  // The verified, unexpired, non-replayed channel. The caller records
+  // channel->metadata_version as the new last-seen version whenever this is set.
+  std::optional<Channel> channel;
+  bool delta_skipped = false;  // a delta from our version exists but not from our root hash
+  double wave_position = 0;    // this host's place in the rollout, 0..1
+  std::optional<TimePoint> wave_opens;  // when the rollout reaches this host
+};
+
+// Position of a host in a release's rollout wave: a stable hash of machine id and version,
+// uniform in [0, 1). A host updates once the rollout's elapsed fraction passes it.
+double WavePosition(std::string_view machine_id, std::string_view version);
+
+Result<Decision> Decide(const Keyring& keys, size_t threshold, std::string_view channel_name,
+                        MetadataSource& source, const HostState& host);
+
+// Checks a fetched payload against what the verified release says about it.
+Status CheckPayloadDigest(const PayloadRef& expected, uint64_t size, std::string_view sha256_hex);
+
+}  // namespace basalt::repo

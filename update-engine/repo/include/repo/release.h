@@ -1,0 +1,65 @@
+// The release document (payload of releases/<version>/release.json): what a version is (the
+// verity root hash its /usr must reproduce, its kernel), where it came from (input digest,
+// SBOM digest) and the payloads that install it.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/error.h"
+#include "common/time_util.h"
+
+namespace basalt::repo {
+
+enum class PayloadKind { kFull, kDelta };
+std::string_view PayloadKindName(PayloadKind kind);
+
+struct PayloadRef {
+  PayloadKind kind = PayloadKind::kFull;
+  std::string from_version;    // delta only
+  std::string from_root_hash;  // delta only: the source /usr root hash the delta applies to
+  std::string url;             // relative to the repository root
+  uint64_t size = 0;
+  std::string sha256;  // lower-case hex
+
+  bool operator==(const PayloadRef&) const = default;
+};
+
+struct UsrInfo {
+  std::string root_hash;  // hex
+  std::string salt;       // hex
+  std::string hash_algorithm = "sha256";
+  uint64_t data_block_size = 4096;
+  uint64_t hash_block_size = 4096;
+  uint64_t data_size = 0;    // bytes of filesystem data covered by the tree
+  uint64_t hash_offset = 0;  // where the hash tree starts in the partition
+  bool operator==(const UsrInfo&) const = default;
+};
+
+struct KernelInfo {
+  std::string version;
+  std::string sha256;
+  bool operator==(const KernelInfo&) const = default;
+};
+
+struct Release {
+  std::string version;
+  TimePoint created{};
+  UsrInfo usr;
+  KernelInfo kernel;
+  std::vector<PayloadRef> payloads;
+  std::string sbom_sha256;
+  std::string input_digest;  // the builder's digest of its inputs: traces a host to its build
+
+  bool operator==(const Release&) const = default;
+
+  const PayloadRef* FullPayload() const;
+};
+
+// Strict: unknown, missing or mistyped fields are errors naming the field.
+Result<Release> ParseRelease(std::string_view body);
+std::string SerializeRelease(const Release& release);
+
+}  // namespace basalt::repo

@@ -1,0 +1,66 @@
+#include "repo/channel.h"
+
+#include <nlohmann/json.hpp>
+
+#include "json_fields.h"
+#include "repo/names.h"
+
+namespace basalt::repo {
+
+Result<Channel> ParseChannel(std::string_view body) {
+  BASALT_ASSIGN_OR_RETURN(nlohmann::json doc, ParseJson(body, "channel"));
+  BASALT_ASSIGN_OR_RETURN(FieldReader r, FieldReader::Open(doc, "channel"));
+  Channel ch;
+  BASALT_ASSIGN_OR_RETURN(ch.name, r.String("name"));
+  BASALT_RETURN_IF_ERROR(CheckChannelName(ch.name, r.Name("name")));
+  BASALT_ASSIGN_OR_RETURN(ch.metadata_version, r.Uint("metadata_version"));
+  if (ch.metadata_version == 0) {
+    return Failf(ErrorKind::kInvalidInput, "{}: must be at least 1", r.Name("metadata_version"));
+  }
+  BASALT_ASSIGN_OR_RETURN(std::string expires, r.String("expires"));
+  BASALT_ASSIGN_OR_RETURN(ch.expires, ParseTime(expires, r.Name("expires")));
+  BASALT_ASSIGN_OR_RETURN(ch.release, r.String("release"));
+  BASALT_RETURN_IF_ERROR(CheckVersion(ch.release, r.Name("release")));
+  BASALT_ASSIGN_OR_RETURN(ch.floor, r.OptionalString("floor"));
+  if (ch.floor) BASALT_RETURN_IF_ERROR(CheckVersion(*ch.floor, r.Name("floor")));
+  BASALT_ASSIGN_OR_RETURN(const nlohmann::json* rollout, r.OptionalObject("rollout"));
+  if (rollout != nullptr) {
+    BASALT_ASSIGN_OR_RETURN(FieldReader ro, FieldReader::Open(*rollout, "channel.rollout"));
+    BASALT_ASSIGN_OR_RETURN(std::string start, ro.String("start"));
+    Rollout out;
+    BASALT_ASSIGN_OR_RETURN(out.start, ParseTime(start, ro.Name("start")));
+    BASALT_ASSIGN_OR_RETURN(uint64_t secs, ro.Uint("duration_seconds"));
+    if (secs > 366ULL * 86400) {
+      return Failf(ErrorKind::kInvalidInput, "{}: longer than a year", ro.Name("duration_seconds"));
+    }
+    out.duration = std::chrono::seconds(secs);
+    BASALT_RETURN_IF_ERROR(ro.Finish());
+    ch.rollout = out;
+  }
+  BASALT_ASSIGN_OR_RETURN(ch.allow_downgrade, r.Bool("allow_downgrade"));
+  BASALT_ASSIGN_OR_RETURN(auto paused, r.OptionalBool("paused"));
+  ch.paused = paused.value_or(false);
+  BASALT_ASSIGN_OR_RETURN(auto pinned, r.OptionalBool("pinned"));
+  ch.pinned = pinned.value_or(false);
+  BASALT_RETURN_IF_ERROR(r.Finish());
+  return ch;
+}
+
+std::string SerializeChannel(const Channel& ch) {
+  nlohmann::ordered_json doc;
+  doc["name"] = ch.name;
+  doc["metadata_version"] = ch.metadata_version;
+  doc["expires"] = FormatTime(ch.expires);
+  doc["release"] = ch.release;
+  if (ch.floor) doc["floor"] = *ch.floor;
+  if (ch.rollout) {
+    doc["rollout"] = {{"start", FormatTime(ch.rollout->start)},
+                      {"duration_seconds", ch.rollout->duration.count()}};
+  }
+  doc["allow_downgrade"] = ch.allow_downgrade;
+  doc["paused"] = ch.paused;
+  doc["pinned"] = ch.pinned;
+  return doc.dump(2) + "\n";
+}
+
+}  // namespace basalt::repo

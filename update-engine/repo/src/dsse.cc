@@ -1,0 +1,77 @@
+#include "repo/dsse.h"
+
+#include "common/base64.h"
+#include "json_fields.h"
+
+namespace basalt::repo {
+
+std::string PreAuthEncoding(std::string_view payload_type, std::string_view payload) {
+  return fmt::format("DSSEv1 {} {} {} ", payload_type.size(), payload_type, payload.size())
+      .append(payload);
+}
+
+Result<Envelope> ParseEnvelope(std::string_view text) {
+  if (text.size() > kMaxEnvelopeSize) {
+    return Failf(ErrorKind::kInvalidInput, "envelope: {} bytes exceeds the limit of {}",
+                 text.size(), kMaxEnvelopeSize);
+  }
+  BASALT_ASSIGN_OR_RETURN(nlohmann::json doc, ParseJson(text, "envelope"));
+  BASALT_ASSIGN_OR_RETURN(FieldReader r, FieldReader::Open(doc, "envelope"));
+  Envelope env;
+  BASALT_ASSIGN_OR_RETURN(env.payload_type, r.String("payloadType"));
+  BASALT_ASSIGN_OR_RETURN(std::string payload_b64, r.String("payload"));
+  auto payload = Base64Decode(payload_b64);
+  if (!payload) return std::unexpected(std::move(payload).error().WithContext("envelope.payload"));
+  env.payload.assign(payload->begin(), payload->end());
+  BASALT_ASSIGN_OR_RETURN(const nlohmann::json* sigs, r.Array("signatures"));
+  BASALT_RETURN_IF_ERROR(r.Finish());
+  if (sigs->size() > 64) {
+    return Fail(ErrorKind::kInvalidInput, "envelope.signatures: more than 64 signatures");
+  }
+  for (size_t i = 0; i < sigs->size(); ++i) {
+    BASALT_ASSIGN_OR_RETURN(
+        FieldReader s, FieldReader::Open((*sigs)[i], fmt::format("envelope.signatures[{}]", i)));
+    Signature sig;
+    BASALT_ASSIGN_OR_RETURN(sig.key_id, s.String("keyid"));
+    BASALT_RETURN_IF_ERROR(CheckHex(sig.key_id, 32, s.Name("keyid")));
+    BASALT_ASSIGN_OR_RETURN(std::string sig_b64, s.String("sig"));
+    auto bytes = Base64Decode(sig_b64);
+    if (!bytes) return std::unexpected(std::move(bytes).error().WithContext(s.Name("sig")));
+    if (bytes->empty()) return Failf(ErrorKind::kInvalidInput, "{}: empty", s.Name("sig"));
+    sig.bytes = std::move(*bytes);
+    BASALT_RETURN_IF_ERROR(s.Finish());
+    env.signatures.push_back(std::move(sig));
+  }
+  return env;
+}
+
+Result<std::string> SignEnvelope(std::string_view payload_type, std::string_view body,
+                                 std::span<const PrivateKey> keys) {
+  if (keys.empty()) return Fail(ErrorKind::kInvalidInput, "no signing key given");
+  std::string pae = PreAuthEncoding(payload_type, body);
+  nlohmann::json sigs = nlohmann::json::array();
+  for (const PrivateKey& key : keys) {
+    BASALT_ASSIGN_OR_RETURN(std::vector<uint8_t> sig, key.Sign(pae));
+    sigs.push_back({{"keyid", key.id()}, {"sig", Base64Encode(sig)}});
+  }
+  nlohmann::json env = {
+      {"payloadType", payload_type}, {"payload", Base64Encode(body)}, {"signatures", sigs}};
+  return env.dump(2) + "\n";
+}
+
+Result<std::string> OpenVerified(std::string_view text, std::string_view expected_type,
+                                 const Keyring& keys, size_t threshold) {
+  BASALT_ASSIGN_OR_RETURN(Envelope env, ParseEnvelope(text));
+  if (env.payload_type != expected_type) {
+    return Failf(ErrorKind::kIntegrity, "envelope payloadType is \"{}\", expected \"{}\"",
+                 env.payload_type.substr(0, 80), expected_type);
+  }
+  std::string pae = PreAuthEncoding(env.payload_type, env.payload);
+  auto ok =
+      keys.VerifyThreshold(std::span(reinterpret_cast<const uint8_t*>(pae.data()), pae.size()),
+                           env.signatures, threshold);
+  if (!ok) return std::unexpected(std::move(ok).error().WithContext("envelope signatures"));
+  return std::move(env.payload);
+}
+
+}  // namespace basalt::repo
