@@ -137,7 +137,7 @@ class MtoolsEsp final : public EspFiles {
   Result<std::vector<std::string>> List(const std::string& dir) override {
     std::vector<std::string> names;
     BASALT_ASSIGN_OR_RETURN(CommandResult r,
-                            RunCommand({"mdir", "-b", "-i", spec_, "::" + dir + "/"}, Env()));
+                            RunCommand(Mtools({"mdir", "-b", "-i", spec_, "::" + dir + "/"})));
     if (r.exit_code != 0) {
       if (r.err.find("not found") != std::string::npos) return names;
       return Failf(ErrorKind::kIo, "mdir {} on {}: {}", dir, spec_, r.err);
@@ -164,7 +164,7 @@ class MtoolsEsp final : public EspFiles {
       sofar = dir.substr(0, slash);
       pos = slash + 1;
       BASALT_ASSIGN_OR_RETURN(CommandResult r,
-                              RunCommand({"mdir", "-b", "-i", spec_, "::" + sofar + "/"}, Env()));
+                              RunCommand(Mtools({"mdir", "-b", "-i", spec_, "::" + sofar + "/"})));
       if (r.exit_code == 0) continue;
       BASALT_RETURN_IF_ERROR(Discard(Run({"mmd", "-i", spec_, "::" + sofar})));
     }
@@ -177,7 +177,12 @@ class MtoolsEsp final : public EspFiles {
   }
 
  private:
-  static std::vector<std::string> Env() { return {"MTOOLS_SKIP_CHECK=1"}; }
+  // mtools on a partition inside a disk image: its geometry checks do not apply.
+  static Command Mtools(std::vector<std::string> argv) {
+    Command c(std::move(argv));
+    c.env = {{"MTOOLS_SKIP_CHECK", "1"}};
+    return c;
+  }
   // Once per session, before its first change: an earlier session may have been killed inside
   // an mtools call (see fat_repair.h).
   Status CheckBeforeWriting() {
@@ -196,7 +201,7 @@ class MtoolsEsp final : public EspFiles {
     return {};
   }
   Result<std::string> Run(const std::vector<std::string>& argv) {
-    auto r = RunCommandOk(argv, Env());
+    auto r = RunCommandOk(Mtools(argv));
     if (!r) return std::unexpected(std::move(r).error().WithContext(spec_));
     return r;
   }

@@ -13,7 +13,7 @@ namespace {
 // grub-mkimage's output depends only on its arguments and the installed GRUB modules.
 Result<std::string> BuildGrubEfi(const std::string& scratch_dir) {
   std::string path = scratch_dir + "/BOOTX64.EFI.grub";
-  auto run = RunCommandOk(GrubMkimageArgv(path));
+  auto run = RunCommandOk(Command(GrubMkimageArgv(path)));
   Result<std::string> bytes =
       run ? ReadFileToString(path) : Result<std::string>(std::unexpected(run.error()));
   ::unlink(path.c_str());

@@ -9,7 +9,7 @@
 #include <sstream>
 
 #include "common/fd.h"
-#include "tool.h"
+#include "common/subprocess.h"
 
 namespace basalt::image {
 namespace {
@@ -21,8 +21,19 @@ Status CreateSizedFile(const std::string& path, uint64_t size) {
 }
 
 // Parses dumpe2fs's "Free inodes: 14-4096, 4100" lines and returns the used inode numbers.
+using ToolEnv = std::vector<std::pair<std::string, std::string>>;
+
+// The filesystem builders: the caller's environment (fakeroot's passes through) with `env` on
+// top, and their output, stderr with stdout, for the error message.
+Command Tool(std::vector<std::string> argv, ToolEnv env) {
+  Command c(std::move(argv));
+  c.env = std::move(env);
+  c.stderr_mode = Command::Stderr::kMerge;
+  return c;
+}
+
 Result<std::vector<uint64_t>> UsedInodes(const std::string& image) {
-  BASALT_ASSIGN_OR_RETURN(std::string out, RunTool({{"dumpe2fs", image}, {{"LC_ALL", "C"}}}));
+  BASALT_ASSIGN_OR_RETURN(std::string out, RunCommandOk(Tool({"dumpe2fs", image}, {{"LC_ALL", "C"}})));
   uint64_t per_group = 0;
   std::vector<uint64_t> used;
   uint64_t group = 0;
@@ -59,13 +70,15 @@ Result<std::vector<uint64_t>> UsedInodes(const std::string& image) {
 
 Result<uint64_t> MakeErofs(const std::string& tree, const std::string& image,
                            const ErofsOptions& options) {
-  ToolCommand cmd{
+  Command cmd = Tool(
       {"mkfs.erofs", "--quiet", fmt::format("-T{}", options.timestamp), "-U" + options.uuid},
-      {{"SOURCE_DATE_EPOCH", std::to_string(options.timestamp)}}};
+      {{"SOURCE_DATE_EPOCH", std::to_string(options.timestamp)}});
   if (options.compression == UsrCompression::kLz4hc) cmd.argv.push_back("-zlz4hc,12");
   cmd.argv.push_back(image);
   cmd.argv.push_back(tree);
-  if (auto r = RunTool(cmd); !r) return std::unexpected(r.error().WithContext("build /usr erofs"));
+  if (auto r = RunCommandOk(cmd); !r) {
+    return std::unexpected(r.error().WithContext("build /usr erofs"));
+  }
   struct stat st;
   if (stat(image.c_str(), &st) != 0) return FailErrno("stat " + image);
   uint64_t size = static_cast<uint64_t>(st.st_size);
@@ -79,15 +92,15 @@ Result<uint64_t> MakeErofs(const std::string& tree, const std::string& image,
 Status MakeExt4(const std::string& image, const Ext4Options& options) {
   BASALT_RETURN_IF_ERROR(CreateSizedFile(image, options.size));
   std::string ts = std::to_string(options.timestamp);
-  ToolCommand cmd{{"mkfs.ext4", "-q", "-F", "-L", options.label, "-U", options.uuid, "-E",
-                   "root_owner=0:0,hash_seed=" + options.hash_seed},
-                  {{"E2FSPROGS_FAKE_TIME", ts}, {"SOURCE_DATE_EPOCH", ts}, {"LC_ALL", "C"}}};
+  Command cmd = Tool({"mkfs.ext4", "-q", "-F", "-L", options.label, "-U", options.uuid, "-E",
+                      "root_owner=0:0,hash_seed=" + options.hash_seed},
+                     {{"E2FSPROGS_FAKE_TIME", ts}, {"SOURCE_DATE_EPOCH", ts}, {"LC_ALL", "C"}});
   if (!options.tree.empty()) {
     cmd.argv.push_back("-d");
     cmd.argv.push_back(options.tree);
   }
   cmd.argv.push_back(image);
-  if (auto r = RunTool(cmd); !r) {
+  if (auto r = RunCommandOk(cmd); !r) {
     return std::unexpected(r.error().WithContext(
         fmt::format("build {} ext4 ({})", options.label, HumanSize(options.size))));
   }
@@ -106,8 +119,8 @@ Status MakeExt4(const std::string& image, const Ext4Options& options) {
   BASALT_RETURN_IF_ERROR(WriteFull(
       fd.get(), {reinterpret_cast<const uint8_t*>(script.data()), script.size()}, script_path));
   fd.Reset();
-  auto r = RunTool({{"debugfs", "-w", "-f", script_path, image},
-                    {{"E2FSPROGS_FAKE_TIME", ts}, {"LC_ALL", "C"}}});
+  auto r = RunCommandOk(Tool({"debugfs", "-w", "-f", script_path, image},
+                            {{"E2FSPROGS_FAKE_TIME", ts}, {"LC_ALL", "C"}}));
   unlink(script_path.c_str());
   if (!r) return std::unexpected(r.error().WithContext("fix ext4 inode times"));
   return {};
@@ -118,12 +131,12 @@ Status MakeVfat(const std::string& image, const std::vector<EspFile>& files,
   // mkfs.fat -C refuses an existing file.
   unlink(image.c_str());
   std::string ts = std::to_string(options.timestamp);
-  std::vector<std::pair<std::string, std::string>> env = {
+  ToolEnv env = {
       {"SOURCE_DATE_EPOCH", ts}, {"TZ", "UTC"}, {"MTOOLS_SKIP_CHECK", "1"}, {"LC_ALL", "C"}};
-  BASALT_RETURN_IF_ERROR(RunTool(
-      {{"mkfs.fat", "-C", "-F", "32", "-n", options.label, "--invariant", "-i",
-        fmt::format("{:08X}", options.volume_id), image, std::to_string(options.size / 1024)},
-       env}));
+  BASALT_RETURN_IF_ERROR(RunCommandOk(
+      Tool({"mkfs.fat", "-C", "-F", "32", "-n", options.label, "--invariant", "-i",
+            fmt::format("{:08X}", options.volume_id), image, std::to_string(options.size / 1024)},
+           env)));
   std::set<std::string> dirs;
   for (const auto& f : files) {
     for (size_t pos = f.path.find('/', 1); pos != std::string::npos;
@@ -132,10 +145,10 @@ Status MakeVfat(const std::string& image, const std::vector<EspFile>& files,
     }
   }
   if (!dirs.empty()) {
-    ToolCommand mmd{{"mmd", "-i", image}, env};
+    Command mmd = Tool({"mmd", "-i", image}, env);
     for (const auto& d : dirs)
       mmd.argv.push_back("::" + d);  // std::set orders parents first
-    BASALT_RETURN_IF_ERROR(RunTool(mmd));
+    BASALT_RETURN_IF_ERROR(RunCommandOk(mmd));
   }
   // mcopy -m keeps the source's mtime; the copy in scratch carries the build timestamp.
   int n = 0;
@@ -148,7 +161,7 @@ Status MakeVfat(const std::string& image, const std::vector<EspFile>& files,
     timespec times[2] = {{options.timestamp, 0}, {options.timestamp, 0}};
     if (futimens(fd.get(), times) != 0) return FailErrno("futimens " + staged);
     fd.Reset();
-    auto r = RunTool({{"mcopy", "-i", image, "-m", "-o", staged, "::" + f.path}, env});
+    auto r = RunCommandOk(Tool({"mcopy", "-i", image, "-m", "-o", staged, "::" + f.path}, env));
     unlink(staged.c_str());
     if (!r) {
       return std::unexpected(r.error().WithContext(

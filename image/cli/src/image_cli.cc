@@ -14,7 +14,7 @@
 #include "common/log.h"
 #include "image/builder.h"
 #include "image/definition.h"
-#include "tool.h"
+#include "common/subprocess.h"
 
 #ifndef BASALT_VERSION
 #define BASALT_VERSION "0.0.0"
@@ -46,7 +46,7 @@ struct BuildFlags {
 // the input says (archive headers, or the directory as stat(2) reports it) and mkfs.erofs /
 // mkfs.ext4 -d, which inherit the session, write those owners into the image.
 int ReexecUnderFakeroot() {
-  auto fakeroot = image::FindTool("fakeroot");
+  auto fakeroot = FindProgram("fakeroot");
   if (!fakeroot) {
     return ReportError(Error(ErrorKind::kNotFound,
                              "building as a non-root user needs fakeroot (Debian package fakeroot) "

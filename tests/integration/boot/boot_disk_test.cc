@@ -29,7 +29,7 @@ bool HaveTool(const char* tool) {
 }
 
 std::string Sh(const std::vector<std::string>& argv) {
-  auto r = RunCommand(argv);
+  auto r = RunCommand(Command(argv));
   EXPECT_TRUE(r) << argv[0];
   if (!r) return "";
   EXPECT_EQ(r->exit_code, 0) << argv[0] << " " << (argv.size() > 1 ? argv[1] : "") << ": "

@@ -60,10 +60,9 @@ class DiskImageTarget : public UpdateTarget {
   }
 
   Result<uint64_t> EspFreeBytes() override {
-    BASALT_ASSIGN_OR_RETURN(
-        std::string out,
-        RunCommandOk({"mdir", "-i", fmt::format("{}@@{}", disk_, esp_offset_), "::/"},
-                     {"MTOOLS_SKIP_CHECK=1"}));
+    Command mdir{"mdir", "-i", fmt::format("{}@@{}", disk_, esp_offset_), "::/"};
+    mdir.env = {{"MTOOLS_SKIP_CHECK", "1"}};
+    BASALT_ASSIGN_OR_RETURN(std::string out, RunCommandOk(mdir));
     return ParseMdirFreeBytes(out);
   }
 

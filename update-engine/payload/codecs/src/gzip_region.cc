@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "common/filter_process.h"
+#include "common/subprocess.h"
 
 namespace basalt::payload {
 namespace {

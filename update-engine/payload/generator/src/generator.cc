@@ -1,9 +1,7 @@
 #include "payload/generator.h"
 
 #include <fcntl.h>
-#include <spawn.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -18,6 +16,7 @@
 #include "common/hex.h"
 #include "common/mapped_file.h"
 #include "common/signing.h"
+#include "common/subprocess.h"
 #include "erofs/erofs_image.h"
 #include "file_map.h"
 #include "image_dir.h"
@@ -28,7 +27,6 @@
 #include "payload/gzip_region.h"
 #include "payload/lz4_region.h"
 
-extern char** environ;
 
 namespace basalt::payload {
 namespace {
@@ -249,16 +247,9 @@ std::vector<uint8_t> BsdiffWithTool(std::span<const uint8_t> old_data,
     cleanup();
     return {};
   }
-  const char* argv[] = {"bsdiff", o.c_str(), n.c_str(), p.c_str(), nullptr};
-  pid_t pid;
   std::vector<uint8_t> out;
-  if (posix_spawnp(&pid, "bsdiff", nullptr, nullptr, const_cast<char**>(argv), environ) == 0) {
-    int st = 0;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-    }
-    if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
-      if (auto data = ReadFileToString(p)) out.assign(data->begin(), data->end());
-    }
+  if (RunCommandOk({"bsdiff", o, n, p})) {
+    if (auto data = ReadFileToString(p)) out.assign(data->begin(), data->end());
   }
   cleanup();
   return out;
