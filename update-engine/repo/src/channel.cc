@@ -10,6 +10,7 @@ namespace basalt::repo {
 Result<Channel> ParseChannel(std::string_view body) {
   BASALT_ASSIGN_OR_RETURN(nlohmann::json doc, ParseJson(body, "channel"));
   BASALT_ASSIGN_OR_RETURN(FieldReader r, FieldReader::Open(doc, "channel"));
+  BASALT_ASSIGN_OR_RETURN(UnknownFields unknown, ReadFormatMinor(r, kChannelFormatMinor));
   Channel ch;
   BASALT_ASSIGN_OR_RETURN(ch.name, r.String("name"));
   BASALT_RETURN_IF_ERROR(CheckChannelName(ch.name, r.Name("name")));
@@ -25,7 +26,8 @@ Result<Channel> ParseChannel(std::string_view body) {
   if (ch.floor) BASALT_RETURN_IF_ERROR(CheckVersion(*ch.floor, r.Name("floor")));
   BASALT_ASSIGN_OR_RETURN(const nlohmann::json* rollout, r.OptionalObject("rollout"));
   if (rollout != nullptr) {
-    BASALT_ASSIGN_OR_RETURN(FieldReader ro, FieldReader::Open(*rollout, "channel.rollout"));
+    BASALT_ASSIGN_OR_RETURN(FieldReader ro,
+                            FieldReader::Open(*rollout, "channel.rollout", unknown));
     BASALT_ASSIGN_OR_RETURN(std::string start, ro.String("start"));
     Rollout out;
     BASALT_ASSIGN_OR_RETURN(out.start, ParseTime(start, ro.Name("start")));

@@ -23,7 +23,6 @@ Decision Wait(Decision d, std::string code, std::string reason) {
   return d;
 }
 
-// Refusals after the channel verified still report it, so the host records its version.
 Decision WithChannel(Decision d, const Channel& ch) {
   d.channel = ch;
   return d;
@@ -57,175 +56,245 @@ double WavePosition(std::string_view machine_id, std::string_view version) {
   return static_cast<double>(v >> 11) / static_cast<double>(uint64_t{1} << 53);
 }
 
+namespace {
+
+// Decide's steps, in order. Each step either lets the decision go on (nullopt) or ends it with a
+// wait or a refusal; the steps that fetch also pass fetch errors through, which are retryable.
+class Decider {
+ public:
+  Decider(const Keyring& keys, size_t threshold, std::string_view channel_name,
+          MetadataSource& source, const HostState& host)
+      : keys_(keys), threshold_(threshold), name_(channel_name), source_(source), host_(host) {}
+
+  Result<Decision> Run() {
+    BASALT_ASSIGN_OR_RETURN(std::optional<Decision> end, VerifyChannel());
+    if (end) return *std::move(end);
+    if (auto stop = ChooseTarget()) return *std::move(stop);
+    if (auto stop = CheckWave()) return *std::move(stop);
+    BASALT_ASSIGN_OR_RETURN(end, VerifyRelease());
+    if (end) return *std::move(end);
+    if (auto stop = ChoosePayload()) return *std::move(stop);
+    return Update();
+  }
+
+ private:
+  // The channel is signed by trusted keys, well formed, the one asked for, not a replay of one
+  // already superseded, and not expired.
+  Result<std::optional<Decision>> VerifyChannel() {
+    BASALT_ASSIGN_OR_RETURN(std::string text, source_.FetchChannel(name_));
+    auto body = OpenVerified(text, kChannelPayloadType, keys_, threshold_);
+    if (!body) {
+      return SignatureRefusal("channel", fmt::format("channel {}", name_), body.error());
+    }
+    auto parsed = ParseChannel(*body);
+    if (!parsed) {
+      return Refuse("bad-channel", fmt::format("channel {}: {}", name_, parsed.error().message()),
+                    ErrorKind::kInvalidInput);
+    }
+    const Channel& ch = *parsed;
+    if (ch.name != name_) {
+      return Refuse(
+          "wrong-channel",
+          fmt::format("the document served as channel {} is signed for channel {}", name_, ch.name),
+          ErrorKind::kIntegrity);
+    }
+    if (host_.last_metadata_version && ch.metadata_version < *host_.last_metadata_version) {
+      return Refuse("replay",
+                    fmt::format("channel {} metadata version {} is older than version {} this host "
+                                "already accepted (replayed or frozen metadata)",
+                                ch.name, ch.metadata_version, *host_.last_metadata_version),
+                    ErrorKind::kIntegrity);
+    }
+    if (host_.now >= ch.expires) {
+      return Refuse(
+          "expired",
+          fmt::format("channel {} metadata version {} expired at {} (now {}); the "
+                      "repository is stale or an attacker is freezing this host",
+                      ch.name, ch.metadata_version, FormatTime(ch.expires), FormatTime(host_.now)),
+          ErrorKind::kPolicy);
+    }
+    d_.channel = ch;
+    return std::optional<Decision>();
+  }
+
+  // Which version this host should run, and why: the channel's release, the host's pin, or the
+  // channel's floor on the way; a downgrade only when the channel allows it.
+  std::optional<Decision> ChooseTarget() {
+    const Channel& ch = *d_.channel;
+    if (ch.paused)
+      return Wait("paused", fmt::format("channel {} is paused by its operator", ch.name));
+    target_ = ch.release;
+    why_ = "newer";
+    if (host_.pin) {
+      target_ = *host_.pin;
+      why_ = "pin";
+      if (CompareVersions(target_, host_.current_version) == 0) {
+        return Wait("pinned", fmt::format("this host is pinned to {}, which it runs", target_));
+      }
+    }
+    if (ch.floor && CompareVersions(host_.current_version, *ch.floor) < 0 &&
+        CompareVersions(*ch.floor, target_) < 0) {
+      target_ = *ch.floor;
+      why_ = "floor";
+    }
+    int cmp = CompareVersions(target_, host_.current_version);
+    if (cmp == 0) {
+      return Wait("up-to-date",
+                  fmt::format("up to date: running {}, which channel {} names", target_, ch.name));
+    }
+    if (cmp < 0) {
+      if (!ch.allow_downgrade) {
+        return WithChannel(
+            Refuse("downgrade",
+                   fmt::format("{} is older than the running {} and channel {} does not allow "
+                               "a downgrade (an operator rollback sets allow_downgrade)",
+                               target_, host_.current_version, ch.name)));
+      }
+      if (why_ == "newer") why_ = "rollback";
+    }
+    return std::nullopt;
+  }
+
+  // A staged rollout holds back the channel's release (and a rollback) until the wave reaches
+  // this host; pins and floor steps are not held.
+  std::optional<Decision> CheckWave() {
+    const Channel& ch = *d_.channel;
+    if ((why_ != "newer" && why_ != "rollback") || !ch.rollout) return std::nullopt;
+    double pos = WavePosition(host_.machine_id, target_);
+    d_.wave_position = pos;
+    auto opens = ch.rollout->start +
+                 std::chrono::duration_cast<std::chrono::seconds>(ch.rollout->duration * pos);
+    d_.wave_opens = opens;
+    double elapsed = 0;
+    if (host_.now >= ch.rollout->start) {
+      elapsed = ch.rollout->duration.count() == 0
+                    ? 1.0
+                    : static_cast<double>((host_.now - ch.rollout->start).count()) /
+                          static_cast<double>(ch.rollout->duration.count());
+    }
+    if (elapsed <= pos && elapsed < 1.0) {
+      return Wait(
+          "outside-wave",
+          fmt::format("outside the rollout wave of {}: this host is at {}%, the "
+                      "rollout has reached {}%; its turn comes at {}",
+                      target_, Percent(pos), Percent(std::max(0.0, elapsed)), FormatTime(opens)));
+    }
+    return std::nullopt;
+  }
+
+  // The target's release document is signed by trusted keys, well formed, and is the release
+  // of that version (not another one served in its place).
+  Result<std::optional<Decision>> VerifyRelease() {
+    BASALT_ASSIGN_OR_RETURN(std::string text, source_.FetchRelease(target_));
+    auto body = OpenVerified(text, kReleasePayloadType, keys_, threshold_);
+    if (!body) {
+      return WithChannel(
+          SignatureRefusal("release", fmt::format("release {}", target_), body.error()));
+    }
+    auto rel = ParseRelease(*body);
+    if (!rel) {
+      return WithChannel(Refuse("bad-release",
+                                fmt::format("release {}: {}", target_, rel.error().message()),
+                                ErrorKind::kInvalidInput));
+    }
+    if (rel->version != target_) {
+      return WithChannel(Refuse(
+          "mix-and-match",
+          fmt::format("the release served for {} is signed as version {}", target_, rel->version),
+          ErrorKind::kIntegrity));
+    }
+    release_ = std::move(*rel);
+    return std::optional<Decision>();
+  }
+
+  // A delta from exactly the running /usr (version and root hash), else the full payload.
+  std::optional<Decision> ChoosePayload() {
+    for (const PayloadRef& p : release_.payloads) {
+      if (p.kind != PayloadKind::kDelta || p.from_version != host_.current_version) continue;
+      if (!host_.current_root_hash.empty() && p.from_root_hash == host_.current_root_hash) {
+        chosen_ = &p;
+      } else {
+        d_.delta_skipped = true;
+      }
+    }
+    if (chosen_ == nullptr) chosen_ = release_.FullPayload();
+    if (chosen_ == nullptr) {
+      return WithChannel(Refuse("no-payload",
+                                fmt::format("release {} has no full payload", target_),
+                                ErrorKind::kInvalidInput));
+    }
+    return std::nullopt;
+  }
+
+  Decision Update() {
+    const Channel& ch = *d_.channel;
+    d_.verdict = Verdict::kUpdate;
+    d_.code = why_;
+    d_.version = target_;
+    d_.payload = *chosen_;
+    std::string via;
+    if (why_ == "floor") {
+      via = fmt::format(
+          " first: {} is the channel's floor, which hosts older than it must pass "
+          "through on the way to {}",
+          target_, ch.release);
+    } else if (why_ == "pin") {
+      via = fmt::format(": this host is pinned to {}", target_);
+    } else if (why_ == "rollback") {
+      via = fmt::format(": channel {} was rolled back to it (allow_downgrade)", ch.name);
+    } else if (ch.rollout) {
+      via = fmt::format(": inside the rollout wave (host at {}%)", Percent(d_.wave_position));
+    }
+    std::string payload_desc =
+        chosen_->kind == PayloadKind::kFull
+            ? fmt::format("the full payload ({} bytes){}", chosen_->size,
+                          d_.delta_skipped ? "; the delta from " + host_.current_version +
+                                                 " was made for a different root hash"
+                                           : "")
+            : fmt::format("the delta from {} ({} bytes)", chosen_->from_version, chosen_->size);
+    d_.reason = fmt::format("update {} -> {}{}; using {}", host_.current_version, target_, via,
+                            payload_desc);
+    d_.release = std::move(release_);
+    return std::move(d_);
+  }
+
+  // What the host does when a document does not open: refuse, as a bad signature, or, for a
+  // signed document of a newer format than this host reads, as unsupported.
+  static Decision SignatureRefusal(std::string_view what, const std::string& name,
+                                   const Error& error) {
+    if (error.kind() == ErrorKind::kUnsupported) {
+      return Refuse("unsupported-format", fmt::format("{}: {}", name, error.message()),
+                    ErrorKind::kUnsupported);
+    }
+    return Refuse(fmt::format("bad-{}-signature", what),
+                  fmt::format("{}: {}", name, error.message()), ErrorKind::kIntegrity);
+  }
+
+  Decision Wait(std::string code, std::string reason) {
+    return ::basalt::repo::Wait(std::move(d_), std::move(code), std::move(reason));
+  }
+  // Refusals after the channel verified still report it, so the host records its version.
+  Decision WithChannel(Decision d) const {
+    return ::basalt::repo::WithChannel(std::move(d), *d_.channel);
+  }
+
+  const Keyring& keys_;
+  size_t threshold_;
+  std::string_view name_;
+  MetadataSource& source_;
+  const HostState& host_;
+  Decision d_;
+  std::string target_;
+  std::string why_;
+  Release release_;
+  const PayloadRef* chosen_ = nullptr;
+};
+
+}  // namespace
+
 Result<Decision> Decide(const Keyring& keys, size_t threshold, std::string_view channel_name,
                         MetadataSource& source, const HostState& host) {
-  BASALT_ASSIGN_OR_RETURN(std::string channel_text, source.FetchChannel(channel_name));
-  auto channel_body = OpenVerified(channel_text, kChannelPayloadType, keys, threshold);
-  if (!channel_body) {
-    return Refuse("bad-channel-signature",
-                  fmt::format("channel {}: {}", channel_name, channel_body.error().message()),
-                  ErrorKind::kIntegrity);
-  }
-  auto parsed = ParseChannel(*channel_body);
-  if (!parsed) {
-    return Refuse("bad-channel",
-                  fmt::format("channel {}: {}", channel_name, parsed.error().message()),
-                  ErrorKind::kInvalidInput);
-  }
-  const Channel& ch = *parsed;
-  if (ch.name != channel_name) {
-    return Refuse("wrong-channel",
-                  fmt::format("the document served as channel {} is signed for channel {}",
-                              channel_name, ch.name),
-                  ErrorKind::kIntegrity);
-  }
-  if (host.last_metadata_version && ch.metadata_version < *host.last_metadata_version) {
-    return Refuse("replay",
-                  fmt::format("channel {} metadata version {} is older than version {} this host "
-                              "already accepted (replayed or frozen metadata)",
-                              ch.name, ch.metadata_version, *host.last_metadata_version),
-                  ErrorKind::kIntegrity);
-  }
-  if (host.now >= ch.expires) {
-    return Refuse(
-        "expired",
-        fmt::format("channel {} metadata version {} expired at {} (now {}); the "
-                    "repository is stale or an attacker is freezing this host",
-                    ch.name, ch.metadata_version, FormatTime(ch.expires), FormatTime(host.now)),
-        ErrorKind::kPolicy);
-  }
-
-  Decision d;
-  d.channel = ch;
-  if (ch.paused) {
-    return Wait(std::move(d), "paused",
-                fmt::format("channel {} is paused by its operator", ch.name));
-  }
-
-  // Which version this host should run, and why.
-  std::string target = ch.release;
-  std::string why = "newer";
-  if (host.pin) {
-    target = *host.pin;
-    why = "pin";
-    if (CompareVersions(target, host.current_version) == 0) {
-      return Wait(std::move(d), "pinned",
-                  fmt::format("this host is pinned to {}, which it runs", target));
-    }
-  }
-  if (ch.floor && CompareVersions(host.current_version, *ch.floor) < 0 &&
-      CompareVersions(*ch.floor, target) < 0) {
-    target = *ch.floor;
-    why = "floor";
-  }
-  int cmp = CompareVersions(target, host.current_version);
-  if (cmp == 0) {
-    return Wait(std::move(d), "up-to-date",
-                fmt::format("up to date: running {}, which channel {} names", target, ch.name));
-  }
-  if (cmp < 0) {
-    if (!ch.allow_downgrade) {
-      return WithChannel(
-          Refuse("downgrade",
-                 fmt::format("{} is older than the running {} and channel {} does not allow "
-                             "a downgrade (an operator rollback sets allow_downgrade)",
-                             target, host.current_version, ch.name)),
-          ch);
-    }
-    if (why == "newer") why = "rollback";
-  }
-
-  if (why == "newer" || why == "rollback") {
-    if (ch.rollout) {
-      double pos = WavePosition(host.machine_id, target);
-      d.wave_position = pos;
-      auto opens = ch.rollout->start +
-                   std::chrono::duration_cast<std::chrono::seconds>(ch.rollout->duration * pos);
-      d.wave_opens = opens;
-      double elapsed = 0;
-      if (host.now >= ch.rollout->start) {
-        elapsed = ch.rollout->duration.count() == 0
-                      ? 1.0
-                      : static_cast<double>((host.now - ch.rollout->start).count()) /
-                            static_cast<double>(ch.rollout->duration.count());
-      }
-      if (elapsed <= pos && elapsed < 1.0) {
-        return Wait(
-            std::move(d), "outside-wave",
-            fmt::format("outside the rollout wave of {}: this host is at {}%, the "
-                        "rollout has reached {}%; its turn comes at {}",
-                        target, Percent(pos), Percent(std::max(0.0, elapsed)), FormatTime(opens)));
-      }
-    }
-  }
-
-  BASALT_ASSIGN_OR_RETURN(std::string release_text, source.FetchRelease(target));
-  auto release_body = OpenVerified(release_text, kReleasePayloadType, keys, threshold);
-  if (!release_body) {
-    return WithChannel(Refuse("bad-release-signature",
-                              fmt::format("release {}: {}", target, release_body.error().message()),
-                              ErrorKind::kIntegrity),
-                       ch);
-  }
-  auto rel = ParseRelease(*release_body);
-  if (!rel) {
-    return WithChannel(
-        Refuse("bad-release", fmt::format("release {}: {}", target, rel.error().message()),
-               ErrorKind::kInvalidInput),
-        ch);
-  }
-  if (rel->version != target) {
-    return WithChannel(Refuse("mix-and-match",
-                              fmt::format("the release served for {} is signed as version {}",
-                                          target, rel->version),
-                              ErrorKind::kIntegrity),
-                       ch);
-  }
-
-  const PayloadRef* chosen = nullptr;
-  for (const PayloadRef& p : rel->payloads) {
-    if (p.kind != PayloadKind::kDelta || p.from_version != host.current_version) continue;
-    if (!host.current_root_hash.empty() && p.from_root_hash == host.current_root_hash) {
-      chosen = &p;
-    } else {
-      d.delta_skipped = true;
-    }
-  }
-  if (chosen == nullptr) chosen = rel->FullPayload();
-  if (chosen == nullptr) {
-    return WithChannel(Refuse("no-payload", fmt::format("release {} has no full payload", target),
-                              ErrorKind::kInvalidInput),
-                       ch);
-  }
-
-  d.verdict = Verdict::kUpdate;
-  d.code = why;
-  d.version = target;
-  d.payload = *chosen;
-  std::string via;
-  if (why == "floor") {
-    via = fmt::format(
-        " first: {} is the channel's floor, which hosts older than it must pass "
-        "through on the way to {}",
-        target, ch.release);
-  } else if (why == "pin") {
-    via = fmt::format(": this host is pinned to {}", target);
-  } else if (why == "rollback") {
-    via = fmt::format(": channel {} was rolled back to it (allow_downgrade)", ch.name);
-  } else if (ch.rollout) {
-    via = fmt::format(": inside the rollout wave (host at {}%)", Percent(d.wave_position));
-  }
-  std::string payload_desc =
-      chosen->kind == PayloadKind::kFull
-          ? fmt::format("the full payload ({} bytes){}", chosen->size,
-                        d.delta_skipped ? "; the delta from " + host.current_version +
-                                              " was made for a different root hash"
-                                        : "")
-          : fmt::format("the delta from {} ({} bytes)", chosen->from_version, chosen->size);
-  d.reason =
-      fmt::format("update {} -> {}{}; using {}", host.current_version, target, via, payload_desc);
-  d.release = std::move(*rel);
-  return d;
+  return Decider(keys, threshold, channel_name, source, host).Run();
 }
 
 Status CheckPayloadDigest(const PayloadRef& expected, uint64_t size, std::string_view sha256_hex) {

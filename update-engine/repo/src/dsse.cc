@@ -59,10 +59,30 @@ Result<std::string> SignEnvelope(std::string_view payload_type, std::string_view
   return env.dump(2) + "\n";
 }
 
+std::optional<uint64_t> NewerMajorVersion(std::string_view payload_type,
+                                          std::string_view known_type) {
+  constexpr std::string_view kSuffix = "+json";
+  if (!known_type.ends_with(kSuffix) || !payload_type.ends_with(kSuffix)) return std::nullopt;
+  std::string prefix =
+      fmt::format("{}.v", known_type.substr(0, known_type.size() - kSuffix.size()));
+  if (!payload_type.starts_with(prefix)) return std::nullopt;
+  std::string_view digits =
+      payload_type.substr(prefix.size(), payload_type.size() - prefix.size() - kSuffix.size());
+  if (digits.empty() || digits.size() > 9 || digits.front() == '0') return std::nullopt;
+  uint64_t major = 0;
+  for (char c : digits) {
+    if (c < '0' || c > '9') return std::nullopt;
+    major = major * 10 + static_cast<uint64_t>(c - '0');
+  }
+  if (major < 2) return std::nullopt;
+  return major;
+}
+
 Result<std::string> OpenVerified(std::string_view text, std::string_view expected_type,
                                  const Keyring& keys, size_t threshold) {
   BASALT_ASSIGN_OR_RETURN(Envelope env, ParseEnvelope(text));
-  if (env.payload_type != expected_type) {
+  const std::optional<uint64_t> newer_major = NewerMajorVersion(env.payload_type, expected_type);
+  if (env.payload_type != expected_type && !newer_major) {
     return Failf(ErrorKind::kIntegrity, "envelope payloadType is \"{}\", expected \"{}\"",
                  env.payload_type.substr(0, 80), expected_type);
   }
@@ -71,6 +91,14 @@ Result<std::string> OpenVerified(std::string_view text, std::string_view expecte
       keys.VerifyThreshold(std::span(reinterpret_cast<const uint8_t*>(pae.data()), pae.size()),
                            env.signatures, threshold);
   if (!ok) return std::unexpected(std::move(ok).error().WithContext("envelope signatures"));
+  // Only a signed document may say that it is of a newer format: the publisher moved on, and
+  // this host needs an update of its own before it can read the repository.
+  if (newer_major) {
+    return Failf(ErrorKind::kUnsupported,
+                 "envelope payloadType is \"{}\": document format version {} is newer than this "
+                 "host reads (version 1, \"{}\")",
+                 env.payload_type, *newer_major, expected_type);
+  }
   return std::move(env.payload);
 }
 

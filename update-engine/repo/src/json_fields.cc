@@ -10,12 +10,13 @@ Result<nlohmann::json> ParseJson(std::string_view text, std::string_view what) {
   }
 }
 
-Result<FieldReader> FieldReader::Open(const nlohmann::json& value, std::string where) {
+Result<FieldReader> FieldReader::Open(const nlohmann::json& value, std::string where,
+                                      UnknownFields unknown) {
   if (!value.is_object()) {
     return Failf(ErrorKind::kInvalidInput, "{}: expected a JSON object, got {}", where,
                  value.type_name());
   }
-  return FieldReader(&value, std::move(where));
+  return FieldReader(&value, std::move(where), unknown);
 }
 
 std::string FieldReader::Name(std::string_view key) const {
@@ -65,6 +66,13 @@ Result<uint64_t> FieldReader::Uint(std::string_view key) {
   return v->get<uint64_t>();
 }
 
+Result<std::optional<uint64_t>> FieldReader::OptionalUint(std::string_view key) {
+  BASALT_ASSIGN_OR_RETURN(const nlohmann::json* v, Get(key, false));
+  if (v == nullptr) return std::optional<uint64_t>();
+  BASALT_ASSIGN_OR_RETURN(uint64_t value, Uint(key));
+  return std::optional<uint64_t>(value);
+}
+
 Result<bool> FieldReader::Bool(std::string_view key) {
   BASALT_ASSIGN_OR_RETURN(const nlohmann::json* v, Get(key, true));
   if (!v->is_boolean()) return WrongType(Name(key), "true or false", *v);
@@ -97,6 +105,7 @@ Result<const nlohmann::json*> FieldReader::Array(std::string_view key) {
 }
 
 Status FieldReader::Finish() const {
+  if (unknown_ == UnknownFields::kIgnore) return {};
   for (const auto& [key, value] : obj_->items()) {
     if (!seen_.contains(key)) {
       return Failf(ErrorKind::kInvalidInput, "{}: unknown field", Name(key));
@@ -120,6 +129,12 @@ Status CheckHex(std::string_view value, size_t bytes, std::string_view field) {
     }
   }
   return {};
+}
+
+Result<UnknownFields> ReadFormatMinor(FieldReader& r, uint32_t known) {
+  BASALT_ASSIGN_OR_RETURN(std::optional<uint64_t> minor, r.OptionalUint(kFormatMinorField));
+  if (minor.value_or(0) > known) r.unknown_ = UnknownFields::kIgnore;
+  return r.unknown_;
 }
 
 }  // namespace basalt::repo

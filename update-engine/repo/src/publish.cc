@@ -19,6 +19,9 @@ namespace {
 class StagingDir {
  public:
   explicit StagingDir(fs::path p) : path_(std::move(p)) {}
+  StagingDir(StagingDir&& other) noexcept
+      : path_(std::move(other.path_)), committed_(std::exchange(other.committed_, true)) {}
+  StagingDir& operator=(StagingDir&&) = delete;
   ~StagingDir() {
     if (!committed_) {
       std::error_code ec;
@@ -65,148 +68,204 @@ Result<std::optional<Release>> ExistingRelease(const fs::path& repo, const std::
   return std::optional<Release>(std::move(rel));
 }
 
-}  // namespace
+// PublishRelease's steps: check the image, stage the release's files, sign, and move the
+// staging directory into place in one rename.
+class Publisher {
+ public:
+  Publisher(const PublishOptions& options, std::span<const PrivateKey> keys, PayloadMaker* maker,
+            Logger& log)
+      : opt_(options), keys_(keys), maker_(maker), log_(log), repo_(options.repo_dir) {}
 
-Result<Release> PublishRelease(const PublishOptions& options, std::span<const PrivateKey> keys,
-                               PayloadMaker* maker, Logger& log) {
-  if (keys.empty()) return Fail(ErrorKind::kInvalidInput, "publish needs at least one --key");
-  BASALT_ASSIGN_OR_RETURN(ImageInfo image, LoadImageInfo(options.image_dir));
-  if (image.usr_hash_algorithm != "sha256") {
-    return Failf(ErrorKind::kUnsupported, "image {}: usr hash algorithm {} is not sha256",
-                 options.image_dir, image.usr_hash_algorithm);
+  Result<Release> Run() {
+    if (keys_.empty()) return Fail(ErrorKind::kInvalidInput, "publish needs at least one --key");
+    BASALT_RETURN_IF_ERROR(LoadImage());
+    BASALT_ASSIGN_OR_RETURN(StagingDir staging, Stage());
+    rel_ = ReleaseOfImage();
+    BASALT_RETURN_IF_ERROR(CopySbom(staging.path()));
+    BASALT_RETURN_IF_ERROR(AddFullPayload(staging.path()));
+    for (const std::string& old_dir : opt_.delta_from) {
+      BASALT_RETURN_IF_ERROR(AddDelta(old_dir, staging.path()));
+    }
+    BASALT_RETURN_IF_ERROR(Sign(staging.path()));
+    BASALT_RETURN_IF_ERROR(Commit(staging));
+    log_.Info(
+        fmt::format("published release {} with {} payload(s)", rel_.version, rel_.payloads.size()),
+        {{"BASALT_VERSION", rel_.version}});
+    return std::move(rel_);
   }
-  fs::path repo(options.repo_dir);
-  fs::path releases = repo / "releases";
-  fs::path final_dir = releases / image.version;
-  std::error_code ec;
-  if (fs::exists(final_dir, ec)) {
-    return Failf(ErrorKind::kPolicy,
-                 "release {} already exists in {}; releases are immutable, publish a new version",
-                 image.version, options.repo_dir);
-  }
-  fs::create_directories(releases, ec);
-  if (ec) return Failf(ErrorKind::kIo, "create {}: {}", releases.string(), ec.message());
-  StagingDir staging(releases / fmt::format(".staging-{}-{}", image.version, ::getpid()));
-  fs::remove_all(staging.path(), ec);
-  fs::create_directory(staging.path(), ec);
-  if (ec) return Failf(ErrorKind::kIo, "create {}: {}", staging.path().string(), ec.message());
 
-  std::string url_prefix = fmt::format("releases/{}/", image.version);
-  Release rel;
-  rel.version = image.version;
-  rel.created = options.now;
-  rel.usr.root_hash = image.usr_root_hash;
-  rel.usr.salt = image.usr_salt;
-  rel.usr.hash_algorithm = image.usr_hash_algorithm;
-  rel.usr.data_block_size = image.usr_data_block_size;
-  rel.usr.hash_block_size = image.usr_hash_block_size;
-  rel.usr.data_size = image.usr_data_blocks * image.usr_data_block_size;
-  rel.usr.hash_offset = image.usr_hash_offset;
-  rel.kernel.version = image.kernel_version;
-  rel.kernel.sha256 = image.kernel_sha256;
-  rel.sbom_sha256 = image.sbom_sha256;
-  rel.input_digest = image.input_digest;
+ private:
+  fs::path Releases() const { return repo_ / "releases"; }
+  fs::path FinalDir() const { return Releases() / image_.version; }
+  std::string UrlPrefix() const { return fmt::format("releases/{}/", image_.version); }
+
+  Status LoadImage() {
+    BASALT_ASSIGN_OR_RETURN(image_, LoadImageInfo(opt_.image_dir));
+    if (image_.usr_hash_algorithm != "sha256") {
+      return Failf(ErrorKind::kUnsupported, "image {}: usr hash algorithm {} is not sha256",
+                   opt_.image_dir, image_.usr_hash_algorithm);
+    }
+    return {};
+  }
+
+  // releases/.staging-<version>-<pid>, removed again unless the publish succeeds. Releases are
+  // immutable: an existing version is refused here and, racing, at the final rename.
+  Result<StagingDir> Stage() {
+    std::error_code ec;
+    if (fs::exists(FinalDir(), ec)) {
+      return Failf(ErrorKind::kPolicy,
+                   "release {} already exists in {}; releases are immutable, publish a new version",
+                   image_.version, opt_.repo_dir);
+    }
+    fs::create_directories(Releases(), ec);
+    if (ec) return Failf(ErrorKind::kIo, "create {}: {}", Releases().string(), ec.message());
+    StagingDir staging(Releases() / fmt::format(".staging-{}-{}", image_.version, ::getpid()));
+    fs::remove_all(staging.path(), ec);
+    fs::create_directory(staging.path(), ec);
+    if (ec) return Failf(ErrorKind::kIo, "create {}: {}", staging.path().string(), ec.message());
+    return staging;
+  }
+
+  Release ReleaseOfImage() const {
+    Release rel;
+    rel.version = image_.version;
+    rel.created = opt_.now;
+    rel.usr.root_hash = image_.usr_root_hash;
+    rel.usr.salt = image_.usr_salt;
+    rel.usr.hash_algorithm = image_.usr_hash_algorithm;
+    rel.usr.data_block_size = image_.usr_data_block_size;
+    rel.usr.hash_block_size = image_.usr_hash_block_size;
+    rel.usr.data_size = image_.usr_data_blocks * image_.usr_data_block_size;
+    rel.usr.hash_offset = image_.usr_hash_offset;
+    rel.kernel.version = image_.kernel_version;
+    rel.kernel.sha256 = image_.kernel_sha256;
+    rel.sbom_sha256 = image_.sbom_sha256;
+    rel.input_digest = image_.input_digest;
+    return rel;
+  }
 
   // The SBOM travels with the release, so a deployed host's contents can be audited.
-  fs::path sbom_src = fs::path(options.image_dir) / image.sbom_path;
-  BASALT_ASSIGN_OR_RETURN(Sha256Digest sbom_digest, Sha256File(sbom_src.string()));
-  if (ToHex(sbom_digest) != image.sbom_sha256) {
-    return Failf(ErrorKind::kIntegrity, "{}: SHA-256 does not match image.json's sbom.sha256",
-                 sbom_src.string());
+  Status CopySbom(const fs::path& staging) const {
+    fs::path sbom_src = fs::path(opt_.image_dir) / image_.sbom_path;
+    BASALT_ASSIGN_OR_RETURN(Sha256Digest sbom_digest, Sha256File(sbom_src.string()));
+    if (ToHex(sbom_digest) != image_.sbom_sha256) {
+      return Failf(ErrorKind::kIntegrity, "{}: SHA-256 does not match image.json's sbom.sha256",
+                   sbom_src.string());
+    }
+    return CopyFile(sbom_src, staging / "sbom.spdx.json");
   }
-  BASALT_RETURN_IF_ERROR(CopyFile(sbom_src, staging.path() / "sbom.spdx.json"));
 
-  // Full payload.
-  const std::string full_name = "full.payload";
-  if (options.full_payload) {
-    BASALT_RETURN_IF_ERROR(CopyFile(*options.full_payload, staging.path() / full_name));
-  } else {
-    if (maker == nullptr) {
-      return Fail(ErrorKind::kUnsupported,
-                  "no payload generator is built into this basalt; pass a full payload made "
-                  "beforehand with --payload FILE");
+  // The full payload: imported as given, or made by the payload maker.
+  Status AddFullPayload(const fs::path& staging) {
+    const std::string name = "full.payload";
+    if (opt_.full_payload) {
+      BASALT_RETURN_IF_ERROR(CopyFile(*opt_.full_payload, staging / name));
+    } else {
+      if (maker_ == nullptr) {
+        return Fail(ErrorKind::kUnsupported,
+                    "no payload generator is built into this basalt; pass a full payload made "
+                    "beforehand with --payload FILE");
+      }
+      PayloadRequest req{opt_.image_dir, std::nullopt, (staging / name).string(), opt_.key_refs};
+      BASALT_ASSIGN_OR_RETURN(MadePayload made, maker_->Make(req, log_));
+      if (made.is_delta || made.to_version != image_.version) {
+        return Failf(ErrorKind::kInternal,
+                     "payload generator made a {} payload for {}, asked for "
+                     "a full payload for {}",
+                     made.is_delta ? "delta" : "full", made.to_version, image_.version);
+      }
+      BASALT_RETURN_IF_ERROR(MoveInto(made.path, staging / name));
     }
-    PayloadRequest req{options.image_dir, std::nullopt, (staging.path() / full_name).string(),
-                       options.key_refs};
-    BASALT_ASSIGN_OR_RETURN(MadePayload made, maker->Make(req, log));
-    if (made.is_delta || made.to_version != image.version) {
-      return Failf(ErrorKind::kInternal,
-                   "payload generator made a {} payload for {}, asked for "
-                   "a full payload for {}",
-                   made.is_delta ? "delta" : "full", made.to_version, image.version);
-    }
-    if (fs::path(made.path) != staging.path() / full_name) {
-      fs::rename(made.path, staging.path() / full_name, ec);
-      if (ec) return Failf(ErrorKind::kIo, "move {}: {}", made.path, ec.message());
-    }
+    BASALT_ASSIGN_OR_RETURN(PayloadRef full, Describe(staging / name, UrlPrefix() + name));
+    full.kind = PayloadKind::kFull;
+    rel_.payloads.push_back(full);
+    return {};
   }
-  BASALT_ASSIGN_OR_RETURN(PayloadRef full,
-                          Describe(staging.path() / full_name, url_prefix + full_name));
-  full.kind = PayloadKind::kFull;
-  rel.payloads.push_back(full);
 
-  for (const std::string& old_dir : options.delta_from) {
+  // A delta from an older image build, which must be the /usr that hosts on that version have.
+  Status AddDelta(const std::string& old_dir, const fs::path& staging) {
     BASALT_ASSIGN_OR_RETURN(ImageInfo old, LoadImageInfo(old_dir));
-    if (old.version == image.version) {
+    if (old.version == image_.version) {
       return Failf(ErrorKind::kInvalidInput, "--delta-from {} is the same version {}", old_dir,
                    old.version);
     }
-    // A delta from a published version must start from the root hash hosts on it really have.
-    BASALT_ASSIGN_OR_RETURN(std::optional<Release> published, ExistingRelease(repo, old.version));
+    BASALT_ASSIGN_OR_RETURN(std::optional<Release> published, ExistingRelease(repo_, old.version));
     if (published && published->usr.root_hash != old.usr_root_hash) {
       return Failf(ErrorKind::kIntegrity,
                    "--delta-from {}: its /usr root hash {} differs from published release {}'s "
                    "{}; no host on {} could apply the delta",
                    old_dir, old.usr_root_hash, old.version, published->usr.root_hash, old.version);
     }
-    if (maker == nullptr) {
+    if (maker_ == nullptr) {
       return Failf(ErrorKind::kUnsupported,
                    "--delta-from {}: no payload generator is built into this basalt", old_dir);
     }
     std::string name = fmt::format("delta-from-{}.payload", old.version);
-    PayloadRequest req{options.image_dir, old_dir, (staging.path() / name).string(),
-                       options.key_refs};
-    BASALT_ASSIGN_OR_RETURN(MadePayload made, maker->Make(req, log));
+    PayloadRequest req{opt_.image_dir, old_dir, (staging / name).string(), opt_.key_refs};
+    BASALT_ASSIGN_OR_RETURN(MadePayload made, maker_->Make(req, log_));
     if (!made.is_delta || made.from_version != old.version ||
-        made.from_root_hash != old.usr_root_hash || made.to_version != image.version) {
+        made.from_root_hash != old.usr_root_hash || made.to_version != image_.version) {
       return Failf(ErrorKind::kInternal,
                    "payload generator made a payload {} -> {} (root {}), asked for a delta "
                    "{} -> {} (root {})",
                    made.from_version, made.to_version, made.from_root_hash, old.version,
-                   image.version, old.usr_root_hash);
+                   image_.version, old.usr_root_hash);
     }
-    if (fs::path(made.path) != staging.path() / name) {
-      fs::rename(made.path, staging.path() / name, ec);
-      if (ec) return Failf(ErrorKind::kIo, "move {}: {}", made.path, ec.message());
-    }
-    BASALT_ASSIGN_OR_RETURN(PayloadRef delta, Describe(staging.path() / name, url_prefix + name));
+    BASALT_RETURN_IF_ERROR(MoveInto(made.path, staging / name));
+    BASALT_ASSIGN_OR_RETURN(PayloadRef delta, Describe(staging / name, UrlPrefix() + name));
     delta.kind = PayloadKind::kDelta;
     delta.from_version = old.version;
     delta.from_root_hash = old.usr_root_hash;
-    rel.payloads.push_back(delta);
+    rel_.payloads.push_back(delta);
+    return {};
   }
 
-  std::string body = SerializeRelease(rel);
-  // Our own serializer must produce what every host's strict parser accepts.
-  BASALT_ASSIGN_OR_RETURN(Release check, ParseRelease(body));
-  if (!(check == rel)) return Fail(ErrorKind::kInternal, "release document does not round-trip");
-  BASALT_ASSIGN_OR_RETURN(std::string envelope, SignEnvelope(kReleasePayloadType, body, keys));
-  BASALT_RETURN_IF_ERROR(WriteFileAtomic((staging.path() / "release.json").string(), envelope));
-  BASALT_RETURN_IF_ERROR(FsyncDirectory(staging.path().string()));
-  // rename(2) of a directory onto an existing non-empty one fails, so a concurrent publish of
-  // the same version cannot overwrite the winner.
-  if (::rename(staging.path().c_str(), final_dir.c_str()) != 0) {
-    if (errno == ENOTEMPTY || errno == EEXIST) {
-      return Failf(ErrorKind::kPolicy, "release {} already exists; releases are immutable",
-                   image.version);
-    }
-    return FailErrno("rename " + staging.path().string());
+  Status Sign(const fs::path& staging) const {
+    std::string body = SerializeRelease(rel_);
+    // Our own serializer must produce what every host's strict parser accepts.
+    BASALT_ASSIGN_OR_RETURN(Release check, ParseRelease(body));
+    if (!(check == rel_)) return Fail(ErrorKind::kInternal, "release document does not round-trip");
+    BASALT_ASSIGN_OR_RETURN(std::string envelope, SignEnvelope(kReleasePayloadType, body, keys_));
+    BASALT_RETURN_IF_ERROR(WriteFileAtomic((staging / "release.json").string(), envelope));
+    return FsyncDirectory(staging.string());
   }
-  staging.Commit();
-  BASALT_RETURN_IF_ERROR(FsyncDirectory(releases.string()));
-  log.Info(fmt::format("published release {} with {} payload(s)", rel.version, rel.payloads.size()),
-           {{"BASALT_VERSION", rel.version}});
-  return rel;
+
+  Status Commit(StagingDir& staging) const {
+    // rename(2) of a directory onto an existing non-empty one fails, so a concurrent publish of
+    // the same version cannot overwrite the winner.
+    if (::rename(staging.path().c_str(), FinalDir().c_str()) != 0) {
+      if (errno == ENOTEMPTY || errno == EEXIST) {
+        return Failf(ErrorKind::kPolicy, "release {} already exists; releases are immutable",
+                     image_.version);
+      }
+      return FailErrno("rename " + staging.path().string());
+    }
+    staging.Commit();
+    return FsyncDirectory(Releases().string());
+  }
+
+  static Status MoveInto(const std::string& made, const fs::path& dest) {
+    if (fs::path(made) == dest) return {};
+    std::error_code ec;
+    fs::rename(made, dest, ec);
+    if (ec) return Failf(ErrorKind::kIo, "move {}: {}", made, ec.message());
+    return {};
+  }
+
+  const PublishOptions& opt_;
+  std::span<const PrivateKey> keys_;
+  PayloadMaker* maker_;
+  Logger& log_;
+  fs::path repo_;
+  ImageInfo image_;
+  Release rel_;
+};
+
+}  // namespace
+
+Result<Release> PublishRelease(const PublishOptions& options, std::span<const PrivateKey> keys,
+                               PayloadMaker* maker, Logger& log) {
+  return Publisher(options, keys, maker, log).Run();
 }
 
 }  // namespace basalt::repo

@@ -20,8 +20,8 @@ const PayloadRef* Release::FullPayload() const {
 
 namespace {
 
-Result<UsrInfo> ParseUsr(const nlohmann::json& v) {
-  BASALT_ASSIGN_OR_RETURN(FieldReader r, FieldReader::Open(v, "release.usr"));
+Result<UsrInfo> ParseUsr(const nlohmann::json& v, UnknownFields unknown) {
+  BASALT_ASSIGN_OR_RETURN(FieldReader r, FieldReader::Open(v, "release.usr", unknown));
   UsrInfo u;
   BASALT_ASSIGN_OR_RETURN(u.root_hash, r.String("root_hash"));
   BASALT_ASSIGN_OR_RETURN(u.salt, r.String("salt"));
@@ -58,9 +58,9 @@ Result<UsrInfo> ParseUsr(const nlohmann::json& v) {
   return u;
 }
 
-Result<PayloadRef> ParsePayload(const nlohmann::json& v, size_t index) {
-  BASALT_ASSIGN_OR_RETURN(FieldReader r,
-                          FieldReader::Open(v, fmt::format("release.payloads[{}]", index)));
+Result<PayloadRef> ParsePayload(const nlohmann::json& v, size_t index, UnknownFields unknown) {
+  BASALT_ASSIGN_OR_RETURN(
+      FieldReader r, FieldReader::Open(v, fmt::format("release.payloads[{}]", index), unknown));
   PayloadRef p;
   BASALT_ASSIGN_OR_RETURN(std::string kind, r.String("kind"));
   if (kind == "full") {
@@ -89,16 +89,17 @@ Result<PayloadRef> ParsePayload(const nlohmann::json& v, size_t index) {
 Result<Release> ParseRelease(std::string_view body) {
   BASALT_ASSIGN_OR_RETURN(nlohmann::json doc, ParseJson(body, "release"));
   BASALT_ASSIGN_OR_RETURN(FieldReader r, FieldReader::Open(doc, "release"));
+  BASALT_ASSIGN_OR_RETURN(UnknownFields unknown, ReadFormatMinor(r, kReleaseFormatMinor));
   Release rel;
   BASALT_ASSIGN_OR_RETURN(rel.version, r.String("version"));
   BASALT_RETURN_IF_ERROR(CheckVersion(rel.version, r.Name("version")));
   BASALT_ASSIGN_OR_RETURN(std::string created, r.String("created"));
   BASALT_ASSIGN_OR_RETURN(rel.created, ParseTime(created, r.Name("created")));
   BASALT_ASSIGN_OR_RETURN(const nlohmann::json* usr, r.Object("usr"));
-  BASALT_ASSIGN_OR_RETURN(rel.usr, ParseUsr(*usr));
+  BASALT_ASSIGN_OR_RETURN(rel.usr, ParseUsr(*usr, unknown));
   BASALT_ASSIGN_OR_RETURN(const nlohmann::json* kernel, r.Object("kernel"));
   {
-    BASALT_ASSIGN_OR_RETURN(FieldReader k, FieldReader::Open(*kernel, "release.kernel"));
+    BASALT_ASSIGN_OR_RETURN(FieldReader k, FieldReader::Open(*kernel, "release.kernel", unknown));
     BASALT_ASSIGN_OR_RETURN(rel.kernel.version, k.String("version"));
     if (rel.kernel.version.empty() || rel.kernel.version.size() > 128) {
       return Failf(ErrorKind::kInvalidInput, "{}: must be 1-128 characters", k.Name("version"));
@@ -112,7 +113,7 @@ Result<Release> ParseRelease(std::string_view body) {
     return Fail(ErrorKind::kInvalidInput, "release.payloads: must list 1-256 payloads");
   }
   for (size_t i = 0; i < payloads->size(); ++i) {
-    BASALT_ASSIGN_OR_RETURN(PayloadRef p, ParsePayload((*payloads)[i], i));
+    BASALT_ASSIGN_OR_RETURN(PayloadRef p, ParsePayload((*payloads)[i], i, unknown));
     for (const PayloadRef& q : rel.payloads) {
       if (q.url == p.url) {
         return Failf(ErrorKind::kInvalidInput, "release.payloads[{}].url: \"{}\" is listed twice",

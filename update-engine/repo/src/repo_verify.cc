@@ -26,164 +26,207 @@ std::vector<fs::path> SortedEntries(const fs::path& dir, std::error_code& ec) {
   return out;
 }
 
+// VerifyRepository's passes over the tree; each problem found is added to the report, and a
+// pass goes on after a problem so the operator sees all of them at once.
+class RepositoryVerifier {
+ public:
+  RepositoryVerifier(const std::string& repo_dir, const Keyring& keys, size_t threshold,
+                     TimePoint now)
+      : repo_dir_(repo_dir), repo_(repo_dir), keys_(keys), threshold_(threshold), now_(now) {}
+
+  VerifyReport Run() {
+    std::error_code ec;
+    if (!fs::is_directory(repo_, ec)) {
+      Problem(fmt::format("{}: not a directory", repo_dir_));
+      return std::move(report_);
+    }
+    VerifyReleases();
+    CheckDeltaSources();
+    VerifyChannels();
+    if (report_.releases == 0 && report_.channels == 0) {
+      Problem(fmt::format("{}: no releases/ or channels/ found; is this a repository?", repo_dir_));
+    }
+    return std::move(report_);
+  }
+
+ private:
+  void Problem(std::string message) { report_.problems.push_back(std::move(message)); }
+
+  void VerifyReleases() {
+    std::error_code ec;
+    fs::path rel_dir = repo_ / "releases";
+    if (!fs::is_directory(rel_dir, ec)) return;
+    for (const fs::path& dir : SortedEntries(rel_dir, ec)) {
+      std::string where = fmt::format("releases/{}", dir.filename().string());
+      if (!fs::is_directory(dir, ec)) {
+        Problem(
+            fmt::format("{}: unexpected file (releases/ holds only version directories)", where));
+        continue;
+      }
+      if (dir.filename().string().starts_with(".staging-")) {
+        Problem(fmt::format("{}: leftover of an interrupted publish; remove it", where));
+        continue;
+      }
+      ++report_.releases;
+      VerifyReleaseDir(dir, where);
+    }
+  }
+
+  // releases/<version>/: a release.json signed for that version, every payload it names present
+  // with the signed size and digest, the SBOM with its signed digest, and nothing else.
+  void VerifyReleaseDir(const fs::path& dir, const std::string& where) {
+    const std::string version = dir.filename().string();
+    if (auto s = CheckVersion(version, where); !s) {
+      Problem(s.error().message());
+      return;
+    }
+    auto rel = OpenDocument<Release>((dir / "release.json").string(), where + "/release.json",
+                                     kReleasePayloadType, ParseRelease);
+    if (!rel) return;
+    if (rel->version != version) {
+      Problem(fmt::format("{}/release.json: signed for version {}, stored under {}", where,
+                          rel->version, version));
+    }
+    std::set<std::string> referenced = {"release.json"};
+    for (const PayloadRef& p : rel->payloads) {
+      ++report_.payloads;
+      if (fs::path(p.url).parent_path() == fs::path(where)) {
+        referenced.insert(fs::path(p.url).filename().string());
+      }
+      CheckPayloadFile(p, where);
+    }
+    std::error_code ec;
+    if (fs::exists(dir / "sbom.spdx.json", ec)) {
+      referenced.insert("sbom.spdx.json");
+      auto digest = Sha256File((dir / "sbom.spdx.json").string());
+      if (!digest || ToHex(*digest) != rel->sbom_sha256) {
+        Problem(
+            fmt::format("{}/sbom.spdx.json: SHA-256 does not match the signed sbom_sha256", where));
+      }
+    }
+    for (const fs::path& f : SortedEntries(dir, ec)) {
+      if (!referenced.contains(f.filename().string())) {
+        Problem(fmt::format("{}/{}: not referenced by the signed release", where,
+                            f.filename().string()));
+      }
+    }
+    if (rel->version == version) releases_.emplace(version, std::move(*rel));
+  }
+
+  void CheckPayloadFile(const PayloadRef& p, const std::string& where) {
+    fs::path file = repo_ / p.url;
+    std::error_code ec;
+    uint64_t size = fs::file_size(file, ec);
+    if (ec) {
+      Problem(
+          fmt::format("{}: named by {}/release.json but missing: {}", p.url, where, ec.message()));
+      return;
+    }
+    if (size != p.size) {
+      Problem(fmt::format("{}: {} bytes, {}/release.json says {}", p.url, size, where, p.size));
+      return;
+    }
+    auto digest = Sha256File(file.string());
+    if (!digest) {
+      Problem(fmt::format("{}: {}", p.url, digest.error().message()));
+    } else if (ToHex(*digest) != p.sha256) {
+      Problem(fmt::format("{}: SHA-256 {} does not match the signed {}", p.url, ToHex(*digest),
+                          p.sha256));
+    }
+  }
+
+  // Deltas must start from the root hash that hosts on the source version really have.
+  void CheckDeltaSources() {
+    for (const auto& [version, rel] : releases_) {
+      for (const PayloadRef& p : rel.payloads) {
+        if (p.kind != PayloadKind::kDelta) continue;
+        auto it = releases_.find(p.from_version);
+        if (it != releases_.end() && it->second.usr.root_hash != p.from_root_hash) {
+          Problem(fmt::format("{}: delta from {} expects root hash {}, but release {} has {}",
+                              p.url, p.from_version, p.from_root_hash, p.from_version,
+                              it->second.usr.root_hash));
+        }
+      }
+    }
+  }
+
+  void VerifyChannels() {
+    std::error_code ec;
+    fs::path ch_dir = repo_ / "channels";
+    if (!fs::is_directory(ch_dir, ec)) return;
+    for (const fs::path& file : SortedEntries(ch_dir, ec)) {
+      std::string where = fmt::format("channels/{}", file.filename().string());
+      if (file.extension() != ".json") {
+        Problem(fmt::format("{}: unexpected file (channels/ holds only <name>.json)", where));
+        continue;
+      }
+      ++report_.channels;
+      VerifyChannelFile(file, where);
+    }
+  }
+
+  // channels/<name>.json: signed for that name, not expired, and naming verified releases.
+  void VerifyChannelFile(const fs::path& file, const std::string& where) {
+    auto ch = OpenDocument<Channel>(file.string(), where, kChannelPayloadType, ParseChannel);
+    if (!ch) return;
+    if (ch->name != file.stem().string()) {
+      Problem(fmt::format("{}: signed for channel {}", where, ch->name));
+    }
+    if (now_ >= ch->expires) {
+      Problem(fmt::format("{}: expired at {}; hosts refuse it until it is re-signed", where,
+                          FormatTime(ch->expires)));
+    }
+    if (!releases_.contains(ch->release)) {
+      Problem(fmt::format("{}: names release {}, which is not a verified release here", where,
+                          ch->release));
+    }
+    if (ch->floor) {
+      if (!releases_.contains(*ch->floor)) {
+        Problem(fmt::format("{}: floor {} is not a verified release here", where, *ch->floor));
+      }
+      if (CompareVersions(*ch->floor, ch->release) >= 0) {
+        Problem(fmt::format("{}: floor {} is not older than release {}", where, *ch->floor,
+                            ch->release));
+      }
+    }
+  }
+
+  // Reads, opens (signatures) and parses a document, or records why not.
+  template <typename T>
+  std::optional<T> OpenDocument(const std::string& path, const std::string& where,
+                                std::string_view type, Result<T> (*parse)(std::string_view)) {
+    auto text = ReadFileToString(path);
+    if (!text) {
+      Problem(fmt::format("{}: {}", where, text.error().message()));
+      return std::nullopt;
+    }
+    auto body = OpenVerified(*text, type, keys_, threshold_);
+    if (!body) {
+      Problem(fmt::format("{}: {}", where, body.error().message()));
+      return std::nullopt;
+    }
+    auto doc = parse(*body);
+    if (!doc) {
+      Problem(fmt::format("{}: {}", where, doc.error().message()));
+      return std::nullopt;
+    }
+    return std::move(*doc);
+  }
+
+  const std::string& repo_dir_;
+  fs::path repo_;
+  const Keyring& keys_;
+  size_t threshold_;
+  TimePoint now_;
+  VerifyReport report_;
+  std::map<std::string, Release> releases_;  // those whose release.json verified
+};
+
 }  // namespace
 
 VerifyReport VerifyRepository(const std::string& repo_dir, const Keyring& keys, size_t threshold,
                               TimePoint now) {
-  VerifyReport report;
-  auto problem = [&](std::string msg) { report.problems.push_back(std::move(msg)); };
-  fs::path repo(repo_dir);
-  std::error_code ec;
-  if (!fs::is_directory(repo, ec)) {
-    problem(fmt::format("{}: not a directory", repo_dir));
-    return report;
-  }
-
-  std::map<std::string, Release> releases;  // those whose release.json verified
-  fs::path rel_dir = repo / "releases";
-  if (fs::is_directory(rel_dir, ec)) {
-    for (const fs::path& dir : SortedEntries(rel_dir, ec)) {
-      std::string version = dir.filename().string();
-      std::string where = fmt::format("releases/{}", version);
-      if (!fs::is_directory(dir, ec)) {
-        problem(
-            fmt::format("{}: unexpected file (releases/ holds only version directories)", where));
-        continue;
-      }
-      if (version.starts_with(".staging-")) {
-        problem(fmt::format("{}: leftover of an interrupted publish; remove it", where));
-        continue;
-      }
-      ++report.releases;
-      if (auto s = CheckVersion(version, where); !s) {
-        problem(s.error().message());
-        continue;
-      }
-      auto text = ReadFileToString((dir / "release.json").string());
-      if (!text) {
-        problem(fmt::format("{}/release.json: {}", where, text.error().message()));
-        continue;
-      }
-      auto body = OpenVerified(*text, kReleasePayloadType, keys, threshold);
-      if (!body) {
-        problem(fmt::format("{}/release.json: {}", where, body.error().message()));
-        continue;
-      }
-      auto rel = ParseRelease(*body);
-      if (!rel) {
-        problem(fmt::format("{}/release.json: {}", where, rel.error().message()));
-        continue;
-      }
-      if (rel->version != version) {
-        problem(fmt::format("{}/release.json: signed for version {}, stored under {}", where,
-                            rel->version, version));
-      }
-      std::set<std::string> referenced = {"release.json"};
-      for (const PayloadRef& p : rel->payloads) {
-        ++report.payloads;
-        fs::path file = repo / p.url;
-        if (fs::path(p.url).parent_path() == fs::path(where)) {
-          referenced.insert(fs::path(p.url).filename().string());
-        }
-        uint64_t size = fs::file_size(file, ec);
-        if (ec) {
-          problem(fmt::format("{}: named by {}/release.json but missing: {}", p.url, where,
-                              ec.message()));
-          continue;
-        }
-        if (size != p.size) {
-          problem(fmt::format("{}: {} bytes, {}/release.json says {}", p.url, size, where, p.size));
-          continue;
-        }
-        auto digest = Sha256File(file.string());
-        if (!digest) {
-          problem(fmt::format("{}: {}", p.url, digest.error().message()));
-        } else if (ToHex(*digest) != p.sha256) {
-          problem(fmt::format("{}: SHA-256 {} does not match the signed {}", p.url, ToHex(*digest),
-                              p.sha256));
-        }
-      }
-      if (fs::exists(dir / "sbom.spdx.json", ec)) {
-        referenced.insert("sbom.spdx.json");
-        auto digest = Sha256File((dir / "sbom.spdx.json").string());
-        if (!digest || ToHex(*digest) != rel->sbom_sha256) {
-          problem(fmt::format("{}/sbom.spdx.json: SHA-256 does not match the signed sbom_sha256",
-                              where));
-        }
-      }
-      for (const fs::path& f : SortedEntries(dir, ec)) {
-        if (!referenced.contains(f.filename().string())) {
-          problem(fmt::format("{}/{}: not referenced by the signed release", where,
-                              f.filename().string()));
-        }
-      }
-      if (rel->version == version) releases.emplace(version, std::move(*rel));
-    }
-  }
-  // Deltas must start from the root hash that hosts on the source version really have.
-  for (const auto& [version, rel] : releases) {
-    for (const PayloadRef& p : rel.payloads) {
-      if (p.kind != PayloadKind::kDelta) continue;
-      auto it = releases.find(p.from_version);
-      if (it != releases.end() && it->second.usr.root_hash != p.from_root_hash) {
-        problem(fmt::format("{}: delta from {} expects root hash {}, but release {} has {}", p.url,
-                            p.from_version, p.from_root_hash, p.from_version,
-                            it->second.usr.root_hash));
-      }
-    }
-  }
-
-  fs::path ch_dir = repo / "channels";
-  if (fs::is_directory(ch_dir, ec)) {
-    for (const fs::path& file : SortedEntries(ch_dir, ec)) {
-      std::string where = fmt::format("channels/{}", file.filename().string());
-      if (file.extension() != ".json") {
-        problem(fmt::format("{}: unexpected file (channels/ holds only <name>.json)", where));
-        continue;
-      }
-      ++report.channels;
-      std::string name = file.stem().string();
-      auto text = ReadFileToString(file.string());
-      if (!text) {
-        problem(fmt::format("{}: {}", where, text.error().message()));
-        continue;
-      }
-      auto body = OpenVerified(*text, kChannelPayloadType, keys, threshold);
-      if (!body) {
-        problem(fmt::format("{}: {}", where, body.error().message()));
-        continue;
-      }
-      auto ch = ParseChannel(*body);
-      if (!ch) {
-        problem(fmt::format("{}: {}", where, ch.error().message()));
-        continue;
-      }
-      if (ch->name != name) {
-        problem(fmt::format("{}: signed for channel {}", where, ch->name));
-      }
-      if (now >= ch->expires) {
-        problem(fmt::format("{}: expired at {}; hosts refuse it until it is re-signed", where,
-                            FormatTime(ch->expires)));
-      }
-      if (!releases.contains(ch->release)) {
-        problem(fmt::format("{}: names release {}, which is not a verified release here", where,
-                            ch->release));
-      }
-      if (ch->floor) {
-        if (!releases.contains(*ch->floor)) {
-          problem(fmt::format("{}: floor {} is not a verified release here", where, *ch->floor));
-        }
-        if (CompareVersions(*ch->floor, ch->release) >= 0) {
-          problem(fmt::format("{}: floor {} is not older than release {}", where, *ch->floor,
-                              ch->release));
-        }
-      }
-    }
-  }
-  if (report.releases == 0 && report.channels == 0) {
-    problem(fmt::format("{}: no releases/ or channels/ found; is this a repository?", repo_dir));
-  }
-  return report;
+  return RepositoryVerifier(repo_dir, keys, threshold, now).Run();
 }
 
 }  // namespace basalt::repo

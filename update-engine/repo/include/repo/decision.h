@@ -44,7 +44,8 @@ struct Decision {
   // A stable machine-readable reason: update: "newer", "floor", "pin", "rollback";
   // wait: "up-to-date", "pinned", "paused", "outside-wave";
   // refuse: "bad-channel-signature", "bad-channel", "wrong-channel", "expired", "replay",
-  // "downgrade", "bad-release-signature", "bad-release", "mix-and-match", "no-payload".
+  // "downgrade", "bad-release-signature", "bad-release", "mix-and-match", "no-payload",
+  // "unsupported-format" (a signed document of a newer major format, repo/document_format.h).
   std::string code;
   std::string reason;  // one sentence for humans
   ErrorKind refusal_kind = ErrorKind::kPolicy;

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -41,8 +42,14 @@ Result<std::string> SignEnvelope(std::string_view payload_type, std::string_view
                                  std::span<const PrivateKey> keys);
 
 // Parses the envelope, checks its payloadType, verifies at least `threshold` distinct trusted
-// signatures over the PAE, and only then returns the body for the caller to parse.
+// signatures over the PAE, and only then returns the body for the caller to parse. A signed
+// document of a newer major format (repo/document_format.h) is refused with kUnsupported.
 Result<std::string> OpenVerified(std::string_view text, std::string_view expected_type,
                                  const Keyring& keys, size_t threshold);
+
+// N when `payload_type` is major version N >= 2 of `known_type` (the ".vN" form of
+// repo/document_format.h), else nullopt.
+std::optional<uint64_t> NewerMajorVersion(std::string_view payload_type,
+                                          std::string_view known_type);
 
 }  // namespace basalt::repo

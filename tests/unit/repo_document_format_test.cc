@@ -1,0 +1,167 @@
+// Document versions (repo/document_format.h, docs/repository.md): documents written before
+// versions existed still open and parse; a newer minor's fields are ignored by an older reader
+// while a current document stays strict; a newer major is refused, but only once it is signed.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "common/fd.h"
+#include "repo/document_format.h"
+#include "unit/repo_test_util.h"
+
+namespace basalt::repo {
+namespace {
+using namespace testing;
+
+std::string Fixture(const std::string& name) {
+  const char* src = std::getenv("BASALT_SOURCE_DIR");
+  std::filesystem::path dir = std::filesystem::path(src ? src : ".") / "tests/fixtures/repo";
+  auto text = ReadFileToString((dir / name).string());
+  EXPECT_TRUE(text.has_value()) << name << ": " << (text ? "" : text.error().message());
+  return text.value_or("");
+}
+
+Keyring FixtureKeys() {
+  Keyring ring;
+  auto key = PublicKey::FromPem(Fixture("release-key.pub.pem"));
+  EXPECT_TRUE(key.has_value());
+  if (key) ring.Add(*key);
+  return ring;
+}
+
+TEST(DocumentFormat, DocumentsOfFormatOneZeroStillOpenParseAndRoundTrip) {
+  Keyring keys = FixtureKeys();
+  auto channel_body =
+      OpenVerified(Fixture("channel-format-1.0.json"), kChannelPayloadType, keys, 1);
+  ASSERT_TRUE(channel_body.has_value()) << channel_body.error().message();
+  auto ch = ParseChannel(*channel_body);
+  ASSERT_TRUE(ch.has_value()) << ch.error().message();
+  EXPECT_EQ(ch->name, "stable");
+  EXPECT_EQ(ch->metadata_version, 7u);
+  EXPECT_EQ(ch->release, "2.0.0");
+  EXPECT_EQ(ch->floor, "1.0.0");
+  ASSERT_TRUE(ch->rollout.has_value());
+  EXPECT_EQ(ch->rollout->duration, std::chrono::hours(48));
+  // This build writes what it read, byte for byte: no field of a later minor appears.
+  EXPECT_EQ(SerializeChannel(*ch), *channel_body);
+
+  auto release_body =
+      OpenVerified(Fixture("release-format-1.0.json"), kReleasePayloadType, keys, 1);
+  ASSERT_TRUE(release_body.has_value()) << release_body.error().message();
+  auto rel = ParseRelease(*release_body);
+  ASSERT_TRUE(rel.has_value()) << rel.error().message();
+  EXPECT_EQ(rel->version, "2.0.0");
+  ASSERT_EQ(rel->payloads.size(), 2u);
+  EXPECT_EQ(rel->payloads[1].from_version, "1.0.0");
+  EXPECT_EQ(SerializeRelease(*rel), *release_body);
+}
+
+// The fixture body with `edit` applied.
+std::string Edited(const std::string& body, const std::function<void(nlohmann::json&)>& edit) {
+  nlohmann::ordered_json doc = nlohmann::ordered_json::parse(body);
+  nlohmann::json plain = doc;
+  edit(plain);
+  return plain.dump(2);
+}
+
+TEST(DocumentFormat, ANewerMinorsFieldsAreIgnoredAndACurrentDocumentStaysStrict) {
+  Keyring keys = FixtureKeys();
+  const std::string channel =
+      *OpenVerified(Fixture("channel-format-1.0.json"), kChannelPayloadType, keys, 1);
+  const std::string release =
+      *OpenVerified(Fixture("release-format-1.0.json"), kReleasePayloadType, keys, 1);
+  const uint32_t next_channel = kChannelFormatMinor + 1, next_release = kReleaseFormatMinor + 1;
+
+  // New fields at the top and inside nested objects, in a document that declares its minor.
+  auto newer_channel = Edited(channel, [&](nlohmann::json& j) {
+    j["format_minor"] = next_channel;
+    j["canary_hosts"] = {"a", "b"};
+    j["rollout"]["halt_on_failures"] = 3;
+  });
+  auto ch = ParseChannel(newer_channel);
+  ASSERT_TRUE(ch.has_value()) << ch.error().message();
+  EXPECT_EQ(ch->release, "2.0.0");
+  EXPECT_EQ(ch->rollout->duration, std::chrono::hours(48));
+
+  auto newer_release = Edited(release, [&](nlohmann::json& j) {
+    j["format_minor"] = next_release;
+    j["predicted_pcrs"] = {{"11", "00"}};
+    j["usr"]["fec_roots"] = 2;
+    j["kernel"]["cmdline"] = "quiet";
+    j["payloads"][0]["mirrors"] = {"https://mirror/"};
+  });
+  auto rel = ParseRelease(newer_release);
+  ASSERT_TRUE(rel.has_value()) << rel.error().message();
+  EXPECT_EQ(rel->usr.root_hash, std::string(64, 'a'));
+
+  // The same fields without a newer minor are what they always were: unknown fields.
+  auto typo = Edited(channel, [](nlohmann::json& j) { j["canary_hosts"] = {"a"}; });
+  auto bad = ParseChannel(typo);
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_EQ(bad.error().message(), "channel.canary_hosts: unknown field");
+  auto nested = Edited(release, [](nlohmann::json& j) { j["usr"]["fec_roots"] = 2; });
+  auto bad_release = ParseRelease(nested);
+  ASSERT_FALSE(bad_release.has_value());
+  EXPECT_EQ(bad_release.error().message(), "release.usr.fec_roots: unknown field");
+  auto current = Edited(channel, [](nlohmann::json& j) {
+    j["format_minor"] = kChannelFormatMinor;
+    j["canary_hosts"] = {"a"};
+  });
+  EXPECT_FALSE(ParseChannel(current).has_value());
+
+  // A newer minor does not loosen the fields this build knows.
+  auto mistyped = Edited(channel, [&](nlohmann::json& j) {
+    j["format_minor"] = next_channel;
+    j["release"] = 2;
+  });
+  auto wrong = ParseChannel(mistyped);
+  ASSERT_FALSE(wrong.has_value());
+  EXPECT_EQ(wrong.error().message(), "channel.release: expected a string, got number");
+  auto negative = Edited(channel, [](nlohmann::json& j) { j["format_minor"] = -1; });
+  EXPECT_FALSE(ParseChannel(negative).has_value());
+}
+
+TEST(DocumentFormat, ANewerMajorIsRefusedAsUnsupportedOnlyWhenSigned) {
+  EXPECT_EQ(NewerMajorVersion("application/vnd.basalt.channel.v2+json", kChannelPayloadType), 2u);
+  EXPECT_EQ(NewerMajorVersion("application/vnd.basalt.channel.v17+json", kChannelPayloadType), 17u);
+  for (const char* not_newer :
+       {"application/vnd.basalt.channel+json", "application/vnd.basalt.channel.v1+json",
+        "application/vnd.basalt.channel.v02+json", "application/vnd.basalt.channel.v+json",
+        "application/vnd.basalt.channel.v2x+json", "application/vnd.basalt.release.v2+json",
+        "application/vnd.basalt.channel.v2+xml"}) {
+    EXPECT_FALSE(NewerMajorVersion(not_newer, kChannelPayloadType).has_value()) << not_newer;
+  }
+
+  PrivateKey key = NewKey();
+  Keyring ring;
+  ring.Add(key.public_key());
+  const std::string body = SerializeChannel(MakeChannel("2.0.0"));
+  auto v2 = OpenVerified(Sign("application/vnd.basalt.channel.v2+json", body, key),
+                         kChannelPayloadType, ring, 1);
+  ASSERT_FALSE(v2.has_value());
+  EXPECT_EQ(v2.error().kind(), ErrorKind::kUnsupported);
+  EXPECT_NE(v2.error().message().find("format version 2 is newer than this host reads"),
+            std::string::npos)
+      << v2.error().message();
+  // Unsigned (here: signed by a key the host does not trust), it is only a bad signature.
+  auto untrusted = OpenVerified(Sign("application/vnd.basalt.channel.v2+json", body, NewKey()),
+                                kChannelPayloadType, ring, 1);
+  ASSERT_FALSE(untrusted.has_value());
+  EXPECT_EQ(untrusted.error().kind(), ErrorKind::kIntegrity);
+
+  // The host's decision names it, and keeps the channel's rules in force (nothing updates).
+  MapSource src;
+  src.channels["stable"] = Sign("application/vnd.basalt.channel.v2+json", body, key);
+  HostState host;
+  host.current_version = "1.0.0";
+  host.now = T0();
+  auto d = Decide(ring, 1, "stable", src, host);
+  ASSERT_TRUE(d.has_value()) << d.error().message();
+  EXPECT_EQ(d->verdict, Verdict::kRefuse);
+  EXPECT_EQ(d->code, "unsupported-format");
+  EXPECT_EQ(d->refusal_kind, ErrorKind::kUnsupported);
+}
+
+}  // namespace
+}  // namespace basalt::repo
