@@ -1260,7 +1260,7 @@ Result<GenerateResult> Generator::Run() {
 
   manifest_.set_block_size(kBlockSize);
   manifest_.set_version(new_info_.version);
-  manifest_.set_created(static_cast<uint64_t>(time(nullptr)));
+  manifest_.set_created(opt_.created.value_or(static_cast<uint64_t>(time(nullptr))));
   part_ = manifest_.add_partitions();
   part_->set_name("usr");
   part_->set_new_size(new_info_.size);
