@@ -22,6 +22,7 @@ inline constexpr std::array<uint8_t, 8> kMagic = {'B', 'A', 'S', 'A', 'L', 'T', 
 inline constexpr uint32_t kFormatVersion = 1;
 // The minor versions (kMinorFull ... kMaxSupportedMinor) are in payload/operations.h, with the
 // operation types they introduce.
+
 // In the header error for a minor version above kMaxSupportedMinor: a newer generator's delta,
 // which the daemon answers by taking the full payload instead.
 inline constexpr std::string_view kNewerMinorVersion = "needs operations this applier does not";
