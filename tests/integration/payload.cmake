@@ -7,3 +7,12 @@ basalt_add_gtest(payload_integration_test
   LABELS integration
   TIMEOUT 900)
 add_dependencies(payload_integration_test basalt)
+
+# Payloads of an earlier generator (tests/fixtures/payload) still apply and are still reproduced.
+basalt_add_gtest(payload_compat_test
+  SOURCES
+    ${CMAKE_CURRENT_LIST_DIR}/payload_compat_test.cc
+    ${CMAKE_CURRENT_LIST_DIR}/payload_fixture.cc
+  LIBS basalt_payload_consumer basalt_payload_generator basalt_payload_codecs
+       PkgConfig::ZSTD PkgConfig::LZMA PkgConfig::LZ4
+  LABELS integration)

@@ -13,18 +13,16 @@
 #include "common/error.h"
 #include "common/keyring.h"
 #include "payload/gzip_region.h"
+#include "payload/operations.h"
 #include "update-engine/proto/payload.pb.h"
 
 namespace basalt::payload {
 
 inline constexpr std::array<uint8_t, 8> kMagic = {'B', 'A', 'S', 'A', 'L', 'T', 'P', 'L'};
 inline constexpr uint32_t kFormatVersion = 1;
-// Minor versions name the operation set an applier must implement.
-inline constexpr uint32_t kMinorFull = 1;    // REPLACE, REPLACE_ZSTD, REPLACE_XZ, ZERO
-inline constexpr uint32_t kMinorDelta = 2;   // + SOURCE_COPY, SOURCE_ZSTD_PATCH, SOURCE_BSDIFF
-inline constexpr uint32_t kMinorDelta3 = 3;  // + SOURCE_LZ4_PATCH, SOURCE_BSDIFF_XZ
-inline constexpr uint32_t kMinorDelta4 = 4;  // + SOURCE_GZIP_PATCH
-inline constexpr uint32_t kMaxSupportedMinor = kMinorDelta4;
+// The minor versions (kMinorFull ... kMaxSupportedMinor) are in payload/operations.h, with the
+// operation types they introduce.
+
 // In the header error for a minor version above kMaxSupportedMinor: a newer generator's delta,
 // which the daemon answers by taking the full payload instead.
 inline constexpr std::string_view kNewerMinorVersion = "needs operations this applier does not";
@@ -71,12 +69,7 @@ Result<std::vector<Signature>> DecodeSignatures(std::span<const uint8_t> bytes);
 Result<Manifest> DecodeManifest(std::span<const uint8_t> bytes, uint32_t minor_version);
 Status ValidateManifest(const Manifest& manifest, uint32_t minor_version);
 
-std::string_view OperationTypeName(Operation::Type type);
-bool IsSourceOperation(Operation::Type type);
-// The lowest minor version whose appliers implement `type`.
-// The minor version an operation needs: by its type, and for the expanded-form operations by
-// how their patch is encoded.
-uint32_t MinorVersionFor(const Operation& op);
+// OperationTypeName, IsSourceOperation and MinorVersionFor: payload/operations.h.
 uint64_t ExtentBlocks(const google::protobuf::RepeatedPtrField<proto::Extent>& extents);
 std::vector<GzipRegion> GzipRegionsOf(
     const google::protobuf::RepeatedPtrField<proto::GzipRegion>& regions);

@@ -45,6 +45,10 @@ struct GenerateOptions {
   // SOURCE_LZ4_PATCH and SOURCE_BSDIFF_XZ, for fleets whose appliers predate them (an applier
   // refuses a payload of a higher minor version than it knows).
   uint32_t max_minor_version = 4;
+  // manifest.created, seconds since the epoch; unset: the time of generation. The only byte of a
+  // payload that is not a function of the inputs: pinned, the same inputs, options and keys
+  // give the same payload (tests/fixtures/payload).
+  std::optional<uint64_t> created;
 };
 
 struct OpTypeStats {
