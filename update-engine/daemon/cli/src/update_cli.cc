@@ -73,9 +73,14 @@ Result<daemon::UpdateConfig> LoadConfigFile(const std::string& path) {
   return cfg;
 }
 
-std::string BootId() {
+// This boot's id, sent to an Omaha server and recorded as the staging boot. An image updated
+// offline has no boot of its own, so without /proc the update goes on without it (and says so).
+std::string BootId(Logger& log) {
   auto id = ReadFileToString("/proc/sys/kernel/random/boot_id");
-  if (!id) return "";
+  if (!id) {
+    log.Warn("no boot id: " + id.error().message());
+    return "";
+  }
   std::string s = *id;
   while (!s.empty() && (s.back() == '\n' || s.back() == ' '))
     s.pop_back();
@@ -243,7 +248,7 @@ int RunApply(const ApplyArgs& a) {
   update::FlowOptions fl;
   fl.channel = cfg.channel;
   fl.machine_id = a.machine_id;
-  fl.boot_id = BootId();
+  fl.boot_id = BootId(log);
   if (!a.to.empty()) {
     fl.pin = a.to;
     fl.forced = true;
@@ -348,7 +353,7 @@ int RunAfterBoot(const AfterBootArgs& a) {
               facts.current_version = *current;
               facts.channel = cfg.channel;
               facts.machine_id = a.machine_id;
-              facts.boot_id = BootId();
+              facts.boot_id = BootId(log);
               return facts;
             },
     });
