@@ -14,8 +14,9 @@ basalt_add_gtest(fleet_omaha_test
   SOURCES
     ${CMAKE_CURRENT_LIST_DIR}/fleet_omaha_test.cc
     ${CMAKE_CURRENT_LIST_DIR}/fleet_http_server.cc
+    ${CMAKE_CURRENT_LIST_DIR}/nginx_server.cc
     ${CMAKE_CURRENT_LIST_DIR}/payload_fixture.cc
-  LIBS basalt_fleet basalt_daemon basalt_payload_consumer basalt_payload_codecs basalt_payload_generator
+  LIBS basalt_fleet basalt_daemon basalt_test_fakes basalt_payload_format basalt_payload_codecs
   PRIVATE_OF basalt_fleet
   LABELS integration
   TIMEOUT 300)

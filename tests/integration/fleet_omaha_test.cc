@@ -1,40 +1,44 @@
 // The Omaha transport against a fixture server on 127.0.0.1 that replays Nebraska/Flatcar
 // response shapes (tests/fixtures/omaha) and records every request body, which the tests
-// check field by field. Then the trust rule end to end: an Omaha offer of a payload signed by a
-// trusted key applies; unsigned or wrongly-signed ones are refused before any write, even
-// though the server vouched for their size and SHA-256.
+// check field by field. Then the trust rule through the daemon's own flow (UpdateManager with
+// the Omaha source, payloads from nginx, a fake disk): an Omaha offer of a payload signed by a
+// trusted key is installed and its boot reported; unsigned or wrongly-signed ones are refused
+// before any write, even though the server vouched for their size and SHA-256.
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
 #include <pugixml.hpp>
+#include <sstream>
+#include <thread>
 
 #include "common/base64.h"
 #include "common/hash.h"
 #include "common/hex.h"
 #include "common/keyring.h"
 #include "common/log.h"
+#include "daemon/fleet_wiring.h"
+#include "daemon/reboot_strategies.h"
+#include "daemon/update_manager.h"
+#include "fakes/fake_logger.h"
+#include "fakes/fake_update_target.h"
 #include "fleet/omaha_source.h"
 #include "integration/fleet_http_server.h"
+#include "integration/nginx_server.h"
 #include "integration/payload_fixture.h"
-#include "payload/applier.h"
 #include "payload/format.h"
 
 namespace basalt::fleet {
 namespace {
 
 namespace fs = std::filesystem;
+using basalt::testing::NginxServer;
 using payload::testing::ReadFile;
 using payload::testing::TempDir;
 using payload::testing::WriteFile;
 using testing::RecordingHttpServer;
 
 constexpr char kAppId[] = "{b2a1c0de-5a17-4b5a-8a5e-0123456789ab}";
-
-class NullLogger : public Logger {
- public:
-  void Log(LogLevel, std::string_view, const std::vector<LogField>&) override {}
-};
 
 std::string SourceDir() {
   const char* d = getenv("BASALT_SOURCE_DIR");
@@ -249,14 +253,25 @@ TEST_F(OmahaTest, EventsCarryFlatcarsTypesResultsAndErrorCodes) {
   EXPECT_FALSE(source_->Report(Host(), update::UpdateEvent::kDownloadStarted, 0).has_value());
 }
 
-// --- Omaha chooses what, never whether to trust ---------------------------------------------
+// --- Omaha chooses what, never whether to trust: the daemon's own flow -----------------------
+//
+// The real UpdateManager, with the Omaha source wired as PROTOCOL=omaha wires it, against the
+// fixture server, the payloads served by nginx, and the host's keyring. Only the disk is a fake
+// (tests/fakes: the USR slots are files, the boot control keeps its table in memory), so the
+// whole host flow runs without root: check, download past two 404 mirrors with the server's
+// size and SHA-256, verify-before-write apply, finalize, and the events the server hears.
+
+constexpr char kMachine[] = "0123456789abcdef0123456789abcdef";
+constexpr char kKernelVersion[] = "6.1.0-omaha";
 
 struct Payloads {
   TempDir dir;
   std::string trust;
   std::string signed_path, rogue_path, unsigned_path;
+  std::string usr_img;    // the new /usr as built (erofs and its verity tree)
   std::string root_hash;  // of the new image
-  std::string skip;       // why the fixture could not be built
+  std::string kernel, initrd;
+  std::string skip;  // why the fixture could not be built
 };
 Payloads* g_payloads = nullptr;
 
@@ -276,7 +291,22 @@ std::string StripSignatures(const std::string& data) {
   return out;
 }
 
-class OmahaTrustTest : public OmahaTest {
+// The manager owns its target; a manager restarted in the next boot must find the same disk.
+class TargetView : public update::UpdateTarget {
+ public:
+  explicit TargetView(update::UpdateTarget& t) : t_(t) {}
+  std::string Describe() const override { return t_.Describe(); }
+  boot::BootControl& boot() override { return t_.boot(); }
+  Result<boot::Slot> ActiveSlot() override { return t_.ActiveSlot(); }
+  Result<update::SlotPartition> Partition(boot::Slot s) override { return t_.Partition(s); }
+  Result<update::SlotDevice> OpenSlot(boot::Slot s, bool w) override { return t_.OpenSlot(s, w); }
+  Result<uint64_t> EspFreeBytes() override { return t_.EspFreeBytes(); }
+
+ private:
+  update::UpdateTarget& t_;
+};
+
+class OmahaFlowTest : public OmahaTest {
  protected:
   static void SetUpTestSuite() {
     g_payloads = new Payloads;
@@ -286,11 +316,20 @@ class OmahaTrustTest : public OmahaTest {
       p.skip = missing + " is not installed";
       return;
     }
+    if (NginxServer::Binary().empty()) {
+      p.skip = "nginx is not installed";
+      return;
+    }
     std::string tree = p.dir / "tree";
+    p.kernel = payload::testing::RandomBytes(70000, 3);
+    p.initrd = payload::testing::RandomBytes(50000, 4, true);
     WriteFile(tree + "/bin/tool", payload::testing::RandomBytes(200000, 1));
     WriteFile(tree + "/share/doc", payload::testing::RandomBytes(100000, 2, true));
+    WriteFile(tree + "/lib/modules/" + kKernelVersion + "/vmlinuz", p.kernel);
+    WriteFile(tree + "/lib/modules/" + kKernelVersion + "/initrd.img", p.initrd);
     payload::testing::BuildImage(tree, p.dir / "new", "2.0.0");
-    p.root_hash = nlohmann_root_hash(p.dir / "new/image.json");
+    p.usr_img = ReadFile(p.dir / "new/usr.img");
+    p.root_hash = RootHashOf(p.dir / "new/image.json");
     std::string keys = p.dir / "keys";
     p.trust = p.dir / "trust";
     payload::testing::MakeKey("release", keys, p.trust);
@@ -311,7 +350,7 @@ class OmahaTrustTest : public OmahaTest {
     g_payloads = nullptr;
   }
 
-  static std::string nlohmann_root_hash(const std::string& image_json) {
+  static std::string RootHashOf(const std::string& image_json) {
     std::string text = ReadFile(image_json);
     auto p = text.find("\"root_hash\":\"");
     return p == std::string::npos ? "" : text.substr(p + 13, 64);
@@ -321,76 +360,216 @@ class OmahaTrustTest : public OmahaTest {
     ASSERT_NE(g_payloads, nullptr);
     if (!g_payloads->skip.empty()) GTEST_SKIP() << g_payloads->skip;
     OmahaTest::SetUp();
+    nginx_ = NginxServer::Start(www_, tmp_ / "nginx");
+    ASSERT_NE(nginx_, nullptr) << ReadFile(tmp_ / "nginx/error.log");
+    target_ = std::make_unique<fakes::FakeUpdateTarget>(tmp_ / "disk", 16 << 20);
   }
 
-  // The daemon's steps after an Omaha check, in miniature: download from the offered URLs,
-  // check the size and SHA-256 the server named, then apply with the host's keyring.
-  Result<payload::ApplyResult> CheckDownloadApply(const std::string& payload_file,
-                                                  const std::string& target) {
+  // The server offers 2.0.0 as `payload_file`, behind two mirrors that do not have it, and
+  // acknowledges the events that follow.
+  void Offer(const std::string& payload_file) {
     Package pkg{"basalt_2.0.0_full.payload", ReadFile(payload_file)};
     WriteFile(www_ + "/" + pkg.name, pkg.data);
-    server_->QueuePostResponse(Fixture("update-multi-url.xml", server_->Url("/"), pkg));
-    BASALT_ASSIGN_OR_RETURN(update::UpdateOffer offer, source_->Check(Host()));
-    if (!offer.update) return Fail(ErrorKind::kInternal, "no offer");
-    const update::OfferedPayload& p = offer.payloads.at(0);
-    auto fetcher = http::MakeCurlFetcher();
-    std::string body;
-    for (const auto& url : p.urls) {  // mirror-1 and mirror-2 do not exist: 404, next
-      auto got = fetcher->Get(url, p.size);
-      if (got) {
-        body = std::move(*got);
-        break;
+    server_->QueuePostResponse(Fixture("update-multi-url.xml", nginx_->url() + "/", pkg));
+    for (int i = 0; i < 4; ++i)
+      server_->QueuePostResponse(Fixture("event-ack.xml", nginx_->url() + "/", pkg));
+  }
+
+  // basalt-updated as it starts in `boot_id`, over the test's disk.
+  std::unique_ptr<update::UpdateManager> StartDaemon(const std::string& boot_id) {
+    update::ManagerOptions o;
+    o.config.protocol = daemon::UpdateProtocol::kOmaha;
+    o.config.server = server_->Url("/v1/update/");
+    o.config.omaha_app_id = kAppId;
+    o.config.channel = "beta";
+    o.config.reboot_strategy = daemon::RebootStrategy::kOff;
+    o.config.metrics_path = "";
+    o.state_dir = tmp_ / "state";
+    o.machine_id = kMachine;
+    o.boot_id = boot_id;
+    o.periodic_checks = false;
+    update::ManagerParts parts;
+    auto keys = Keyring::LoadDirectory(g_payloads->trust);
+    EXPECT_TRUE(keys.has_value());
+    if (!keys) return nullptr;
+    parts.keys = std::make_unique<Keyring>(std::move(*keys));
+    parts.fetcher = http::MakeCurlFetcher();
+    auto source = update::MakeUpdateSource(o.config, *parts.fetcher, *parts.keys);
+    EXPECT_TRUE(source.has_value()) << source.error().message();
+    if (!source) return nullptr;
+    parts.source = std::move(*source);
+    parts.target = std::make_unique<TargetView>(*target_);
+    parts.coordinator = update::NewOffCoordinator();
+    auto m = update::UpdateManager::Create(o, std::move(parts), log_);
+    EXPECT_TRUE(m.has_value()) << m.error().message();
+    if (!m) return nullptr;
+    EXPECT_TRUE((*m)->AfterBoot().has_value());
+    return std::move(*m);
+  }
+
+  // Apply, as `basalt update apply` asks the daemon, and wait for the run to end.
+  static update::UpdateState Apply(update::UpdateManager& m) {
+    EXPECT_TRUE(m.StartApply(std::nullopt).has_value());
+    for (int i = 0; i < 6000 && m.Get().busy; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    EXPECT_FALSE(m.Get().busy) << "the update did not finish in a minute";
+    return m.Get().state;
+  }
+
+  // What the server heard from request `from` on, each checked to be an Omaha 3.0 request from
+  // this host running `version`: "updatecheck" or "event TYPE/RESULT[ code N]".
+  std::vector<std::string> Heard(size_t from, const std::string& version,
+                                 const std::string& boot_id) {
+    std::vector<std::string> out;
+    auto reqs = server_->Requests();
+    for (size_t i = from; i < reqs.size(); ++i) {
+      const auto& r = reqs[i];
+      if (r.method != "POST") continue;
+      pugi::xml_document doc;
+      EXPECT_TRUE(doc.load_string(r.body.c_str())) << r.body;
+      auto req = doc.child("request");
+      EXPECT_STREQ(req.attribute("protocol").value(), "3.0");
+      EXPECT_EQ(req.child("os").attribute("version").value(), version);
+      auto app = req.child("app");
+      EXPECT_STREQ(app.attribute("appid").value(), kAppId);
+      EXPECT_EQ(app.attribute("version").value(), version) << r.body;
+      EXPECT_STREQ(app.attribute("track").value(), "beta");
+      EXPECT_STREQ(app.attribute("machineid").value(), kMachine);
+      EXPECT_EQ(app.attribute("bootid").value(), boot_id);
+      if (app.child("updatecheck")) {
+        out.push_back("updatecheck");
+      } else if (auto ev = app.child("event")) {
+        std::string code = ev.attribute("errorcode").value();
+        out.push_back(fmt::format("event {}/{}{}", ev.attribute("eventtype").value(),
+                                  ev.attribute("eventresult").value(),
+                                  code.empty() ? "" : " code " + code));
+      } else {
+        out.push_back("? " + r.body);
       }
     }
-    if (body.size() != p.size) return Fail(ErrorKind::kIo, "download failed");
-    auto bytes = std::span(reinterpret_cast<const uint8_t*>(body.data()), body.size());
-    if (ToHex(Sha256(bytes)) != p.sha256) return Fail(ErrorKind::kIntegrity, "sha256 mismatch");
-    BASALT_ASSIGN_OR_RETURN(Keyring ring, Keyring::LoadDirectory(g_payloads->trust));
-    payload::MemoryPayloadSource src(bytes);
-    payload::ApplyOptions o;
-    o.target_path = target;
-    o.keyring = &ring;
-    NullLogger log;
-    return payload::ApplyPayload(src, o, log);
+    return out;
   }
+
+  // The payload requests nginx answered: "STATUS /path".
+  std::vector<std::string> PayloadRequests() {
+    std::vector<std::string> out;
+    std::istringstream log(ReadFile(nginx_->access_log()));
+    for (std::string line; std::getline(log, line);) {
+      auto q = line.find("\"GET ");
+      if (q == std::string::npos) continue;
+      auto path_end = line.find(' ', q + 5);
+      auto status_at = line.find("\" ", path_end);
+      if (path_end == std::string::npos || status_at == std::string::npos) continue;
+      out.push_back(line.substr(status_at + 2, 3) + " " + line.substr(q + 5, path_end - q - 5));
+    }
+    return out;
+  }
+
+  void ExpectRefusedBeforeAnyWrite(const std::string& payload_file, const std::string& says);
+
+  bool SlotBUntouched() {
+    std::string b = ReadFile(target_->SlotPath(boot::Slot::kB));
+    return b.find_first_not_of('\0') == std::string::npos;
+  }
+
+  std::unique_ptr<NginxServer> nginx_;
+  std::unique_ptr<fakes::FakeUpdateTarget> target_;
+  fakes::RecordingLogger log_;
 };
 
-TEST_F(OmahaTrustTest, SignedPayloadOfferedByOmahaApplies) {
-  std::string target = tmp_ / "slot-b.img";
-  auto r = CheckDownloadApply(g_payloads->signed_path, target);
-  ASSERT_TRUE(r.has_value()) << r.error().message();
-  EXPECT_EQ(r->version, "2.0.0");
-  EXPECT_EQ(ToHex(r->root_hash), g_payloads->root_hash);
-  auto reqs = server_->Requests();
-  ASSERT_GE(reqs.size(), 2u);
-  EXPECT_EQ(reqs[1].method, "GET");
-  EXPECT_EQ(reqs[1].path, "/mirror-1/basalt_2.0.0_full.payload");
-  EXPECT_EQ(reqs.back().path, "/basalt_2.0.0_full.payload");
+const std::vector<std::string> kPayloadGets = {"404 /mirror-1/basalt_2.0.0_full.payload",
+                                               "404 /mirror-2/basalt_2.0.0_full.payload",
+                                               "200 /basalt_2.0.0_full.payload"};
+
+// Installed into slot B past the two 404 mirrors: B holds the new /usr byte for byte, its
+// kernel and initramfs (found in the verified /usr, since Omaha does not name them) are on the
+// "ESP", and B boots next. The server hears the check, 13/1 and 14/1; once the new boot is
+// marked good, 3/2 from version 2.0.0.
+TEST_F(OmahaFlowTest, SignedPayloadOfferedByOmahaIsInstalledAndTheGoodBootReported) {
+  Offer(g_payloads->signed_path);
+  auto m = StartDaemon("boot-1");
+  ASSERT_NE(m, nullptr);
+  update::UpdateState s = Apply(*m);
+  ASSERT_EQ(s.phase, update::Phase::kUpdatedNeedReboot) << s.last_error;
+  EXPECT_EQ(s.version, "2.0.0");
+  EXPECT_EQ(s.target_slot, "B");
+  EXPECT_EQ(s.usr_root_hash, g_payloads->root_hash) << "from the signed payload";
+  EXPECT_EQ(s.kernel_version, kKernelVersion);
+  EXPECT_EQ(ReadFile(target_->SlotPath(boot::Slot::kB)).substr(0, g_payloads->usr_img.size()),
+            g_payloads->usr_img);
+  auto& bc = target_->fake_boot();
+  EXPECT_EQ(bc.changes(),
+            (std::vector<std::string>{"MarkBad B", "InstallSlot B 2.0.0", "SetNext B 3"}));
+  ASSERT_TRUE(bc.entry(boot::Slot::kB).has_value());
+  EXPECT_EQ(bc.entry(boot::Slot::kB)->usrhash, g_payloads->root_hash);
+  EXPECT_EQ(bc.kernel(boot::Slot::kB), g_payloads->kernel);
+  EXPECT_EQ(bc.initrd(boot::Slot::kB), g_payloads->initrd);
+  EXPECT_EQ(PayloadRequests(), kPayloadGets);
+  EXPECT_EQ(Heard(0, "1.0.0", "boot-1"),
+            (std::vector<std::string>{"updatecheck", "event 13/1", "event 14/1"}));
+
+  // The reboot: B comes up, the daemon starts in the new boot, the health unit marks it good.
+  m.reset();
+  ASSERT_EQ(target_->Reboot(), boot::Slot::kB);
+  const size_t before = server_->Requests().size();
+  m = StartDaemon("boot-2");
+  ASSERT_NE(m, nullptr);
+  EXPECT_EQ(m->Get().state.phase, update::Phase::kPendingHealth);
+  ASSERT_TRUE(m->MarkGood().has_value());
+  EXPECT_EQ(m->Get().state.phase, update::Phase::kGood);
+  EXPECT_EQ(Heard(before, "2.0.0", "boot-2"), std::vector<std::string>{"event 3/2"});
 }
 
-TEST_F(OmahaTrustTest, UnsignedPayloadOfferedByOmahaIsRefusedBeforeAnyWrite) {
-  std::string target = tmp_ / "slot-b.img";
-  auto r = CheckDownloadApply(g_payloads->unsigned_path, target);
-  ASSERT_FALSE(r.has_value());
-  EXPECT_EQ(r.error().kind(), ErrorKind::kIntegrity) << r.error().message();
-  EXPECT_FALSE(fs::exists(target)) << "nothing may be written";
-  // The refusal is the payload verifier's, not the download's: the SHA-256 matched.
-  auto ring = Keyring::LoadDirectory(g_payloads->trust);
-  ASSERT_TRUE(ring.has_value());
-  std::string data = ReadFile(g_payloads->unsigned_path);
-  payload::MemoryPayloadSource src(
-      std::span(reinterpret_cast<const uint8_t*>(data.data()), data.size()));
-  auto v = payload::VerifyPayload(src, *ring, 1);
-  ASSERT_FALSE(v.has_value());
-  EXPECT_EQ(v.error().kind(), ErrorKind::kIntegrity);
+// The same install, but the new slot never passes its health checks: its tries run out, the
+// bootloader falls back to A, and the daemon tells the server 3/0 with code 2000.
+TEST_F(OmahaFlowTest, RollbackAfterAnOmahaUpdateIsReported) {
+  Offer(g_payloads->signed_path);
+  auto m = StartDaemon("boot-1");
+  ASSERT_NE(m, nullptr);
+  ASSERT_EQ(Apply(*m).phase, update::Phase::kUpdatedNeedReboot);
+  m.reset();
+  for (int boot = 0; boot < 3; ++boot)
+    ASSERT_EQ(target_->Reboot(), boot::Slot::kB);
+  ASSERT_EQ(target_->Reboot(), boot::Slot::kA) << "the bootloader did not fall back";
+  const size_t before = server_->Requests().size();
+  m = StartDaemon("boot-5");
+  ASSERT_NE(m, nullptr);
+  update::UpdateState s = m->Get().state;
+  EXPECT_EQ(s.phase, update::Phase::kRolledBack);
+  EXPECT_TRUE(s.rolled_back_releases.contains("2.0.0"));
+  EXPECT_EQ(Heard(before, "1.0.0", "boot-5"), std::vector<std::string>{"event 3/0 code 2000"});
 }
 
-TEST_F(OmahaTrustTest, PayloadSignedByAnUntrustedKeyIsRefusedBeforeAnyWrite) {
-  std::string target = tmp_ / "slot-b.img";
-  auto r = CheckDownloadApply(g_payloads->rogue_path, target);
-  ASSERT_FALSE(r.has_value());
-  EXPECT_EQ(r.error().kind(), ErrorKind::kIntegrity) << r.error().message();
-  EXPECT_FALSE(fs::exists(target)) << "nothing may be written";
+// An offer the server vouched for (size and SHA-256 match, so the download completes and 14/1
+// is sent) whose payload has no trusted signature: the applier refuses it before writing, slot B
+// keeps every byte, nothing is installed or made next, and the server hears 3/0 code 18.
+void OmahaFlowTest::ExpectRefusedBeforeAnyWrite(const std::string& payload_file,
+                                                const std::string& says) {
+  Offer(payload_file);
+  auto m = StartDaemon("boot-1");
+  ASSERT_NE(m, nullptr);
+  update::UpdateState s = Apply(*m);
+  EXPECT_EQ(s.phase, update::Phase::kIdle);
+  EXPECT_NE(s.last_error.find(says), std::string::npos) << s.last_error;
+  EXPECT_EQ(s.failures, (std::map<std::string, uint64_t>{{"integrity", 1}}));
+  EXPECT_TRUE(SlotBUntouched()) << "slot B was written";
+  auto& bc = target_->fake_boot();
+  EXPECT_EQ(bc.changes(), std::vector<std::string>{"MarkBad B"});
+  auto bs = bc.GetStatus();
+  ASSERT_TRUE(bs.has_value());
+  EXPECT_EQ(bs->next, boot::Slot::kA);
+  EXPECT_EQ(PayloadRequests(), kPayloadGets);
+  EXPECT_EQ(
+      Heard(0, "1.0.0", "boot-1"),
+      (std::vector<std::string>{"updatecheck", "event 13/1", "event 14/1", "event 3/0 code 18"}));
+}
+
+TEST_F(OmahaFlowTest, UnsignedPayloadOfferedByOmahaIsRefusedBeforeAnyWrite) {
+  ExpectRefusedBeforeAnyWrite(g_payloads->unsigned_path, "carries no signature");
+}
+
+TEST_F(OmahaFlowTest, PayloadSignedByAnUntrustedKeyIsRefusedBeforeAnyWrite) {
+  ExpectRefusedBeforeAnyWrite(g_payloads->rogue_path, "trusted");
 }
 
 }  // namespace

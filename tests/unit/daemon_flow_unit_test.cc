@@ -3,8 +3,8 @@
 
 #include <filesystem>
 
-#include "boot_outcome.h"
 #include "daemon/backoff.h"
+#include "daemon/boot_outcome.h"
 #include "daemon/fleet_wiring.h"
 #include "daemon/reboot_strategies.h"
 #include "daemon/slot_files.h"

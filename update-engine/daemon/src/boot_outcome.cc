@@ -1,4 +1,4 @@
-#include "boot_outcome.h"
+#include "daemon/boot_outcome.h"
 
 namespace basalt::update {
 

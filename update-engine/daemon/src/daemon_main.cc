@@ -73,6 +73,15 @@ int main(int argc, char** argv) {
   mo.periodic_checks = !no_periodic;
   mo.machine_id = FirstLine("/etc/machine-id");
   mo.boot_id = FirstLine("/proc/sys/kernel/random/boot_id");
+  // Neither stops the daemon: D-Bus, checks and staging work without them. Their absence does
+  // matter later (etcd-lock refuses an empty machine id; without a boot id a reboot looks like
+  // a restart, so a staged update is not judged), so it is said now.
+  if (mo.machine_id.empty()) log->Warn("no machine id in /etc/machine-id");
+  if (mo.boot_id.empty()) {
+    log->Warn(
+        "no boot id in /proc/sys/kernel/random/boot_id: a reboot cannot be told from a "
+        "daemon restart");
+  }
   mo.reboot = LogindReboot;
   if (disk.empty()) {
     auto cmdline = basalt::ReadFileToString("/proc/cmdline");

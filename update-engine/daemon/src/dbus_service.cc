@@ -262,7 +262,9 @@ Status Serve(UpdateManager& manager, const ServeOptions& options, Logger& log) {
       fmt::format("serving {} on the {} bus", kBusName, options.user_bus ? "session" : "system"));
   r = sd_event_loop(event.get());
   if (options.notify) sd_notify(0, "STOPPING=1");
-  (void)manager.Cancel();
+  // Stops a running update at its next safe point before the process exits (it resumes on the
+  // next start). With nothing running, Cancel refuses: the usual case at shutdown, not a fault.
+  if (auto c = manager.Cancel(); !c) log.Debug("at shutdown: " + c.error().message());
   if (r < 0) return SdFail(r, "event loop");
   return {};
 }

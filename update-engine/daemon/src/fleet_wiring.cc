@@ -11,6 +11,8 @@ namespace {
 std::optional<std::chrono::system_clock::time_point> Time(const std::string& rfc3339) {
   if (rfc3339.empty()) return std::nullopt;
   auto t = ParseTime(rfc3339, "time");
+  // Only a hand-edited state file holds a time the flow did not write; the metrics then show
+  // "never", while status shows the text as it is. No logger reaches this pure conversion.
   if (!t) return std::nullopt;
   return std::chrono::system_clock::time_point(*t);
 }

@@ -97,7 +97,8 @@ std::unique_ptr<RebootCoordinator> NewWindowCoordinator(daemon::RebootWindow win
 }
 
 Result<std::unique_ptr<RebootCoordinator>> MakeRebootCoordinator(const daemon::UpdateConfig& cfg,
-                                                                 const std::string& machine_id) {
+                                                                 const std::string& machine_id,
+                                                                 Logger* log) {
   switch (cfg.reboot_strategy) {
     case daemon::RebootStrategy::kOff:
       return NewOffCoordinator();
@@ -113,8 +114,8 @@ Result<std::unique_ptr<RebootCoordinator>> MakeRebootCoordinator(const daemon::U
       if (cfg.etcd.endpoints.empty()) {
         return Fail(ErrorKind::kInvalidInput, "REBOOT_STRATEGY=etcd-lock needs ETCD_ENDPOINTS");
       }
-      BASALT_ASSIGN_OR_RETURN(
-          auto c, fleet::EtcdLockCoordinator::Create(fleet::EtcdLockConfigFrom(cfg, machine_id)));
+      BASALT_ASSIGN_OR_RETURN(auto c, fleet::EtcdLockCoordinator::Create(
+                                          fleet::EtcdLockConfigFrom(cfg, machine_id), log));
       return std::unique_ptr<RebootCoordinator>(std::move(c));
     }
   }

@@ -174,6 +174,8 @@ Result<UpdateState> StateStore::Load() const {
   std::error_code ec;
   std::filesystem::create_directories(dir_, ec);
   if (ec) return Failf(ErrorKind::kIo, "create state directory {}: {}", dir_, ec.message());
+  // Best effort, and not logged (the store has no logger): the state file itself is written
+  // 0600, so a directory that cannot be tightened (not ours, a read-only bind) shows only names.
   ::chmod(dir_.c_str(), 0700);
   if (!std::filesystem::exists(path(), ec)) return UpdateState{};
   BASALT_ASSIGN_OR_RETURN(std::string text, ReadFileToString(path()));

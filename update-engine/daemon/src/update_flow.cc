@@ -387,7 +387,11 @@ Status UpdateFlow::Finalize() {
   // The commit point: from here on the bootloader tries the new slot, the old one stays the
   // fallback.
   BASALT_RETURN_IF_ERROR(target_.boot().SetNext(target_slot, opt_.tries));
-  fs::remove_all(boot_dir, ec);
+  if (fs::remove_all(boot_dir, ec); ec) {
+    // Past the commit point nothing may fail the update; the next finalize replaces the files.
+    log_.Warn(fmt::format("cannot remove {}: {}", boot_dir, ec.message()),
+              Fields(st_, opt_.channel));
+  }
   st_.phase = Phase::kUpdatedNeedReboot;
   st_.last_error.clear();
   st_.last_success = FormatTime(Now());

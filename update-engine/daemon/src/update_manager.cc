@@ -2,8 +2,8 @@
 
 #include <random>
 
-#include "boot_outcome.h"
 #include "common/time_util.h"
+#include "daemon/boot_outcome.h"
 #include "daemon/fleet_wiring.h"
 #include "daemon/reboot_strategies.h"
 #include "daemon/update_flow.h"
@@ -11,40 +11,63 @@
 namespace basalt::update {
 namespace {
 
-bool InFlight(Phase p) {
-  return p == Phase::kChecking || p == Phase::kDownloading || p == Phase::kApplying ||
-         p == Phase::kVerifying || p == Phase::kFinalizing;
-}
-
-std::chrono::seconds Jittered(std::chrono::seconds interval) {
-  // +-10 %, so a fleet started together spreads its checks.
-  std::random_device rd;
-  std::uniform_real_distribution<double> d(0.9, 1.1);
-  return std::chrono::seconds(static_cast<int64_t>(static_cast<double>(interval.count()) * d(rd)));
+std::function<double()> RandomDevice01() {
+  return [] {
+    std::random_device rd;
+    return std::uniform_real_distribution<double>(0, 1)(rd);
+  };
 }
 
 }  // namespace
 
-Result<std::unique_ptr<UpdateManager>> UpdateManager::Create(ManagerOptions options, Logger& log) {
-  std::unique_ptr<UpdateManager> m(new UpdateManager(std::move(options), log));
-  BASALT_ASSIGN_OR_RETURN(m->keys_, Keyring::LoadDirectory(m->opt_.keys_dir));
-  m->fetcher_ = http::MakeCurlFetcher();
-  BASALT_ASSIGN_OR_RETURN(m->source_, MakeUpdateSource(m->opt_.config, *m->fetcher_, m->keys_));
-  if (m->opt_.disk) {
-    BASALT_ASSIGN_OR_RETURN(m->target_, OpenDiskImageTarget(*m->opt_.disk));
+Result<ManagerParts> MakeManagerParts(const ManagerOptions& options, Logger& log) {
+  ManagerParts p;
+  BASALT_ASSIGN_OR_RETURN(Keyring keys, Keyring::LoadDirectory(options.keys_dir));
+  p.keys = std::make_unique<Keyring>(std::move(keys));
+  p.fetcher = http::MakeCurlFetcher();
+  BASALT_ASSIGN_OR_RETURN(p.source, MakeUpdateSource(options.config, *p.fetcher, *p.keys));
+  if (options.disk) {
+    BASALT_ASSIGN_OR_RETURN(p.target, OpenDiskImageTarget(*options.disk));
   } else {
-    BASALT_ASSIGN_OR_RETURN(m->target_, OpenHostTarget());
+    BASALT_ASSIGN_OR_RETURN(p.target, OpenHostTarget());
   }
-  BASALT_ASSIGN_OR_RETURN(m->coordinator_,
-                          MakeRebootCoordinator(m->opt_.config, m->opt_.machine_id));
+  BASALT_ASSIGN_OR_RETURN(p.coordinator,
+                          MakeRebootCoordinator(options.config, options.machine_id, &log));
+  return p;
+}
+
+Result<std::unique_ptr<UpdateManager>> UpdateManager::Create(ManagerOptions options, Logger& log) {
+  BASALT_ASSIGN_OR_RETURN(ManagerParts parts, MakeManagerParts(options, log));
+  return Create(std::move(options), std::move(parts), log);
+}
+
+UpdateManager::UpdateManager(ManagerOptions o, ManagerParts parts, Logger& log)
+    : opt_(std::move(o)), log_(log), parts_(std::move(parts)) {
+  if (!parts_.random01) parts_.random01 = RandomDevice01();
+  if (!parts_.now) parts_.now = std::chrono::system_clock::now;
+}
+
+Result<std::unique_ptr<UpdateManager>> UpdateManager::Create(ManagerOptions options,
+                                                             ManagerParts parts, Logger& log) {
+  if (!parts.keys || !parts.fetcher || !parts.source || !parts.target || !parts.coordinator) {
+    return Fail(ErrorKind::kInternal, "update manager: a part is missing");
+  }
+  std::unique_ptr<UpdateManager> m(new UpdateManager(std::move(options), std::move(parts), log));
   RetryPolicy lock_retry;
   lock_retry.initial = std::chrono::seconds(5);
-  m->lock_backoff_ = std::make_unique<Backoff>(lock_retry, [] {
-    std::random_device rd;
-    return std::uniform_real_distribution<double>(0, 1)(rd);
-  });
+  m->reboot_slot_ = std::make_unique<RebootSlot>(*m->parts_.coordinator,
+                                                 Backoff(lock_retry, m->parts_.random01), log);
   m->store_ = std::make_unique<StateStore>(m->opt_.state_dir);
   UpdateManager* self = m.get();
+  m->after_boot_ = std::make_unique<AfterBootSteps>(AfterBootParts{
+      .target = *m->parts_.target,
+      .source = m->parts_.source.get(),
+      .reboot_slot = *m->reboot_slot_,
+      .log = log,
+      .persist = [self](const UpdateState& s) { return self->Persist(s); },
+      .facts = [self] { return self->Facts(); },
+      .now = m->parts_.now,
+  });
   WriteMetricsOnSave(
       *m->store_, MetricsPathFor(m->opt_.config, m->opt_.state_dir),
       [self] {
@@ -55,12 +78,14 @@ Result<std::unique_ptr<UpdateManager>> UpdateManager::Create(ManagerOptions opti
   BASALT_ASSIGN_OR_RETURN(UpdateState st, m->store_->Load());
   // A good boot or a recorded rollback gives the reboot slot back; after a crash that may not
   // have happened yet (it is idempotent).
-  m->release_pending_ = st.phase == Phase::kGood || st.phase == Phase::kRolledBack;
+  if (st.phase == Phase::kGood || st.phase == Phase::kRolledBack) {
+    m->reboot_slot_->set_release_pending();
+  }
   // A flow killed mid-way resumes on the next Apply (or periodic run); the state says where.
   m->snap_.state = st;
   m->snap_.channel = m->opt_.config.channel;
   BASALT_RETURN_IF_ERROR(m->RefreshCurrent());
-  m->next_check_ = std::chrono::system_clock::now() + std::chrono::seconds(60);
+  m->next_check_ = m->parts_.now() + std::chrono::seconds(60);
   return m;
 }
 
@@ -70,8 +95,8 @@ UpdateManager::~UpdateManager() {
 }
 
 Status UpdateManager::RefreshCurrent() {
-  BASALT_ASSIGN_OR_RETURN(boot::Slot active, target_->ActiveSlot());
-  BASALT_ASSIGN_OR_RETURN(boot::BootStatus bs, target_->boot().GetStatus());
+  BASALT_ASSIGN_OR_RETURN(boot::Slot active, parts_.target->ActiveSlot());
+  BASALT_ASSIGN_OR_RETURN(boot::BootStatus bs, parts_.target->boot().GetStatus());
   std::lock_guard lock(mu_);
   snap_.current_slot = std::string(boot::SlotName(active));
   snap_.current_version = bs.slots[boot::SlotIndex(active)].version;
@@ -88,18 +113,10 @@ HostFacts UpdateManager::Facts() const {
   return h;
 }
 
-void UpdateManager::ReleaseRebootLock(std::chrono::system_clock::time_point now) {
-  if (auto r = coordinator_->AfterBoot(); !r) {
-    auto delay = lock_backoff_->Next();
-    release_pending_ = true;
-    next_release_try_ = now + delay;
-    log_.Warn(fmt::format("cannot give back the reboot slot ({}); retrying in {} s",
-                          r.error().message(), delay.count() / 1000),
-              {{"ERROR", r.error().message()}});
-    return;
-  }
-  lock_backoff_->Reset();
-  release_pending_ = false;
+std::chrono::seconds UpdateManager::Jittered(std::chrono::seconds interval) {
+  // +-10 %, so a fleet started together spreads its checks.
+  const double factor = 0.9 + 0.2 * parts_.random01();
+  return std::chrono::seconds(static_cast<int64_t>(static_cast<double>(interval.count()) * factor));
 }
 
 Snapshot UpdateManager::Get() const {
@@ -172,7 +189,8 @@ Status UpdateManager::StartFlow(bool check_only, std::optional<std::string> to) 
     log_.Info(fmt::format("state {}", PhaseName(s.phase)), f);
   };
   worker_ = std::thread([this, fl = std::move(fl)]() mutable {
-    UpdateFlow flow(*source_, *fetcher_, keys_, *target_, *store_, log_, std::move(fl));
+    UpdateFlow flow(*parts_.source, *parts_.fetcher, *parts_.keys, *parts_.target, *store_, log_,
+                    std::move(fl));
     auto r = flow.Run();
     if (r && r->phase == Phase::kUpdatedNeedReboot && r->staged_boot_id.empty()) {
       UpdateState s = *r;
@@ -180,8 +198,14 @@ Status UpdateManager::StartFlow(bool check_only, std::optional<std::string> to) 
       if (auto p = store_->Save(s); !p) log_.Error(p.error().message());
       Publish(s);
     } else if (!r) {
-      auto st = store_->Load();
-      if (st) Publish(*st);
+      // The flow recorded its error in the state; show what it persisted.
+      if (auto st = store_->Load(); st) {
+        Publish(*st);
+      } else {
+        // The snapshot keeps the last published state; the error is the flow's, logged by it.
+        log_.Error("cannot read back the state after a failed run: " + st.error().message(),
+                   {{"ERROR", st.error().message()}});
+      }
     }
     busy_ = false;
     ++generation_;
@@ -204,7 +228,7 @@ Status UpdateManager::Cancel() {
 
 Status UpdateManager::Rollback() {
   if (busy_) return Fail(ErrorKind::kPolicy, "an update is running; cancel it first");
-  BASALT_RETURN_IF_ERROR(target_->boot().Rollback());
+  BASALT_RETURN_IF_ERROR(parts_.target->boot().Rollback());
   UpdateState s = Get().state;
   s.wait_reason = "rollback requested: the other slot boots next; reboot to use it";
   BASALT_RETURN_IF_ERROR(Persist(s));
@@ -213,48 +237,17 @@ Status UpdateManager::Rollback() {
 
 Status UpdateManager::MarkGood() {
   if (busy_) return Fail(ErrorKind::kPolicy, "an update is running");
-  BASALT_ASSIGN_OR_RETURN(boot::Slot active, target_->ActiveSlot());
-  BASALT_RETURN_IF_ERROR(target_->boot().MarkGood(active));
+  BASALT_ASSIGN_OR_RETURN(boot::Slot active, parts_.target->ActiveSlot());
   UpdateState s = Get().state;
-  if (s.phase == Phase::kPendingHealth) {
-    s.phase = Phase::kGood;
-    s.wait_reason.clear();
-    BASALT_RETURN_IF_ERROR(Persist(s));
-    if (auto r = source_->Report(Facts(), UpdateEvent::kUpdatedAndRebooted, 0); !r) {
-      log_.Warn("cannot report the update to the server: " + r.error().message());
-    }
-    ReleaseRebootLock(std::chrono::system_clock::now());
-  }
-  return {};
+  return after_boot_->MarkGood(s, active);
 }
 
 Status UpdateManager::AfterBoot() {
   if (opt_.disk) return {};
   UpdateState s = Get().state;
-  BASALT_ASSIGN_OR_RETURN(boot::Slot active, target_->ActiveSlot());
-  switch (JudgeBoot(s, opt_.boot_id, boot::SlotName(active))) {
-    case BootOutcome::kNothing:
-      return {};
-    case BootOutcome::kPendingHealth:
-      // Also after a daemon restart or a reboot that used another try: the health timeout
-      // counts from this start, so it is never left without a deadline.
-      s.phase = Phase::kPendingHealth;
-      s.booted_version = s.version;
-      s.wait_reason =
-          "waiting for boot-complete.target and its health checks before marking slot " +
-          s.target_slot + " good";
-      pending_since_ = std::chrono::system_clock::now();
-      return Persist(s);
-    case BootOutcome::kRolledBack:
-      RecordRollback(s, boot::SlotName(active));
-      BASALT_RETURN_IF_ERROR(Persist(s));
-      log_.Warn(s.last_error, {{"VERSION", s.version}, {"SLOT", s.target_slot}});
-      if (auto r = source_->Report(Facts(), UpdateEvent::kRolledBack, 0); !r) {
-        log_.Warn("cannot report the rollback to the server: " + r.error().message());
-      }
-      ReleaseRebootLock(std::chrono::system_clock::now());
-      return {};
-  }
+  BASALT_ASSIGN_OR_RETURN(boot::Slot active, parts_.target->ActiveSlot());
+  BASALT_ASSIGN_OR_RETURN(BootOutcome outcome, after_boot_->Judge(s, opt_.boot_id, active));
+  if (outcome == BootOutcome::kPendingHealth) pending_since_ = parts_.now();
   return {};
 }
 
@@ -262,8 +255,10 @@ void UpdateManager::Tick(std::chrono::system_clock::time_point now) {
   if (busy_) return;
   Snapshot snap = Get();
   const UpdateState& s = snap.state;
-  if (release_pending_ && now >= next_release_try_ && s.phase != Phase::kUpdatedNeedReboot) {
-    ReleaseRebootLock(now);
+  if (reboot_slot_->release_pending() && now >= reboot_slot_->next_release() &&
+      s.phase != Phase::kUpdatedNeedReboot) {
+    // A failure is logged and rescheduled by the reboot slot itself.
+    reboot_slot_->Release(now);
   }
   if (s.phase == Phase::kPendingHealth &&
       pending_since_ != std::chrono::system_clock::time_point{} &&
@@ -273,29 +268,36 @@ void UpdateManager::Tick(std::chrono::system_clock::time_point now) {
         "health checks did not pass within {}s; rebooting so the bootloader's tries run out and "
         "it falls back",
         opt_.config.health_timeout.count());
-    (void)Persist(t);
+    if (auto p = Persist(t); !p) {
+      // Rebooting matters more than the record: the boot after it judges the outcome anyway.
+      log_.Error("cannot record the health timeout: " + p.error().message(),
+                 {{"ERROR", p.error().message()}});
+    }
+    // Asked once: a host that cannot reboot itself needs an operator, who finds this in the
+    // journal; asking logind again every tick would not help.
     reboot_requested_ = true;
-    if (opt_.reboot) (void)opt_.reboot();
+    if (opt_.reboot) {
+      if (auto r = opt_.reboot(); !r) {
+        log_.Error("cannot reboot after the health timeout: " + r.error().message(),
+                   {{"ERROR", r.error().message()}});
+      }
+    }
     return;
   }
   if (s.phase == Phase::kUpdatedNeedReboot && !reboot_requested_) {
-    if (now < next_gate_try_) return;
-    auto gate = coordinator_->MayReboot(now);
-    if (!gate) {
-      // Never reboot without the lock: wait, and ask again after a growing pause.
-      auto delay = lock_backoff_->Next();
-      next_gate_try_ = now + delay;
+    if (now < reboot_slot_->next_ask()) return;
+    RebootDecision gate = reboot_slot_->Ask(now);
+    if (gate.error) {
       UpdateState t = s;
-      t.wait_reason = fmt::format("{}; not rebooting, retrying in {} s", gate.error().message(),
-                                  delay.count() / 1000);
-      (void)Persist(t);
+      t.wait_reason = fmt::format("{} in {} s", gate.wait_reason, gate.retry_in.count() / 1000);
+      if (auto p = Persist(t); !p) {
+        // The wait reason is for status only; the gate is asked again after the backoff.
+        log_.Warn("cannot record why the host waits: " + p.error().message(),
+                  {{"ERROR", p.error().message()}});
+      }
       return;
     }
-    lock_backoff_->Reset();
-    // A slot still waiting to be given back from the last update is this update's slot now
-    // (MayReboot re-enters it): releasing it later would reboot without the lock.
-    release_pending_ = false;
-    if (gate->reboot_now && opt_.reboot && !opt_.disk) {
+    if (gate.reboot_now && opt_.reboot && !opt_.disk) {
       reboot_requested_ = true;
       log_.Info(fmt::format("rebooting into version {}", s.version),
                 {{"VERSION", s.version}, {"CHANNEL", opt_.config.channel}});
@@ -303,21 +305,28 @@ void UpdateManager::Tick(std::chrono::system_clock::time_point now) {
         reboot_requested_ = false;
         log_.Error(r.error().message(), {{"ERROR", r.error().message()}});
       }
-    } else if (gate->wait_reason != s.wait_reason) {
+    } else if (gate.wait_reason != s.wait_reason) {
       UpdateState t = s;
-      t.wait_reason = gate->wait_reason;
-      (void)Persist(t);
+      t.wait_reason = gate.wait_reason;
+      if (auto p = Persist(t); !p) {
+        // As above: status only; the next tick records it again.
+        log_.Warn("cannot record why the host waits: " + p.error().message(),
+                  {{"ERROR", p.error().message()}});
+      }
     }
     return;
   }
-  if (opt_.periodic_checks && now >= next_check_ && !InFlight(s.phase) &&
-      s.phase != Phase::kPendingHealth && s.phase != Phase::kUpdatedNeedReboot) {
+  // An idle host checks; a flow interrupted by a crash or restart (checking to finalizing)
+  // continues on its own. A staged or pending update waits for the reboot and the health checks
+  // instead.
+  if (opt_.periodic_checks && now >= next_check_ && s.phase != Phase::kPendingHealth &&
+      s.phase != Phase::kUpdatedNeedReboot) {
     next_check_ = now + Jittered(opt_.config.check_interval);
-    (void)StartApply(std::nullopt);
-  } else if (opt_.periodic_checks && InFlight(s.phase) && now >= next_check_) {
-    // A flow interrupted by a crash or restart continues on its own.
-    next_check_ = now + Jittered(opt_.config.check_interval);
-    (void)StartApply(std::nullopt);
+    if (auto r = StartApply(std::nullopt); !r) {
+      // Only refused while another operation runs; the next check comes at next_check_.
+      log_.Warn("periodic check not started: " + r.error().message(),
+                {{"ERROR", r.error().message()}});
+    }
   }
 }
 

@@ -13,7 +13,8 @@ std::string DescribeFullGroup(const LockState& state) {
                      state.holders.size(), state.max, who);
 }
 
-Result<std::unique_ptr<EtcdLockCoordinator>> EtcdLockCoordinator::Create(EtcdLockConfig config) {
+Result<std::unique_ptr<EtcdLockCoordinator>> EtcdLockCoordinator::Create(EtcdLockConfig config,
+                                                                         Logger* log) {
   BASALT_RETURN_IF_ERROR(CheckLockName("ETCD_LOCK_GROUP", config.group));
   BASALT_RETURN_IF_ERROR(CheckLockName("machine id", config.machine_id));
   if (config.max_holders < 1) {
@@ -25,13 +26,14 @@ Result<std::unique_ptr<EtcdLockCoordinator>> EtcdLockCoordinator::Create(EtcdLoc
   }
   BASALT_ASSIGN_OR_RETURN(auto etcd, EtcdClient::Create(config.etcd));
   return std::unique_ptr<EtcdLockCoordinator>(
-      new EtcdLockCoordinator(std::move(config), std::move(etcd)));
+      new EtcdLockCoordinator(std::move(config), std::move(etcd), log));
 }
 
-EtcdLockCoordinator::EtcdLockCoordinator(EtcdLockConfig config, std::unique_ptr<EtcdClient> etcd)
+EtcdLockCoordinator::EtcdLockCoordinator(EtcdLockConfig config, std::unique_ptr<EtcdClient> etcd,
+                                         Logger* log)
     : config_(std::move(config)), etcd_(std::move(etcd)) {
-  lock_ =
-      std::make_unique<RebootLock>(*etcd_, config_.group, config_.max_holders, config_.lease_ttl);
+  lock_ = std::make_unique<RebootLock>(*etcd_, config_.group, config_.max_holders,
+                                       config_.lease_ttl, log);
 }
 
 Result<update::RebootGate> EtcdLockCoordinator::MayReboot(std::chrono::system_clock::time_point) {

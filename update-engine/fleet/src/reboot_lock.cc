@@ -36,6 +36,24 @@ Status CheckLockName(std::string_view what, std::string_view name) {
   return {};
 }
 
+RebootLock::RebootLock(EtcdClient& etcd, std::string group, int64_t default_max,
+                       std::chrono::seconds lease_ttl, Logger* log)
+    : etcd_(etcd),
+      group_(std::move(group)),
+      default_max_(default_max),
+      lease_ttl_(lease_ttl),
+      own_log_(log == nullptr ? std::make_unique<StderrLogger>() : nullptr),
+      log_(log == nullptr ? own_log_.get() : log) {}
+
+void RebootLock::RevokeUnused(int64_t lease, std::string_view why) {
+  if (auto r = etcd_.LeaseRevoke(lease); !r) {
+    log_->Warn(fmt::format("reboot lock {}: cannot revoke lease {} ({}): {}; it holds no slot and "
+                           "expires on its own at the end of its TTL",
+                           group_, lease, why, r.error().message()),
+               {{"ERROR", r.error().message()}});
+  }
+}
+
 std::string RebootLock::SemaphoreKey() const {
   return fmt::format("{}{}/semaphore", kRoot, group_);
 }
@@ -120,7 +138,7 @@ Result<AcquireResult> RebootLock::Acquire(const std::string& machine_id) {
                          {TxnOp{TxnOp::Kind::kPut, SemaphoreKey(), SemaphoreValue(st.max), 0},
                           TxnOp{TxnOp::Kind::kPut, HolderKey(machine_id), holder.dump(), lease}});
     if (!txn || !txn->succeeded) {
-      (void)etcd_.LeaseRevoke(lease);  // best effort; it expires on its own otherwise
+      RevokeUnused(lease, "granted for a slot that was not taken");
       if (!txn) return std::unexpected(txn.error());
       continue;  // someone else changed the group; look again
     }
@@ -148,7 +166,7 @@ Result<bool> RebootLock::Release(const std::string& machine_id) {
                   {TxnOp{TxnOp::Kind::kPut, SemaphoreKey(), SemaphoreValue(st.max), 0},
                    TxnOp{TxnOp::Kind::kDelete, HolderKey(machine_id), "", 0}}));
     if (!txn.succeeded) continue;
-    if (mine->lease != 0) (void)etcd_.LeaseRevoke(mine->lease);
+    if (mine->lease != 0) RevokeUnused(mine->lease, "its slot was given back");
     return true;
   }
   return Failf(ErrorKind::kIo, "reboot lock {}: {} compare-and-swap conflicts in a row; retry",

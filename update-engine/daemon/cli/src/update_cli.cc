@@ -11,9 +11,11 @@
 #include "common/log.h"
 #include "common/progress.h"
 #include "common/time_util.h"
+#include "daemon/after_boot.h"
 #include "daemon/backoff.h"
 #include "daemon/config.h"
 #include "daemon/fleet_wiring.h"
+#include "daemon/reboot_slot.h"
 #include "daemon/reboot_strategies.h"
 #include "daemon/state_store.h"
 #include "daemon/update_flow.h"
@@ -71,20 +73,34 @@ Result<daemon::UpdateConfig> LoadConfigFile(const std::string& path) {
   return cfg;
 }
 
-std::string BootId() {
+// This boot's id, sent to an Omaha server and recorded as the staging boot. An image updated
+// offline has no boot of its own, so without /proc the update goes on without it (and says so).
+std::string BootId(Logger& log) {
   auto id = ReadFileToString("/proc/sys/kernel/random/boot_id");
-  if (!id) return "";
+  if (!id) {
+    log.Warn("no boot id: " + id.error().message());
+    return "";
+  }
   std::string s = *id;
   while (!s.empty() && (s.back() == '\n' || s.back() == ' '))
     s.pop_back();
   return s;
 }
 
-// The version of the slot the image boots next: what "runs" on an offline image.
-std::string ActiveVersion(update::UpdateTarget& target) {
+// The version of the slot the image boots next: what "runs" on an offline image. Shown in
+// status and the metrics only, so an image whose boot state cannot be read shows "" (and says
+// why on stderr) rather than failing the command.
+std::string ActiveVersion(update::UpdateTarget& target, Logger& log) {
   auto active = target.ActiveSlot();
+  if (!active) {
+    log.Warn("cannot tell the image's current version: " + active.error().message());
+    return "";
+  }
   auto bs = target.boot().GetStatus();
-  if (!active || !bs) return "";
+  if (!bs) {
+    log.Warn("cannot tell the image's current version: " + bs.error().message());
+    return "";
+  }
   return bs->slots[boot::SlotIndex(*active)].version;
 }
 
@@ -95,43 +111,36 @@ update::Backoff LockBackoff() {
   return update::Backoff(p, [] { return 0.5; });
 }
 
-// The offline stand-in for the daemon's reboot decision: asks the configured strategy. etcd-lock
-// blocks until this machine holds a slot (polling while the group is full, backing off while
-// etcd is unreachable; never "reboot now" without the slot); the others answer at once. The
-// wait reason is recorded in the state as the daemon would.
+// The offline stand-in for the daemon's reboot decision: asks the configured strategy through
+// the daemon's RebootSlot. etcd-lock blocks until this machine holds a slot (polling while the
+// group is full, backing off while etcd is unreachable; never "reboot now" without the slot);
+// the others answer at once. The wait reason is recorded in the state as the daemon would.
 Result<RebootStep> RunRebootStep(const daemon::UpdateConfig& cfg, const std::string& machine_id,
                                  update::StateStore& store, update::UpdateState& st,
                                  long wait_seconds, long poll_ms, Logger& log) {
-  BASALT_ASSIGN_OR_RETURN(auto coordinator, update::MakeRebootCoordinator(cfg, machine_id));
+  BASALT_ASSIGN_OR_RETURN(auto coordinator, update::MakeRebootCoordinator(cfg, machine_id, &log));
+  update::RebootSlot slot(*coordinator, LockBackoff(), log);
   RebootStep out;
-  out.strategy = std::string(coordinator->strategy());
+  out.strategy = std::string(slot.strategy());
   const bool blocking = cfg.reboot_strategy == daemon::RebootStrategy::kEtcdLock;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(wait_seconds);
-  update::Backoff backoff = LockBackoff();
   for (;;) {
-    auto gate = coordinator->MayReboot(std::chrono::system_clock::now());
-    std::chrono::milliseconds delay(poll_ms);
-    std::string reason;
-    if (gate && gate->reboot_now) {
+    update::RebootDecision gate = slot.Ask(std::chrono::system_clock::now());
+    if (gate.reboot_now) {
       out.reboot_now = true;
       break;
     }
-    if (gate) {
-      backoff.Reset();
-      reason = gate->wait_reason;
-    } else {
-      delay = backoff.Next();
-      reason = gate.error().message() + "; not rebooting, retrying";
-    }
-    if (reason != st.wait_reason) {
-      st.wait_reason = reason;
+    const std::chrono::milliseconds delay =
+        gate.error ? gate.retry_in : std::chrono::milliseconds(poll_ms);
+    if (gate.wait_reason != st.wait_reason) {
+      st.wait_reason = gate.wait_reason;
       BASALT_RETURN_IF_ERROR(store.Save(st));
-      log.Info(reason);
+      log.Info(gate.wait_reason);
     }
-    out.wait_reason = reason;
+    out.wait_reason = gate.wait_reason;
     if (!blocking) return out;
     if (wait_seconds > 0 && std::chrono::steady_clock::now() + delay > deadline) {
-      if (!gate) return std::unexpected(gate.error());
+      if (gate.error) return std::unexpected(*gate.error);
       return out;
     }
     std::this_thread::sleep_for(delay);
@@ -229,7 +238,7 @@ int RunApply(const ApplyArgs& a) {
   auto source = update::MakeUpdateSource(cfg, *fetcher, *keys, a.threshold);
   if (!source) return ReportError(source.error());
   update::StateStore store(a.state);
-  const std::string current = ActiveVersion(**target);
+  const std::string current = ActiveVersion(**target, log);
   if (have_config) {
     update::WriteMetricsOnSave(
         store, update::MetricsPathFor(cfg, a.state), [current] { return current; }, cfg.channel,
@@ -239,7 +248,7 @@ int RunApply(const ApplyArgs& a) {
   update::FlowOptions fl;
   fl.channel = cfg.channel;
   fl.machine_id = a.machine_id;
-  fl.boot_id = BootId();
+  fl.boot_id = BootId(log);
   if (!a.to.empty()) {
     fl.pin = a.to;
     fl.forced = true;
@@ -286,10 +295,11 @@ int RunApply(const ApplyArgs& a) {
   return kExitOk;
 }
 
-// The offline stand-in for what basalt-updated does after a reboot: the image "booted" the
-// updated slot and it passed its health checks (mark it good), or it did not and the bootloader
-// fell back (--rolled-back). Either way the reboot slot is given back and an Omaha server hears
-// the outcome. Idempotent: a rerun after a crash only gives the slot back again.
+// The offline stand-in for what basalt-updated does after a reboot, through the daemon's own
+// after-boot steps: the image "booted" the updated slot and it passed its health checks (mark it
+// good), or it did not and the bootloader fell back (--rolled-back). Either way the reboot slot
+// is given back and an Omaha server hears the outcome. Idempotent: a rerun after a crash only
+// gives the slot back again.
 int RunAfterBoot(const AfterBootArgs& a) {
   for (const auto& [name, value] : {std::pair{"--disk", a.disk}, std::pair{"--state", a.state}}) {
     if (value.empty()) {
@@ -306,14 +316,15 @@ int RunAfterBoot(const AfterBootArgs& a) {
   auto loaded_state = store.Load();
   if (!loaded_state) return ReportError(loaded_state.error());
   update::UpdateState st = *loaded_state;
-  auto current = std::make_shared<std::string>(ActiveVersion(**target));
+  auto current = std::make_shared<std::string>(ActiveVersion(**target, log));
   if (!a.config.empty()) {
     update::WriteMetricsOnSave(
         store, update::MetricsPathFor(cfg, a.state), [current] { return *current; }, cfg.channel,
         log);
   }
-  auto coordinator = update::MakeRebootCoordinator(cfg, a.machine_id);
+  auto coordinator = update::MakeRebootCoordinator(cfg, a.machine_id, &log);
   if (!coordinator) return ReportError(coordinator.error());
+  update::RebootSlot reboot_slot(**coordinator, LockBackoff(), log);
   Keyring no_keys;  // events only: nothing is verified here
   auto fetcher = http::MakeCurlFetcher();
   std::unique_ptr<update::UpdateSource> source;
@@ -330,9 +341,24 @@ int RunAfterBoot(const AfterBootArgs& a) {
                            .error());
   }
   if (staged) {
+    update::AfterBootSteps steps(update::AfterBootParts{
+        .target = **target,
+        .source = source.get(),
+        .reboot_slot = reboot_slot,
+        .log = log,
+        .persist = [&store](const update::UpdateState& s) { return store.Save(s); },
+        .facts =
+            [&] {
+              update::HostFacts facts;
+              facts.current_version = *current;
+              facts.channel = cfg.channel;
+              facts.machine_id = a.machine_id;
+              facts.boot_id = BootId(log);
+              return facts;
+            },
+    });
     auto active = (*target)->ActiveSlot();
     if (!active) return ReportError(active.error());
-    std::optional<update::UpdateEvent> event;
     if (!a.rolled_back) {
       if (boot::SlotName(*active) != st.target_slot) {
         return ReportError(Failf(ErrorKind::kPolicy,
@@ -340,12 +366,10 @@ int RunAfterBoot(const AfterBootArgs& a) {
                                  boot::SlotName(*active), st.target_slot)
                                .error());
       }
-      if (auto m = (*target)->boot().MarkGood(*active); !m) return ReportError(m.error());
-      st.phase = update::Phase::kGood;
-      st.booted_version = st.version;
-      st.wait_reason.clear();
+      // The image booted the new slot (the daemon's pending-health) and it passed its checks.
+      if (st.phase == update::Phase::kUpdatedNeedReboot) update::BeginPendingHealth(st);
       *current = st.version;
-      event = update::UpdateEvent::kUpdatedAndRebooted;
+      if (auto m = steps.MarkGood(st, *active); !m) return ReportError(m.error());
     } else {
       // What the bootloader does when the new slot's tries run out: the old slot boots again.
       if (boot::SlotName(*active) == st.target_slot) {
@@ -353,34 +377,16 @@ int RunAfterBoot(const AfterBootArgs& a) {
       }
       auto booted = (*target)->ActiveSlot();
       if (!booted) return ReportError(booted.error());
-      update::RecordRollback(st, boot::SlotName(*booted));
-      *current = ActiveVersion(**target);
-      event = update::UpdateEvent::kRolledBack;
-    }
-    if (auto sv = store.Save(st); !sv) return ReportError(sv.error());
-    if (source) {
-      update::HostFacts facts;
-      facts.current_version = *current;
-      facts.channel = cfg.channel;
-      facts.machine_id = a.machine_id;
-      facts.boot_id = BootId();
-      if (auto rep = source->Report(facts, *event, 0); !rep) {
-        log.Warn("cannot report the boot to the update server: " + rep.error().message());
-      }
+      *current = ActiveVersion(**target, log);
+      if (auto r = steps.RolledBack(st, *booted); !r) return ReportError(r.error());
     }
   }
-  // Give the reboot slot back; etcd unreachable means retry with backoff.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(a.reboot_wait);
-  update::Backoff backoff = LockBackoff();
-  for (;;) {
-    auto rel = (*coordinator)->AfterBoot();
-    if (rel) break;
-    auto delay = backoff.Next();
-    if (a.reboot_wait > 0 && std::chrono::steady_clock::now() + delay > deadline) {
-      return ReportError(rel.error());
-    }
-    log.Warn(rel.error().message() + "; retrying");
-    std::this_thread::sleep_for(delay);
+  // Give the reboot slot back (again, on a rerun); etcd unreachable means retry with backoff.
+  if (!staged || reboot_slot.release_pending()) {
+    auto released = reboot_slot.ReleaseWithin(
+        std::chrono::seconds(a.reboot_wait),
+        [](std::chrono::milliseconds d) { std::this_thread::sleep_for(d); });
+    if (!released) return ReportError(released.error());
   }
   if (a.json) {
     PrintJson(StateJson(st, *current, cfg.channel));
@@ -404,7 +410,8 @@ int RunStatus(const std::string& state_dir, const std::string& disk, bool json) 
     if (!disk.empty()) {
       auto target = update::OpenDiskImageTarget(disk);
       if (!target) return ReportError(target.error());
-      current = ActiveVersion(**target);
+      StderrLogger log(LogLevel::kWarning);
+      current = ActiveVersion(**target, log);
       // A staged image boots the new slot next, but has not "run" it yet: the reboot step
       // (after-boot) makes the new version current, as the metrics file says.
       if (s->phase == update::Phase::kUpdatedNeedReboot && !s->from_version.empty()) {

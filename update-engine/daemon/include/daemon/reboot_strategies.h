@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "common/log.h"
 #include "daemon/config.h"
 #include "daemon/reboot_coordinator.h"
 
@@ -30,8 +31,9 @@ WindowCheck CheckWindow(const daemon::RebootWindow& w, int weekday, int minute_o
 std::string DescribeWindow(const daemon::RebootWindow& w);
 
 // The strategy REBOOT_STRATEGY names; etcd-lock (fleet::EtcdLockCoordinator) contends as
-// machine_id.
-Result<std::unique_ptr<RebootCoordinator>> MakeRebootCoordinator(
-    const daemon::UpdateConfig& cfg, const std::string& machine_id = "");
+// machine_id and logs what it leaves to etcd to clean up to `log` (nullptr: stderr).
+Result<std::unique_ptr<RebootCoordinator>> MakeRebootCoordinator(const daemon::UpdateConfig& cfg,
+                                                                 const std::string& machine_id = "",
+                                                                 Logger* log = nullptr);
 
 }  // namespace basalt::update

@@ -16,9 +16,10 @@
 
 #include "common/keyring.h"
 #include "common/log.h"
-#include "daemon/backoff.h"
+#include "daemon/after_boot.h"
 #include "daemon/config.h"
 #include "daemon/reboot_coordinator.h"
+#include "daemon/reboot_slot.h"
 #include "daemon/state_store.h"
 #include "daemon/update_source.h"
 #include "daemon/update_target.h"
@@ -39,6 +40,28 @@ struct ManagerOptions {
   std::function<Status()> reboot;
 };
 
+// What the manager works with. Create wires the real ones from the options; tests hand in fakes
+// (tests/fakes) and a clock.
+struct ManagerParts {
+  // Behind pointers so their addresses stay put: the source may refer to the keyring and the
+  // fetcher.
+  std::unique_ptr<Keyring> keys;
+  std::unique_ptr<http::Fetcher> fetcher;
+  std::unique_ptr<UpdateSource> source;
+  std::unique_ptr<UpdateTarget> target;
+  std::unique_ptr<RebootCoordinator> coordinator;
+  // Jitter of the periodic check and of the reboot-lock retries, in [0, 1); empty:
+  // std::random_device.
+  std::function<double()> random01;
+  // The time the after-boot steps and the first periodic check count from; empty: the system
+  // clock. Tick is handed its time by the caller.
+  std::function<std::chrono::system_clock::time_point()> now;
+};
+
+// The production parts for `options`: the keys in keys_dir, curl, the source PROTOCOL names,
+// the disk image or the running host, the reboot strategy REBOOT_STRATEGY names.
+Result<ManagerParts> MakeManagerParts(const ManagerOptions& options, Logger& log);
+
 struct Snapshot {
   UpdateState state;
   double progress = 0;  // of the current phase, 0..1
@@ -51,6 +74,9 @@ struct Snapshot {
 class UpdateManager {
  public:
   static Result<std::unique_ptr<UpdateManager>> Create(ManagerOptions options, Logger& log);
+  // Over the given parts (every pointer set); loads the persisted state.
+  static Result<std::unique_ptr<UpdateManager>> Create(ManagerOptions options, ManagerParts parts,
+                                                       Logger& log);
   ~UpdateManager();
 
   Snapshot Get() const;
@@ -70,24 +96,20 @@ class UpdateManager {
   void Tick(std::chrono::system_clock::time_point now);
 
  private:
-  UpdateManager(ManagerOptions o, Logger& log) : opt_(std::move(o)), log_(log) {}
+  UpdateManager(ManagerOptions o, ManagerParts parts, Logger& log);
   Status StartFlow(bool check_only, std::optional<std::string> to);
   Status Persist(const UpdateState& s);
   void Publish(const UpdateState& s);
   Status RefreshCurrent();
   HostFacts Facts() const;
-  // Gives back what the reboot strategy took (the etcd slot) now, or retries from Tick with
-  // backoff: a good boot or a recorded rollback never waits on etcd.
-  void ReleaseRebootLock(std::chrono::system_clock::time_point now);
+  std::chrono::seconds Jittered(std::chrono::seconds interval);
 
   ManagerOptions opt_;
   Logger& log_;
-  Keyring keys_;
-  std::unique_ptr<http::Fetcher> fetcher_;
-  std::unique_ptr<UpdateSource> source_;
-  std::unique_ptr<UpdateTarget> target_;
-  std::unique_ptr<RebootCoordinator> coordinator_;
+  ManagerParts parts_;
   std::unique_ptr<StateStore> store_;
+  std::unique_ptr<RebootSlot> reboot_slot_;
+  std::unique_ptr<AfterBootSteps> after_boot_;
 
   mutable std::mutex mu_;
   Snapshot snap_;
@@ -98,12 +120,6 @@ class UpdateManager {
   std::chrono::system_clock::time_point next_check_{};
   std::chrono::system_clock::time_point pending_since_{};
   bool reboot_requested_ = false;
-  // The reboot strategy's AfterBoot still has to succeed (etcd was unreachable).
-  bool release_pending_ = false;
-  std::chrono::system_clock::time_point next_release_try_{};
-  // MayReboot failed (etcd unreachable): no reboot, and the next try waits.
-  std::chrono::system_clock::time_point next_gate_try_{};
-  std::unique_ptr<Backoff> lock_backoff_;
 };
 
 }  // namespace basalt::update

@@ -27,7 +27,9 @@ struct EtcdLockConfig {
 
 class EtcdLockCoordinator : public update::RebootCoordinator {
  public:
-  static Result<std::unique_ptr<EtcdLockCoordinator>> Create(EtcdLockConfig config);
+  // `log`: see RebootLock (nullptr: stderr).
+  static Result<std::unique_ptr<EtcdLockCoordinator>> Create(EtcdLockConfig config,
+                                                             Logger* log = nullptr);
 
   std::string_view strategy() const override { return "etcd-lock"; }
   Result<update::RebootGate> MayReboot(std::chrono::system_clock::time_point now) override;
@@ -39,7 +41,7 @@ class EtcdLockCoordinator : public update::RebootCoordinator {
   RebootLock& lock() { return *lock_; }
 
  private:
-  EtcdLockCoordinator(EtcdLockConfig config, std::unique_ptr<EtcdClient> etcd);
+  EtcdLockCoordinator(EtcdLockConfig config, std::unique_ptr<EtcdClient> etcd, Logger* log);
 
   EtcdLockConfig config_;
   std::unique_ptr<EtcdClient> etcd_;

@@ -13,11 +13,13 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "common/error.h"
+#include "common/log.h"
 #include "fleet/etcd_client.h"
 
 namespace basalt::fleet {
@@ -47,9 +49,10 @@ class RebootLock {
  public:
   // default_max: the slot count written when the group's semaphore does not exist yet. Once it
   // exists, the value in etcd wins (operators change it with SetMax), as with locksmith.
+  // `log` hears what is left to etcd to clean up (a lease that could not be revoked); nullptr:
+  // stderr.
   RebootLock(EtcdClient& etcd, std::string group, int64_t default_max,
-             std::chrono::seconds lease_ttl)
-      : etcd_(etcd), group_(std::move(group)), default_max_(default_max), lease_ttl_(lease_ttl) {}
+             std::chrono::seconds lease_ttl, Logger* log = nullptr);
 
   Result<LockState> Status(bool lease_ttls = false);
   Result<AcquireResult> Acquire(const std::string& machine_id);
@@ -65,11 +68,16 @@ class RebootLock {
 
  private:
   Result<LockState> Read(bool lease_ttls);
+  // Revokes a lease nothing needs any more. Best effort: a lease that stays expires after its
+  // TTL on its own, and it holds no key, so a failure is logged and the caller goes on.
+  void RevokeUnused(int64_t lease, std::string_view why);
 
   EtcdClient& etcd_;
   std::string group_;
   int64_t default_max_;
   std::chrono::seconds lease_ttl_;
+  std::unique_ptr<Logger> own_log_;  // when none was given
+  Logger* log_;
 };
 
 // Group names and machine ids become etcd key segments: [A-Za-z0-9._-], 1..128 characters.
