@@ -1,7 +1,7 @@
 // The grub and systemd-boot backends on an in-memory ESP, with emulations of what each
 // bootloader does at boot, so the whole A/B cycle runs here; the real tools are in
 // tests/integration/boot_*.
-#include "backends.h"
+#include "boot/backends.h"
 
 #include <gtest/gtest.h>
 #include <string.h>
@@ -73,7 +73,7 @@ Rig MakeGrub() {
     (*s.files)[f.path] = f.content;
   auto esp = std::make_unique<FakeEsp>(s.files);
   s.esp = esp.get();
-  s.bc = NewGrubBootControl(std::move(esp), std::nullopt);
+  s.bc = FindBootBackend("grub")->Open("", std::move(esp), std::nullopt);
   return s;
 }
 
@@ -85,7 +85,7 @@ Rig MakeSdBoot() {
   }
   auto esp = std::make_unique<FakeEsp>(s.files);
   s.esp = esp.get();
-  s.bc = NewSdBootControl(std::move(esp), std::nullopt);
+  s.bc = FindBootBackend("systemd-boot")->Open("", std::move(esp), std::nullopt);
   return s;
 }
 
