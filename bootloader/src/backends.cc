@@ -3,7 +3,6 @@
 #include "boot/backends.h"
 
 #include <algorithm>
-#include <cstdint>
 
 #include "backends/gptprio/gptprio_backend.h"
 #include "backends/grub/grub_backend.h"
@@ -47,7 +46,9 @@ constexpr BootBackend kBackends[] = {
     },
 };
 
-// What detection and the messages rely on, checked when the table is compiled.
+// Names are what every caller looks rows up by. (That exactly one row is the fallback is
+// checked by tests/unit/boot/registry_test.cc: with UBSan, comparing a function's address with
+// null is not a constant expression.)
 constexpr bool NamesAreUnique() {
   for (size_t i = 0; i < std::size(kBackends); ++i) {
     for (size_t j = i + 1; j < std::size(kBackends); ++j) {
@@ -56,15 +57,7 @@ constexpr bool NamesAreUnique() {
   }
   return true;
 }
-constexpr size_t FallbackIndex() {
-  size_t found = std::size(kBackends);
-  for (size_t i = 0; i < std::size(kBackends); ++i) {
-    if (kBackends[i].detect == nullptr) found = found == std::size(kBackends) ? i : SIZE_MAX;
-  }
-  return found;
-}
 static_assert(NamesAreUnique(), "two backends share a name");
-static_assert(FallbackIndex() < std::size(kBackends), "exactly one backend must have no detect");
 
 }  // namespace
 
@@ -89,7 +82,10 @@ const BootBackend& DefaultBootBackend() {
 }
 
 const BootBackend& FallbackBootBackend() {
-  return kBackends[FallbackIndex()];
+  for (const BootBackend& b : kBackends) {
+    if (b.detect == nullptr) return b;
+  }
+  return kBackends[std::size(kBackends) - 1];  // unreachable: the table has its fallback row
 }
 
 std::vector<std::string> BootBackendNames() {
