@@ -126,6 +126,13 @@ TEST(BackendRegistry, DetectionOrderAndFallback) {
   EXPECT_EQ((*both)->name, "systemd-boot");
 }
 
+// The lists in messages, as they read before the registry existed. The one line a new row
+// changes on purpose.
+TEST(BackendRegistry, MessagesListTheNamesAsBefore) {
+  EXPECT_EQ(JoinBootBackendNames(" or "), "grub, systemd-boot or gptprio");
+  EXPECT_EQ(JoinBootBackendNames(", "), "grub, systemd-boot, gptprio");
+}
+
 TEST(BackendRegistry, UnknownNamesAreRefusedWithTheRegistryNames) {
   FreshEspOptions o;
   EXPECT_EQ(o.backend, DefaultBootBackend().name);
@@ -133,19 +140,19 @@ TEST(BackendRegistry, UnknownNamesAreRefusedWithTheRegistryNames) {
   auto fresh = FreshEspFiles(o);
   ASSERT_FALSE(fresh);
   EXPECT_EQ(fresh.error().message(),
-            "boot backend 'lilo' is not one of grub, systemd-boot, gptprio");
+            "boot backend 'lilo' is not one of " + JoinBootBackendNames(", "));
 
   basalt::testing::TempDir dir;
   BootTarget target{.disk = MakeFreshDisk(dir), .backend = "lilo"};
   auto bc = OpenBootControl(target);
   ASSERT_FALSE(bc);
   EXPECT_EQ(bc.error().message(),
-            "unknown boot backend 'lilo' (expected grub, systemd-boot or gptprio)");
+            "unknown boot backend 'lilo' (expected " + JoinBootBackendNames(" or ") + ")");
 
   auto def = image::ParseDefinition("[boot]\nbackend = \"lilo\"\n", "d.toml");
   ASSERT_FALSE(def);
   EXPECT_EQ(def.error().message(),
-            "d.toml: boot.backend 'lilo' must be grub, systemd-boot or gptprio");
+            "d.toml: boot.backend 'lilo' must be " + JoinBootBackendNames(" or "));
   EXPECT_EQ(image::ImageDefinition{}.boot_backend, DefaultBootBackend().name);
 }
 
