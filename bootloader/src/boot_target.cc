@@ -9,11 +9,10 @@
 #include <sstream>
 #include <vector>
 
-#include "backends.h"
-#include "backends/grub/grub_layout.h"
-#include "backends/systemd-boot/bls_layout.h"
+#include "boot/backends.h"
 #include "common/fd.h"
 #include "disk/gpt_disk.h"
+#include "esp_files.h"
 
 namespace basalt::boot {
 namespace {
@@ -107,16 +106,6 @@ Result<std::unique_ptr<EspFiles>> OpenEsp(const disk::GptDisk& disk, bool host) 
   return OpenEspMtools(disk.path(), esp.start_bytes, esp.size_bytes);
 }
 
-Result<std::string> DetectBackend(EspFiles& esp) {
-  BASALT_ASSIGN_OR_RETURN(std::vector<std::string> entries, esp.List(kBlsEntriesDir));
-  for (const std::string& e : entries) {
-    if (e.starts_with("basalt-") && e.ends_with(".conf")) return std::string("systemd-boot");
-  }
-  BASALT_ASSIGN_OR_RETURN(std::optional<std::string> env, ReadRecovering(esp, kGrubEnvPath));
-  if (env) return std::string("grub");
-  return std::string("gptprio");
-}
-
 }  // namespace
 
 std::optional<Slot> SlotFromCmdline(std::string_view cmdline, std::string_view usr_a_partuuid,
@@ -154,20 +143,25 @@ Result<std::unique_ptr<BootControl>> OpenBootControl(const BootTarget& target) {
   std::unique_ptr<EspFiles> esp;
   auto esp_or = OpenEsp(disk, host);
   if (esp_or) esp = std::move(*esp_or);
-  std::string backend;
+  const BootBackend* backend = nullptr;
   if (target.backend) {
-    backend = *target.backend;
+    backend = FindBootBackend(*target.backend);
   } else if (esp) {
-    BASALT_ASSIGN_OR_RETURN(backend, DetectBackend(*esp));
+    BASALT_ASSIGN_OR_RETURN(backend, DetectBootBackend(*esp));
   } else {
-    backend = "gptprio";
+    backend = &FallbackBootBackend();
   }
-  if (backend == "gptprio") return NewGptPrioBootControl(disk_path, std::move(esp), current);
+  // A backend whose state is not on the ESP opens without one; an unknown name is reported
+  // only once the ESP's own error (if any) has been.
+  if (backend != nullptr && !backend->needs_esp) {
+    return backend->Open(disk_path, std::move(esp), current);
+  }
   if (!esp) return std::unexpected(esp_or.error());
-  if (backend == "grub") return NewGrubBootControl(std::move(esp), current);
-  if (backend == "systemd-boot") return NewSdBootControl(std::move(esp), current);
-  return Failf(ErrorKind::kInvalidInput,
-               "unknown boot backend '{}' (expected grub, systemd-boot or gptprio)", backend);
+  if (backend == nullptr) {
+    return Failf(ErrorKind::kInvalidInput, "unknown boot backend '{}' (expected {})",
+                 *target.backend, JoinBootBackendNames(" or "));
+  }
+  return backend->Open(disk_path, std::move(esp), current);
 }
 
 }  // namespace basalt::boot

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <functional>
+#include <string>
+#include <string_view>
 
 #include "boot/boot_control.h"
 
@@ -10,7 +12,10 @@ namespace basalt::boot {
 
 class TableBootControl : public BootControl {
  public:
-  explicit TableBootControl(std::optional<Slot> current) : current_(current) {}
+  // `backend` is the registry's name for it (boot/backends.h).
+  TableBootControl(std::string_view backend, std::optional<Slot> current)
+      : backend_(backend), current_(current) {}
+  std::string_view backend() const override { return backend_; }
   std::optional<Slot> current() const override { return current_; }
 
   Result<BootStatus> GetStatus() override;
@@ -30,6 +35,7 @@ class TableBootControl : public BootControl {
 
  private:
   Status Update(const std::function<Result<SlotTable>(const SlotTable&)>& rule);
+  std::string backend_;
   std::optional<Slot> current_;
 };
 

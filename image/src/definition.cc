@@ -6,9 +6,14 @@
 #include <cmath>
 #include <set>
 
+#include "boot/backends.h"
 #include "common/fd.h"
 
 namespace basalt::image {
+
+std::string DefaultBootBackendName() {
+  return std::string(boot::DefaultBootBackend().name);
+}
 
 std::string_view UsrCompressionName(UsrCompression c) {
   return c == UsrCompression::kLz4hc ? "lz4hc" : "none";
@@ -219,11 +224,9 @@ Result<ImageDefinition> ParseDefinition(std::string_view toml_text, std::string_
     BASALT_ASSIGN_OR_RETURN(auto key, GetString(*t, "key", "signing.", source));
     if (key) def.signing_key = *key;
   }
-  if (def.boot_backend != "grub" && def.boot_backend != "systemd-boot" &&
-      def.boot_backend != "gptprio") {
-    return Failf(ErrorKind::kInvalidInput,
-                 "{}: boot.backend '{}' must be grub, systemd-boot or gptprio", source,
-                 def.boot_backend);
+  if (boot::FindBootBackend(def.boot_backend) == nullptr) {
+    return Failf(ErrorKind::kInvalidInput, "{}: boot.backend '{}' must be {}", source,
+                 def.boot_backend, boot::JoinBootBackendNames(" or "));
   }
   return def;
 }

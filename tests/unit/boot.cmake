@@ -4,5 +4,8 @@ basalt_add_gtest(boot_unit_test
     ${CMAKE_CURRENT_LIST_DIR}/boot/grubenv_test.cc
     ${CMAKE_CURRENT_LIST_DIR}/boot/backends_test.cc
     ${CMAKE_CURRENT_LIST_DIR}/boot/init_test.cc
-  LIBS basalt_boot basalt_init_lib
+    ${CMAKE_CURRENT_LIST_DIR}/boot/init_steps_test.cc
+    ${CMAKE_CURRENT_LIST_DIR}/boot/registry_test.cc
+  LIBS basalt_boot basalt_init_lib basalt_disk basalt_image basalt_boot_cli basalt_image_cli
+       PkgConfig::CRYPTSETUP
   PRIVATE_OF basalt_boot basalt_init_lib)

@@ -3,8 +3,7 @@
 #include <memory>
 #include <optional>
 
-#include "backends/grub/grub_layout.h"
-#include "backends/systemd-boot/bls_layout.h"
+#include "boot/backends.h"
 #include "boot/boot_target.h"
 #include "esp_files.h"
 #include "image/initramfs_stage.h"
@@ -24,8 +23,9 @@ struct BootOptions {
 
 void AddCommonOptions(CLI::App* app, const std::shared_ptr<BootOptions>& o) {
   app->add_option("--disk", o->disk, "work offline on this disk image (or device)");
-  app->add_option("--backend", o->backend, "grub, systemd-boot or gptprio (default: detect)")
-      ->check(CLI::IsMember({"grub", "systemd-boot", "gptprio"}));
+  app->add_option("--backend", o->backend,
+                  fmt::format("{} (default: detect)", boot::JoinBootBackendNames(" or ")))
+      ->check(CLI::IsMember(boot::BootBackendNames()));
   app->add_flag("--json", o->json, "machine-readable output");
 }
 
@@ -180,15 +180,15 @@ void AddBootCommands(CLI::App& app, CommandRunner& runner) {
   });
 
   struct Layout {
-    std::string backend = "grub";
+    std::string backend = std::string(boot::DefaultBootBackend().name);
     boot::SlotEntry entry;
     std::string dir;
   };
   auto lay = std::make_shared<Layout>();
   CLI::App* esp_layout = boot->add_subcommand(
       "esp-layout", "write the ESP text files of a fresh image (slot A good) into a directory");
-  esp_layout->add_option("--backend", lay->backend, "grub or systemd-boot")
-      ->check(CLI::IsMember({"grub", "systemd-boot"}))
+  esp_layout->add_option("--backend", lay->backend, boot::JoinBootBackendNames(" or "))
+      ->check(CLI::IsMember(boot::BootBackendNames()))
       ->capture_default_str();
   esp_layout->add_option("--version", lay->entry.version, "OS version of slot A")->required();
   esp_layout->add_option("--usr-partuuid", lay->entry.usr_partuuid, "PARTUUID of USR-A")
@@ -199,8 +199,12 @@ void AddBootCommands(CLI::App& app, CommandRunner& runner) {
   esp_layout->add_option("--output-dir", lay->dir, "directory to write into")->required();
   esp_layout->callback([&runner, lay] {
     runner.Set([lay] {
-      auto files = lay->backend == "grub" ? boot::GrubEspFiles(lay->entry)
-                                          : boot::SdBootEspFiles(lay->entry);
+      const boot::BootBackend* backend = boot::FindBootBackend(lay->backend);
+      if (backend == nullptr) {  // CLI11 checked --backend; a default must be a row too
+        return ReportError(Error(ErrorKind::kInvalidInput,
+                                 fmt::format("unknown boot backend '{}'", lay->backend)));
+      }
+      auto files = backend->esp_text_files(lay->entry);
       if (!files) return ReportError(files.error());
       auto esp = boot::OpenEspDirectory(lay->dir);
       for (const boot::EspTextFile& f : *files) {

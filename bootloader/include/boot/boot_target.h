@@ -12,12 +12,12 @@ namespace basalt::boot {
 
 struct BootTarget {
   std::optional<std::string> disk;     // offline image or device; absent: the running host
-  std::optional<std::string> backend;  // "grub", "systemd-boot", "gptprio"; absent: detect
+  std::optional<std::string> backend;  // a name in boot/backends.h; absent: detect
   std::string proc_cmdline = "/proc/cmdline";
 };
 
-// Backend detection, in order: BLS entries named basalt-* → systemd-boot; /basalt/grubenv →
-// grub; otherwise gptprio.
+// Without a backend named, the ESP's state decides (DetectBootBackend in boot/backends.h: BLS
+// entries named basalt-* → systemd-boot; /basalt/grubenv → grub; otherwise gptprio).
 Result<std::unique_ptr<BootControl>> OpenBootControl(const BootTarget& target);
 
 // The running slot from a kernel command line: basalt.usr= (or mount.usr=) naming USR-A's or

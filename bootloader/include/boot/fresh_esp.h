@@ -9,23 +9,21 @@
 #include <string>
 #include <vector>
 
+#include "boot/backends.h"
 #include "boot/slot_entry.h"
 
 namespace basalt::boot {
 
-struct EspTextFile {
-  std::string path;
-  std::string content;
-};
-
 struct FreshEspOptions {
-  std::string backend = "grub";  // grub | systemd-boot | gptprio
+  std::string backend = std::string(DefaultBootBackend().name);  // a name in boot/backends.h
   SlotEntry slot_a;
   std::string scratch_dir;  // grub-mkimage writes its output here
   // From Debian's systemd-boot-efi.
   std::string sdboot_efi = "/usr/lib/systemd/boot/efi/systemd-bootx64.efi";
 };
 
+// The backend's text files (BootBackend::esp_text_files), then its boot loader at
+// /EFI/BOOT/BOOTX64.EFI (BootBackend::boot_loader).
 Result<std::vector<EspTextFile>> FreshEspFiles(const FreshEspOptions& options);
 
 // USR-A's GPT attribute bits in a fresh image: the gptprio triple of slot A as good with

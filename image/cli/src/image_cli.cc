@@ -10,11 +10,12 @@
 #include <string>
 #include <vector>
 
+#include "boot/backends.h"
 #include "common/fd.h"
 #include "common/log.h"
+#include "common/subprocess.h"
 #include "image/builder.h"
 #include "image/definition.h"
-#include "common/subprocess.h"
 
 #ifndef BASALT_VERSION
 #define BASALT_VERSION "0.0.0"
@@ -185,8 +186,8 @@ void AddImageCommands(CLI::App& app, CommandRunner& runner) {
   build->add_option("--esp-size", flags->esp_size, "Size of EFI-SYSTEM, e.g. 256MiB");
   build->add_option("--oem-size", flags->oem_size, "Size of OEM, e.g. 128MiB");
   build->add_option("--kernel-cmdline", flags->kernel_cmdline, "Extra kernel command line");
-  build->add_option("--boot-backend", flags->boot_backend, "grub, systemd-boot or gptprio")
-      ->check(CLI::IsMember({"grub", "systemd-boot", "gptprio"}));
+  build->add_option("--boot-backend", flags->boot_backend, boot::JoinBootBackendNames(" or "))
+      ->check(CLI::IsMember(boot::BootBackendNames()));
   build->add_option("--init", flags->init,
                     "basalt-init binary for the initramfs (default: next to this basalt)");
   build->add_flag("--json", flags->json, "Print image.json on stdout");

@@ -17,6 +17,10 @@ inline constexpr uint64_t kMiB = 1024 * 1024;
 enum class UsrCompression { kNone, kLz4hc };
 std::string_view UsrCompressionName(UsrCompression c);
 
+// The boot backend of a definition that names none: the default row of bootloader's backend
+// registry (boot/backends.h), which also validates boot.backend.
+std::string DefaultBootBackendName();
+
 struct PartitionSizes {
   uint64_t esp = 256 * kMiB;   // two slots' kernel + initramfs, with room for growth
   uint64_t usr = 1024 * kMiB;  // each of USR-A and USR-B (Flatcar: 1 GiB)
@@ -31,7 +35,7 @@ struct ImageDefinition {
   std::string usr_filesystem = "erofs";
   UsrCompression usr_compression = UsrCompression::kNone;
   std::string kernel_cmdline;  // appended to the generated command line
-  std::string boot_backend = "grub";
+  std::string boot_backend = DefaultBootBackendName();
   // Top-level entries of the tree copied into ROOT (everything else outside /usr is left out).
   std::vector<std::string> root_seed = {"bin",   "etc",    "home",  "lib", "lib32",
                                         "lib64", "libx32", "media", "mnt", "opt",

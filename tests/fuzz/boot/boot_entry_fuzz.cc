@@ -16,7 +16,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     auto again = ParseBlsName(FormatBlsName(**name));
     if (!again || !*again || **again != **name) std::abort();
   }
-  if (auto e = ParseBlsEntry(in)) (void)RenderBlsEntry(Slot::kA, *e);
+  if (auto e = ParseBlsEntry(in)) {
+    if (!RenderBlsEntry(Slot::kA, *e)) std::abort();
+  }
   if (auto e = ParseGrubSlotConfig(in)) {
     auto text = RenderGrubSlotConfig(Slot::kB, *e);
     if (!text) std::abort();

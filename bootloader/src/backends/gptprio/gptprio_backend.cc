@@ -1,6 +1,8 @@
 // gptprio backend: slot state in the GPT attribute bits of USR-A/USR-B, written with libfdisk.
-#include "backends.h"
+#include "backends/gptprio/gptprio_backend.h"
+
 #include "backends/gptprio/gptprio_bits.h"
+#include "backends/grub/grub_backend.h"
 #include "disk/gpt_disk.h"
 #include "table_boot_control.h"
 
@@ -13,13 +15,13 @@ std::string_view UsrLabel(Slot slot) {
 
 class GptPrioBootControl final : public TableBootControl {
  public:
-  GptPrioBootControl(std::string disk, std::unique_ptr<EspFiles> esp, std::optional<Slot> current)
-      : TableBootControl(current), disk_(std::move(disk)), esp_(std::move(esp)) {}
-  std::string_view backend() const override { return "gptprio"; }
+  GptPrioBootControl(std::string_view name, std::string disk, std::unique_ptr<EspFiles> esp,
+                     std::optional<Slot> current)
+      : TableBootControl(name, current), disk_(std::move(disk)), esp_(std::move(esp)) {}
 
   Status InstallSlot(Slot slot, const SlotEntry& entry, const std::string& kernel_file,
                      const std::string& initrd_file) override {
-    if (!esp_) return Fail(ErrorKind::kNotFound, "gptprio: no ESP to install the slot on");
+    if (!esp_) return Failf(ErrorKind::kNotFound, "{}: no ESP to install the slot on", backend());
     return InstallGrubStyleSlot(*esp_, slot, entry, kernel_file, initrd_file);
   }
 
@@ -57,9 +59,10 @@ class GptPrioBootControl final : public TableBootControl {
 
 }  // namespace
 
-std::unique_ptr<BootControl> NewGptPrioBootControl(std::string disk, std::unique_ptr<EspFiles> esp,
+std::unique_ptr<BootControl> NewGptPrioBootControl(std::string_view name, std::string disk,
+                                                   std::unique_ptr<EspFiles> esp,
                                                    std::optional<Slot> current) {
-  return std::make_unique<GptPrioBootControl>(std::move(disk), std::move(esp), current);
+  return std::make_unique<GptPrioBootControl>(name, std::move(disk), std::move(esp), current);
 }
 
 }  // namespace basalt::boot

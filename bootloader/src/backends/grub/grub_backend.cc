@@ -1,6 +1,12 @@
 // GRUB backend: slot state in /basalt/grubenv, consumed by the generated grub.cfg.
-#include "backends.h"
+#include "backends/grub/grub_backend.h"
+
+#include <unistd.h>
+
 #include "backends/grub/grub_layout.h"
+#include "boot/fresh_esp.h"
+#include "common/fd.h"
+#include "common/subprocess.h"
 #include "table_boot_control.h"
 
 namespace basalt::boot {
@@ -28,9 +34,8 @@ namespace {
 
 class GrubBootControl final : public TableBootControl {
  public:
-  GrubBootControl(std::unique_ptr<EspFiles> esp, std::optional<Slot> current)
-      : TableBootControl(current), esp_(std::move(esp)) {}
-  std::string_view backend() const override { return "grub"; }
+  GrubBootControl(std::string_view name, std::unique_ptr<EspFiles> esp, std::optional<Slot> current)
+      : TableBootControl(name, current), esp_(std::move(esp)) {}
 
   Status InstallSlot(Slot slot, const SlotEntry& entry, const std::string& kernel_file,
                      const std::string& initrd_file) override {
@@ -57,8 +62,8 @@ class GrubBootControl final : public TableBootControl {
   Result<GrubEnv> LoadEnv() {
     BASALT_ASSIGN_OR_RETURN(std::optional<std::string> block, ReadRecovering(*esp_, kGrubEnvPath));
     if (!block) {
-      return Failf(ErrorKind::kNotFound, "{}: no {} (is this a grub-backend image?)",
-                   esp_->Describe(), kGrubEnvPath);
+      return Failf(ErrorKind::kNotFound, "{}: no {} (is this a {}-backend image?)",
+                   esp_->Describe(), kGrubEnvPath, backend());
     }
     auto env = ParseGrubEnv(*block);
     if (!env) return std::unexpected(std::move(env).error().WithContext(kGrubEnvPath));
@@ -70,9 +75,26 @@ class GrubBootControl final : public TableBootControl {
 
 }  // namespace
 
-std::unique_ptr<BootControl> NewGrubBootControl(std::unique_ptr<EspFiles> esp,
+std::unique_ptr<BootControl> NewGrubBootControl(std::string_view name, std::string /*disk*/,
+                                                std::unique_ptr<EspFiles> esp,
                                                 std::optional<Slot> current) {
-  return std::make_unique<GrubBootControl>(std::move(esp), current);
+  return std::make_unique<GrubBootControl>(name, std::move(esp), current);
+}
+
+Result<bool> HasGrubEnv(EspFiles& esp) {
+  BASALT_ASSIGN_OR_RETURN(std::optional<std::string> env, ReadRecovering(esp, kGrubEnvPath));
+  return env.has_value();
+}
+
+// grub-mkimage's output depends only on its arguments and the installed GRUB modules.
+Result<std::string> BuildGrubEfi(const FreshEspOptions& options) {
+  std::string path = options.scratch_dir + "/BOOTX64.EFI.grub";
+  auto run = RunCommandOk(Command(GrubMkimageArgv(path)));
+  Result<std::string> bytes =
+      run ? ReadFileToString(path) : Result<std::string>(std::unexpected(run.error()));
+  ::unlink(path.c_str());
+  if (!bytes) return std::unexpected(bytes.error().WithContext("build the GRUB EFI image"));
+  return bytes;
 }
 
 }  // namespace basalt::boot

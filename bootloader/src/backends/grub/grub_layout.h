@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "backends/grub/grubenv.h"
-#include "boot/fresh_esp.h"  // EspTextFile
+#include "boot/backends.h"  // EspTextFile
 #include "boot/slot_entry.h"
 #include "boot/slot_policy.h"
 

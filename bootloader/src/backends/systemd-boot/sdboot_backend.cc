@@ -1,8 +1,11 @@
 // systemd-boot backend: slot state is the name of each slot's BLS entry (bls_layout.h).
+#include "backends/systemd-boot/sdboot_backend.h"
+
 #include <array>
 
-#include "backends.h"
 #include "backends/systemd-boot/bls_layout.h"
+#include "boot/fresh_esp.h"
+#include "common/fd.h"
 #include "table_boot_control.h"
 
 namespace basalt::boot {
@@ -18,9 +21,8 @@ std::string EntryPath(const BlsName& name) {
 
 class SdBootControl final : public TableBootControl {
  public:
-  SdBootControl(std::unique_ptr<EspFiles> esp, std::optional<Slot> current)
-      : TableBootControl(current), esp_(std::move(esp)) {}
-  std::string_view backend() const override { return "systemd-boot"; }
+  SdBootControl(std::string_view name, std::unique_ptr<EspFiles> esp, std::optional<Slot> current)
+      : TableBootControl(name, current), esp_(std::move(esp)) {}
 
   Status InstallSlot(Slot slot, const SlotEntry& entry, const std::string& kernel_file,
                      const std::string& initrd_file) override {
@@ -116,9 +118,27 @@ class SdBootControl final : public TableBootControl {
 
 }  // namespace
 
-std::unique_ptr<BootControl> NewSdBootControl(std::unique_ptr<EspFiles> esp,
+std::unique_ptr<BootControl> NewSdBootControl(std::string_view name, std::string /*disk*/,
+                                              std::unique_ptr<EspFiles> esp,
                                               std::optional<Slot> current) {
-  return std::make_unique<SdBootControl>(std::move(esp), current);
+  return std::make_unique<SdBootControl>(name, std::move(esp), current);
+}
+
+Result<bool> HasBasaltBlsEntries(EspFiles& esp) {
+  BASALT_ASSIGN_OR_RETURN(std::vector<std::string> entries, esp.List(kBlsEntriesDir));
+  for (const std::string& e : entries) {
+    if (e.starts_with("basalt-") && e.ends_with(".conf")) return true;
+  }
+  return false;
+}
+
+Result<std::string> ReadSdBootEfi(const FreshEspOptions& options) {
+  auto efi = ReadFileToString(options.sdboot_efi);
+  if (!efi) {
+    return std::unexpected(
+        efi.error().WithContext("systemd-boot EFI binary (Debian package systemd-boot-efi)"));
+  }
+  return efi;
 }
 
 }  // namespace basalt::boot
