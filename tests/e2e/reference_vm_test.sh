@@ -14,6 +14,7 @@ BUILD=$(cd "$1" && pwd); BIN=$BUILD/bin
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 W=${2:-$(mktemp -d /var/tmp/basalt-e2e-XXXXXX)}
 mkdir -p "$W"
+W=$(cd "$W" && pwd)  # nginx takes its paths relative to its prefix, not to here
 . "$SRC/tests/e2e/reference_lib.sh"
 
 for tool in qemu-system-x86_64 nginx socat debootstrap veritysetup; do
