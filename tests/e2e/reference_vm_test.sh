@@ -357,7 +357,7 @@ debugfs -w -R "write $W/pin.conf /etc/basalt/update.conf" "$loopdev" >/dev/null 
 [ "$(debugfs -R "cat /etc/basalt/update.conf" "$loopdev" 2>/dev/null)" = "$(cat "$W/pin.conf")" ] ||
   { losetup -d "$loopdev"; fail "could not write PIN into ROOT"; }
 losetup -d "$loopdev"
-log "PIN=2.0.0 written to /etc/basalt/update.conf"
+log "$(head -1 "$W/pin.conf") written to /etc/basalt/update.conf"
 boot
 booted 1.0.0 A
 st=$(ref_wait_staged "$serial" "$from" 2.0.0 600) || fail "the pinned host did not move to 2.0.0 and reboot"
