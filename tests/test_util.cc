@@ -103,23 +103,31 @@ int EphemeralPort() {
 PortReservation::PortReservation() {
   for (int attempt = 0; attempt < 100; ++attempt) {
     int port = EphemeralPort();
-    if (port == 0) continue;
-    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) break;
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    // Abstract namespace: sun_path starts with a NUL byte; the name is not NUL-terminated.
-    std::string name = "basalt-test-port-" + std::to_string(port);
-    std::memcpy(addr.sun_path + 1, name.data(), name.size());
-    socklen_t len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size());
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), len) == 0) {
-      lock_fd_ = fd;
-      port_ = port;
-      return;
-    }
-    ::close(fd);  // EADDRINUSE: another test process holds this port
+    if (port != 0 && Lock(port)) return;
   }
   throw std::runtime_error("could not reserve a TCP port on 127.0.0.1");
+}
+
+PortReservation::PortReservation(int port) {
+  if (!Lock(port)) throw std::runtime_error("port " + std::to_string(port) + " is reserved");
+}
+
+bool PortReservation::Lock(int port) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  // Abstract namespace: sun_path starts with a NUL byte; the name is not NUL-terminated.
+  std::string name = "basalt-test-port-" + std::to_string(port);
+  std::memcpy(addr.sun_path + 1, name.data(), name.size());
+  socklen_t len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size());
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0) {
+    ::close(fd);  // EADDRINUSE: another test process holds this port
+    return false;
+  }
+  lock_fd_ = fd;
+  port_ = port;
+  return true;
 }
 
 PortReservation::~PortReservation() {

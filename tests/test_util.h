@@ -54,12 +54,16 @@ void WriteFile(const std::string& path, const std::string& data);
 class PortReservation {
  public:
   PortReservation();  // throws when no port can be reserved
+  // Reserves exactly `port`; throws when another reservation (any process) holds it.
+  explicit PortReservation(int port);
   ~PortReservation();
   PortReservation(const PortReservation&) = delete;
   PortReservation& operator=(const PortReservation&) = delete;
   int port() const { return port_; }
 
  private:
+  bool Lock(int port);
+
   int lock_fd_ = -1;
   int port_ = 0;
 };
