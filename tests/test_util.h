@@ -43,4 +43,32 @@ std::string MissingTool(const std::vector<std::string>& tools);
 // Writes `data` to `path`, creating parent directories.
 void WriteFile(const std::string& path, const std::string& data);
 
+// A TCP port on 127.0.0.1 for a server a test starts (nginx, etcd), reserved among the test
+// processes of this machine until destroyed. Binding port 0 and closing the socket, then
+// starting the server there, is not enough under `ctest -j`: two processes may be handed the
+// same port, and the one whose server lost the race would talk to the other's. The reservation
+// is an abstract unix socket named after the port (released by the kernel when the process
+// dies, so a crashed test leaves nothing behind); every fixture of this suite takes one before
+// it listens. A process outside the suite may still take the port before the server binds it:
+// the server then fails to start and the fixture tries another port.
+class PortReservation {
+ public:
+  PortReservation();  // throws when no port can be reserved
+  // Reserves exactly `port`; throws when another reservation (any process) holds it.
+  explicit PortReservation(int port);
+  ~PortReservation();
+  PortReservation(const PortReservation&) = delete;
+  PortReservation& operator=(const PortReservation&) = delete;
+  int port() const { return port_; }
+
+ private:
+  bool Lock(int port);
+
+  int lock_fd_ = -1;
+  int port_ = 0;
+};
+
+// Whether something accepts TCP connections on 127.0.0.1:port.
+bool PortOpen(int port);
+
 }  // namespace basalt::testing

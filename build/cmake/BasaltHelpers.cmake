@@ -35,23 +35,41 @@ function(basalt_private_access target)
   endforeach()
 endfunction()
 
-# basalt_add_gtest(NAME SOURCES... LIBS ... [PRIVATE_OF libs...] [LABELS ...])
-# One GoogleTest binary registered with ctest as a single test per binary; keeps ctest's
-# summary readable and each binary's start-up cost paid once.
+include(GoogleTest)
+
+# basalt_add_gtest(NAME SOURCES... LIBS ... [PRIVATE_OF libs...] [LABELS ...] [TIMEOUT s]
+#                  [ONE_PROCESS])
+# One GoogleTest binary. Its main() (tests/gtest_main.cc) exits 77 when a case was skipped and
+# none failed, and names each skipped case on a "BASALT-SKIP" line, so ctest reports a skip as
+# skipped instead of passed.
+# By default each case is its own ctest test (NAME.Suite.Case, found by running the binary with
+# --gtest_list_tests after it links), so a skip or a failure shows which case it was.
+# ONE_PROCESS registers the binary as a single ctest test NAME instead: for binaries whose suite
+# fixture (images, repositories, servers built in SetUpTestSuite) would otherwise be rebuilt for
+# every case, at a cost of minutes per CI run (docs/development.md has the figures). Such a
+# binary shows as skipped when any of its cases skipped; its BASALT-SKIP lines say which.
 function(basalt_add_gtest name)
-  cmake_parse_arguments(ARG "" "TIMEOUT" "SOURCES;LIBS;LABELS;PRIVATE_OF" ${ARGN})
+  cmake_parse_arguments(ARG "ONE_PROCESS" "TIMEOUT" "SOURCES;LIBS;LABELS;PRIVATE_OF" ${ARGN})
   add_executable(${name} ${ARG_SOURCES})
   basalt_private_access(${name} ${ARG_PRIVATE_OF})
-  target_link_libraries(${name} PRIVATE ${ARG_LIBS} basalt_test_util GTest::gtest GTest::gtest_main
-    GTest::gmock)
-  add_test(NAME ${name} COMMAND ${name})
-  set_tests_properties(${name} PROPERTIES
-    ENVIRONMENT "BASALT_BIN_DIR=${CMAKE_BINARY_DIR}/bin;BASALT_SOURCE_DIR=${CMAKE_SOURCE_DIR}")
+  target_link_libraries(${name} PRIVATE ${ARG_LIBS} basalt_test_util basalt_gtest_main
+    GTest::gtest GTest::gmock)
+  # No ENVIRONMENT: BASALT_BIN_DIR and BASALT_SOURCE_DIR default in main() to the binary's own
+  # directory and the source tree (a list-valued property does not survive
+  # gtest_discover_tests), which also makes a binary run by hand find them.
+  set(props SKIP_RETURN_CODE 77)
   if(ARG_LABELS)
-    set_tests_properties(${name} PROPERTIES LABELS "${ARG_LABELS}")
+    list(APPEND props LABELS "${ARG_LABELS}")
   endif()
   if(ARG_TIMEOUT)
-    set_tests_properties(${name} PROPERTIES TIMEOUT ${ARG_TIMEOUT})
+    list(APPEND props TIMEOUT ${ARG_TIMEOUT})
+  endif()
+  if(ARG_ONE_PROCESS)
+    add_test(NAME ${name} COMMAND ${name})
+    set_tests_properties(${name} PROPERTIES ${props})
+  else()
+    gtest_discover_tests(${name} TEST_PREFIX "${name}." PROPERTIES ${props}
+      DISCOVERY_TIMEOUT 60)
   endif()
 endfunction()
 

@@ -67,9 +67,11 @@ UNIT
 }
 
 # ref_nginx_start WWW DIR: serves WWW on a free 127.0.0.1 port with its access log in
-# DIR/access.log; sets NGINX_PORT and NGINX_PID.
+# DIR/access.log; sets NGINX_PORT and NGINX_PID. The port is chosen free, but another server
+# (a test running beside this one) may take it before nginx binds it: a token only this nginx
+# serves proves that the server answering on the port is this one.
 ref_nginx_start() {
-  local www=$1 dir=$2 port
+  local www=$1 dir=$2 port token="basalt-e2e-$$-$RANDOM"
   mkdir -p "$dir/tmp"
   for _ in 1 2 3 4 5; do
     port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -87,14 +89,21 @@ http {
   uwsgi_temp_path $dir/tmp/uwsgi;
   scgi_temp_path $dir/tmp/scgi;
   default_type application/octet-stream;
-  server { listen 127.0.0.1:$port; root $www; }
+  server {
+    listen 127.0.0.1:$port;
+    root $www;
+    location = /.basalt-test-server { access_log off; return 200 "$token"; }
+  }
 }
 CONF
     nginx -p "$dir" -c "$dir/nginx.conf" -g 'daemon off;' &
     NGINX_PID=$!
     for _ in $(seq 50); do
-      if curl -s -o /dev/null "http://127.0.0.1:$port/"; then NGINX_PORT=$port; return 0; fi
-      kill -0 "$NGINX_PID" 2>/dev/null || break
+      kill -0 "$NGINX_PID" 2>/dev/null || break  # could not bind: try another port
+      if [ "$(curl -s "http://127.0.0.1:$port/.basalt-test-server")" = "$token" ]; then
+        NGINX_PORT=$port
+        return 0
+      fi
       sleep 0.1
     done
     kill "$NGINX_PID" 2>/dev/null || true
@@ -118,14 +127,31 @@ ref_vm_start() {
   QEMU_PID=$!
 }
 
-# ref_wait SERIAL FROM_LINE REGEX TIMEOUT: waits until a line after FROM_LINE of SERIAL matches
-# REGEX and prints it; fails when QEMU exits first or the timeout passes.
+# ref_lines SERIAL FROM_LINE: the serial console after FROM_LINE, normalised: no CR or NUL, and
+# each report starts its line (kernel or systemd output may precede it on the same line). Every
+# reader of the console goes through this, so no check can miss a report for its prefix.
+ref_lines() {
+  tail -n +"$(($2 + 1))" "$1" | tr -d '\r\000' | sed 's/.*BASALT-/BASALT-/'
+}
+
+# ref_wait SERIAL FROM_LINE REGEX TIMEOUT [BAD_REGEX]: waits until a line after FROM_LINE of
+# SERIAL matches REGEX and prints it; fails when QEMU exits first or the timeout passes. With
+# BAD_REGEX, a line matching it before REGEX matches ends the wait at once with status 2 (the
+# line is printed on stderr): a step fails as soon as the guest does what it must not.
 ref_wait() {
-  local serial=$1 from=$2 re=$3 timeout=$4 line alive
+  local serial=$1 from=$2 re=$3 timeout=$4 bad=${5:-} line alive
   for _ in $(seq "$timeout"); do
     # Liveness first: a line written just before QEMU exited still counts.
     kill -0 "$QEMU_PID" 2>/dev/null && alive=1 || alive=0
-    line=$(tail -n +"$((from + 1))" "$serial" | tr -d '\r\000' | sed 's/.*BASALT-/BASALT-/' | grep -a -E -m1 -- "$re" || true)
+    if [ -n "$bad" ]; then
+      line=$(ref_lines "$serial" "$from" | grep -a -E -m1 -- "$re|$bad" || true)
+      if [ -n "$line" ] && ! grep -q -a -E -- "$re" <<<"$line"; then
+        echo "reference: /$bad/ came before /$re/: $line" >&2
+        return 2
+      fi
+    else
+      line=$(ref_lines "$serial" "$from" | grep -a -E -m1 -- "$re" || true)
+    fi
     if [ -n "$line" ]; then echo "$line"; return 0; fi
     [ $alive = 1 ] || { echo "reference: QEMU exited while waiting for /$re/" >&2; return 1; }
     sleep 1
@@ -136,20 +162,51 @@ ref_wait() {
 
 # ref_last_status SERIAL FROM_LINE: the JSON of the last BASALT-STATUS line after FROM_LINE.
 ref_last_status() {
-  tail -n +"$(($2 + 1))" "$1" | tr -d '\r\000' | sed 's/.*BASALT-/BASALT-/' |
-    grep -a '^BASALT-STATUS ' | tail -1 | cut -d' ' -f2-
+  ref_lines "$1" "$2" | grep -a '^BASALT-STATUS ' | tail -1 | cut -d' ' -f2-
+}
+
+# ref_expect JSON WHAT KEY=VALUE...: every KEY of the JSON object (a.b for nested objects) has
+# exactly VALUE (strings as they are, anything else as JSON: 0, true, ["3.0.0"]); otherwise
+# prints what differs and fails. KEY~=REGEX matches the value against a Python regex instead.
+ref_expect() {
+  local json=$1 what=$2
+  shift 2
+  python3 - "$json" "$what" "$@" <<'PY' >&2
+import json, re, sys
+doc, what, checks = sys.argv[1], sys.argv[2], sys.argv[3:]
+try:
+    d = json.loads(doc)
+except ValueError:
+    print(f"reference: {what}: not JSON: {doc!r}")
+    sys.exit(1)
+bad = []
+for c in checks:
+    regex = "~=" in c
+    key, want = c.split("~=" if regex else "=", 1)
+    v = d
+    for part in key.split("."):
+        v = v.get(part, "<absent>") if isinstance(v, dict) else "<absent>"
+    got = v if isinstance(v, str) else json.dumps(v)
+    if (regex and not re.search(want, got)) or (not regex and got != want):
+        bad.append(f"{key} is {got!r}, expected {'/' + want + '/' if regex else repr(want)}")
+if bad:
+    print(f"reference: {what}: " + "; ".join(bad) + f"\n  in {doc}")
+    sys.exit(1)
+PY
 }
 
 # ref_wait_staged SERIAL FROM_LINE VERSION TIMEOUT: waits until the guest has staged VERSION and
 # rebooted (QEMU ended). REBOOT_STRATEGY=reboot reboots at once, and systemd may stop the
 # reporter before it prints updated-need-reboot; then the last report must show VERSION's run
-# finished (busy false, finalizing). The next boot's BASALT-BOOT line is the caller's proof.
+# finalizing (busy or not: on a loaded machine the last report can be the one from the start of
+# finalizing). The next boot's BASALT-BOOT line, which the caller checks, is the proof that the
+# slot was staged: a run that died while finalizing boots the old version again.
 ref_wait_staged() {
   local serial=$1 from=$2 version=$3 timeout=$4 st state
   if ! st=$(ref_wait "$serial" "$from" '^BASALT-STATUS .*"state":"updated-need-reboot"' "$timeout"); then
     kill -0 "$QEMU_PID" 2>/dev/null && return 1
     st=BASALT-STATUS\ $(ref_last_status "$serial" "$from")
-    state=$(echo "${st#* }" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["state"] if not d["busy"] else "busy")' 2>/dev/null) || state=?
+    state=$(echo "${st#* }" | python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])' 2>/dev/null) || state=?
     case $state in
       finalizing | updated-need-reboot) ;;
       *) echo "reference: the guest went down before staging $version (last report: ${st#* })" >&2; return 1 ;;

@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 
@@ -18,29 +19,16 @@ extern char** environ;
 
 namespace basalt::fleet::testing {
 
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  socklen_t len = sizeof(a);
-  if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
-    if (fd >= 0) close(fd);
-    return -1;
-  }
-  close(fd);
-  return ntohs(a.sin_port);
-}
+namespace {
+constexpr char kEtcd[] = "/usr/bin/etcd";
+}  // namespace
 
-std::string DeadEndpoint() {
-  return "http://127.0.0.1:" + std::to_string(FreePort());
+bool EtcdServer::installed() {
+  return access(kEtcd, X_OK) == 0;
 }
 
 EtcdServer::EtcdServer() {
-  namespace fs = std::filesystem;
-  if (access("/usr/bin/etcd", X_OK) != 0) {
+  if (!installed()) {
     error_ = "etcd not installed (apt-get install etcd-server)";
     return;
   }
@@ -50,10 +38,21 @@ EtcdServer::EtcdServer() {
     return;
   }
   dir_ = tmpl;
-  int client = FreePort(), peer = FreePort();
-  endpoint_ = "http://127.0.0.1:" + std::to_string(client);
-  std::string peer_url = "http://127.0.0.1:" + std::to_string(peer);
-  std::vector<std::string> args = {"/usr/bin/etcd",
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    if (Start()) return;
+    if (!error_.empty()) return;
+  }
+  error_ = "etcd exited at start three times (ports taken?); see " + dir_ + "/etcd.log";
+}
+
+bool EtcdServer::Start() {
+  client_port_ = std::make_unique<basalt::testing::PortReservation>();
+  peer_port_ = std::make_unique<basalt::testing::PortReservation>();
+  endpoint_ = "http://127.0.0.1:" + std::to_string(client_port_->port());
+  std::string peer_url = "http://127.0.0.1:" + std::to_string(peer_port_->port());
+  std::error_code ec;
+  std::filesystem::remove_all(dir_ + "/data", ec);
+  std::vector<std::string> args = {kEtcd,
                                    "--name=basalt-test",
                                    "--data-dir=" + dir_ + "/data",
                                    "--listen-client-urls=" + endpoint_,
@@ -70,28 +69,59 @@ EtcdServer::EtcdServer() {
   if (posix_spawn(&pid_, argv[0], nullptr, nullptr, argv.data(), environ) != 0) {
     pid_ = -1;
     error_ = "could not start etcd";
-    return;
+    return false;
   }
+  // Another test's etcd cannot be on these ports (they are reserved), so a healthy answer is
+  // this one's; an etcd that exits lost its port to a process outside the suite.
   auto fetcher = http::MakeCurlFetcher();
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (std::chrono::steady_clock::now() < deadline) {
+    int st = 0;
+    if (waitpid(pid_, &st, WNOHANG) == pid_) {
+      pid_ = -1;
+      return false;
+    }
     auto h = fetcher->Get(endpoint_ + "/health", 4096);
-    if (h && h->find("\"true\"") != std::string::npos) return;
+    if (h && h->find("\"true\"") != std::string::npos) return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
+  Stop();
   error_ = "etcd did not become healthy within 30s; see " + dir_ + "/etcd.log";
+  return false;
 }
 
-EtcdServer::~EtcdServer() {
+void EtcdServer::Stop() {
   if (pid_ > 0) {
     kill(pid_, SIGTERM);
     int st = 0;
     waitpid(pid_, &st, 0);
+    pid_ = -1;
   }
+}
+
+EtcdServer::~EtcdServer() {
+  Stop();
   if (!dir_.empty() && error_.empty()) {
     std::error_code ec;
     std::filesystem::remove_all(dir_, ec);
   }
+}
+
+DeadEndpoint::DeadEndpoint() {
+  fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(a);
+  if (fd_ < 0 || bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 ||
+      getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+    throw std::runtime_error("DeadEndpoint: cannot bind a port on 127.0.0.1");
+  }
+  url_ = "http://127.0.0.1:" + std::to_string(ntohs(a.sin_port));
+}
+
+DeadEndpoint::~DeadEndpoint() {
+  if (fd_ >= 0) close(fd_);
 }
 
 }  // namespace basalt::fleet::testing

@@ -10,8 +10,10 @@
 //
 // Usage: fleet_lock_contender --endpoints E --group G --id MACHINE --log FILE
 //          [--max N] [--ttl SECONDS] [--hold-ms MS] [--hold-until FILE]
-// Appends "resume ID" (the slot was already ours at start), "acquire ID" and "release ID" lines
-// to FILE (O_APPEND, one write each, so lines of several contenders interleave whole).
+// Appends "resume ID" (the slot was already ours at start), "wait ID" (the first time it found
+// the group full, so a test can wait for that instead of sleeping), "acquire ID" and
+// "release ID" lines to FILE (O_APPEND, one write each, so lines of several contenders
+// interleave whole).
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -99,6 +101,7 @@ int main(int argc, char** argv) {
   }
   StageUpdate(a);
   auto backoff = 50ms;
+  bool waited = false;
   for (;;) {
     auto gate = (*coord)->MayReboot(std::chrono::system_clock::now());
     if (gate && gate->reboot_now) break;
@@ -106,6 +109,8 @@ int main(int argc, char** argv) {
       fprintf(stderr, "%s: %s\n", a.id.c_str(), gate.error().message().c_str());
       backoff = std::min<std::chrono::milliseconds>(backoff * 2, 1s);
     } else {
+      if (!waited) Append(a.log, "wait " + a.id);
+      waited = true;
       backoff = 50ms;
     }
     std::this_thread::sleep_for(backoff);

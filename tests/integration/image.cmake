@@ -6,5 +6,6 @@ basalt_add_gtest(image_integration_test
   LIBS basalt_image
   PRIVATE_OF basalt_image
   LABELS integration
+  ONE_PROCESS
   TIMEOUT 600)
 add_dependencies(image_integration_test basalt basalt-init)

@@ -15,28 +15,33 @@
 
 namespace basalt::testing {
 
-int FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
+namespace {
 
-bool PortOpen(int port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+// The body of GET /.basalt-test-server on 127.0.0.1:port ("" on any error): a plain socket, so
+// the fixture depends on nothing but nginx.
+std::string Identify(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return "";
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   addr.sin_port = htons(static_cast<uint16_t>(port));
-  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  std::string response;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+    const std::string request = "GET /.basalt-test-server HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+    if (::write(fd, request.data(), request.size()) == static_cast<ssize_t>(request.size())) {
+      char buf[4096];
+      for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;)
+        response.append(buf, static_cast<size_t>(n));
+    }
+  }
   ::close(fd);
-  return ok;
+  auto body = response.find("\r\n\r\n");
+  if (response.rfind("HTTP/1.1 200", 0) != 0 || body == std::string::npos) return "";
+  return response.substr(body + 4);
 }
+
+}  // namespace
 
 std::string NginxServer::Binary() {
   for (const char* p : {"/usr/sbin/nginx", "/usr/bin/nginx"}) {
@@ -51,9 +56,13 @@ std::unique_ptr<NginxServer> NginxServer::Start(const std::string& root,
   std::string bin = Binary();
   if (bin.empty()) return nullptr;
   std::filesystem::create_directories(work_dir + "/tmp");
+  // Answers on this path prove that the server on the port is this one, not another test's.
+  const std::string token = fmt::format("{}-{}", ::getpid(), work_dir);
   for (int attempt = 0; attempt < 5; ++attempt) {
-    int port = FreePort();
-    std::string conf = fmt::format(R"(worker_processes 1;
+    auto reservation = std::make_unique<PortReservation>();
+    const int port = reservation->port();
+    std::string conf =
+        fmt::format(R"(worker_processes 1;
 {user}
 pid {dir}/nginx.pid;
 error_log {dir}/error.log;
@@ -69,13 +78,14 @@ http {{
   server {{
     listen 127.0.0.1:{port};
     root {www};
+    location = /.basalt-test-server {{ access_log off; return 200 "{token}"; }}
     {extra}
   }}
 }}
 )",
-                                   fmt::arg("user", ::geteuid() == 0 ? "user root root;" : ""),
-                                   fmt::arg("dir", work_dir), fmt::arg("port", port),
-                                   fmt::arg("www", root), fmt::arg("extra", server_extra));
+                    fmt::arg("user", ::geteuid() == 0 ? "user root root;" : ""),
+                    fmt::arg("dir", work_dir), fmt::arg("port", port), fmt::arg("www", root),
+                    fmt::arg("token", token), fmt::arg("extra", server_extra));
     std::ofstream(work_dir + "/nginx.conf") << conf;
     pid_t pid = ::fork();
     if (pid == 0) {
@@ -85,13 +95,20 @@ http {{
       ::_exit(127);
     }
     for (int i = 0; i < 100; ++i) {
-      if (PortOpen(port)) return std::unique_ptr<NginxServer>(new NginxServer(pid, port, work_dir));
       int status;
-      if (::waitpid(pid, &status, WNOHANG) == pid) break;  // died: port taken? retry
+      if (::waitpid(pid, &status, WNOHANG) == pid) {
+        pid = -1;  // died: the port was taken after all; try another
+        break;
+      }
+      if (PortOpen(port) && Identify(port) == token) {
+        return std::unique_ptr<NginxServer>(new NginxServer(pid, std::move(reservation), work_dir));
+      }
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
-    ::kill(pid, SIGKILL);
-    ::waitpid(pid, nullptr, 0);
+    if (pid > 0) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+    }
   }
   return nullptr;
 }
@@ -102,7 +119,7 @@ NginxServer::~NginxServer() {
 }
 
 std::string NginxServer::url() const {
-  return fmt::format("http://127.0.0.1:{}", port_);
+  return fmt::format("http://127.0.0.1:{}", port());
 }
 
 }  // namespace basalt::testing

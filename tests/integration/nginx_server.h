@@ -1,6 +1,6 @@
 // A real nginx serving a directory on 127.0.0.1 for integration tests (repository, update
-// flow): a private prefix, config and logs under a work directory, a free port, stopped by the
-// destructor.
+// flow): a private prefix, config and logs under a work directory, a port reserved among the
+// suite's processes (PortReservation), stopped by the destructor.
 #pragma once
 
 #include <sys/types.h>
@@ -8,10 +8,9 @@
 #include <memory>
 #include <string>
 
-namespace basalt::testing {
+#include "test_util.h"
 
-int FreePort();
-bool PortOpen(int port);
+namespace basalt::testing {
 
 class NginxServer {
  public:
@@ -25,16 +24,16 @@ class NginxServer {
   NginxServer(const NginxServer&) = delete;
   NginxServer& operator=(const NginxServer&) = delete;
 
-  int port() const { return port_; }
+  int port() const { return port_->port(); }
   pid_t pid() const { return pid_; }
   std::string url() const;  // "http://127.0.0.1:PORT"
   std::string access_log() const { return work_dir_ + "/access.log"; }
 
  private:
-  NginxServer(pid_t pid, int port, std::string work_dir)
-      : pid_(pid), port_(port), work_dir_(std::move(work_dir)) {}
+  NginxServer(pid_t pid, std::unique_ptr<PortReservation> port, std::string work_dir)
+      : pid_(pid), port_(std::move(port)), work_dir_(std::move(work_dir)) {}
   pid_t pid_;
-  int port_;
+  std::unique_ptr<PortReservation> port_;
   std::string work_dir_;
 };
 

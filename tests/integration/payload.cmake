@@ -5,6 +5,7 @@ basalt_add_gtest(payload_integration_test
   LIBS basalt_payload_consumer basalt_payload_generator basalt_payload_codecs basalt_erofs
   PRIVATE_OF basalt_payload_generator
   LABELS integration
+  ONE_PROCESS
   TIMEOUT 900)
 add_dependencies(payload_integration_test basalt)
 

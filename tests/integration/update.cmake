@@ -10,6 +10,7 @@ basalt_add_gtest(update_flow_test
     ${CMAKE_CURRENT_LIST_DIR}/fleet_http_server.cc
   LIBS basalt_common basalt_erofs basalt_fleet basalt_http nlohmann_json::nlohmann_json
   LABELS integration
+  ONE_PROCESS
   TIMEOUT 1800)
 add_dependencies(update_flow_test basalt)
 add_dependencies(update_flow_test basalt-updated basalt-init)

@@ -18,6 +18,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <pugixml.hpp>
@@ -194,6 +195,7 @@ std::string EspFile(const std::string& disk, const std::string& path) {
 }
 
 std::map<std::string, double> ParseMetrics(const std::string& text);
+bool WaitFor(const std::function<bool()>& done, std::chrono::seconds limit);
 std::string InfoSeries(const std::map<std::string, double>& m);
 int64_t EpochOf(const std::string& rfc3339);
 
@@ -208,13 +210,32 @@ class EnvCleanup : public ::testing::Environment {
 
 class UpdateFlowTest : public ::testing::Test {
  protected:
+  // Why the suite cannot run here ("" when it can): each case skips with this reason.
+  static std::string& SkipReason() {
+    static std::string reason;
+    return reason;
+  }
+
   static void SetUpTestSuite() {
-    if (env != nullptr) return;
-    if (::geteuid() != 0 || !fs::exists("/dev/loop-control")) return;  // skipped in SetUp
-    for (const char* t : {"mkfs.erofs", "fsck.erofs", "mkfs.fat", "mcopy", "mdir", "mkfs.ext4"}) {
-      if (!HaveTool(t)) return;
+    if (env != nullptr || !SkipReason().empty()) return;
+    if (::geteuid() != 0) {
+      SkipReason() = "needs root for loop devices (CI runs as root)";
+      return;
     }
-    if (NginxServer::Binary().empty()) return;
+    if (!fs::exists("/dev/loop-control")) {
+      SkipReason() = "no /dev/loop-control";
+      return;
+    }
+    for (const char* t : {"mkfs.erofs", "fsck.erofs", "mkfs.fat", "mcopy", "mdir", "mkfs.ext4"}) {
+      if (!HaveTool(t)) {
+        SkipReason() = std::string(t) + " is not installed (build/install-deps.sh)";
+        return;
+      }
+    }
+    if (NginxServer::Binary().empty()) {
+      SkipReason() = "nginx is not installed (build/install-deps.sh)";
+      return;
+    }
     env = new Env;
     Env& e = *env;
     auto k = Basalt("keys generate --output " + Quote(e.keys().string()) + " --json");
@@ -269,9 +290,8 @@ class UpdateFlowTest : public ::testing::Test {
   static void TearDownTestSuite() {}
 
   void SetUp() override {
-    if (::geteuid() != 0) GTEST_SKIP() << "needs root for loop devices (CI runs as root)";
-    if (!fs::exists("/dev/loop-control")) GTEST_SKIP() << "no /dev/loop-control";
-    if (env == nullptr) GTEST_SKIP() << "nginx, erofs-utils, dosfstools or mtools missing";
+    if (!SkipReason().empty()) GTEST_SKIP() << SkipReason();
+    ASSERT_NE(env, nullptr) << "the suite's set-up failed";
     ASSERT_NE(env->nginx, nullptr);
     static int n = 0;
     work_ = env->root() / fmt::format("case-{}", ++n);
@@ -701,12 +721,33 @@ TEST_F(UpdateFlowTest, DaemonOverPrivateDbus) {
              static_cast<char*>(nullptr));
     ::_exit(127);
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  struct MonitorReaper {
+    pid_t pid;
+    ~MonitorReaper() {
+      ::kill(pid, SIGTERM);
+      ::waitpid(pid, nullptr, 0);
+    }
+  } monitor_reaper{monitor};
+  auto monitor_saw = [&](const std::string& text) {
+    return Read(monitor_log).find(text) != std::string::npos;
+  };
+  // The monitor listens once it shows a marker signal sent on the watched path (sent again
+  // until it does: a signal sent before the monitor subscribed is not delivered to it).
+  bool listening = false;
+  for (int i = 0; i < 50 && !listening; ++i) {
+    auto emit = Sh("busctl --address=" + Quote(bus.address) +
+                   " emit /org/basalt/Update1 org.freedesktop.DBus.Properties PropertiesChanged "
+                   "'sa{sv}as' basalt-test-marker 0 0");
+    ASSERT_EQ(emit.status, 0) << emit.output;
+    listening = WaitFor([&] { return monitor_saw("basalt-test-marker"); }, std::chrono::seconds(1));
+  }
+  ASSERT_TRUE(listening) << "dbus-monitor never showed the marker signal: " << Read(monitor_log);
   auto apply = cli("update apply --json");
-  std::this_thread::sleep_for(std::chrono::milliseconds(600));
-  ::kill(monitor, SIGTERM);
-  ::waitpid(monitor, nullptr, 0);
   ASSERT_EQ(apply.rc, 0) << apply.out << Read(work_ / "daemon.log");
+  // The signal that announced the staged update reaches the monitor (bounded, not a guess).
+  EXPECT_TRUE(
+      WaitFor([&] { return monitor_saw("\"updated-need-reboot\""); }, std::chrono::seconds(30)))
+      << Read(monitor_log);
   auto ap = json_of(apply.out);
   EXPECT_EQ(ap["state"], "updated-need-reboot");
   EXPECT_EQ(ap["next_version"], "2.0.0");
@@ -715,9 +756,19 @@ TEST_F(UpdateFlowTest, DaemonOverPrivateDbus) {
   EXPECT_NE(signals.find("org.basalt.Update1.Manager"), std::string::npos) << signals;
   EXPECT_NE(signals.find("\"updated-need-reboot\""), std::string::npos) << signals;
 
-  // The staged slot is not redone, and with REBOOT_STRATEGY=off the wait says why.
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  auto after = json_of(cli("update status --json").out);
+  // The staged slot is not redone, and with REBOOT_STRATEGY=off the wait says why (once the
+  // daemon's next tick has looked at the reboot strategy).
+  nlohmann::json after;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        auto r = cli("update status --json");
+        if (r.rc != 0) return false;
+        after = json_of(r.out);
+        return after["wait_reason"].get<std::string>().find("REBOOT_STRATEGY=off") !=
+               std::string::npos;
+      },
+      std::chrono::seconds(30)))
+      << after.dump();
   EXPECT_EQ(after["state"], "updated-need-reboot");
   EXPECT_NE(after["wait_reason"].get<std::string>().find("REBOOT_STRATEGY=off"), std::string::npos)
       << after.dump();
@@ -910,7 +961,8 @@ class LockWatcher {
 // throughout: never more than one holder.
 TEST_F(UpdateFlowTest, FleetEtcdLockRebootsOneHostAtATime) {
   fleet::testing::EtcdServer etcd;
-  if (!etcd.error().empty()) GTEST_SKIP() << etcd.error();
+  if (!fleet::testing::EtcdServer::installed()) GTEST_SKIP() << etcd.error();
+  ASSERT_EQ(etcd.error(), "");
   const std::string group = "fleet-test";
   struct Host {
     std::string id, disk, state, config;

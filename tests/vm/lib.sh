@@ -45,13 +45,15 @@ vm_disk() {
 
 # Boots $W/disk.img through OVMF and the ESP's boot loader until the guest powers off (the test
 # init does) or $1 seconds pass; the guest may reboot any number of times in between (GRUB's
-# fallback). Serial output, without CRs, goes to stdout.
+# fallback). Further arguments go to QEMU (a second disk, say). Serial output, without CRs, goes
+# to stdout.
 vm_boot() {
   local limit=${1:-120}
+  shift || true
   timeout "$limit" qemu-system-x86_64 -accel tcg -m 1024 -nographic \
     -drive if=pflash,format=raw,readonly=on,file="$OVMF_CODE" \
     -drive if=pflash,format=raw,file="$W/vars.fd" \
-    -drive file="$W/disk.img",format=raw,if=virtio </dev/null 2>&1 | tr -d '\r' || true
+    -drive file="$W/disk.img",format=raw,if=virtio "$@" </dev/null 2>&1 | tr -d '\r' || true
 }
 
 fail=0
