@@ -6,8 +6,11 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <filesystem>
 #include <thread>
 
+#include "common/printable.h"
+#include "daemon/fleet_wiring.h"
 #include "daemon/reboot_strategies.h"
 #include "daemon/update_manager.h"
 #include "fakes/fake_boot_control.h"
@@ -107,6 +110,7 @@ class ManagerTest : public ::testing::Test {
     p.keys = std::make_unique<Keyring>();
     p.fetcher = http::MakeCurlFetcher();
     p.source = std::move(owned_source_);
+    if (make_source_) p.source = make_source_(*p.fetcher, *p.keys);
     p.target = std::move(owned_target_);
     p.coordinator = std::move(owned_coordinator_);
     p.random01 = [] { return 0.5; };  // no jitter: backoff 5 s, 10 s, ...; checks every hour
@@ -130,6 +134,9 @@ class ManagerTest : public ::testing::Test {
   }
 
   basalt::testing::TempDir dir_;
+  // When set, Start builds the source over the manager's own fetcher and keyring (the real
+  // repository source) instead of the scripted fake.
+  std::function<std::unique_ptr<UpdateSource>(http::Fetcher&, const Keyring&)> make_source_;
   std::unique_ptr<FakeUpdateTarget> owned_target_;
   std::unique_ptr<FakeUpdateSource> owned_source_;
   std::unique_ptr<RebootCoordinator> owned_coordinator_;
@@ -506,6 +513,68 @@ TEST_F(ManagerTest, CancelStopsTheRunningUpdateAndIsRefusedWhenNothingRuns) {
   EXPECT_TRUE(target_->fake_boot().changes().empty());
   EXPECT_EQ(source_->events(),
             (std::vector<UpdateEvent>{UpdateEvent::kDownloadStarted, UpdateEvent::kFailed}));
+}
+
+// --- hostile input and exceptions on the worker thread ----------------------------------------
+
+// Issue 18 (2): an unsigned channel file whose payloadType has a two-byte character across byte
+// 80, or invalid UTF-8, once made the error text invalid UTF-8; saving the state threw on the
+// worker thread and the daemon died before recording anything. The real repository source
+// reads the file here; the daemon must record a precise error and go on serving (MarkGood).
+TEST_F(ManagerTest, HostileChannelFileIsRecordedAndTheDaemonKeepsServing) {
+  const std::string split_char = std::string(79, 'a') + "\xc3\xa9" + std::string(20, 'b');
+  const std::string invalid = std::string(40, 'a') + "\xff\xfe\xc3" + std::string(60, 'c');
+  for (const std::string& type : {split_char, invalid}) {
+    SCOPED_TRACE(type == split_char ? "character across byte 80" : "invalid UTF-8");
+    basalt::testing::TempDir repo;
+    std::filesystem::create_directories(repo / "channels");
+    basalt::testing::WriteFile(
+        repo / "channels/stable.json",
+        "{\"payloadType\": \"" + type + "\", \"payload\": \"\", \"signatures\": []}");
+    daemon::UpdateConfig cfg;
+    cfg.server = repo / "";
+    make_source_ = [cfg](http::Fetcher& f, const Keyring& k) {
+      return std::move(MakeUpdateSource(cfg, f, k).value());
+    };
+    opt_.state_dir = repo / "state";
+    owned_target_ = std::make_unique<FakeUpdateTarget>(repo / "slots", 1 << 20);
+    target_ = owned_target_.get();
+    auto c = std::make_unique<FakeRebootCoordinator>("etcd-lock");
+    coordinator_ = c.get();
+    owned_coordinator_ = std::move(c);
+    auto m = Start();
+    ASSERT_TRUE(m);
+    ASSERT_TRUE(m->StartCheck().has_value());
+    WaitIdle(*m);
+    UpdateState s = OnDisk();
+    EXPECT_EQ(s.phase, Phase::kIdle);
+    EXPECT_TRUE(IsValidUtf8(s.last_error)) << s.last_error;
+    const std::string why = type == split_char ? "envelope payloadType is" : "not valid JSON";
+    EXPECT_NE(s.last_error.find(why), std::string::npos) << s.last_error;
+    EXPECT_EQ(m->Get().state.last_error, s.last_error);
+    // The daemon still serves: the health unit's MarkGood blesses the running slot.
+    ASSERT_TRUE(m->MarkGood().has_value());
+    EXPECT_EQ(target_->fake_boot().changes(), std::vector<std::string>{"MarkGood A"});
+  }
+}
+
+// Whatever throws inside a run (a library, the allocator) is recorded, not fatal.
+TEST_F(ManagerTest, ExceptionInTheFlowIsRecordedAndTheDaemonKeepsServing) {
+  source_->set_on_check([] { throw std::runtime_error("boom \xff from a library"); });
+  auto m = Start();
+  ASSERT_TRUE(m);
+  ASSERT_TRUE(m->StartCheck().has_value());
+  WaitIdle(*m);
+  UpdateState s = OnDisk();
+  EXPECT_EQ(s.phase, Phase::kIdle);
+  EXPECT_EQ(s.last_error,
+            "internal error: the update run stopped with an exception: boom \\xff from a library");
+  EXPECT_EQ(s.failures, (std::map<std::string, uint64_t>{{"internal", 1}}));
+  EXPECT_EQ(m->Get().state.last_error, s.last_error);
+  EXPECT_FALSE(m->Get().busy);
+  ASSERT_TRUE(m->StartCheck().has_value()) << "a new run may start";
+  WaitIdle(*m);
+  ASSERT_TRUE(m->MarkGood().has_value());
 }
 
 // --- resume -----------------------------------------------------------------------------------

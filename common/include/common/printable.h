@@ -12,4 +12,8 @@ namespace basalt {
 
 std::string Printable(std::string_view text, size_t max_bytes = 512);
 
+// Whether text is well-formed UTF-8 (no overlong forms, surrogates or code points above
+// U+10FFFF): what D-Bus strings and JSON require.
+bool IsValidUtf8(std::string_view text);
+
 }  // namespace basalt

@@ -7,6 +7,7 @@
 
 #include <memory>
 
+#include "common/printable.h"
 #include "daemon/fleet_wiring.h"
 
 namespace basalt::update {
@@ -69,6 +70,8 @@ int GetString(sd_bus*, const char*, const char*, const char* property, sd_bus_me
   Snapshot s = ctx->manager->Get();
   std::string holder;
   std::string value(PropertyString(s, property, holder));
+  // D-Bus refuses a string that is not UTF-8; an error quoting a server may hold anything.
+  if (!IsValidUtf8(value)) value = Printable(value, 4096);
   return sd_bus_message_append(reply, "s", value.c_str());
 }
 
@@ -105,17 +108,35 @@ int Reply(sd_bus_message* m, const Status& s, sd_bus_error* error) {
   if (!s) {
     const char* name = s.error().kind() == ErrorKind::kPolicy ? "org.basalt.Update1.Error.Refused"
                                                               : "org.basalt.Update1.Error.Failed";
-    return sd_bus_error_set(error, name, s.error().message().c_str());
+    return sd_bus_error_set(error, name, Printable(s.error().message(), 4096).c_str());
   }
   return sd_bus_reply_method_return(m, "");
 }
 
+// An exception must not unwind through sd-bus (C code) and end the daemon: it becomes a
+// failed call and a journal line, and the daemon keeps serving.
+std::string ExceptionText() {
+  try {
+    throw;
+  } catch (const std::exception& e) {
+    return Printable(e.what(), 1024);
+  } catch (...) {
+    return "unknown exception";
+  }
+}
+
 template <Status (*F)(UpdateManager&, sd_bus_message*)>
 int Method(sd_bus_message* m, void* userdata, sd_bus_error* error) {
-  int r = RequireRoot(m, error);
-  if (r <= 0) return r;
   auto* ctx = static_cast<Ctx*>(userdata);
-  return Reply(m, F(*ctx->manager, m), error);
+  try {
+    int r = RequireRoot(m, error);
+    if (r <= 0) return r;
+    return Reply(m, F(*ctx->manager, m), error);
+  } catch (...) {
+    const std::string message = "internal error: " + ExceptionText();
+    ctx->log->Error(message, {{"ERROR", message}});
+    return sd_bus_error_set(error, "org.basalt.Update1.Error.Failed", message.c_str());
+  }
 }
 
 Status DoCheck(UpdateManager& mgr, sd_bus_message*) {
@@ -181,7 +202,8 @@ void PublishChanges(Ctx* ctx) {
                                    s.state.version.empty() ? "" : " " + s.state.version,
                                    s.state.wait_reason.empty() ? "" : ": " + s.state.wait_reason);
   if (ctx->notify && status != ctx->last_status) {
-    sd_notifyf(0, "STATUS=%s", status.c_str());
+    // One line: a newline in a wait reason would start another sd_notify field.
+    sd_notifyf(0, "STATUS=%s", Printable(status, 1024).c_str());
     ctx->last_status = status;
   }
 }
@@ -192,7 +214,13 @@ int OnTick(sd_event_source* source, uint64_t usec, void* userdata) {
   // asks logind to reboot at once, and clients should have seen updated-need-reboot first.
   PublishChanges(ctx);
   sd_bus_flush(ctx->bus);
-  ctx->manager->Tick(std::chrono::system_clock::now());
+  try {
+    ctx->manager->Tick(std::chrono::system_clock::now());
+  } catch (...) {
+    // As in Method: logged, and the next tick tries again.
+    const std::string message = "internal error in the periodic tick: " + ExceptionText();
+    ctx->log->Error(message, {{"ERROR", message}});
+  }
   PublishChanges(ctx);
   sd_event_source_set_time(source, usec + 250000);
   return 0;

@@ -89,7 +89,9 @@ std::string SerializeState(const UpdateState& s) {
         {"failures", s.failures},
         {"rollbacks", s.rollbacks}}},
   };
-  return j.dump(2) + "\n";
+  // Text in the state may come from the network (errors quoting a server's answer): invalid
+  // UTF-8 is replaced rather than thrown on, so recording an error can never kill the daemon.
+  return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
 Result<UpdateState> ParseState(std::string_view text) {

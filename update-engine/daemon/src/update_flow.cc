@@ -8,6 +8,7 @@
 
 #include "common/atomic_file.h"
 #include "common/hex.h"
+#include "common/printable.h"
 #include "common/time_util.h"
 #include "payload/applier.h"
 #include "payload/source.h"
@@ -85,7 +86,9 @@ Status UpdateFlow::Save() {
 }
 
 Status UpdateFlow::Fail(Error e) {
-  st_.last_error = e.message();
+  // One line of valid UTF-8, whatever a server put into the message: the state file, the D-Bus
+  // property and the journal all carry it.
+  st_.last_error = Printable(e.message(), 4096);
   log_.Error(e.message(), Fields(st_, opt_.channel));
   if (auto s = Save(); !s) log_.Error("cannot record the error: " + s.error().message());
   return std::unexpected(std::move(e));

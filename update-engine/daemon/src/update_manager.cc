@@ -2,6 +2,7 @@
 
 #include <random>
 
+#include "common/printable.h"
 #include "common/time_util.h"
 #include "daemon/boot_outcome.h"
 #include "daemon/fleet_wiring.h"
@@ -189,9 +190,7 @@ Status UpdateManager::StartFlow(bool check_only, std::optional<std::string> to) 
     log_.Info(fmt::format("state {}", PhaseName(s.phase)), f);
   };
   worker_ = std::thread([this, fl = std::move(fl)]() mutable {
-    UpdateFlow flow(*parts_.source, *parts_.fetcher, *parts_.keys, *parts_.target, *store_, log_,
-                    std::move(fl));
-    auto r = flow.Run();
+    Result<UpdateState> r = RunFlowCatching(std::move(fl));
     if (r && r->phase == Phase::kUpdatedNeedReboot && r->staged_boot_id.empty()) {
       UpdateState s = *r;
       s.staged_boot_id = opt_.boot_id;
@@ -211,6 +210,38 @@ Status UpdateManager::StartFlow(bool check_only, std::optional<std::string> to) 
     ++generation_;
   });
   return {};
+}
+
+Result<UpdateState> UpdateManager::RunFlowCatching(FlowOptions fl) {
+  // No exception may end the worker thread: std::terminate would take the daemon down, systemd
+  // would restart it into the same input, and nothing would be recorded. A throw anywhere in the
+  // flow (a library, the allocator) becomes a recorded error and the daemon keeps serving.
+  std::string what;
+  try {
+    UpdateFlow flow(*parts_.source, *parts_.fetcher, *parts_.keys, *parts_.target, *store_, log_,
+                    std::move(fl));
+    return flow.Run();
+  } catch (const std::exception& e) {
+    what = e.what();
+  } catch (...) {
+    what = "unknown exception";
+  }
+  const std::string message =
+      "internal error: the update run stopped with an exception: " + Printable(what, 1024);
+  log_.Error(message, {{"ERROR", message}});
+  try {
+    UpdateState s = Get().state;
+    if (auto st = store_->Load(); st) s = *st;
+    // What was planned stays (a fault in one run says nothing about the payload); a check in
+    // progress is over.
+    if (s.phase == Phase::kChecking) s.phase = Phase::kIdle;
+    s.last_error = message;
+    ++s.failures["internal"];
+    if (auto p = store_->Save(s); !p) log_.Error("cannot record the error: " + p.error().message());
+  } catch (...) {
+    log_.Error("cannot record the error: recording threw as well");
+  }
+  return Fail(ErrorKind::kInternal, message);
 }
 
 Status UpdateManager::StartCheck() {

@@ -1,6 +1,7 @@
 #include "repo/dsse.h"
 
 #include "common/base64.h"
+#include "common/printable.h"
 #include "json_fields.h"
 
 namespace basalt::repo {
@@ -83,8 +84,10 @@ Result<std::string> OpenVerified(std::string_view text, std::string_view expecte
   BASALT_ASSIGN_OR_RETURN(Envelope env, ParseEnvelope(text));
   const std::optional<uint64_t> newer_major = NewerMajorVersion(env.payload_type, expected_type);
   if (env.payload_type != expected_type && !newer_major) {
+    // Unsigned text from the network: escaped and cut on a character boundary, so the message
+    // stays one line of valid UTF-8 wherever it is recorded (state file, D-Bus, journal).
     return Failf(ErrorKind::kIntegrity, "envelope payloadType is \"{}\", expected \"{}\"",
-                 env.payload_type.substr(0, 80), expected_type);
+                 Printable(env.payload_type, 80), expected_type);
   }
   std::string pae = PreAuthEncoding(env.payload_type, env.payload);
   auto ok =

@@ -1,12 +1,15 @@
 #include "json_fields.h"
 
+#include "common/printable.h"
+
 namespace basalt::repo {
 
 Result<nlohmann::json> ParseJson(std::string_view text, std::string_view what) {
   try {
     return nlohmann::json::parse(text);
   } catch (const nlohmann::json::exception& e) {
-    return Failf(ErrorKind::kInvalidInput, "{}: not valid JSON: {}", what, e.what());
+    // The parser quotes the bytes it stopped at, which may be anything a server sent.
+    return Failf(ErrorKind::kInvalidInput, "{}: not valid JSON: {}", what, Printable(e.what()));
   }
 }
 

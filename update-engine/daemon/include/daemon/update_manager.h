@@ -21,6 +21,7 @@
 #include "daemon/reboot_coordinator.h"
 #include "daemon/reboot_slot.h"
 #include "daemon/state_store.h"
+#include "daemon/update_flow.h"
 #include "daemon/update_source.h"
 #include "daemon/update_target.h"
 #include "http/fetcher.h"
@@ -98,6 +99,8 @@ class UpdateManager {
  private:
   UpdateManager(ManagerOptions o, ManagerParts parts, Logger& log);
   Status StartFlow(bool check_only, std::optional<std::string> to);
+  // Runs one update flow on the worker thread; an exception becomes a recorded last_error.
+  Result<UpdateState> RunFlowCatching(FlowOptions fl);
   Status Persist(const UpdateState& s);
   void Publish(const UpdateState& s);
   Status RefreshCurrent();
