@@ -7,3 +7,9 @@ basalt_add_gtest(common_test
     ${CMAKE_CURRENT_LIST_DIR}/common_signing_test.cc
     ${CMAKE_CURRENT_LIST_DIR}/common_root_dir_test.cc
   LIBS basalt_common)
+
+# The curl fetcher's time rules (metadata deadline, payload throughput floor, cancel) against a
+# dripping server on 127.0.0.1, and URL redaction.
+basalt_add_gtest(http_fetcher_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/http_fetcher_test.cc
+  LIBS basalt_http)

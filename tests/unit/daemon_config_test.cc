@@ -86,6 +86,27 @@ TEST(ConfigTextTest, BootTriesIsBoundedByWhatTheBootloaderStores) {
   EXPECT_EQ(cfg.boot_tries, 1);
 }
 
+TEST(ConfigTextTest, TransferTimeRules) {
+  UpdateConfig cfg;
+  EXPECT_EQ(cfg.metadata_timeout, std::chrono::seconds(60));
+  EXPECT_EQ(cfg.download_min_rate_kib, 4u);
+  EXPECT_EQ(cfg.download_min_rate_window, std::chrono::seconds(120));
+  ASSERT_TRUE(ApplyConfigText(
+      "METADATA_TIMEOUT=30s\nDOWNLOAD_MIN_RATE=16\nDOWNLOAD_MIN_RATE_WINDOW=5m\n", "a.conf", cfg));
+  EXPECT_EQ(cfg.metadata_timeout, std::chrono::seconds(30));
+  EXPECT_EQ(cfg.download_min_rate_kib, 16u);
+  EXPECT_EQ(cfg.download_min_rate_window, std::chrono::seconds(300));
+  ASSERT_TRUE(ApplyConfigText("METADATA_TIMEOUT=0\nDOWNLOAD_MIN_RATE=0\n", "a.conf", cfg));
+  EXPECT_EQ(cfg.metadata_timeout, std::chrono::seconds(0)) << "0 turns the deadline off";
+  EXPECT_EQ(cfg.download_min_rate_kib, 0u) << "0 turns the floor off";
+  for (const char* bad : {"DOWNLOAD_MIN_RATE=-1\n", "DOWNLOAD_MIN_RATE=4k\n",
+                          "DOWNLOAD_MIN_RATE_WINDOW=0\n", "METADATA_TIMEOUT=2d\n"}) {
+    auto s = ApplyConfigText(bad, "b.conf", cfg);
+    ASSERT_FALSE(s) << bad;
+    EXPECT_NE(s.error().message().find("b.conf:1: "), std::string::npos) << s.error().message();
+  }
+}
+
 class LoadConfigTest : public ::testing::Test {
  protected:
   void SetUp() override {

@@ -13,6 +13,7 @@
 #include "daemon/fleet_wiring.h"
 #include "daemon/reboot_strategies.h"
 #include "daemon/update_manager.h"
+#include "drip_server.h"
 #include "fakes/fake_boot_control.h"
 #include "fakes/fake_logger.h"
 #include "fakes/fake_reboot_coordinator.h"
@@ -108,7 +109,7 @@ class ManagerTest : public ::testing::Test {
     }
     ManagerParts p;
     p.keys = std::make_unique<Keyring>();
-    p.fetcher = http::MakeCurlFetcher();
+    p.fetcher = http::MakeCurlFetcher(FetchOptionsFor(opt_.config));
     p.source = std::move(owned_source_);
     if (make_source_) p.source = make_source_(*p.fetcher, *p.keys);
     p.target = std::move(owned_target_);
@@ -575,6 +576,73 @@ TEST_F(ManagerTest, ExceptionInTheFlowIsRecordedAndTheDaemonKeepsServing) {
   ASSERT_TRUE(m->StartCheck().has_value()) << "a new run may start";
   WaitIdle(*m);
   ASSERT_TRUE(m->MarkGood().has_value());
+}
+
+// --- slow mirrors and cancel during a transfer (issue 18, item 4) -------------------------------
+
+// A mirror that sends 2 bytes a second. Before the floor, a 1 MiB payload held the run for days.
+TEST_F(ManagerTest, DrippingPayloadEndsTheRunBelowTheThroughputFloor) {
+  basalt::testing::DripServer server(std::string(1 << 20, 'p'));
+  opt_.config.download_min_rate_kib = 1;
+  opt_.config.download_min_rate_window = 2s;
+  source_->QueueOffer(
+      fakes::FullOffer("2.0.0", server.Url("/full.payload"), 1 << 20, std::string(64, 'd')));
+  auto m = Start();
+  ASSERT_TRUE(m);
+  ASSERT_TRUE(m->StartApply(std::nullopt).has_value());
+  WaitIdle(*m);
+  UpdateState s = OnDisk();
+  EXPECT_NE(s.last_error.find("/full.payload: transfer too slow: "), std::string::npos)
+      << s.last_error;
+  EXPECT_NE(s.last_error.find("below the floor of 1024 bytes/s"), std::string::npos)
+      << s.last_error;
+  EXPECT_EQ(s.phase, Phase::kDownloading) << "the plan is kept; the next check resumes it";
+  EXPECT_EQ(s.failures, (std::map<std::string, uint64_t>{{"download", 1}}));
+  EXPECT_EQ(server.requests(), 1) << "not retried at once: that would drip forever";
+  EXPECT_TRUE(target_->opens().empty());
+}
+
+// The channel file of the real repository source drips: the check ends at METADATA_TIMEOUT.
+TEST_F(ManagerTest, DrippingChannelEndsTheCheckAtTheMetadataDeadline) {
+  basalt::testing::DripServer server(std::string(4096, ' '));
+  opt_.config.metadata_timeout = 2s;
+  daemon::UpdateConfig cfg;
+  cfg.server = server.Url("");
+  make_source_ = [cfg](http::Fetcher& f, const Keyring& k) {
+    return std::move(MakeUpdateSource(cfg, f, k).value());
+  };
+  auto m = Start();
+  ASSERT_TRUE(m);
+  ASSERT_TRUE(m->StartCheck().has_value());
+  WaitIdle(*m);
+  UpdateState s = OnDisk();
+  EXPECT_EQ(s.phase, Phase::kIdle);
+  EXPECT_NE(s.last_error.find("/channels/stable.json: no complete answer within the metadata "
+                              "deadline of 2 s (METADATA_TIMEOUT)"),
+            std::string::npos)
+      << s.last_error;
+}
+
+// Cancel acts inside a transfer, not only between phases: the run ends as a cancel between
+// phases does.
+TEST_F(ManagerTest, CancelInterruptsADownloadInProgress) {
+  basalt::testing::DripServer server(std::string(1 << 20, 'p'));
+  opt_.config.download_min_rate_kib = 0;  // no floor: only Cancel can end this transfer
+  source_->QueueOffer(
+      fakes::FullOffer("2.0.0", server.Url("/full.payload"), 1 << 20, std::string(64, 'd')));
+  auto m = Start();
+  ASSERT_TRUE(m);
+  ASSERT_TRUE(m->StartApply(std::nullopt).has_value());
+  ASSERT_TRUE(server.WaitForBytes(2)) << "the download never started";
+  EXPECT_EQ(m->Get().state.phase, Phase::kDownloading);
+  ASSERT_TRUE(m->Cancel().has_value());
+  WaitIdle(*m);  // bounded at 20 s; the transfer alone would take six days
+  UpdateState s = OnDisk();
+  EXPECT_EQ(s.phase, Phase::kIdle);
+  EXPECT_EQ(s.last_error, "cancelled");
+  EXPECT_EQ(s.failures, (std::map<std::string, uint64_t>{{"cancelled", 1}}));
+  EXPECT_FALSE(s.payload.has_value());
+  EXPECT_EQ(server.requests(), 1);
 }
 
 // --- resume -----------------------------------------------------------------------------------

@@ -2,8 +2,11 @@
 
 #include <curl/curl.h>
 
+#include <cerrno>
+#include <chrono>
 #include <filesystem>
 #include <mutex>
+#include <optional>
 
 namespace basalt::http {
 namespace {
@@ -59,6 +62,54 @@ size_t WriteCallback(char* ptr, size_t size, size_t nmemb, void* userdata) {
   return n;
 }
 
+// The clock and counters behind the rules that bound a transfer in time: the cancel flag, the
+// metadata deadline and the payload throughput floor. curl calls XferInfo about once a second
+// even while no byte arrives, so each rule acts on a silent connection too.
+struct Limits {
+  using Clock = std::chrono::steady_clock;
+  const std::atomic<bool>* cancel = nullptr;
+  long deadline_seconds = 0;  // 0: none
+  uint64_t min_rate = 0;      // bytes per second; 0: none
+  long window_seconds = 0;
+  Clock::time_point start = Clock::now();
+  Clock::time_point window_start = start;
+  uint64_t window_start_bytes = 0;
+  std::optional<Error> why;  // set when a rule stopped the transfer
+};
+
+int XferInfo(void* userdata, curl_off_t, curl_off_t dlnow, curl_off_t, curl_off_t) {
+  auto* l = static_cast<Limits*>(userdata);
+  if (l->cancel != nullptr && l->cancel->load()) {
+    l->why = Error(ErrorKind::kPolicy, "cancelled", ECANCELED);
+    return 1;
+  }
+  const auto now = Limits::Clock::now();
+  if (l->deadline_seconds > 0 && now - l->start >= std::chrono::seconds(l->deadline_seconds)) {
+    l->why = Error(ErrorKind::kIo,
+                   fmt::format("no complete answer within the metadata deadline of {} s "
+                               "(METADATA_TIMEOUT); {} bytes received",
+                               l->deadline_seconds, dlnow),
+                   ETIMEDOUT);
+    return 1;
+  }
+  if (l->min_rate > 0 && l->window_seconds > 0 &&
+      now - l->window_start >= std::chrono::seconds(l->window_seconds)) {
+    const uint64_t got = static_cast<uint64_t>(dlnow) - l->window_start_bytes;
+    const uint64_t floor = l->min_rate * static_cast<uint64_t>(l->window_seconds);
+    if (got < floor) {
+      l->why = Error(ErrorKind::kIo,
+                     fmt::format("transfer too slow: {} bytes in the last {} s, below the floor "
+                                 "of {} bytes/s (DOWNLOAD_MIN_RATE, DOWNLOAD_MIN_RATE_WINDOW)",
+                                 got, l->window_seconds, l->min_rate),
+                     ETIMEDOUT);
+      return 1;
+    }
+    l->window_start = now;
+    l->window_start_bytes = static_cast<uint64_t>(dlnow);
+  }
+  return 0;
+}
+
 class CurlFetcher : public Fetcher {
  public:
   explicit CurlFetcher(const FetchOptions& options) : options_(options) {}
@@ -69,15 +120,17 @@ class CurlFetcher : public Fetcher {
       out.append(reinterpret_cast<const char*>(d.data()), d.size());
       return {};
     };
-    auto got = Run(url, 0, max_size, sink);
+    auto got = Run(url, 0, max_size, sink, nullptr, Rules::kMetadata);
     if (!got) return std::unexpected(std::move(got).error());
     return out;
   }
 
   Result<uint64_t> GetRange(const std::string& url, uint64_t offset, uint64_t max_bytes,
                             const ByteSink& sink) override {
-    return Run(url, offset, max_bytes, sink);
+    return Run(url, offset, max_bytes, sink, nullptr, Rules::kPayload);
   }
+
+  void SetCancelFlag(const std::atomic<bool>* flag) override { cancel_ = flag; }
 
   Result<std::string> Post(const std::string& url, std::string_view body,
                            std::string_view content_type, size_t max_size) override {
@@ -87,7 +140,7 @@ class CurlFetcher : public Fetcher {
       return {};
     };
     PostBody post{body, fmt::format("Content-Type: {}", content_type)};
-    auto got = Run(url, 0, max_size, sink, &post);
+    auto got = Run(url, 0, max_size, sink, &post, Rules::kPost);
     if (!got) return std::unexpected(std::move(got).error());
     return out;
   }
@@ -97,9 +150,12 @@ class CurlFetcher : public Fetcher {
     std::string_view data;
     std::string content_type_header;
   };
+  // Which time rules a request follows: documents a deadline, payloads a throughput floor, the
+  // fleet's POSTs their total_timeout_seconds.
+  enum class Rules { kMetadata, kPayload, kPost };
 
   Result<uint64_t> Run(const std::string& url, uint64_t offset, uint64_t max_bytes,
-                       const ByteSink& sink, const PostBody* post = nullptr) {
+                       const ByteSink& sink, const PostBody* post, Rules rules) {
     CurlHandle curl(curl_easy_init());
     if (!curl) return Fail(ErrorKind::kInternal, "curl_easy_init failed");
     CURL* c = curl.get();
@@ -124,6 +180,16 @@ class CurlFetcher : public Fetcher {
     curl_easy_setopt(c, CURLOPT_USERAGENT, options_.user_agent.c_str());
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &WriteCallback);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &t);
+    Limits limits;
+    limits.cancel = cancel_;
+    if (rules == Rules::kMetadata) limits.deadline_seconds = options_.metadata_timeout_seconds;
+    if (rules == Rules::kPayload) {
+      limits.min_rate = options_.min_rate_bytes_per_second;
+      limits.window_seconds = options_.min_rate_window_seconds;
+    }
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, &XferInfo);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, &limits);
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
     if (offset > 0) curl_easy_setopt(c, CURLOPT_RANGE, range.c_str());
     if (options_.total_timeout_seconds > 0)
       curl_easy_setopt(c, CURLOPT_TIMEOUT, options_.total_timeout_seconds);
@@ -153,25 +219,34 @@ class CurlFetcher : public Fetcher {
       curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
     }
     CURLcode rc = curl_easy_perform(c);
-    if (!t.status) return std::unexpected(std::move(t.status).error().WithContext(url));
+    // Messages name the URL without its credentials or token-like query values: they end up in
+    // the journal and in LastError, which any local user may read.
+    const std::string shown = RedactUrl(url);
+    const char* method = post ? "POST" : "GET";
+    if (!t.status) return std::unexpected(std::move(t.status).error().WithContext(shown));
+    if (rc == CURLE_ABORTED_BY_CALLBACK && limits.why) {
+      return std::unexpected(
+          std::move(*limits.why).WithContext(fmt::format("{} {}", method, shown)));
+    }
     if (rc != CURLE_OK) {
       long code = 0;
       curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
       if (rc == CURLE_HTTP_RETURNED_ERROR) {
-        return Failf(code == 404 ? ErrorKind::kNotFound : ErrorKind::kIo, "{} {}: HTTP {}",
-                     post ? "POST" : "GET", url, code);
+        return Failf(code == 404 ? ErrorKind::kNotFound : ErrorKind::kIo, "{} {}: HTTP {}", method,
+                     shown, code);
       }
       if (rc == CURLE_FILE_COULDNT_READ_FILE) {
-        return Failf(ErrorKind::kNotFound, "GET {}: {}", url,
-                     errbuf[0] ? errbuf : curl_easy_strerror(rc));
+        return Failf(ErrorKind::kNotFound, "GET {}: {}", shown,
+                     RedactUrls(errbuf[0] ? errbuf : curl_easy_strerror(rc)));
       }
-      return Failf(ErrorKind::kIo, "{} {}: {}", post ? "POST" : "GET", url,
-                   errbuf[0] ? errbuf : curl_easy_strerror(rc));
+      return Failf(ErrorKind::kIo, "{} {}: {}", method, shown,
+                   RedactUrls(errbuf[0] ? errbuf : curl_easy_strerror(rc)));
     }
     return t.delivered;
   }
 
   FetchOptions options_;
+  const std::atomic<bool>* cancel_ = nullptr;
 };
 
 std::string PercentEncodePath(std::string_view path) {
@@ -205,6 +280,76 @@ std::unique_ptr<Fetcher> MakeCurlFetcher(const FetchOptions& options) {
   return std::make_unique<CurlFetcher>(options);
 }
 
+std::string RedactUrl(std::string_view url) {
+  std::string out;
+  const size_t scheme_end = url.find("://");
+  size_t authority = 0;
+  if (scheme_end != std::string_view::npos) {
+    authority = scheme_end + 3;
+    out.append(url.substr(0, authority));
+    // The authority ends at the first '/', '?' or '#'; userinfo is what precedes its last '@'.
+    size_t end = url.find_first_of("/?#", authority);
+    if (end == std::string_view::npos) end = url.size();
+    std::string_view auth = url.substr(authority, end - authority);
+    if (size_t at = auth.rfind('@'); at != std::string_view::npos) {
+      out.append("***@");
+      auth.remove_prefix(at + 1);
+    }
+    out.append(auth);
+    authority = end;
+  }
+  std::string_view rest = url.substr(authority);
+  const size_t q = rest.find('?');
+  if (q == std::string_view::npos) return out.append(rest);
+  out.append(rest.substr(0, q + 1));
+  std::string_view query = rest.substr(q + 1);
+  std::string_view fragment;
+  if (size_t h = query.find('#'); h != std::string_view::npos) {
+    fragment = query.substr(h);
+    query = query.substr(0, h);
+  }
+  // name=value&name=value: keep the names, hide the values (a bare word is hidden whole).
+  bool first = true;
+  while (true) {
+    size_t amp = query.find('&');
+    std::string_view param = query.substr(0, amp);
+    if (!first) out += '&';
+    first = false;
+    if (size_t eq = param.find('='); eq != std::string_view::npos) {
+      out.append(param.substr(0, eq + 1)).append("***");
+    } else if (!param.empty()) {
+      out.append("***");
+    }
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return out.append(fragment);
+}
+
+std::string RedactUrls(std::string_view text) {
+  std::string out;
+  size_t pos = 0;
+  while (true) {
+    size_t sep = text.find("://", pos);
+    if (sep == std::string_view::npos) break;
+    size_t start = sep;
+    while (start > pos &&
+           (std::isalnum(static_cast<unsigned char>(text[start - 1])) || text[start - 1] == '+' ||
+            text[start - 1] == '-' || text[start - 1] == '.')) {
+      --start;
+    }
+    size_t end = text.find_first_of(" \t\n\"'<>", sep);
+    if (end == std::string_view::npos) end = text.size();
+    // "GET URL: reason": punctuation closing a clause is not part of the URL.
+    while (end > sep + 3 && std::string_view(".,;:)").find(text[end - 1]) != std::string_view::npos)
+      --end;
+    out.append(text.substr(pos, start - pos));
+    out.append(RedactUrl(text.substr(start, end - start)));
+    pos = end;
+  }
+  return out.append(text.substr(pos));
+}
+
 Result<std::string> RepositoryUrl(std::string_view base, std::string_view relative) {
   if (base.empty()) return Fail(ErrorKind::kInvalidInput, "empty repository location");
   std::string root;
@@ -214,7 +359,7 @@ Result<std::string> RepositoryUrl(std::string_view base, std::string_view relati
     return Failf(ErrorKind::kUnsupported,
                  "repository {}: only http://, https://, file:// and directory paths are "
                  "supported",
-                 base);
+                 RedactUrl(base));
   } else {
     std::error_code ec;
     std::filesystem::path abs = std::filesystem::absolute(std::filesystem::path(base), ec);

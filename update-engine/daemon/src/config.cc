@@ -247,6 +247,23 @@ Status ApplyConfigText(std::string_view text, std::string_view name, UpdateConfi
       cfg.omaha_app_id = value;
     } else if (key == "METRICS_PATH") {
       cfg.metrics_path = value;
+    } else if (key == "METADATA_TIMEOUT" || key == "DOWNLOAD_MIN_RATE_WINDOW") {
+      auto d = ParseDuration(value);
+      if (!d) return fail(fmt::format("{}: {}", key, d.error().message()));
+      if (*d > std::chrono::hours(24)) return fail(fmt::format("{} must be at most 1d", key));
+      if (key == "METADATA_TIMEOUT") {
+        cfg.metadata_timeout = *d;  // 0: no limit
+      } else {
+        if (d->count() == 0) return fail("DOWNLOAD_MIN_RATE_WINDOW must be positive");
+        cfg.download_min_rate_window = *d;
+      }
+    } else if (key == "DOWNLOAD_MIN_RATE") {
+      int64_t kib = 0;
+      if (!ParseInt(value, kib) || kib < 0 || kib > 1024 * 1024) {
+        return fail(
+            fmt::format("DOWNLOAD_MIN_RATE '{}' is not a number of KiB/s (0 = off)", value));
+      }
+      cfg.download_min_rate_kib = static_cast<uint64_t>(kib);
     } else if (key.starts_with("ETCD_")) {
       if (auto s = ApplyEtcdKey(key, value, cfg.etcd); !s) return fail(s.error().message());
     } else {

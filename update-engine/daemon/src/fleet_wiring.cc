@@ -38,6 +38,14 @@ Result<std::unique_ptr<UpdateSource>> MakeUpdateSource(const daemon::UpdateConfi
   return Fail(ErrorKind::kInternal, "unknown PROTOCOL");
 }
 
+http::FetchOptions FetchOptionsFor(const daemon::UpdateConfig& cfg) {
+  http::FetchOptions o;
+  o.metadata_timeout_seconds = static_cast<long>(cfg.metadata_timeout.count());
+  o.min_rate_bytes_per_second = cfg.download_min_rate_kib * 1024;
+  o.min_rate_window_seconds = static_cast<long>(cfg.download_min_rate_window.count());
+  return o;
+}
+
 std::string NextVersionOf(const UpdateState& s) {
   switch (s.phase) {
     case Phase::kDownloading:

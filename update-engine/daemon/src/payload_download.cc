@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <cerrno>
 #include <random>
 #include <thread>
 
@@ -42,8 +43,12 @@ uint64_t PartSize(const std::string& dest) {
   return ::stat((dest + ".part").c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
 }
 
+// Network faults are retried here. A transfer below the throughput floor (ETIMEDOUT from the
+// fetcher) is not: retrying at once would only let a dripping mirror hold the run forever, a
+// few bytes per window. The run ends with that error and keeps its plan and .part file; the
+// next mirror, or the next check, continues from the last byte on disk.
 bool Retryable(const Error& e) {
-  return e.kind() == ErrorKind::kIo;
+  return e.kind() == ErrorKind::kIo && e.sys_errno() != ETIMEDOUT;
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <filesystem>
 #include <thread>
 
@@ -449,6 +450,11 @@ Result<UpdateState> UpdateFlow::Run() {
   };
   if (auto s = step(); !s) {
     Error e = s.error();
+    // Cancel stopped a transfer in progress (the fetcher's ECANCELED): the same outcome as
+    // Cancel between phases.
+    if (Cancelled(opt_.cancel) && e.sys_errno() == ECANCELED) {
+      e = Error(ErrorKind::kPolicy, "cancelled");
+    }
     const Phase failed_in = st_.phase;
     const bool had_plan = st_.payload && failed_in != Phase::kChecking && failed_in != Phase::kIdle;
     ++st_.failures[FailureReason(e, failed_in)];

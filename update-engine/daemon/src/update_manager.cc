@@ -25,7 +25,7 @@ Result<ManagerParts> MakeManagerParts(const ManagerOptions& options, Logger& log
   ManagerParts p;
   BASALT_ASSIGN_OR_RETURN(Keyring keys, Keyring::LoadDirectory(options.keys_dir));
   p.keys = std::make_unique<Keyring>(std::move(keys));
-  p.fetcher = http::MakeCurlFetcher();
+  p.fetcher = http::MakeCurlFetcher(FetchOptionsFor(options.config));
   BASALT_ASSIGN_OR_RETURN(p.source, MakeUpdateSource(options.config, *p.fetcher, *p.keys));
   if (options.disk) {
     BASALT_ASSIGN_OR_RETURN(p.target, OpenDiskImageTarget(*options.disk));
@@ -59,6 +59,8 @@ Result<std::unique_ptr<UpdateManager>> UpdateManager::Create(ManagerOptions opti
   m->reboot_slot_ = std::make_unique<RebootSlot>(*m->parts_.coordinator,
                                                  Backoff(lock_retry, m->parts_.random01), log);
   m->store_ = std::make_unique<StateStore>(m->opt_.state_dir);
+  // Cancel also stops a transfer in progress, not only the next phase.
+  m->parts_.fetcher->SetCancelFlag(&m->cancel_);
   UpdateManager* self = m.get();
   m->after_boot_ = std::make_unique<AfterBootSteps>(AfterBootParts{
       .target = *m->parts_.target,

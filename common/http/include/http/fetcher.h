@@ -4,6 +4,7 @@
 // states, so a hostile or broken server cannot feed endless data.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -38,6 +39,10 @@ class Fetcher {
   // Get(); the default is for fetchers that only read repositories.
   virtual Result<std::string> Post(const std::string& url, std::string_view body,
                                    std::string_view content_type, size_t max_size);
+  // While *flag is true, a transfer in progress stops within about a second with an error of
+  // kind kPolicy and errno ECANCELED (the daemon's Cancel). nullptr: never. The flag must
+  // outlive the fetcher's transfers. The default is for fetchers without transfers to stop.
+  virtual void SetCancelFlag(const std::atomic<bool>* flag) { (void)flag; }
 };
 
 struct FetchOptions {
@@ -55,6 +60,16 @@ struct FetchOptions {
   // Limits a whole request, not only a stall: 0 is no limit (payload downloads); the fleet
   // clients set a few seconds so a hung endpoint fails over to the next.
   long total_timeout_seconds = 0;
+  // Get (metadata: channel and release documents) must finish within this many seconds, 0 = no
+  // limit. A mirror that drips bytes would otherwise hold a check for days, and with it any
+  // newer channel and the expiry alarm (METADATA_TIMEOUT in update.conf).
+  long metadata_timeout_seconds = 60;
+  // GetRange (payloads) fails when fewer than min_rate_bytes_per_second * min_rate_window_seconds
+  // bytes arrive within any window of that many seconds, counted from the start of the
+  // transfer; 0 = no floor (DOWNLOAD_MIN_RATE, DOWNLOAD_MIN_RATE_WINDOW in update.conf). The
+  // error has errno ETIMEDOUT, so a caller can tell it from a reset connection.
+  uint64_t min_rate_bytes_per_second = 4096;
+  long min_rate_window_seconds = 120;
 };
 
 std::unique_ptr<Fetcher> MakeCurlFetcher(const FetchOptions& options = {});
@@ -62,5 +77,13 @@ std::unique_ptr<Fetcher> MakeCurlFetcher(const FetchOptions& options = {});
 // Joins a repository base (URL, file:// URL or directory path) with a relative path. A
 // directory path becomes an absolute, percent-encoded file:// URL.
 Result<std::string> RepositoryUrl(std::string_view base, std::string_view relative);
+
+// A URL as it may be shown (logs, errors, D-Bus): "user:password@" becomes "***@", and the value
+// of every query parameter becomes "***" (CDN and presigned URLs carry their tokens there; the
+// names stay, so a reader still sees what kind of URL it was). Everything else is unchanged.
+std::string RedactUrl(std::string_view url);
+// RedactUrl applied to every "scheme://..." inside free text (an error message), up to the next
+// space, quote or angle bracket.
+std::string RedactUrls(std::string_view text);
 
 }  // namespace basalt::http

@@ -232,7 +232,8 @@ int RunApply(const ApplyArgs& a) {
   if (!keys) return ReportError(keys.error());
   auto target = update::OpenDiskImageTarget(a.disk);
   if (!target) return ReportError(target.error());
-  http::FetchOptions fo;
+  // The daemon's time rules (METADATA_TIMEOUT, DOWNLOAD_MIN_RATE: defaults, or --config).
+  http::FetchOptions fo = update::FetchOptionsFor(cfg);
   fo.stall_seconds = a.stall_seconds;
   auto fetcher = http::MakeCurlFetcher(fo);
   auto source = update::MakeUpdateSource(cfg, *fetcher, *keys, a.threshold);

@@ -50,6 +50,13 @@ struct UpdateConfig {
   std::string omaha_app_id;                               // OMAHA_APP_ID
   EtcdLockSettings etcd;
   std::string metrics_path = "/var/lib/basalt/metrics.prom";  // METRICS_PATH ("" = off)
+  // METADATA_TIMEOUT: a channel or release document must arrive within this (0 = no limit).
+  std::chrono::seconds metadata_timeout{60};
+  // DOWNLOAD_MIN_RATE (KiB/s, 0 = no floor) over DOWNLOAD_MIN_RATE_WINDOW: a payload transfer
+  // slower than this ends the run (the plan is kept; the next check resumes). Below 4 KiB/s a
+  // 300 MiB full payload would take a day; a mirror that slow is broken, not busy.
+  uint64_t download_min_rate_kib = 4;
+  std::chrono::seconds download_min_rate_window{120};
 };
 
 // Parses one file's text into cfg, applying its keys over what is there. `name` is used in

@@ -25,6 +25,10 @@ Result<std::unique_ptr<UpdateSource>> MakeUpdateSource(const daemon::UpdateConfi
                                                        http::Fetcher& fetcher, const Keyring& keys,
                                                        size_t threshold = 1);
 
+// The fetcher's time rules from update.conf: METADATA_TIMEOUT for documents, DOWNLOAD_MIN_RATE
+// over DOWNLOAD_MIN_RATE_WINDOW for payloads.
+http::FetchOptions FetchOptionsFor(const daemon::UpdateConfig& cfg);
+
 // The staged or in-flight version, else the one the last check found (D-Bus NextVersion).
 std::string NextVersionOf(const UpdateState& s);
 
