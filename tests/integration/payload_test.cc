@@ -190,12 +190,13 @@ class PayloadTest : public ::testing::Test {
                             const std::function<void(Operation&)>& break_level);
 
   Result<ApplyResult> Apply(const std::string& payload, const std::string& target,
-                            std::optional<std::string> source = std::nullopt,
-                            size_t threshold = 1) {
+                            std::optional<std::string> source = std::nullopt, size_t threshold = 1,
+                            bool create_target = true) {
     auto src = FilePayloadSource::Open(payload);
     if (!src) return std::unexpected(src.error());
     ApplyOptions opt;
     opt.target_path = target;
+    opt.create_target = create_target;
     opt.source_path = source;
     opt.keyring = &*keyring_;
     opt.threshold = threshold;
@@ -234,6 +235,18 @@ TEST_F(PayloadTest, FullRoundTripIsByteIdentical) {
   EXPECT_EQ(ReadFile(t / "slot.img"), ReadFile(s().new_img + "/usr.img"));
   EXPECT_EQ(r->version, "1.1.0");
   ExpectVeritysetupAccepts(t / "slot.img", s().new_img);
+}
+
+// Issue 18 (7): a slot's device path that does not exist (a missing /dev/disk/by-partuuid link)
+// is an error; the applier no longer creates a file there (O_CREAT) to write the slot into.
+TEST_F(PayloadTest, MissingTargetIsNotCreated) {
+  TempDir t;
+  auto r = Apply(s().full, t / "by-partuuid-link", std::nullopt, 1, /*create_target=*/false);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().kind(), ErrorKind::kNotFound);
+  EXPECT_NE(r.error().message().find("by-partuuid-link does not exist"), std::string::npos)
+      << r.error().message();
+  EXPECT_FALSE(std::filesystem::exists(t / "by-partuuid-link"));
 }
 
 TEST_F(PayloadTest, DeltaRoundTripIsByteIdentical) {

@@ -645,6 +645,45 @@ TEST_F(ManagerTest, CancelInterruptsADownloadInProgress) {
   EXPECT_EQ(server.requests(), 1);
 }
 
+// Issue 18 (7): the slot's device node missing (no /dev/disk/by-partuuid link) once made the
+// applier create a regular file in its place (O_CREAT) and write the verified slot into RAM.
+TEST_F(ManagerTest, MissingSlotDeviceIsAnErrorAndNothingIsCreated) {
+  UpdateState applying = Staged();
+  applying.phase = Phase::kApplying;
+  applying.staged_boot_id.clear();
+  const std::string slot_b = dir_ / "slots/slot-B.img";
+  ASSERT_EQ(::unlink(slot_b.c_str()), 0);
+  auto m = Start(applying);
+  ASSERT_TRUE(m);
+  ASSERT_TRUE(m->StartApply(std::nullopt).has_value());
+  WaitIdle(*m);
+  UpdateState s = OnDisk();
+  EXPECT_EQ(s.last_error,
+            "slot B device " + slot_b + " is missing: No such file or directory; nothing written");
+  EXPECT_EQ(s.phase, Phase::kApplying) << "the host's fault: the payload is kept for the next run";
+  EXPECT_FALSE(std::filesystem::exists(slot_b)) << "a file was created in the device's place";
+}
+
+// Issue 18 (7): credentials in SERVER and token-like query values never reach LastError or the
+// journal.
+TEST_F(ManagerTest, ServerCredentialsAreRedactedFromLastErrorAndTheJournal) {
+  daemon::UpdateConfig cfg;
+  cfg.server = "http://admin:hunter2@127.0.0.1:1/repo";  // port 1: connection refused
+  make_source_ = [cfg](http::Fetcher& f, const Keyring& k) {
+    return std::move(MakeUpdateSource(cfg, f, k).value());
+  };
+  auto m = Start();
+  ASSERT_TRUE(m);
+  ASSERT_TRUE(m->StartCheck().has_value());
+  WaitIdle(*m);
+  const std::string e = OnDisk().last_error;
+  EXPECT_EQ(e.find("hunter2"), std::string::npos) << e;
+  EXPECT_NE(e.find("http://***@127.0.0.1:1/repo"), std::string::npos) << e;
+  EXPECT_EQ(m->Get().state.last_error, e);
+  for (const auto& line : log_.lines())
+    EXPECT_EQ(line.message.find("hunter2"), std::string::npos) << line.message;
+}
+
 // --- resume -----------------------------------------------------------------------------------
 
 struct ResumeCase {

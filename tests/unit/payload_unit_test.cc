@@ -176,6 +176,19 @@ TEST(PayloadManifest, RefusesStructuralErrors) {
   }
 }
 
+// Issue 18 (7): `payload inspect` on a manifest whose hash_offset was near 2^64 died of
+// bad_alloc: hash_offset + superblock wrapped below new_size, the rule passed, and the block map
+// was sized from the offset. The same input is in tests/fuzz/corpus/payload.
+TEST(PayloadManifest, HashOffsetNearTheTopOfUint64IsRefused) {
+  const uint64_t top = ~uint64_t{0} - kBlockSize + 1;  // 2^64 - 4096, a whole block
+  for (uint64_t offset :
+       std::vector<uint64_t>{top, top - kBlockSize, uint64_t{1} << 63, uint64_t{7} * kBlockSize}) {
+    Manifest m = ValidManifest();
+    m.mutable_partitions(0)->mutable_verity()->set_hash_offset(offset);
+    ExpectInvalid(m, kMinorFull, "do not fit new size 24576");
+  }
+}
+
 TEST(PayloadManifest, SourceOperationChecks) {
   Manifest m = ValidManifest();
   auto* p = m.mutable_partitions(0);

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <thread>
 
@@ -89,8 +90,10 @@ Status UpdateFlow::Save() {
 Status UpdateFlow::Fail(Error e) {
   // One line of valid UTF-8, whatever a server put into the message: the state file, the D-Bus
   // property and the journal all carry it.
-  st_.last_error = Printable(e.message(), 4096);
-  log_.Error(e.message(), Fields(st_, opt_.channel));
+  // URLs without credentials or token values (SERVER may carry both): LastError is readable
+  // by every local user.
+  st_.last_error = Printable(http::RedactUrls(e.message()), 4096);
+  log_.Error(st_.last_error, Fields(st_, opt_.channel));
   if (auto s = Save(); !s) log_.Error("cannot record the error: " + s.error().message());
   return std::unexpected(std::move(e));
 }
@@ -248,7 +251,7 @@ Status UpdateFlow::Download() {
     s = DownloadWithRetry(fetcher_, from, PayloadFile(p), d, log_);
     if (s || Cancelled(opt_.cancel) || s.error().kind() == ErrorKind::kIntegrity) break;
     if (i + 1 < urls.size()) {
-      log_.Warn(fmt::format("{}; trying {}", s.error().message(), urls[i + 1]),
+      log_.Warn(fmt::format("{}; trying {}", s.error().message(), http::RedactUrl(urls[i + 1])),
                 Fields(st_, opt_.channel));
     }
   }
@@ -267,6 +270,16 @@ Status UpdateFlow::Apply() {
   // The slot being rewritten must never be selectable, whatever a crash leaves behind.
   BASALT_RETURN_IF_ERROR(target_.boot().MarkBad(target_slot));
   BASALT_ASSIGN_OR_RETURN(SlotDevice target_dev, target_.OpenSlot(target_slot, true));
+  // A missing /dev/disk/by-partuuid link must not become a file in /dev (RAM) that receives the
+  // verified slot and is gone at reboot; the applier opens without O_CREAT as well.
+  // kIo: the host's fault, not the payload's, so the downloaded payload is kept for the next run.
+  if (struct stat st; ::stat(target_dev.path.c_str(), &st) != 0) {
+    const int err = errno;
+    return std::unexpected(Error(ErrorKind::kIo,
+                                 fmt::format("slot {} device {} is missing: {}; nothing written",
+                                             st_.target_slot, target_dev.path, std::strerror(err)),
+                                 err));
+  }
   std::optional<SlotDevice> source_dev;
   if (st_.payload->delta) {
     BASALT_ASSIGN_OR_RETURN(source_dev, target_.OpenSlot(source_slot, false));

@@ -46,7 +46,7 @@ Result<update::UpdateOffer> OmahaUpdateSource::Check(const update::HostFacts& ho
   BASALT_ASSIGN_OR_RETURN(std::string text, fetcher_->Post(config_.server, BuildOmahaRequest(req),
                                                            "text/xml", kMaxResponse));
   auto parsed = ParseOmahaResponse(text, app_id);
-  if (!parsed) return std::unexpected(parsed.error().WithContext(config_.server));
+  if (!parsed) return std::unexpected(parsed.error().WithContext(http::RedactUrl(config_.server)));
   update::UpdateOffer offer;
   if (!parsed->update) {
     offer.code = "up-to-date";
@@ -105,7 +105,7 @@ Status OmahaUpdateSource::Report(const update::HostFacts& host, update::UpdateEv
   BASALT_ASSIGN_OR_RETURN(std::string text, fetcher_->Post(config_.server, BuildOmahaRequest(req),
                                                            "text/xml", kMaxResponse));
   auto parsed = ParseOmahaResponse(text, app_id, /*expect_updatecheck=*/false);
-  if (!parsed) return std::unexpected(parsed.error().WithContext(config_.server));
+  if (!parsed) return std::unexpected(parsed.error().WithContext(http::RedactUrl(config_.server)));
   return {};
 }
 

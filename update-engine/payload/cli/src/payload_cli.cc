@@ -98,6 +98,7 @@ int RunApply(const ApplyArgs& a) {
   if (!src) return ReportError(src.error());
   payload::ApplyOptions opt;
   opt.target_path = a.target;
+  opt.create_target = true;  // `payload apply` also builds image files (docs/payload.md)
   if (!a.source.empty()) opt.source_path = a.source;
   if (!a.state.empty()) opt.state_dir = a.state;
   opt.keyring = &*keyring;

@@ -155,7 +155,13 @@ Status Applier::CheckSource(const Partition& part) {
 }
 
 Status Applier::OpenTarget(const Partition& part) {
-  BASALT_ASSIGN_OR_RETURN(target_, OpenFile(opt_.target_path, O_RDWR | O_CREAT, 0644));
+  auto target = OpenFile(opt_.target_path, O_RDWR | (opt_.create_target ? O_CREAT : 0), 0644);
+  if (!target && target.error().sys_errno() == ENOENT) {
+    return Failf(ErrorKind::kNotFound,
+                 "target {} does not exist (a slot's device node is missing?); nothing written",
+                 opt_.target_path);
+  }
+  BASALT_ASSIGN_OR_RETURN(target_, std::move(target));
   struct stat st;
   if (fstat(target_.get(), &st) != 0) return FailErrno("stat " + opt_.target_path);
   target_is_file_ = S_ISREG(st.st_mode);

@@ -84,11 +84,14 @@ Status PartitionRules::Verity() const {
   if (v.root_hash().size() != HashDigestSize(*alg)) {
     return Invalid("verity: root hash has the wrong length for its algorithm");
   }
+  // One data block has no tree: its hash is the root (as veritysetup computes it).
+  const uint64_t after_offset =
+      (v.has_superblock() ? kBlockSize : 0) + (v.data_blocks() > 1 ? 1 : 0);
+  // Compared without adding to hash_offset: an offset near 2^64 (untrusted input) would wrap
+  // the sum below new_size and pass, and the block map sized from it would not fit in memory.
   if (v.data_blocks() == 0 || v.hash_offset() % kBlockSize != 0 ||
-      v.data_blocks() > v.hash_offset() / kBlockSize ||
-      // One data block has no tree: its hash is the root (as veritysetup computes it).
-      v.hash_offset() + (v.has_superblock() ? kBlockSize : 0) + (v.data_blocks() > 1 ? 1 : 0) >
-          part_.new_size()) {
+      v.data_blocks() > v.hash_offset() / kBlockSize || v.hash_offset() > part_.new_size() ||
+      after_offset > part_.new_size() - v.hash_offset()) {
     return Invalid(fmt::format("verity: data blocks {} / hash offset {} do not fit new size {}",
                                v.data_blocks(), v.hash_offset(), part_.new_size()));
   }

@@ -29,7 +29,11 @@
 namespace basalt::payload {
 
 struct ApplyOptions {
-  std::string target_path;                 // block device or file (created/extended if a file)
+  std::string target_path;  // block device or file (extended if a file)
+  // Create target_path when it does not exist (an image file being built). Off by default: a
+  // slot's device node that is missing (no /dev/disk/by-partuuid link yet) must be an error,
+  // not a new file in /dev that receives the "verified" slot and vanishes at reboot.
+  bool create_target = false;
   std::optional<std::string> source_path;  // deltas: the old slot
   const Keyring* keyring = nullptr;        // trusted keys (required)
   size_t threshold = 1;                    // distinct trusted signatures required
