@@ -2,6 +2,7 @@
 
 #include <cctype>
 #include <charconv>
+#include <map>
 
 namespace basalt::init {
 
@@ -51,16 +52,37 @@ Status CheckDeviceSpec(std::string_view key, std::string_view value) {
                "{}={}: expected PARTUUID=, PARTLABEL=, UUID=, LABEL= or a /dev path", key, value);
 }
 
+// The one name of each of basalt-init's own keys, whatever its spelling; "" for keys the kernel
+// and other programs own (root=, rootfstype=, and everything not basalt.*), which may repeat.
+std::string_view CanonicalKey(std::string_view key) {
+  if (key == "basalt.usr" || key == "mount.usr") return "basalt.usr";
+  if (key == "basalt.usrhash" || key == "usrhash") return "basalt.usrhash";
+  if (key == "basalt.usrfstype" || key == "mount.usrfstype") return "basalt.usrfstype";
+  if (key == "init") return "init";
+  if (key.starts_with("basalt.")) return key;
+  return "";
+}
+
 }  // namespace
 
 Result<InitConfig> ParseInitCmdline(std::string_view cmdline) {
   InitConfig c;
   bool have_usr = false;
+  std::map<std::string, std::string, std::less<>> seen;  // canonical key -> spelling used
   for (const std::string& word : SplitCmdline(cmdline)) {
     size_t eq = word.find('=');
     if (eq == std::string::npos) continue;
     std::string key = word.substr(0, eq);
     std::string value = word.substr(eq + 1);
+    if (std::string_view canonical = CanonicalKey(key); !canonical.empty()) {
+      auto [it, fresh] = seen.emplace(canonical, key);
+      if (!fresh) {
+        return Failf(ErrorKind::kInvalidInput,
+                     "{}= appears twice on the kernel command line (as {}= and {}=): refusing "
+                     "to guess which one the boot entry meant",
+                     canonical, it->second, key);
+      }
+    }
     if (key == "basalt.usr" || key == "mount.usr") {
       BASALT_RETURN_IF_ERROR(CheckDeviceSpec(key, value));
       c.usr = NormalizeDeviceSpec(value);

@@ -23,7 +23,9 @@ struct InitConfig {
   std::string usr_fstype = "erofs";
   std::string root = "PARTLABEL=ROOT";
   std::string root_fstype = "ext4";
-  std::string init = "/sbin/init";
+  // init=; empty: the init inside the verified /usr (kDefaultInits), never a path resolved
+  // through ROOT's writable /sbin symlink.
+  std::string init;
   VerityErrorMode verity = VerityErrorMode::kRestart;
   FailurePolicy on_failure = FailurePolicy::kReboot;
   bool grow_root = true;
@@ -34,7 +36,14 @@ std::vector<std::string> SplitCmdline(std::string_view cmdline);
 
 // Accepts basalt.usr= / mount.usr=, basalt.usrhash= / usrhash=, basalt.verity=,
 // basalt.usrhashoffset=, basalt.usrfstype= / mount.usrfstype=, root=, rootfstype=, init=,
-// basalt.emergency=shell|reboot, basalt.grow=0|1. /usr and its hash are required.
+// basalt.emergency=shell|reboot, basalt.grow=0|1. /usr and its hash are required. basalt-init's
+// own keys (all of these but root= and rootfstype=) may appear once, in one spelling: with the
+// kernel's "last one wins", a second basalt.usr= or an alias such as mount.usr= appended to an
+// entry would choose another /usr or hash than the entry's, so such a line is refused.
 Result<InitConfig> ParseInitCmdline(std::string_view cmdline);
+
+// The init started when the command line names none, in this order: the first that is a regular
+// executable file (not a symlink, which could point out of /usr into ROOT) inside /usr.
+inline constexpr const char* kDefaultInits[] = {"/usr/lib/systemd/systemd", "/usr/sbin/init"};
 
 }  // namespace basalt::init

@@ -4,11 +4,17 @@
 
 namespace basalt::init {
 
+// A shell only when the line asks for one unambiguously: a repeated basalt.emergency= (refused
+// by the parser) falls back to reboot, the safe side.
 FailurePolicy EarlyPolicy(std::string_view cmdline) {
+  int emergency = 0;
+  bool shell = false;
   for (const std::string& w : SplitCmdline(cmdline)) {
-    if (w == "basalt.emergency=shell") return FailurePolicy::kShell;
+    if (!w.starts_with("basalt.emergency=")) continue;
+    ++emergency;
+    shell = w == "basalt.emergency=shell";
   }
-  return FailurePolicy::kReboot;
+  return emergency == 1 && shell ? FailurePolicy::kShell : FailurePolicy::kReboot;
 }
 
 std::optional<InitFailure> RunInit(InitSystem& sys) {
@@ -60,7 +66,8 @@ std::optional<InitFailure> RunInit(InitSystem& sys) {
       sys.Log(fmt::format("warning: grow ROOT filesystem: {}", st.error().message()));
     }
   }
-  sys.Log(fmt::format("switching root to ROOT ({}) and starting {}", *root, config.init));
+  sys.Log(fmt::format("switching root to ROOT ({}) and starting {}", *root,
+                      config.init.empty() ? "the init inside /usr" : config.init));
   if (Status st = SwitchRootAndExec(sys, config); !st) return failed("switch root", st.error());
   return std::nullopt;
 }

@@ -197,8 +197,25 @@ Status SwitchRootAndExec(InitSystem& sys, const InitConfig& config) {
   }
   if (int err = sys.ChangeDir("/"); err != 0)
     return std::unexpected(Error::FromErrno(err, "chdir /"));
-  if (int err = sys.Exec({config.init}); err != 0) {
-    return std::unexpected(Error::FromErrno(err, fmt::format("exec {}", config.init)));
+  std::string init = config.init;
+  if (init.empty()) {
+    // Inside the verified /usr: not /sbin/init, which resolves through ROOT's writable /sbin
+    // symlink, and not a symlink inside /usr, which may point back out into ROOT.
+    for (const char* candidate : kDefaultInits) {
+      if (sys.IsExecutableFile(candidate)) {
+        init = candidate;
+        break;
+      }
+    }
+    if (init.empty()) {
+      return Failf(ErrorKind::kNotFound,
+                   "no init inside /usr: neither {} nor {} is a regular executable file (set "
+                   "init= in the boot entry for another one)",
+                   kDefaultInits[0], kDefaultInits[1]);
+    }
+  }
+  if (int err = sys.Exec({init}); err != 0) {
+    return std::unexpected(Error::FromErrno(err, fmt::format("exec {}", init)));
   }
   return {};  // only a fake returns from a successful exec
 }

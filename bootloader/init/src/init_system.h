@@ -80,6 +80,8 @@ class InitSystem {
 
   // --- Handing over, or giving up ---
   virtual bool IsExecutable(const std::string& path) = 0;
+  // A regular file with execute permission, the last component not a symlink (lstat).
+  virtual bool IsExecutableFile(const std::string& path) = 0;
   // Runs argv[0] (a path) with argv as a child and waits for it to exit.
   virtual Status RunAndWait(const std::vector<std::string>& argv) = 0;
   [[nodiscard]] virtual int ChangeDir(const std::string& path) = 0;   // chdir(2)

@@ -222,6 +222,11 @@ class LinuxInitSystem final : public InitSystem {
   }
 
   bool IsExecutable(const std::string& path) override { return ::access(path.c_str(), X_OK) == 0; }
+  bool IsExecutableFile(const std::string& path) override {
+    struct stat st;
+    return ::lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+           ::access(path.c_str(), X_OK) == 0;
+  }
 
   Status RunAndWait(const std::vector<std::string>& args) override {
     std::vector<char*> argv = Argv(args);

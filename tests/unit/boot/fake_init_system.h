@@ -43,6 +43,8 @@ class FakeInitSystem final : public InitSystem {
   std::string dm_node;  // what DmNode returns (a file the test made, or one that cannot be read)
   int activate_errno = 0;
   std::set<std::string> executables;
+  // Regular executable files (IsExecutableFile), as seen after the switch to the new root.
+  std::set<std::string> init_files = {"/usr/lib/systemd/systemd"};
   int exec_errno = 0;
 
   // --- What the steps did ---
@@ -139,6 +141,7 @@ class FakeInitSystem final : public InitSystem {
   }
 
   bool IsExecutable(const std::string& path) override { return executables.count(path) > 0; }
+  bool IsExecutableFile(const std::string& path) override { return init_files.count(path) > 0; }
   Status RunAndWait(const std::vector<std::string>& argv) override {
     children.push_back(argv);
     return {};

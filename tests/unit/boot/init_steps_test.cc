@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <set>
+#include <utility>
 
 #include "common/fd.h"
 #include "init_run.h"
@@ -299,6 +301,32 @@ TEST(InitSteps, SwitchRootMovesTheApiMountsAndExecsInit) {
   EXPECT_EQ(sys.root_changes, std::vector<std::string>{"."});
   EXPECT_EQ(sys.execs, std::vector<std::vector<std::string>>{{"/usr/lib/systemd/systemd"}});
 
+  // No init= : the init inside the verified /usr, systemd first, then /usr/sbin/init; a
+  // symlink (which could lead back out into ROOT) or nothing at all is refused.
+  for (const auto& [files, want] : std::vector<std::pair<std::set<std::string>, std::string>>{
+           {{"/usr/lib/systemd/systemd", "/usr/sbin/init"}, "/usr/lib/systemd/systemd"},
+           {{"/usr/sbin/init"}, "/usr/sbin/init"},
+       }) {
+    FakeInitSystem d;
+    d.init_files = files;
+    InitConfig dc = Config(VerityErrorMode::kRestart);
+    dc.init.clear();
+    ASSERT_TRUE(SwitchRootAndExec(d, dc));
+    EXPECT_EQ(d.execs, std::vector<std::vector<std::string>>{{want}});
+  }
+  FakeInitSystem none;
+  none.init_files.clear();
+  none.executables = {"/sbin/init", "/usr/sbin/init"};  // e.g. symlinks: not regular files
+  InitConfig nc = Config(VerityErrorMode::kRestart);
+  nc.init.clear();
+  auto no_init = SwitchRootAndExec(none, nc);
+  ASSERT_FALSE(no_init);
+  EXPECT_NE(no_init.error().message().find("no init inside /usr: neither "
+                                           "/usr/lib/systemd/systemd nor /usr/sbin/init"),
+            std::string::npos)
+      << no_init.error().message();
+  EXPECT_TRUE(none.execs.empty());
+
   FakeInitSystem missing;
   missing.exec_errno = ENOENT;
   auto st = SwitchRootAndExec(missing, c);
@@ -320,7 +348,9 @@ TEST(InitRun, MountsTheSlotAndHandsOver) {
     usr_mounted |= m.target == "/sysroot/usr" && m.source == r.sys.dm_node;
   EXPECT_TRUE(usr_mounted);
   EXPECT_TRUE(r.sys.tools.empty());  // ROOT's filesystem already fills its partition
-  EXPECT_EQ(r.sys.execs, std::vector<std::vector<std::string>>{{"/sbin/init"}});
+  EXPECT_EQ(r.sys.execs, std::vector<std::vector<std::string>>{{"/usr/lib/systemd/systemd"}});
+  EXPECT_TRUE(
+      r.sys.Logged("switching root to ROOT (" + r.root + ") and starting the init inside /usr"));
   EXPECT_EQ(r.sys.reboots, 0);
 
   Rig no_grow;
@@ -393,14 +423,27 @@ TEST(InitRun, PolicyAsFarAsTheCommandLineWasRead) {
   EXPECT_EQ(typo.sys.children.size(), 1u);
   EXPECT_TRUE(typo.sys.Logged("unknown option basalt.usrhsah"));
 
-  // Once it parsed, the parsed value decides: the last basalt.emergency= wins.
-  Rig last_wins;
-  last_wins.sys.cmdline += " basalt.emergency=shell basalt.emergency=reboot";
-  last_wins.sys.executables = {"/bin/sh"};
-  last_wins.sys.devices.erase(kUsrSpec);
-  FailWith(last_wins.sys, "find /usr");
-  EXPECT_TRUE(last_wins.sys.children.empty());
-  EXPECT_EQ(last_wins.sys.reboots, 1);
+  // Once it parsed, the parsed value decides.
+  Rig parsed;
+  parsed.sys.cmdline += " basalt.emergency=reboot";
+  parsed.sys.executables = {"/bin/sh"};
+  parsed.sys.devices.erase(kUsrSpec);
+  FailWith(parsed.sys, "find /usr");
+  EXPECT_TRUE(parsed.sys.children.empty());
+  EXPECT_EQ(parsed.sys.reboots, 1);
+
+  // A repeated basalt.emergency= is refused, and the failure is on the safe side: reboot, in
+  // either order (a console edit appended to an entry must not open a shell by ambiguity).
+  for (const char* twice : {" basalt.emergency=shell basalt.emergency=reboot",
+                            " basalt.emergency=reboot basalt.emergency=shell"}) {
+    Rig r;
+    r.sys.cmdline += twice;
+    r.sys.executables = {"/bin/sh"};
+    FailWith(r.sys, "parse the kernel command line");
+    EXPECT_TRUE(r.sys.Logged("basalt.emergency= appears twice")) << twice;
+    EXPECT_TRUE(r.sys.children.empty()) << twice;
+    EXPECT_EQ(r.sys.reboots, 1) << twice;
+  }
 
   // Before the command line is read, the policy is reboot whatever it says.
   Rig early;

@@ -38,7 +38,7 @@ TEST(InitCmdline, SystemdSpellingAndDefaults) {
   EXPECT_EQ(c->usr, "PARTLABEL=USR-B");
   EXPECT_EQ(c->usrhash, kHash);
   EXPECT_EQ(c->root, "PARTLABEL=ROOT");
-  EXPECT_EQ(c->init, "/sbin/init");
+  EXPECT_EQ(c->init, "") << "the default: the init inside the verified /usr";
   EXPECT_EQ(c->verity, VerityErrorMode::kRestart);
   EXPECT_EQ(c->on_failure, FailurePolicy::kReboot);
   EXPECT_TRUE(c->grow_root);
@@ -73,6 +73,37 @@ TEST(InitCmdline, RejectsWhatWouldBootTheWrongThing) {
               "absolute path");
   ExpectError(fmt::format("basalt.usr=/dev/vda3 basalt.usrhash={} basalt.usrhashoffset=100", kHash),
               "multiple of 4096");
+}
+
+// Issue 18 (5): the last occurrence used to win, so a second basalt.usr= or an alias (mount.usr=,
+// usrhash=) carried over from /proc/cmdline chose another /usr or hash than the entry's own.
+TEST(InitCmdline, RefusesRepeatedAndAliasedKeys) {
+  const std::string base = fmt::format(
+      "basalt.usr=PARTUUID=7130c94a-213a-4e5a-8e26-6cce9662f132 basalt.usrhash={}", kHash);
+  const struct {
+    std::string extra;
+    std::string why;
+  } cases[] = {
+      {"basalt.usr=PARTLABEL=USR-A",
+       "basalt.usr= appears twice on the kernel command line (as "
+       "basalt.usr= and basalt.usr=)"},
+      {"mount.usr=PARTLABEL=USR-A", "(as basalt.usr= and mount.usr=)"},
+      {fmt::format("usrhash={}", std::string(64, 'a')), "(as basalt.usrhash= and usrhash=)"},
+      {"mount.usrfstype=ext4 basalt.usrfstype=erofs",
+       "(as mount.usrfstype= and basalt.usrfstype=)"},
+      {"basalt.verity=restart basalt.verity=eio", "basalt.verity= appears twice"},
+      {"basalt.emergency=reboot basalt.emergency=shell", "basalt.emergency= appears twice"},
+      {"init=/usr/lib/systemd/systemd init=/bin/sh", "init= appears twice"},
+      {"basalt.usrhashoffset=4096 basalt.usrhashoffset=8192", "basalt.usrhashoffset= appears"},
+      {"basalt.grow=1 basalt.grow=0", "basalt.grow= appears twice"},
+  };
+  for (const auto& c : cases)
+    ExpectError(base + " " + c.extra, c.why);
+  // The kernel's own keys and everything else may repeat (console= often does).
+  auto ok =
+      ParseInitCmdline(base + " console=tty0 console=ttyS0 root=PARTLABEL=ROOT root=/dev/vda9");
+  ASSERT_TRUE(ok) << ok.error().message();
+  EXPECT_EQ(ok->root, "/dev/vda9");
 }
 
 // The shape depmod writes for Debian's cloud kernel (paths shortened).
