@@ -19,17 +19,40 @@ namespace {
 TEST(KernelArgsTest, KeepsTheImageArgumentsAndDropsWhatEachEntrySetsItself) {
   auto c = CarriedOverKernelArgs(
       "BOOT_IMAGE=/basalt/A/vmlinuz basalt.usr=PARTUUID=7130c94a-213a-4e5a-8e26-6cce9662f132 "
-      "basalt.usrhash=ab12 console=ttyS0  systemd.show_status=1 quiet\n");
-  EXPECT_EQ(c.args, "console=ttyS0 systemd.show_status=1 quiet");
+      "basalt.usrhash=ab12 basalt.slot=A console=ttyS0,115200n8  systemd.show_status=1 quiet "
+      "console=tty0 loglevel=4 panic=-1 earlycon earlyprintk=serial\n");
+  EXPECT_EQ(c.args,
+            "console=ttyS0,115200n8 systemd.show_status=1 quiet console=tty0 loglevel=4 panic=-1 "
+            "earlycon earlyprintk=serial");
   EXPECT_TRUE(c.dropped.empty());
 }
 
+// Issue 18 (5): everything off the allowlist is dropped and named: a one-off console edit
+// (init=, basalt.emergency=, basalt.verity=) must not become permanent with the next update, and
+// an alias of basalt-init's own keys (mount.usr=, usrhash=) would override the new entry's /usr.
+TEST(KernelArgsTest, OnlyTheAllowlistIsCarriedOver) {
+  auto c = CarriedOverKernelArgs(
+      "basalt.usr=PARTLABEL=USR-B basalt.usrhash=ab12 console=ttyS0 mount.usr=PARTLABEL=USR-A "
+      "usrhash=cd34 init=/bin/sh basalt.verity=eio basalt.emergency=shell mount.usrfstype=ext4 "
+      "root=/dev/sdb1 quietly consoleblank=0 rd.break\n");
+  EXPECT_EQ(c.args, "console=ttyS0");
+  EXPECT_EQ(
+      c.dropped,
+      (std::vector<std::string>{
+          "mount.usr=PARTLABEL=USR-A (not on the allowlist)", "usrhash=cd34 (not on the allowlist)",
+          "init=/bin/sh (not on the allowlist)", "basalt.verity=eio (not on the allowlist)",
+          "basalt.emergency=shell (not on the allowlist)",
+          "mount.usrfstype=ext4 (not on the allowlist)", "root=/dev/sdb1 (not on the allowlist)",
+          "quietly (not on the allowlist)", "consoleblank=0 (not on the allowlist)",
+          "rd.break (not on the allowlist)"}));
+}
+
 TEST(KernelArgsTest, ArgumentsAnEntryCannotHoldAreReportedNotKept) {
-  auto c = CarriedOverKernelArgs("initrd=/x console=ttyS0 foo=\"a\" bar=$x\n");
+  auto c = CarriedOverKernelArgs("initrd=/x console=ttyS0 console=\"a\" loglevel=$x\n");
   EXPECT_EQ(c.args, "console=ttyS0");
   ASSERT_EQ(c.dropped.size(), 2u);
-  EXPECT_EQ(c.dropped[0], "foo=\"a\"");
-  EXPECT_EQ(c.dropped[1], "bar=$x");
+  EXPECT_EQ(c.dropped[0], "console=\"a\" (a boot entry cannot hold quotes, '$' or '\\')");
+  EXPECT_EQ(c.dropped[1], "loglevel=$x (a boot entry cannot hold quotes, '$' or '\\')");
   EXPECT_EQ(CarriedOverKernelArgs("").args, "");
 }
 

@@ -9,6 +9,7 @@
 #include "cli/cli.h"
 #include "common/fd.h"
 #include "common/log.h"
+#include "common/printable.h"
 #include "daemon/config.h"
 #include "daemon/update_manager.h"
 #include "dbus_service.h"
@@ -91,9 +92,10 @@ int main(int argc, char** argv) {
     }
     auto carried = basalt::update::CarriedOverKernelArgs(*cmdline);
     mo.extra_cmdline = carried.args;
+    // Once per daemon start: the next update's entry will not have these.
     for (const auto& arg : carried.dropped) {
-      log->Warn("kernel argument " + arg +
-                " cannot go into a boot entry; updates will not keep it");
+      log->Warn("kernel argument " + basalt::Printable(arg, 256) +
+                " is not carried over into updated slots");
     }
   }
   auto manager = basalt::update::UpdateManager::Create(mo, *log);

@@ -3,6 +3,25 @@
 #include <algorithm>
 
 namespace basalt::update {
+namespace {
+
+// Where the kernel and the console put their output, and how much of it: nothing here chooses
+// what boots or how it is protected. `key=` entries match any value; bare words match exactly.
+constexpr std::string_view kAllowed[] = {
+    "console=",  "earlycon", "earlycon=", "earlyprintk",          "earlyprintk=",
+    "loglevel=", "quiet",    "panic=",    "systemd.show_status=",
+};
+
+// Set by each entry (its /usr and hash, its slot) or by the bootloader (BOOT_IMAGE=, initrd=):
+// never carried, and not worth a warning.
+constexpr std::string_view kSetByTheEntry[] = {
+    "basalt.usr=", "basalt.usrhash=", "basalt.slot=", "BOOT_IMAGE=", "initrd="};
+
+bool Matches(std::string_view word, std::string_view pattern) {
+  return pattern.ends_with('=') ? word.starts_with(pattern) : word == pattern;
+}
+
+}  // namespace
 
 CarriedArgs CarriedOverKernelArgs(std::string_view proc_cmdline) {
   CarriedArgs out;
@@ -11,12 +30,14 @@ CarriedArgs CarriedOverKernelArgs(std::string_view proc_cmdline) {
     size_t end = std::min(proc_cmdline.find_first_of(kSpace, pos), proc_cmdline.size());
     std::string_view word = proc_cmdline.substr(pos, end - pos);
     pos = proc_cmdline.find_first_not_of(kSpace, end);
-    if (word.starts_with("basalt.usr=") || word.starts_with("basalt.usrhash=") ||
-        word.starts_with("BOOT_IMAGE=") || word.starts_with("initrd=")) {
+    auto matches = [word](std::string_view p) { return Matches(word, p); };
+    if (std::ranges::any_of(kSetByTheEntry, matches)) continue;
+    if (!std::ranges::any_of(kAllowed, matches)) {
+      out.dropped.push_back(std::string(word) + " (not on the allowlist)");
       continue;
     }
     if (word.find_first_of("\"'$\\") != std::string_view::npos) {
-      out.dropped.emplace_back(word);
+      out.dropped.push_back(std::string(word) + " (a boot entry cannot hold quotes, '$' or '\\')");
       continue;
     }
     if (!out.args.empty()) out.args += ' ';

@@ -1,7 +1,9 @@
 // Which arguments of the running kernel a newly installed slot keeps. An image's extra command
-// line (console=ttyS0, systemd.* options, …) lives only in its boot entries, so an update that
-// wrote the new entry with none would silently drop it: a host whose console was on the serial
-// port would come back without one.
+// line (console=ttyS0, ...) lives only in its boot entries, so an update that wrote the new entry
+// with none would silently drop it: a host whose console was on the serial port would come back
+// without one. But /proc/cmdline also holds whatever was typed at the boot menu once (init=/bin/sh,
+// basalt.emergency=shell, basalt.verity=eio) and aliases of basalt-init's own keys (mount.usr=,
+// usrhash=) that would override the new entry's /usr. So only an allowlist is carried over.
 #pragma once
 
 #include <string>
@@ -12,11 +14,14 @@ namespace basalt::update {
 
 struct CarriedArgs {
   std::string args;                  // space-separated, for SlotEntry::extra_cmdline
-  std::vector<std::string> dropped;  // arguments a boot entry cannot hold (quotes, '$', '\')
+  std::vector<std::string> dropped;  // arguments not carried over, each with why
 };
 
-// Everything in `proc_cmdline` except what each entry sets itself (basalt.usr=, basalt.usrhash=)
-// and what the bootloader adds (BOOT_IMAGE=, initrd=).
+// The words of `proc_cmdline` on the allowlist (console output and verbosity only; see
+// docs/boot.md "Kernel arguments an update carries over"): console=, earlycon[=], earlyprintk[=],
+// loglevel=, quiet, panic=, systemd.show_status=. Everything else is dropped and named in
+// `dropped`, except what each entry or the bootloader sets itself (basalt.usr=, basalt.usrhash=,
+// BOOT_IMAGE=, initrd=, basalt.slot=), which is dropped silently.
 CarriedArgs CarriedOverKernelArgs(std::string_view proc_cmdline);
 
 }  // namespace basalt::update
