@@ -795,6 +795,77 @@ TEST_F(UpdateFlowTest, DaemonOverPrivateDbus) {
   EXPECT_EQ(EpochOf(after["last_check"]), m["basalt_update_last_check_timestamp_seconds"]);
 }
 
+// Issue 18 (2): an unsigned channel file whose payloadType has a two-byte character across
+// byte 80 killed basalt-updated (the state's JSON serialisation threw on the worker thread); it
+// restarted into the same file and died again, recording nothing. The real daemon must stay up,
+// record a precise LastError, and still serve MarkGood.
+TEST_F(UpdateFlowTest, DaemonSurvivesAHostileChannelFile) {
+  if (!HaveTool("dbus-daemon") || !HaveTool("busctl")) {
+    GTEST_SKIP() << "dbus-daemon / busctl not installed";
+  }
+  PrivateBus bus;
+  ASSERT_TRUE(StartBus(work_ / "dbus", bus));
+  const std::string env_bus = "DBUS_SYSTEM_BUS_ADDRESS=" + Quote(bus.address) + " ";
+  fs::path repo = work_ / "hostile-repo";
+  Write(repo / "channels/stable.json", "{\"payloadType\": \"" + std::string(79, 'a') + "\xc3\xa9" +
+                                           std::string(20, 'b') +
+                                           "\", \"payload\": \"\", \"signatures\": []}");
+  fs::path conf_root = work_ / "root";
+  Write(conf_root / "etc/basalt/update.conf",
+        "SERVER=" + repo.string() + "\nCHANNEL=stable\nREBOOT_STRATEGY=off\n");
+  std::string updated = fs::path(BasaltBin()).parent_path() / "basalt-updated";
+  pid_t daemon = ::fork();
+  if (daemon == 0) {
+    ::setenv("DBUS_SYSTEM_BUS_ADDRESS", bus.address.c_str(), 1);
+    ::unsetenv("NOTIFY_SOCKET");
+    std::string log = (work_ / "daemon.log").string();
+    int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(fd, 1);
+    ::dup2(fd, 2);
+    ::execl(updated.c_str(), updated.c_str(), "--root", conf_root.c_str(), "--keys",
+            env->trust().c_str(), "--state-dir", state_.c_str(), "--disk", disk_.c_str(),
+            "--no-periodic", static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  struct Reaper {
+    pid_t pid;
+    ~Reaper() {
+      ::kill(pid, SIGTERM);
+      ::waitpid(pid, nullptr, 0);
+    }
+  } reaper{daemon};
+  auto cli = [&](const std::string& args) { return Sh(env_bus + BasaltBin() + " " + args); };
+  ASSERT_TRUE(
+      WaitFor([&] { return cli("update status --json").status == 0; }, std::chrono::seconds(10)))
+      << Read(work_ / "daemon.log");
+
+  auto check = cli("update check --json");
+  EXPECT_NE(check.status, 0) << check.output;
+  nlohmann::json st;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        auto r = cli("update status --json");
+        if (r.status != 0) return false;
+        st = nlohmann::json::parse(r.output.substr(r.output.find('{')));
+        return !st["busy"].get<bool>() && !st["last_error"].get<std::string>().empty();
+      },
+      std::chrono::seconds(30)))
+      << st.dump() << Read(work_ / "daemon.log");
+  const std::string error = st["last_error"];
+  EXPECT_NE(error.find("envelope payloadType is \"" + std::string(40, 'a')), std::string::npos)
+      << error;
+  EXPECT_NE(error.find("expected \"application/vnd.basalt"), std::string::npos) << error;
+  EXPECT_EQ(st["state"], "idle");
+  EXPECT_EQ(::waitpid(daemon, nullptr, WNOHANG), 0)
+      << "basalt-updated exited: " << Read(work_ / "daemon.log");
+  auto saved = nlohmann::json::parse(Read(fs::path(state_) / "state.json"));
+  EXPECT_EQ(saved["last_error"], error);
+
+  auto good = cli("update mark-good --json");
+  EXPECT_EQ(good.status, 0) << good.output << Read(work_ / "daemon.log");
+  EXPECT_EQ(::waitpid(daemon, nullptr, WNOHANG), 0) << Read(work_ / "daemon.log");
+}
+
 // --- Fleet: etcd reboot lock, Omaha transport, metrics (docs/fleet.md) ------------------------
 
 std::string FirstLineOf(const std::string& path) {
