@@ -34,7 +34,11 @@ int ReportError(const Error& error) {
 }
 
 void PrintJson(const nlohmann::json& doc) {
-  std::cout << doc.dump(::isatty(STDOUT_FILENO) ? 2 : -1) << std::endl;
+  // Documents may quote untrusted text (a server's error, a field of a hostile file): invalid
+  // UTF-8 is replaced, never thrown on.
+  std::cout << doc.dump(::isatty(STDOUT_FILENO) ? 2 : -1, ' ', false,
+                        nlohmann::json::error_handler_t::replace)
+            << std::endl;
 }
 
 }  // namespace basalt

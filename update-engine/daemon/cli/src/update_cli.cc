@@ -513,7 +513,8 @@ int RunWatch(bool json) {
     if (!s) return ReportError(s.error());
     if (!last || !(*last == *s)) {
       if (json) {
-        fmt::print("{}\n", DaemonJson(*s).dump());
+        fmt::print("{}\n",
+                   DaemonJson(*s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
       } else {
         fmt::print("{} {}{}{}{}\n", FormatTime(Now()), s->state,
                    s->busy ? fmt::format(" {:.0f} %", s->progress * 100) : "",
