@@ -2,13 +2,15 @@
 
 #include <ctime>
 
+#include "common/printable.h"
+
 namespace basalt {
 
 Result<TimePoint> ParseTime(std::string_view text, std::string_view field) {
   auto bad = [&] {
     return Failf(ErrorKind::kInvalidInput,
                  "{}: \"{}\" is not an RFC 3339 UTC time like 2026-11-22T05:00:00Z", field,
-                 text.substr(0, 40));
+                 Printable(text, 40));
   };
   // YYYY-MM-DDTHH:MM:SSZ
   if (text.size() != 20) return bad();
@@ -52,7 +54,7 @@ Result<std::chrono::seconds> ParseDuration(std::string_view text, std::string_vi
   auto bad = [&] {
     return Failf(ErrorKind::kInvalidInput,
                  "{}: \"{}\" is not a duration like 90, 30s, 15m, 6h, 7d or 1d12h", field,
-                 text.substr(0, 40));
+                 Printable(text, 40));
   };
   if (text.empty() || text.size() > 32) return bad();
   int64_t total = 0;

@@ -270,6 +270,19 @@ TEST(PrintableTest, EscapesWhatCouldBreakTheLine) {
   std::string long_name(5000, 'a');
   std::string shown = Printable(long_name, 64);
   EXPECT_EQ(shown, std::string(32, 'a') + "...(4936 bytes)..." + std::string(32, 'a'));
+  // A two-byte character across the cut stays whole or goes whole: the result is valid UTF-8.
+  std::string split = std::string(31, 'a') + "\xc3\xa9" + std::string(100, 'b');
+  EXPECT_TRUE(IsValidUtf8(Printable(split, 64)));
+  EXPECT_EQ(Printable(split, 64).substr(0, 33), std::string(31, 'a') + "\xc3\xa9");
+}
+
+TEST(PrintableTest, IsValidUtf8) {
+  EXPECT_TRUE(IsValidUtf8(""));
+  EXPECT_TRUE(IsValidUtf8("caf\xc3\xa9 \xf0\x9f\x98\x80"));
+  EXPECT_FALSE(IsValidUtf8("x\xc3"));
+  EXPECT_FALSE(IsValidUtf8("\xed\xa0\x80"));
+  EXPECT_FALSE(IsValidUtf8("\xc0\xaf"));
+  EXPECT_FALSE(IsValidUtf8("\xff"));
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/printable.h"
 #include "json_fields.h"
 #include "repo/names.h"
 
@@ -33,7 +34,7 @@ Result<UsrInfo> ParseUsr(const nlohmann::json& v, UnknownFields unknown) {
   BASALT_RETURN_IF_ERROR(r.Finish());
   if (u.hash_algorithm != "sha256") {
     return Failf(ErrorKind::kUnsupported, "{}: only sha256 is supported, got \"{}\"",
-                 r.Name("hash_algorithm"), u.hash_algorithm.substr(0, 32));
+                 r.Name("hash_algorithm"), Printable(u.hash_algorithm, 32));
   }
   BASALT_RETURN_IF_ERROR(CheckHex(u.root_hash, 32, r.Name("root_hash")));
   BASALT_RETURN_IF_ERROR(CheckHex(u.salt, 0, r.Name("salt")));
