@@ -1,9 +1,13 @@
 #include "sbom.h"
 
+#include "common/printable.h"
+
 #include <fmt/format.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include <algorithm>
+#include <filesystem>
 
 namespace basalt::image {
 namespace {
@@ -114,6 +118,43 @@ Result<std::vector<DpkgPackage>> ParseDpkgStatus(std::string_view text) {
   return out;
 }
 
+Result<std::vector<SetidFile>> FindSetidFiles(const std::string& tree,
+                                              const std::vector<std::string>& root_seed) {
+  std::vector<std::string> tops = {"usr"};
+  for (const std::string& s : root_seed) {
+    if (s != "usr" && s.find('/') == std::string::npos && s != "." && s != "..") tops.push_back(s);
+  }
+  std::vector<SetidFile> out;
+  auto visit = [&](const std::filesystem::path& p) -> Status {
+    struct stat st;
+    if (lstat(p.c_str(), &st) != 0) return FailErrno("lstat " + p.string());
+    if (S_ISREG(st.st_mode) && (st.st_mode & (S_ISUID | S_ISGID)) != 0) {
+      out.push_back({"/" + std::filesystem::relative(p, tree).string(), st.st_mode & 07777,
+                     st.st_uid, st.st_gid});
+    }
+    return {};
+  };
+  for (const std::string& top : tops) {
+    std::filesystem::path root = std::filesystem::path(tree) / top;
+    std::error_code ec;
+    if (!std::filesystem::is_directory(std::filesystem::symlink_status(root, ec))) {
+      if (std::filesystem::is_regular_file(std::filesystem::symlink_status(root, ec))) {
+        BASALT_RETURN_IF_ERROR(visit(root));
+      }
+      continue;
+    }
+    // Does not follow directory symlinks (no follow_directory_symlink option).
+    for (std::filesystem::recursive_directory_iterator it(root, ec), end; !ec && it != end;
+         it.increment(ec)) {
+      BASALT_RETURN_IF_ERROR(visit(it->path()));
+    }
+    if (ec) return Failf(ErrorKind::kIo, "list {}: {}", root.string(), ec.message());
+  }
+  std::sort(out.begin(), out.end(),
+            [](const SetidFile& a, const SetidFile& b) { return a.path < b.path; });
+  return out;
+}
+
 nlohmann::json MakeSpdx(const SbomInputs& in) {
   using nlohmann::json;
   std::string image_id = "SPDXRef-Image";
@@ -146,6 +187,21 @@ nlohmann::json MakeSpdx(const SbomInputs& in) {
     image["comment"] =
         "Contents unknown: the tree has no package database (/var/lib/dpkg/status); no packages "
         "are listed.";
+  }
+  if (!in.setid_files.empty()) {
+    json annotations = json::array();
+    for (const SetidFile& f : in.setid_files) {
+      const char* kind = (f.mode & S_ISUID) && (f.mode & S_ISGID) ? "setuid+setgid"
+                         : (f.mode & S_ISUID)                     ? "setuid"
+                                                                  : "setgid";
+      annotations.push_back(
+          {{"annotationType", "REVIEW"},
+           {"annotator", "Tool: basalt-" + in.builder_version},
+           {"annotationDate", Iso8601(in.created)},
+           {"comment", fmt::format("basalt finding: {} file {} (mode {:04o}, owner {}:{})", kind,
+                                   Printable(f.path), f.mode, f.uid, f.gid)}});
+    }
+    image["annotations"] = annotations;
   }
   packages.push_back(image);
   if (in.packages) {
