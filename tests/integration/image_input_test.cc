@@ -16,6 +16,7 @@
 
 #include "common/hash.h"
 #include "common/hex.h"
+#include "common/printable.h"
 #include "image/definition.h"
 #include "input.h"
 #include "integration/image_test_util.h"
@@ -81,6 +82,19 @@ TEST_F(ImageInputTest, EveryTarballCompressionGivesTheDirectoryBuild) {
     EXPECT_EQ(j["input_kind"], "tarball");
     EXPECT_EQ(j["input_digest"], "sha256:" + Sha(d + "/rootfs" + ext));
   }
+}
+
+// Setuid/setgid files are findings in the SBOM: the test tree's busybox is setuid root.
+TEST_F(ImageInputTest, SbomRecordsSetuidFilesAsFindings) {
+  auto sbom = ReadJson(dir_->path() + "/ref/sbom.spdx.json");
+  const auto& image = sbom["packages"][0];
+  ASSERT_EQ(image["SPDXID"], "SPDXRef-Image");
+  ASSERT_TRUE(image.contains("annotations")) << image.dump(2);
+  ASSERT_EQ(image["annotations"].size(), 1u) << image.dump(2);
+  const auto& a = image["annotations"][0];
+  EXPECT_EQ(a["annotationType"], "REVIEW");
+  EXPECT_EQ(a["annotationDate"], "2020-09-13T12:26:40Z");  // the SOURCE_DATE_EPOCH
+  EXPECT_EQ(a["comment"], "basalt finding: setuid file /usr/bin/busybox (mode 4755, owner 0:0)");
 }
 
 TEST_F(ImageInputTest, NonRootBuildKeepsOwnersFromTheArchive) {
@@ -200,7 +214,6 @@ TEST_F(ImageInputTest, OciLayersApplyInOrderWithWhiteouts) {
   }
 }
 
-
 // ---- Hostile inputs (issue #17): staging must never touch anything outside the tree. ----
 //
 // Each case builds the input next to a canary directory and file and points the input's links
@@ -216,7 +229,9 @@ struct TarEntry {
   mode_t perm = 0644;
 };
 
-TarEntry Dir(std::string path) { return {.path = std::move(path), .type = AE_IFDIR, .perm = 0755}; }
+TarEntry Dir(std::string path) {
+  return {.path = std::move(path), .type = AE_IFDIR, .perm = 0755};
+}
 TarEntry File(std::string path, std::string data) {
   return {.path = std::move(path), .data = std::move(data)};
 }
@@ -307,8 +322,7 @@ class HostileInputTest : public ::testing::Test {
         << "the canary outside the tree changed";
   }
 
-  Result<StagedInput> Stage(const std::string& input, InputKind kind,
-                            uint64_t max = 4ULL << 30) {
+  Result<StagedInput> Stage(const std::string& input, InputKind kind, uint64_t max = 4ULL << 30) {
     return StageInput(input, kind, tree_, {"etc", "var"}, INT64_MAX, max);
   }
   std::string Tar(const std::vector<TarEntry>& entries, const std::string& name = "in.tar") {
@@ -381,9 +395,9 @@ TEST_F(HostileInputTest, OciWhiteoutNamesDotDotAndEmptyAreRefused) {
     std::string l2 = Tar({Dir("usr"), File(std::string("usr/") + name, "")}, "l2.tar");
     MakeLayout(layout, {l1, l2});
     std::filesystem::remove_all(tree_);
-    EXPECT_EQ(Refusal(layout, InputKind::kOci),
-              "OCI layout " + layout + ": layer 2: whiteout 'usr/" + name +
-                  "' does not name a file");
+    EXPECT_EQ(
+        Refusal(layout, InputKind::kOci),
+        "OCI layout " + layout + ": layer 2: whiteout 'usr/" + name + "' does not name a file");
     EXPECT_TRUE(std::filesystem::exists(tree_ + "/usr/a"));
   }
 }
@@ -411,9 +425,9 @@ TEST_F(HostileInputTest, OciManifestListingALayerTwiceIsRefused) {
 
 TEST_F(HostileInputTest, TarballWritingThroughItsOwnSymlinkIsRefused) {
   std::string t = Tar({Dir("usr"), Link("usr/x", canary_), File("usr/x/secret", "pwned\n")});
-  EXPECT_EQ(Refusal(t, InputKind::kTarball),
-            "tarball " + t +
-                ": entry 'usr/x/secret': 'usr/x' is a symlink, refusing to go through it");
+  EXPECT_EQ(
+      Refusal(t, InputKind::kTarball),
+      "tarball " + t + ": entry 'usr/x/secret': 'usr/x' is a symlink, refusing to go through it");
 }
 
 TEST_F(HostileInputTest, TarballFileReplacingASymlinkReplacesTheLink) {
@@ -510,10 +524,10 @@ TEST_F(HostileInputTest, InputLimitRefusesBombsAndSparseFilesEarly) {
   const std::string sp = dir_.path() + "/sparse";
   std::filesystem::create_directories(sp + "/usr");
   ASSERT_EQ(truncate((sp + "/usr/hole").c_str(), 0) == 0 || true, true);
-  ASSERT_EQ(Sh("truncate -s 10G " + sp + "/usr/hole && tar --sparse -C " + sp + " -cf " + sp +
-               ".tar usr")
-                .status,
-            0);
+  ASSERT_EQ(
+      Sh("truncate -s 10G " + sp + "/usr/hole && tar --sparse -C " + sp + " -cf " + sp + ".tar usr")
+          .status,
+      0);
   std::filesystem::remove_all(tree_);
   ImageDefinition def;
   EXPECT_EQ(Refusal(sp + ".tar", InputKind::kTarball, ErrorKind::kInvalidInput,
@@ -534,20 +548,20 @@ TEST_F(HostileInputTest, TarballClaimingMoreThanItHoldsIsRefused) {
 
 TEST_F(HostileInputTest, HostileNamesStayOnOneLine) {
   // A newline and an invalid UTF-8 byte in the name, escaped in the message.
-  std::string t = Tar({Dir("usr"), Link("usr/a\nb\xff", canary_),
-                       File("usr/a\nb\xff/secret", "x")},
+  std::string t = Tar({Dir("usr"), Link("usr/a\nb\xff", canary_), File("usr/a\nb\xff/secret", "x")},
                       "names.tar");
   EXPECT_EQ(Refusal(t, InputKind::kTarball),
             "tarball " + t +
                 ": entry 'usr/a\\x0ab\\xff/secret': 'usr/a\\x0ab\\xff' is a symlink, "
                 "refusing to go through it");
-  // A 4,096-byte path through a symlink.
+  // A 4,096-byte path through a symlink: cut in the middle (common/printable.h).
   std::filesystem::remove_all(tree_);
   std::string deep = "usr/x/" + std::string(4096 - 6, 'a');
   t = Tar({Dir("usr"), Link("usr/x", canary_), File(deep, "x")}, "long.tar");
-  EXPECT_EQ(Refusal(t, InputKind::kTarball),
-            "tarball " + t + ": entry '" + deep + "': 'usr/x' is a symlink, refusing to go "
-            "through it");
+  std::string msg = Refusal(t, InputKind::kTarball);
+  EXPECT_EQ(msg, "tarball " + t + ": entry '" + Printable(deep) +
+                     "': 'usr/x' is a symlink, refusing to go through it");
+  EXPECT_LT(msg.size(), 700u);
 }
 
 TEST_F(HostileInputTest, SymlinkLoopsEndWithAClearError) {
@@ -577,8 +591,8 @@ TEST_F(HostileInputTest, CliRefusalLeavesNothingBehind) {
             "basalt: error: image build: OCI layout " + layout +
                 ": layer 2: whiteout 'usr/x/.wh.secret': 'usr/x' is a symlink, refusing to go "
                 "through it\n");
-  r = Sh(BasaltBin() + " image build --rootfs " + layout + " --output " + out + " " +
-         SmallSizes() + kCommon + " >/dev/null 2>&1");
+  r = Sh(BasaltBin() + " image build --rootfs " + layout + " --output " + out + " " + SmallSizes() +
+         kCommon + " >/dev/null 2>&1");
   EXPECT_EQ(r.status, 3);
   EXPECT_TRUE(std::filesystem::is_empty(dir_.path() + "/outparent"));
 }
