@@ -18,10 +18,10 @@
 #include <memory>
 #include <set>
 
-#include "common/printable.h"
 #include "common/fd.h"
 #include "common/hash.h"
 #include "common/hex.h"
+#include "common/printable.h"
 #include "common/root_dir.h"
 #include "image/definition.h"
 #include "input.h"
@@ -194,7 +194,8 @@ Status ExtractArchive(int fd, const RootDir& root, const std::string& what, bool
     staged->newest_mtime = std::max<int64_t>(staged->newest_mtime, archive_entry_mtime(entry));
     if (layer != nullptr) layer->written.insert(rel);
     archive_entry_set_pathname(entry, (root.path() + (rel.empty() ? "" : "/" + rel)).c_str());
-    if (hardlink != nullptr) archive_entry_set_hardlink(entry, (root.path() + "/" + target).c_str());
+    if (hardlink != nullptr)
+      archive_entry_set_hardlink(entry, (root.path() + "/" + target).c_str());
     r = archive_write_header(w.get(), entry);
     if (r != ARCHIVE_OK) {
       return Failf(ErrorKind::kInvalidInput, "{}: extract '{}': {}", what, erel,
@@ -291,12 +292,10 @@ Result<StagedInput> StageOci(const std::string& input, const std::string& tree,
                              uint64_t max_input_bytes) {
   const std::string what = "OCI layout " + Printable(input);
   BASALT_ASSIGN_OR_RETURN(std::string index_text, ReadFileToString(input + "/index.json"));
-  BASALT_ASSIGN_OR_RETURN(OciDescriptor manifest_desc,
-                          InContext(ParseOciIndex(index_text), what));
+  BASALT_ASSIGN_OR_RETURN(OciDescriptor manifest_desc, InContext(ParseOciIndex(index_text), what));
   BASALT_ASSIGN_OR_RETURN(std::string manifest_text,
                           ReadVerifiedBlob(input, manifest_desc.digest, what + ": manifest"));
-  BASALT_ASSIGN_OR_RETURN(OciManifest manifest,
-                          InContext(ParseOciManifest(manifest_text), what));
+  BASALT_ASSIGN_OR_RETURN(OciManifest manifest, InContext(ParseOciManifest(manifest_text), what));
   BASALT_ASSIGN_OR_RETURN(std::string config_text,
                           ReadVerifiedBlob(input, manifest.config.digest, what + ": config"));
   BASALT_RETURN_IF_ERROR(InContext(ParseOciConfig(config_text), what));

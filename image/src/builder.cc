@@ -13,11 +13,11 @@
 
 #include "boot/fresh_esp.h"
 #include "boot/slot_entry.h"
-#include "common/printable.h"
 #include "common/atomic_file.h"
 #include "common/fd.h"
 #include "common/hash.h"
 #include "common/hex.h"
+#include "common/printable.h"
 #include "common/root_dir.h"
 #include "disk/gpt_disk.h"
 #include "disk_copy.h"

@@ -109,8 +109,7 @@ Result<OciConfig> ParseOciConfig(std::string_view text) {
   BASALT_ASSIGN_OR_RETURN(json config, ParseObject(text, "config"));
   OciConfig out{StringField(config, "os"), StringField(config, "architecture")};
   if (!out.os.empty() && out.os != "linux") {
-    return Failf(ErrorKind::kUnsupported, "config: os '{}' is not linux",
-                 Printable(out.os));
+    return Failf(ErrorKind::kUnsupported, "config: os '{}' is not linux", Printable(out.os));
   }
   return out;
 }

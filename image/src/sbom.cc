@@ -1,13 +1,13 @@
 #include "sbom.h"
 
-#include "common/printable.h"
-
 #include <fmt/format.h>
 #include <sys/stat.h>
 #include <time.h>
 
 #include <algorithm>
 #include <filesystem>
+
+#include "common/printable.h"
 
 namespace basalt::image {
 namespace {

@@ -27,7 +27,7 @@ Result<std::vector<DpkgPackage>> ParseDpkgStatus(std::string_view text);
 // A setuid or setgid regular file of the image (/usr or ROOT): each becomes a finding in the SBOM,
 // so a reviewer sees every privilege the image grants without unpacking it.
 struct SetidFile {
-  std::string path;  // "/usr/bin/su"
+  std::string path;   // "/usr/bin/su"
   uint32_t mode = 0;  // permission bits incl. setuid/setgid/sticky
   uint32_t uid = 0;
   uint32_t gid = 0;

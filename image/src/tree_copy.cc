@@ -13,9 +13,9 @@
 #include <utility>
 #include <vector>
 
-#include "common/printable.h"
 #include "common/fd.h"
 #include "common/hex.h"
+#include "common/printable.h"
 
 namespace basalt::image {
 namespace {

@@ -39,8 +39,9 @@ Status CheckRealDirs(const RootDir& root, const std::string& dir, std::string_vi
     BASALT_ASSIGN_OR_RETURN(std::optional<struct stat> st, root.Stat(prefix, Follow::kNever));
     if (!st) return {};  // the rest is absent too
     if (S_ISLNK(st->st_mode)) {
-      return Failf(ErrorKind::kInvalidInput, "{}: {} '{}': '{}' is a symlink, refusing to go through it",
-                   what, role, Printable(rel), Printable(prefix));
+      return Failf(ErrorKind::kInvalidInput,
+                   "{}: {} '{}': '{}' is a symlink, refusing to go through it", what, role,
+                   Printable(rel), Printable(prefix));
     }
     if (!S_ISDIR(st->st_mode)) {
       return Failf(ErrorKind::kInvalidInput, "{}: {} '{}': '{}' is not a directory", what, role,
