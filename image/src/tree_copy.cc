@@ -16,6 +16,7 @@
 #include "common/fd.h"
 #include "common/hex.h"
 #include "common/printable.h"
+#include "image/definition.h"
 
 namespace basalt::image {
 namespace {
@@ -129,9 +130,9 @@ class Walker {
         stats_->file_bytes += static_cast<uint64_t>(st.st_size);
         if (stats_->file_bytes > options_.max_file_bytes) {
           return Failf(ErrorKind::kInvalidInput,
-                       "entry '{}' ({} bytes) takes the input past the limit of {} bytes "
-                       "(--max-input-size)",
-                       Printable(name), st.st_size, options_.max_file_bytes);
+                       "entry '{}' ({}) takes the input past the limit of {} (--max-input-size)",
+                       Printable(name), HumanSize(static_cast<uint64_t>(st.st_size)),
+                       HumanSize(options_.max_file_bytes));
         }
         BASALT_ASSIGN_OR_RETURN(detail, CopyFile(src, dst, st));
         break;

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -29,7 +30,23 @@ namespace fs = std::filesystem;
 
 struct World {
   std::string base, tree, canary_dir, canary_file, canary;
+  std::string metadata;  // owner, mode and times of every canary entry
 };
+
+// What a chown, chmod, utime or hardlink through a link would change (ctime, link count).
+std::string Metadata(const World& w) {
+  std::string out;
+  for (const std::string& p : {w.canary_dir, w.canary_dir + "/sub", w.canary_dir + "/secret",
+                               w.canary_dir + "/sub/.ssh", w.canary_file}) {
+    struct stat st;
+    if (lstat(p.c_str(), &st) != 0) return "missing " + p;
+    out += std::to_string(st.st_mode) + ":" + std::to_string(st.st_uid) + ":" +
+           std::to_string(st.st_gid) + ":" + std::to_string(st.st_mtim.tv_sec) + "." +
+           std::to_string(st.st_mtim.tv_nsec) + ":" + std::to_string(st.st_nlink) + ":" +
+           std::to_string(st.st_ctim.tv_sec) + "." + std::to_string(st.st_ctim.tv_nsec) + ";";
+  }
+  return out;
+}
 
 void WriteAll(const std::string& path, const std::string& data) {
   auto fd = basalt::OpenFile(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -54,6 +71,7 @@ const World& GetWorld() {
     WriteAll(w->canary_dir + "/secret", w->canary);
     WriteAll(w->canary_dir + "/sub/.ssh", w->canary);
     WriteAll(w->canary_file, w->canary);
+    w->metadata = Metadata(*w);
     // The canary is ours to clean up when the process ends normally.
     std::atexit([] {
       std::error_code ec;
@@ -93,6 +111,7 @@ std::string ReadAll(const std::string& path) {
 }
 
 void CheckCanary(const World& w) {
+  if (Metadata(w) != w.metadata) std::abort();
   if (ReadAll(w.canary_dir + "/secret") != w.canary) std::abort();
   if (ReadAll(w.canary_dir + "/sub/.ssh") != w.canary) std::abort();
   if (ReadAll(w.canary_file) != w.canary) std::abort();
