@@ -5,9 +5,10 @@
 #include <time.h>
 
 #include <algorithm>
-#include <filesystem>
+#include <optional>
 
 #include "common/printable.h"
+#include "common/root_dir.h"
 
 namespace basalt::image {
 namespace {
@@ -118,37 +119,35 @@ Result<std::vector<DpkgPackage>> ParseDpkgStatus(std::string_view text) {
   return out;
 }
 
+namespace {
+
+// Depth-first through RootDir, never following a link.
+Status CollectSetid(const RootDir& root, const std::string& rel, std::vector<SetidFile>* out) {
+  BASALT_ASSIGN_OR_RETURN(std::optional<struct stat> st, root.Stat(rel, Follow::kNever));
+  if (!st) return {};
+  if (S_ISREG(st->st_mode) && (st->st_mode & (S_ISUID | S_ISGID)) != 0) {
+    out->push_back({"/" + rel, st->st_mode & 07777, st->st_uid, st->st_gid});
+  }
+  if (!S_ISDIR(st->st_mode)) return {};
+  BASALT_ASSIGN_OR_RETURN(std::vector<std::string> names, root.List(rel, Follow::kNever));
+  for (const std::string& name : names) {
+    BASALT_RETURN_IF_ERROR(CollectSetid(root, rel + "/" + name, out));
+  }
+  return {};
+}
+
+}  // namespace
+
 Result<std::vector<SetidFile>> FindSetidFiles(const std::string& tree,
                                               const std::vector<std::string>& root_seed) {
+  BASALT_ASSIGN_OR_RETURN(RootDir root, RootDir::Open(tree, "staged tree " + tree));
   std::vector<std::string> tops = {"usr"};
   for (const std::string& s : root_seed) {
-    if (s != "usr" && s.find('/') == std::string::npos && s != "." && s != "..") tops.push_back(s);
+    if (s != "usr" && CheckPlainName(s, "root.seed")) tops.push_back(s);
   }
   std::vector<SetidFile> out;
-  auto visit = [&](const std::filesystem::path& p) -> Status {
-    struct stat st;
-    if (lstat(p.c_str(), &st) != 0) return FailErrno("lstat " + p.string());
-    if (S_ISREG(st.st_mode) && (st.st_mode & (S_ISUID | S_ISGID)) != 0) {
-      out.push_back({"/" + std::filesystem::relative(p, tree).string(), st.st_mode & 07777,
-                     st.st_uid, st.st_gid});
-    }
-    return {};
-  };
   for (const std::string& top : tops) {
-    std::filesystem::path root = std::filesystem::path(tree) / top;
-    std::error_code ec;
-    if (!std::filesystem::is_directory(std::filesystem::symlink_status(root, ec))) {
-      if (std::filesystem::is_regular_file(std::filesystem::symlink_status(root, ec))) {
-        BASALT_RETURN_IF_ERROR(visit(root));
-      }
-      continue;
-    }
-    // Does not follow directory symlinks (no follow_directory_symlink option).
-    for (std::filesystem::recursive_directory_iterator it(root, ec), end; !ec && it != end;
-         it.increment(ec)) {
-      BASALT_RETURN_IF_ERROR(visit(it->path()));
-    }
-    if (ec) return Failf(ErrorKind::kIo, "list {}: {}", root.string(), ec.message());
+    BASALT_RETURN_IF_ERROR(CollectSetid(root, top, &out));
   }
   std::sort(out.begin(), out.end(),
             [](const SetidFile& a, const SetidFile& b) { return a.path < b.path; });

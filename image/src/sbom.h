@@ -35,7 +35,7 @@ struct SetidFile {
 };
 
 // The setuid/setgid regular files under tree/usr and tree/<each ROOT seed entry>, sorted by path.
-// Symlinks are not followed.
+// Walked through RootDir; links are never followed.
 Result<std::vector<SetidFile>> FindSetidFiles(const std::string& tree,
                                               const std::vector<std::string>& root_seed);
 
