@@ -179,16 +179,19 @@ Status ExtractArchive(int fd, const RootDir& root, const std::string& what, bool
       }
     }
     const int64_t declared = archive_entry_size_is_set(entry) ? archive_entry_size(entry) : 0;
+    if (declared < 0) {
+      return Failf(ErrorKind::kInvalidInput, "{}: entry '{}' has a negative size", what, erel);
+    }
     if (hardlink == nullptr && type == AE_IFREG && declared > 0) {
       // The declared size, sparse or not: what the tree would hold, checked before any byte.
-      budget->used += static_cast<uint64_t>(declared);
-      if (budget->used > budget->max_bytes) {
+      if (static_cast<uint64_t>(declared) > budget->max_bytes - budget->used) {
         return Failf(ErrorKind::kInvalidInput,
                      "{}: entry '{}' ({}) takes the extracted input past the limit of {} "
                      "(--max-input-size)",
                      what, erel, HumanSize(static_cast<uint64_t>(declared)),
                      HumanSize(budget->max_bytes));
       }
+      budget->used += static_cast<uint64_t>(declared);
     }
     ++staged->entries;
     staged->newest_mtime = std::max<int64_t>(staged->newest_mtime, archive_entry_mtime(entry));

@@ -617,6 +617,31 @@ TEST_F(HostileInputTest, CliMaxInputSize) {
   EXPECT_TRUE(std::filesystem::is_empty(dir_.path() + "/outparent"));
 }
 
+// A non-root build of an input with 0000 directories that fails after staging leaves nothing
+// behind (fakeroot records the mode and keeps the real directory usable by us, so the work
+// directory can be removed).
+TEST_F(HostileInputTest, NonRootFailureRemovesUnwritableStagedDirectories) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to switch to an unprivileged user";
+  if (!HaveTool("setpriv")) GTEST_SKIP() << "setpriv (util-linux) not installed";
+  if (!HaveTool("fakeroot")) GTEST_SKIP() << "fakeroot not installed";
+  const std::string nr = dir_.path() + "/nobody";
+  std::filesystem::create_directories(nr);
+  ASSERT_EQ(chown(nr.c_str(), 65534, 65534), 0);
+  TarEntry locked = Dir("usr/locked");
+  locked.perm = 0;
+  TarEntry inner = Dir("usr/locked/inner");
+  inner.perm = 0;
+  // No kernel: the build fails after staging.
+  std::string t = Tar({Dir("usr"), inner, File("usr/locked/inner/f", "x"), locked}, "locked.tar");
+  ASSERT_EQ(chmod(t.c_str(), 0644), 0);
+  auto r = Sh("cd " + nr + " && setpriv --reuid=65534 --regid=65534 --clear-groups env HOME=" + nr +
+              " " + BasaltBin() + " image build --rootfs " + t + " --output out " + SmallSizes() +
+              kCommon);
+  EXPECT_EQ(r.status, 6) << r.output;  // a missing kernel (docs/cli.md)
+  EXPECT_NE(r.output.find("no kernel"), std::string::npos) << r.output;
+  EXPECT_TRUE(std::filesystem::is_empty(nr)) << Sh("ls -la " + nr).output;
+}
+
 TEST_F(HostileInputTest, WorkDirectoryIsPrivateAndItsParentChecked) {
   const std::string parent = dir_.path() + "/shared";
   std::filesystem::create_directories(parent);
