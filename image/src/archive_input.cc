@@ -96,15 +96,34 @@ ArchiveWriter OpenDiskWriter() {
   return w;
 }
 
-// Opens a blob read-only, refusing anything but a regular file.
+// Opens a file of the input read-only, refusing anything but a regular file. O_NONBLOCK: a FIFO
+// put where a blob belongs must not hang the build in open(2) (it has no effect on regular
+// files, and is cleared anyway).
 Result<UniqueFd> OpenBlob(const std::string& path, std::string_view what) {
-  BASALT_ASSIGN_OR_RETURN(UniqueFd fd, OpenFile(path, O_RDONLY));
+  BASALT_ASSIGN_OR_RETURN(UniqueFd fd, OpenFile(path, O_RDONLY | O_NONBLOCK | O_NOCTTY));
   struct stat st;
   if (fstat(fd.get(), &st) != 0) return FailErrno(std::string(what) + ": fstat " + path);
   if (!S_ISREG(st.st_mode)) {
-    return Failf(ErrorKind::kInvalidInput, "{}: {} is not a regular file", what, path);
+    return Failf(ErrorKind::kInvalidInput, "{}: {} is not a regular file", what, Printable(path));
   }
+  if (fcntl(fd.get(), F_SETFL, 0) != 0) return FailErrno(std::string(what) + ": fcntl " + path);
   return fd;
+}
+
+// A small JSON document of the layout, read from one fd.
+Result<std::string> ReadSmallFile(const std::string& path, std::string_view what) {
+  BASALT_ASSIGN_OR_RETURN(UniqueFd fd, OpenBlob(path, what));
+  struct stat st;
+  if (fstat(fd.get(), &st) != 0) return FailErrno(std::string(what) + ": fstat " + path);
+  if (static_cast<uint64_t>(st.st_size) > kMaxJsonBlob) {
+    return Failf(ErrorKind::kInvalidInput, "{}: {} is {}, more than the {} allowed", what,
+                 Printable(path), HumanSize(static_cast<uint64_t>(st.st_size)),
+                 HumanSize(kMaxJsonBlob));
+  }
+  std::string text(static_cast<size_t>(st.st_size), '\0');
+  BASALT_RETURN_IF_ERROR(
+      ReadFull(fd.get(), {reinterpret_cast<uint8_t*>(text.data()), text.size()}, what));
+  return text;
 }
 
 Result<std::string> HashFd(int fd, std::string_view what) {
@@ -252,17 +271,8 @@ Status CheckUsr(const RootDir& root, const std::string& input) {
 // A JSON blob of the layout, read once and checked against its digest before it is parsed.
 Result<std::string> ReadVerifiedBlob(const std::string& layout, const std::string& digest,
                                      std::string_view what) {
-  std::string path = layout + "/blobs/sha256/" + digest.substr(7);
-  BASALT_ASSIGN_OR_RETURN(UniqueFd fd, OpenBlob(path, what));
-  struct stat st;
-  if (fstat(fd.get(), &st) != 0) return FailErrno(std::string(what) + ": fstat " + path);
-  if (static_cast<uint64_t>(st.st_size) > kMaxJsonBlob) {
-    return Failf(ErrorKind::kInvalidInput, "{}: blob {} is {}, more than the {} allowed", what,
-                 digest, HumanSize(static_cast<uint64_t>(st.st_size)), HumanSize(kMaxJsonBlob));
-  }
-  std::string text(static_cast<size_t>(st.st_size), '\0');
-  BASALT_RETURN_IF_ERROR(
-      ReadFull(fd.get(), {reinterpret_cast<uint8_t*>(text.data()), text.size()}, what));
+  BASALT_ASSIGN_OR_RETURN(std::string text,
+                          ReadSmallFile(layout + "/blobs/sha256/" + digest.substr(7), what));
   if ("sha256:" + ToHex(Sha256(text)) != digest) {
     return Failf(ErrorKind::kIntegrity, "{}: blob {} does not match its digest", what, digest);
   }
@@ -294,7 +304,7 @@ Result<StagedInput> StageTarball(const std::string& input, const std::string& tr
 Result<StagedInput> StageOci(const std::string& input, const std::string& tree,
                              uint64_t max_input_bytes) {
   const std::string what = "OCI layout " + Printable(input);
-  BASALT_ASSIGN_OR_RETURN(std::string index_text, ReadFileToString(input + "/index.json"));
+  BASALT_ASSIGN_OR_RETURN(std::string index_text, ReadSmallFile(input + "/index.json", what));
   BASALT_ASSIGN_OR_RETURN(OciDescriptor manifest_desc, InContext(ParseOciIndex(index_text), what));
   BASALT_ASSIGN_OR_RETURN(std::string manifest_text,
                           ReadVerifiedBlob(input, manifest_desc.digest, what + ": manifest"));

@@ -642,6 +642,21 @@ TEST_F(HostileInputTest, NonRootFailureRemovesUnwritableStagedDirectories) {
   EXPECT_TRUE(std::filesystem::is_empty(nr)) << Sh("ls -la " + nr).output;
 }
 
+TEST_F(HostileInputTest, AFifoWhereAFileBelongsIsRefusedWithoutHanging) {
+  const std::string layout = dir_.path() + "/layout";
+  std::string l1 = Tar({Dir("usr"), File("usr/a", "a")}, "l1.tar");
+  MakeLayout(layout, {l1});
+  std::filesystem::remove(layout + "/index.json");
+  ASSERT_EQ(mkfifo((layout + "/index.json").c_str(), 0644), 0);
+  auto r = Sh("timeout 60 " + BasaltBin() + " image build --rootfs " + layout + " --output " +
+              dir_.path() + "/out " + SmallSizes() + kCommon);
+  EXPECT_EQ(r.status, 3) << r.output;
+  EXPECT_NE(r.output.find("basalt: error: image build: OCI layout " + layout + ": " + layout +
+                          "/index.json is not a regular file\n"),
+            std::string::npos)
+      << r.output;
+}
+
 TEST_F(HostileInputTest, WorkDirectoryIsPrivateAndItsParentChecked) {
   const std::string parent = dir_.path() + "/shared";
   std::filesystem::create_directories(parent);
@@ -657,8 +672,12 @@ TEST_F(HostileInputTest, WorkDirectoryIsPrivateAndItsParentChecked) {
   EXPECT_TRUE(std::filesystem::is_empty(parent));
 
   // With the sticky bit (like /tmp) it is accepted, and the work directory is 0700 while the
-  // build runs: watch for it from here.
+  // build runs: watch for it from here. The input is a 512 MiB sparse file, which the build hashes
+  // (for a second or two) before it finds it is no tarball, so the work directory exists long
+  // enough.
   ASSERT_EQ(chmod(parent.c_str(), 01777), 0);
+  t = dir_.path() + "/slow.tar";
+  ASSERT_EQ(Sh("truncate -s 512M " + t).status, 0);
   pid_t pid = fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
