@@ -537,10 +537,10 @@ TEST_F(ManagerTest, ResumesFromEveryPersistedState) {
       {P::kChecking, "", false, 0, false, P::kIdle, 1, 0, 0, {}, {}},
       // The planned payload is not there (file://, not found): the run fails without a check.
       {P::kDownloading, "", false, 0, false, P::kIdle, 0, 0, 0, {}, {E::kFailed}},
-      // Apply marks the target bad first; the downloaded payload is gone (not found): the plan
-      // is dropped, and the next check starts over.
-      {P::kApplying, "", false, 0, false, P::kIdle, 0, 0, 0, {"MarkBad B"}, {E::kFailed}},
-      {P::kVerifying, "", false, 0, false, P::kIdle, 0, 0, 0, {"MarkBad B"}, {E::kFailed}},
+      // The downloaded payload is gone (not found): Apply stops at the signature check, before
+      // the boot state is touched; the plan is dropped, and the next check starts over.
+      {P::kApplying, "", false, 0, false, P::kIdle, 0, 0, 0, {}, {E::kFailed}},
+      {P::kVerifying, "", false, 0, false, P::kIdle, 0, 0, 0, {}, {E::kFailed}},
       // Killed right after the commit point (SetNext): finalize finds its work done.
       {P::kFinalizing, "", true, 0, false, P::kUpdatedNeedReboot, 0, 0, 0, {}, {}},
       // Staged in this boot: a daemon restart; the gate is asked, nothing else.

@@ -41,6 +41,7 @@ Result<UpdateOffer> RepositoryUpdateSource::Check(const HostFacts& host) {
   }
   if (d.verdict == repo::Verdict::kWait) return offer;
   offer.update = true;
+  offer.signed_decision = true;
   offer.version = d.version;
   offer.usr_root_hash = d.release->usr.root_hash;
   offer.kernel_version = d.release->kernel.version;

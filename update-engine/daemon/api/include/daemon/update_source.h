@@ -44,6 +44,10 @@ struct UpdateOffer {
   std::string kernel_version;
   // The channel metadata version this answer came from, for the flow to persist; nullopt if none.
   std::optional<uint64_t> metadata_version;
+  // True when the decision itself is signed (the repository's channel and release documents):
+  // then an older version is an operator's signed rollback. An unsigned offer (Omaha) may only
+  // move the host forward.
+  bool signed_decision = false;
   // When update == false: a stable code ("up-to-date", "pinned", "outside-wave", ...) and a
   // sentence for `status`.
   std::string code;
