@@ -372,8 +372,7 @@ class OmahaFlowTest : public OmahaTest {
   void Offer(const std::string& payload_file, const std::string& version = "2.0.0") {
     Package pkg{"basalt_2.0.0_full.payload", ReadFile(payload_file)};
     WriteFile(www_ + "/" + pkg.name, pkg.data);
-    server_->QueuePostResponse(
-        Fixture("update-multi-url.xml", nginx_->url() + "/", pkg, version));
+    server_->QueuePostResponse(Fixture("update-multi-url.xml", nginx_->url() + "/", pkg, version));
     for (int i = 0; i < 4; ++i)
       server_->QueuePostResponse(Fixture("event-ack.xml", nginx_->url() + "/", pkg));
   }

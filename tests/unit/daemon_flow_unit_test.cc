@@ -11,8 +11,8 @@
 #include "daemon/state_store.h"
 #include "daemon/update_flow.h"
 #include "daemon/update_target.h"
-#include "kernel_args.h"
 #include "http/fetcher.h"
+#include "kernel_args.h"
 #include "repo_test_util.h"
 
 namespace basalt::update {
@@ -374,9 +374,9 @@ TEST(FleetWiring, TheConfiguredThresholdIsEnforcedByTheRepositorySource) {
   c.expires = std::chrono::floor<std::chrono::seconds>(Now()) + std::chrono::days(7);
   std::filesystem::create_directories(dir / "channels");
   std::filesystem::create_directories(dir / "releases/2.0.0");
-  repo::testing::WriteAll(dir / "channels/stable.json",
-                          repo::testing::Sign(repo::kChannelPayloadType,
-                                              repo::SerializeChannel(c), one));
+  repo::testing::WriteAll(
+      dir / "channels/stable.json",
+      repo::testing::Sign(repo::kChannelPayloadType, repo::SerializeChannel(c), one));
   repo::testing::WriteAll(
       dir / "releases/2.0.0/release.json",
       repo::testing::Sign(repo::kReleasePayloadType,

@@ -8,12 +8,12 @@
 
 #include "common/atomic_file.h"
 #include "common/hex.h"
-#include "common/time_util.h"
 #include "common/printable.h"
+#include "common/time_util.h"
 #include "payload/applier.h"
 #include "payload/reader.h"
-#include "repo/names.h"
 #include "payload/source.h"
+#include "repo/names.h"
 
 namespace basalt::update {
 namespace {

@@ -25,8 +25,8 @@ Result<ManagerParts> MakeManagerParts(const ManagerOptions& options, Logger& log
   BASALT_ASSIGN_OR_RETURN(Keyring keys, Keyring::LoadDirectory(options.keys_dir));
   p.keys = std::make_unique<Keyring>(std::move(keys));
   p.fetcher = http::MakeCurlFetcher();
-  BASALT_ASSIGN_OR_RETURN(p.source, MakeUpdateSource(options.config, *p.fetcher, *p.keys,
-                                                     options.config.threshold));
+  BASALT_ASSIGN_OR_RETURN(
+      p.source, MakeUpdateSource(options.config, *p.fetcher, *p.keys, options.config.threshold));
   if (options.disk) {
     BASALT_ASSIGN_OR_RETURN(p.target, OpenDiskImageTarget(*options.disk));
   } else {

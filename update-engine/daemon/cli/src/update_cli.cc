@@ -220,9 +220,9 @@ int RunApply(const ApplyArgs& a) {
   if (!a.channel.empty()) cfg.channel = a.channel;
   // The flag may demand more signatures than the host's config, never fewer.
   if (a.threshold != 0 && a.threshold < cfg.threshold) {
-    return ReportError(Error(ErrorKind::kPolicy,
-                             fmt::format("--threshold {} is below THRESHOLD={} in {}", a.threshold,
-                                         cfg.threshold, a.config)));
+    return ReportError(
+        Error(ErrorKind::kPolicy, fmt::format("--threshold {} is below THRESHOLD={} in {}",
+                                              a.threshold, cfg.threshold, a.config)));
   }
   if (a.threshold != 0) cfg.threshold = a.threshold;
   for (const auto& [name, value] :
@@ -557,9 +557,10 @@ void AddUpdateCommands(CLI::App& app, CommandRunner& runner) {
       ->capture_default_str();
   apply->add_option("--kernel-cmdline", a->kernel_cmdline,
                     "Extra kernel command line for the new slot's boot entry");
-  apply->add_option("--threshold", a->threshold,
-                    "Distinct trusted signatures required (default: THRESHOLD in --config, else "
-                    "1; never below THRESHOLD)")
+  apply
+      ->add_option("--threshold", a->threshold,
+                   "Distinct trusted signatures required (default: THRESHOLD in --config, else "
+                   "1; never below THRESHOLD)")
       ->check(CLI::Range(1, 64));
   apply->add_option("--tries", a->tries, "Boot attempts of the new slot before falling back")
       ->capture_default_str()
