@@ -52,7 +52,8 @@ TEST(StateStore, RoundTripsEveryField) {
   s.last_error = "boom";
   s.wait_reason = "paused";
   s.last_check = "2026-11-22T08:00:00Z";
-  s.last_metadata_version = 7;
+  s.legacy_metadata_version = 7;
+  s.seen_channels = {{"beta", {120, std::string(64, 'b')}}, {"stable", {7, std::string(64, 'c')}}};
   s.rolled_back_releases = {"1.5.0"};
   s.last_success = "2026-11-22T08:05:00Z";
   s.downloaded_delta_total = 1234;
@@ -62,6 +63,18 @@ TEST(StateStore, RoundTripsEveryField) {
   auto back = ParseState(SerializeState(s));
   ASSERT_TRUE(back.has_value()) << back.error().message();
   EXPECT_EQ(*back, s);
+}
+
+// A state file from before per-channel records keeps its one version as the legacy record.
+TEST(StateStore, ReadsTheSingleMetadataVersionOfOlderStateFiles) {
+  UpdateState s;
+  std::string text = SerializeState(s);
+  text.replace(text.find("\"last_metadata_version\": null"), 29, "\"last_metadata_version\": 9");
+  text.erase(text.find("  \"seen_channels\": {},\n"), 23);
+  auto back = ParseState(text);
+  ASSERT_TRUE(back.has_value()) << back.error().message() << "\n" << text;
+  EXPECT_EQ(back->legacy_metadata_version, std::optional<uint64_t>(9));
+  EXPECT_TRUE(back->seen_channels.empty());
 }
 
 TEST(StateStore, RefusesDamagedFilesNamingTheProblem) {

@@ -129,7 +129,12 @@ Result<HostFacts> UpdateFlow::Facts() {
   h.oem = opt_.oem;
   h.app_id = opt_.app_id;
   h.pin = opt_.pin;
-  h.last_metadata_version = st_.last_metadata_version;
+  if (auto it = st_.seen_channels.find(opt_.channel); it != st_.seen_channels.end()) {
+    h.last_metadata_version = it->second.metadata_version;
+    h.last_metadata_sha256 = it->second.sha256;
+  } else if (st_.seen_channels.empty()) {
+    h.last_metadata_version = st_.legacy_metadata_version;
+  }
   return h;
 }
 
@@ -184,7 +189,10 @@ Status UpdateFlow::Check() {
     st_.phase = Phase::kIdle;
     return std::unexpected(std::move(offer).error());
   }
-  if (offer->metadata_version) st_.last_metadata_version = offer->metadata_version;
+  if (offer->metadata_version) {
+    st_.seen_channels[opt_.channel] = {*offer->metadata_version, offer->metadata_sha256};
+    st_.legacy_metadata_version.reset();  // superseded by the per-channel record
+  }
   st_.available_version.clear();
   if (!offer->update) {
     st_.phase = Phase::kIdle;
