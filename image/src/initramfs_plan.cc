@@ -245,7 +245,7 @@ Result<std::vector<InitramfsEntry>> PlanInitramfs(const InitramfsSpec& spec) {
     }
   }
   if (moddir.empty()) {
-    return Failf(ErrorKind::kNotFound, "the tree has no modules for kernel {}",
+    return Failf(ErrorKind::kInvalidInput, "the tree has no modules for kernel {}",
                  spec.kernel_version);
   }
   BASALT_ASSIGN_OR_RETURN(std::string dep_text, ModulesDep(tree, moddir, spec.kernel_version));

@@ -294,7 +294,10 @@ TEST_F(KernelStepTest, OnlyAKernelLinkedToHostBytesIsNoKernel) {
   std::filesystem::create_symlink(canary_ + "/release-key.pem", tree_ + "/boot/vmlinuz-6.1.0");
   auto k = FindKernel(Root());
   ASSERT_FALSE(k);
-  EXPECT_EQ(k.error().kind(), ErrorKind::kNotFound);
+  EXPECT_EQ(k.error().kind(), ErrorKind::kInvalidInput);
+  EXPECT_EQ(k.error().message(),
+            "rootfs /in.tar: no kernel in the tree: looked for /usr/lib/modules/*/vmlinuz and "
+            "/boot/vmlinuz-* (regular files, links resolved inside the tree)");
   ExpectCanaryIntact();
 }
 
