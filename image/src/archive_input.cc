@@ -110,9 +110,36 @@ Result<UniqueFd> OpenBlob(const std::string& path, std::string_view what) {
   return fd;
 }
 
+// A file of an OCI layout, `rel` resolved inside the layout directory: a blob or index.json that
+// is a link to a file of the build host (whose digest an attacker may know) resolves to nothing.
+// Looked at before it is opened, so a device node is never opened.
+Result<UniqueFd> OpenLayoutFile(const RootDir& layout, const std::string& rel,
+                                std::string_view what) {
+  BASALT_ASSIGN_OR_RETURN(auto st, layout.Stat(rel));
+  if (!st) {
+    return Failf(ErrorKind::kInvalidInput, "{}: {} is missing from the layout", what,
+                 Printable(rel));
+  }
+  if (!S_ISREG(st->st_mode)) {
+    return Failf(ErrorKind::kInvalidInput, "{}: {}/{} is not a regular file", what,
+                 Printable(layout.path()), Printable(rel));
+  }
+  BASALT_ASSIGN_OR_RETURN(UniqueFd fd, layout.OpenAt(rel, O_RDONLY | O_NONBLOCK | O_NOCTTY));
+  struct stat now;
+  if (fstat(fd.get(), &now) != 0) return FailErrno(std::string(what) + ": fstat " + rel);
+  if (now.st_dev != st->st_dev || now.st_ino != st->st_ino) {
+    return Failf(ErrorKind::kInvalidInput, "{}: {} changed while being opened", what,
+                 Printable(rel));
+  }
+  if (fcntl(fd.get(), F_SETFL, 0) != 0) return FailErrno(std::string(what) + ": fcntl " + rel);
+  return fd;
+}
+
 // A small JSON document of the layout, read from one fd.
-Result<std::string> ReadSmallFile(const std::string& path, std::string_view what) {
-  BASALT_ASSIGN_OR_RETURN(UniqueFd fd, OpenBlob(path, what));
+Result<std::string> ReadSmallFile(const RootDir& layout, const std::string& rel,
+                                  std::string_view what) {
+  const std::string path = rel;
+  BASALT_ASSIGN_OR_RETURN(UniqueFd fd, OpenLayoutFile(layout, rel, what));
   struct stat st;
   if (fstat(fd.get(), &st) != 0) return FailErrno(std::string(what) + ": fstat " + path);
   if (static_cast<uint64_t>(st.st_size) > kMaxJsonBlob) {
@@ -269,10 +296,10 @@ Status CheckUsr(const RootDir& root, const std::string& input) {
 }
 
 // A JSON blob of the layout, read once and checked against its digest before it is parsed.
-Result<std::string> ReadVerifiedBlob(const std::string& layout, const std::string& digest,
+Result<std::string> ReadVerifiedBlob(const RootDir& layout, const std::string& digest,
                                      std::string_view what) {
   BASALT_ASSIGN_OR_RETURN(std::string text,
-                          ReadSmallFile(layout + "/blobs/sha256/" + digest.substr(7), what));
+                          ReadSmallFile(layout, "blobs/sha256/" + digest.substr(7), what));
   if ("sha256:" + ToHex(Sha256(text)) != digest) {
     return Failf(ErrorKind::kIntegrity, "{}: blob {} does not match its digest", what, digest);
   }
@@ -304,13 +331,14 @@ Result<StagedInput> StageTarball(const std::string& input, const std::string& tr
 Result<StagedInput> StageOci(const std::string& input, const std::string& tree,
                              uint64_t max_input_bytes) {
   const std::string what = "OCI layout " + Printable(input);
-  BASALT_ASSIGN_OR_RETURN(std::string index_text, ReadSmallFile(input + "/index.json", what));
+  BASALT_ASSIGN_OR_RETURN(RootDir layout, RootDir::Open(input, what));
+  BASALT_ASSIGN_OR_RETURN(std::string index_text, ReadSmallFile(layout, "index.json", what));
   BASALT_ASSIGN_OR_RETURN(OciDescriptor manifest_desc, InContext(ParseOciIndex(index_text), what));
   BASALT_ASSIGN_OR_RETURN(std::string manifest_text,
-                          ReadVerifiedBlob(input, manifest_desc.digest, what + ": manifest"));
+                          ReadVerifiedBlob(layout, manifest_desc.digest, what + ": manifest"));
   BASALT_ASSIGN_OR_RETURN(OciManifest manifest, InContext(ParseOciManifest(manifest_text), what));
   BASALT_ASSIGN_OR_RETURN(std::string config_text,
-                          ReadVerifiedBlob(input, manifest.config.digest, what + ": config"));
+                          ReadVerifiedBlob(layout, manifest.config.digest, what + ": config"));
   BASALT_RETURN_IF_ERROR(InContext(ParseOciConfig(config_text), what));
   BASALT_ASSIGN_OR_RETURN(RootDir root, MakeTree(tree, input));
   StagedInput staged;
@@ -322,8 +350,8 @@ Result<StagedInput> StageOci(const std::string& input, const std::string& tree,
     const std::string& digest = manifest.layers[i].digest;
     // One open file: hashed, then extracted from the same fd, so the bytes checked are the
     // bytes extracted even if the path is swapped meanwhile.
-    BASALT_ASSIGN_OR_RETURN(UniqueFd fd,
-                            OpenBlob(input + "/blobs/sha256/" + digest.substr(7), layer_what));
+    BASALT_ASSIGN_OR_RETURN(
+        UniqueFd fd, OpenLayoutFile(layout, "blobs/sha256/" + digest.substr(7), layer_what));
     BASALT_ASSIGN_OR_RETURN(std::string actual, HashFd(fd.get(), layer_what));
     if (actual != digest) {
       return Failf(ErrorKind::kIntegrity, "{} ({}) does not match its digest", layer_what, digest);

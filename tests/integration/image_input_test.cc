@@ -423,6 +423,32 @@ TEST_F(HostileInputTest, OciManifestListingALayerTwiceIsRefused) {
   EXPECT_FALSE(std::filesystem::exists(tree_));  // refused before anything is extracted
 }
 
+// A blob of the layout that is a link to a file on the build host whose digest the attacker
+// knows (here: a layer tarball holding the canary's bytes): the layout is a root of its own, so
+// the link resolves inside it, finds nothing, and the host file is never read.
+TEST_F(HostileInputTest, OciBlobsLinkedOutOfTheLayoutAreNeverRead) {
+  const std::string layout = dir_.path() + "/layout";
+  std::string host_layer =
+      Tar({Dir("usr"), File("usr/stolen", "canary secret\n")}, "host-layer.tar");
+  MakeLayout(layout, {host_layer});
+  const std::string hex = Sha(host_layer);
+  const std::string blob = layout + "/blobs/sha256/" + hex;
+  std::filesystem::remove(blob);
+  std::filesystem::create_symlink(host_layer, blob);
+  EXPECT_EQ(Refusal(layout, InputKind::kOci),
+            "OCI layout " + layout + ": layer 1: blobs/sha256/" + hex +
+                " is missing from the layout");
+  EXPECT_FALSE(std::filesystem::exists(tree_ + "/usr/stolen"));
+  // A link inside the layout still works, as for a layout that deduplicates its blobs.
+  std::filesystem::remove(blob);
+  std::filesystem::copy_file(host_layer, layout + "/blobs/sha256/copy");
+  std::filesystem::create_symlink("copy", blob);
+  std::filesystem::remove_all(tree_);
+  auto staged = Stage(layout, InputKind::kOci);
+  EXPECT_TRUE(staged.has_value()) << staged.error().message();
+  EXPECT_TRUE(std::filesystem::exists(tree_ + "/usr/stolen"));
+}
+
 TEST_F(HostileInputTest, TarballWritingThroughItsOwnSymlinkIsRefused) {
   std::string t = Tar({Dir("usr"), Link("usr/x", canary_), File("usr/x/secret", "pwned\n")});
   EXPECT_EQ(
