@@ -57,8 +57,8 @@ class RootDir {
 
   // The target of symlink `rel` (its parents resolved with `parents`); nullopt when `rel` is not a
   // symlink or is absent.
-  [[nodiscard]] Result<std::optional<std::string>> ReadLink(
-      std::string_view rel, Follow parents = Follow::kInRoot) const;
+  [[nodiscard]] Result<std::optional<std::string>> ReadLink(std::string_view rel,
+                                                            Follow parents = Follow::kInRoot) const;
 
   // Creates the missing directories of `rel` with `mode` (owned by the caller's uid/gid, mode
   // set exactly whatever the umask). An existing symlink or non-directory on the way is refused.
