@@ -17,6 +17,7 @@
 #include "common/fd.h"
 #include "common/hash.h"
 #include "common/hex.h"
+#include "common/root_dir.h"
 #include "disk/gpt_disk.h"
 #include "disk_copy.h"
 #include "filesystems.h"
@@ -178,13 +179,20 @@ Result<StagedTree> StageTree(const BuildRequest& req, const std::string& work, L
 // What every step after staging works with.
 struct Build {
   const ImageDefinition& def;
-  std::string work;     // the work directory
-  std::string out_dir;  // work/out, renamed to the output at the end
+  std::string input_name;  // "rootfs <path>": what messages about the tree's contents name
+  std::string work;        // the work directory
+  std::string out_dir;     // work/out, renamed to the output at the end
   int64_t sde;
   SeedDeriver derive;
   StepTimer& timer;
   Logger& log;
 };
+
+// A dpkg status database of a very large system is a few MiB.
+constexpr uint64_t kMaxDpkgStatusBytes = 256ull << 20;
+
+// Larger than any kernel or initramfs; read whole into memory for the ESP.
+constexpr uint64_t kMaxBootFileBytes = 256ull << 20;
 
 // Slot A's kernel and initramfs. Both live in /usr (docs/image.md:
 // /usr/lib/modules/<kver>/{vmlinuz,initrd.img}), so verity covers them and the updater copies
@@ -198,31 +206,33 @@ struct SlotBootFiles {
   std::string initramfs;
 };
 
-Result<SlotBootFiles> PlaceKernelAndInitramfs(const Build& b, const std::string& tree,
+Result<SlotBootFiles> PlaceKernelAndInitramfs(const Build& b, const std::string& tree_path,
                                               const std::string& basalt_init) {
   SlotBootFiles f;
   b.timer.Start("kernel");
+  BASALT_ASSIGN_OR_RETURN(RootDir tree, RootDir::Open(tree_path, b.input_name));
   BASALT_ASSIGN_OR_RETURN(f.kernel, FindKernel(tree));
-  BASALT_RETURN_IF_ERROR(PlaceKernelInUsr(tree, tree + "/usr", f.kernel, b.sde));
-  BASALT_ASSIGN_OR_RETURN(Sha256Digest kernel_sha, Sha256File(tree + f.kernel.usr_path));
-  f.kernel_sha = ToHex(kernel_sha);
-  BASALT_ASSIGN_OR_RETURN(f.kernel_bytes, ReadFileToString(tree + f.kernel.usr_path));
+  BASALT_RETURN_IF_ERROR(PlaceKernelInUsr(tree, f.kernel, b.sde));
+  BASALT_ASSIGN_OR_RETURN(f.kernel_bytes,
+                          tree.ReadFile(f.kernel.usr_path, kMaxBootFileBytes, Follow::kNever));
+  f.kernel_sha = ToHex(Sha256(f.kernel_bytes));
 
   b.timer.Start("initramfs");
   b.log.Info(fmt::format("building the initramfs with {}", basalt_init));
   boot::InitramfsSpec spec;
-  spec.tree = tree;
+  spec.tree = tree_path;
   spec.kernel_version = f.kernel.version;
   spec.basalt_init = basalt_init;
   auto initramfs = BuildInitramfs(spec, b.sde);
   if (!initramfs) return std::unexpected(initramfs.error().WithContext("initramfs"));
   f.initramfs = std::move(*initramfs);
   f.initrd_usr_path = fmt::format("/usr/lib/modules/{}/initrd.img", f.kernel.version);
-  const std::string path = tree + f.initrd_usr_path;
   // A new inode (temp + rename): the staged tree may hold hardlinks to the input.
-  BASALT_RETURN_IF_ERROR(WriteFileAtomic(path, f.initramfs, 0644));
-  if (lchown(path.c_str(), 0, 0) != 0) return FailErrno("chown " + path);
-  BASALT_RETURN_IF_ERROR(SetTime(path, b.sde));
+  BASALT_RETURN_IF_ERROR(tree.ReplaceFile(f.initrd_usr_path, f.initramfs, 0644));
+  BASALT_ASSIGN_OR_RETURN(UniqueFd fd, tree.OpenAt(f.initrd_usr_path, O_RDONLY, Follow::kNever));
+  if (fchown(fd.get(), 0, 0) != 0) return FailErrno("chown " + f.initrd_usr_path);
+  timespec times[2] = {{b.sde, 0}, {b.sde, 0}};
+  if (futimens(fd.get(), times) != 0) return FailErrno("futimens " + f.initrd_usr_path);
   f.initramfs_sha = ToHex(Sha256(f.initramfs));
   return f;
 }
@@ -388,9 +398,17 @@ Result<std::string> StageRootTree(const Build& b, const StagedTree& staged) {
       return FailErrno("rename " + from);
     }
   }
+  // A seed entry may already sit where a mount point goes; it is used only if it is a real
+  // directory (never chmod/chown through a link the input put there).
+  BASALT_ASSIGN_OR_RETURN(RootDir root, RootDir::Open(root_tree, b.input_name));
   for (const char* mp : {"usr", "boot", "dev", "proc", "run", "sys"}) {
-    BASALT_RETURN_IF_ERROR(MakeDir(root_tree + "/" + mp, 0755));
-    BASALT_RETURN_IF_ERROR(SetTime(root_tree + "/" + mp, b.sde));
+    BASALT_RETURN_IF_ERROR(root.MakeDirs(mp, 0755));
+    BASALT_ASSIGN_OR_RETURN(UniqueFd fd, root.OpenAt(mp, O_RDONLY | O_DIRECTORY, Follow::kNever));
+    timespec times[2] = {{b.sde, 0}, {b.sde, 0}};
+    if (fchmod(fd.get(), 0755) != 0 || fchown(fd.get(), 0, 0) != 0 ||
+        futimens(fd.get(), times) != 0) {
+      return FailErrno(fmt::format("mount point /{} in ROOT", mp));
+    }
   }
   if (staged.kind == InputKind::kDirectory) {
     // Staged files are hardlinks to the input or already clamped copies: never touch them.
@@ -402,11 +420,15 @@ Result<std::string> StageRootTree(const Build& b, const StagedTree& staged) {
 }
 
 // The tree's installed packages, for the SBOM; nullopt when it has no dpkg database.
-Result<std::optional<std::vector<DpkgPackage>>> ReadInstalledPackages(const std::string& tree) {
-  const std::string status_path = tree + "/var/lib/dpkg/status";
-  struct stat st;
-  if (stat(status_path.c_str(), &st) != 0) return std::optional<std::vector<DpkgPackage>>();
-  BASALT_ASSIGN_OR_RETURN(std::string text, ReadFileToString(status_path));
+Result<std::optional<std::vector<DpkgPackage>>> ReadInstalledPackages(const Build& b,
+                                                                      const std::string& tree) {
+  // The tree's own database, links resolved inside the tree; a status "file" that is a FIFO, a
+  // device or a link to the build host is refused or not found, never read.
+  BASALT_ASSIGN_OR_RETURN(RootDir root, RootDir::Open(tree, b.input_name));
+  const std::string status_path = "var/lib/dpkg/status";
+  BASALT_ASSIGN_OR_RETURN(auto st, root.Stat(status_path));
+  if (!st) return std::optional<std::vector<DpkgPackage>>();
+  BASALT_ASSIGN_OR_RETURN(std::string text, root.ReadFile(status_path, kMaxDpkgStatusBytes));
   auto parsed = ParseDpkgStatus(text);
   if (!parsed) return std::unexpected(parsed.error().WithContext("/var/lib/dpkg/status"));
   return std::optional<std::vector<DpkgPackage>>(std::move(*parsed));
@@ -422,7 +444,7 @@ Result<RootFs> BuildRoot(const Build& b, const StagedTree& staged, BackgroundRem
   b.log.Info("building ROOT ext4");
   RootFs root;
   BASALT_ASSIGN_OR_RETURN(std::string tree, StageRootTree(b, staged));
-  BASALT_ASSIGN_OR_RETURN(root.packages, ReadInstalledPackages(tree));
+  BASALT_ASSIGN_OR_RETURN(root.packages, ReadInstalledPackages(b, tree));
   BASALT_ASSIGN_OR_RETURN(root.image, MakeExt4Image(b, "ROOT", b.def.sizes.root, tree));
   remover.Remove(tree);
   return root;
@@ -537,6 +559,7 @@ Result<nlohmann::json> BuildImage(const BuildRequest& req, Logger& log) {
   timer.Start("stage");
   BASALT_ASSIGN_OR_RETURN(StagedTree staged, StageTree(req, work.path(), log));
   const Build b{.def = req.definition,
+                .input_name = "rootfs " + req.rootfs,
                 .work = work.path(),
                 .out_dir = work.path() + "/out",
                 .sde = staged.sde,

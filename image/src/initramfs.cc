@@ -1,6 +1,5 @@
 #include "initramfs.h"
 
-#include "common/fd.h"
 #include "cpio.h"
 
 namespace basalt::image {
@@ -20,12 +19,7 @@ Result<std::string> BuildInitramfs(const boot::InitramfsSpec& spec, int64_t mtim
         cpio.AddCharDevice(e.path, e.mode, e.major, e.minor);
         break;
       case boot::InitramfsEntry::Kind::kFile:
-        if (e.source.empty()) {
-          cpio.AddFile(e.path, e.data, e.mode);
-        } else {
-          BASALT_ASSIGN_OR_RETURN(std::string bytes, ReadFileToString(e.source));
-          cpio.AddFile(e.path, bytes, e.mode);
-        }
+        cpio.AddFile(e.path, e.data, e.mode);
         break;
     }
   }

@@ -1,10 +1,12 @@
 // Finds the kernel in the input tree and places it inside /usr, so it is covered by verity and
-// travels with updates.
+// travels with updates. The tree is untrusted: it is read through a RootDir (links resolve inside
+// it) and written without following any link.
 #pragma once
 
 #include <string>
 
 #include "common/error.h"
+#include "common/root_dir.h"
 
 namespace basalt::image {
 
@@ -15,11 +17,12 @@ struct KernelInfo {
 };
 
 // Looks at /usr/lib/modules/*/vmlinuz, /lib/modules/*/vmlinuz and /boot/vmlinuz-*, in that
-// order. Several versions: the highest (strverscmp) wins. None: a kNotFound error.
-Result<KernelInfo> FindKernel(const std::string& tree);
+// order. Several versions: the highest (strverscmp) wins. None: a kNotFound error. A version
+// outside [A-Za-z0-9._+~-] is refused: it becomes part of paths and boot loader entries.
+Result<KernelInfo> FindKernel(const RootDir& tree);
 
-// Copies the kernel to <usr_tree>/lib/modules/<version>/vmlinuz unless it is already there.
-Status PlaceKernelInUsr(const std::string& tree, const std::string& usr_tree, const KernelInfo& k,
-                        int64_t timestamp);
+// Makes /usr/lib/modules/<version>/vmlinuz a regular file holding the kernel (replacing a
+// symlink there). A link among its parent directories is refused.
+Status PlaceKernelInUsr(const RootDir& tree, const KernelInfo& k, int64_t timestamp);
 
 }  // namespace basalt::image

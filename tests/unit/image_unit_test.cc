@@ -4,10 +4,15 @@
 #include <filesystem>
 #include <fstream>
 
+#include "common/atomic_file.h"
+#include "common/fd.h"
+#include "common/root_dir.h"
 #include "cpio.h"
 #include "image/definition.h"
+#include "kernel.h"
 #include "sbom.h"
 #include "seed.h"
+#include "test_util.h"
 
 namespace basalt::image {
 namespace {
@@ -190,6 +195,82 @@ TEST(Sbom, SpdxDocument) {
   ASSERT_EQ(unknown["packages"].size(), 1u);
   EXPECT_NE(unknown["packages"][0]["comment"].get<std::string>().find("unknown"),
             std::string::npos);
+}
+
+// The kernel steps over hostile trees: a canary next to the tree must stay unread and
+// untouched, and nothing may be created outside the tree.
+class KernelStepTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    tree_ = dir_ / "tree";
+    canary_ = dir_ / "canary";
+    std::filesystem::create_directories(tree_ + "/usr/lib/modules");
+    std::filesystem::create_directories(tree_ + "/boot");
+    std::filesystem::create_directories(canary_);
+    ASSERT_TRUE(WriteFileAtomic(canary_ + "/release-key.pem", std::string(kCanary)));
+    ASSERT_TRUE(WriteFileAtomic(tree_ + "/boot/vmlinuz-6.1.0", std::string("tree kernel")));
+  }
+  RootDir Root() { return std::move(*RootDir::Open(tree_, "rootfs /in.tar")); }
+  void ExpectCanaryIntact() {
+    EXPECT_EQ(*ReadFileToString(canary_ + "/release-key.pem"), kCanary);
+    size_t n = 0;
+    for (const auto& e : std::filesystem::directory_iterator(canary_)) {
+      (void)e;
+      ++n;
+    }
+    EXPECT_EQ(n, 1u);
+  }
+  static constexpr std::string_view kCanary = "kernel-step canary 0f3e9b: the signing key";
+  basalt::testing::TempDir dir_;
+  std::string tree_, canary_;
+};
+
+TEST_F(KernelStepTest, AModuleDirectoryLinkedOutIsNeverWrittenThrough) {
+  std::filesystem::create_symlink(canary_, tree_ + "/usr/lib/modules/6.1.0");
+  RootDir tree = Root();
+  auto k = FindKernel(tree);
+  ASSERT_TRUE(k) << k.error().message();
+  EXPECT_EQ(k->source_path, "/boot/vmlinuz-6.1.0");
+  auto placed = PlaceKernelInUsr(tree, *k, 0);
+  ASSERT_FALSE(placed);
+  EXPECT_EQ(placed.error().message(),
+            "rootfs /in.tar: usr/lib/modules/6.1.0/vmlinuz: a symlink is in the way, and links "
+            "are never followed here");
+  ExpectCanaryIntact();
+}
+
+TEST_F(KernelStepTest, AVmlinuzLinkedToAHostFileIsReplacedByTheTreesKernel) {
+  std::filesystem::create_directories(tree_ + "/usr/lib/modules/6.1.0");
+  std::filesystem::create_symlink(canary_ + "/release-key.pem",
+                                  tree_ + "/usr/lib/modules/6.1.0/vmlinuz");
+  RootDir tree = Root();
+  auto k = FindKernel(tree);
+  ASSERT_TRUE(k) << k.error().message();
+  // The link resolves inside the tree, where there is no such file: the kernel is /boot's.
+  EXPECT_EQ(k->source_path, "/boot/vmlinuz-6.1.0");
+  ASSERT_TRUE(PlaceKernelInUsr(tree, *k, 0));
+  EXPECT_FALSE(std::filesystem::is_symlink(tree_ + "/usr/lib/modules/6.1.0/vmlinuz"));
+  EXPECT_EQ(*ReadFileToString(tree_ + "/usr/lib/modules/6.1.0/vmlinuz"), "tree kernel");
+  ExpectCanaryIntact();
+}
+
+TEST_F(KernelStepTest, OnlyAKernelLinkedToHostBytesIsNoKernel) {
+  std::filesystem::remove(tree_ + "/boot/vmlinuz-6.1.0");
+  std::filesystem::create_symlink(canary_ + "/release-key.pem", tree_ + "/boot/vmlinuz-6.1.0");
+  auto k = FindKernel(Root());
+  ASSERT_FALSE(k);
+  EXPECT_EQ(k.error().kind(), ErrorKind::kNotFound);
+  ExpectCanaryIntact();
+}
+
+TEST_F(KernelStepTest, AKernelVersionThatCouldForgeABootEntryIsRefused) {
+  std::filesystem::remove(tree_ + "/boot/vmlinuz-6.1.0");
+  ASSERT_TRUE(WriteFileAtomic(tree_ + "/boot/vmlinuz-6.1\nmenuentry x", std::string("k")));
+  auto k = FindKernel(Root());
+  ASSERT_FALSE(k);
+  EXPECT_EQ(k.error().message(),
+            "rootfs /in.tar: kernel version '6.1\\x0amenuentry x' (/boot/vmlinuz-6.1\\x0amenuentry "
+            "x) must be 1-128 of [A-Za-z0-9._+~-], starting with a letter or digit");
 }
 
 }  // namespace

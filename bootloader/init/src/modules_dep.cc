@@ -1,9 +1,12 @@
 #include "init/modules_dep.h"
 
+#include <fmt/format.h>
+
 #include <functional>
 #include <set>
 
 #include "common/line_reader.h"
+#include "common/root_dir.h"
 
 namespace basalt::init {
 
@@ -31,8 +34,13 @@ Result<ModuleGraph> ParseModulesDep(std::string_view text) {
       return Failf(ErrorKind::kInvalidInput, "modules.dep line {}: expected 'path: deps...'",
                    line_no);
     }
-    ModuleInfo info{.path = std::string(line.substr(0, colon)), .deps = {}};
+    // Paths are below /lib/modules/<version>: the initramfs builder copies the files they name
+    // out of an untrusted tree, so an absolute path or a '..' is refused, not resolved.
+    const std::string where = fmt::format("modules.dep line {}", line_no);
+    BASALT_ASSIGN_OR_RETURN(std::string path, CleanRelativePath(line.substr(0, colon), where));
+    ModuleInfo info{.path = std::move(path), .deps = {}};
     for (std::string_view dep : SplitWords(line.substr(colon + 1))) {
+      BASALT_RETURN_IF_ERROR(CleanRelativePath(dep, where));
       info.deps.push_back(ModuleName(dep));
     }
     std::string name = ModuleName(info.path);

@@ -18,8 +18,8 @@ struct InitramfsEntry {
   enum class Kind { kDirectory, kFile, kSymlink, kCharDevice };
   Kind kind = Kind::kFile;
   std::string path;    // inside the archive, relative: "lib/x86_64-linux-gnu/libc.so.6"
-  std::string source;  // kFile: file to copy the bytes from (empty if `data` is set)
-  std::string data;    // kFile: literal contents (generated files); kSymlink: target
+  std::string source;  // kFile: where the bytes came from (for messages; empty if generated)
+  std::string data;    // kFile: the contents, read while planning; kSymlink: target
   uint32_t mode = 0644;
   uint32_t major = 0, minor = 0;  // kCharDevice
 };

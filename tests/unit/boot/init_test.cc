@@ -136,5 +136,27 @@ TEST(ModulesDep, RejectsCyclesAndDanglingDeps) {
   EXPECT_EQ(ModuleName("kernel/drivers/md/dm-verity.ko.zst"), "dm_verity");
 }
 
+TEST(ModulesDep, PathsAreRelativeAndStayBelowTheModuleDirectory) {
+  auto ok = ParseModulesDep("./kernel//md/dm-mod.ko:\n");
+  ASSERT_TRUE(ok) << ok.error().message();
+  EXPECT_EQ(ok->at("dm_mod").path, "kernel/md/dm-mod.ko");
+  const struct {
+    const char* text;
+    const char* message;
+  } bad[] = {
+      {"../../../../../host/dm-mod.ko:\n",
+       "modules.dep line 1: path '../../../../../host/dm-mod.ko' climbs out with '..'"},
+      {"a.ko:\n/etc/shadow.ko:\n",
+       "modules.dep line 2: path '/etc/shadow.ko' is absolute; only relative paths are allowed "
+       "here"},
+      {"a.ko: ../b.ko\n", "modules.dep line 1: path '../b.ko' climbs out with '..'"},
+  };
+  for (const auto& b : bad) {
+    auto r = ParseModulesDep(b.text);
+    ASSERT_FALSE(r) << b.text;
+    EXPECT_EQ(r.error().message(), b.message);
+  }
+}
+
 }  // namespace
 }  // namespace basalt::init
