@@ -624,6 +624,13 @@ class HostileInputTest : public ::testing::TestWithParam<Case> {
       std::string usr_initrd = scratch + "/usr-extract/lib/modules/" + kKver + "/initrd.img";
       if (!fs::exists(esp_initrd) || !fs::exists(usr_initrd) || Sha(esp_initrd) != Sha(usr_initrd))
         violation("the ESP's initramfs is not /usr's");
+      // The rest of the tree made it too (a whiteout must not have taken /usr with it).
+      std::string hello = scratch + "/usr-extract/bin/hello";
+      if (!fs::exists(hello) || Sha(hello) != ToHex(Sha256("#!/bin/sh\necho hello\n")))
+        violation("/usr/bin/hello is missing from usr.img");
+      struct stat st;
+      if (as_user && (stat((out + "/disk.img").c_str(), &st) != 0 || st.st_uid != kNobody))
+        violation("disk.img is not owned by the unprivileged user: the build did not run as it");
     } else {
       // Refused: the last stderr line is the one error line, every line is basalt's own.
       std::vector<std::string> lines;
