@@ -489,7 +489,7 @@ std::vector<std::string> ScanOutputs(const std::string& out, const std::string& 
 
 // ---------------------------------------------------------------------------------------------
 
-class HostileInputTest : public ::testing::TestWithParam<Case> {
+class HostileInputTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     std::ifstream in("/dev/urandom", std::ios::binary);
@@ -684,8 +684,19 @@ class HostileInputTest : public ::testing::TestWithParam<Case> {
 std::string HostileInputTest::canary_;
 bool HostileInputTest::have_input_limit_ = false;
 
-TEST_P(HostileInputTest, NothingOutsideTheTreeIsReadOrWritten) {
-  const Case& c = GetParam();
+// One test per case, registered by name (HostileInput.<case>), so ctest names each case by
+// what it is rather than by a printed parameter.
+class HostileCase : public HostileInputTest {
+ public:
+  explicit HostileCase(Case c) : case_(std::move(c)) {}
+  void TestBody() override;
+
+ private:
+  Case case_;
+};
+
+void HostileCase::TestBody() {
+  const Case& c = case_;
   if (c.needs_input_limit && !have_input_limit_) {
     std::string line = c.name +
                        " [root|user]: VIOLATION: not run: `basalt image build --help` has "
@@ -880,10 +891,13 @@ std::vector<Case> Cases() {
   return cases;
 }
 
-INSTANTIATE_TEST_SUITE_P(Cases, HostileInputTest, ::testing::ValuesIn(Cases()),
-                         [](const ::testing::TestParamInfo<Case>& info) {
-                           return info.param.name;
-                         });
+const bool kRegistered = [] {
+  for (const Case& c : Cases()) {
+    ::testing::RegisterTest("HostileInput", c.name.c_str(), nullptr, nullptr, __FILE__, __LINE__,
+                            [c]() -> HostileInputTest* { return new HostileCase(c); });
+  }
+  return true;
+}();
 
 }  // namespace
 }  // namespace basalt::image::testing
