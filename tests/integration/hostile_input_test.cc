@@ -561,9 +561,12 @@ class HostileInputTest : public ::testing::Test {
     if (form == Form::kInitramfsCli) {
       fs::create_directories(out);
       if (as_user) Check(chown(out.c_str(), owner, owner) == 0, "chown out");
-      cmd = BasaltBin() + " boot initramfs --tree " + Quote(run.input) + " --kernel-version " +
-            kKver + " --init " + Quote(fs::path(BasaltBin()).parent_path() / "basalt-init") +
-            " --output-dir " + Quote(out);
+      // Unlike `image build`, `boot initramfs` does not re-run itself under fakeroot, and as a
+      // plain user it cannot make the initramfs's device nodes (mknod dev/console: EPERM).
+      cmd = std::string(as_user ? "fakeroot -- " : "") + BasaltBin() + " boot initramfs --tree " +
+            Quote(run.input) + " --kernel-version " + kKver + " --init " +
+            Quote(fs::path(BasaltBin()).parent_path() / "basalt-init") + " --output-dir " +
+            Quote(out);
     } else {
       cmd = BasaltBin() + " image build --rootfs " + Quote(run.input) + " --output " + Quote(out) +
             " " + SmallSizes() + " --seed s --source-date-epoch 1600000000";
@@ -731,6 +734,8 @@ void HostileCase::TestBody() {
 const std::string kMods = std::string("usr/lib/modules/") + kKver;
 const std::vector<Form> kAll = {Form::kDirectory, Form::kTarball, Form::kOci};
 const std::vector<Form> kDirTar = {Form::kDirectory, Form::kTarball};
+const std::vector<Form> kAllAndInitramfs = {Form::kDirectory, Form::kTarball, Form::kOci,
+                                            Form::kInitramfsCli};
 const std::vector<Form> kArchives = {Form::kTarball, Form::kOci};
 
 std::vector<Case> Cases() {
@@ -746,10 +751,10 @@ std::vector<Case> Cases() {
 
   // Kernel placement: the module directory is a link to the canary directory (the builder
   // must not place vmlinuz/initrd.img there); vmlinuz is a link to the canary file.
-  add("modules_dir_abs_link_to_canary_dir", {Link(kMods, "@CANARYDIR@")}, kAll);
-  add("modules_dir_rel_link_to_canary_dir", {Link(kMods, "@UP@@CANARYDIR@")}, kAll);
-  add("vmlinuz_abs_link_to_canary", {Link(kMods + "/vmlinuz", "@CANARY@")}, kAll);
-  add("vmlinuz_rel_link_to_canary", {Link(kMods + "/vmlinuz", "@UP@@CANARY@")}, kAll);
+  add("modules_dir_abs_link_to_canary_dir", {Link(kMods, "@CANARYDIR@")}, kAllAndInitramfs);
+  add("modules_dir_rel_link_to_canary_dir", {Link(kMods, "@UP@@CANARYDIR@")}, kAllAndInitramfs);
+  add("vmlinuz_abs_link_to_canary", {Link(kMods + "/vmlinuz", "@CANARY@")}, kAllAndInitramfs);
+  add("vmlinuz_rel_link_to_canary", {Link(kMods + "/vmlinuz", "@UP@@CANARY@")}, kAllAndInitramfs);
 
   // Each step of the paths the builder reads or writes, linked out of the tree (absolute and
   // relative). The canary directory holds a file of each name looked for.
