@@ -337,5 +337,29 @@ TEST_F(RepositoryTest, VerifyChecksCrossReferences) {
   EXPECT_NE(all.find("signed for version 1.0.0, stored under 1.0.1"), std::string::npos) << all;
 }
 
+// `channel set` binds the channel to the release document it saw; verify notices when the
+// document under that version is another one (re-signed or swapped in), as hosts would.
+TEST_F(RepositoryTest, ChannelsAreBoundToTheirReleaseDocument) {
+  BuildGoodRepo();
+  auto ch = LoadChannelFile(repo_.string(), "stable");
+  ASSERT_TRUE(ch && *ch);
+  const std::string text = ReadAll(repo_ / "releases" / (*ch)->release / "release.json");
+  auto env = ParseEnvelope(text);
+  ASSERT_TRUE(env);
+  EXPECT_EQ((*ch)->release_sha256, std::optional<std::string>(ToHex(Sha256(env->payload))));
+  // Written as format minor 1, the lowest that holds the field.
+  auto served = ParseEnvelope(ReadAll(repo_ / "channels/stable.json"));
+  ASSERT_TRUE(served);
+  EXPECT_NE(served->payload.find("\"format_minor\": 1"), std::string::npos) << served->payload;
+
+  Release other = MakeRelease((*ch)->release, 'f');
+  WriteAll(repo_ / "releases" / (*ch)->release / "release.json",
+           Sign(kReleasePayloadType, SerializeRelease(other), keys_[0]));
+  VerifyReport r = VerifyRepository(repo_.string(), ring_, 1, T0());
+  std::string all = fmt::format("{}", fmt::join(r.problems, "\n"));
+  EXPECT_NE(all.find("channels/stable.json: bound to release document"), std::string::npos)
+      << all;
+}
+
 }  // namespace
 }  // namespace basalt::repo

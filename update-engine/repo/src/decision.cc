@@ -218,6 +218,18 @@ class Decider {
           fmt::format("the release served for {} is signed as version {}", target_, rel->version),
           ErrorKind::kIntegrity));
     }
+    const Channel& ch = *d_.channel;
+    if (target_ == ch.release && ch.release_sha256) {
+      const std::string digest = ToHex(Sha256(*body));
+      if (digest != *ch.release_sha256) {
+        return WithChannel(Refuse(
+            "mix-and-match",
+            fmt::format("the release document served for {} has SHA-256 {}, but channel {} is "
+                        "signed for {} (another repository's or a replaced release)",
+                        target_, digest, ch.name, *ch.release_sha256),
+            ErrorKind::kIntegrity));
+      }
+    }
     release_ = std::move(*rel);
     return std::optional<Decision>();
   }
