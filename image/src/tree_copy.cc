@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <climits>
 #include <map>
 #include <utility>
 #include <vector>
@@ -104,7 +105,15 @@ class Walker {
 
   Status Visit(const std::string& src, const std::string& dst, const std::string& name) {
     struct stat st;
-    if (lstat(src.c_str(), &st) != 0) return FailErrno("lstat " + src);
+    if (lstat(src.c_str(), &st) != 0) {
+      // A tree can nest deeper than a path may be long; such an entry cannot be staged (nor
+      // read by mkfs), so it is bad input rather than an I/O failure.
+      if (errno == ENAMETOOLONG) {
+        return Failf(ErrorKind::kInvalidInput, "{}: path longer than {} bytes", Printable(name),
+                     PATH_MAX - 1);
+      }
+      return FailErrno("lstat " + src);
+    }
     if (S_ISSOCK(st.st_mode)) return {};  // sockets are runtime objects; tar skips them too
     if (options_.devices_only_under_dev &&
         (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) || S_ISFIFO(st.st_mode))) {
