@@ -17,6 +17,12 @@ Status FsyncDirectory(const std::string& dir) {
   return {};
 }
 
+Status FsyncFile(const std::string& path) {
+  BASALT_ASSIGN_OR_RETURN(UniqueFd fd, OpenFile(path, O_RDONLY));
+  if (::fsync(fd.get()) != 0) return FailErrno(fmt::format("fsync {}", path));
+  return {};
+}
+
 Status WriteFileAtomic(const std::string& path, std::span<const uint8_t> data, mode_t mode) {
   std::filesystem::path p(path);
   std::string dir = p.has_parent_path() ? p.parent_path().string() : ".";

@@ -115,8 +115,8 @@ Result<UniqueFd> RootDir::Resolve(std::string_view rel_in, int flags, Follow fol
       case EXDEV:
         return Failf(ErrorKind::kInvalidInput, "{}: {}: leads out of the tree", what_, shown);
       case ENOTDIR:
-        return Failf(ErrorKind::kInvalidInput, "{}: {}: a component is not a directory", what_,
-                     shown);
+        return Fail(ErrorKind::kInvalidInput,
+                    fmt::format("{}: {}: a component is not a directory", what_, shown), ENOTDIR);
       case ENAMETOOLONG:
         return Failf(ErrorKind::kInvalidInput, "{}: {}: path too long", what_, shown);
       default:
@@ -212,7 +212,10 @@ Result<UniqueFd> RootDir::OpenAt(std::string_view rel, int flags, Follow follow)
 Result<std::optional<struct stat>> RootDir::Stat(std::string_view rel, Follow follow) const {
   auto fd = Resolve(rel, O_PATH | (follow == Follow::kNever ? O_NOFOLLOW : 0), follow);
   if (!fd) {
-    if (fd.error().kind() == ErrorKind::kNotFound) return std::optional<struct stat>();
+    // As for stat(2): a regular file where a directory should be means "no such entry".
+    if (fd.error().kind() == ErrorKind::kNotFound || fd.error().sys_errno() == ENOTDIR) {
+      return std::optional<struct stat>();
+    }
     return std::unexpected(fd.error());
   }
   struct stat st;

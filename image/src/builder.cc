@@ -17,6 +17,7 @@
 #include "common/fd.h"
 #include "common/hash.h"
 #include "common/hex.h"
+#include "common/printable.h"
 #include "common/root_dir.h"
 #include "disk/gpt_disk.h"
 #include "disk_copy.h"
@@ -143,12 +144,37 @@ Result<Destination> CheckDestination(const std::string& requested) {
   return Destination{output, std::filesystem::path(output).parent_path().string()};
 }
 
+// The work directory lives in the output's parent. Whoever may rename entries there (its owner,
+// or anyone when it is group/world-writable without the sticky bit) could swap the work
+// directory for a link while the build, often running as root, writes into it.
+Status CheckWorkParent(const std::string& parent) {
+  struct stat st;
+  if (stat(parent.c_str(), &st) != 0) return FailErrno("output parent " + parent);
+  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0 && (st.st_mode & S_ISVTX) == 0) {
+    return Failf(ErrorKind::kInvalidInput,
+                 "output parent {} is writable by other users (mode {:04o}, no sticky bit), who "
+                 "could replace the work directory; choose an output in a directory only you "
+                 "can write",
+                 Printable(parent), st.st_mode & 07777);
+  }
+  if (st.st_uid != 0 && st.st_uid != geteuid()) {
+    return Failf(ErrorKind::kInvalidInput,
+                 "output parent {} is owned by uid {}, neither us (uid {}) nor root, who could "
+                 "replace the work directory; choose an output in a directory you own",
+                 Printable(parent), st.st_uid, geteuid());
+  }
+  return {};
+}
+
 Result<WorkDir> MakeWorkDir(const Destination& dest) {
+  BASALT_RETURN_IF_ERROR(CheckWorkParent(dest.parent));
   std::string base = std::filesystem::path(dest.output).filename().string();
   std::string tmpl = fmt::format("{}/.{}.basalt-XXXXXX", dest.parent, base);
   if (mkdtemp(tmpl.data()) == nullptr) return FailErrno("create work directory in " + dest.parent);
   WorkDir work(tmpl);
-  if (chmod(work.path().c_str(), 0755) != 0) return FailErrno("chmod " + work.path());
+  // Only we may enter it: the staged tree holds setuid files and the input's secrets, and
+  // another user of a shared build host must not reach them or plant links in it.
+  if (chmod(work.path().c_str(), 0700) != 0) return FailErrno("chmod " + work.path());
   return work;
 }
 
@@ -160,6 +186,7 @@ struct StagedTree {
   StagedInput input;
   int64_t sde = 0;
   std::string seed;
+  std::vector<SetidFile> setid_files;  // of /usr and ROOT, for the SBOM
 };
 
 Result<StagedTree> StageTree(const BuildRequest& req, const std::string& work, Logger& log) {
@@ -168,9 +195,17 @@ Result<StagedTree> StageTree(const BuildRequest& req, const std::string& work, L
   BASALT_ASSIGN_OR_RETURN(staged.kind, DetectInputKind(req.rootfs));
   log.Info(fmt::format("staging {} input {}", InputKindName(staged.kind), req.rootfs));
   staged.path = work + "/tree";
+  const uint64_t max_input =
+      def.max_input_size.value_or(DefaultMaxInputBytes(def.sizes.usr, def.sizes.root));
   BASALT_ASSIGN_OR_RETURN(staged.input,
                           StageInput(req.rootfs, staged.kind, staged.path, def.root_seed,
-                                     def.source_date_epoch.value_or(INT64_MAX)));
+                                     def.source_date_epoch.value_or(INT64_MAX), max_input));
+  if (staged.input.skipped_devices > 0) {
+    log.Info(fmt::format("skipped {} device nodes and fifos under /dev (devtmpfs provides them)",
+                         staged.input.skipped_devices));
+  }
+  // Found now: /usr is removed once its erofs image is built, before the SBOM is written.
+  BASALT_ASSIGN_OR_RETURN(staged.setid_files, FindSetidFiles(staged.path, def.root_seed));
   staged.sde = def.source_date_epoch.value_or(staged.input.newest_mtime);
   staged.seed = def.seed.value_or(staged.input.digest);
   return staged;
@@ -475,6 +510,7 @@ Result<std::string> WriteSbom(const Build& b, const BuildRequest& req, const Sta
   in.created = b.sde;
   in.builder_version = req.builder_version;
   in.packages = root.packages;
+  in.setid_files = staged.setid_files;
   std::string text =
       MakeSpdx(in).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   BASALT_RETURN_IF_ERROR(WriteFileAtomic(b.out_dir + "/sbom.spdx.json", text));

@@ -127,9 +127,10 @@ Result<ImageDefinition> ParseDefinition(std::string_view toml_text, std::string_
   ImageDefinition def;
   BASALT_RETURN_IF_ERROR(CheckKeys(root,
                                    {"version", "os_name", "seed", "source_date_epoch", "partitions",
-                                    "usr", "kernel", "boot", "root", "signing"},
+                                    "usr", "kernel", "boot", "root", "signing", "input"},
                                    "", source));
-  for (const char* table_key : {"partitions", "usr", "kernel", "boot", "root", "signing"}) {
+  for (const char* table_key :
+       {"partitions", "usr", "kernel", "boot", "root", "signing", "input"}) {
     const toml::node* n = root.get(table_key);
     if (n != nullptr && !n->is_table()) {
       return Failf(ErrorKind::kInvalidInput, "{}: '{}' must be a table", source, table_key);
@@ -160,6 +161,10 @@ Result<ImageDefinition> ParseDefinition(std::string_view toml_text, std::string_
       BASALT_ASSIGN_OR_RETURN(auto v, GetSize(*t, item.key, "partitions.", source));
       if (v) *item.out = *v;
     }
+  }
+  if (const toml::table* t = SubTable(root, "input")) {
+    BASALT_RETURN_IF_ERROR(CheckKeys(*t, {"max_size"}, "input.", source));
+    BASALT_ASSIGN_OR_RETURN(def.max_input_size, GetSize(*t, "max_size", "input.", source));
   }
   if (const toml::table* t = SubTable(root, "usr")) {
     BASALT_RETURN_IF_ERROR(CheckKeys(*t, {"filesystem", "compression"}, "usr.", source));

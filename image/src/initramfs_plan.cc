@@ -27,7 +27,8 @@ constexpr const char* kLibDirs[] = {
 
 // Larger than any kernel module or library; a bound so a hostile tree cannot make us read a
 // sparse 10 GiB "library" into memory.
-constexpr uint64_t kMaxFileBytes = 512ull << 20;
+constexpr uint64_t kMaxFileBytes = 256ull << 20;
+constexpr uint64_t kMaxInitramfsBytes = 512ull << 20;
 
 // A file found in the tree (or, for libraries, on the build host), with its bytes.
 struct Found {
@@ -60,6 +61,7 @@ class Planner {
   }
   void File(const std::string& path, Found found, uint32_t mode) {
     Dir(fs::path(path).parent_path().string());
+    total_bytes_ += found.bytes.size();
     entries_[path] = {InitramfsEntry::Kind::kFile, path, std::move(found.shown),
                       std::move(found.bytes), mode};
   }
@@ -134,6 +136,17 @@ class Planner {
                  why, rel);
   }
 
+  // The whole initramfs is held in memory and goes to the ESP: a hostile tree must not make it
+  // arbitrarily large (each file is bounded when read; this bounds their sum).
+  Status CheckSize() const {
+    if (total_bytes_ > kMaxInitramfsBytes) {
+      return Failf(ErrorKind::kInvalidInput,
+                   "the initramfs would hold {} bytes of files, more than the {} allowed",
+                   total_bytes_, kMaxInitramfsBytes);
+    }
+    return {};
+  }
+
   std::vector<InitramfsEntry> Finish() {
     // std::map orders "a" before "a/b": parents come first.
     std::vector<InitramfsEntry> out;
@@ -145,6 +158,7 @@ class Planner {
  private:
   const RootDir& tree_;
   const RootDir& host_;
+  uint64_t total_bytes_ = 0;
   std::set<std::string> dirs_;
   std::map<std::string, InitramfsEntry> entries_;
 };
@@ -231,7 +245,7 @@ Result<std::vector<InitramfsEntry>> PlanInitramfs(const InitramfsSpec& spec) {
     }
   }
   if (moddir.empty()) {
-    return Failf(ErrorKind::kNotFound, "the tree has no modules for kernel {}",
+    return Failf(ErrorKind::kInvalidInput, "the tree has no modules for kernel {}",
                  spec.kernel_version);
   }
   BASALT_ASSIGN_OR_RETURN(std::string dep_text, ModulesDep(tree, moddir, spec.kernel_version));
@@ -249,6 +263,7 @@ Result<std::vector<InitramfsEntry>> PlanInitramfs(const InitramfsSpec& spec) {
                    spec.tree, Printable(moddir + "/" + rel));
     }
     p.File(mod_prefix + rel, std::move(*module), 0644);
+    BASALT_RETURN_IF_ERROR(p.CheckSize());
     const init::ModuleInfo& info = graph.at(init::ModuleName(rel));
     dep_out += rel + ":";
     for (const std::string& dep : info.deps)
@@ -257,6 +272,7 @@ Result<std::vector<InitramfsEntry>> PlanInitramfs(const InitramfsSpec& spec) {
   }
   std::sort(plan.paths.begin(), plan.paths.end());
   p.Data(mod_prefix + "modules.dep", dep_out, 0644);
+  BASALT_RETURN_IF_ERROR(p.CheckSize());
   return p.Finish();
 }
 

@@ -38,13 +38,20 @@ Result<InputKind> DetectInputKind(const std::string& path) {
   return Failf(ErrorKind::kInvalidInput, "rootfs {} is neither a directory nor a file", path);
 }
 
-Result<StagedInput> StageTarball(const std::string& input, const std::string& tree);
-Result<StagedInput> StageOci(const std::string& input, const std::string& tree);
+Result<StagedInput> StageTarball(const std::string& input, const std::string& tree,
+                                 uint64_t max_input_bytes);
+Result<StagedInput> StageOci(const std::string& input, const std::string& tree,
+                             uint64_t max_input_bytes);
+
+uint64_t DefaultMaxInputBytes(uint64_t usr_size, uint64_t root_size) {
+  return 2 * (usr_size + root_size);
+}
 
 namespace {
 
 Result<StagedInput> StageDirectory(const std::string& input, const std::string& tree,
-                                   const std::vector<std::string>& root_seed, int64_t clamp_mtime) {
+                                   const std::vector<std::string>& root_seed, int64_t clamp_mtime,
+                                   uint64_t max_input_bytes) {
   if (mkdir(tree.c_str(), 0755) != 0) return FailErrno("mkdir " + tree);
   struct stat st;
   if (lstat((input + "/usr").c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
@@ -69,27 +76,33 @@ Result<StagedInput> StageDirectory(const std::string& input, const std::string& 
     options.link_files = true;
     options.link_only_unclamped = n != "usr" && n != "boot";
     options.clamp_mtime = options.link_only_unclamped ? clamp_mtime : INT64_MAX;
-    BASALT_RETURN_IF_ERROR(CopyTree(src, tree + "/" + n, "/" + n, options, &listing, &stats));
+    options.devices_only_under_dev = true;
+    options.max_file_bytes = max_input_bytes;
+    auto copied = CopyTree(src, tree + "/" + n, "/" + n, options, &listing, &stats);
+    if (!copied) return std::unexpected(std::move(copied).error().WithContext("rootfs " + input));
   }
   StagedInput out;
   out.kind = InputKind::kDirectory;
   out.digest = "sha256:" + ToHex(listing.Final());
   out.newest_mtime = stats.newest_mtime;
   out.entries = stats.entries;
+  out.skipped_devices = stats.skipped_devices;
+  out.extracted_bytes = stats.file_bytes;
   return out;
 }
 
 }  // namespace
 
 Result<StagedInput> StageInput(const std::string& input, InputKind kind, const std::string& tree,
-                               const std::vector<std::string>& root_seed, int64_t clamp_mtime) {
+                               const std::vector<std::string>& root_seed, int64_t clamp_mtime,
+                               uint64_t max_input_bytes) {
   switch (kind) {
     case InputKind::kDirectory:
-      return StageDirectory(input, tree, root_seed, clamp_mtime);
+      return StageDirectory(input, tree, root_seed, clamp_mtime, max_input_bytes);
     case InputKind::kTarball:
-      return StageTarball(input, tree);
+      return StageTarball(input, tree, max_input_bytes);
     case InputKind::kOci:
-      return StageOci(input, tree);
+      return StageOci(input, tree, max_input_bytes);
   }
   return Fail(ErrorKind::kInternal, "unknown input kind");
 }

@@ -73,8 +73,11 @@ Result<KernelInfo> FindKernel(const RootDir& tree) {
     }
   }
   if (best.version.empty()) {
-    return Fail(ErrorKind::kNotFound,
-                "no kernel in the tree: looked for /usr/lib/modules/*/vmlinuz and /boot/vmlinuz-*");
+    // The input lacks what every image needs: bad input (exit 3), like a tree without /usr.
+    return Failf(ErrorKind::kInvalidInput,
+                 "{}: no kernel in the tree: looked for /usr/lib/modules/*/vmlinuz and "
+                 "/boot/vmlinuz-* (regular files, links resolved inside the tree)",
+                 tree.what());
   }
   if (!SafeVersion(best.version)) {
     return Failf(ErrorKind::kInvalidInput,

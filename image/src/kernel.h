@@ -17,7 +17,7 @@ struct KernelInfo {
 };
 
 // Looks at /usr/lib/modules/*/vmlinuz, /lib/modules/*/vmlinuz and /boot/vmlinuz-*, in that
-// order. Several versions: the highest (strverscmp) wins. None: a kNotFound error. A version
+// order. Several versions: the highest (strverscmp) wins. None: a kInvalidInput error. A version
 // outside [A-Za-z0-9._+~-] is refused: it becomes part of paths and boot loader entries.
 Result<KernelInfo> FindKernel(const RootDir& tree);
 

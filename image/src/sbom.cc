@@ -1,9 +1,14 @@
 #include "sbom.h"
 
 #include <fmt/format.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include <algorithm>
+#include <optional>
+
+#include "common/printable.h"
+#include "common/root_dir.h"
 
 namespace basalt::image {
 namespace {
@@ -114,6 +119,41 @@ Result<std::vector<DpkgPackage>> ParseDpkgStatus(std::string_view text) {
   return out;
 }
 
+namespace {
+
+// Depth-first through RootDir, never following a link.
+Status CollectSetid(const RootDir& root, const std::string& rel, std::vector<SetidFile>* out) {
+  BASALT_ASSIGN_OR_RETURN(std::optional<struct stat> st, root.Stat(rel, Follow::kNever));
+  if (!st) return {};
+  if (S_ISREG(st->st_mode) && (st->st_mode & (S_ISUID | S_ISGID)) != 0) {
+    out->push_back({"/" + rel, st->st_mode & 07777, st->st_uid, st->st_gid});
+  }
+  if (!S_ISDIR(st->st_mode)) return {};
+  BASALT_ASSIGN_OR_RETURN(std::vector<std::string> names, root.List(rel, Follow::kNever));
+  for (const std::string& name : names) {
+    BASALT_RETURN_IF_ERROR(CollectSetid(root, rel + "/" + name, out));
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<std::vector<SetidFile>> FindSetidFiles(const std::string& tree,
+                                              const std::vector<std::string>& root_seed) {
+  BASALT_ASSIGN_OR_RETURN(RootDir root, RootDir::Open(tree, "staged tree " + tree));
+  std::vector<std::string> tops = {"usr"};
+  for (const std::string& s : root_seed) {
+    if (s != "usr" && CheckPlainName(s, "root.seed")) tops.push_back(s);
+  }
+  std::vector<SetidFile> out;
+  for (const std::string& top : tops) {
+    BASALT_RETURN_IF_ERROR(CollectSetid(root, top, &out));
+  }
+  std::sort(out.begin(), out.end(),
+            [](const SetidFile& a, const SetidFile& b) { return a.path < b.path; });
+  return out;
+}
+
 nlohmann::json MakeSpdx(const SbomInputs& in) {
   using nlohmann::json;
   std::string image_id = "SPDXRef-Image";
@@ -146,6 +186,21 @@ nlohmann::json MakeSpdx(const SbomInputs& in) {
     image["comment"] =
         "Contents unknown: the tree has no package database (/var/lib/dpkg/status); no packages "
         "are listed.";
+  }
+  if (!in.setid_files.empty()) {
+    json annotations = json::array();
+    for (const SetidFile& f : in.setid_files) {
+      const char* kind = (f.mode & S_ISUID) && (f.mode & S_ISGID) ? "setuid+setgid"
+                         : (f.mode & S_ISUID)                     ? "setuid"
+                                                                  : "setgid";
+      annotations.push_back(
+          {{"annotationType", "REVIEW"},
+           {"annotator", "Tool: basalt-" + in.builder_version},
+           {"annotationDate", Iso8601(in.created)},
+           {"comment", fmt::format("basalt finding: {} file {} (mode {:04o}, owner {}:{})", kind,
+                                   Printable(f.path), f.mode, f.uid, f.gid)}});
+    }
+    image["annotations"] = annotations;
   }
   packages.push_back(image);
   if (in.packages) {

@@ -2,6 +2,7 @@
 // JSON document, so scanners can tell which image carries a vulnerable package.
 #pragma once
 
+#include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
@@ -23,6 +24,21 @@ struct DpkgPackage {
 // line.
 Result<std::vector<DpkgPackage>> ParseDpkgStatus(std::string_view text);
 
+// A setuid or setgid regular file of the image (/usr or ROOT): each becomes a finding in the SBOM,
+// so a reviewer sees every privilege the image grants without unpacking it.
+struct SetidFile {
+  std::string path;   // "/usr/bin/su"
+  uint32_t mode = 0;  // permission bits incl. setuid/setgid/sticky
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  bool operator==(const SetidFile&) const = default;
+};
+
+// The setuid/setgid regular files under tree/usr and tree/<each ROOT seed entry>, sorted by path.
+// Walked through RootDir; links are never followed.
+Result<std::vector<SetidFile>> FindSetidFiles(const std::string& tree,
+                                              const std::vector<std::string>& root_seed);
+
 struct SbomInputs {
   std::string os_name;
   std::string version;
@@ -31,6 +47,8 @@ struct SbomInputs {
   std::string builder_version;
   // Absent (nullopt) when the tree has no package database: the document then says so.
   std::optional<std::vector<DpkgPackage>> packages;
+  // Recorded as SPDX annotations (annotationType REVIEW) of the image package, one per file.
+  std::vector<SetidFile> setid_files;
 };
 
 nlohmann::json MakeSpdx(const SbomInputs& inputs);

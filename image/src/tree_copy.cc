@@ -9,12 +9,15 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <climits>
 #include <map>
 #include <utility>
 #include <vector>
 
 #include "common/fd.h"
 #include "common/hex.h"
+#include "common/printable.h"
+#include "image/definition.h"
 
 namespace basalt::image {
 namespace {
@@ -102,8 +105,31 @@ class Walker {
 
   Status Visit(const std::string& src, const std::string& dst, const std::string& name) {
     struct stat st;
-    if (lstat(src.c_str(), &st) != 0) return FailErrno("lstat " + src);
+    if (lstat(src.c_str(), &st) != 0) {
+      // A tree can nest deeper than a path may be long; such an entry cannot be staged (nor
+      // read by mkfs), so it is bad input rather than an I/O failure.
+      if (errno == ENAMETOOLONG) {
+        return Failf(ErrorKind::kInvalidInput, "{}: path longer than {} bytes", Printable(name),
+                     PATH_MAX - 1);
+      }
+      return FailErrno("lstat " + src);
+    }
     if (S_ISSOCK(st.st_mode)) return {};  // sockets are runtime objects; tar skips them too
+    if (options_.devices_only_under_dev &&
+        (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) || S_ISFIFO(st.st_mode))) {
+      // devtmpfs provides /dev at boot; a node anywhere else reaches the host's devices.
+      if (name.starts_with("/dev/")) {
+        ++stats_->skipped_devices;
+        return {};
+      }
+      return Failf(ErrorKind::kInvalidInput,
+                   "entry '{}' is a {} outside /dev; device nodes and fifos are refused "
+                   "(under /dev they are skipped)",
+                   Printable(name),
+                   S_ISCHR(st.st_mode)   ? "character device"
+                   : S_ISBLK(st.st_mode) ? "block device"
+                                         : "fifo");
+    }
     BASALT_ASSIGN_OR_RETURN(Xattrs xattrs, ReadXattrs(src));
     ++stats_->entries;
     stats_->newest_mtime = std::max<int64_t>(stats_->newest_mtime, st.st_mtime);
@@ -111,6 +137,12 @@ class Walker {
     switch (st.st_mode & S_IFMT) {
       case S_IFREG: {
         stats_->file_bytes += static_cast<uint64_t>(st.st_size);
+        if (stats_->file_bytes > options_.max_file_bytes) {
+          return Failf(ErrorKind::kInvalidInput,
+                       "entry '{}' ({}) takes the input past the limit of {} (--max-input-size)",
+                       Printable(name), HumanSize(static_cast<uint64_t>(st.st_size)),
+                       HumanSize(options_.max_file_bytes));
+        }
         BASALT_ASSIGN_OR_RETURN(detail, CopyFile(src, dst, st));
         break;
       }

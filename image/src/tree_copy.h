@@ -21,12 +21,18 @@ struct CopyOptions {
   bool link_only_unclamped = false;
   // Timestamps of created entries are set to min(source mtime, clamp_mtime).
   int64_t clamp_mtime = 0;
+  // Device nodes and fifos: skipped (and counted) under /dev, refused anywhere else
+  // (docs/hostile-inputs.md). Off for listings of trees we built ourselves.
+  bool devices_only_under_dev = false;
+  // Refuse once the regular files seen add up to more than this (--max-input-size).
+  uint64_t max_file_bytes = UINT64_MAX;
 };
 
 struct CopyStats {
   uint64_t entries = 0;
   uint64_t file_bytes = 0;
   int64_t newest_mtime = 0;
+  uint64_t skipped_devices = 0;
 };
 
 // Copies `src` (a directory, file or symlink) to `dst`, which must not exist. `listing_name` is

@@ -121,6 +121,8 @@ class OmahaTest : public ::testing::Test {
     server_ = std::make_unique<RecordingHttpServer>(www_);
     OmahaConfig cfg;
     cfg.server = server_->Url("/v1/update/");
+    // The rig's servers listen on 127.0.0.1 without TLS.
+    cfg.allow_insecure_http = true;
     source_ = std::make_unique<OmahaUpdateSource>(cfg);
   }
 
@@ -367,10 +369,10 @@ class OmahaFlowTest : public OmahaTest {
 
   // The server offers 2.0.0 as `payload_file`, behind two mirrors that do not have it, and
   // acknowledges the events that follow.
-  void Offer(const std::string& payload_file) {
+  void Offer(const std::string& payload_file, const std::string& version = "2.0.0") {
     Package pkg{"basalt_2.0.0_full.payload", ReadFile(payload_file)};
     WriteFile(www_ + "/" + pkg.name, pkg.data);
-    server_->QueuePostResponse(Fixture("update-multi-url.xml", nginx_->url() + "/", pkg));
+    server_->QueuePostResponse(Fixture("update-multi-url.xml", nginx_->url() + "/", pkg, version));
     for (int i = 0; i < 4; ++i)
       server_->QueuePostResponse(Fixture("event-ack.xml", nginx_->url() + "/", pkg));
   }
@@ -381,6 +383,7 @@ class OmahaFlowTest : public OmahaTest {
     o.config.protocol = daemon::UpdateProtocol::kOmaha;
     o.config.server = server_->Url("/v1/update/");
     o.config.omaha_app_id = kAppId;
+    o.config.omaha_insecure_http = true;  // the rig has no TLS
     o.config.channel = "beta";
     o.config.reboot_strategy = daemon::RebootStrategy::kOff;
     o.config.metrics_path = "";
@@ -541,8 +544,8 @@ TEST_F(OmahaFlowTest, RollbackAfterAnOmahaUpdateIsReported) {
 }
 
 // An offer the server vouched for (size and SHA-256 match, so the download completes and 14/1
-// is sent) whose payload has no trusted signature: the applier refuses it before writing, slot B
-// keeps every byte, nothing is installed or made next, and the server hears 3/0 code 18.
+// is sent) whose payload has no trusted signature: refused before anything is written (not
+// even the boot state), slot B keeps every byte, and the server hears 3/0 code 18.
 void OmahaFlowTest::ExpectRefusedBeforeAnyWrite(const std::string& payload_file,
                                                 const std::string& says) {
   Offer(payload_file);
@@ -554,7 +557,7 @@ void OmahaFlowTest::ExpectRefusedBeforeAnyWrite(const std::string& payload_file,
   EXPECT_EQ(s.failures, (std::map<std::string, uint64_t>{{"integrity", 1}}));
   EXPECT_TRUE(SlotBUntouched()) << "slot B was written";
   auto& bc = target_->fake_boot();
-  EXPECT_EQ(bc.changes(), std::vector<std::string>{"MarkBad B"});
+  EXPECT_EQ(bc.changes(), std::vector<std::string>{});
   auto bs = bc.GetStatus();
   ASSERT_TRUE(bs.has_value());
   EXPECT_EQ(bs->next, boot::Slot::kA);
@@ -570,6 +573,57 @@ TEST_F(OmahaFlowTest, UnsignedPayloadOfferedByOmahaIsRefusedBeforeAnyWrite) {
 
 TEST_F(OmahaFlowTest, PayloadSignedByAnUntrustedKeyIsRefusedBeforeAnyWrite) {
   ExpectRefusedBeforeAnyWrite(g_payloads->rogue_path, "trusted");
+}
+
+// Omaha answers are unsigned, so a network attacker could offer anything; without TLS the host
+// refuses the offer (the test rig sets the clearly named option everywhere else).
+TEST_F(OmahaTest, PlainHttpPayloadUrlsNeedTheTestOption) {
+  OmahaConfig cfg;
+  cfg.server = server_->Url("/v1/update/");
+  OmahaUpdateSource strict(cfg);
+  server_->QueuePostResponse(Fixture("update-multi-url.xml", server_->Url("/"), pkg_));
+  auto offer = strict.Check(Host());
+  ASSERT_FALSE(offer);
+  EXPECT_EQ(offer.error().message(),
+            "Omaha server offers 2.0.0 from a non-https URL (http://...); refused (http:// only "
+            "with OMAHA_INSECURE_HTTP_FOR_TESTING=yes)");
+}
+
+// A validly signed older release offered to a newer host: refused at the check, before a byte
+// is downloaded or the boot state touched; the host stays on its version.
+TEST_F(OmahaFlowTest, DowngradeOfferIsRefusedBeforeTheDownload) {
+  target_ = std::make_unique<fakes::FakeUpdateTarget>(tmp_ / "disk3", 16 << 20, "3.0.0");
+  Offer(g_payloads->signed_path);
+  auto m = StartDaemon("boot-1");
+  ASSERT_NE(m, nullptr);
+  update::UpdateState s = Apply(*m);
+  EXPECT_EQ(s.phase, update::Phase::kIdle);
+  EXPECT_EQ(s.last_error,
+            "the update server offers 2.0.0, which is not newer than the running 3.0.0; only "
+            "signed channel metadata (or `basalt update apply --to 2.0.0`) may move a host back");
+  EXPECT_EQ(s.failures, (std::map<std::string, uint64_t>{{"policy", 1}}));
+  EXPECT_TRUE(PayloadRequests().empty());
+  EXPECT_TRUE(SlotBUntouched());
+  EXPECT_EQ(target_->fake_boot().changes(), std::vector<std::string>{});
+}
+
+// The signed 2.0.0 payload offered as "99.0" (to record a version no channel can ever top): the
+// payload's signed version decides, and the offer is refused before anything is written.
+TEST_F(OmahaFlowTest, AMislabelledOfferIsRefusedBeforeAnyWrite) {
+  Offer(g_payloads->signed_path, "99.0");
+  auto m = StartDaemon("boot-1");
+  ASSERT_NE(m, nullptr);
+  update::UpdateState s = Apply(*m);
+  EXPECT_EQ(s.phase, update::Phase::kIdle);
+  EXPECT_EQ(s.last_error,
+            "the payload is signed as version 2.0.0, but version 99.0 was offered; nothing was "
+            "written");
+  EXPECT_TRUE(SlotBUntouched());
+  EXPECT_EQ(target_->fake_boot().changes(), std::vector<std::string>{});
+  auto bs = target_->fake_boot().GetStatus();
+  ASSERT_TRUE(bs.has_value());
+  EXPECT_EQ(bs->slots[boot::SlotIndex(boot::Slot::kA)].version, "1.0.0");
+  EXPECT_EQ(bs->next, boot::Slot::kA);
 }
 
 }  // namespace

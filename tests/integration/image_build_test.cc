@@ -386,9 +386,8 @@ TEST_F(ImageBuildTest, UsrTreeMatchesInputThroughErofsUtils) {
   EXPECT_EQ(st_of(ex + "/lib/x86_64-linux-gnu/owned-by-alice").st_mode & 07777, 0640u);
   EXPECT_EQ(st_of(ex + "/lib/x86_64-linux-gnu/owned-by-daemon").st_uid, 1u);
   EXPECT_EQ(st_of(ex + "/share/games").st_gid, 60u);
-  EXPECT_TRUE(S_ISCHR(st_of(ex + "/lib/null").st_mode));
-  EXPECT_EQ(st_of(ex + "/lib/null").st_rdev, makedev(1, 3));
-  EXPECT_TRUE(S_ISFIFO(st_of(ex + "/lib/fifo").st_mode));
+  // The tree's device nodes are under /dev, which is not staged (devtmpfs provides it).
+  EXPECT_FALSE(std::filesystem::exists(ex + "/lib/null"));
   char target[256] = {};
   ASSERT_GT(readlink((ex + "/sbin/init").c_str(), target, sizeof target - 1), 0);
   EXPECT_STREQ(target, "/usr/bin/busybox");

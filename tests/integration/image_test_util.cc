@@ -71,8 +71,11 @@ void MakeTestTree(const std::string& r) {
       0) {
     throw std::runtime_error("setxattr user.basalt");
   }
-  mknod((r + "/usr/lib/null").c_str(), S_IFCHR | 0666, makedev(1, 3));
-  mkfifo((r + "/usr/lib/fifo").c_str(), 0644);
+  // Device nodes and fifos belong under /dev only, which devtmpfs provides at boot: staging
+  // skips them there and refuses them anywhere else (docs/hostile-inputs.md).
+  std::filesystem::create_directories(r + "/dev");
+  mknod((r + "/dev/null").c_str(), S_IFCHR | 0666, makedev(1, 3));
+  mkfifo((r + "/dev/initctl").c_str(), 0644);
   WriteFile(r + "/usr/share/empty", "", 0644, 0, 0);
   std::string kernel(3 * 1024 * 1024 + 123, '\0');
   for (size_t i = 0; i < kernel.size(); ++i)

@@ -1,6 +1,6 @@
 basalt_add_gtest(repo_nginx_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/repo_nginx_test.cc ${CMAKE_CURRENT_LIST_DIR}/nginx_server.cc
-  LIBS basalt_repo basalt_cli_support
+  LIBS basalt_repo basalt_cli_support basalt_payload_format
   LABELS integration
   ONE_PROCESS
   TIMEOUT 300)

@@ -3,6 +3,7 @@
 // is refused, Range requests resume downloads, and `basalt channel show` / `repo verify`
 // explain and check what is served.
 #include <arpa/inet.h>
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -19,6 +20,7 @@
 #include "http/fetcher.h"
 #include "integration/nginx_server.h"
 #include "repo/repo_source.h"
+#include "unit/repo_test_payload.h"
 #include "unit/repo_test_util.h"
 
 namespace basalt::repo {
@@ -171,9 +173,12 @@ class NginxRepoTest : public ::testing::Test {
     const std::pair<const char*, char> versions[] = {
         {"1.0.0", 'a'}, {"1.5.0", 'c'}, {"2.0.0", 'b'}};
     uint64_t seed = 1;
+    auto signer = PrivateKey::Load(e.key);
+    ASSERT_TRUE(signer.has_value()) << signer.error().message();
     for (auto [v, root] : versions) {
       WriteImageDir(t / v, v, root);
-      WriteAll(t / (std::string(v) + ".payload"), RandomBytes(3 << 20, seed++));
+      WriteAll(t / (std::string(v) + ".payload"),
+               MakeTestPayload(ForImage(v, root), *signer, 3 << 20, seed++));
       CliResult pub =
           e.Run({"release", "publish", "--repo", e.good().string(), "--image-dir", (t / v).string(),
                  "--key", e.key, "--payload", (t / (std::string(v) + ".payload")).string()});
@@ -390,8 +395,9 @@ TEST_F(NginxRepoTest, InterruptedDownloadResumesWithARangeRequest) {
   EXPECT_EQ(ReadAll(dest), data);
   std::string log =
       ReadAll(fs::path(env->tmp.path()) / "nginx/access.log").substr(log_before.size());
-  // nginx answered 206 Partial Content with only the missing MiB.
-  EXPECT_NE(log.find("\"GET /good/releases/2.0.0/full.payload HTTP/1.1\" 206 1048576"),
+  // nginx answered 206 Partial Content with only the missing bytes.
+  EXPECT_NE(log.find(fmt::format("\"GET /good/releases/2.0.0/full.payload HTTP/1.1\" 206 {}",
+                                 data.size() - (2 << 20))),
             std::string::npos)
       << log;
 }
@@ -591,7 +597,9 @@ TEST(KeysCli, OpensslGenpkeyKeysHaveTheSameIdAndSign) {
     // And it signs channel documents a host trusting the exported key accepts.
     fs::path repo = fs::path(tmp.path()) / (std::string(type) + "-repo");
     WriteImageDir(fs::path(tmp.path()) / "img", "1.0.0", 'a');
-    WriteAll(fs::path(tmp.path()) / "p", "payload");
+    auto signer = PrivateKey::Load(key.string());
+    ASSERT_TRUE(signer.has_value()) << signer.error().message();
+    WriteAll(fs::path(tmp.path()) / "p", MakeTestPayload(ForImage("1.0.0", 'a'), *signer));
     CliResult publish = e.Run({"release", "publish", "--repo", repo.string(), "--image-dir",
                                (fs::path(tmp.path()) / "img").string(), "--key", key.string(),
                                "--payload", (fs::path(tmp.path()) / "p").string()});

@@ -1201,8 +1201,10 @@ class OmahaFlowTest : public UpdateFlowTest {
     omaha_ = std::make_unique<fleet::testing::RecordingHttpServer>((work_ / "omaha").string());
     config_ = (work_ / "update.conf").string();
     metrics_ = (work_ / "metrics.prom").string();
+    // The rig's Omaha server and nginx listen on 127.0.0.1 without TLS.
     Write(config_, fmt::format("PROTOCOL=omaha\nSERVER={}\nOMAHA_APP_ID={}\nCHANNEL=beta\n"
-                               "REBOOT_STRATEGY=off\nMETRICS_PATH={}\n",
+                               "REBOOT_STRATEGY=off\nMETRICS_PATH={}\n"
+                               "OMAHA_INSECURE_HTTP_FOR_TESTING=yes\n",
                                omaha_->Url("/v1/update/"), kOmahaAppId, metrics_));
   }
 

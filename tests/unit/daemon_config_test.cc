@@ -185,5 +185,40 @@ TEST_F(LoadConfigTest, FleetKeys) {
   EXPECT_FALSE(LoadUpdateConfig(root_));
 }
 
+// Omaha answers are unsigned: the server must be https unless the test-rig option says so.
+TEST_F(LoadConfigTest, OmahaNeedsHttpsUnlessTheTestOptionIsSet) {
+  Write("etc/basalt/update.conf", "SERVER=http://nebraska.example/v1/update/\nPROTOCOL=omaha\n");
+  auto plain = LoadUpdateConfig(root_);
+  ASSERT_FALSE(plain);
+  EXPECT_EQ(plain.error().message(),
+            "PROTOCOL=omaha needs an https:// SERVER (http:// only with "
+            "OMAHA_INSECURE_HTTP_FOR_TESTING=yes, for test rigs)");
+  Write("etc/basalt/update.conf.d/rig.conf", "OMAHA_INSECURE_HTTP_FOR_TESTING=yes\n");
+  auto rig = LoadUpdateConfig(root_);
+  ASSERT_TRUE(rig) << rig.error().message();
+  EXPECT_TRUE(rig->omaha_insecure_http);
+  UpdateConfig c;
+  EXPECT_FALSE(ApplyConfigText("OMAHA_INSECURE_HTTP_FOR_TESTING=1", "f.conf", c));
+}
+
+// A host enforces a signature threshold of its own (THRESHOLD=), not the default of one.
+TEST_F(LoadConfigTest, ThresholdIsAHostSetting) {
+  UpdateConfig c;
+  EXPECT_EQ(c.threshold, 1u);
+  ASSERT_TRUE(ApplyConfigText("THRESHOLD=2", "f.conf", c));
+  EXPECT_EQ(c.threshold, 2u);
+  for (const char* bad : {"THRESHOLD=0", "THRESHOLD=17", "THRESHOLD=two", "THRESHOLD=2 "}) {
+    UpdateConfig d;
+    auto s = ApplyConfigText(bad, "f.conf", d);
+    if (std::string_view(bad) == "THRESHOLD=2 ") {
+      // Values are trimmed like every other key.
+      EXPECT_TRUE(s) << bad;
+      continue;
+    }
+    ASSERT_FALSE(s) << bad;
+    EXPECT_TRUE(s.error().message().starts_with("f.conf:1: THRESHOLD")) << s.error().message();
+  }
+}
+
 }  // namespace
 }  // namespace basalt::daemon

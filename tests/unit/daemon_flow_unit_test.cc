@@ -11,7 +11,9 @@
 #include "daemon/state_store.h"
 #include "daemon/update_flow.h"
 #include "daemon/update_target.h"
+#include "http/fetcher.h"
 #include "kernel_args.h"
+#include "repo_test_util.h"
 
 namespace basalt::update {
 namespace {
@@ -73,7 +75,8 @@ TEST(StateStore, RoundTripsEveryField) {
   s.last_error = "boom";
   s.wait_reason = "paused";
   s.last_check = "2026-11-22T08:00:00Z";
-  s.last_metadata_version = 7;
+  s.legacy_metadata_version = 7;
+  s.seen_channels = {{"beta", {120, std::string(64, 'b')}}, {"stable", {7, std::string(64, 'c')}}};
   s.rolled_back_releases = {"1.5.0"};
   s.last_success = "2026-11-22T08:05:00Z";
   s.downloaded_delta_total = 1234;
@@ -83,6 +86,18 @@ TEST(StateStore, RoundTripsEveryField) {
   auto back = ParseState(SerializeState(s));
   ASSERT_TRUE(back.has_value()) << back.error().message();
   EXPECT_EQ(*back, s);
+}
+
+// A state file from before per-channel records keeps its one version as the legacy record.
+TEST(StateStore, ReadsTheSingleMetadataVersionOfOlderStateFiles) {
+  UpdateState s;
+  std::string text = SerializeState(s);
+  text.replace(text.find("\"last_metadata_version\": null"), 29, "\"last_metadata_version\": 9");
+  text.erase(text.find("  \"seen_channels\": {},\n"), 23);
+  auto back = ParseState(text);
+  ASSERT_TRUE(back.has_value()) << back.error().message() << "\n" << text;
+  EXPECT_EQ(back->legacy_metadata_version, std::optional<uint64_t>(9));
+  EXPECT_TRUE(back->seen_channels.empty());
 }
 
 TEST(StateStore, RefusesDamagedFilesNamingTheProblem) {
@@ -381,6 +396,52 @@ TEST(SlotFiles, KernelVersionIsTheOneVmlinuzInLibModules) {
       << both.error().message();
   ListedFiles none({"/lib/modules/a/extra/vmlinuz"});
   EXPECT_FALSE(FindKernelVersion(none).has_value());
+}
+
+// THRESHOLD= reaches the daemon's repository source: a repository signed by one of the host's two
+// trusted keys is refused when the host asks for two, and followed when it asks for one.
+TEST(FleetWiring, TheConfiguredThresholdIsEnforcedByTheRepositorySource) {
+  basalt::testing::TempDir dir;
+  const PrivateKey one = repo::testing::NewKey(), two = repo::testing::NewKey();
+  Keyring keys;
+  keys.Add(one.public_key());
+  keys.Add(two.public_key());
+  repo::Channel c = repo::testing::MakeChannel("2.0.0");
+  c.expires = std::chrono::floor<std::chrono::seconds>(Now()) + std::chrono::days(7);
+  std::filesystem::create_directories(dir / "channels");
+  std::filesystem::create_directories(dir / "releases/2.0.0");
+  repo::testing::WriteAll(
+      dir / "channels/stable.json",
+      repo::testing::Sign(repo::kChannelPayloadType, repo::SerializeChannel(c), one));
+  repo::testing::WriteAll(
+      dir / "releases/2.0.0/release.json",
+      repo::testing::Sign(repo::kReleasePayloadType,
+                          repo::SerializeRelease(repo::testing::MakeRelease("2.0.0", 'b')), one));
+  daemon::UpdateConfig cfg;
+  cfg.server = dir.path();
+  HostFacts host;
+  host.current_version = "1.0.0";
+  host.current_root_hash = std::string(64, 'a');
+  host.channel = "stable";
+  host.machine_id = "0123456789abcdef0123456789abcdef";
+  auto fetcher = http::MakeCurlFetcher();
+  for (size_t threshold : {2, 1}) {
+    cfg.threshold = threshold;
+    auto source = MakeUpdateSource(cfg, *fetcher, keys, cfg.threshold);
+    ASSERT_TRUE(source) << source.error().message();
+    auto offer = (*source)->Check(host);
+    if (threshold == 2) {
+      ASSERT_FALSE(offer) << "one signature satisfied a threshold of two";
+      EXPECT_EQ(offer.error().kind(), ErrorKind::kIntegrity) << offer.error().message();
+      EXPECT_NE(offer.error().message().find("1 valid signature(s) from trusted keys, 2 required"),
+                std::string::npos)
+          << offer.error().message();
+    } else {
+      ASSERT_TRUE(offer) << offer.error().message();
+      EXPECT_TRUE(offer->update) << offer->reason;
+      EXPECT_EQ(offer->version, "2.0.0");
+    }
+  }
 }
 
 }  // namespace

@@ -713,10 +713,10 @@ TEST_F(ManagerTest, ResumesFromEveryPersistedState) {
       {P::kChecking, "", false, 0, false, P::kIdle, 1, 0, 0, {}, {}},
       // The planned payload is not there (file://, not found): the run fails without a check.
       {P::kDownloading, "", false, 0, false, P::kIdle, 0, 0, 0, {}, {E::kFailed}},
-      // Apply marks the target bad first; the downloaded payload is gone (not found): the plan
-      // is dropped, and the next check starts over.
-      {P::kApplying, "", false, 0, false, P::kIdle, 0, 0, 0, {"MarkBad B"}, {E::kFailed}},
-      {P::kVerifying, "", false, 0, false, P::kIdle, 0, 0, 0, {"MarkBad B"}, {E::kFailed}},
+      // The downloaded payload is gone (not found): Apply stops at the signature check, before
+      // the boot state is touched; the plan is dropped, and the next check starts over.
+      {P::kApplying, "", false, 0, false, P::kIdle, 0, 0, 0, {}, {E::kFailed}},
+      {P::kVerifying, "", false, 0, false, P::kIdle, 0, 0, 0, {}, {E::kFailed}},
       // Killed right after the commit point (SetNext): finalize finds its work done.
       {P::kFinalizing, "", true, 0, false, P::kUpdatedNeedReboot, 0, 0, 0, {}, {}},
       // Staged in this boot: a daemon restart; the gate is asked, nothing else.
@@ -789,6 +789,54 @@ TEST_F(ManagerTest, ResumesFromEveryPersistedState) {
       EXPECT_NE(open, "OpenSlot A rw") << "the running slot was opened for writing";
     EXPECT_TRUE(reboots_while_held_.empty());
   }
+}
+
+// Each channel keeps its own replay record: a host moved from beta (metadata version 120) to
+// stable (version 7) is not refused as a replay, and back on beta it is held to 120 again.
+TEST_F(ManagerTest, ChannelsKeepTheirOwnReplayRecords) {
+  struct Step {
+    const char* channel;
+    uint64_t answered_version;
+    char digest;
+    std::optional<uint64_t> told_version;
+    std::string told_sha256;
+  };
+  const Step steps[] = {
+      {"beta", 120, 'b', std::nullopt, ""},
+      {"stable", 7, 'c', std::nullopt, ""},
+      {"beta", 121, 'd', 120, std::string(64, 'b')},
+      {"stable", 7, 'c', 7, std::string(64, 'c')},
+  };
+  int n = 0;
+  for (const Step& step : steps) {
+    SCOPED_TRACE(step.channel + std::to_string(n));
+    owned_target_ = std::make_unique<FakeUpdateTarget>(dir_ / ("slots" + std::to_string(n++)),
+                                                       1 << 20);
+    target_ = owned_target_.get();
+    owned_source_ = std::make_unique<FakeUpdateSource>();
+    source_ = owned_source_.get();
+    UseCoordinator(std::make_unique<FakeRebootCoordinator>("etcd-lock"));
+    opt_.config.channel = step.channel;
+    UpdateOffer wait;
+    wait.code = "up-to-date";
+    wait.reason = "up to date";
+    wait.metadata_version = step.answered_version;
+    wait.metadata_sha256 = std::string(64, step.digest);
+    source_->QueueOffer(wait);
+    auto m = Start();
+    ASSERT_TRUE(m);
+    ASSERT_TRUE(m->StartCheck().has_value());
+    WaitIdle(*m);
+    ASSERT_EQ(source_->checks().size(), 1u);
+    EXPECT_EQ(source_->checks()[0].channel, step.channel);
+    EXPECT_EQ(source_->checks()[0].last_metadata_version, step.told_version);
+    EXPECT_EQ(source_->checks()[0].last_metadata_sha256, step.told_sha256);
+    EXPECT_TRUE(m->Get().state.last_error.empty()) << m->Get().state.last_error;
+  }
+  const auto seen = OnDisk().seen_channels;
+  EXPECT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen.at("beta").metadata_version, 121u);
+  EXPECT_EQ(seen.at("stable").metadata_version, 7u);
 }
 
 }  // namespace

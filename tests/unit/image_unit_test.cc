@@ -197,6 +197,41 @@ TEST(Sbom, SpdxDocument) {
             std::string::npos);
 }
 
+TEST(Sbom, SetuidAndSetgidFilesAreFindings) {
+  SbomInputs in;
+  in.os_name = "Basalt";
+  in.version = "1.0";
+  in.created = 1600000000;
+  in.builder_version = "0.1.0";
+  in.setid_files = {
+      {"/usr/bin/su", 04755, 0, 0}, {"/usr/bin/wall", 02755, 0, 5}, {"/usr/bin/a\nb", 06750, 0, 0}};
+  auto doc = MakeSpdx(in);
+  const auto& annotations = doc["packages"][0]["annotations"];
+  ASSERT_EQ(annotations.size(), 3u);
+  EXPECT_EQ(annotations[0]["annotationType"], "REVIEW");
+  EXPECT_EQ(annotations[0]["annotator"], "Tool: basalt-0.1.0");
+  EXPECT_EQ(annotations[0]["annotationDate"], "2020-09-13T12:26:40Z");
+  EXPECT_EQ(annotations[0]["comment"],
+            "basalt finding: setuid file /usr/bin/su (mode 4755, owner 0:0)");
+  EXPECT_EQ(annotations[1]["comment"],
+            "basalt finding: setgid file /usr/bin/wall (mode 2755, owner 0:5)");
+  EXPECT_EQ(annotations[2]["comment"],
+            "basalt finding: setuid+setgid file /usr/bin/a\\x0ab (mode 6750, owner 0:0)");
+  in.setid_files.clear();
+  EXPECT_FALSE(MakeSpdx(in)["packages"][0].contains("annotations"));
+}
+
+TEST(Definition, InputMaxSize) {
+  auto def = ParseDefinition("[input]\nmax_size = \"8GiB\"", "d.toml");
+  ASSERT_TRUE(def) << def.error().message();
+  EXPECT_EQ(def->max_input_size, 8ULL << 30);
+  EXPECT_FALSE(ParseDefinition("", "d.toml")->max_input_size);
+  auto bad = ParseDefinition("[input]\nmax = 1", "d.toml");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message().find("unknown key 'input.max'"), std::string::npos)
+      << bad.error().message();
+}
+
 // The kernel steps over hostile trees: a canary next to the tree must stay unread and
 // untouched, and nothing may be created outside the tree.
 class KernelStepTest : public ::testing::Test {
@@ -259,7 +294,10 @@ TEST_F(KernelStepTest, OnlyAKernelLinkedToHostBytesIsNoKernel) {
   std::filesystem::create_symlink(canary_ + "/release-key.pem", tree_ + "/boot/vmlinuz-6.1.0");
   auto k = FindKernel(Root());
   ASSERT_FALSE(k);
-  EXPECT_EQ(k.error().kind(), ErrorKind::kNotFound);
+  EXPECT_EQ(k.error().kind(), ErrorKind::kInvalidInput);
+  EXPECT_EQ(k.error().message(),
+            "rootfs /in.tar: no kernel in the tree: looked for /usr/lib/modules/*/vmlinuz and "
+            "/boot/vmlinuz-* (regular files, links resolved inside the tree)");
   ExpectCanaryIntact();
 }
 

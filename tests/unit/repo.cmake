@@ -5,5 +5,5 @@ basalt_add_gtest(repo_test
     ${CMAKE_CURRENT_LIST_DIR}/repo_document_format_test.cc
     ${CMAKE_CURRENT_LIST_DIR}/repo_format_test.cc
     ${CMAKE_CURRENT_LIST_DIR}/repo_repository_test.cc
-  LIBS basalt_repo
+  LIBS basalt_repo basalt_payload_format
   PRIVATE_OF basalt_repo)

@@ -137,6 +137,31 @@ TEST_F(AttackTest, MixAndMatch_ReleaseOfAnotherVersionIsRefused) {
   EXPECT_EQ(d.refusal_kind, ErrorKind::kIntegrity);
 }
 
+// A staging repository signed by the same key publishes its own 2.0.0 (another image): its
+// release.json served in place of the real one verifies, names the right version, and is
+// refused only because the channel is bound to the exact release document.
+TEST_F(AttackTest, MixAndMatch_SameKeyReleaseOfAnotherRepositoryIsRefused) {
+  const fs::path staging = fs::path(tmp_.path()) / "staging";
+  WriteImageDir(fs::path(tmp_.path()) / "img2-staging", "2.0.0", 'c');
+  PublishOptions o;
+  o.repo_dir = staging.string();
+  o.image_dir = (fs::path(tmp_.path()) / "img2-staging").string();
+  o.now = T0();
+  ASSERT_TRUE(PublishRelease(o, keys_, &maker_, log_).has_value());
+  const std::string ours = ReadAll(repo_ / "releases/2.0.0/release.json");
+  ASSERT_NE(ours, ReadAll(staging / "releases/2.0.0/release.json"));
+  fs::copy_file(staging / "releases/2.0.0/release.json", repo_ / "releases/2.0.0/release.json",
+                fs::copy_options::overwrite_existing);
+  Decision d = Check(Host());
+  EXPECT_EQ(d.verdict, Verdict::kRefuse);
+  EXPECT_EQ(d.code, "mix-and-match") << d.reason;
+  EXPECT_EQ(d.refusal_kind, ErrorKind::kIntegrity);
+  EXPECT_NE(d.reason.find("but channel stable is signed for"), std::string::npos) << d.reason;
+  // The channel names exactly the document `channel set` saw.
+  WriteAll(repo_ / "releases/2.0.0/release.json", ours);
+  EXPECT_EQ(Check(Host()).verdict, Verdict::kUpdate);
+}
+
 TEST_F(AttackTest, MixAndMatch_ChannelOfAnotherNameIsRefused) {
   ASSERT_TRUE(ChangeChannel(repo_.string(), "beta",
                             {ChannelOpKind::kSet, "1.0.0", std::nullopt, false}, keys_, T0(),

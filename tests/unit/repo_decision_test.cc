@@ -111,6 +111,18 @@ TEST_F(DecisionTest, Table) {
        [](auto& h) { h.last_metadata_version = 6; }, Verdict::kRefuse, "replay", ""},
       {"same metadata version as seen is fine", none, [](auto& h) { h.last_metadata_version = 5; },
        Verdict::kUpdate, "newer", "2.0.0", PayloadKind::kDelta},
+      {"same metadata version, same content as seen is fine", none,
+       [](auto& h) {
+         h.last_metadata_version = 5;
+         h.last_metadata_sha256 = ToHex(Sha256(SerializeChannel(MakeChannel("2.0.0"))));
+       },
+       Verdict::kUpdate, "newer", "2.0.0", PayloadKind::kDelta},
+      {"same metadata version, other content than seen", none,
+       [](auto& h) {
+         h.last_metadata_version = 5;
+         h.last_metadata_sha256 = Hex64('e');
+       },
+       Verdict::kRefuse, "conflicting-metadata", ""},
       {"wave at 0%: rollout not started",
        [](auto& c) {
          c.rollout = Rollout{T0() + std::chrono::hours(1), std::chrono::hours(10)};
@@ -146,6 +158,10 @@ TEST_F(DecisionTest, Table) {
     ASSERT_TRUE(got.has_value()) << got.error().message();
     EXPECT_EQ(got->verdict, c.verdict) << got->reason;
     EXPECT_EQ(got->code, c.code) << got->reason;
+    if (got->channel) {
+      // What the host records as seen: the digest of the document it accepted.
+      EXPECT_EQ(got->channel_sha256, ToHex(Sha256(SerializeChannel(ch))));
+    }
     EXPECT_FALSE(got->reason.empty());
     if (c.verdict == Verdict::kUpdate) {
       EXPECT_EQ(got->version, c.version);

@@ -1,8 +1,10 @@
 // Publishing, channel operations and `repo verify` over a repository directory.
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "repo/channel_ops.h"
 #include "repo/repo_verify.h"
+#include "unit/repo_test_payload.h"
 #include "unit/repo_test_util.h"
 
 namespace basalt::repo {
@@ -99,12 +101,91 @@ TEST_F(RepositoryTest, PublishWithoutGeneratorNeedsAPremadePayload) {
   auto r = PublishRelease(o, keys_, nullptr, log_);
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error().kind(), ErrorKind::kUnsupported);
-  WriteAll(fs::path(tmp_.path()) / "premade.payload", "premade payload bytes");
+  std::string premade = MakeTestPayload(ForImage("1.0.0", 'a'), keys_[0]);
+  WriteAll(fs::path(tmp_.path()) / "premade.payload", premade);
   o.full_payload = (fs::path(tmp_.path()) / "premade.payload").string();
   r = PublishRelease(o, keys_, nullptr, log_);
   ASSERT_TRUE(r.has_value()) << r.error().message();
-  EXPECT_EQ(r->payloads[0].size, 21u);
-  EXPECT_EQ(ReadAll(repo_ / "releases/1.0.0/full.payload"), "premade payload bytes");
+  EXPECT_EQ(r->payloads[0].size, premade.size());
+  EXPECT_EQ(r->payloads[0].sha256, ToHex(Sha256(premade)));
+  EXPECT_EQ(ReadAll(repo_ / "releases/1.0.0/full.payload"), premade);
+}
+
+// Every file the release names is whole in the published directory, and no staging directory
+// is left. (That each is fsynced before the rename is a code review matter: CopyFileDurable,
+// MoveInto and WriteFileAtomic in publish.cc, then FsyncDirectory of the staging directory
+// before Commit's rename and of releases/ after it.)
+TEST_F(RepositoryTest, PublishedFilesAreCompleteCopies) {
+  std::string premade = MakeTestPayload(ForImage("1.0.0", 'a'), keys_[0], 1 << 20);
+  WriteAll(fs::path(tmp_.path()) / "premade.payload", premade);
+  PublishOptions o;
+  o.repo_dir = repo_.string();
+  o.image_dir = (fs::path(tmp_.path()) / "img1").string();
+  o.full_payload = (fs::path(tmp_.path()) / "premade.payload").string();
+  o.now = T0();
+  auto r = PublishRelease(o, keys_, nullptr, log_);
+  ASSERT_TRUE(r.has_value()) << r.error().message();
+  EXPECT_EQ(ReadAll(repo_ / "releases/1.0.0/full.payload"), premade);
+  std::string sbom = ReadAll(repo_ / "releases/1.0.0/sbom.spdx.json");
+  EXPECT_EQ(sbom, ReadAll(fs::path(tmp_.path()) / "img1/sbom.spdx.json"));
+  EXPECT_EQ(ToHex(Sha256(sbom)), r->sbom_sha256);
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(repo_ / "releases"))
+    names.push_back(e.path().filename().string());
+  EXPECT_THAT(names, ::testing::ElementsAre("1.0.0"));
+}
+
+// An imported payload for another image is refused before anything is staged, with one line
+// naming the file and the field.
+TEST_F(RepositoryTest, ImportedPayloadForAnotherImageIsRefused) {
+  fs::path file = fs::path(tmp_.path()) / "imported.payload";
+  auto publish = [&](const std::string& bytes) {
+    WriteAll(file, bytes);
+    PublishOptions o;
+    o.repo_dir = repo_.string();
+    o.image_dir = (fs::path(tmp_.path()) / "img1").string();
+    o.full_payload = file.string();
+    o.now = T0();
+    return PublishRelease(o, keys_, nullptr, log_);
+  };
+  auto expect_refused = [&](const std::string& bytes, const std::string& field, ErrorKind kind) {
+    SCOPED_TRACE(field);
+    auto r = publish(bytes);
+    ASSERT_FALSE(r.has_value());
+    EXPECT_EQ(r.error().kind(), kind);
+    std::string msg = r.error().message();
+    EXPECT_THAT(msg, ::testing::HasSubstr("--payload " + file.string() + ": "));
+    EXPECT_THAT(msg, ::testing::HasSubstr(field));
+    EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+    EXPECT_FALSE(fs::exists(repo_ / "releases/1.0.0"));
+  };
+  TestPayloadTarget good = ForImage("1.0.0", 'a');
+  auto with = [&](auto change) {
+    TestPayloadTarget t = good;
+    change(t);
+    return MakeTestPayload(t, keys_[0]);
+  };
+  expect_refused(with([](auto& t) { t.version = "2.0.0"; }),
+                 "target version 2.0.0 does not match image.json's version 1.0.0",
+                 ErrorKind::kInvalidInput);
+  expect_refused(with([](auto& t) { t.root_hash = Hex64('b'); }),
+                 "target usr root hash " + Hex64('b') +
+                     " does not match image.json's usr.root_hash " + Hex64('a'),
+                 ErrorKind::kInvalidInput);
+  expect_refused(with([](auto& t) { t.usr_size += 4096; }),
+                 "target usr size 1069056 does not match image.json's usr.size 1064960",
+                 ErrorKind::kInvalidInput);
+  expect_refused(with([](auto& t) { t.from_version = "0.9.0"; }),
+                 "is a delta from 0.9.0, not a full payload", ErrorKind::kInvalidInput);
+  std::string ok = MakeTestPayload(good, keys_[0]);
+  expect_refused(ok.substr(0, ok.size() - 1), "file size", ErrorKind::kInvalidInput);
+  expect_refused(ok + "x", "file size", ErrorKind::kInvalidInput);
+  expect_refused(std::string(64, 'x'), "bad magic", ErrorKind::kInvalidInput);
+  // Signed by a key that is not one of the publishing (release) keys: no host would trust it.
+  expect_refused(MakeTestPayload(good, NewKey()), "signature", ErrorKind::kInvalidInput);
+  // And the well-formed one for this image goes through.
+  auto r = publish(ok);
+  ASSERT_TRUE(r.has_value()) << r.error().message();
 }
 
 TEST_F(RepositoryTest, DeltaFromAnImageThatDiffersFromThePublishedReleaseIsRefused) {
@@ -254,6 +335,30 @@ TEST_F(RepositoryTest, VerifyChecksCrossReferences) {
   std::string all = fmt::format("{}", fmt::join(r.problems, "\n"));
   EXPECT_NE(all.find("names release 3.0.0"), std::string::npos) << all;
   EXPECT_NE(all.find("signed for version 1.0.0, stored under 1.0.1"), std::string::npos) << all;
+}
+
+// `channel set` binds the channel to the release document it saw; verify notices when the
+// document under that version is another one (re-signed or swapped in), as hosts would.
+TEST_F(RepositoryTest, ChannelsAreBoundToTheirReleaseDocument) {
+  BuildGoodRepo();
+  auto ch = LoadChannelFile(repo_.string(), "stable");
+  ASSERT_TRUE(ch && *ch);
+  const std::string text = ReadAll(repo_ / "releases" / (*ch)->release / "release.json");
+  auto env = ParseEnvelope(text);
+  ASSERT_TRUE(env);
+  EXPECT_EQ((*ch)->release_sha256, std::optional<std::string>(ToHex(Sha256(env->payload))));
+  // Written as format minor 1, the lowest that holds the field.
+  auto served = ParseEnvelope(ReadAll(repo_ / "channels/stable.json"));
+  ASSERT_TRUE(served);
+  EXPECT_NE(served->payload.find("\"format_minor\": 1"), std::string::npos) << served->payload;
+
+  Release other = MakeRelease((*ch)->release, 'f');
+  WriteAll(repo_ / "releases" / (*ch)->release / "release.json",
+           Sign(kReleasePayloadType, SerializeRelease(other), keys_[0]));
+  VerifyReport r = VerifyRepository(repo_.string(), ring_, 1, T0());
+  std::string all = fmt::format("{}", fmt::join(r.problems, "\n"));
+  EXPECT_NE(all.find("channels/stable.json: bound to release document"), std::string::npos)
+      << all;
 }
 
 }  // namespace

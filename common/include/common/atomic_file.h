@@ -20,4 +20,8 @@ Status WriteFileAtomic(const std::string& path, std::string_view data, mode_t mo
 // fsync(2) on a directory, making renames and creations inside it durable.
 Status FsyncDirectory(const std::string& dir);
 
+// fsync(2) on a file written by someone else (a copy, a child process's output), so its
+// contents are durable before a rename or a signature makes it visible.
+Status FsyncFile(const std::string& path);
+
 }  // namespace basalt

@@ -43,7 +43,7 @@ class RootDir {
                                         Follow follow = Follow::kInRoot) const;
 
   // stat of `rel` after resolution (kInRoot) or of the entry itself (kNever, like lstat with
-  // every parent a real directory); nullopt when absent.
+  // every parent a real directory); nullopt when absent (or a parent is not a directory).
   [[nodiscard]] Result<std::optional<struct stat>> Stat(std::string_view rel,
                                                         Follow follow = Follow::kInRoot) const;
 

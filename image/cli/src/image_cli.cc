@@ -37,6 +37,7 @@ struct BuildFlags {
   std::string root_size;
   std::string esp_size;
   std::string oem_size;
+  std::string max_input_size;
   std::string kernel_cmdline;
   std::string boot_backend;
   std::string init;
@@ -125,6 +126,11 @@ int RunBuild(const BuildFlags& f) {
     if (!v) return ReportError(v.error().WithContext(s.name));
     *s.out = *v;
   }
+  if (!f.max_input_size.empty()) {
+    auto v = image::ParseSize(f.max_input_size);
+    if (!v) return ReportError(v.error().WithContext("--max-input-size"));
+    def.max_input_size = *v;
+  }
   if (!f.kernel_cmdline.empty()) def.kernel_cmdline = f.kernel_cmdline;
   if (!f.boot_backend.empty()) def.boot_backend = f.boot_backend;
   std::string init = f.init;
@@ -185,6 +191,9 @@ void AddImageCommands(CLI::App& app, CommandRunner& runner) {
   build->add_option("--root-size", flags->root_size, "Size of ROOT, e.g. 1GiB");
   build->add_option("--esp-size", flags->esp_size, "Size of EFI-SYSTEM, e.g. 256MiB");
   build->add_option("--oem-size", flags->oem_size, "Size of OEM, e.g. 128MiB");
+  build->add_option("--max-input-size", flags->max_input_size,
+                    "Most bytes the input may stage (file sizes, sparse or not), e.g. 8GiB "
+                    "(default: twice --usr-size + --root-size)");
   build->add_option("--kernel-cmdline", flags->kernel_cmdline, "Extra kernel command line");
   build->add_option("--boot-backend", flags->boot_backend, boot::JoinBootBackendNames(" or "))
       ->check(CLI::IsMember(boot::BootBackendNames()));

@@ -43,6 +43,9 @@ struct ImageDefinition {
   std::optional<std::string> signing_key;
   std::optional<std::string> seed;
   std::optional<int64_t> source_date_epoch;
+  // Bound on the bytes staged from the input (--max-input-size, [input] max_size); default
+  // twice usr_size + root_size (docs/hostile-inputs.md).
+  std::optional<uint64_t> max_input_size;
 };
 
 // Parses TOML text; unknown keys and wrongly typed values are errors naming the key.

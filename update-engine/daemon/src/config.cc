@@ -245,6 +245,18 @@ Status ApplyConfigText(std::string_view text, std::string_view name, UpdateConfi
         return fail(fmt::format("PROTOCOL '{}' is not one of repository, omaha", value));
     } else if (key == "OMAHA_APP_ID") {
       cfg.omaha_app_id = value;
+    } else if (key == "OMAHA_INSECURE_HTTP_FOR_TESTING") {
+      if (value != "yes" && value != "no") {
+        return fail("OMAHA_INSECURE_HTTP_FOR_TESTING must be yes or no");
+      }
+      cfg.omaha_insecure_http = value == "yes";
+    } else if (key == "THRESHOLD") {
+      size_t n = 0;
+      auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+      if (ec != std::errc() || end != value.data() + value.size() || n < 1 || n > 16) {
+        return fail(fmt::format("THRESHOLD '{}' is not a number from 1 to 16", value));
+      }
+      cfg.threshold = n;
     } else if (key == "METRICS_PATH") {
       cfg.metrics_path = value;
     } else if (key == "METADATA_TIMEOUT" || key == "DOWNLOAD_MIN_RATE_WINDOW") {
@@ -318,9 +330,14 @@ Result<UpdateConfig> LoadUpdateConfig(const std::string& root) {
   if (cfg.etcd.cert_file.empty() != cfg.etcd.key_file.empty()) {
     return Fail(ErrorKind::kInvalidInput, "ETCD_CERTFILE and ETCD_KEYFILE go together");
   }
-  if (cfg.protocol == UpdateProtocol::kOmaha && !cfg.server.starts_with("http://") &&
-      !cfg.server.starts_with("https://")) {
-    return Fail(ErrorKind::kInvalidInput, "PROTOCOL=omaha needs an http(s):// SERVER");
+  // An Omaha answer is not signed: only TLS keeps a network attacker from choosing the offer.
+  if (cfg.protocol == UpdateProtocol::kOmaha && !cfg.server.starts_with("https://") &&
+      !(cfg.omaha_insecure_http && cfg.server.starts_with("http://"))) {
+    return Fail(ErrorKind::kInvalidInput,
+                cfg.server.starts_with("http://")
+                    ? "PROTOCOL=omaha needs an https:// SERVER (http:// only with "
+                      "OMAHA_INSECURE_HTTP_FOR_TESTING=yes, for test rigs)"
+                    : "PROTOCOL=omaha needs an https:// SERVER");
   }
   return cfg;
 }

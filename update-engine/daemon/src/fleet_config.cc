@@ -19,6 +19,7 @@ OmahaConfig OmahaConfigFrom(const daemon::UpdateConfig& config) {
   OmahaConfig c;
   c.server = config.server;
   c.app_id = config.omaha_app_id;
+  c.allow_insecure_http = config.omaha_insecure_http;
   return c;
 }
 

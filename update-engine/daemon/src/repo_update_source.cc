@@ -27,12 +27,16 @@ Result<UpdateOffer> RepositoryUpdateSource::Check(const HostFacts& host) {
   hs.current_root_hash = host.current_root_hash;
   hs.machine_id = host.machine_id;
   hs.last_metadata_version = host.last_metadata_version;
+  hs.last_metadata_sha256 = host.last_metadata_sha256;
   hs.pin = host.pin;
   hs.now = now_();
   BASALT_ASSIGN_OR_RETURN(repo::Decision d,
                           repo::Decide(keys_, threshold_, host.channel, repo, hs));
   UpdateOffer offer;
-  if (d.channel) offer.metadata_version = d.channel->metadata_version;
+  if (d.channel) {
+    offer.metadata_version = d.channel->metadata_version;
+    offer.metadata_sha256 = d.channel_sha256;
+  }
   offer.code = d.code;
   offer.reason = d.reason;
   if (d.verdict == repo::Verdict::kRefuse) {
@@ -41,6 +45,7 @@ Result<UpdateOffer> RepositoryUpdateSource::Check(const HostFacts& host) {
   }
   if (d.verdict == repo::Verdict::kWait) return offer;
   offer.update = true;
+  offer.signed_decision = true;
   offer.version = d.version;
   offer.usr_root_hash = d.release->usr.root_hash;
   offer.kernel_version = d.release->kernel.version;

@@ -26,6 +26,13 @@ constexpr std::array<std::pair<Phase, std::string_view>, 10> kPhases = {{
     {Phase::kRolledBack, "rolled-back"},
 }};
 
+nlohmann::json SeenChannelsJson(const std::map<std::string, UpdateState::SeenChannel>& seen) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& [name, c] : seen)
+    j[name] = {{"metadata_version", c.metadata_version}, {"sha256", c.sha256}};
+  return j;
+}
+
 nlohmann::json PayloadJson(const PlannedPayload& p) {
   return {{"delta", p.delta},   {"from_version", p.from_version},
           {"url", p.url},       {"size", p.size},
@@ -79,8 +86,10 @@ std::string SerializeState(const UpdateState& s) {
       {"last_error", s.last_error},
       {"wait_reason", s.wait_reason},
       {"last_check", s.last_check},
-      {"last_metadata_version", s.last_metadata_version ? nlohmann::json(*s.last_metadata_version)
-                                                        : nlohmann::json(nullptr)},
+      {"last_metadata_version", s.legacy_metadata_version
+                                    ? nlohmann::json(*s.legacy_metadata_version)
+                                    : nlohmann::json(nullptr)},
+      {"seen_channels", SeenChannelsJson(s.seen_channels)},
       {"rolled_back_releases", s.rolled_back_releases},
       {"totals",
        {{"last_success", s.last_success},
@@ -124,7 +133,14 @@ Result<UpdateState> ParseState(std::string_view text) {
     s.wait_reason = j.at("wait_reason").get<std::string>();
     s.last_check = j.at("last_check").get<std::string>();
     if (!j.at("last_metadata_version").is_null()) {
-      s.last_metadata_version = j.at("last_metadata_version").get<uint64_t>();
+      s.legacy_metadata_version = j.at("last_metadata_version").get<uint64_t>();
+    }
+    // Absent in state files written before per-channel records.
+    if (j.contains("seen_channels")) {
+      for (const auto& [name, seen] : j.at("seen_channels").items()) {
+        s.seen_channels[name] = {seen.at("metadata_version").get<uint64_t>(),
+                                 seen.at("sha256").get<std::string>()};
+      }
     }
     s.rolled_back_releases = j.at("rolled_back_releases").get<std::set<std::string>>();
     // Absent in state files written before the totals existed.

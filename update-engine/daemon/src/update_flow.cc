@@ -13,7 +13,9 @@
 #include "common/printable.h"
 #include "common/time_util.h"
 #include "payload/applier.h"
+#include "payload/reader.h"
 #include "payload/source.h"
+#include "repo/names.h"
 
 namespace basalt::update {
 namespace {
@@ -133,7 +135,12 @@ Result<HostFacts> UpdateFlow::Facts() {
   h.oem = opt_.oem;
   h.app_id = opt_.app_id;
   h.pin = opt_.pin;
-  h.last_metadata_version = st_.last_metadata_version;
+  if (auto it = st_.seen_channels.find(opt_.channel); it != st_.seen_channels.end()) {
+    h.last_metadata_version = it->second.metadata_version;
+    h.last_metadata_sha256 = it->second.sha256;
+  } else if (st_.seen_channels.empty()) {
+    h.last_metadata_version = st_.legacy_metadata_version;
+  }
   return h;
 }
 
@@ -153,6 +160,27 @@ Status UpdateFlow::CheckActiveSlotHealthy() {
   return {};
 }
 
+// The offered version becomes a boot entry label and the base of every later decision, so it
+// must be a well-formed version, and an unsigned offer must move the host forward: a network
+// attacker or a compromised Omaha server could otherwise install an older, validly signed
+// release and label it "99.0" to freeze the host. (The payload's signed version must also equal
+// it: Apply checks that before anything is written.)
+Status UpdateFlow::CheckOfferedVersion(const UpdateOffer& offer, const HostFacts& facts) {
+  if (auto v = repo::CheckVersion(offer.version, "offered version"); !v) {
+    return ::basalt::Fail(ErrorKind::kInvalidInput,
+                          fmt::format("the update server's offer: {}", v.error().message()));
+  }
+  const bool operator_asked = opt_.forced && opt_.pin && *opt_.pin == offer.version;
+  if (!offer.signed_decision && !operator_asked &&
+      repo::CompareVersions(offer.version, facts.current_version) <= 0) {
+    return Failf(ErrorKind::kPolicy,
+                 "the update server offers {}, which is not newer than the running {}; only "
+                 "signed channel metadata (or `basalt update apply --to {}`) may move a host back",
+                 offer.version, facts.current_version, offer.version);
+  }
+  return {};
+}
+
 Status UpdateFlow::Check() {
   // Nothing may be written while the active slot is unblessed, so do not even ask.
   if (!opt_.check_only) BASALT_RETURN_IF_ERROR(CheckActiveSlotHealthy());
@@ -167,7 +195,10 @@ Status UpdateFlow::Check() {
     st_.phase = Phase::kIdle;
     return std::unexpected(std::move(offer).error());
   }
-  if (offer->metadata_version) st_.last_metadata_version = offer->metadata_version;
+  if (offer->metadata_version) {
+    st_.seen_channels[opt_.channel] = {*offer->metadata_version, offer->metadata_sha256};
+    st_.legacy_metadata_version.reset();  // superseded by the per-channel record
+  }
   st_.available_version.clear();
   if (!offer->update) {
     st_.phase = Phase::kIdle;
@@ -187,6 +218,7 @@ Status UpdateFlow::Check() {
   if (offer->payloads.empty() || offer->payloads.front().urls.empty()) {
     return ::basalt::Fail(ErrorKind::kInvalidInput, "the update offer names no payload");
   }
+  BASALT_RETURN_IF_ERROR(CheckOfferedVersion(*offer, facts));
   if (opt_.check_only) {
     st_.phase = Phase::kIdle;
     st_.available_version = offer->version;
@@ -267,6 +299,20 @@ Status UpdateFlow::Download() {
 Status UpdateFlow::Apply() {
   BASALT_ASSIGN_OR_RETURN(boot::Slot target_slot, boot::ParseSlot(st_.target_slot));
   const boot::Slot source_slot = boot::OtherSlot(target_slot);
+  // Nothing is written (not even the boot state) before the payload's signature is checked and
+  // it is signed as the version that was offered and will be recorded.
+  {
+    BASALT_ASSIGN_OR_RETURN(auto head_file,
+                            payload::FilePayloadSource::Open(PayloadFile(*st_.payload)));
+    BASALT_ASSIGN_OR_RETURN(payload::PayloadHead head,
+                            payload::ReadHead(*head_file, &keys_, opt_.threshold));
+    if (head.manifest.version() != st_.version) {
+      return Failf(ErrorKind::kIntegrity,
+                   "the payload is signed as version {}, but version {} was offered; nothing "
+                   "was written",
+                   Printable(head.manifest.version()), st_.version);
+    }
+  }
   // The slot being rewritten must never be selectable, whatever a crash leaves behind.
   BASALT_RETURN_IF_ERROR(target_.boot().MarkBad(target_slot));
   BASALT_ASSIGN_OR_RETURN(SlotDevice target_dev, target_.OpenSlot(target_slot, true));

@@ -26,7 +26,8 @@ Result<ManagerParts> MakeManagerParts(const ManagerOptions& options, Logger& log
   BASALT_ASSIGN_OR_RETURN(Keyring keys, Keyring::LoadDirectory(options.keys_dir));
   p.keys = std::make_unique<Keyring>(std::move(keys));
   p.fetcher = http::MakeCurlFetcher(FetchOptionsFor(options.config));
-  BASALT_ASSIGN_OR_RETURN(p.source, MakeUpdateSource(options.config, *p.fetcher, *p.keys));
+  BASALT_ASSIGN_OR_RETURN(
+      p.source, MakeUpdateSource(options.config, *p.fetcher, *p.keys, options.config.threshold));
   if (options.disk) {
     BASALT_ASSIGN_OR_RETURN(p.target, OpenDiskImageTarget(*options.disk));
   } else {
@@ -164,6 +165,7 @@ Status UpdateManager::StartFlow(bool check_only, std::optional<std::string> to) 
   fl.channel = opt_.config.channel;
   fl.machine_id = opt_.machine_id;
   fl.tries = opt_.config.boot_tries;
+  fl.threshold = opt_.config.threshold;
   fl.boot_id = opt_.boot_id;
   fl.extra_cmdline = opt_.extra_cmdline;
   fl.pin = to ? to : opt_.config.pin;

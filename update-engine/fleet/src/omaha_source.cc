@@ -1,5 +1,6 @@
 #include "fleet/omaha_source.h"
 
+#include "common/printable.h"
 #include "omaha_request.h"
 #include "omaha_response.h"
 
@@ -65,6 +66,17 @@ Result<update::UpdateOffer> OmahaUpdateSource::Check(const update::HostFacts& ho
     offer.reason =
         fmt::format("Omaha server offers {}, but the host is pinned to {}", u.version, *host.pin);
     return offer;
+  }
+  // Omaha answers are unsigned: payload URLs must at least come over TLS, so that the bytes
+  // the host spends its time on are the server's (the signature decides whether they are used).
+  for (const std::string& url : u.urls) {
+    const bool tls = url.starts_with("https://");
+    if (!tls && !(config_.allow_insecure_http && url.starts_with("http://"))) {
+      return Failf(ErrorKind::kPolicy,
+                   "Omaha server offers {} from a non-https URL ({}); refused (http:// only with "
+                   "OMAHA_INSECURE_HTTP_FOR_TESTING=yes)",
+                   Printable(u.version), Printable(url.substr(0, url.find(':'))) + "://...");
+    }
   }
   offer.update = true;
   offer.version = u.version;

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "json_fields.h"
+#include "repo/document_format.h"
 #include "repo/names.h"
 
 namespace basalt::repo {
@@ -22,6 +23,10 @@ Result<Channel> ParseChannel(std::string_view body) {
   BASALT_ASSIGN_OR_RETURN(ch.expires, ParseTime(expires, r.Name("expires")));
   BASALT_ASSIGN_OR_RETURN(ch.release, r.String("release"));
   BASALT_RETURN_IF_ERROR(CheckVersion(ch.release, r.Name("release")));
+  BASALT_ASSIGN_OR_RETURN(ch.release_sha256, r.OptionalString("release_sha256"));
+  if (ch.release_sha256) {
+    BASALT_RETURN_IF_ERROR(CheckHex(*ch.release_sha256, 32, r.Name("release_sha256")));
+  }
   BASALT_ASSIGN_OR_RETURN(ch.floor, r.OptionalString("floor"));
   if (ch.floor) BASALT_RETURN_IF_ERROR(CheckVersion(*ch.floor, r.Name("floor")));
   BASALT_ASSIGN_OR_RETURN(const nlohmann::json* rollout, r.OptionalObject("rollout"));
@@ -50,10 +55,13 @@ Result<Channel> ParseChannel(std::string_view body) {
 
 std::string SerializeChannel(const Channel& ch) {
   nlohmann::ordered_json doc;
+  // The lowest minor that holds the fields written (docs/repository.md, "Document versions").
+  if (ch.release_sha256) doc[kFormatMinorField] = 1;
   doc["name"] = ch.name;
   doc["metadata_version"] = ch.metadata_version;
   doc["expires"] = FormatTime(ch.expires);
   doc["release"] = ch.release;
+  if (ch.release_sha256) doc["release_sha256"] = *ch.release_sha256;
   if (ch.floor) doc["floor"] = *ch.floor;
   if (ch.rollout) {
     doc["rollout"] = {{"start", FormatTime(ch.rollout->start)},

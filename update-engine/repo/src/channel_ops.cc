@@ -4,6 +4,8 @@
 
 #include "common/atomic_file.h"
 #include "common/fd.h"
+#include "common/hash.h"
+#include "common/hex.h"
 #include "repo/dsse.h"
 #include "repo/names.h"
 
@@ -133,6 +135,24 @@ Result<std::optional<Channel>> LoadChannelFile(const std::string& repo_dir,
   return std::optional<Channel>(std::move(*ch));
 }
 
+namespace {
+
+// The hex SHA-256 of the signed body of releases/<version>/release.json (its envelope parsed,
+// not verified: the operator owns the directory, and hosts verify the signatures).
+Result<std::string> ReleaseDocumentSha256(const std::string& repo_dir, const std::string& version) {
+  const fs::path path = fs::path(repo_dir) / "releases" / version / "release.json";
+  BASALT_ASSIGN_OR_RETURN(std::string text, ReadFileToString(path.string()));
+  auto env = ParseEnvelope(text);
+  if (!env) return std::unexpected(std::move(env).error().WithContext(path.string()));
+  if (env->payload_type != kReleasePayloadType) {
+    return Failf(ErrorKind::kInvalidInput, "{}: payloadType is {}", path.string(),
+                 env->payload_type);
+  }
+  return ToHex(Sha256(env->payload));
+}
+
+}  // namespace
+
 Result<Channel> ChangeChannel(const std::string& repo_dir, const std::string& name,
                               const ChannelOp& op, std::span<const PrivateKey> keys, TimePoint now,
                               std::chrono::seconds expires_in) {
@@ -143,6 +163,8 @@ Result<Channel> ChangeChannel(const std::string& repo_dir, const std::string& na
     return fs::exists(fs::path(repo_dir) / "releases" / v / "release.json", ec);
   };
   BASALT_ASSIGN_OR_RETURN(Channel next, ApplyChannelOp(current, name, op, exists, now, expires_in));
+  // Every change binds the channel to the exact release document it names.
+  BASALT_ASSIGN_OR_RETURN(next.release_sha256, ReleaseDocumentSha256(repo_dir, next.release));
   std::string body = SerializeChannel(next);
   BASALT_ASSIGN_OR_RETURN(Channel check, ParseChannel(body));
   if (!(check == next)) return Fail(ErrorKind::kInternal, "channel document does not round-trip");

@@ -1,6 +1,7 @@
 #include "repo/decision.h"
 
 #include "common/hash.h"
+#include "common/hex.h"
 #include "repo/dsse.h"
 #include "repo/names.h"
 
@@ -23,8 +24,9 @@ Decision Wait(Decision d, std::string code, std::string reason) {
   return d;
 }
 
-Decision WithChannel(Decision d, const Channel& ch) {
+Decision WithChannel(Decision d, const Channel& ch, std::string sha256) {
   d.channel = ch;
+  d.channel_sha256 = std::move(sha256);
   return d;
 }
 
@@ -105,6 +107,18 @@ class Decider {
                                 ch.name, ch.metadata_version, *host_.last_metadata_version),
                     ErrorKind::kIntegrity);
     }
+    const std::string digest = ToHex(Sha256(*body));
+    // A version number names one document: two different bodies with the same number mean the
+    // signer forked the repository or its key is being abused.
+    if (host_.last_metadata_version && ch.metadata_version == *host_.last_metadata_version &&
+        !host_.last_metadata_sha256.empty() && digest != host_.last_metadata_sha256) {
+      return Refuse("conflicting-metadata",
+                    fmt::format("channel {} metadata version {} differs from the version {} this "
+                                "host already accepted (same version, other content: a forked "
+                                "repository or a misused key)",
+                                ch.name, ch.metadata_version, ch.metadata_version),
+                    ErrorKind::kIntegrity);
+    }
     if (host_.now >= ch.expires) {
       return Refuse(
           "expired",
@@ -114,6 +128,7 @@ class Decider {
           ErrorKind::kPolicy);
     }
     d_.channel = ch;
+    d_.channel_sha256 = digest;
     return std::optional<Decision>();
   }
 
@@ -203,6 +218,18 @@ class Decider {
           fmt::format("the release served for {} is signed as version {}", target_, rel->version),
           ErrorKind::kIntegrity));
     }
+    const Channel& ch = *d_.channel;
+    if (target_ == ch.release && ch.release_sha256) {
+      const std::string digest = ToHex(Sha256(*body));
+      if (digest != *ch.release_sha256) {
+        return WithChannel(Refuse(
+            "mix-and-match",
+            fmt::format("the release document served for {} has SHA-256 {}, but channel {} is "
+                        "signed for {} (another repository's or a replaced release)",
+                        target_, digest, ch.name, *ch.release_sha256),
+            ErrorKind::kIntegrity));
+      }
+    }
     release_ = std::move(*rel);
     return std::optional<Decision>();
   }
@@ -275,7 +302,7 @@ class Decider {
   }
   // Refusals after the channel verified still report it, so the host records its version.
   Decision WithChannel(Decision d) const {
-    return ::basalt::repo::WithChannel(std::move(d), *d_.channel);
+    return ::basalt::repo::WithChannel(std::move(d), *d_.channel, d_.channel_sha256);
   }
 
   const Keyring& keys_;

@@ -31,6 +31,7 @@ Result<ImageInfo> LoadImageInfo(const std::string& image_dir) {
     BASALT_ASSIGN_OR_RETURN(info.usr_hash_block_size, u.Uint("hash_block_size"));
     BASALT_ASSIGN_OR_RETURN(info.usr_data_blocks, u.Uint("data_blocks"));
     BASALT_ASSIGN_OR_RETURN(info.usr_hash_offset, u.Uint("hash_offset"));
+    BASALT_ASSIGN_OR_RETURN(info.usr_size, u.Uint("size"));
     BASALT_ASSIGN_OR_RETURN(const nlohmann::json* kernel, r.Object("kernel"));
     BASALT_ASSIGN_OR_RETURN(FieldReader k, FieldReader::Open(*kernel, "image.kernel"));
     BASALT_ASSIGN_OR_RETURN(info.kernel_version, k.String("version"));

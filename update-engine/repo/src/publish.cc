@@ -7,6 +7,8 @@
 #include "common/atomic_file.h"
 #include "common/fd.h"
 #include "common/hex.h"
+#include "common/keyring.h"
+#include "payload/reader.h"
 #include "repo/dsse.h"
 #include "repo/image_info.h"
 
@@ -36,11 +38,62 @@ class StagingDir {
   bool committed_ = false;
 };
 
-Status CopyFile(const fs::path& from, const fs::path& to) {
+// Copies and fsyncs: the release signs this file's hash, so it must be whole on disk before
+// the staging directory is renamed into place.
+Status CopyFileDurable(const fs::path& from, const fs::path& to) {
   std::error_code ec;
   fs::copy_file(from, to, fs::copy_options::none, ec);
   if (ec)
     return Failf(ErrorKind::kIo, "copy {} to {}: {}", from.string(), to.string(), ec.message());
+  return FsyncFile(to.string());
+}
+
+// An imported full payload must be for this image: a payload for another build would be
+// signed into the release and then refused by every host (or, worse, applied). Reads its head
+// with the payload format's own parser, requires a signature by one of the publishing keys
+// (the release keys hosts trust, DESIGN.md "Trust chain") and compares the target with
+// image.json. The errors name the file and the field.
+Status CheckImportedPayload(const std::string& path, const ImageInfo& image,
+                            std::span<const PrivateKey> keys) {
+  auto fail = [&](std::string_view what) {
+    return Failf(ErrorKind::kInvalidInput, "--payload {}: {}", path, what);
+  };
+  BASALT_ASSIGN_OR_RETURN(auto src, payload::FilePayloadSource::Open(path));
+  Keyring ring;
+  for (const PrivateKey& k : keys)
+    ring.Add(k.public_key());
+  auto head = payload::ReadHead(*src, &ring, 1);
+  if (!head) return fail(head.error().message());
+  const payload::Manifest& m = head->manifest;
+  uint64_t expected_size = head->header.blobs_offset() + m.blobs_size();
+  if (src->Size() != expected_size) {
+    return fail(fmt::format("file size {} differs from the {} bytes its header and manifest give",
+                            src->Size().value_or(0), expected_size));
+  }
+  if (!m.from_version().empty()) {
+    return fail(fmt::format("is a delta from {}, not a full payload", m.from_version()));
+  }
+  if (m.version() != image.version) {
+    return fail(fmt::format("target version {} does not match image.json's version {}", m.version(),
+                            image.version));
+  }
+  const payload::Partition* usr = nullptr;
+  for (const payload::Partition& p : m.partitions()) {
+    if (p.name() == "usr") usr = &p;
+  }
+  if (usr == nullptr) return fail("has no usr partition");
+  if (!usr->old_sha256().empty()) return fail("usr partition is a delta, not a full image");
+  std::string root =
+      ToHex(std::span(reinterpret_cast<const uint8_t*>(usr->verity().root_hash().data()),
+                      usr->verity().root_hash().size()));
+  if (root != image.usr_root_hash) {
+    return fail(fmt::format("target usr root hash {} does not match image.json's usr.root_hash {}",
+                            root, image.usr_root_hash));
+  }
+  if (usr->new_size() != image.usr_size) {
+    return fail(fmt::format("target usr size {} does not match image.json's usr.size {}",
+                            usr->new_size(), image.usr_size));
+  }
   return {};
 }
 
@@ -152,14 +205,15 @@ class Publisher {
       return Failf(ErrorKind::kIntegrity, "{}: SHA-256 does not match image.json's sbom.sha256",
                    sbom_src.string());
     }
-    return CopyFile(sbom_src, staging / "sbom.spdx.json");
+    return CopyFileDurable(sbom_src, staging / "sbom.spdx.json");
   }
 
   // The full payload: imported as given, or made by the payload maker.
   Status AddFullPayload(const fs::path& staging) {
     const std::string name = "full.payload";
     if (opt_.full_payload) {
-      BASALT_RETURN_IF_ERROR(CopyFile(*opt_.full_payload, staging / name));
+      BASALT_RETURN_IF_ERROR(CheckImportedPayload(*opt_.full_payload, image_, keys_));
+      BASALT_RETURN_IF_ERROR(CopyFileDurable(*opt_.full_payload, staging / name));
     } else {
       if (maker_ == nullptr) {
         return Fail(ErrorKind::kUnsupported,
@@ -226,6 +280,8 @@ class Publisher {
     BASALT_ASSIGN_OR_RETURN(Release check, ParseRelease(body));
     if (!(check == rel_)) return Fail(ErrorKind::kInternal, "release document does not round-trip");
     BASALT_ASSIGN_OR_RETURN(std::string envelope, SignEnvelope(kReleasePayloadType, body, keys_));
+    // Every staged file is fsynced by now (CopyFileDurable, MoveInto, WriteFileAtomic); this
+    // makes their names in the staging directory durable before Commit renames it.
     BASALT_RETURN_IF_ERROR(WriteFileAtomic((staging / "release.json").string(), envelope));
     return FsyncDirectory(staging.string());
   }
@@ -241,15 +297,20 @@ class Publisher {
       return FailErrno("rename " + staging.path().string());
     }
     staging.Commit();
-    return FsyncDirectory(Releases().string());
+    // The rename itself is durable only once releases/ is (and releases/ once the repository
+    // directory is, for a first release).
+    BASALT_RETURN_IF_ERROR(FsyncDirectory(Releases().string()));
+    return FsyncDirectory(repo_.string());
   }
 
+  // The generator's output is fsynced here rather than trusted to be: its hash is signed.
   static Status MoveInto(const std::string& made, const fs::path& dest) {
-    if (fs::path(made) == dest) return {};
-    std::error_code ec;
-    fs::rename(made, dest, ec);
-    if (ec) return Failf(ErrorKind::kIo, "move {}: {}", made, ec.message());
-    return {};
+    if (fs::path(made) != dest) {
+      std::error_code ec;
+      fs::rename(made, dest, ec);
+      if (ec) return Failf(ErrorKind::kIo, "move {}: {}", made, ec.message());
+    }
+    return FsyncFile(dest.string());
   }
 
   const PublishOptions& opt_;

@@ -179,6 +179,15 @@ class RepositoryVerifier {
     if (!releases_.contains(ch->release)) {
       Problem(fmt::format("{}: names release {}, which is not a verified release here", where,
                           ch->release));
+    } else if (ch->release_sha256) {
+      // Hosts refuse the release unless its document is exactly the one the channel names.
+      auto text = ReadFileToString((repo_ / "releases" / ch->release / "release.json").string());
+      auto env = text ? ParseEnvelope(*text) : Result<Envelope>(std::unexpected(text.error()));
+      if (!env || ToHex(Sha256(env->payload)) != *ch->release_sha256) {
+        Problem(fmt::format("{}: bound to release document {}, but releases/{}/release.json is "
+                            "another document; hosts refuse it (re-run `basalt channel set`)",
+                            where, *ch->release_sha256, ch->release));
+      }
     }
     if (ch->floor) {
       if (!releases_.contains(*ch->floor)) {

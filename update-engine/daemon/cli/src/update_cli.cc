@@ -38,7 +38,7 @@ struct ApplyArgs {
   std::string to;
   std::string machine_id = "basalt-offline";
   std::string kernel_cmdline;
-  size_t threshold = 1;
+  size_t threshold = 0;  // 0: THRESHOLD from --config, else 1
   int tries = 3;
   long stall_seconds = 60;
   long retry_initial_ms = 1000;
@@ -218,6 +218,13 @@ int RunApply(const ApplyArgs& a) {
   // Flags win over the config file.
   if (!a.repo.empty()) cfg.server = a.repo;
   if (!a.channel.empty()) cfg.channel = a.channel;
+  // The flag may demand more signatures than the host's config, never fewer.
+  if (a.threshold != 0 && a.threshold < cfg.threshold) {
+    return ReportError(
+        Error(ErrorKind::kPolicy, fmt::format("--threshold {} is below THRESHOLD={} in {}",
+                                              a.threshold, cfg.threshold, a.config)));
+  }
+  if (a.threshold != 0) cfg.threshold = a.threshold;
   for (const auto& [name, value] :
        {std::pair{"--repo (or SERVER in --config)", cfg.server},
         std::pair{"--channel (or --config)", have_config ? cfg.channel : a.channel},
@@ -236,7 +243,7 @@ int RunApply(const ApplyArgs& a) {
   http::FetchOptions fo = update::FetchOptionsFor(cfg);
   fo.stall_seconds = a.stall_seconds;
   auto fetcher = http::MakeCurlFetcher(fo);
-  auto source = update::MakeUpdateSource(cfg, *fetcher, *keys, a.threshold);
+  auto source = update::MakeUpdateSource(cfg, *fetcher, *keys, cfg.threshold);
   if (!source) return ReportError(source.error());
   update::StateStore store(a.state);
   const std::string current = ActiveVersion(**target, log);
@@ -256,7 +263,7 @@ int RunApply(const ApplyArgs& a) {
   } else if (have_config) {
     fl.pin = cfg.pin;
   }
-  fl.threshold = a.threshold;
+  fl.threshold = cfg.threshold;
   fl.tries = a.tries;
   fl.extra_cmdline = a.kernel_cmdline;
   fl.download.retry.initial = std::chrono::milliseconds(a.retry_initial_ms);
@@ -552,8 +559,10 @@ void AddUpdateCommands(CLI::App& app, CommandRunner& runner) {
       ->capture_default_str();
   apply->add_option("--kernel-cmdline", a->kernel_cmdline,
                     "Extra kernel command line for the new slot's boot entry");
-  apply->add_option("--threshold", a->threshold, "Distinct trusted signatures required")
-      ->capture_default_str()
+  apply
+      ->add_option("--threshold", a->threshold,
+                   "Distinct trusted signatures required (default: THRESHOLD in --config, else "
+                   "1; never below THRESHOLD)")
       ->check(CLI::Range(1, 64));
   apply->add_option("--tries", a->tries, "Boot attempts of the new slot before falling back")
       ->capture_default_str()

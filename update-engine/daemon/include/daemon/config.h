@@ -48,6 +48,11 @@ struct UpdateConfig {
   int boot_tries = 3;  // BOOT_TRIES: boots of a new slot before the bootloader falls back
   UpdateProtocol protocol = UpdateProtocol::kRepository;  // PROTOCOL=repository|omaha
   std::string omaha_app_id;                               // OMAHA_APP_ID
+  // OMAHA_INSECURE_HTTP_FOR_TESTING=yes: allow http:// for the Omaha server and its payload
+  // URLs. Only for test rigs; a network attacker then chooses what the host is offered.
+  bool omaha_insecure_http = false;
+  // THRESHOLD: distinct trusted signatures every channel, release and payload needs (1-16).
+  size_t threshold = 1;
   EtcdLockSettings etcd;
   std::string metrics_path = "/var/lib/basalt/metrics.prom";  // METRICS_PATH ("" = off)
   // METADATA_TIMEOUT: a channel or release document must arrive within this (0 = no limit).

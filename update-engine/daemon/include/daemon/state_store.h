@@ -69,7 +69,17 @@ struct UpdateState {
   std::string last_error;
   std::string wait_reason;
   std::string last_check;  // RFC 3339 UTC
-  std::optional<uint64_t> last_metadata_version;
+  // Channel metadata accepted so far, per channel name: a lower version is a replay, the same
+  // version with other content is refused (repo/decision.h).
+  struct SeenChannel {
+    uint64_t metadata_version = 0;
+    std::string sha256;
+    bool operator==(const SeenChannel&) const = default;
+  };
+  std::map<std::string, SeenChannel> seen_channels;
+  // From state files written before per-channel records: one version for whatever channel the
+  // host followed then. Used only while seen_channels is empty, for the configured channel.
+  std::optional<uint64_t> legacy_metadata_version;
   // Releases that were booted and rolled back: not retried until the channel offers another
   // version or an operator forces one.
   std::set<std::string> rolled_back_releases;

@@ -69,6 +69,7 @@ class UpdateFlow {
  private:
   Status Save();
   Status Check();
+  Status CheckOfferedVersion(const UpdateOffer& offer, const HostFacts& facts);
   Status Download();
   Status Apply();
   Status Finalize();

@@ -17,6 +17,8 @@ struct OmahaConfig {
   std::string app_id;  // used when HostFacts.app_id is empty
   std::string platform = "Basalt";
   std::string board = "amd64-usr";
+  // Payload URLs must be https:// unless this is set (OMAHA_INSECURE_HTTP_FOR_TESTING=yes).
+  bool allow_insecure_http = false;
 };
 
 // Omaha error codes Basalt sends with event 3/0 when the daemon gives none (error_code 0).

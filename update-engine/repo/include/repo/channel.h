@@ -24,6 +24,10 @@ struct Channel {
   uint64_t metadata_version = 0;  // strictly increasing with every signed change
   TimePoint expires{};
   std::string release;
+  // Minor 1: hex SHA-256 of `release`'s signed release document (the body of its
+  // release.json). Binds the channel to that exact document: a same-key release from another
+  // repository, or a replaced one, is refused. Absent: bound by version only (minor 0).
+  std::optional<std::string> release_sha256;
   std::optional<std::string> floor;  // hosts older than this go to it first
   std::optional<Rollout> rollout;
   bool allow_downgrade = false;  // set by an operator rollback

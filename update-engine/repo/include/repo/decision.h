@@ -31,7 +31,10 @@ struct HostState {
   std::string current_version;
   std::string current_root_hash;  // hex; empty if unknown, which rules out every delta
   std::string machine_id;
-  std::optional<uint64_t> last_metadata_version;  // last channel metadata version accepted
+  // The channel metadata version last accepted *for this channel*, and the SHA-256 (hex) of that
+  // document: a lower version is a replay, the same version with other content an equivocation.
+  std::optional<uint64_t> last_metadata_version;
+  std::string last_metadata_sha256;
   std::optional<std::string> pin;                 // the host's PIN=, if any
   TimePoint now{};
 };
@@ -44,6 +47,7 @@ struct Decision {
   // A stable machine-readable reason: update: "newer", "floor", "pin", "rollback";
   // wait: "up-to-date", "pinned", "paused", "outside-wave";
   // refuse: "bad-channel-signature", "bad-channel", "wrong-channel", "expired", "replay",
+  // "conflicting-metadata" (the version already accepted, with other content),
   // "downgrade", "bad-release-signature", "bad-release", "mix-and-match", "no-payload",
   // "unsupported-format" (a signed document of a newer major format, repo/document_format.h).
   std::string code;
@@ -54,8 +58,10 @@ struct Decision {
   std::optional<PayloadRef> payload;  // update: the chosen payload
   std::optional<Release> release;     // update: the verified target release
   // The verified, unexpired, non-replayed channel. The caller records
-  // channel->metadata_version as the new last-seen version whenever this is set.
+  // channel->metadata_version (and channel_sha256) as the new last-seen version of this channel
+  // whenever this is set.
   std::optional<Channel> channel;
+  std::string channel_sha256;  // hex SHA-256 of the channel document (the signed body)
   bool delta_skipped = false;  // a delta from our version exists but not from our root hash
   double wave_position = 0;    // this host's place in the rollout, 0..1
   std::optional<TimePoint> wave_opens;  // when the rollout reaches this host

@@ -17,8 +17,8 @@
 namespace basalt::repo {
 
 inline constexpr std::string_view kFormatMinorField = "format_minor";
-// The minor versions this build reads (and writes: no field of a later minor exists yet).
-inline constexpr uint32_t kChannelFormatMinor = 0;
+// The minor versions this build reads and writes. Channel minor 1: release_sha256.
+inline constexpr uint32_t kChannelFormatMinor = 1;
 inline constexpr uint32_t kReleaseFormatMinor = 0;
 
 }  // namespace basalt::repo

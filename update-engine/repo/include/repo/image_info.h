@@ -20,6 +20,7 @@ struct ImageInfo {
   uint64_t usr_hash_block_size = 0;
   uint64_t usr_data_blocks = 0;
   uint64_t usr_hash_offset = 0;
+  uint64_t usr_size = 0;  // bytes of usr.img: data, then the hash area
   std::string kernel_version;
   std::string kernel_sha256;
   std::string sbom_path;  // relative to dir

@@ -20,9 +20,11 @@ struct HostFacts {
   std::string boot_id;
   std::string oem;
   std::optional<std::string> pin;
-  // Replay defence of the static repository: the highest channel metadata version accepted so
-  // far (persisted by the flow). Omaha ignores it.
+  // Replay defence of the static repository: the highest metadata version accepted so far for
+  // *this* channel, and that document's SHA-256 (persisted by the flow per channel, so moving a
+  // host between channels is not a replay). Omaha ignores them.
   std::optional<uint64_t> last_metadata_version;
+  std::string last_metadata_sha256;
 };
 
 struct OfferedPayload {
@@ -44,6 +46,11 @@ struct UpdateOffer {
   std::string kernel_version;
   // The channel metadata version this answer came from, for the flow to persist; nullopt if none.
   std::optional<uint64_t> metadata_version;
+  std::string metadata_sha256;  // hex SHA-256 of that channel document
+  // True when the decision itself is signed (the repository's channel and release documents):
+  // then an older version is an operator's signed rollback. An unsigned offer (Omaha) may only
+  // move the host forward.
+  bool signed_decision = false;
   // When update == false: a stable code ("up-to-date", "pinned", "outside-wave", ...) and a
   // sentence for `status`.
   std::string code;
