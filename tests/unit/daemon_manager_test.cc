@@ -645,25 +645,6 @@ TEST_F(ManagerTest, CancelInterruptsADownloadInProgress) {
   EXPECT_EQ(server.requests(), 1);
 }
 
-// Issue 18 (7): the slot's device node missing (no /dev/disk/by-partuuid link) once made the
-// applier create a regular file in its place (O_CREAT) and write the verified slot into RAM.
-TEST_F(ManagerTest, MissingSlotDeviceIsAnErrorAndNothingIsCreated) {
-  UpdateState applying = Staged();
-  applying.phase = Phase::kApplying;
-  applying.staged_boot_id.clear();
-  const std::string slot_b = dir_ / "slots/slot-B.img";
-  ASSERT_EQ(::unlink(slot_b.c_str()), 0);
-  auto m = Start(applying);
-  ASSERT_TRUE(m);
-  ASSERT_TRUE(m->StartApply(std::nullopt).has_value());
-  WaitIdle(*m);
-  UpdateState s = OnDisk();
-  EXPECT_EQ(s.last_error,
-            "slot B device " + slot_b + " is missing: No such file or directory; nothing written");
-  EXPECT_EQ(s.phase, Phase::kApplying) << "the host's fault: the payload is kept for the next run";
-  EXPECT_FALSE(std::filesystem::exists(slot_b)) << "a file was created in the device's place";
-}
-
 // Issue 18 (7): credentials in SERVER and token-like query values never reach LastError or the
 // journal.
 TEST_F(ManagerTest, ServerCredentialsAreRedactedFromLastErrorAndTheJournal) {
