@@ -55,6 +55,30 @@ Result<std::string> ReadLinkAt(int dirfd, const char* name, std::string_view sho
   }
 }
 
+// The names in the open directory `dirfd` (which stays open and owned by the caller), sorted,
+// without "." and "..".
+Result<std::vector<std::string>> ReadNames(int dirfd, std::string_view shown) {
+  int list_fd = dup(dirfd);
+  if (list_fd < 0) return FailErrno(fmt::format("dup {}", shown));
+  DIR* d = fdopendir(list_fd);
+  if (d == nullptr) {
+    close(list_fd);
+    return FailErrno(fmt::format("opendir {}", shown));
+  }
+  std::vector<std::string> names;
+  errno = 0;
+  while (dirent* e = readdir(d)) {
+    std::string_view n = e->d_name;
+    if (n != "." && n != "..") names.emplace_back(n);
+    errno = 0;
+  }
+  int err = errno;
+  closedir(d);
+  if (err != 0) return std::unexpected(Error::FromErrno(err, fmt::format("readdir {}", shown)));
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
 }  // namespace
 
 Result<std::string> CleanRelativePath(std::string_view path, std::string_view what) {
@@ -265,21 +289,7 @@ Result<std::string> RootDir::ReadFile(std::string_view rel, uint64_t max_bytes,
 
 Result<std::vector<std::string>> RootDir::List(std::string_view rel, Follow follow) const {
   BASALT_ASSIGN_OR_RETURN(UniqueFd fd, Resolve(rel, O_RDONLY | O_DIRECTORY, follow));
-  DIR* d = fdopendir(fd.get());
-  if (d == nullptr) return FailErrno(fmt::format("{}: opendir {}", what_, rel));
-  fd.Release();  // owned by d now
-  std::vector<std::string> names;
-  errno = 0;
-  while (dirent* e = readdir(d)) {
-    std::string_view n = e->d_name;
-    if (n != "." && n != "..") names.emplace_back(n);
-    errno = 0;
-  }
-  int err = errno;
-  closedir(d);
-  if (err != 0) return std::unexpected(Error::FromErrno(err, fmt::format("{}: readdir", what_)));
-  std::sort(names.begin(), names.end());
-  return names;
+  return ReadNames(fd.get(), fmt::format("{}: {}", what_, Printable(rel)));
 }
 
 Result<std::pair<UniqueFd, std::string>> RootDir::Parent(std::string_view rel) const {
@@ -402,23 +412,7 @@ Status RemoveAt(int dirfd, const std::string& name, const std::string& shown) {
     int fd = openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) return FailErrno("open " + shown);
     UniqueFd dir(fd);
-    int list_fd = dup(dir.get());
-    if (list_fd < 0) return FailErrno("dup");
-    DIR* d = fdopendir(list_fd);
-    if (d == nullptr) {
-      close(list_fd);
-      return FailErrno("opendir " + shown);
-    }
-    std::vector<std::string> names;
-    errno = 0;
-    while (dirent* e = readdir(d)) {
-      std::string_view n = e->d_name;
-      if (n != "." && n != "..") names.emplace_back(n);
-      errno = 0;
-    }
-    int err = errno;
-    closedir(d);
-    if (err != 0) return std::unexpected(Error::FromErrno(err, "readdir " + shown));
+    BASALT_ASSIGN_OR_RETURN(std::vector<std::string> names, ReadNames(dir.get(), shown));
     for (const std::string& n : names)
       BASALT_RETURN_IF_ERROR(RemoveAt(dir.get(), n, shown + "/" + Printable(n)));
   }

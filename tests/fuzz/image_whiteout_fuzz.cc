@@ -21,111 +21,17 @@
 #include <vector>
 
 #include "common/fd.h"
+#include "canary_world.h"
 #include "common/root_dir.h"
 #include "input.h"
 
 namespace {
 
 namespace fs = std::filesystem;
+using basalt::fuzzing::CheckCanary;
+using basalt::fuzzing::Input;
+using basalt::fuzzing::World;
 
-struct World {
-  std::string base, tree, canary_dir, canary_file, canary;
-  std::string metadata;  // owner, mode and times of every canary entry
-};
-
-// What a chown, chmod, utime or hardlink through a link would change (ctime, link count).
-std::string Metadata(const World& w) {
-  std::string out;
-  for (const std::string& p : {w.canary_dir, w.canary_dir + "/sub", w.canary_dir + "/secret",
-                               w.canary_dir + "/sub/.ssh", w.canary_file}) {
-    struct stat st;
-    if (lstat(p.c_str(), &st) != 0) return "missing " + p;
-    out += std::to_string(st.st_mode) + ":" + std::to_string(st.st_uid) + ":" +
-           std::to_string(st.st_gid) + ":" + std::to_string(st.st_mtim.tv_sec) + "." +
-           std::to_string(st.st_mtim.tv_nsec) + ":" + std::to_string(st.st_nlink) + ":" +
-           std::to_string(st.st_ctim.tv_sec) + "." + std::to_string(st.st_ctim.tv_nsec) + ";";
-  }
-  return out;
-}
-
-void WriteAll(const std::string& path, const std::string& data) {
-  auto fd = basalt::OpenFile(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (!fd || !basalt::WriteFull(
-                 fd->get(), {reinterpret_cast<const uint8_t*>(data.data()), data.size()}, path)) {
-    std::abort();
-  }
-}
-
-const World& GetWorld() {
-  static const World* world = [] {
-    auto* w = new World;
-    char tmpl[] = "/tmp/basalt-fuzz-whiteout-XXXXXX";
-    if (mkdtemp(tmpl) == nullptr) std::abort();
-    w->base = tmpl;
-    w->tree = w->base + "/tree";
-    w->canary_dir = w->base + "/canary";
-    w->canary_file = w->base + "/canary-file";
-    w->canary.resize(48);
-    if (getrandom(w->canary.data(), w->canary.size(), 0) != 48) std::abort();
-    fs::create_directories(w->canary_dir + "/sub");
-    WriteAll(w->canary_dir + "/secret", w->canary);
-    WriteAll(w->canary_dir + "/sub/.ssh", w->canary);
-    WriteAll(w->canary_file, w->canary);
-    w->metadata = Metadata(*w);
-    // The canary is ours to clean up when the process ends normally.
-    std::atexit([] {
-      std::error_code ec;
-      fs::remove_all(GetWorld().base, ec);
-    });
-    return w;
-  }();
-  return *world;
-}
-
-class Input {
- public:
-  Input(const uint8_t* data, size_t size) : data_(data), size_(size) {}
-  bool empty() const { return pos_ >= size_; }
-  uint8_t Byte() { return pos_ < size_ ? data_[pos_++] : 0; }
-  // Short paths over a small alphabet, so entries collide, nest and name each other.
-  std::string Path() {
-    size_t n = Byte() % 12;
-    std::string s;
-    while (n-- > 0 && pos_ < size_) {
-      static constexpr char kAlphabet[] = "ab/./c";
-      uint8_t b = Byte();
-      s.push_back(b < 0xf0 ? kAlphabet[b % (sizeof(kAlphabet) - 1)] : static_cast<char>(b));
-    }
-    return s;
-  }
-
- private:
-  const uint8_t* data_;
-  size_t size_;
-  size_t pos_ = 0;
-};
-
-std::string ReadAll(const std::string& path) {
-  auto text = basalt::ReadFileToString(path);
-  return text ? *text : std::string("<unreadable>");
-}
-
-void CheckCanary(const World& w) {
-  if (Metadata(w) != w.metadata) std::abort();
-  if (ReadAll(w.canary_dir + "/secret") != w.canary) std::abort();
-  if (ReadAll(w.canary_dir + "/sub/.ssh") != w.canary) std::abort();
-  if (ReadAll(w.canary_file) != w.canary) std::abort();
-  std::vector<std::string> names;
-  for (const auto& e : fs::recursive_directory_iterator(w.canary_dir))
-    names.push_back(e.path().string().substr(w.canary_dir.size()));
-  std::sort(names.begin(), names.end());
-  if (names != std::vector<std::string>{"/secret", "/sub", "/sub/.ssh"}) std::abort();
-  std::vector<std::string> around;
-  for (const auto& e : fs::directory_iterator(w.base))
-    around.push_back(e.path().filename().string());
-  std::sort(around.begin(), around.end());
-  if (around != std::vector<std::string>{"canary", "canary-file", "tree"}) std::abort();
-}
 
 struct ArchiveDeleter {
   void operator()(archive* a) const { archive_write_free(a); }
@@ -143,7 +49,7 @@ basalt::UniqueFd WriteLayer(Input& in, const World& w) {
   for (int n = 0; n < 12 && !in.empty(); ++n) {
     uint8_t op = in.Byte();
     if (op % 8 == 7) break;  // next layer
-    std::string path = in.Path();
+    std::string path = in.Path(12, "ab/./c");
     archive_entry* e = archive_entry_new();
     archive_entry_set_mtime(e, 1, 0);
     std::string data;
@@ -154,7 +60,7 @@ basalt::UniqueFd WriteLayer(Input& in, const World& w) {
         break;
       case 1: {
         uint8_t t = in.Byte();
-        std::string target = t < 128 ? in.Path() : targets[t % std::size(targets)];
+        std::string target = t < 128 ? in.Path(12, "ab/./c") : targets[t % std::size(targets)];
         archive_entry_set_filetype(e, AE_IFLNK);
         archive_entry_set_symlink(e, target.empty() ? "." : target.c_str());
         archive_entry_set_perm(e, 0777);
@@ -169,7 +75,7 @@ basalt::UniqueFd WriteLayer(Input& in, const World& w) {
       case 4:
         archive_entry_set_filetype(e, AE_IFREG);
         archive_entry_set_perm(e, 0644);
-        archive_entry_set_hardlink(e, in.Path().c_str());
+        archive_entry_set_hardlink(e, in.Path(12, "ab/./c").c_str());
         break;
       case 5: {
         // ".wh." + a name, which may be "", ".", ".." or anything else.
@@ -201,7 +107,7 @@ basalt::UniqueFd WriteLayer(Input& in, const World& w) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  const World& w = GetWorld();
+  const World& w = basalt::fuzzing::GetWorld("whiteout");
   std::error_code ec;
   fs::remove_all(w.tree, ec);
   fs::create_directory(w.tree);

@@ -609,6 +609,36 @@ bool StartBus(const fs::path& dir, PrivateBus& bus) {
   return false;
 }
 
+// basalt-updated on `bus` with the update.conf under `conf_root`, over `disk`, logging to
+// `log`; stopped (SIGTERM, reaped) when the DaemonProcess goes.
+struct DaemonProcess {
+  pid_t pid = -1;
+  ~DaemonProcess() {
+    if (pid > 0) {
+      ::kill(pid, SIGTERM);
+      ::waitpid(pid, nullptr, 0);
+    }
+  }
+};
+
+pid_t StartDaemon(const PrivateBus& bus, const fs::path& conf_root, const fs::path& log,
+                  const std::string& trust, const std::string& state, const std::string& disk) {
+  std::string updated = fs::path(BasaltBin()).parent_path() / "basalt-updated";
+  pid_t daemon = ::fork();
+  if (daemon == 0) {
+    ::setenv("DBUS_SYSTEM_BUS_ADDRESS", bus.address.c_str(), 1);
+    ::unsetenv("NOTIFY_SOCKET");
+    int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(fd, 1);
+    ::dup2(fd, 2);
+    ::execl(updated.c_str(), updated.c_str(), "--root", conf_root.c_str(), "--keys",
+            trust.c_str(), "--state-dir", state.c_str(), "--disk", disk.c_str(), "--no-periodic",
+            static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  return daemon;
+}
+
 TEST_F(UpdateFlowTest, DaemonOverPrivateDbus) {
   if (!HaveTool("dbus-daemon") || !HaveTool("busctl") || !HaveTool("dbus-monitor")) {
     GTEST_SKIP() << "dbus-daemon / busctl / dbus-monitor not installed";
@@ -619,27 +649,8 @@ TEST_F(UpdateFlowTest, DaemonOverPrivateDbus) {
   fs::path conf_root = work_ / "root";
   Write(conf_root / "etc/basalt/update.conf",
         "SERVER=" + env->nginx->url() + "\nCHANNEL=stable\nREBOOT_STRATEGY=off\n");
-  std::string updated = fs::path(BasaltBin()).parent_path() / "basalt-updated";
-  pid_t daemon = ::fork();
-  if (daemon == 0) {
-    ::setenv("DBUS_SYSTEM_BUS_ADDRESS", bus.address.c_str(), 1);
-    ::unsetenv("NOTIFY_SOCKET");
-    std::string log = (work_ / "daemon.log").string();
-    int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    ::dup2(fd, 1);
-    ::dup2(fd, 2);
-    ::execl(updated.c_str(), updated.c_str(), "--root", conf_root.c_str(), "--keys",
-            env->trust().c_str(), "--state-dir", state_.c_str(), "--disk", disk_.c_str(),
-            "--no-periodic", static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
-  struct Reaper {
-    pid_t pid;
-    ~Reaper() {
-      ::kill(pid, SIGTERM);
-      ::waitpid(pid, nullptr, 0);
-    }
-  } reaper{daemon};
+  DaemonProcess daemon{StartDaemon(bus, conf_root, work_ / "daemon.log", env->trust(), state_,
+                                   disk_)};
   // Introspectable with busctl once it owns its name.
   std::string introspect;
   for (int i = 0; i < 100; ++i) {
@@ -813,27 +824,8 @@ TEST_F(UpdateFlowTest, DaemonSurvivesAHostileChannelFile) {
   fs::path conf_root = work_ / "root";
   Write(conf_root / "etc/basalt/update.conf",
         "SERVER=" + repo.string() + "\nCHANNEL=stable\nREBOOT_STRATEGY=off\n");
-  std::string updated = fs::path(BasaltBin()).parent_path() / "basalt-updated";
-  pid_t daemon = ::fork();
-  if (daemon == 0) {
-    ::setenv("DBUS_SYSTEM_BUS_ADDRESS", bus.address.c_str(), 1);
-    ::unsetenv("NOTIFY_SOCKET");
-    std::string log = (work_ / "daemon.log").string();
-    int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    ::dup2(fd, 1);
-    ::dup2(fd, 2);
-    ::execl(updated.c_str(), updated.c_str(), "--root", conf_root.c_str(), "--keys",
-            env->trust().c_str(), "--state-dir", state_.c_str(), "--disk", disk_.c_str(),
-            "--no-periodic", static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
-  struct Reaper {
-    pid_t pid;
-    ~Reaper() {
-      ::kill(pid, SIGTERM);
-      ::waitpid(pid, nullptr, 0);
-    }
-  } reaper{daemon};
+  DaemonProcess daemon{StartDaemon(bus, conf_root, work_ / "daemon.log", env->trust(), state_,
+                                   disk_)};
   auto cli = [&](const std::string& args) { return Sh(env_bus + BasaltBin() + " " + args); };
   ASSERT_TRUE(
       WaitFor([&] { return cli("update status --json").status == 0; }, std::chrono::seconds(10)))
@@ -856,14 +848,14 @@ TEST_F(UpdateFlowTest, DaemonSurvivesAHostileChannelFile) {
       << error;
   EXPECT_NE(error.find("expected \"application/vnd.basalt"), std::string::npos) << error;
   EXPECT_EQ(st["state"], "idle");
-  EXPECT_EQ(::waitpid(daemon, nullptr, WNOHANG), 0)
+  EXPECT_EQ(::waitpid(daemon.pid, nullptr, WNOHANG), 0)
       << "basalt-updated exited: " << Read(work_ / "daemon.log");
   auto saved = nlohmann::json::parse(Read(fs::path(state_) / "state.json"));
   EXPECT_EQ(saved["last_error"], error);
 
   auto good = cli("update mark-good --json");
   EXPECT_EQ(good.status, 0) << good.output << Read(work_ / "daemon.log");
-  EXPECT_EQ(::waitpid(daemon, nullptr, WNOHANG), 0) << Read(work_ / "daemon.log");
+  EXPECT_EQ(::waitpid(daemon.pid, nullptr, WNOHANG), 0) << Read(work_ / "daemon.log");
 }
 
 // --- Fleet: etcd reboot lock, Omaha transport, metrics (docs/fleet.md) ------------------------
