@@ -350,8 +350,8 @@ Result<StagedInput> StageOci(const std::string& input, const std::string& tree,
     const std::string& digest = manifest.layers[i].digest;
     // One open file: hashed, then extracted from the same fd, so the bytes checked are the
     // bytes extracted even if the path is swapped meanwhile.
-    BASALT_ASSIGN_OR_RETURN(
-        UniqueFd fd, OpenLayoutFile(layout, "blobs/sha256/" + digest.substr(7), layer_what));
+    BASALT_ASSIGN_OR_RETURN(UniqueFd fd,
+                            OpenLayoutFile(layout, "blobs/sha256/" + digest.substr(7), layer_what));
     BASALT_ASSIGN_OR_RETURN(std::string actual, HashFd(fd.get(), layer_what));
     if (actual != digest) {
       return Failf(ErrorKind::kIntegrity, "{} ({}) does not match its digest", layer_what, digest);

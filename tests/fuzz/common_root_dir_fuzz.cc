@@ -27,7 +27,6 @@ using basalt::fuzzing::CheckCanary;
 using basalt::fuzzing::Input;
 using basalt::fuzzing::World;
 
-
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -20,8 +20,8 @@
 #include <string>
 #include <vector>
 
-#include "common/fd.h"
 #include "canary_world.h"
+#include "common/fd.h"
 #include "common/root_dir.h"
 #include "input.h"
 
@@ -31,7 +31,6 @@ namespace fs = std::filesystem;
 using basalt::fuzzing::CheckCanary;
 using basalt::fuzzing::Input;
 using basalt::fuzzing::World;
-
 
 struct ArchiveDeleter {
   void operator()(archive* a) const { archive_write_free(a); }

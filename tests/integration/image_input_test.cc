@@ -435,9 +435,8 @@ TEST_F(HostileInputTest, OciBlobsLinkedOutOfTheLayoutAreNeverRead) {
   const std::string blob = layout + "/blobs/sha256/" + hex;
   std::filesystem::remove(blob);
   std::filesystem::create_symlink(host_layer, blob);
-  EXPECT_EQ(Refusal(layout, InputKind::kOci),
-            "OCI layout " + layout + ": layer 1: blobs/sha256/" + hex +
-                " is missing from the layout");
+  EXPECT_EQ(Refusal(layout, InputKind::kOci), "OCI layout " + layout + ": layer 1: blobs/sha256/" +
+                                                  hex + " is missing from the layout");
   EXPECT_FALSE(std::filesystem::exists(tree_ + "/usr/stolen"));
   // A link inside the layout still works, as for a layout that deduplicates its blobs.
   std::filesystem::remove(blob);

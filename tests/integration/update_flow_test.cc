@@ -631,8 +631,8 @@ pid_t StartDaemon(const PrivateBus& bus, const fs::path& conf_root, const fs::pa
     int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     ::dup2(fd, 1);
     ::dup2(fd, 2);
-    ::execl(updated.c_str(), updated.c_str(), "--root", conf_root.c_str(), "--keys",
-            trust.c_str(), "--state-dir", state.c_str(), "--disk", disk.c_str(), "--no-periodic",
+    ::execl(updated.c_str(), updated.c_str(), "--root", conf_root.c_str(), "--keys", trust.c_str(),
+            "--state-dir", state.c_str(), "--disk", disk.c_str(), "--no-periodic",
             static_cast<char*>(nullptr));
     ::_exit(127);
   }
@@ -649,8 +649,8 @@ TEST_F(UpdateFlowTest, DaemonOverPrivateDbus) {
   fs::path conf_root = work_ / "root";
   Write(conf_root / "etc/basalt/update.conf",
         "SERVER=" + env->nginx->url() + "\nCHANNEL=stable\nREBOOT_STRATEGY=off\n");
-  DaemonProcess daemon{StartDaemon(bus, conf_root, work_ / "daemon.log", env->trust(), state_,
-                                   disk_)};
+  DaemonProcess daemon{
+      StartDaemon(bus, conf_root, work_ / "daemon.log", env->trust(), state_, disk_)};
   // Introspectable with busctl once it owns its name.
   std::string introspect;
   for (int i = 0; i < 100; ++i) {
@@ -824,8 +824,8 @@ TEST_F(UpdateFlowTest, DaemonSurvivesAHostileChannelFile) {
   fs::path conf_root = work_ / "root";
   Write(conf_root / "etc/basalt/update.conf",
         "SERVER=" + repo.string() + "\nCHANNEL=stable\nREBOOT_STRATEGY=off\n");
-  DaemonProcess daemon{StartDaemon(bus, conf_root, work_ / "daemon.log", env->trust(), state_,
-                                   disk_)};
+  DaemonProcess daemon{
+      StartDaemon(bus, conf_root, work_ / "daemon.log", env->trust(), state_, disk_)};
   auto cli = [&](const std::string& args) { return Sh(env_bus + BasaltBin() + " " + args); };
   ASSERT_TRUE(
       WaitFor([&] { return cli("update status --json").status == 0; }, std::chrono::seconds(10)))

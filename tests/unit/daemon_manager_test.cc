@@ -791,8 +791,8 @@ TEST_F(ManagerTest, ChannelsKeepTheirOwnReplayRecords) {
   int n = 0;
   for (const Step& step : steps) {
     SCOPED_TRACE(step.channel + std::to_string(n));
-    owned_target_ = std::make_unique<FakeUpdateTarget>(dir_ / ("slots" + std::to_string(n++)),
-                                                       1 << 20);
+    owned_target_ =
+        std::make_unique<FakeUpdateTarget>(dir_ / ("slots" + std::to_string(n++)), 1 << 20);
     target_ = owned_target_.get();
     owned_source_ = std::make_unique<FakeUpdateSource>();
     source_ = owned_source_.get();

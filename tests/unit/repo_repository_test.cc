@@ -357,8 +357,7 @@ TEST_F(RepositoryTest, ChannelsAreBoundToTheirReleaseDocument) {
            Sign(kReleasePayloadType, SerializeRelease(other), keys_[0]));
   VerifyReport r = VerifyRepository(repo_.string(), ring_, 1, T0());
   std::string all = fmt::format("{}", fmt::join(r.problems, "\n"));
-  EXPECT_NE(all.find("channels/stable.json: bound to release document"), std::string::npos)
-      << all;
+  EXPECT_NE(all.find("channels/stable.json: bound to release document"), std::string::npos) << all;
 }
 
 }  // namespace

@@ -184,9 +184,10 @@ class RepositoryVerifier {
       auto text = ReadFileToString((repo_ / "releases" / ch->release / "release.json").string());
       auto env = text ? ParseEnvelope(*text) : Result<Envelope>(std::unexpected(text.error()));
       if (!env || ToHex(Sha256(env->payload)) != *ch->release_sha256) {
-        Problem(fmt::format("{}: bound to release document {}, but releases/{}/release.json is "
-                            "another document; hosts refuse it (re-run `basalt channel set`)",
-                            where, *ch->release_sha256, ch->release));
+        Problem(
+            fmt::format("{}: bound to release document {}, but releases/{}/release.json is "
+                        "another document; hosts refuse it (re-run `basalt channel set`)",
+                        where, *ch->release_sha256, ch->release));
       }
     }
     if (ch->floor) {
