@@ -63,14 +63,7 @@ UpdateState Staged() {
 class ManagerTest : public ::testing::Test {
  protected:
   ManagerTest() {
-    owned_target_ = std::make_unique<FakeUpdateTarget>(dir_ / "slots", 1 << 20);
-    target_ = owned_target_.get();
-    owned_source_ = std::make_unique<FakeUpdateSource>();
-    source_ = owned_source_.get();
-    auto c = std::make_unique<FakeRebootCoordinator>("etcd-lock");
-    coordinator_ = c.get();
-    owned_coordinator_ = std::move(c);
-    opt_.state_dir = dir_ / "state";
+    NewHost(dir_ / "slots", dir_ / "state", 1 << 20);
     opt_.machine_id = "machine-1";
     opt_.boot_id = kThisBoot;
     opt_.config.channel = "stable";
@@ -79,6 +72,19 @@ class ManagerTest : public ::testing::Test {
       reboots_while_held_.push_back(coordinator_ != nullptr && coordinator_->held());
       return reboot_result_;
     };
+  }
+
+  // A fresh host for the next Start: its disk in `slots`, its state in `state`, a new scripted
+  // source and an etcd-lock coordinator.
+  void NewHost(const std::string& slots, const std::string& state, uint64_t slot_size = 64 << 20) {
+    owned_target_ = std::make_unique<FakeUpdateTarget>(slots, slot_size);
+    target_ = owned_target_.get();
+    owned_source_ = std::make_unique<FakeUpdateSource>();
+    source_ = owned_source_.get();
+    auto c = std::make_unique<FakeRebootCoordinator>("etcd-lock");
+    coordinator_ = c.get();
+    owned_coordinator_ = std::move(c);
+    opt_.state_dir = state;
   }
 
   // What the staging boot left: B holds 2.0.0 and boots next with 3 tries; A (good) runs.
@@ -326,14 +332,8 @@ TEST_F(ManagerTest, RebootRefusedByLogindIsLoggedAndTriedAgain) {
 TEST_F(ManagerTest, AfterBootGoodMarksReportsAndReleases) {
   for (bool release_fails : {false, true}) {
     SCOPED_TRACE(release_fails ? "the first release fails" : "the release works");
-    owned_target_ = std::make_unique<FakeUpdateTarget>(dir_ / std::to_string(release_fails));
-    target_ = owned_target_.get();
-    owned_source_ = std::make_unique<FakeUpdateSource>();
-    source_ = owned_source_.get();
-    auto c = std::make_unique<FakeRebootCoordinator>("etcd-lock");
-    coordinator_ = c.get();
-    owned_coordinator_ = std::move(c);
-    opt_.state_dir = dir_ / (std::to_string(release_fails) + "/state");
+    NewHost(dir_ / std::to_string(release_fails),
+            dir_ / (std::to_string(release_fails) + "/state"));
     if (release_fails) coordinator_->QueueAfterBoot(Fail(ErrorKind::kIo, "etcd is down"));
     StageInB();
     BootInto(Slot::kB);
@@ -378,14 +378,8 @@ TEST_F(ManagerTest, AfterBootGoodMarksReportsAndReleases) {
 TEST_F(ManagerTest, AfterBootRolledBackRecordsReportsReleasesAndSkipsTheRelease) {
   for (bool release_fails : {false, true}) {
     SCOPED_TRACE(release_fails ? "the first release fails" : "the release works");
-    owned_target_ = std::make_unique<FakeUpdateTarget>(dir_ / std::to_string(release_fails));
-    target_ = owned_target_.get();
-    owned_source_ = std::make_unique<FakeUpdateSource>();
-    source_ = owned_source_.get();
-    auto c = std::make_unique<FakeRebootCoordinator>("etcd-lock");
-    coordinator_ = c.get();
-    owned_coordinator_ = std::move(c);
-    opt_.state_dir = dir_ / (std::to_string(release_fails) + "/state");
+    NewHost(dir_ / std::to_string(release_fails),
+            dir_ / (std::to_string(release_fails) + "/state"));
     if (release_fails) coordinator_->QueueAfterBoot(Fail(ErrorKind::kIo, "etcd is down"));
     StageInB();
     BootInto(Slot::kA);  // B's tries ran out; the bootloader fell back
@@ -728,14 +722,7 @@ TEST_F(ManagerTest, ResumesFromEveryPersistedState) {
                                          *c.staged_boot ? c.staged_boot : "none", c.boots);
     SCOPED_TRACE(name);
     const std::string dir = dir_ / std::to_string(n++);
-    owned_target_ = std::make_unique<FakeUpdateTarget>(dir, 1 << 20);
-    target_ = owned_target_.get();
-    owned_source_ = std::make_unique<FakeUpdateSource>();
-    source_ = owned_source_.get();
-    auto coord = std::make_unique<FakeRebootCoordinator>("etcd-lock");
-    coordinator_ = coord.get();
-    owned_coordinator_ = std::move(coord);
-    opt_.state_dir = dir + "/state";
+    NewHost(dir, dir + "/state", 1 << 20);
 
     UpdateState s = Staged();
     s.phase = c.phase;
@@ -791,12 +778,8 @@ TEST_F(ManagerTest, ChannelsKeepTheirOwnReplayRecords) {
   int n = 0;
   for (const Step& step : steps) {
     SCOPED_TRACE(step.channel + std::to_string(n));
-    owned_target_ =
-        std::make_unique<FakeUpdateTarget>(dir_ / ("slots" + std::to_string(n++)), 1 << 20);
-    target_ = owned_target_.get();
-    owned_source_ = std::make_unique<FakeUpdateSource>();
-    source_ = owned_source_.get();
-    UseCoordinator(std::make_unique<FakeRebootCoordinator>("etcd-lock"));
+    // A new disk each time, the same state directory: the records must carry over.
+    NewHost(dir_ / ("slots" + std::to_string(n++)), dir_ / "state", 1 << 20);
     opt_.config.channel = step.channel;
     UpdateOffer wait;
     wait.code = "up-to-date";

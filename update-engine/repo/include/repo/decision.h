@@ -35,7 +35,7 @@ struct HostState {
   // document: a lower version is a replay, the same version with other content an equivocation.
   std::optional<uint64_t> last_metadata_version;
   std::string last_metadata_sha256;
-  std::optional<std::string> pin;                 // the host's PIN=, if any
+  std::optional<std::string> pin;  // the host's PIN=, if any
   TimePoint now{};
 };
 
