@@ -226,9 +226,6 @@ struct Build {
 // A dpkg status database of a very large system is a few MiB.
 constexpr uint64_t kMaxDpkgStatusBytes = 256ull << 20;
 
-// Larger than any kernel or initramfs; read whole into memory for the ESP.
-constexpr uint64_t kMaxBootFileBytes = 256ull << 20;
-
 // Slot A's kernel and initramfs. Both live in /usr (docs/image.md:
 // /usr/lib/modules/<kver>/{vmlinuz,initrd.img}), so verity covers them and the updater copies
 // them from the new slot's /usr to the ESP; a fresh image's ESP gets the same bytes.
@@ -247,9 +244,7 @@ Result<SlotBootFiles> PlaceKernelAndInitramfs(const Build& b, const std::string&
   b.timer.Start("kernel");
   BASALT_ASSIGN_OR_RETURN(RootDir tree, RootDir::Open(tree_path, b.input_name));
   BASALT_ASSIGN_OR_RETURN(f.kernel, FindKernel(tree));
-  BASALT_RETURN_IF_ERROR(PlaceKernelInUsr(tree, f.kernel, b.sde));
-  BASALT_ASSIGN_OR_RETURN(f.kernel_bytes,
-                          tree.ReadFile(f.kernel.usr_path, kMaxBootFileBytes, Follow::kNever));
+  BASALT_ASSIGN_OR_RETURN(f.kernel_bytes, PlaceKernelInUsr(tree, f.kernel, b.sde));
   f.kernel_sha = ToHex(Sha256(f.kernel_bytes));
 
   b.timer.Start("initramfs");

@@ -89,11 +89,13 @@ Result<KernelInfo> FindKernel(const RootDir& tree) {
   return best;
 }
 
-Status PlaceKernelInUsr(const RootDir& tree, const KernelInfo& k, int64_t timestamp) {
+Result<std::string> PlaceKernelInUsr(const RootDir& tree, const KernelInfo& k, int64_t timestamp) {
   const std::string dir = "usr/lib/modules/" + k.version;
   const std::string dst = dir + "/vmlinuz";
   BASALT_ASSIGN_OR_RETURN(auto existing, tree.Stat(dst, Follow::kNever));
-  if (existing && S_ISREG(existing->st_mode)) return {};
+  if (existing && S_ISREG(existing->st_mode)) {
+    return tree.ReadFile(dst, kMaxKernelBytes, Follow::kNever);
+  }
   // The bytes are the tree's own, links resolved inside the tree; the copy is a regular file
   // under directories that are not links, so erofs holds exactly what image.json names.
   BASALT_ASSIGN_OR_RETURN(std::string bytes, tree.ReadFile(k.source_path, kMaxKernelBytes));
@@ -110,7 +112,7 @@ Status PlaceKernelInUsr(const RootDir& tree, const KernelInfo& k, int64_t timest
   if (fchown(fd.get(), 0, 0) != 0) return FailErrno("chown " + dst);
   timespec times[2] = {{timestamp, 0}, {timestamp, 0}};
   if (futimens(fd.get(), times) != 0) return FailErrno("futimens " + dst);
-  return {};
+  return bytes;
 }
 
 }  // namespace basalt::image

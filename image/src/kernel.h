@@ -22,7 +22,7 @@ struct KernelInfo {
 Result<KernelInfo> FindKernel(const RootDir& tree);
 
 // Makes /usr/lib/modules/<version>/vmlinuz a regular file holding the kernel (replacing a
-// symlink there). A link among its parent directories is refused.
-Status PlaceKernelInUsr(const RootDir& tree, const KernelInfo& k, int64_t timestamp);
+// symlink there) and returns its bytes. A link among its parent directories is refused.
+Result<std::string> PlaceKernelInUsr(const RootDir& tree, const KernelInfo& k, int64_t timestamp);
 
 }  // namespace basalt::image

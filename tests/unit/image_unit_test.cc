@@ -283,7 +283,9 @@ TEST_F(KernelStepTest, AVmlinuzLinkedToAHostFileIsReplacedByTheTreesKernel) {
   ASSERT_TRUE(k) << k.error().message();
   // The link resolves inside the tree, where there is no such file: the kernel is /boot's.
   EXPECT_EQ(k->source_path, "/boot/vmlinuz-6.1.0");
-  ASSERT_TRUE(PlaceKernelInUsr(tree, *k, 0));
+  auto placed = PlaceKernelInUsr(tree, *k, 0);
+  ASSERT_TRUE(placed) << placed.error().message();
+  EXPECT_EQ(*placed, "tree kernel");
   EXPECT_FALSE(std::filesystem::is_symlink(tree_ + "/usr/lib/modules/6.1.0/vmlinuz"));
   EXPECT_EQ(*ReadFileToString(tree_ + "/usr/lib/modules/6.1.0/vmlinuz"), "tree kernel");
   ExpectCanaryIntact();
