@@ -395,9 +395,9 @@ class OmahaFlowTest : public OmahaTest {
     auto keys = Keyring::LoadDirectory(g_payloads->trust);
     EXPECT_TRUE(keys.has_value());
     if (!keys) return nullptr;
-    parts.keys = std::make_unique<Keyring>(std::move(*keys));
+    parts.trust = std::make_unique<update::HostTrust>(update::HostTrust::FromKeyring(*keys, 1));
     parts.fetcher = http::MakeCurlFetcher();
-    auto source = update::MakeUpdateSource(o.config, *parts.fetcher, *parts.keys);
+    auto source = update::MakeUpdateSource(o.config, *parts.fetcher, *parts.trust);
     EXPECT_TRUE(source.has_value()) << source.error().message();
     if (!source) return nullptr;
     parts.source = std::move(*source);

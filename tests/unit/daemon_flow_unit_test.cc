@@ -76,7 +76,8 @@ TEST(StateStore, RoundTripsEveryField) {
   s.wait_reason = "paused";
   s.last_check = "2026-11-22T08:00:00Z";
   s.legacy_metadata_version = 7;
-  s.seen_channels = {{"beta", {120, std::string(64, 'b')}}, {"stable", {7, std::string(64, 'c')}}};
+  s.seen_channels = {{"beta", {120, std::string(64, 'b'), std::string(64, 'd')}},
+                     {"stable", {7, std::string(64, 'c'), ""}}};
   s.rolled_back_releases = {"1.5.0"};
   s.last_success = "2026-11-22T08:05:00Z";
   s.downloaded_delta_total = 1234;
@@ -427,7 +428,8 @@ TEST(FleetWiring, TheConfiguredThresholdIsEnforcedByTheRepositorySource) {
   auto fetcher = http::MakeCurlFetcher();
   for (size_t threshold : {2, 1}) {
     cfg.threshold = threshold;
-    auto source = MakeUpdateSource(cfg, *fetcher, keys, cfg.threshold);
+    HostTrust trust = HostTrust::FromKeyring(keys, cfg.threshold);
+    auto source = MakeUpdateSource(cfg, *fetcher, trust);
     ASSERT_TRUE(source) << source.error().message();
     auto offer = (*source)->Check(host);
     if (threshold == 2) {

@@ -114,10 +114,10 @@ class ManagerTest : public ::testing::Test {
       EXPECT_TRUE(store.Save(*persisted).has_value());
     }
     ManagerParts p;
-    p.keys = std::make_unique<Keyring>();
+    p.trust = std::make_unique<HostTrust>(HostTrust::FromKeyring(Keyring(), 1));
     p.fetcher = http::MakeCurlFetcher(FetchOptionsFor(opt_.config));
     p.source = std::move(owned_source_);
-    if (make_source_) p.source = make_source_(*p.fetcher, *p.keys);
+    if (make_source_) p.source = make_source_(*p.fetcher, *p.trust);
     p.target = std::move(owned_target_);
     p.coordinator = std::move(owned_coordinator_);
     p.random01 = [] { return 0.5; };  // no jitter: backoff 5 s, 10 s, ...; checks every hour
@@ -143,7 +143,7 @@ class ManagerTest : public ::testing::Test {
   basalt::testing::TempDir dir_;
   // When set, Start builds the source over the manager's own fetcher and keyring (the real
   // repository source) instead of the scripted fake.
-  std::function<std::unique_ptr<UpdateSource>(http::Fetcher&, const Keyring&)> make_source_;
+  std::function<std::unique_ptr<UpdateSource>(http::Fetcher&, HostTrust&)> make_source_;
   std::unique_ptr<FakeUpdateTarget> owned_target_;
   std::unique_ptr<FakeUpdateSource> owned_source_;
   std::unique_ptr<RebootCoordinator> owned_coordinator_;
@@ -528,7 +528,7 @@ TEST_F(ManagerTest, HostileChannelFileIsRecordedAndTheDaemonKeepsServing) {
         "{\"payloadType\": \"" + type + "\", \"payload\": \"\", \"signatures\": []}");
     daemon::UpdateConfig cfg;
     cfg.server = repo / "";
-    make_source_ = [cfg](http::Fetcher& f, const Keyring& k) {
+    make_source_ = [cfg](http::Fetcher& f, HostTrust& k) {
       return std::move(MakeUpdateSource(cfg, f, k).value());
     };
     opt_.state_dir = repo / "state";
@@ -602,7 +602,7 @@ TEST_F(ManagerTest, DrippingChannelEndsTheCheckAtTheMetadataDeadline) {
   opt_.config.metadata_timeout = 2s;
   daemon::UpdateConfig cfg;
   cfg.server = server.Url("");
-  make_source_ = [cfg](http::Fetcher& f, const Keyring& k) {
+  make_source_ = [cfg](http::Fetcher& f, HostTrust& k) {
     return std::move(MakeUpdateSource(cfg, f, k).value());
   };
   auto m = Start();
@@ -644,7 +644,7 @@ TEST_F(ManagerTest, CancelInterruptsADownloadInProgress) {
 TEST_F(ManagerTest, ServerCredentialsAreRedactedFromLastErrorAndTheJournal) {
   daemon::UpdateConfig cfg;
   cfg.server = "http://admin:hunter2@127.0.0.1:1/repo";  // port 1: connection refused
-  make_source_ = [cfg](http::Fetcher& f, const Keyring& k) {
+  make_source_ = [cfg](http::Fetcher& f, HostTrust& k) {
     return std::move(MakeUpdateSource(cfg, f, k).value());
   };
   auto m = Start();

@@ -52,7 +52,11 @@ int main(int argc, char** argv) {
   bool session = false;
   app.add_option("--root", root, "Where the config files live (update.conf paths under it)")
       ->capture_default_str();
-  app.add_option("--keys", mo.keys_dir, "Trusted release keys")->capture_default_str();
+  app.add_option("--keys", mo.keys_dir, "Trusted release keys (when there is no root file)")
+      ->capture_default_str();
+  app.add_option("--root-file", mo.root_file,
+                 "The repository's first trusted root document (absent: keys-only trust)")
+      ->capture_default_str();
   app.add_option("--state-dir", mo.state_dir, "State directory")->capture_default_str();
   app.add_option("--disk", disk, "Update this disk image instead of the running host (tests)");
   app.add_flag("--no-periodic", no_periodic, "Only act on D-Bus requests");

@@ -25,14 +25,14 @@ std::string Rfc3339(const std::optional<std::chrono::system_clock::time_point>& 
 }  // namespace
 
 Result<std::unique_ptr<UpdateSource>> MakeUpdateSource(const daemon::UpdateConfig& cfg,
-                                                       http::Fetcher& fetcher, const Keyring& keys,
-                                                       size_t threshold) {
+                                                       http::Fetcher& fetcher, HostTrust& trust) {
   if (cfg.server.empty()) return Fail(ErrorKind::kInvalidInput, "no update SERVER configured");
   switch (cfg.protocol) {
     case daemon::UpdateProtocol::kRepository:
-      return std::make_unique<RepositoryUpdateSource>(fetcher, cfg.server, keys, threshold);
+      return std::make_unique<RepositoryUpdateSource>(fetcher, cfg.server, trust);
     case daemon::UpdateProtocol::kOmaha:
-      // Trust is unchanged: the flow applies the offered payload only with the host keyring.
+      // Trust is unchanged: the flow applies the offered payload only with the host's payload
+      // keys (the release role's of the stored root, with a root).
       return std::make_unique<fleet::OmahaUpdateSource>(fleet::OmahaConfigFrom(cfg));
   }
   return Fail(ErrorKind::kInternal, "unknown PROTOCOL");

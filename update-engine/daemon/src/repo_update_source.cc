@@ -22,20 +22,23 @@ Result<OfferedPayload> Offered(const repo::RepositorySource& repo, const repo::P
 
 Result<UpdateOffer> RepositoryUpdateSource::Check(const HostFacts& host) {
   repo::RepositorySource repo(fetcher_, base_);
+  const TimePoint now = now_();
+  BASALT_RETURN_IF_ERROR(trust_.Refresh(repo, now));
   repo::HostState hs;
   hs.current_version = host.current_version;
   hs.current_root_hash = host.current_root_hash;
   hs.machine_id = host.machine_id;
   hs.last_metadata_version = host.last_metadata_version;
   hs.last_metadata_sha256 = host.last_metadata_sha256;
+  hs.last_metadata_keys = host.last_metadata_keys;
   hs.pin = host.pin;
-  hs.now = now_();
-  BASALT_ASSIGN_OR_RETURN(repo::Decision d,
-                          repo::Decide(keys_, threshold_, host.channel, repo, hs));
+  hs.now = now;
+  BASALT_ASSIGN_OR_RETURN(repo::Decision d, repo::Decide(trust_.trust(), host.channel, repo, hs));
   UpdateOffer offer;
   if (d.channel) {
     offer.metadata_version = d.channel->metadata_version;
     offer.metadata_sha256 = d.channel_sha256;
+    offer.metadata_keys = d.channel_keys;
   }
   offer.code = d.code;
   offer.reason = d.reason;

@@ -7,8 +7,8 @@
 #include <functional>
 #include <string>
 
-#include "common/keyring.h"
 #include "common/time_util.h"
+#include "daemon/host_trust.h"
 #include "daemon/update_source.h"
 #include "http/fetcher.h"
 
@@ -16,13 +16,10 @@ namespace basalt::update {
 
 class RepositoryUpdateSource : public UpdateSource {
  public:
-  RepositoryUpdateSource(http::Fetcher& fetcher, std::string base, const Keyring& keys,
-                         size_t threshold = 1, std::function<TimePoint()> now = Now)
-      : fetcher_(fetcher),
-        base_(std::move(base)),
-        keys_(keys),
-        threshold_(threshold),
-        now_(std::move(now)) {}
+  // With a root, each check first follows the repository's root rotations (HostTrust::Refresh).
+  RepositoryUpdateSource(http::Fetcher& fetcher, std::string base, HostTrust& trust,
+                         std::function<TimePoint()> now = Now)
+      : fetcher_(fetcher), base_(std::move(base)), trust_(trust), now_(std::move(now)) {}
 
   Result<UpdateOffer> Check(const HostFacts& host) override;
   Status Report(const HostFacts&, UpdateEvent, int) override { return {}; }
@@ -30,8 +27,7 @@ class RepositoryUpdateSource : public UpdateSource {
  private:
   http::Fetcher& fetcher_;
   std::string base_;
-  const Keyring& keys_;
-  size_t threshold_;
+  HostTrust& trust_;
   std::function<TimePoint()> now_;
 };
 

@@ -28,8 +28,10 @@ constexpr std::array<std::pair<Phase, std::string_view>, 10> kPhases = {{
 
 nlohmann::json SeenChannelsJson(const std::map<std::string, UpdateState::SeenChannel>& seen) {
   nlohmann::json j = nlohmann::json::object();
-  for (const auto& [name, c] : seen)
+  for (const auto& [name, c] : seen) {
     j[name] = {{"metadata_version", c.metadata_version}, {"sha256", c.sha256}};
+    if (!c.keys.empty()) j[name]["keys"] = c.keys;
+  }
   return j;
 }
 
@@ -139,7 +141,8 @@ Result<UpdateState> ParseState(std::string_view text) {
     if (j.contains("seen_channels")) {
       for (const auto& [name, seen] : j.at("seen_channels").items()) {
         s.seen_channels[name] = {seen.at("metadata_version").get<uint64_t>(),
-                                 seen.at("sha256").get<std::string>()};
+                                 seen.at("sha256").get<std::string>(),
+                                 seen.value("keys", std::string())};
       }
     }
     s.rolled_back_releases = j.at("rolled_back_releases").get<std::set<std::string>>();

@@ -71,16 +71,20 @@ int OmahaErrorCode(const Error& e, Phase phase) {
   return 1;
 }
 
-UpdateFlow::UpdateFlow(UpdateSource& source, http::Fetcher& fetcher, const Keyring& keys,
+UpdateFlow::UpdateFlow(UpdateSource& source, http::Fetcher& fetcher, const HostTrust& trust,
                        UpdateTarget& target, StateStore& store, Logger& log, FlowOptions options)
     : source_(source),
       fetcher_(fetcher),
-      keys_(keys),
+      trust_(trust),
       target_(target),
       store_(store),
       log_(log),
       opt_(std::move(options)) {
   if (!opt_.open_slot_files) opt_.open_slot_files = OpenErofsSlotFiles;
+}
+
+size_t UpdateFlow::PayloadThreshold() const {
+  return std::max(opt_.threshold, trust_.payload_threshold());
 }
 
 Status UpdateFlow::Save() {
@@ -138,6 +142,7 @@ Result<HostFacts> UpdateFlow::Facts() {
   if (auto it = st_.seen_channels.find(opt_.channel); it != st_.seen_channels.end()) {
     h.last_metadata_version = it->second.metadata_version;
     h.last_metadata_sha256 = it->second.sha256;
+    h.last_metadata_keys = it->second.keys;
   } else if (st_.seen_channels.empty()) {
     h.last_metadata_version = st_.legacy_metadata_version;
   }
@@ -196,7 +201,8 @@ Status UpdateFlow::Check() {
     return std::unexpected(std::move(offer).error());
   }
   if (offer->metadata_version) {
-    st_.seen_channels[opt_.channel] = {*offer->metadata_version, offer->metadata_sha256};
+    st_.seen_channels[opt_.channel] = {*offer->metadata_version, offer->metadata_sha256,
+                                       offer->metadata_keys};
     st_.legacy_metadata_version.reset();  // superseded by the per-channel record
   }
   st_.available_version.clear();
@@ -305,7 +311,8 @@ Status UpdateFlow::Apply() {
     BASALT_ASSIGN_OR_RETURN(auto head_file,
                             payload::FilePayloadSource::Open(PayloadFile(*st_.payload)));
     BASALT_ASSIGN_OR_RETURN(payload::PayloadHead head,
-                            payload::ReadHead(*head_file, &keys_, opt_.threshold));
+                            payload::ReadHead(*head_file, &trust_.payload_keys(),
+                                              PayloadThreshold()));
     if (head.manifest.version() != st_.version) {
       return Failf(ErrorKind::kIntegrity,
                    "the payload is signed as version {}, but version {} was offered; nothing "
@@ -338,8 +345,8 @@ Status UpdateFlow::Apply() {
   payload::ApplyOptions ao;
   ao.target_path = target_link;
   if (source_dev) ao.source_path = source_dev->path;
-  ao.keyring = &keys_;
-  ao.threshold = opt_.threshold;
+  ao.keyring = &trust_.payload_keys();
+  ao.threshold = PayloadThreshold();
   // The checkpoint names the target device, which a loop device makes vary between runs;
   // checkpoints live in a directory per target slot so the name does not matter.
   ao.state_dir = store_.dir() + "/apply-" + st_.target_slot;

@@ -23,11 +23,13 @@ std::function<double()> RandomDevice01() {
 
 Result<ManagerParts> MakeManagerParts(const ManagerOptions& options, Logger& log) {
   ManagerParts p;
-  BASALT_ASSIGN_OR_RETURN(Keyring keys, Keyring::LoadDirectory(options.keys_dir));
-  p.keys = std::make_unique<Keyring>(std::move(keys));
+  BASALT_ASSIGN_OR_RETURN(HostTrust trust, HostTrust::Load({.keys_dir = options.keys_dir,
+                                                            .root_file = options.root_file,
+                                                            .state_dir = options.state_dir,
+                                                            .min_threshold = options.config.threshold}));
+  p.trust = std::make_unique<HostTrust>(std::move(trust));
   p.fetcher = http::MakeCurlFetcher(FetchOptionsFor(options.config));
-  BASALT_ASSIGN_OR_RETURN(
-      p.source, MakeUpdateSource(options.config, *p.fetcher, *p.keys, options.config.threshold));
+  BASALT_ASSIGN_OR_RETURN(p.source, MakeUpdateSource(options.config, *p.fetcher, *p.trust));
   if (options.disk) {
     BASALT_ASSIGN_OR_RETURN(p.target, OpenDiskImageTarget(*options.disk));
   } else {
@@ -51,7 +53,7 @@ UpdateManager::UpdateManager(ManagerOptions o, ManagerParts parts, Logger& log)
 
 Result<std::unique_ptr<UpdateManager>> UpdateManager::Create(ManagerOptions options,
                                                              ManagerParts parts, Logger& log) {
-  if (!parts.keys || !parts.fetcher || !parts.source || !parts.target || !parts.coordinator) {
+  if (!parts.trust || !parts.fetcher || !parts.source || !parts.target || !parts.coordinator) {
     return Fail(ErrorKind::kInternal, "update manager: a part is missing");
   }
   std::unique_ptr<UpdateManager> m(new UpdateManager(std::move(options), std::move(parts), log));
@@ -222,7 +224,7 @@ Result<UpdateState> UpdateManager::RunFlowCatching(FlowOptions fl) {
   // flow (a library, the allocator) becomes a recorded error and the daemon keeps serving.
   std::string what;
   try {
-    UpdateFlow flow(*parts_.source, *parts_.fetcher, *parts_.keys, *parts_.target, *store_, log_,
+    UpdateFlow flow(*parts_.source, *parts_.fetcher, *parts_.trust, *parts_.target, *store_, log_,
                     std::move(fl));
     return flow.Run();
   } catch (const std::exception& e) {

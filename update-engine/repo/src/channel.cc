@@ -27,6 +27,8 @@ Result<Channel> ParseChannel(std::string_view body) {
   if (ch.release_sha256) {
     BASALT_RETURN_IF_ERROR(CheckHex(*ch.release_sha256, 32, r.Name("release_sha256")));
   }
+  BASALT_ASSIGN_OR_RETURN(ch.repository, r.OptionalString("repository"));
+  if (ch.repository) BASALT_RETURN_IF_ERROR(CheckChannelName(*ch.repository, r.Name("repository")));
   BASALT_ASSIGN_OR_RETURN(ch.floor, r.OptionalString("floor"));
   if (ch.floor) BASALT_RETURN_IF_ERROR(CheckVersion(*ch.floor, r.Name("floor")));
   BASALT_ASSIGN_OR_RETURN(const nlohmann::json* rollout, r.OptionalObject("rollout"));
@@ -56,12 +58,17 @@ Result<Channel> ParseChannel(std::string_view body) {
 std::string SerializeChannel(const Channel& ch) {
   nlohmann::ordered_json doc;
   // The lowest minor that holds the fields written (docs/repository.md, "Document versions").
-  if (ch.release_sha256) doc[kFormatMinorField] = 1;
+  if (ch.repository) {
+    doc[kFormatMinorField] = 2;
+  } else if (ch.release_sha256) {
+    doc[kFormatMinorField] = 1;
+  }
   doc["name"] = ch.name;
   doc["metadata_version"] = ch.metadata_version;
   doc["expires"] = FormatTime(ch.expires);
   doc["release"] = ch.release;
   if (ch.release_sha256) doc["release_sha256"] = *ch.release_sha256;
+  if (ch.repository) doc["repository"] = *ch.repository;
   if (ch.floor) doc["floor"] = *ch.floor;
   if (ch.rollout) {
     doc["rollout"] = {{"start", FormatTime(ch.rollout->start)},

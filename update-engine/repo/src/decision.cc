@@ -24,9 +24,10 @@ Decision Wait(Decision d, std::string code, std::string reason) {
   return d;
 }
 
-Decision WithChannel(Decision d, const Channel& ch, std::string sha256) {
+Decision WithChannel(Decision d, const Channel& ch, std::string sha256, std::string keys) {
   d.channel = ch;
   d.channel_sha256 = std::move(sha256);
+  d.channel_keys = std::move(keys);
   return d;
 }
 
@@ -64,9 +65,9 @@ namespace {
 // wait or a refusal; the steps that fetch also pass fetch errors through, which are retryable.
 class Decider {
  public:
-  Decider(const Keyring& keys, size_t threshold, std::string_view channel_name,
-          MetadataSource& source, const HostState& host)
-      : keys_(keys), threshold_(threshold), name_(channel_name), source_(source), host_(host) {}
+  Decider(const Trust& trust, std::string_view channel_name, MetadataSource& source,
+          const HostState& host)
+      : trust_(trust), name_(channel_name), source_(source), host_(host) {}
 
   Result<Decision> Run() {
     BASALT_ASSIGN_OR_RETURN(std::optional<Decision> end, VerifyChannel());
@@ -84,7 +85,8 @@ class Decider {
   // already superseded, and not expired.
   Result<std::optional<Decision>> VerifyChannel() {
     BASALT_ASSIGN_OR_RETURN(std::string text, source_.FetchChannel(name_));
-    auto body = OpenVerified(text, kChannelPayloadType, keys_, threshold_);
+    auto body =
+        OpenVerified(text, kChannelPayloadType, trust_.channel_keys, trust_.channel_threshold);
     if (!body) {
       return SignatureRefusal("channel", fmt::format("channel {}", name_), body.error());
     }
@@ -100,7 +102,13 @@ class Decider {
           fmt::format("the document served as channel {} is signed for channel {}", name_, ch.name),
           ErrorKind::kIntegrity);
     }
-    if (host_.last_metadata_version && ch.metadata_version < *host_.last_metadata_version) {
+    if (auto stop = CheckRepository("channel " + ch.name, ch.repository)) return stop;
+    // A record made under channel keys the root has since replaced does not bind (TUF's
+    // fast-forward recovery); a record without a fingerprint predates roots and still binds.
+    const bool record_binds = host_.last_metadata_keys.empty() ||
+                              host_.last_metadata_keys == trust_.channel_keys_fingerprint;
+    if (record_binds && host_.last_metadata_version &&
+        ch.metadata_version < *host_.last_metadata_version) {
       return Refuse("replay",
                     fmt::format("channel {} metadata version {} is older than version {} this host "
                                 "already accepted (replayed or frozen metadata)",
@@ -110,7 +118,8 @@ class Decider {
     const std::string digest = ToHex(Sha256(*body));
     // A version number names one document: two different bodies with the same number mean the
     // signer forked the repository or its key is being abused.
-    if (host_.last_metadata_version && ch.metadata_version == *host_.last_metadata_version &&
+    if (record_binds && host_.last_metadata_version &&
+        ch.metadata_version == *host_.last_metadata_version &&
         !host_.last_metadata_sha256.empty() && digest != host_.last_metadata_sha256) {
       return Refuse("conflicting-metadata",
                     fmt::format("channel {} metadata version {} differs from the version {} this "
@@ -129,6 +138,7 @@ class Decider {
     }
     d_.channel = ch;
     d_.channel_sha256 = digest;
+    d_.channel_keys = trust_.channel_keys_fingerprint;
     return std::optional<Decision>();
   }
 
@@ -201,7 +211,8 @@ class Decider {
   // of that version (not another one served in its place).
   Result<std::optional<Decision>> VerifyRelease() {
     BASALT_ASSIGN_OR_RETURN(std::string text, source_.FetchRelease(target_));
-    auto body = OpenVerified(text, kReleasePayloadType, keys_, threshold_);
+    auto body =
+        OpenVerified(text, kReleasePayloadType, trust_.release_keys, trust_.release_threshold);
     if (!body) {
       return WithChannel(
           SignatureRefusal("release", fmt::format("release {}", target_), body.error()));
@@ -217,6 +228,9 @@ class Decider {
           "mix-and-match",
           fmt::format("the release served for {} is signed as version {}", target_, rel->version),
           ErrorKind::kIntegrity));
+    }
+    if (auto stop = CheckRepository("release " + target_, rel->repository)) {
+      return WithChannel(*std::move(stop));
     }
     const Channel& ch = *d_.channel;
     if (target_ == ch.release && ch.release_sha256) {
@@ -297,16 +311,31 @@ class Decider {
                   fmt::format("{}: {}", name, error.message()), ErrorKind::kIntegrity);
   }
 
+  // With a root, every document names the root's repository: documents signed by the same keys
+  // for another repository (a staging one, say) cannot be mixed in.
+  std::optional<Decision> CheckRepository(const std::string& what,
+                                          const std::optional<std::string>& repository) const {
+    if (trust_.repository.empty() || repository == trust_.repository) return std::nullopt;
+    return Refuse("wrong-repository",
+                  repository ? fmt::format("{} belongs to repository \"{}\"; this host follows "
+                                           "repository \"{}\" (mix-and-match)",
+                                           what, *repository, trust_.repository)
+                             : fmt::format("{} names no repository; this host's root requires "
+                                           "repository \"{}\"",
+                                           what, trust_.repository),
+                  ErrorKind::kIntegrity);
+  }
+
   Decision Wait(std::string code, std::string reason) {
     return ::basalt::repo::Wait(std::move(d_), std::move(code), std::move(reason));
   }
   // Refusals after the channel verified still report it, so the host records its version.
   Decision WithChannel(Decision d) const {
-    return ::basalt::repo::WithChannel(std::move(d), *d_.channel, d_.channel_sha256);
+    return ::basalt::repo::WithChannel(std::move(d), *d_.channel, d_.channel_sha256,
+                                       d_.channel_keys);
   }
 
-  const Keyring& keys_;
-  size_t threshold_;
+  const Trust& trust_;
   std::string_view name_;
   MetadataSource& source_;
   const HostState& host_;
@@ -319,9 +348,14 @@ class Decider {
 
 }  // namespace
 
+Result<Decision> Decide(const Trust& trust, std::string_view channel_name, MetadataSource& source,
+                        const HostState& host) {
+  return Decider(trust, channel_name, source, host).Run();
+}
+
 Result<Decision> Decide(const Keyring& keys, size_t threshold, std::string_view channel_name,
                         MetadataSource& source, const HostState& host) {
-  return Decider(keys, threshold, channel_name, source, host).Run();
+  return Decide(Trust::FromKeyring(keys, threshold), channel_name, source, host);
 }
 
 Status CheckPayloadDigest(const PayloadRef& expected, uint64_t size, std::string_view sha256_hex) {

@@ -93,6 +93,10 @@ Result<Release> ParseRelease(std::string_view body) {
   BASALT_ASSIGN_OR_RETURN(UnknownFields unknown, ReadFormatMinor(r, kReleaseFormatMinor));
   Release rel;
   BASALT_ASSIGN_OR_RETURN(rel.version, r.String("version"));
+  BASALT_ASSIGN_OR_RETURN(rel.repository, r.OptionalString("repository"));
+  if (rel.repository) {
+    BASALT_RETURN_IF_ERROR(CheckChannelName(*rel.repository, r.Name("repository")));
+  }
   BASALT_RETURN_IF_ERROR(CheckVersion(rel.version, r.Name("version")));
   BASALT_ASSIGN_OR_RETURN(std::string created, r.String("created"));
   BASALT_ASSIGN_OR_RETURN(rel.created, ParseTime(created, r.Name("created")));
@@ -157,7 +161,10 @@ std::string SerializeRelease(const Release& rel) {
     payloads.push_back(std::move(j));
   }
   nlohmann::ordered_json doc;
+  // The lowest minor that holds the fields written (docs/repository.md, "Document versions").
+  if (rel.repository) doc[kFormatMinorField] = 1;
   doc["version"] = rel.version;
+  if (rel.repository) doc["repository"] = *rel.repository;
   doc["created"] = FormatTime(rel.created);
   doc["usr"] = {{"root_hash", rel.usr.root_hash},
                 {"salt", rel.usr.salt},

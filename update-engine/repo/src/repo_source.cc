@@ -29,6 +29,17 @@ Result<std::string> RepositorySource::FetchRelease(std::string_view version) {
   return fetcher_.Get(url, kMaxEnvelopeSize);
 }
 
+Result<std::optional<std::string>> RepositorySource::FetchRoot(uint64_t version) {
+  BASALT_ASSIGN_OR_RETURN(std::string url,
+                          http::RepositoryUrl(base_, fmt::format("roots/{}.json", version)));
+  auto text = fetcher_.Get(url, kMaxEnvelopeSize);
+  if (!text) {
+    if (text.error().kind() == ErrorKind::kNotFound) return std::optional<std::string>();
+    return std::unexpected(std::move(text).error());
+  }
+  return std::optional<std::string>(std::move(*text));
+}
+
 Result<std::string> RepositorySource::PayloadUrl(const PayloadRef& payload) const {
   BASALT_RETURN_IF_ERROR(CheckRelativeUrl(payload.url, "payload url"));
   return http::RepositoryUrl(base_, payload.url);

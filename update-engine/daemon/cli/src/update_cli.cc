@@ -34,6 +34,7 @@ struct ApplyArgs {
   std::string repo;
   std::string channel;
   std::string keys;
+  std::string root_file;
   std::string state;
   std::string to;
   std::string machine_id = "basalt-offline";
@@ -228,22 +229,28 @@ int RunApply(const ApplyArgs& a) {
   for (const auto& [name, value] :
        {std::pair{"--repo (or SERVER in --config)", cfg.server},
         std::pair{"--channel (or --config)", have_config ? cfg.channel : a.channel},
-        std::pair{"--keys", a.keys}, std::pair{"--state", a.state}}) {
+        std::pair{"--keys (or --root-file)", a.root_file.empty() ? a.keys : a.root_file},
+        std::pair{"--state", a.state}}) {
     if (value.empty()) {
       return ReportError(
           Error(ErrorKind::kInvalidInput, fmt::format("{} is required with --disk", name)));
     }
   }
   StderrLogger log(a.json ? LogLevel::kWarning : LogLevel::kInfo);
-  auto keys = Keyring::LoadDirectory(a.keys);
-  if (!keys) return ReportError(keys.error());
+  // --root-file: roles and rotation from the repository's root (the newest accepted root is kept
+  // in --state); else every key in --keys signs everything.
+  auto trust = update::HostTrust::Load({.keys_dir = a.keys,
+                                        .root_file = a.root_file,
+                                        .state_dir = a.state,
+                                        .min_threshold = cfg.threshold});
+  if (!trust) return ReportError(trust.error());
   auto target = update::OpenDiskImageTarget(a.disk);
   if (!target) return ReportError(target.error());
   // The daemon's time rules (METADATA_TIMEOUT, DOWNLOAD_MIN_RATE: defaults, or --config).
   http::FetchOptions fo = update::FetchOptionsFor(cfg);
   fo.stall_seconds = a.stall_seconds;
   auto fetcher = http::MakeCurlFetcher(fo);
-  auto source = update::MakeUpdateSource(cfg, *fetcher, *keys, cfg.threshold);
+  auto source = update::MakeUpdateSource(cfg, *fetcher, *trust);
   if (!source) return ReportError(source.error());
   update::StateStore store(a.state);
   const std::string current = ActiveVersion(**target, log);
@@ -281,7 +288,7 @@ int RunApply(const ApplyArgs& a) {
     }
     bar->Update(done);
   };
-  update::UpdateFlow flow(**source, *fetcher, *keys, **target, store, log, fl);
+  update::UpdateFlow flow(**source, *fetcher, *trust, **target, store, log, fl);
   auto r = flow.Run();
   if (bar) bar->Finish();
   if (!r) return ReportError(r.error());
@@ -333,7 +340,7 @@ int RunAfterBoot(const AfterBootArgs& a) {
   auto coordinator = update::MakeRebootCoordinator(cfg, a.machine_id, &log);
   if (!coordinator) return ReportError(coordinator.error());
   update::RebootSlot reboot_slot(**coordinator, LockBackoff(), log);
-  Keyring no_keys;  // events only: nothing is verified here
+  auto no_keys = update::HostTrust::FromKeyring(Keyring(), 1);  // events only: nothing verified
   auto fetcher = http::MakeCurlFetcher();
   std::unique_ptr<update::UpdateSource> source;
   if (!cfg.server.empty()) {
@@ -552,6 +559,9 @@ void AddUpdateCommands(CLI::App& app, CommandRunner& runner) {
                     "Offline: repository (http(s)://, file:// URL or directory)");
   apply->add_option("--channel", a->channel, "Offline: channel to follow");
   apply->add_option("--keys", a->keys, "Offline: directory of trusted public keys (*.pem)");
+  apply->add_option("--root-file", a->root_file,
+                    "Offline: the repository's first trusted root document (roles and rotation; "
+                    "the newest root is kept in --state)");
   apply->add_option("--state", a->state, "Offline: state directory (resume point, downloads)");
   apply->add_option("--to", a->to,
                     "Install exactly this version (a pin; retries a rolled-back one)");

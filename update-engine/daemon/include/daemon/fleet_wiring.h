@@ -9,7 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "common/keyring.h"
+#include "daemon/host_trust.h"
 #include "common/log.h"
 #include "daemon/config.h"
 #include "daemon/state_store.h"
@@ -20,10 +20,10 @@
 namespace basalt::update {
 
 // PROTOCOL=repository: the signed static repository at SERVER; PROTOCOL=omaha: the Omaha server
-// at SERVER (OMAHA_APP_ID). `fetcher` and `keys` must outlive the source.
+// at SERVER (OMAHA_APP_ID). `fetcher` and `trust` must outlive the source; the repository source
+// refreshes `trust` from the repository's root chain at every check.
 Result<std::unique_ptr<UpdateSource>> MakeUpdateSource(const daemon::UpdateConfig& cfg,
-                                                       http::Fetcher& fetcher, const Keyring& keys,
-                                                       size_t threshold = 1);
+                                                       http::Fetcher& fetcher, HostTrust& trust);
 
 // The fetcher's time rules from update.conf: METADATA_TIMEOUT for documents, DOWNLOAD_MIN_RATE
 // over DOWNLOAD_MIN_RATE_WINDOW for payloads.

@@ -74,6 +74,9 @@ struct UpdateState {
   struct SeenChannel {
     uint64_t metadata_version = 0;
     std::string sha256;
+    // The root's channel-key fingerprint the record was made under ("" without a root): after a
+    // rotation of the channel keys the record no longer binds (repo::HostState).
+    std::string keys;
     bool operator==(const SeenChannel&) const = default;
   };
   std::map<std::string, SeenChannel> seen_channels;

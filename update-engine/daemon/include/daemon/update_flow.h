@@ -14,6 +14,7 @@
 #include "common/error.h"
 #include "common/keyring.h"
 #include "common/log.h"
+#include "daemon/host_trust.h"
 #include "daemon/payload_download.h"
 #include "daemon/slot_files.h"
 #include "daemon/state_store.h"
@@ -59,7 +60,7 @@ int OmahaErrorCode(const Error& e, Phase phase);
 
 class UpdateFlow {
  public:
-  UpdateFlow(UpdateSource& source, http::Fetcher& fetcher, const Keyring& keys,
+  UpdateFlow(UpdateSource& source, http::Fetcher& fetcher, const HostTrust& trust,
              UpdateTarget& target, StateStore& store, Logger& log, FlowOptions options);
 
   // Runs from the persisted phase to updated-need-reboot (or idle with a wait reason). The
@@ -68,6 +69,7 @@ class UpdateFlow {
 
  private:
   Status Save();
+  size_t PayloadThreshold() const;
   Status Check();
   Status CheckOfferedVersion(const UpdateOffer& offer, const HostFacts& facts);
   Status Download();
@@ -82,7 +84,7 @@ class UpdateFlow {
 
   UpdateSource& source_;
   http::Fetcher& fetcher_;
-  const Keyring& keys_;
+  const HostTrust& trust_;  // payload keys: the release role's, current after each check
   UpdateTarget& target_;
   StateStore& store_;
   Logger& log_;

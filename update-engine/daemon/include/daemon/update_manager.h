@@ -14,7 +14,7 @@
 #include <string>
 #include <thread>
 
-#include "common/keyring.h"
+#include "daemon/host_trust.h"
 #include "common/log.h"
 #include "daemon/after_boot.h"
 #include "daemon/config.h"
@@ -31,6 +31,7 @@ namespace basalt::update {
 struct ManagerOptions {
   daemon::UpdateConfig config;
   std::string keys_dir = "/usr/share/basalt/keys";
+  std::string root_file = "/usr/share/basalt/root.json";  // absent: keys-only trust
   std::string state_dir = "/var/lib/basalt";
   std::optional<std::string> disk;  // an offline disk image instead of the running host
   std::string machine_id;
@@ -44,9 +45,8 @@ struct ManagerOptions {
 // What the manager works with. Create wires the real ones from the options; tests hand in fakes
 // (tests/fakes) and a clock.
 struct ManagerParts {
-  // Behind pointers so their addresses stay put: the source may refer to the keyring and the
-  // fetcher.
-  std::unique_ptr<Keyring> keys;
+  // Behind pointers so their addresses stay put: the source refers to the trust and the fetcher.
+  std::unique_ptr<HostTrust> trust;
   std::unique_ptr<http::Fetcher> fetcher;
   std::unique_ptr<UpdateSource> source;
   std::unique_ptr<UpdateTarget> target;
@@ -59,7 +59,7 @@ struct ManagerParts {
   std::function<std::chrono::system_clock::time_point()> now;
 };
 
-// The production parts for `options`: the keys in keys_dir, curl, the source PROTOCOL names,
+// The production parts for `options`: the root in root_file (else the keys in keys_dir), curl, the source PROTOCOL names,
 // the disk image or the running host, the reboot strategy REBOOT_STRATEGY names.
 Result<ManagerParts> MakeManagerParts(const ManagerOptions& options, Logger& log);
 

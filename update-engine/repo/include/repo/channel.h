@@ -28,6 +28,9 @@ struct Channel {
   // release.json). Binds the channel to that exact document: a same-key release from another
   // repository, or a replaced one, is refused. Absent: bound by version only (minor 0).
   std::optional<std::string> release_sha256;
+  // Minor 2: the identity of the repository (its root document's `repository`). A host that
+  // follows a root refuses a channel of another repository, or one without it.
+  std::optional<std::string> repository;
   std::optional<std::string> floor;  // hosts older than this go to it first
   std::optional<Rollout> rollout;
   bool allow_downgrade = false;  // set by an operator rollback

@@ -14,6 +14,7 @@
 #include "common/time_util.h"
 #include "repo/channel.h"
 #include "repo/release.h"
+#include "repo/trust.h"
 
 namespace basalt::repo {
 
@@ -35,6 +36,10 @@ struct HostState {
   // document: a lower version is a replay, the same version with other content an equivocation.
   std::optional<uint64_t> last_metadata_version;
   std::string last_metadata_sha256;
+  // Trust::channel_keys_fingerprint when that record was made. When the repository's root has
+  // rotated the channel keys since, the record does not bind: TUF's recovery from a
+  // fast-forward attack (a leaked key that signed a huge metadata version).
+  std::string last_metadata_keys;
   std::optional<std::string> pin;  // the host's PIN=, if any
   TimePoint now{};
 };
@@ -49,7 +54,8 @@ struct Decision {
   // refuse: "bad-channel-signature", "bad-channel", "wrong-channel", "expired", "replay",
   // "conflicting-metadata" (the version already accepted, with other content),
   // "downgrade", "bad-release-signature", "bad-release", "mix-and-match", "no-payload",
-  // "unsupported-format" (a signed document of a newer major format, repo/document_format.h).
+  // "unsupported-format" (a signed document of a newer major format, repo/document_format.h),
+  // "wrong-repository" (a document of another repository than the root names).
   std::string code;
   std::string reason;  // one sentence for humans
   ErrorKind refusal_kind = ErrorKind::kPolicy;
@@ -62,6 +68,7 @@ struct Decision {
   // whenever this is set.
   std::optional<Channel> channel;
   std::string channel_sha256;  // hex SHA-256 of the channel document (the signed body)
+  std::string channel_keys;    // Trust::channel_keys_fingerprint, recorded with the version
   bool delta_skipped = false;  // a delta from our version exists but not from our root hash
   double wave_position = 0;    // this host's place in the rollout, 0..1
   std::optional<TimePoint> wave_opens;  // when the rollout reaches this host
@@ -71,6 +78,9 @@ struct Decision {
 // uniform in [0, 1). A host updates once the rollout's elapsed fraction passes it.
 double WavePosition(std::string_view machine_id, std::string_view version);
 
+Result<Decision> Decide(const Trust& trust, std::string_view channel_name, MetadataSource& source,
+                        const HostState& host);
+// Without a root: one keyring signs channels and releases alike.
 Result<Decision> Decide(const Keyring& keys, size_t threshold, std::string_view channel_name,
                         MetadataSource& source, const HostState& host);
 

@@ -17,8 +17,9 @@
 namespace basalt::repo {
 
 inline constexpr std::string_view kFormatMinorField = "format_minor";
-// The minor versions this build reads and writes. Channel minor 1: release_sha256.
-inline constexpr uint32_t kChannelFormatMinor = 1;
-inline constexpr uint32_t kReleaseFormatMinor = 0;
+// The minor versions this build reads and writes. Channel minor 1: release_sha256; minor 2:
+// repository. Release minor 1: repository.
+inline constexpr uint32_t kChannelFormatMinor = 2;
+inline constexpr uint32_t kReleaseFormatMinor = 1;
 
 }  // namespace basalt::repo

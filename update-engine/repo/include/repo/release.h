@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -52,6 +53,8 @@ struct Release {
   std::vector<PayloadRef> payloads;
   std::string sbom_sha256;
   std::string input_digest;  // the builder's digest of its inputs: traces a host to its build
+  // Minor 1: the repository it was published to (its root document's `repository`).
+  std::optional<std::string> repository;
 
   bool operator==(const Release&) const = default;
 

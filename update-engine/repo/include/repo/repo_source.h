@@ -1,4 +1,4 @@
-// A static update repository read through a Fetcher: channels/<name>.json,
+// A static update repository read through a Fetcher: roots/<N>.json, channels/<name>.json,
 // releases/<version>/release.json and the payloads they name.
 #pragma once
 
@@ -9,10 +9,11 @@
 #include "http/fetcher.h"
 #include "repo/decision.h"
 #include "repo/release.h"
+#include "repo/root.h"
 
 namespace basalt::repo {
 
-class RepositorySource : public MetadataSource {
+class RepositorySource : public MetadataSource, public RootFetcher {
  public:
   // base: an http(s):// or file:// URL, or a directory path.
   RepositorySource(http::Fetcher& fetcher, std::string base)
@@ -20,6 +21,8 @@ class RepositorySource : public MetadataSource {
 
   Result<std::string> FetchChannel(std::string_view name) override;
   Result<std::string> FetchRelease(std::string_view version) override;
+  // nullopt when the repository has no roots/<version>.json (HTTP 404, or no such file).
+  Result<std::optional<std::string>> FetchRoot(uint64_t version) override;
   Result<std::string> PayloadUrl(const PayloadRef& payload) const;
 
  private:

@@ -25,6 +25,7 @@ struct HostFacts {
   // host between channels is not a replay). Omaha ignores them.
   std::optional<uint64_t> last_metadata_version;
   std::string last_metadata_sha256;
+  std::string last_metadata_keys;  // the channel-key fingerprint of that record ("" none)
 };
 
 struct OfferedPayload {
@@ -47,6 +48,7 @@ struct UpdateOffer {
   // The channel metadata version this answer came from, for the flow to persist; nullopt if none.
   std::optional<uint64_t> metadata_version;
   std::string metadata_sha256;  // hex SHA-256 of that channel document
+  std::string metadata_keys;    // the root's channel-key fingerprint it was verified with
   // True when the decision itself is signed (the repository's channel and release documents):
   // then an older version is an operator's signed rollback. An unsigned offer (Omaha) may only
   // move the host forward.
