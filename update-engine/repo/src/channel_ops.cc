@@ -7,6 +7,7 @@
 #include "common/hash.h"
 #include "common/hex.h"
 #include "repo/dsse.h"
+#include "repo/root_files.h"
 #include "repo/names.h"
 
 namespace basalt::repo {
@@ -163,8 +164,12 @@ Result<Channel> ChangeChannel(const std::string& repo_dir, const std::string& na
     return fs::exists(fs::path(repo_dir) / "releases" / v / "release.json", ec);
   };
   BASALT_ASSIGN_OR_RETURN(Channel next, ApplyChannelOp(current, name, op, exists, now, expires_in));
-  // Every change binds the channel to the exact release document it names.
+  // Every change binds the channel to the exact release document it names, and to the
+  // repository its root names.
   BASALT_ASSIGN_OR_RETURN(next.release_sha256, ReleaseDocumentSha256(repo_dir, next.release));
+  BASALT_ASSIGN_OR_RETURN(std::optional<SignedRoot> root, LoadRepositoryRoot(repo_dir));
+  BASALT_RETURN_IF_ERROR(CheckSignersForRole(root, Role::kChannel, keys));
+  next.repository = root ? std::make_optional(root->root.repository) : std::nullopt;
   std::string body = SerializeChannel(next);
   BASALT_ASSIGN_OR_RETURN(Channel check, ParseChannel(body));
   if (!(check == next)) return Fail(ErrorKind::kInternal, "channel document does not round-trip");

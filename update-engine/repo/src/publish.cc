@@ -11,6 +11,7 @@
 #include "payload/reader.h"
 #include "repo/dsse.h"
 #include "repo/image_info.h"
+#include "repo/root_files.h"
 
 namespace basalt::repo {
 namespace fs = std::filesystem;
@@ -134,6 +135,11 @@ class Publisher {
     BASALT_RETURN_IF_ERROR(LoadImage());
     BASALT_ASSIGN_OR_RETURN(StagingDir staging, Stage());
     rel_ = ReleaseOfImage();
+    // With a root, the release names its repository and must be signed by release-role keys
+    // (the same keys sign the payload manifests, which hosts check against that role too).
+    BASALT_ASSIGN_OR_RETURN(std::optional<SignedRoot> root, LoadRepositoryRoot(opt_.repo_dir));
+    BASALT_RETURN_IF_ERROR(CheckSignersForRole(root, Role::kRelease, keys_));
+    if (root) rel_.repository = root->root.repository;
     BASALT_RETURN_IF_ERROR(CopySbom(staging.path()));
     BASALT_RETURN_IF_ERROR(AddFullPayload(staging.path()));
     for (const std::string& old_dir : opt_.delta_from) {

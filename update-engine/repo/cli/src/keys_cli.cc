@@ -173,12 +173,14 @@ void AddExportPublic(CLI::App& keys, CommandRunner& runner) {
 }  // namespace
 
 void AddKeysCommands(CLI::App& app, CommandRunner& runner) {
-  auto* keys = app.add_subcommand("keys", "Generate and inspect release signing keys");
+  auto* keys = app.add_subcommand(
+      "keys", "Generate and inspect signing keys; create, rotate and revoke the repository's roles");
   keys->require_subcommand(1);
   AddGenerate(*keys, runner);
   AddList(*keys, runner);
   AddShow(*keys, runner);
   AddExportPublic(*keys, runner);
+  AddRootKeysCommands(*keys, runner);
 }
 
 }  // namespace basalt

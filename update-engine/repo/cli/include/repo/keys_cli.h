@@ -1,4 +1,5 @@
-// `basalt keys generate|list|show|export-public`.
+// `basalt keys generate|list|show|export-public`, and the repository root's
+// `init-root|rotate|revoke|show-root`.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -8,5 +9,7 @@
 namespace basalt {
 
 void AddKeysCommands(CLI::App& app, CommandRunner& runner);
+// The root subcommands, added under `keys` by AddKeysCommands.
+void AddRootKeysCommands(CLI::App& keys, CommandRunner& runner);
 
 }  // namespace basalt

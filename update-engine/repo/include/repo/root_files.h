@@ -1,0 +1,33 @@
+// The root documents of a repository directory, as operators write them: roots/<N>.json holds
+// every version (hosts walk them in order, so none is ever removed or rewritten) and root.json a
+// copy of the newest, for tools and people.
+#pragma once
+
+#include <optional>
+#include <span>
+#include <string>
+
+#include "common/error.h"
+#include "common/signing.h"
+#include "repo/root.h"
+
+namespace basalt::repo {
+
+// The newest root (root.json), checked against its own root keys; nullopt when the repository
+// has none (keys-only trust).
+Result<std::optional<SignedRoot>> LoadRepositoryRoot(const std::string& repo_dir);
+
+// Signs `root` with `keys` and checks the result as a host would before anything is written:
+// version 1 must meet its own root threshold; a later version must follow `previous`
+// (CheckRootSuccessor: a threshold of the old root keys and of the new). Then writes
+// roots/<version>.json (never over an existing one) and root.json, each atomically.
+Result<SignedRoot> PublishRoot(const std::string& repo_dir, const std::optional<SignedRoot>& previous,
+                               const Root& root, std::span<const PrivateKey> keys);
+
+// What a document signed by `keys` for `role` of the repository's root would lack: an error when
+// the signatures would not meet the role's threshold (so an operator learns it before the hosts
+// refuse), success when they do or when there is no root.
+Status CheckSignersForRole(const std::optional<SignedRoot>& root, Role role,
+                           std::span<const PrivateKey> keys);
+
+}  // namespace basalt::repo
