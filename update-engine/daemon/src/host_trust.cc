@@ -26,7 +26,8 @@ Result<HostTrust> HostTrust::Load(const HostTrustOptions& o) {
     return FromKeyring(std::move(keys), t.min_threshold_);
   }
   BASALT_ASSIGN_OR_RETURN(std::string shipped_text, ReadFileToString(o.root_file));
-  BASALT_ASSIGN_OR_RETURN(repo::SignedRoot shipped, repo::OpenTrustedRoot(shipped_text, o.root_file));
+  BASALT_ASSIGN_OR_RETURN(repo::SignedRoot shipped,
+                          repo::OpenTrustedRoot(shipped_text, o.root_file));
   if (!o.state_dir.empty()) t.state_file_ = o.state_dir + "/root.json";
   repo::SignedRoot chosen = std::move(shipped);
   if (Exists(t.state_file_)) {

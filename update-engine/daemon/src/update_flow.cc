@@ -310,9 +310,9 @@ Status UpdateFlow::Apply() {
   {
     BASALT_ASSIGN_OR_RETURN(auto head_file,
                             payload::FilePayloadSource::Open(PayloadFile(*st_.payload)));
-    BASALT_ASSIGN_OR_RETURN(payload::PayloadHead head,
-                            payload::ReadHead(*head_file, &trust_.payload_keys(),
-                                              PayloadThreshold()));
+    BASALT_ASSIGN_OR_RETURN(
+        payload::PayloadHead head,
+        payload::ReadHead(*head_file, &trust_.payload_keys(), PayloadThreshold()));
     if (head.manifest.version() != st_.version) {
       return Failf(ErrorKind::kIntegrity,
                    "the payload is signed as version {}, but version {} was offered; nothing "

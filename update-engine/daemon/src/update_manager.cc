@@ -23,10 +23,11 @@ std::function<double()> RandomDevice01() {
 
 Result<ManagerParts> MakeManagerParts(const ManagerOptions& options, Logger& log) {
   ManagerParts p;
-  BASALT_ASSIGN_OR_RETURN(HostTrust trust, HostTrust::Load({.keys_dir = options.keys_dir,
-                                                            .root_file = options.root_file,
-                                                            .state_dir = options.state_dir,
-                                                            .min_threshold = options.config.threshold}));
+  BASALT_ASSIGN_OR_RETURN(HostTrust trust,
+                          HostTrust::Load({.keys_dir = options.keys_dir,
+                                           .root_file = options.root_file,
+                                           .state_dir = options.state_dir,
+                                           .min_threshold = options.config.threshold}));
   p.trust = std::make_unique<HostTrust>(std::move(trust));
   p.fetcher = http::MakeCurlFetcher(FetchOptionsFor(options.config));
   BASALT_ASSIGN_OR_RETURN(p.source, MakeUpdateSource(options.config, *p.fetcher, *p.trust));

@@ -7,8 +7,8 @@
 #include "common/hash.h"
 #include "common/hex.h"
 #include "repo/dsse.h"
-#include "repo/root_files.h"
 #include "repo/names.h"
+#include "repo/root_files.h"
 
 namespace basalt::repo {
 namespace fs = std::filesystem;

@@ -20,7 +20,8 @@ constexpr Role kRoles[] = {Role::kRoot, Role::kRelease, Role::kChannel};
 constexpr size_t kMaxKeys = 64;
 
 Result<RoleKeys> ParseRoleKeys(const nlohmann::json& v, const std::string& where,
-                               UnknownFields unknown, const std::map<std::string, PublicKey>& keys) {
+                               UnknownFields unknown,
+                               const std::map<std::string, PublicKey>& keys) {
   BASALT_ASSIGN_OR_RETURN(FieldReader r, FieldReader::Open(v, where, unknown));
   RoleKeys out;
   BASALT_ASSIGN_OR_RETURN(const nlohmann::json* ids, r.Array("keyids"));
@@ -167,7 +168,8 @@ std::string SerializeRoot(const Root& root) {
 
 Result<SignedRoot> OpenTrustedRoot(std::string_view envelope, std::string_view what) {
   auto env = ParseEnvelope(envelope);
-  if (!env) return std::unexpected(std::move(env).error().WithContext(fmt::format("root {}", what)));
+  if (!env)
+    return std::unexpected(std::move(env).error().WithContext(fmt::format("root {}", what)));
   auto parsed = ParseRoot(env->payload);
   if (!parsed) {
     return std::unexpected(std::move(parsed).error().WithContext(fmt::format("root {}", what)));
@@ -176,9 +178,8 @@ Result<SignedRoot> OpenTrustedRoot(std::string_view envelope, std::string_view w
   auto body =
       OpenVerified(envelope, kRootPayloadType, root.KeyringFor(Role::kRoot), root.root.threshold);
   if (!body) {
-    return std::unexpected(std::move(body).error().WithContext(
-        fmt::format("root {} (version {}) is not signed by its own root keys", what,
-                    root.version)));
+    return std::unexpected(std::move(body).error().WithContext(fmt::format(
+        "root {} (version {}) is not signed by its own root keys", what, root.version)));
   }
   return SignedRoot{std::move(root), std::string(envelope)};
 }
@@ -196,16 +197,15 @@ std::optional<RootRefusal> CheckRootSuccessor(const Root& trusted, std::string_v
     if (body.error().kind() == ErrorKind::kUnsupported) {
       return refuse("unsupported-format", body.error().message(), ErrorKind::kUnsupported);
     }
-    return refuse("bad-root-signature",
-                  fmt::format("not signed by the root keys of version {}: {}", trusted.version,
-                              body.error().message()));
+    return refuse("bad-root-signature", fmt::format("not signed by the root keys of version {}: {}",
+                                                    trusted.version, body.error().message()));
   }
   auto parsed = ParseRoot(*body);
   if (!parsed) return refuse("bad-root", parsed.error().message(), ErrorKind::kInvalidInput);
   if (parsed->version != want) {
-    return refuse("root-version",
-                  fmt::format("the document served as roots/{}.json says version {}", want,
-                              parsed->version));
+    return refuse(
+        "root-version",
+        fmt::format("the document served as roots/{}.json says version {}", want, parsed->version));
   }
   if (parsed->repository != trusted.repository) {
     return refuse("wrong-repository",
@@ -232,11 +232,11 @@ Result<RootUpdate> UpdateRoot(const SignedRoot& trusted, RootFetcher& fetcher, T
   for (uint64_t step = 0;; ++step) {
     const uint64_t want = out.root.root.version + 1;
     if (step == kMaxRootSteps) {
-      out.refusal = RootRefusal{
-          "root-chain-too-long",
-          fmt::format("more than {} root rotations at once (stopped at version {})",
-                      kMaxRootSteps, out.root.root.version),
-          ErrorKind::kIntegrity};
+      out.refusal =
+          RootRefusal{"root-chain-too-long",
+                      fmt::format("more than {} root rotations at once (stopped at version {})",
+                                  kMaxRootSteps, out.root.root.version),
+                      ErrorKind::kIntegrity};
       return out;
     }
     BASALT_ASSIGN_OR_RETURN(std::optional<std::string> text, fetcher.FetchRoot(want));

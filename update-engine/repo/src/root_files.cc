@@ -19,9 +19,11 @@ Result<std::optional<SignedRoot>> LoadRepositoryRoot(const std::string& repo_dir
   return std::optional<SignedRoot>(std::move(root));
 }
 
-Result<SignedRoot> PublishRoot(const std::string& repo_dir, const std::optional<SignedRoot>& previous,
-                               const Root& root, std::span<const PrivateKey> keys) {
-  if (keys.empty()) return Fail(ErrorKind::kInvalidInput, "a root needs at least one --sign-with key");
+Result<SignedRoot> PublishRoot(const std::string& repo_dir,
+                               const std::optional<SignedRoot>& previous, const Root& root,
+                               std::span<const PrivateKey> keys) {
+  if (keys.empty())
+    return Fail(ErrorKind::kInvalidInput, "a root needs at least one --sign-with key");
   const uint64_t want = previous ? previous->root.version + 1 : 1;
   if (root.version != want) {
     return Failf(ErrorKind::kInternal, "root version {} after {}", root.version, want - 1);
@@ -37,7 +39,8 @@ Result<SignedRoot> PublishRoot(const std::string& repo_dir, const std::optional<
   } else {
     auto opened = OpenTrustedRoot(envelope, "version 1");
     if (!opened) {
-      return Failf(ErrorKind::kPolicy, "hosts would refuse this root: {}", opened.error().message());
+      return Failf(ErrorKind::kPolicy, "hosts would refuse this root: {}",
+                   opened.error().message());
     }
     signed_root = std::move(*opened);
   }

@@ -9,9 +9,9 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "daemon/host_trust.h"
 #include "common/log.h"
 #include "daemon/config.h"
+#include "daemon/host_trust.h"
 #include "daemon/state_store.h"
 #include "daemon/update_source.h"
 #include "fleet/metrics.h"

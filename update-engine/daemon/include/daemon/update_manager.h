@@ -14,10 +14,10 @@
 #include <string>
 #include <thread>
 
-#include "daemon/host_trust.h"
 #include "common/log.h"
 #include "daemon/after_boot.h"
 #include "daemon/config.h"
+#include "daemon/host_trust.h"
 #include "daemon/reboot_coordinator.h"
 #include "daemon/reboot_slot.h"
 #include "daemon/state_store.h"
@@ -59,8 +59,9 @@ struct ManagerParts {
   std::function<std::chrono::system_clock::time_point()> now;
 };
 
-// The production parts for `options`: the root in root_file (else the keys in keys_dir), curl, the source PROTOCOL names,
-// the disk image or the running host, the reboot strategy REBOOT_STRATEGY names.
+// The production parts for `options`: the root in root_file (else the keys in keys_dir), curl, the
+// source PROTOCOL names, the disk image or the running host, the reboot strategy REBOOT_STRATEGY
+// names.
 Result<ManagerParts> MakeManagerParts(const ManagerOptions& options, Logger& log);
 
 struct Snapshot {

@@ -174,7 +174,8 @@ void AddExportPublic(CLI::App& keys, CommandRunner& runner) {
 
 void AddKeysCommands(CLI::App& app, CommandRunner& runner) {
   auto* keys = app.add_subcommand(
-      "keys", "Generate and inspect signing keys; create, rotate and revoke the repository's roles");
+      "keys",
+      "Generate and inspect signing keys; create, rotate and revoke the repository's roles");
   keys->require_subcommand(1);
   AddGenerate(*keys, runner);
   AddList(*keys, runner);

@@ -109,7 +109,8 @@ struct InitArgs {
 
 void AddInitRoot(CLI::App& keys, CommandRunner& runner) {
   auto* cmd = keys.add_subcommand(
-      "init-root", "Create a repository's first root document (roots/1.json): the keys of each role");
+      "init-root",
+      "Create a repository's first root document (roots/1.json): the keys of each role");
   auto a = std::make_shared<InitArgs>();
   cmd->add_option("--repo", a->repo, "Repository directory")->required();
   cmd->add_option("--repository", a->repository,
@@ -117,9 +118,9 @@ void AddInitRoot(CLI::App& keys, CommandRunner& runner) {
       ->required();
   for (Role r : kAllRoles) {
     const int i = static_cast<int>(r);
-    cmd->add_option(fmt::format("--{}-key", RoleName(r)), a->role_keys[i],
-                    fmt::format("A {} key (public or private PEM, or store URI); repeatable",
-                                RoleName(r)))
+    cmd->add_option(
+           fmt::format("--{}-key", RoleName(r)), a->role_keys[i],
+           fmt::format("A {} key (public or private PEM, or store URI); repeatable", RoleName(r)))
         ->required();
     cmd->add_option(fmt::format("--{}-threshold", RoleName(r)), a->thresholds[i],
                     fmt::format("Signatures a {} document needs", RoleName(r)))
@@ -178,9 +179,9 @@ int PublishNext(const std::string& repo, const std::string& expires_in,
   auto current = LoadRepositoryRoot(repo);
   if (!current) return ReportError(current.error());
   if (!*current) {
-    return ReportError(Error(
-        ErrorKind::kNotFound,
-        fmt::format("{} has no root.json; create one with `basalt keys init-root`", repo)));
+    return ReportError(
+        Error(ErrorKind::kNotFound,
+              fmt::format("{} has no root.json; create one with `basalt keys init-root`", repo)));
   }
   Root next = (*current)->root;
   next.version += 1;
@@ -266,9 +267,8 @@ void AddRevoke(CLI::App& keys, CommandRunner& runner) {
       return PublishNext(a->repo, a->expires_in, a->sign_with, a->json,
                          [key_id](Root& next) -> Status {
                            if (!next.keys.contains(*key_id)) {
-                             return Failf(ErrorKind::kNotFound,
-                                          "key {} is not in root version {}", *key_id,
-                                          next.version - 1);
+                             return Failf(ErrorKind::kNotFound, "key {} is not in root version {}",
+                                          *key_id, next.version - 1);
                            }
                            for (Role r : kAllRoles)
                              std::erase(next.role(r).key_ids, *key_id);
@@ -302,8 +302,7 @@ void AddShowRoot(CLI::App& keys, CommandRunner& runner) {
       auto root = LoadRepositoryRoot(*repo);
       if (!root) return ReportError(root.error());
       if (!*root) {
-        return ReportError(
-            Error(ErrorKind::kNotFound, fmt::format("{} has no root.json", *repo)));
+        return ReportError(Error(ErrorKind::kNotFound, fmt::format("{} has no root.json", *repo)));
       }
       PrintRoot((*root)->root, *json);
       return kExitOk;

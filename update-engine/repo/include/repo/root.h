@@ -94,8 +94,8 @@ class RootFetcher {
 inline constexpr uint64_t kMaxRootSteps = 1024;
 
 struct RootUpdate {
-  SignedRoot root;  // the newest trusted root
-  std::vector<SignedRoot> accepted;  // the new roots, in order (empty: no rotation)
+  SignedRoot root;                     // the newest trusted root
+  std::vector<SignedRoot> accepted;    // the new roots, in order (empty: no rotation)
   std::optional<RootRefusal> refusal;  // why the chain stopped early or the newest is unusable
 };
 

@@ -21,8 +21,9 @@ Result<std::optional<SignedRoot>> LoadRepositoryRoot(const std::string& repo_dir
 // version 1 must meet its own root threshold; a later version must follow `previous`
 // (CheckRootSuccessor: a threshold of the old root keys and of the new). Then writes
 // roots/<version>.json (never over an existing one) and root.json, each atomically.
-Result<SignedRoot> PublishRoot(const std::string& repo_dir, const std::optional<SignedRoot>& previous,
-                               const Root& root, std::span<const PrivateKey> keys);
+Result<SignedRoot> PublishRoot(const std::string& repo_dir,
+                               const std::optional<SignedRoot>& previous, const Root& root,
+                               std::span<const PrivateKey> keys);
 
 // What a document signed by `keys` for `role` of the repository's root would lack: an error when
 // the signatures would not meet the role's threshold (so an operator learns it before the hosts
