@@ -13,6 +13,7 @@
 #include "daemon/update_target.h"
 #include "http/fetcher.h"
 #include "kernel_args.h"
+#include "repo/root.h"
 #include "repo_test_util.h"
 
 namespace basalt::update {
@@ -444,6 +445,212 @@ TEST(FleetWiring, TheConfiguredThresholdIsEnforcedByTheRepositorySource) {
       EXPECT_EQ(offer->version, "2.0.0");
     }
   }
+}
+
+// A repository with a root: roots/1.json (root key R, release key A, channel key B) and whatever
+// the test adds; stable names 2.0.0.
+class RootRepo {
+ public:
+  RootRepo() {
+    for (const char* d : {"roots", "channels", "releases/2.0.0"})
+      std::filesystem::create_directories(dir_ / d);
+    root_.repository = "prod";
+    root_.version = 1;
+    root_.expires = std::chrono::floor<std::chrono::seconds>(Now()) + std::chrono::days(30);
+    SetRole(repo::Role::kRoot, root_key_);
+    SetRole(repo::Role::kRelease, release_key_);
+    SetRole(repo::Role::kChannel, channel_key_);
+    shipped_ = Publish({&root_key_});
+    WriteDocs(channel_key_, release_key_);
+  }
+
+  void SetRole(repo::Role role, const PrivateKey& key) {
+    root_.keys.insert_or_assign(key.id(), key.public_key());
+    root_.role(role) = {{key.id()}, 1};
+  }
+
+  // Signs the current root_ as the next version and serves it as roots/<version>.json.
+  std::string Publish(std::vector<const PrivateKey*> signers) {
+    std::vector<PrivateKey> keys;
+    for (auto* k : signers)
+      keys.push_back(*k);
+    auto env = repo::SignEnvelope(repo::kRootPayloadType, repo::SerializeRoot(root_), keys);
+    EXPECT_TRUE(env.has_value());
+    repo::testing::WriteAll(dir_ / fmt::format("roots/{}.json", root_.version), *env);
+    return *env;
+  }
+
+  void WriteDocs(const PrivateKey& channel_signer, const PrivateKey& release_signer,
+                 const std::string& repository = "prod") {
+    repo::Release rel = repo::testing::MakeRelease("2.0.0", 'b');
+    rel.repository = repository;
+    const std::string rel_body = repo::SerializeRelease(rel);
+    repo::Channel c = repo::testing::MakeChannel("2.0.0");
+    c.metadata_version = ++channel_version_;
+    c.repository = repository;
+    c.expires = std::chrono::floor<std::chrono::seconds>(Now()) + std::chrono::days(7);
+    repo::testing::WriteAll(dir_ / "channels/stable.json",
+                            repo::testing::Sign(repo::kChannelPayloadType,
+                                                repo::SerializeChannel(c), channel_signer));
+    repo::testing::WriteAll(
+        dir_ / "releases/2.0.0/release.json",
+        repo::testing::Sign(repo::kReleasePayloadType, rel_body, release_signer));
+  }
+
+  Result<UpdateOffer> Check(HostTrust& trust, const HostFacts& host) {
+    daemon::UpdateConfig cfg;
+    cfg.server = dir_.path();
+    auto source = MakeUpdateSource(cfg, *fetcher_, trust);
+    if (!source) return std::unexpected(source.error());
+    return (*source)->Check(host);
+  }
+
+  static HostFacts Host() {
+    HostFacts host;
+    host.current_version = "1.0.0";
+    host.current_root_hash = std::string(64, 'a');
+    host.channel = "stable";
+    host.machine_id = "0123456789abcdef0123456789abcdef";
+    return host;
+  }
+
+  basalt::testing::TempDir dir_, state_;
+  repo::Root root_;
+  PrivateKey root_key_ = repo::testing::NewKey(), release_key_ = repo::testing::NewKey(),
+             channel_key_ = repo::testing::NewKey();
+  std::string shipped_;
+  uint64_t channel_version_ = 0;
+  std::unique_ptr<http::Fetcher> fetcher_ = http::MakeCurlFetcher();
+};
+
+// The host follows a rotation of the release key published as roots/2.json: the new root is kept
+// in the state directory, payloads must then be signed by the new release key, a release signed by
+// the old one is refused, and a restart starts from the kept root.
+TEST(HostTrustTest, FollowsARotationKeepsItAndVerifiesWithTheNewRoles) {
+  RootRepo r;
+  repo::testing::WriteAll(r.state_ / "shipped-root.json", r.shipped_);
+  HostTrustOptions o{.keys_dir = "/nonexistent",
+                     .root_file = r.state_ / "shipped-root.json",
+                     .state_dir = r.state_.path()};
+  auto trust = HostTrust::Load(o);
+  ASSERT_TRUE(trust.has_value()) << trust.error().message();
+  ASSERT_TRUE(trust->has_root());
+  EXPECT_EQ(trust->payload_keys().keys().begin()->first, r.release_key_.id());
+
+  auto first = r.Check(*trust, RootRepo::Host());
+  ASSERT_TRUE(first.has_value()) << first.error().message();
+  EXPECT_TRUE(first->update);
+
+  // Operator: the release key leaked; roots/2.json replaces it.
+  const PrivateKey old_release = r.release_key_;
+  r.release_key_ = repo::testing::NewKey();
+  r.root_.version = 2;
+  r.SetRole(repo::Role::kRelease, r.release_key_);
+  r.root_.keys.erase(old_release.id());
+  r.Publish({&r.root_key_});
+  r.WriteDocs(r.channel_key_, old_release);  // the thief's release
+  auto stolen = r.Check(*trust, RootRepo::Host());
+  ASSERT_FALSE(stolen.has_value());
+  EXPECT_NE(stolen.error().message().find("(bad-release-signature)"), std::string::npos)
+      << stolen.error().message();
+  EXPECT_EQ(trust->root()->root.version, 2u);
+  EXPECT_EQ(trust->payload_keys().size(), 1u);
+  EXPECT_NE(trust->payload_keys().Find(r.release_key_.id()), nullptr);
+  EXPECT_EQ(trust->payload_keys().Find(old_release.id()), nullptr);
+
+  r.WriteDocs(r.channel_key_, r.release_key_);
+  auto good = r.Check(*trust, RootRepo::Host());
+  ASSERT_TRUE(good.has_value()) << good.error().message();
+  EXPECT_TRUE(good->update);
+  EXPECT_FALSE(good->metadata_keys.empty());
+
+  auto reloaded = HostTrust::Load(o);
+  ASSERT_TRUE(reloaded.has_value()) << reloaded.error().message();
+  EXPECT_EQ(reloaded->root()->root.version, 2u) << "the kept root was not used after a restart";
+}
+
+// A rotation step signed only by the new root key is refused; the host stays at version 1 and
+// says why. A kept root of another repository is refused at start.
+TEST(HostTrustTest, RefusesAForgedRotationAndAForeignKeptRoot) {
+  RootRepo r;
+  repo::testing::WriteAll(r.state_ / "shipped-root.json", r.shipped_);
+  HostTrustOptions o{.root_file = r.state_ / "shipped-root.json",
+                     .state_dir = r.state_.path()};
+  auto trust = HostTrust::Load(o);
+  ASSERT_TRUE(trust.has_value()) << trust.error().message();
+  const PrivateKey thief = repo::testing::NewKey();
+  r.root_.version = 2;
+  r.SetRole(repo::Role::kRoot, thief);
+  r.SetRole(repo::Role::kChannel, thief);
+  r.Publish({&thief});
+  auto offer = r.Check(*trust, RootRepo::Host());
+  ASSERT_FALSE(offer.has_value());
+  EXPECT_NE(offer.error().message().find("repository root refused (bad-root-signature)"),
+            std::string::npos)
+      << offer.error().message();
+  EXPECT_EQ(trust->root()->root.version, 1u);
+  EXPECT_FALSE(std::filesystem::exists(r.state_ / "root.json"));
+
+  // Another repository's root in the state directory.
+  repo::Root other = r.root_;
+  other.repository = "staging";
+  other.version = 5;
+  auto env = repo::SignEnvelope(repo::kRootPayloadType, repo::SerializeRoot(other),
+                                std::vector<PrivateKey>{thief});
+  ASSERT_TRUE(env.has_value());
+  repo::testing::WriteAll(r.state_ / "root.json", *env);
+  auto foreign = HostTrust::Load(o);
+  ASSERT_FALSE(foreign.has_value());
+  EXPECT_NE(foreign.error().message().find("root of repository \"staging\""), std::string::npos)
+      << foreign.error().message();
+}
+
+// With a root, a document of another repository signed by the right keys is refused, and
+// THRESHOLD= raises the role thresholds.
+TEST(HostTrustTest, RepositoryIdentityAndThresholdFloor) {
+  RootRepo r;
+  repo::testing::WriteAll(r.state_ / "shipped-root.json", r.shipped_);
+  HostTrustOptions o{.root_file = r.state_ / "shipped-root.json", .state_dir = ""};
+  auto trust = HostTrust::Load(o);
+  ASSERT_TRUE(trust.has_value()) << trust.error().message();
+  r.WriteDocs(r.channel_key_, r.release_key_, "staging");
+  auto mixed = r.Check(*trust, RootRepo::Host());
+  ASSERT_FALSE(mixed.has_value());
+  EXPECT_NE(mixed.error().message().find("(wrong-repository)"), std::string::npos)
+      << mixed.error().message();
+
+  r.WriteDocs(r.channel_key_, r.release_key_);
+  o.min_threshold = 2;
+  auto strict = HostTrust::Load(o);
+  ASSERT_TRUE(strict.has_value()) << strict.error().message();
+  EXPECT_EQ(strict->payload_threshold(), 2u);
+  auto one = r.Check(*strict, RootRepo::Host());
+  ASSERT_FALSE(one.has_value());
+  EXPECT_NE(one.error().message().find("1 valid signature(s) from trusted keys, 2 required"),
+            std::string::npos)
+      << one.error().message();
+}
+
+// The clock floor: a host whose clock was set back after it last checked judges expiry at the
+// time of that check, so metadata it saw expire stays expired.
+TEST(HostTrustTest, AClockSetBackDoesNotReviveExpiredMetadata) {
+  RootRepo r;
+  HostTrust trust = HostTrust::FromKeyring(
+      [&] {
+        Keyring k;
+        k.Add(r.channel_key_.public_key());
+        k.Add(r.release_key_.public_key());
+        return k;
+      }(),
+      1);
+  HostFacts host = RootRepo::Host();
+  auto now = r.Check(trust, host);
+  ASSERT_TRUE(now.has_value()) << now.error().message();
+  host.not_before = std::chrono::floor<std::chrono::seconds>(Now()) + std::chrono::days(8);
+  auto later = r.Check(trust, host);
+  ASSERT_FALSE(later.has_value());
+  EXPECT_NE(later.error().message().find("(expired)"), std::string::npos)
+      << later.error().message();
 }
 
 }  // namespace

@@ -22,7 +22,8 @@ Result<OfferedPayload> Offered(const repo::RepositorySource& repo, const repo::P
 
 Result<UpdateOffer> RepositoryUpdateSource::Check(const HostFacts& host) {
   repo::RepositorySource repo(fetcher_, base_);
-  const TimePoint now = now_();
+  // The clock floor: a clock set back does not make expired metadata current again.
+  const TimePoint now = host.not_before ? std::max(now_(), *host.not_before) : now_();
   BASALT_RETURN_IF_ERROR(trust_.Refresh(repo, now));
   repo::HostState hs;
   hs.current_version = host.current_version;

@@ -139,6 +139,9 @@ Result<HostFacts> UpdateFlow::Facts() {
   h.oem = opt_.oem;
   h.app_id = opt_.app_id;
   h.pin = opt_.pin;
+  if (!st_.last_check.empty()) {
+    if (auto t = ParseTime(st_.last_check, "last_check"); t) h.not_before = *t;
+  }
   if (auto it = st_.seen_channels.find(opt_.channel); it != st_.seen_channels.end()) {
     h.last_metadata_version = it->second.metadata_version;
     h.last_metadata_sha256 = it->second.sha256;
@@ -195,7 +198,8 @@ Status UpdateFlow::Check() {
   BASALT_ASSIGN_OR_RETURN(HostFacts facts, Facts());
   facts_ = facts;
   auto offer = source_.Check(facts);
-  st_.last_check = FormatTime(Now());
+  // Never backwards: last_check is the host's clock floor (HostFacts::not_before).
+  st_.last_check = FormatTime(facts.not_before ? std::max(Now(), *facts.not_before) : Now());
   if (!offer) {
     st_.phase = Phase::kIdle;
     return std::unexpected(std::move(offer).error());

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "common/time_util.h"
 
 namespace basalt::update {
 
@@ -26,6 +27,10 @@ struct HostFacts {
   std::optional<uint64_t> last_metadata_version;
   std::string last_metadata_sha256;
   std::string last_metadata_keys;  // the channel-key fingerprint of that record ("" none)
+  // The latest time this host's clock showed at a check (the state's last_check). Expiry is
+  // judged at no earlier time: a clock set back (a spoofed NTP answer, a dead RTC battery) cannot
+  // revive metadata the host has already seen expire.
+  std::optional<TimePoint> not_before;
 };
 
 struct OfferedPayload {
