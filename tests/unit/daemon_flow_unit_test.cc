@@ -489,9 +489,9 @@ class RootRepo {
     c.metadata_version = ++channel_version_;
     c.repository = repository;
     c.expires = std::chrono::floor<std::chrono::seconds>(Now()) + std::chrono::days(7);
-    repo::testing::WriteAll(dir_ / "channels/stable.json",
-                            repo::testing::Sign(repo::kChannelPayloadType,
-                                                repo::SerializeChannel(c), channel_signer));
+    repo::testing::WriteAll(
+        dir_ / "channels/stable.json",
+        repo::testing::Sign(repo::kChannelPayloadType, repo::SerializeChannel(c), channel_signer));
     repo::testing::WriteAll(
         dir_ / "releases/2.0.0/release.json",
         repo::testing::Sign(repo::kReleasePayloadType, rel_body, release_signer));
@@ -574,8 +574,7 @@ TEST(HostTrustTest, FollowsARotationKeepsItAndVerifiesWithTheNewRoles) {
 TEST(HostTrustTest, RefusesAForgedRotationAndAForeignKeptRoot) {
   RootRepo r;
   repo::testing::WriteAll(r.state_ / "shipped-root.json", r.shipped_);
-  HostTrustOptions o{.root_file = r.state_ / "shipped-root.json",
-                     .state_dir = r.state_.path()};
+  HostTrustOptions o{.root_file = r.state_ / "shipped-root.json", .state_dir = r.state_.path()};
   auto trust = HostTrust::Load(o);
   ASSERT_TRUE(trust.has_value()) << trust.error().message();
   const PrivateKey thief = repo::testing::NewKey();
