@@ -615,5 +615,129 @@ TEST(KeysCli, OpensslGenpkeyKeysHaveTheSameIdAndSign) {
   }
 }
 
+// The operator's root workflow through the CLI, checked the way hosts check it (`repo verify
+// --root-file` with the first root, `channel show --root-file`): init, publish with the release
+// key, a document signed by a key of the wrong role refused before publishing, rotation of the
+// release key (what the old key signed is now untrusted), revocation of a leaked channel key with
+// a replacement, and a tampered root in the chain.
+TEST(KeysCli, RootRotationAndRevocationAsHostsSeeThem) {
+  const char* bin = std::getenv("BASALT_BIN_DIR");
+  ASSERT_NE(bin, nullptr);
+  TempDir tmp;
+  Env e;  // only for Run(); its nginx is never started
+  e.basalt = fs::path(bin) / "basalt";
+  const fs::path t = tmp.path();
+  std::map<std::string, std::pair<std::string, std::string>> k;  // name -> (private, id)
+  for (const char* name : {"root", "rel1", "rel2", "ch1", "ch2"}) {
+    CliResult g = e.Run({"keys", "generate", "--output", (t / "keys").string(), "--json"});
+    ASSERT_EQ(g.rc, 0) << g.err;
+    auto j = nlohmann::json::parse(g.out);
+    k[name] = {j["private"].get<std::string>(), j["key_id"].get<std::string>()};
+  }
+  auto priv = [&](const char* n) { return k[n].first; };
+  const fs::path repo = t / "repo";
+  CliResult init = e.Run({"keys", "init-root", "--repo", repo.string(), "--repository", "prod",
+                          "--root-key", priv("root"), "--release-key", priv("rel1"),
+                          "--channel-key", priv("ch1"), "--sign-with", priv("root"), "--json"});
+  ASSERT_EQ(init.rc, 0) << init.err;
+  EXPECT_EQ(nlohmann::json::parse(init.out)["version"], 1);
+  const std::string first = (t / "first-root.json").string();
+  fs::copy_file(repo / "roots/1.json", first);
+
+  auto publish = [&](const std::string& version, char root, const char* key) {
+    fs::path img = t / ("img-" + version);
+    WriteImageDir(img, version, root);
+    auto signer = PrivateKey::Load(priv(key));
+    EXPECT_TRUE(signer.has_value());
+    fs::path p = t / ("p-" + version);
+    WriteAll(p, MakeTestPayload(ForImage(version, root), *signer));
+    return e.Run({"release", "publish", "--repo", repo.string(), "--image-dir", img.string(),
+                  "--key", priv(key), "--payload", p.string()});
+  };
+  auto verify = [&] {
+    return e.Run({"repo", "verify", "--repo", repo.string(), "--root-file", first, "--json"});
+  };
+  // A channel key cannot publish a release: refused before anything is written.
+  CliResult wrong = publish("1.0.0", 'a', "ch1");
+  EXPECT_EQ(wrong.rc, kExitPolicy) << wrong.err;
+  EXPECT_NE(wrong.err.find("hosts would refuse the document"), std::string::npos) << wrong.err;
+  EXPECT_FALSE(fs::exists(repo / "releases/1.0.0"));
+  ASSERT_EQ(publish("1.0.0", 'a', "rel1").rc, 0);
+  CliResult set = e.Run({"channel", "set", "--repo", repo.string(), "--channel", "stable",
+                         "--release", "1.0.0", "--key", priv("ch1")});
+  ASSERT_EQ(set.rc, 0) << set.err;
+  CliResult ok = verify();
+  EXPECT_EQ(ok.rc, 0) << ok.out << ok.err;
+  CliResult show = e.Run({"channel", "show", "--repo", repo.string(), "--channel", "stable",
+                          "--root-file", first, "--host-version", "0.9.0", "--machine-id",
+                          "5f1ec1d0c0ffee0000000000000000aa", "--json"});
+  EXPECT_EQ(show.rc, 0) << show.err;
+  EXPECT_EQ(nlohmann::json::parse(show.out)["decision"], "update") << show.out;
+
+  // Rotate the release key: release 1.0.0, signed by rel1, is no longer trusted.
+  CliResult rot = e.Run({"keys", "rotate", "--repo", repo.string(), "--role", "release", "--add",
+                         priv("rel2"), "--remove", k["rel1"].second, "--sign-with",
+                         priv("root"), "--json"});
+  ASSERT_EQ(rot.rc, 0) << rot.err;
+  EXPECT_EQ(nlohmann::json::parse(rot.out)["version"], 2);
+  CliResult after_rot = verify();
+  EXPECT_EQ(after_rot.rc, kExitIntegrity);
+  EXPECT_NE(after_rot.out.find("releases/1.0.0/release.json"), std::string::npos) << after_rot.out;
+  ASSERT_EQ(publish("2.0.0", 'b', "rel2").rc, 0);
+
+  // Revoking the only channel key is refused (nothing could sign channels); with a replacement
+  // it goes through, and the channel must be re-signed.
+  CliResult lone = e.Run({"keys", "revoke", k["ch1"].second, "--repo", repo.string(),
+                          "--sign-with", priv("root")});
+  EXPECT_EQ(lone.rc, kExitPolicy) << lone.err;
+  EXPECT_NE(lone.err.find("the channel role would need 1 signature(s) from 0 key(s)"),
+            std::string::npos)
+      << lone.err;
+  ASSERT_EQ(e.Run({"keys", "rotate", "--repo", repo.string(), "--role", "channel", "--add",
+                   priv("ch2"), "--sign-with", priv("root")})
+                .rc,
+            0);
+  ASSERT_EQ(e.Run({"keys", "revoke", k["ch1"].second, "--repo", repo.string(), "--sign-with",
+                   priv("root")})
+                .rc,
+            0);
+  CliResult revoked = verify();
+  EXPECT_EQ(revoked.rc, kExitIntegrity);
+  EXPECT_NE(revoked.out.find("channels/stable.json"), std::string::npos) << revoked.out;
+  // The leaked key cannot re-sign the channel any more; the new one can.
+  CliResult thief = e.Run({"channel", "set", "--repo", repo.string(), "--channel", "stable",
+                           "--release", "2.0.0", "--key", priv("ch1")});
+  EXPECT_EQ(thief.rc, kExitPolicy) << thief.err;
+  ASSERT_EQ(e.Run({"channel", "set", "--repo", repo.string(), "--channel", "stable",
+                   "--release", "2.0.0", "--key", priv("ch2")})
+                .rc,
+            0);
+  // Only the release rel1 signed remains a problem.
+  CliResult now = verify();
+  EXPECT_EQ(now.rc, kExitIntegrity);
+  auto problems = nlohmann::json::parse(now.out)["problems"];
+  ASSERT_EQ(problems.size(), 1u) << now.out;
+  EXPECT_NE(problems[0].get<std::string>().find("releases/1.0.0/release.json"),
+            std::string::npos);
+  EXPECT_NE(nlohmann::json::parse(now.out).dump().find("\"ok\":false"), std::string::npos);
+  EXPECT_EQ(nlohmann::json::parse(e.Run({"keys", "show-root", "--repo", repo.string(), "--json"})
+                                      .out)["version"],
+            4);
+
+  // A root in the chain edited after signing: hosts stop at the one before it.
+  std::string r3 = ReadAll(repo / "roots/3.json");
+  r3[r3.find("\"sig\"") + 10] ^= 1;
+  WriteAll(repo / "roots/3.json", r3);
+  CliResult tampered = verify();
+  EXPECT_EQ(tampered.rc, kExitIntegrity);
+  EXPECT_NE(tampered.out.find("roots/: hosts refuse it (bad-root-signature)"), std::string::npos)
+      << tampered.out;
+  // A published root is never rewritten.
+  CliResult again = e.Run({"keys", "init-root", "--repo", repo.string(), "--repository", "prod",
+                           "--root-key", priv("root"), "--release-key", priv("rel2"),
+                           "--channel-key", priv("ch2"), "--sign-with", priv("root")});
+  EXPECT_EQ(again.rc, kExitPolicy) << again.err;
+}
+
 }  // namespace
 }  // namespace basalt::repo

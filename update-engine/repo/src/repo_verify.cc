@@ -1,6 +1,7 @@
 #include "repo/repo_verify.h"
 
 #include <algorithm>
+#include <charconv>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -12,6 +13,7 @@
 #include "repo/dsse.h"
 #include "repo/names.h"
 #include "repo/release.h"
+#include "repo/trust.h"
 
 namespace basalt::repo {
 namespace fs = std::filesystem;
@@ -30,9 +32,9 @@ std::vector<fs::path> SortedEntries(const fs::path& dir, std::error_code& ec) {
 // pass goes on after a problem so the operator sees all of them at once.
 class RepositoryVerifier {
  public:
-  RepositoryVerifier(const std::string& repo_dir, const Keyring& keys, size_t threshold,
-                     TimePoint now)
-      : repo_dir_(repo_dir), repo_(repo_dir), keys_(keys), threshold_(threshold), now_(now) {}
+  RepositoryVerifier(const std::string& repo_dir, Trust trust, TimePoint now,
+                     const SignedRoot* first = nullptr)
+      : repo_dir_(repo_dir), repo_(repo_dir), trust_(std::move(trust)), now_(now), first_(first) {}
 
   VerifyReport Run() {
     std::error_code ec;
@@ -40,6 +42,7 @@ class RepositoryVerifier {
       Problem(fmt::format("{}: not a directory", repo_dir_));
       return std::move(report_);
     }
+    if (first_ != nullptr) VerifyRoots();
     VerifyReleases();
     CheckDeltaSources();
     VerifyChannels();
@@ -51,6 +54,60 @@ class RepositoryVerifier {
 
  private:
   void Problem(std::string message) { report_.problems.push_back(std::move(message)); }
+
+  // roots/<N>.json read from the directory, as hosts fetch them.
+  class DirRoots : public RootFetcher {
+   public:
+    explicit DirRoots(fs::path dir) : dir_(std::move(dir)) {}
+    Result<std::optional<std::string>> FetchRoot(uint64_t version) override {
+      const fs::path p = dir_ / fmt::format("{}.json", version);
+      std::error_code ec;
+      if (!fs::exists(p, ec)) return std::optional<std::string>();
+      BASALT_ASSIGN_OR_RETURN(std::string text, ReadFileToString(p.string()));
+      return std::optional<std::string>(std::move(text));
+    }
+
+   private:
+    fs::path dir_;
+  };
+
+  // The chain from the host's first root, then the documents against the newest root's roles.
+  void VerifyRoots() {
+    DirRoots roots(repo_ / "roots");
+    auto update = UpdateRoot(*first_, roots, now_, [](const SignedRoot&) -> Status { return {}; });
+    if (!update) {
+      Problem(fmt::format("roots/: {}", update.error().message()));
+      return;
+    }
+    if (update->refusal) {
+      Problem(fmt::format("roots/: hosts refuse it ({}): {}", update->refusal->code,
+                          update->refusal->reason));
+    }
+    const SignedRoot& newest = update->root;
+    trust_ = Trust::FromRoot(newest.root, trust_.release_threshold);
+    auto copy = ReadFileToString((repo_ / "root.json").string());
+    if (!copy || *copy != newest.envelope) {
+      Problem(fmt::format("root.json: not the newest root (roots/{}.json)", newest.root.version));
+    }
+    std::error_code ec;
+    for (const fs::path& f : SortedEntries(repo_ / "roots", ec)) {
+      uint64_t v = 0;
+      const std::string stem = f.stem().string();
+      if (f.extension() != ".json" ||
+          std::from_chars(stem.data(), stem.data() + stem.size(), v).ptr !=
+              stem.data() + stem.size() ||
+          v == 0 || v > newest.root.version) {
+        Problem(fmt::format("roots/{}: not part of the chain hosts follow (newest is {})",
+                            f.filename().string(), newest.root.version));
+      }
+    }
+  }
+
+  void CheckRepository(const std::string& where, const std::optional<std::string>& repository) {
+    if (trust_.repository.empty() || repository == trust_.repository) return;
+    Problem(fmt::format("{}: names repository \"{}\", the root names \"{}\"; hosts refuse it",
+                        where, repository.value_or(""), trust_.repository));
+  }
 
   void VerifyReleases() {
     std::error_code ec;
@@ -87,6 +144,7 @@ class RepositoryVerifier {
       Problem(fmt::format("{}/release.json: signed for version {}, stored under {}", where,
                           rel->version, version));
     }
+    CheckRepository(where + "/release.json", rel->repository);
     std::set<std::string> referenced = {"release.json"};
     for (const PayloadRef& p : rel->payloads) {
       ++report_.payloads;
@@ -172,6 +230,7 @@ class RepositoryVerifier {
     if (ch->name != file.stem().string()) {
       Problem(fmt::format("{}: signed for channel {}", where, ch->name));
     }
+    CheckRepository(where, ch->repository);
     if (now_ >= ch->expires) {
       Problem(fmt::format("{}: expired at {}; hosts refuse it until it is re-signed", where,
                           FormatTime(ch->expires)));
@@ -210,7 +269,9 @@ class RepositoryVerifier {
       Problem(fmt::format("{}: {}", where, text.error().message()));
       return std::nullopt;
     }
-    auto body = OpenVerified(*text, type, keys_, threshold_);
+    const bool channel = type == kChannelPayloadType;
+    auto body = OpenVerified(*text, type, channel ? trust_.channel_keys : trust_.release_keys,
+                             channel ? trust_.channel_threshold : trust_.release_threshold);
     if (!body) {
       Problem(fmt::format("{}: {}", where, body.error().message()));
       return std::nullopt;
@@ -225,9 +286,9 @@ class RepositoryVerifier {
 
   const std::string& repo_dir_;
   fs::path repo_;
-  const Keyring& keys_;
-  size_t threshold_;
+  Trust trust_;
   TimePoint now_;
+  const SignedRoot* first_;
   VerifyReport report_;
   std::map<std::string, Release> releases_;  // those whose release.json verified
 };
@@ -236,7 +297,11 @@ class RepositoryVerifier {
 
 VerifyReport VerifyRepository(const std::string& repo_dir, const Keyring& keys, size_t threshold,
                               TimePoint now) {
-  return RepositoryVerifier(repo_dir, keys, threshold, now).Run();
+  return RepositoryVerifier(repo_dir, Trust::FromKeyring(keys, threshold), now).Run();
+}
+
+VerifyReport VerifyRepository(const std::string& repo_dir, const SignedRoot& first, TimePoint now) {
+  return RepositoryVerifier(repo_dir, Trust::FromRoot(first.root, 1), now, &first).Run();
 }
 
 }  // namespace basalt::repo

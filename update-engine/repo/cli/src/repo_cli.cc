@@ -3,6 +3,7 @@
 #include <iostream>
 #include <memory>
 
+#include "common/fd.h"
 #include "common/log.h"
 #include "common/signing.h"
 #include "http/fetcher.h"
@@ -14,6 +15,7 @@
 #include "repo/publish.h"
 #include "repo/repo_source.h"
 #include "repo/repo_verify.h"
+#include "repo/root.h"
 
 namespace basalt {
 namespace {
@@ -27,6 +29,27 @@ Result<std::vector<PrivateKey>> LoadKeys(const std::vector<std::string>& refs) {
   }
   if (keys.empty()) return Fail(ErrorKind::kInvalidInput, "at least one --key is needed");
   return keys;
+}
+
+// What a host trusts: the keys in keys_dir, or the root it ships (root_file) followed through the
+// repository's newer roots, as the host would (in memory only).
+Result<Trust> HostSideTrust(const std::string& keys_dir, const std::string& root_file,
+                            size_t threshold, RepositorySource& source, TimePoint now) {
+  if (root_file.empty()) {
+    if (keys_dir.empty()) return Fail(ErrorKind::kInvalidInput, "give --keys or --root-file");
+    BASALT_ASSIGN_OR_RETURN(Keyring keys, Keyring::LoadDirectory(keys_dir));
+    return Trust::FromKeyring(keys, threshold);
+  }
+  BASALT_ASSIGN_OR_RETURN(std::string text, ReadFileToString(root_file));
+  BASALT_ASSIGN_OR_RETURN(SignedRoot first, OpenTrustedRoot(text, root_file));
+  BASALT_ASSIGN_OR_RETURN(
+      RootUpdate update,
+      UpdateRoot(first, source, now, [](const SignedRoot&) -> Status { return {}; }));
+  if (update.refusal) {
+    return Failf(update.refusal->kind, "repository root refused ({}): {}", update.refusal->code,
+                 update.refusal->reason);
+  }
+  return Trust::FromRoot(update.root.root, threshold);
 }
 
 Result<TimePoint> ParseTimeArg(const std::string& text, std::string_view flag) {
@@ -193,7 +216,7 @@ void AddChannelShow(CLI::App& channel, CommandRunner& runner) {
   auto* cmd = channel.add_subcommand(
       "show", "Explain what a host on a given version would do now, and why");
   struct Args {
-    std::string repo, channel, keys, host_version, machine_id, host_root_hash, now, pin;
+    std::string repo, channel, keys, root_file, host_version, machine_id, host_root_hash, now, pin;
     uint64_t last_seen = 0;
     size_t threshold = 1;
     bool json = false;
@@ -201,7 +224,10 @@ void AddChannelShow(CLI::App& channel, CommandRunner& runner) {
   auto a = std::make_shared<Args>();
   cmd->add_option("--repo", a->repo, "Repository URL (http, https, file) or directory")->required();
   cmd->add_option("--channel", a->channel, "Channel name")->required();
-  cmd->add_option("--keys", a->keys, "Directory of trusted public keys (*.pem)")->required();
+  auto* keys_opt = cmd->add_option("--keys", a->keys, "Directory of trusted public keys (*.pem)");
+  cmd->add_option("--root-file", a->root_file,
+                  "The host's first root (follow the repository's roots, then its roles)")
+      ->excludes(keys_opt);
   cmd->add_option("--host-version", a->host_version, "The host's current version")->required();
   cmd->add_option("--machine-id", a->machine_id, "The host's /etc/machine-id")->required();
   cmd->add_option("--host-root-hash", a->host_root_hash,
@@ -214,8 +240,6 @@ void AddChannelShow(CLI::App& channel, CommandRunner& runner) {
   cmd->add_flag("--json", a->json, "Print {decision, reason, version, payload} as JSON");
   cmd->callback([&runner, a] {
     runner.Set([a]() -> int {
-      auto keyring = Keyring::LoadDirectory(a->keys);
-      if (!keyring) return ReportError(keyring.error());
       auto now = ParseTimeArg(a->now, "--now");
       if (!now) return ReportError(now.error());
       if (auto s = CheckVersion(a->host_version, "--host-version"); !s) {
@@ -223,6 +247,8 @@ void AddChannelShow(CLI::App& channel, CommandRunner& runner) {
       }
       auto fetcher = http::MakeCurlFetcher();
       RepositorySource source(*fetcher, a->repo);
+      auto trust = HostSideTrust(a->keys, a->root_file, a->threshold, source, *now);
+      if (!trust) return ReportError(trust.error());
       HostState host;
       host.current_version = a->host_version;
       host.machine_id = a->machine_id;
@@ -233,14 +259,15 @@ void AddChannelShow(CLI::App& channel, CommandRunner& runner) {
       if (host.current_root_hash.empty()) {
         // A host on version V runs V's signed /usr; use that when the operator did not say.
         if (auto text = source.FetchRelease(a->host_version)) {
-          if (auto body = OpenVerified(*text, kReleasePayloadType, *keyring, a->threshold)) {
+          if (auto body = OpenVerified(*text, kReleasePayloadType, trust->release_keys,
+                                       trust->release_threshold)) {
             if (auto rel = ParseRelease(*body); rel && rel->version == a->host_version) {
               host.current_root_hash = rel->usr.root_hash;
             }
           }
         }
       }
-      auto d = Decide(*keyring, a->threshold, a->channel, source, host);
+      auto d = Decide(*trust, a->channel, source, host);
       if (!d) return ReportError(d.error());
       if (a->json) {
         nlohmann::json j = {
@@ -276,23 +303,38 @@ void AddVerify(CLI::App& app, CommandRunner& runner) {
   auto* cmd = repo->add_subcommand(
       "verify", "Check every signature, hash and cross-reference; report every problem");
   struct Args {
-    std::string repo, keys, now;
+    std::string repo, keys, root_file, now;
     size_t threshold = 1;
     bool json = false;
   };
   auto a = std::make_shared<Args>();
   cmd->add_option("--repo", a->repo, "Repository directory")->required();
-  cmd->add_option("--keys", a->keys, "Directory of trusted public keys (*.pem)")->required();
+  auto* keys_opt = cmd->add_option("--keys", a->keys, "Directory of trusted public keys (*.pem)");
+  cmd->add_option("--root-file", a->root_file,
+                  "The first root hosts ship (verify the root chain and the documents' roles)")
+      ->excludes(keys_opt);
   cmd->add_option("--threshold", a->threshold, "Signatures required (default 1)");
   cmd->add_option("--now", a->now, "Check expiry at this time (RFC 3339 UTC; default now)");
   cmd->add_flag("--json", a->json, "Print {ok, problems, releases, channels, payloads}");
   cmd->callback([&runner, a] {
     runner.Set([a]() -> int {
-      auto keyring = Keyring::LoadDirectory(a->keys);
-      if (!keyring) return ReportError(keyring.error());
       auto now = ParseTimeArg(a->now, "--now");
       if (!now) return ReportError(now.error());
-      VerifyReport r = VerifyRepository(a->repo, *keyring, a->threshold, *now);
+      VerifyReport r;
+      if (!a->root_file.empty()) {
+        auto text = ReadFileToString(a->root_file);
+        if (!text) return ReportError(text.error());
+        auto first = OpenTrustedRoot(*text, a->root_file);
+        if (!first) return ReportError(first.error());
+        r = VerifyRepository(a->repo, *first, *now);
+      } else {
+        if (a->keys.empty()) {
+          return ReportError(Error(ErrorKind::kInvalidInput, "give --keys or --root-file"));
+        }
+        auto keyring = Keyring::LoadDirectory(a->keys);
+        if (!keyring) return ReportError(keyring.error());
+        r = VerifyRepository(a->repo, *keyring, a->threshold, *now);
+      }
       if (a->json) {
         PrintJson({{"ok", r.ok()},
                    {"problems", r.problems},

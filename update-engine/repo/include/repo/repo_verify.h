@@ -7,6 +7,7 @@
 
 #include "common/keyring.h"
 #include "common/time_util.h"
+#include "repo/root.h"
 
 namespace basalt::repo {
 
@@ -20,5 +21,11 @@ struct VerifyReport {
 
 VerifyReport VerifyRepository(const std::string& repo_dir, const Keyring& keys, size_t threshold,
                               TimePoint now);
+
+// As a host that ships `first` would see the repository: the chain roots/<N>.json from `first`
+// must verify to the newest (which root.json must equal, and which must not be expired at `now`),
+// channels must be signed by its channel role, releases by its release role, and every document
+// must name its repository.
+VerifyReport VerifyRepository(const std::string& repo_dir, const SignedRoot& first, TimePoint now);
 
 }  // namespace basalt::repo
