@@ -675,9 +675,9 @@ TEST(KeysCli, RootRotationAndRevocationAsHostsSeeThem) {
   EXPECT_EQ(nlohmann::json::parse(show.out)["decision"], "update") << show.out;
 
   // Rotate the release key: release 1.0.0, signed by rel1, is no longer trusted.
-  CliResult rot = e.Run({"keys", "rotate", "--repo", repo.string(), "--role", "release", "--add",
-                         priv("rel2"), "--remove", k["rel1"].second, "--sign-with",
-                         priv("root"), "--json"});
+  CliResult rot =
+      e.Run({"keys", "rotate", "--repo", repo.string(), "--role", "release", "--add", priv("rel2"),
+             "--remove", k["rel1"].second, "--sign-with", priv("root"), "--json"});
   ASSERT_EQ(rot.rc, 0) << rot.err;
   EXPECT_EQ(nlohmann::json::parse(rot.out)["version"], 2);
   CliResult after_rot = verify();
@@ -687,8 +687,8 @@ TEST(KeysCli, RootRotationAndRevocationAsHostsSeeThem) {
 
   // Revoking the only channel key is refused (nothing could sign channels); with a replacement
   // it goes through, and the channel must be re-signed.
-  CliResult lone = e.Run({"keys", "revoke", k["ch1"].second, "--repo", repo.string(),
-                          "--sign-with", priv("root")});
+  CliResult lone = e.Run(
+      {"keys", "revoke", k["ch1"].second, "--repo", repo.string(), "--sign-with", priv("root")});
   EXPECT_EQ(lone.rc, kExitPolicy) << lone.err;
   EXPECT_NE(lone.err.find("the channel role would need 1 signature(s) from 0 key(s)"),
             std::string::npos)
@@ -708,8 +708,8 @@ TEST(KeysCli, RootRotationAndRevocationAsHostsSeeThem) {
   CliResult thief = e.Run({"channel", "set", "--repo", repo.string(), "--channel", "stable",
                            "--release", "2.0.0", "--key", priv("ch1")});
   EXPECT_EQ(thief.rc, kExitPolicy) << thief.err;
-  ASSERT_EQ(e.Run({"channel", "set", "--repo", repo.string(), "--channel", "stable",
-                   "--release", "2.0.0", "--key", priv("ch2")})
+  ASSERT_EQ(e.Run({"channel", "set", "--repo", repo.string(), "--channel", "stable", "--release",
+                   "2.0.0", "--key", priv("ch2")})
                 .rc,
             0);
   // Only the release rel1 signed remains a problem.
@@ -717,11 +717,10 @@ TEST(KeysCli, RootRotationAndRevocationAsHostsSeeThem) {
   EXPECT_EQ(now.rc, kExitIntegrity);
   auto problems = nlohmann::json::parse(now.out)["problems"];
   ASSERT_EQ(problems.size(), 1u) << now.out;
-  EXPECT_NE(problems[0].get<std::string>().find("releases/1.0.0/release.json"),
-            std::string::npos);
+  EXPECT_NE(problems[0].get<std::string>().find("releases/1.0.0/release.json"), std::string::npos);
   EXPECT_NE(nlohmann::json::parse(now.out).dump().find("\"ok\":false"), std::string::npos);
-  EXPECT_EQ(nlohmann::json::parse(e.Run({"keys", "show-root", "--repo", repo.string(), "--json"})
-                                      .out)["version"],
+  EXPECT_EQ(nlohmann::json::parse(
+                e.Run({"keys", "show-root", "--repo", repo.string(), "--json"}).out)["version"],
             4);
 
   // A root in the chain edited after signing: hosts stop at the one before it.
