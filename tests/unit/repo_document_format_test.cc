@@ -7,7 +7,11 @@
 #include <nlohmann/json.hpp>
 
 #include "common/fd.h"
+#include "common/hex.h"
+#include "common/hash.h"
 #include "repo/document_format.h"
+#include "repo/root.h"
+#include "repo/trust.h"
 #include "unit/repo_test_util.h"
 
 namespace basalt::repo {
@@ -161,6 +165,37 @@ TEST(DocumentFormat, ANewerMajorIsRefusedAsUnsupportedOnlyWhenSigned) {
   EXPECT_EQ(d->verdict, Verdict::kRefuse);
   EXPECT_EQ(d->code, "unsupported-format");
   EXPECT_EQ(d->refusal_kind, ErrorKind::kUnsupported);
+}
+
+// The documents of the root's formats (root 1.0, channel 1.2, release 1.1) open with the roles of
+// the fixture root and re-serialize byte for byte.
+TEST(DocumentFormat, RootChannelOneTwoAndReleaseOneOneOpenWithTheRootsRoles) {
+  auto root = OpenTrustedRoot(Fixture("root-format-1.0.json"), "root-format-1.0.json");
+  ASSERT_TRUE(root.has_value()) << root.error().message();
+  EXPECT_EQ(root->root.repository, "fixture");
+  EXPECT_EQ(root->root.version, 1u);
+  auto root_body = ParseEnvelope(Fixture("root-format-1.0.json"));
+  ASSERT_TRUE(root_body.has_value());
+  EXPECT_EQ(SerializeRoot(root->root), root_body->payload);
+
+  const Trust trust = Trust::FromRoot(root->root, 1);
+  auto channel_body = OpenVerified(Fixture("channel-format-1.2.json"), kChannelPayloadType,
+                                   trust.channel_keys, trust.channel_threshold);
+  ASSERT_TRUE(channel_body.has_value()) << channel_body.error().message();
+  auto ch = ParseChannel(*channel_body);
+  ASSERT_TRUE(ch.has_value()) << ch.error().message();
+  EXPECT_EQ(ch->repository, "fixture");
+  EXPECT_TRUE(ch->release_sha256.has_value());
+  EXPECT_EQ(SerializeChannel(*ch), *channel_body);
+
+  auto release_body = OpenVerified(Fixture("release-format-1.1.json"), kReleasePayloadType,
+                                   trust.release_keys, trust.release_threshold);
+  ASSERT_TRUE(release_body.has_value()) << release_body.error().message();
+  auto rel = ParseRelease(*release_body);
+  ASSERT_TRUE(rel.has_value()) << rel.error().message();
+  EXPECT_EQ(rel->repository, "fixture");
+  EXPECT_EQ(SerializeRelease(*rel), *release_body);
+  EXPECT_EQ(ToHex(Sha256(*release_body)), *ch->release_sha256);
 }
 
 }  // namespace
