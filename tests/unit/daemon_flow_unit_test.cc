@@ -570,7 +570,7 @@ TEST(HostTrustTest, FollowsARotationKeepsItAndVerifiesWithTheNewRoles) {
 }
 
 // A rotation step signed only by the new root key is refused; the host stays at version 1 and
-// says why. A kept root of another repository is refused at start.
+// says why. A kept root of another repository, or a damaged one, is ignored at start.
 TEST(HostTrustTest, RefusesAForgedRotationAndAForeignKeptRoot) {
   RootRepo r;
   repo::testing::WriteAll(r.state_ / "shipped-root.json", r.shipped_);
@@ -598,10 +598,19 @@ TEST(HostTrustTest, RefusesAForgedRotationAndAForeignKeptRoot) {
                                 std::vector<PrivateKey>{thief});
   ASSERT_TRUE(env.has_value());
   repo::testing::WriteAll(r.state_ / "root.json", *env);
+  // ... is ignored with a warning (the image moved the host to another repository, or the file
+  // is damaged): the host starts again from the shipped root instead of never starting.
   auto foreign = HostTrust::Load(o);
-  ASSERT_FALSE(foreign.has_value());
-  EXPECT_NE(foreign.error().message().find("root of repository \"staging\""), std::string::npos)
-      << foreign.error().message();
+  ASSERT_TRUE(foreign.has_value()) << foreign.error().message();
+  EXPECT_EQ(foreign->root()->root.version, 1u);
+  EXPECT_NE(foreign->load_warning().find("root of repository \"staging\""), std::string::npos)
+      << foreign->load_warning();
+  repo::testing::WriteAll(r.state_ / "root.json", "{\"payloadType\": 1}");
+  auto damaged = HostTrust::Load(o);
+  ASSERT_TRUE(damaged.has_value()) << damaged.error().message();
+  EXPECT_EQ(damaged->root()->root.version, 1u);
+  EXPECT_NE(damaged->load_warning().find("ignoring the kept root"), std::string::npos)
+      << damaged->load_warning();
 }
 
 // With a root, a document of another repository signed by the right keys is refused, and

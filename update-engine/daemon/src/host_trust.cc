@@ -31,16 +31,20 @@ Result<HostTrust> HostTrust::Load(const HostTrustOptions& o) {
   if (!o.state_dir.empty()) t.state_file_ = o.state_dir + "/root.json";
   repo::SignedRoot chosen = std::move(shipped);
   if (Exists(t.state_file_)) {
-    BASALT_ASSIGN_OR_RETURN(std::string kept_text, ReadFileToString(t.state_file_));
-    BASALT_ASSIGN_OR_RETURN(repo::SignedRoot kept, repo::OpenTrustedRoot(kept_text, t.state_file_));
-    if (kept.root.repository != chosen.root.repository) {
-      return Failf(ErrorKind::kIntegrity,
-                   "{} is the root of repository \"{}\", but {} (shipped in /usr) is of \"{}\"; "
-                   "remove {} to start again from the shipped root",
-                   t.state_file_, kept.root.repository, o.root_file, chosen.root.repository,
-                   t.state_file_);
+    auto kept_text = ReadFileToString(t.state_file_);
+    auto kept = kept_text ? repo::OpenTrustedRoot(*kept_text, t.state_file_)
+                          : Result<repo::SignedRoot>(std::unexpected(kept_text.error()));
+    if (!kept) {
+      t.load_warning_ = fmt::format("ignoring the kept root, starting again from {}: {}",
+                                    o.root_file, kept.error().message());
+    } else if (kept->root.repository != chosen.root.repository) {
+      t.load_warning_ = fmt::format(
+          "ignoring {}: it is the root of repository \"{}\", but {} (shipped in /usr) is of "
+          "\"{}\"",
+          t.state_file_, kept->root.repository, o.root_file, chosen.root.repository);
+    } else if (kept->root.version > chosen.root.version) {
+      chosen = std::move(*kept);
     }
-    if (kept.root.version > chosen.root.version) chosen = std::move(kept);
   }
   t.Adopt(std::move(chosen));
   return t;

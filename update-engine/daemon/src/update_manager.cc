@@ -28,6 +28,9 @@ Result<ManagerParts> MakeManagerParts(const ManagerOptions& options, Logger& log
                                            .root_file = options.root_file,
                                            .state_dir = options.state_dir,
                                            .min_threshold = options.config.threshold}));
+  if (!trust.load_warning().empty()) {
+    log.Warn(trust.load_warning(), {{"ERROR", trust.load_warning()}});
+  }
   p.trust = std::make_unique<HostTrust>(std::move(trust));
   p.fetcher = http::MakeCurlFetcher(FetchOptionsFor(options.config));
   BASALT_ASSIGN_OR_RETURN(p.source, MakeUpdateSource(options.config, *p.fetcher, *p.trust));

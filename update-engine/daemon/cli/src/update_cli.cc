@@ -244,6 +244,7 @@ int RunApply(const ApplyArgs& a) {
                                         .state_dir = a.state,
                                         .min_threshold = cfg.threshold});
   if (!trust) return ReportError(trust.error());
+  if (!trust->load_warning().empty()) log.Warn(trust->load_warning());
   auto target = update::OpenDiskImageTarget(a.disk);
   if (!target) return ReportError(target.error());
   // The daemon's time rules (METADATA_TIMEOUT, DOWNLOAD_MIN_RATE: defaults, or --config).

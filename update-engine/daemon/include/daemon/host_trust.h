@@ -32,12 +32,17 @@ struct HostTrustOptions {
 class HostTrust {
  public:
   // A root newer than the shipped one in the state directory wins (the host followed a rotation);
-  // an older or equal one is ignored (an OS update shipped a newer root). Either must be signed
-  // by its own root keys and name the same repository as the shipped root.
+  // an older or equal one is ignored (an OS update shipped a newer root). A kept root that does
+  // not open (damaged, not signed by its own root keys) or is of another repository (the OS update
+  // moved the host to another repository) is ignored with a warning (load_warning()): the host
+  // starts again from the shipped root and re-walks the chain, rather than never starting.
+  // Only a bad shipped root is an error: that image cannot verify anything.
   static Result<HostTrust> Load(const HostTrustOptions& options);
   static HostTrust FromKeyring(Keyring keys, size_t threshold);
 
   bool has_root() const { return root_.has_value(); }
+  // Why the kept root was ignored at Load ("" if it was not), for the caller to log.
+  const std::string& load_warning() const { return load_warning_; }
   const std::optional<repo::SignedRoot>& root() const { return root_; }
   repo::Trust trust() const;
 
@@ -58,6 +63,7 @@ class HostTrust {
 
   std::optional<repo::SignedRoot> root_;
   std::string state_file_;
+  std::string load_warning_;
   size_t min_threshold_ = 1;
   Keyring keys_;  // keys-only mode
   Keyring payload_keys_;
