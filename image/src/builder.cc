@@ -13,6 +13,7 @@
 
 #include "boot/fresh_esp.h"
 #include "boot/slot_entry.h"
+#include "common/run_catching.h"
 #include "common/atomic_file.h"
 #include "common/fd.h"
 #include "common/hash.h"
@@ -66,8 +67,13 @@ class BackgroundRemover {
   }
   void Remove(std::string path) {
     threads_.emplace_back([p = std::move(path)] {
-      std::error_code ec;
-      std::filesystem::remove_all(p, ec);
+      // Best effort: a tree left behind is only disk space in the build's work directory.
+      if (!RunCatching("remove a staged tree", [&] {
+            std::error_code ec;
+            std::filesystem::remove_all(p, ec);
+          })) {
+        return;
+      }
     });
   }
 

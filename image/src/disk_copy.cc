@@ -8,6 +8,7 @@
 #include <span>
 #include <vector>
 
+#include "common/run_catching.h"
 #include "common/fd.h"
 #include "common/hex.h"
 
@@ -80,7 +81,7 @@ Status HashRange(int fd, uint64_t start, uint64_t end, Hasher& h, std::string_vi
 
 DiskDigest::DiskDigest(std::string path, uint64_t split, uint64_t size)
     : path_(std::move(path)), split_(split), size_(size) {
-  thread_ = std::thread([this] { result_ = Run(); });
+  thread_ = std::thread([this] { result_ = RunCatching("disk digest", [this] { return Run(); }); });
 }
 
 DiskDigest::~DiskDigest() {

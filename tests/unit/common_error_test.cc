@@ -1,8 +1,11 @@
 #include <gtest/gtest.h>
 
+#include <stdexcept>
+
 #include <cerrno>
 
 #include "common/error.h"
+#include "common/run_catching.h"
 #include "common/hex.h"
 
 namespace basalt {
@@ -45,6 +48,24 @@ TEST(HexTest, RoundTripAndErrors) {
   ASSERT_FALSE(bad);
   EXPECT_NE(bad.error().message().find("position 1"), std::string::npos);
   EXPECT_TRUE(FromHex("")->empty());
+}
+
+// A thread body's exception becomes an Error naming the thread's job; values and errors pass.
+TEST(RunCatching, ExceptionsBecomeErrorsAndResultsPassThrough) {
+  Status thrown = RunCatching("hash thread", [] { throw std::runtime_error("out of cheese"); });
+  ASSERT_FALSE(thrown.has_value());
+  EXPECT_EQ(thrown.error().kind(), ErrorKind::kInternal);
+  EXPECT_EQ(thrown.error().message(), "hash thread: out of cheese");
+  Result<int> value = RunCatching("worker", []() -> Result<int> { return 7; });
+  ASSERT_TRUE(value.has_value());
+  EXPECT_EQ(*value, 7);
+  Result<int> failed =
+      RunCatching("worker", []() -> Result<int> { return Fail(ErrorKind::kIo, "disk gone"); });
+  ASSERT_FALSE(failed.has_value());
+  EXPECT_EQ(failed.error().message(), "disk gone");
+  Status odd = RunCatching("worker", [] { throw 42; });
+  ASSERT_FALSE(odd.has_value());
+  EXPECT_EQ(odd.error().message(), "worker: unknown exception");
 }
 
 }  // namespace

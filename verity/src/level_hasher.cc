@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/run_catching.h"
 #include "common/fd.h"
 
 namespace basalt::verity {
@@ -52,7 +53,11 @@ class LevelRunner {
       std::vector<std::jthread> pool;
       pool.reserve(threads);
       for (unsigned t = 0; t < threads; ++t)
-        pool.emplace_back([this] { Worker(); });
+        pool.emplace_back([this] {
+          if (Status s = RunCatching("verity hash thread", [this] { Worker(); }); !s) {
+            RecordError(std::move(s).error());
+          }
+        });
     }
     if (error_) return std::unexpected(*error_);
     return {};

@@ -7,6 +7,8 @@
 #include <cstring>
 #include <thread>
 
+#include "common/run_catching.h"
+
 namespace basalt::payload {
 namespace {
 
@@ -92,10 +94,15 @@ Result<std::vector<uint8_t>> Lz4LegacyCompress(std::span<const uint8_t> data, in
   if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
   threads = static_cast<unsigned>(std::min<size_t>(threads, blocks));
   auto work = [&](size_t first) {
-    for (size_t b = first; b < blocks; b += threads) {
-      const size_t at = b * kLz4LegacyBlockBytes;
-      parts[b] = CompressBlock(
-          data.subspan(at, std::min<size_t>(kLz4LegacyBlockBytes, data.size() - at)), level);
+    // A block whose compression threw stays empty and is reported below.
+    if (!RunCatching("lz4 worker", [&] {
+          for (size_t b = first; b < blocks; b += threads) {
+            const size_t at = b * kLz4LegacyBlockBytes;
+            parts[b] = CompressBlock(
+                data.subspan(at, std::min<size_t>(kLz4LegacyBlockBytes, data.size() - at)), level);
+          }
+        })) {
+      return;
     }
   };
   {

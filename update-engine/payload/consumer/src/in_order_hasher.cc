@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "common/fd.h"
+#include "common/run_catching.h"
 
 namespace basalt::payload {
 
@@ -15,7 +16,16 @@ InOrderHasher::InOrderHasher(uint64_t data_end, const proto::VerityParams& v)
     block_hasher_.emplace(*alg);
     digests_.resize(verity_blocks_ * salted_->digest_size());
   }
-  worker_ = std::thread([this] { Work(); });
+  worker_ = std::thread([this] {
+    Status s = RunCatching("hash thread", [this] { Work(); });
+    if (!s) {
+      // The writer must not wait for room that will never come; Finish reports the failure.
+      std::lock_guard lock(mu_);
+      failed_ = std::move(s).error();
+      queue_.clear();
+      room_.notify_all();
+    }
+  });
 }
 
 void InOrderHasher::Wrote(uint64_t offset, std::span<const uint8_t> data) {
@@ -30,7 +40,8 @@ void InOrderHasher::Wrote(uint64_t offset, std::span<const uint8_t> data) {
   for (size_t pos = 0; pos < data.size(); pos += kPiece) {
     auto piece = data.subspan(pos, std::min(kPiece, data.size() - pos));
     std::unique_lock lock(mu_);
-    room_.wait(lock, [&] { return queue_.size() < kMaxQueuedPieces; });
+    room_.wait(lock, [&] { return queue_.size() < kMaxQueuedPieces || failed_; });
+    if (failed_) return;
     std::vector<uint8_t> buf;
     if (!spare_.empty()) {
       buf = std::move(spare_.back());
@@ -48,6 +59,7 @@ void InOrderHasher::Wrote(uint64_t offset, std::span<const uint8_t> data) {
 
 Result<Sha256Digest> InOrderHasher::Finish(int fd, uint64_t size, const std::string& name) {
   Stop();
+  if (failed_) return std::unexpected(*failed_);
   std::vector<uint8_t> buf(std::min<uint64_t>(size - std::min(size, next_), 1ull << 20));
   for (uint64_t off = next_; off < size;) {
     const size_t n = static_cast<size_t>(std::min<uint64_t>(buf.size(), size - off));

@@ -87,7 +87,8 @@ class InOrderHasher {
   std::optional<Hasher> salted_, block_hasher_;
   std::vector<uint8_t> digests_;
   uint64_t worker_offset_ = 0;
-  std::thread worker_;  // started last, in the constructor body
+  std::optional<Error> failed_;  // what the hashing thread threw (under mu_)
+  std::thread worker_;            // started last, in the constructor body
 };
 
 }  // namespace basalt::payload

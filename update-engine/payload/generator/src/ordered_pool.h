@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/run_catching.h"
 #include "common/error.h"
 
 namespace basalt::payload {
@@ -35,7 +36,7 @@ Status RunOrdered(size_t count, unsigned threads, size_t window,
         if (stop || next_task >= count) return;
         i = next_task++;
       }
-      Result<T> r = run(i);
+      Result<T> r = RunCatching("payload worker", [&] { return run(i); });
       {
         std::lock_guard lock(mu);
         done[i].emplace(std::move(r));
