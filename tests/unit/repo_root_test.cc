@@ -363,6 +363,14 @@ class RootChainTest : public ::testing::Test {
   std::string Step(const Root& next) {
     return SignRoot(next, Concat(keys_.at(next.version - 2).root, keys_.at(next.version - 1).root));
   }
+  // Serves rotations up to roots/<last>.json, each with fresh keys of every role, or, for long
+  // chains, the first root's keys throughout (which then sign as the old and the new root keys).
+  void ServeChain(uint64_t last, bool fresh_keys = true) {
+    for (uint64_t v = keys_.size() + 1; v <= last; ++v) {
+      keys_.push_back(fresh_keys ? RootKeys{} : keys_[0]);
+      fetcher_.roots[v] = fresh_keys ? Step(RootV(v)) : SignRoot(RootV(v), keys_[0].root);
+    }
+  }
   std::optional<RootRefusal> Check(std::string_view envelope) {
     SignedRoot next;
     auto refusal = CheckRootSuccessor(trusted_.root, envelope, &next);
@@ -405,10 +413,7 @@ TEST_F(RootChainTest, NoNewerRootKeepsTheTrustedOne) {
 }
 
 TEST_F(RootChainTest, RotationAcrossThreeVersionsReplacesEveryKey) {
-  for (uint64_t v = 2; v <= 4; ++v) {
-    NextKeys();
-    fetcher_.roots[v] = Step(RootV(v));
-  }
+  ServeChain(4);
   auto u = Update();
   ASSERT_TRUE(u.has_value()) << u.error().message();
   EXPECT_FALSE(u->refusal.has_value()) << u->refusal->reason;
@@ -609,11 +614,7 @@ TEST_F(RootChainTest, NewerMajorFormatSignedByTheRootKeysIsUnsupported) {
 }
 
 TEST_F(RootChainTest, ChainOfExactlyTheLimitIsFollowed) {
-  // One root key throughout, so every step is signed by the old and the new root's keys.
-  for (uint64_t v = 2; v <= kMaxRootSteps + 1; ++v) {
-    keys_.push_back(keys_[0]);
-    fetcher_.roots[v] = SignRoot(RootV(v), keys_[0].root);
-  }
+  ServeChain(kMaxRootSteps + 1, /*fresh_keys=*/false);
   auto u = Update();
   ASSERT_TRUE(u.has_value()) << u.error().message();
   EXPECT_FALSE(u->refusal.has_value()) << u->refusal->reason;
@@ -622,10 +623,7 @@ TEST_F(RootChainTest, ChainOfExactlyTheLimitIsFollowed) {
 }
 
 TEST_F(RootChainTest, ChainLongerThanTheLimitIsRefused) {
-  for (uint64_t v = 2; v <= kMaxRootSteps + 2; ++v) {
-    keys_.push_back(keys_[0]);
-    fetcher_.roots[v] = SignRoot(RootV(v), keys_[0].root);
-  }
+  ServeChain(kMaxRootSteps + 2, /*fresh_keys=*/false);
   auto u = Update();
   ASSERT_TRUE(u.has_value()) << u.error().message();
   ExpectRefusal(u->refusal, "root-chain-too-long",
@@ -637,10 +635,7 @@ TEST_F(RootChainTest, ChainLongerThanTheLimitIsRefused) {
 }
 
 TEST_F(RootChainTest, KeepFailingStopsTheWalk) {
-  for (uint64_t v = 2; v <= 4; ++v) {
-    NextKeys();
-    fetcher_.roots[v] = Step(RootV(v));
-  }
+  ServeChain(4);
   keep_fails_at_ = 3;
   auto u = Update();
   ASSERT_FALSE(u.has_value());
