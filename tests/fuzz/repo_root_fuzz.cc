@@ -135,26 +135,21 @@ void CheckSignedBody(std::string_view body, const Result<Root>& parsed) {
   } else if (!self_signed) {
     want = "bad-root-signature";
   }
-  SignedRoot next;
-  auto refusal = CheckRootSuccessor(f.trusted.root, *env, &next);
-  if (refusal.has_value() != !want.empty()) __builtin_trap();
-  if (refusal && refusal->code != want) __builtin_trap();
-  if (!refusal && (!SameRoot(next.root, *parsed) || next.envelope != *env)) __builtin_trap();
-
-  // The walk: one step at most, then expiry of the newest root.
+  // The walk (CheckRootSuccessor on roots/2.json, then the next fetch or the refusal), and
+  // the newest root's expiry.
   OneRootFetcher fetcher(*env);
   int kept = 0;
   auto update = UpdateRoot(f.trusted, fetcher, f.now, [&](const SignedRoot& r) -> Status {
-    if (r.root.version != 2 || r.envelope != *env) __builtin_trap();
+    if (r.root.version != 2 || r.envelope != *env || !SameRoot(r.root, *parsed)) __builtin_trap();
     ++kept;
     return {};
   });
   if (!update) __builtin_trap();  // the fetcher never fails
-  if (refusal) {
-    if (!update->refusal || update->refusal->code != refusal->code) __builtin_trap();
+  if (!want.empty()) {
+    if (!update->refusal || update->refusal->code != want) __builtin_trap();
     if (kept != 0 || !update->accepted.empty() || update->root.root.version != 1) __builtin_trap();
   } else {
-    if (kept != 1 || update->accepted.size() != 1 || update->root.root.version != 2) {
+    if (kept != 1 || update->accepted.size() != 1 || update->root.envelope != *env) {
       __builtin_trap();
     }
     const bool expired = f.now >= parsed->expires;
@@ -165,6 +160,7 @@ void CheckSignedBody(std::string_view body, const Result<Root>& parsed) {
   // A newer major format signed by the trusted key is unsupported, whatever the body.
   auto v2 = SignEnvelope("application/vnd.basalt.root.v2+json", body, f.keys);
   if (!v2) __builtin_trap();
+  SignedRoot next;
   auto v2_refusal = CheckRootSuccessor(f.trusted.root, *v2, &next);
   if (!v2_refusal || v2_refusal->code != "unsupported-format") __builtin_trap();
 }
