@@ -7,3 +7,7 @@ basalt_add_gtest(repo_test
     ${CMAKE_CURRENT_LIST_DIR}/repo_repository_test.cc
   LIBS basalt_repo basalt_payload_format
   PRIVATE_OF basalt_repo)
+
+basalt_add_gtest(repo_root_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/repo_root_test.cc
+  LIBS basalt_repo)

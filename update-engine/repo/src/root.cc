@@ -231,6 +231,10 @@ Result<RootUpdate> UpdateRoot(const SignedRoot& trusted, RootFetcher& fetcher, T
   out.root = trusted;
   for (uint64_t step = 0;; ++step) {
     const uint64_t want = out.root.root.version + 1;
+    BASALT_ASSIGN_OR_RETURN(std::optional<std::string> text, fetcher.FetchRoot(want));
+    if (!text) break;
+    // Only a rotation beyond the limit that exists makes the chain too long: a chain of exactly
+    // kMaxRootSteps is followed to its end.
     if (step == kMaxRootSteps) {
       out.refusal =
           RootRefusal{"root-chain-too-long",
@@ -239,8 +243,6 @@ Result<RootUpdate> UpdateRoot(const SignedRoot& trusted, RootFetcher& fetcher, T
                       ErrorKind::kIntegrity};
       return out;
     }
-    BASALT_ASSIGN_OR_RETURN(std::optional<std::string> text, fetcher.FetchRoot(want));
-    if (!text) break;
     SignedRoot next;
     if (auto refusal = CheckRootSuccessor(out.root.root, *text, &next)) {
       out.refusal = std::move(refusal);
