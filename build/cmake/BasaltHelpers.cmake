@@ -73,14 +73,19 @@ function(basalt_add_gtest name)
   endif()
 endfunction()
 
-# basalt_add_fuzzer(NAME SOURCE LIBS ... [PRIVATE_OF libs...])
+# basalt_add_fuzzer(NAME SOURCE LIBS ... [PRIVATE_OF libs...] [RUNS N])
 # With BASALT_FUZZ this is a real libFuzzer binary (g++ coverage through
 # tests/fuzz/coverage_shim.cc; see the comment there). Otherwise the same
 # LLVMFuzzerTestOneInput is linked with a standalone driver that replays the seed corpus in
 # tests/fuzz/corpus/NAME plus deterministic mutations of it, and runs in ctest, so every
-# preset (ASan+UBSan included) exercises the parser on hostile input.
+# preset (ASan+UBSan included) exercises the parser on hostile input. RUNS lowers the libFuzzer
+# run count of a target whose executions are slow (signature checks), so CI stays in budget.
 function(basalt_add_fuzzer name source)
-  cmake_parse_arguments(ARG "" "" "LIBS;PRIVATE_OF" ${ARGN})
+  cmake_parse_arguments(ARG "" "RUNS" "LIBS;PRIVATE_OF" ${ARGN})
+  set(runs ${BASALT_FUZZ_RUNS})
+  if(ARG_RUNS)
+    set(runs ${ARG_RUNS})
+  endif()
   set(target fuzz_${name})
   if(BASALT_FUZZ)
     add_executable(${target} ${source} ${CMAKE_SOURCE_DIR}/tests/fuzz/coverage_shim.cc)
@@ -100,7 +105,7 @@ function(basalt_add_fuzzer name source)
   if(BASALT_FUZZ)
     # A fresh writable corpus per run: libFuzzer adds new inputs to the first directory.
     add_test(NAME ${target} COMMAND ${CMAKE_SOURCE_DIR}/tests/fuzz/run-libfuzzer.sh
-      $<TARGET_FILE:${target}> ${corpus} ${BASALT_FUZZ_RUNS})
+      $<TARGET_FILE:${target}> ${corpus} ${runs})
   else()
     add_test(NAME ${target} COMMAND ${target} --mutations 2000 ${corpus})
   endif()
