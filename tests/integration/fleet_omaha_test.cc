@@ -607,6 +607,22 @@ TEST_F(OmahaFlowTest, DowngradeOfferIsRefusedBeforeTheDownload) {
   EXPECT_EQ(target_->fake_boot().changes(), std::vector<std::string>{});
 }
 
+// The running version offered in another spelling ("2.0" to a host on 2.0.0): up to date, not an
+// error at every check, and nothing downloaded.
+TEST_F(OmahaFlowTest, TheRunningVersionSpelledDifferentlyIsUpToDate) {
+  target_ = std::make_unique<fakes::FakeUpdateTarget>(tmp_ / "disk2", 16 << 20, "2.0.0");
+  Offer(g_payloads->signed_path, "2.0");
+  auto m = StartDaemon("boot-1");
+  ASSERT_NE(m, nullptr);
+  update::UpdateState s = Apply(*m);
+  EXPECT_EQ(s.phase, update::Phase::kIdle);
+  EXPECT_EQ(s.last_error, "");
+  EXPECT_EQ(s.wait_reason, "up to date: the update server offers 2.0, which is the running 2.0.0");
+  EXPECT_TRUE(s.failures.empty());
+  EXPECT_TRUE(PayloadRequests().empty());
+  EXPECT_TRUE(SlotBUntouched());
+}
+
 // The signed 2.0.0 payload offered as "99.0" (to record a version no channel can ever top): the
 // payload's signed version decides, and the offer is refused before anything is written.
 TEST_F(OmahaFlowTest, AMislabelledOfferIsRefusedBeforeAnyWrite) {

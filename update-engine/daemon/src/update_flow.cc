@@ -228,6 +228,18 @@ Status UpdateFlow::Check() {
   if (offer->payloads.empty() || offer->payloads.front().urls.empty()) {
     return ::basalt::Fail(ErrorKind::kInvalidInput, "the update offer names no payload");
   }
+  // An unsigned offer of the running version spelled differently ("2.0" for "2.0.0", build
+  // metadata) is "up to date", not an error at every check.
+  if (!offer->signed_decision && repo::CheckVersion(offer->version, "offered version") &&
+      repo::CompareVersions(offer->version, facts.current_version) == 0 &&
+      !(opt_.forced && opt_.pin && *opt_.pin == offer->version)) {
+    st_.phase = Phase::kIdle;
+    st_.wait_reason =
+        fmt::format("up to date: the update server offers {}, which is the running {}",
+                    offer->version, facts.current_version);
+    log_.Info(st_.wait_reason, Fields(st_, opt_.channel));
+    return Save();
+  }
   BASALT_RETURN_IF_ERROR(CheckOfferedVersion(*offer, facts));
   if (opt_.check_only) {
     st_.phase = Phase::kIdle;
