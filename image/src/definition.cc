@@ -7,6 +7,7 @@
 #include <set>
 
 #include "boot/backends.h"
+#include "common/kernel_cmdline.h"
 #include "common/fd.h"
 
 namespace basalt::image {
@@ -187,7 +188,11 @@ Result<ImageDefinition> ParseDefinition(std::string_view toml_text, std::string_
   if (const toml::table* t = SubTable(root, "kernel")) {
     BASALT_RETURN_IF_ERROR(CheckKeys(*t, {"cmdline"}, "kernel.", source));
     BASALT_ASSIGN_OR_RETURN(auto cmdline, GetString(*t, "cmdline", "kernel.", source));
-    if (cmdline) def.kernel_cmdline = *cmdline;
+    if (cmdline) {
+      BASALT_RETURN_IF_ERROR(
+          CheckImageKernelArgs(*cmdline, fmt::format("{}: kernel.cmdline", source)));
+      def.kernel_cmdline = *cmdline;
+    }
   }
   if (const toml::table* t = SubTable(root, "boot")) {
     BASALT_RETURN_IF_ERROR(CheckKeys(*t, {"backend"}, "boot.", source));

@@ -5,6 +5,7 @@
 #include <cerrno>
 
 #include "common/error.h"
+#include "common/kernel_cmdline.h"
 #include "common/run_catching.h"
 #include "common/hex.h"
 
@@ -66,6 +67,30 @@ TEST(RunCatching, ExceptionsBecomeErrorsAndResultsPassThrough) {
   Status odd = RunCatching("worker", [] { throw 42; });
   ASSERT_FALSE(odd.has_value());
   EXPECT_EQ(odd.error().message(), "worker: unknown exception");
+}
+
+// What a release may put on its slots' command line: refused with the rule it breaks.
+TEST(ImageKernelArgs, ReservedKeysQuotesAndSpacingAreRefused) {
+  EXPECT_TRUE(CheckImageKernelArgs("", "cmdline").has_value());
+  EXPECT_TRUE(CheckImageKernelArgs("console=ttyS0 apparmor=1 quiet", "cmdline").has_value());
+  for (const char* bad : {"basalt.usrhash=ab", "quiet mount.usr=/dev/sda", "usrhash=00",
+                          "basalt.usr=PARTLABEL=USR-A", "basalt.slot=A", "BOOT_IMAGE=/x",
+                          "initrd=/i"}) {
+    auto s = CheckImageKernelArgs(bad, "kernel.cmdline");
+    ASSERT_FALSE(s.has_value()) << bad;
+    EXPECT_NE(s.error().message().find("is set by each boot entry"), std::string::npos)
+        << s.error().message();
+  }
+  auto quote = CheckImageKernelArgs("init=\"/bin/sh\"", "kernel.cmdline");
+  ASSERT_FALSE(quote.has_value());
+  EXPECT_NE(quote.error().message().find("a character a boot entry cannot carry"),
+            std::string::npos);
+  auto tab = CheckImageKernelArgs("quiet\tsplash", "kernel.cmdline");
+  EXPECT_FALSE(tab.has_value());
+  auto spaces = CheckImageKernelArgs("quiet  splash", "kernel.cmdline");
+  ASSERT_FALSE(spaces.has_value());
+  EXPECT_NE(spaces.error().message().find("single spaces"), std::string::npos);
+  EXPECT_FALSE(CheckImageKernelArgs(std::string(1025, 'a'), "kernel.cmdline").has_value());
 }
 
 }  // namespace

@@ -30,6 +30,17 @@ TEST(KernelArgsTest, KeepsTheImageArgumentsAndDropsWhatEachEntrySetsItself) {
   EXPECT_TRUE(c.dropped.empty());
 }
 
+// The new slot's entry gets the release's own arguments, then the host's carried-over ones that
+// the release does not already have; a release that says nothing keeps today's carry-over.
+TEST(KernelArgsTest, TheReleasesOwnArgumentsComeFirstAndAreNotDoubled) {
+  EXPECT_EQ(SlotKernelArgs(std::string("apparmor=1 security=apparmor console=ttyS0"),
+                           "console=ttyS0 quiet console=tty1"),
+            "apparmor=1 security=apparmor console=ttyS0 quiet console=tty1");
+  EXPECT_EQ(SlotKernelArgs(std::nullopt, "console=ttyS0 quiet"), "console=ttyS0 quiet");
+  EXPECT_EQ(SlotKernelArgs(std::string(""), "console=ttyS0"), "console=ttyS0");
+  EXPECT_EQ(SlotKernelArgs(std::string("audit=1"), ""), "audit=1");
+}
+
 // Issue 18 (5): everything off the allowlist is dropped and named: a one-off console edit
 // (init=, basalt.emergency=, basalt.verity=) must not become permanent with the next update, and
 // an alias of basalt-init's own keys (mount.usr=, usrhash=) would override the new entry's /usr.

@@ -254,5 +254,25 @@ TEST(Time, ParsesAndFormatsRfc3339Utc) {
   EXPECT_EQ(FormatDuration(std::chrono::seconds(90061)), "1d1h1m1s");
 }
 
+// Release minor 2: the image's kernel arguments round-trip, make the document minor 2, and a
+// release that would put a key of basalt-init's own on the command line is refused.
+TEST(ReleaseFormat, KernelCmdlineRoundTripsAndReservedKeysAreRefused) {
+  Release r = MakeRelease("2.0.0", 'b');
+  r.kernel.cmdline = "apparmor=1 security=apparmor";
+  const std::string body = SerializeRelease(r);
+  EXPECT_NE(body.find("\"format_minor\": 2"), std::string::npos) << body;
+  auto back = ParseRelease(body);
+  ASSERT_TRUE(back.has_value()) << back.error().message();
+  EXPECT_EQ(*back, r);
+  r.kernel.cmdline = "quiet usrhash=00";
+  auto bad = ParseRelease(SerializeRelease(r));
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_NE(bad.error().message().find("release.kernel.cmdline: \"usrhash=00\" is set by each"),
+            std::string::npos)
+      << bad.error().message();
+  r.kernel.cmdline.reset();
+  EXPECT_EQ(SerializeRelease(r).find("format_minor"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace basalt::repo

@@ -1,6 +1,7 @@
 #include "kernel_args.h"
 
 #include <algorithm>
+#include <vector>
 
 namespace basalt::update {
 namespace {
@@ -42,6 +43,27 @@ CarriedArgs CarriedOverKernelArgs(std::string_view proc_cmdline) {
     }
     if (!out.args.empty()) out.args += ' ';
     out.args += word;
+  }
+  return out;
+}
+
+std::string SlotKernelArgs(const std::optional<std::string>& release_args,
+                           std::string_view carried) {
+  if (!release_args || release_args->empty()) return std::string(carried);
+  std::string out = *release_args;
+  std::vector<std::string_view> have;
+  for (size_t pos = 0; pos < release_args->size();) {
+    size_t end = std::min(release_args->find(' ', pos), release_args->size());
+    have.push_back(std::string_view(*release_args).substr(pos, end - pos));
+    pos = end + 1;
+  }
+  for (size_t pos = carried.find_first_not_of(' '); pos != std::string_view::npos;) {
+    size_t end = std::min(carried.find(' ', pos), carried.size());
+    std::string_view word = carried.substr(pos, end - pos);
+    pos = carried.find_first_not_of(' ', end);
+    if (std::ranges::find(have, word) != have.end()) continue;
+    out += ' ';
+    out += word;
   }
   return out;
 }

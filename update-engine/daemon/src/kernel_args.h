@@ -6,6 +6,7 @@
 // usrhash=) that would override the new entry's /usr. So only an allowlist is carried over.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -23,5 +24,10 @@ struct CarriedArgs {
 // `dropped`, except what each entry or the bootloader sets itself (basalt.usr=, basalt.usrhash=,
 // BOOT_IMAGE=, initrd=, basalt.slot=), which is dropped silently.
 CarriedArgs CarriedOverKernelArgs(std::string_view proc_cmdline);
+
+// The new slot's extra command line: the release's own arguments (when it says them), then each
+// carried-over word that is not already among them, so a host-specific console survives and the
+// release's arguments are not doubled.
+std::string SlotKernelArgs(const std::optional<std::string>& release_args, std::string_view carried);
 
 }  // namespace basalt::update

@@ -53,6 +53,7 @@ Result<UpdateOffer> RepositoryUpdateSource::Check(const HostFacts& host) {
   offer.version = d.version;
   offer.usr_root_hash = d.release->usr.root_hash;
   offer.kernel_version = d.release->kernel.version;
+  offer.kernel_cmdline = d.release->kernel.cmdline;
   // The chosen payload first (a delta when one matches this host), then the full payload as the
   // fallback for a delta whose source turns out not to match.
   BASALT_ASSIGN_OR_RETURN(OfferedPayload chosen, Offered(repo, *d.payload));

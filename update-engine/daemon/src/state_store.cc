@@ -77,6 +77,8 @@ std::string SerializeState(const UpdateState& s) {
       {"target_slot", s.target_slot},
       {"usr_root_hash", s.usr_root_hash},
       {"kernel_version", s.kernel_version},
+      {"kernel_cmdline",
+       s.kernel_cmdline ? nlohmann::json(*s.kernel_cmdline) : nlohmann::json(nullptr)},
       {"payload", s.payload ? PayloadJson(*s.payload) : nlohmann::json(nullptr)},
       {"full_payload", s.full_payload ? PayloadJson(*s.full_payload) : nlohmann::json(nullptr)},
       {"fell_back_to_full", s.fell_back_to_full},
@@ -123,6 +125,10 @@ Result<UpdateState> ParseState(std::string_view text) {
     }
     s.usr_root_hash = j.at("usr_root_hash").get<std::string>();
     s.kernel_version = j.at("kernel_version").get<std::string>();
+    // Absent in state files written before releases carried their command line.
+    if (j.contains("kernel_cmdline") && !j.at("kernel_cmdline").is_null()) {
+      s.kernel_cmdline = j.at("kernel_cmdline").get<std::string>();
+    }
     if (!j.at("payload").is_null()) s.payload = PayloadFromJson(j.at("payload"));
     if (!j.at("full_payload").is_null()) s.full_payload = PayloadFromJson(j.at("full_payload"));
     s.fell_back_to_full = j.at("fell_back_to_full").get<bool>();

@@ -16,6 +16,7 @@
 #include "payload/reader.h"
 #include "payload/source.h"
 #include "repo/names.h"
+#include "kernel_args.h"
 
 namespace basalt::update {
 namespace {
@@ -256,6 +257,7 @@ Status UpdateFlow::Check() {
   st_.target_slot = std::string(boot::SlotName(boot::OtherSlot(active)));
   st_.usr_root_hash = offer->usr_root_hash;
   st_.kernel_version = offer->kernel_version;
+  st_.kernel_cmdline = offer->kernel_cmdline;
   st_.payload = Plan(offer->payloads.front());
   st_.full_payload.reset();
   for (const auto& p : offer->payloads) {
@@ -468,7 +470,7 @@ Status UpdateFlow::Finalize() {
   entry.version = st_.version;
   entry.usr_partuuid = part.partuuid;
   entry.usrhash = st_.usr_root_hash;
-  entry.extra_cmdline = opt_.extra_cmdline;
+  entry.extra_cmdline = SlotKernelArgs(st_.kernel_cmdline, opt_.extra_cmdline);
   BASALT_RETURN_IF_ERROR(target_.boot().InstallSlot(target_slot, entry, kernel, initrd));
   // The commit point: from here on the bootloader tries the new slot, the old one stays the
   // fallback.

@@ -1,5 +1,6 @@
 #include "repo/image_info.h"
 
+#include "common/kernel_cmdline.h"
 #include "common/fd.h"
 #include "json_fields.h"
 #include "repo/names.h"
@@ -37,6 +38,10 @@ Result<ImageInfo> LoadImageInfo(const std::string& image_dir) {
     BASALT_ASSIGN_OR_RETURN(info.kernel_version, k.String("version"));
     BASALT_ASSIGN_OR_RETURN(info.kernel_sha256, k.String("sha256"));
     BASALT_RETURN_IF_ERROR(CheckHex(info.kernel_sha256, 32, k.Name("sha256")));
+    BASALT_ASSIGN_OR_RETURN(info.kernel_cmdline, k.OptionalString("cmdline"));
+    if (info.kernel_cmdline) {
+      BASALT_RETURN_IF_ERROR(CheckImageKernelArgs(*info.kernel_cmdline, k.Name("cmdline")));
+    }
     BASALT_ASSIGN_OR_RETURN(const nlohmann::json* sbom, r.Object("sbom"));
     BASALT_ASSIGN_OR_RETURN(FieldReader s, FieldReader::Open(*sbom, "image.sbom"));
     BASALT_ASSIGN_OR_RETURN(info.sbom_path, s.String("path"));

@@ -198,6 +198,7 @@ class Publisher {
     rel.usr.hash_offset = image_.usr_hash_offset;
     rel.kernel.version = image_.kernel_version;
     rel.kernel.sha256 = image_.kernel_sha256;
+    rel.kernel.cmdline = image_.kernel_cmdline;
     rel.sbom_sha256 = image_.sbom_sha256;
     rel.input_digest = image_.input_digest;
     return rel;

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/kernel_cmdline.h"
 #include "common/printable.h"
 #include "json_fields.h"
 #include "repo/names.h"
@@ -111,6 +112,10 @@ Result<Release> ParseRelease(std::string_view body) {
     }
     BASALT_ASSIGN_OR_RETURN(rel.kernel.sha256, k.String("sha256"));
     BASALT_RETURN_IF_ERROR(CheckHex(rel.kernel.sha256, 32, k.Name("sha256")));
+    BASALT_ASSIGN_OR_RETURN(rel.kernel.cmdline, k.OptionalString("cmdline"));
+    if (rel.kernel.cmdline) {
+      BASALT_RETURN_IF_ERROR(CheckImageKernelArgs(*rel.kernel.cmdline, k.Name("cmdline")));
+    }
     BASALT_RETURN_IF_ERROR(k.Finish());
   }
   BASALT_ASSIGN_OR_RETURN(const nlohmann::json* payloads, r.Array("payloads"));
@@ -162,7 +167,11 @@ std::string SerializeRelease(const Release& rel) {
   }
   nlohmann::ordered_json doc;
   // The lowest minor that holds the fields written (docs/repository.md, "Document versions").
-  if (rel.repository) doc[kFormatMinorField] = 1;
+  if (rel.kernel.cmdline) {
+    doc[kFormatMinorField] = 2;
+  } else if (rel.repository) {
+    doc[kFormatMinorField] = 1;
+  }
   doc["version"] = rel.version;
   if (rel.repository) doc["repository"] = *rel.repository;
   doc["created"] = FormatTime(rel.created);
@@ -173,7 +182,9 @@ std::string SerializeRelease(const Release& rel) {
                 {"hash_block_size", rel.usr.hash_block_size},
                 {"data_size", rel.usr.data_size},
                 {"hash_offset", rel.usr.hash_offset}};
-  doc["kernel"] = {{"version", rel.kernel.version}, {"sha256", rel.kernel.sha256}};
+  nlohmann::ordered_json kernel = {{"version", rel.kernel.version}, {"sha256", rel.kernel.sha256}};
+  if (rel.kernel.cmdline) kernel["cmdline"] = *rel.kernel.cmdline;
+  doc["kernel"] = std::move(kernel);
   doc["payloads"] = std::move(payloads);
   doc["sbom_sha256"] = rel.sbom_sha256;
   doc["input_digest"] = rel.input_digest;

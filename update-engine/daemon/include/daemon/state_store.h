@@ -52,6 +52,8 @@ struct UpdateState {
   std::string target_slot;     // "A" or "B"
   std::string usr_root_hash;   // the signed root hash of the new /usr
   std::string kernel_version;  // kernel inside the new /usr
+  // The release's own kernel arguments (UpdateOffer::kernel_cmdline); nullopt if not said.
+  std::optional<std::string> kernel_cmdline;
   std::optional<PlannedPayload> payload;
   std::optional<PlannedPayload> full_payload;  // fallback when a delta's source does not match
   bool fell_back_to_full = false;              // reported in status

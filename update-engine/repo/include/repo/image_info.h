@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "common/error.h"
@@ -23,6 +24,7 @@ struct ImageInfo {
   uint64_t usr_size = 0;  // bytes of usr.img: data, then the hash area
   std::string kernel_version;
   std::string kernel_sha256;
+  std::optional<std::string> kernel_cmdline;  // absent in images built before it was recorded
   std::string sbom_path;  // relative to dir
   std::string sbom_sha256;
   std::string input_digest;

@@ -42,6 +42,10 @@ struct UsrInfo {
 struct KernelInfo {
   std::string version;
   std::string sha256;
+  // Minor 2: the image's own kernel arguments (common/kernel_cmdline.h), which hosts put in the
+  // new slot's boot entry. Absent: the release does not say (hosts keep only what they carry
+  // over from their running command line).
+  std::optional<std::string> cmdline;
   bool operator==(const KernelInfo&) const = default;
 };
 

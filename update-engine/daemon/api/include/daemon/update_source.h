@@ -50,6 +50,9 @@ struct UpdateOffer {
   // The kernel version inside the new /usr (its kernel and initramfs are read from
   // /usr/lib/modules/<kernel_version>/ at finalize); empty if the source does not say.
   std::string kernel_version;
+  // The release's own kernel arguments for its boot entries (signed in release.json); nullopt if
+  // the source does not say (Omaha, older releases).
+  std::optional<std::string> kernel_cmdline;
   // The channel metadata version this answer came from, for the flow to persist; nullopt if none.
   std::optional<uint64_t> metadata_version;
   std::string metadata_sha256;  // hex SHA-256 of that channel document
