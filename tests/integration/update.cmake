@@ -8,7 +8,7 @@ basalt_add_gtest(update_flow_test
     ${CMAKE_CURRENT_LIST_DIR}/image_test_util.cc
     ${CMAKE_CURRENT_LIST_DIR}/fleet_etcd_fixture.cc
     ${CMAKE_CURRENT_LIST_DIR}/fleet_http_server.cc
-  LIBS basalt_common basalt_erofs basalt_fleet basalt_http nlohmann_json::nlohmann_json
+  LIBS basalt_common basalt_erofs basalt_fleet basalt_http basalt_repo nlohmann_json::nlohmann_json
   LABELS integration
   ONE_PROCESS
   TIMEOUT 1800)

@@ -31,6 +31,9 @@
 #include "common/fd.h"
 #include "common/hash.h"
 #include "common/hex.h"
+#include "common/signing.h"
+#include "common/time_util.h"
+#include "drip_server.h"
 #include "erofs/erofs_image.h"
 #include "fleet/etcd_client.h"
 #include "fleet/reboot_lock.h"
@@ -39,6 +42,8 @@
 #include "integration/fleet_http_server.h"
 #include "integration/image_test_util.h"
 #include "integration/nginx_server.h"
+#include "repo/channel.h"
+#include "repo/dsse.h"
 
 namespace basalt::update {
 namespace {
@@ -621,8 +626,10 @@ struct DaemonProcess {
   }
 };
 
+// `root_file`: the shipped first root (--root-file); empty: keys-only trust from `trust`.
 pid_t StartDaemon(const PrivateBus& bus, const fs::path& conf_root, const fs::path& log,
-                  const std::string& trust, const std::string& state, const std::string& disk) {
+                  const std::string& trust, const std::string& state, const std::string& disk,
+                  const std::string& root_file = "") {
   std::string updated = fs::path(BasaltBin()).parent_path() / "basalt-updated";
   pid_t daemon = ::fork();
   if (daemon == 0) {
@@ -631,9 +638,13 @@ pid_t StartDaemon(const PrivateBus& bus, const fs::path& conf_root, const fs::pa
     int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     ::dup2(fd, 1);
     ::dup2(fd, 2);
+    // Without a root file, one that does not exist: the host's own /usr/share/basalt/root.json
+    // must not decide the test's trust mode.
+    const std::string root =
+        root_file.empty() ? (fs::path(state) / "no-shipped-root.json").string() : root_file;
     ::execl(updated.c_str(), updated.c_str(), "--root", conf_root.c_str(), "--keys", trust.c_str(),
-            "--state-dir", state.c_str(), "--disk", disk.c_str(), "--no-periodic",
-            static_cast<char*>(nullptr));
+            "--root-file", root.c_str(), "--state-dir", state.c_str(), "--disk", disk.c_str(),
+            "--no-periodic", static_cast<char*>(nullptr));
     ::_exit(127);
   }
   return daemon;
@@ -1365,6 +1376,635 @@ TEST_F(OmahaFlowTest, PayloadSignedByAnUntrustedKeyIsRefused) {
   EXPECT_EQ(s["failures"], (nlohmann::json{{"integrity", 1}}));
   EXPECT_EQ(s["downloaded_full_bytes"], fs::file_size(payload));
   fs::remove_all(dir);
+}
+
+// --- Daemon attack matrix and key rotation (issue 18) ------------------------------------------
+//
+// basalt-updated on a private D-Bus, driven with `basalt update check/apply` as an operator
+// would, against hostile repositories served by nginx (or a drip server, or the Omaha fake).
+// Every refused attack must leave slot A byte-identical, slot B untouched and not booting next,
+// a precise LastError, and the daemon running.
+
+struct KeyFiles {
+  std::string id, priv, pub;
+};
+
+KeyFiles NewKey(const fs::path& dir) {
+  auto k = Basalt("keys generate --output " + Quote(dir.string()) + " --json");
+  EXPECT_EQ(k.rc, 0) << k.out;
+  std::string id = LastJson(k.out)["key_id"];
+  return {id, (dir / (id + ".pem")).string(), (dir / (id + ".pub.pem")).string()};
+}
+
+KeyFiles FixtureKey() {
+  std::string id = fs::path(env->key).stem().string();
+  return {id, env->key, (env->keys() / (id + ".pub.pem")).string()};
+}
+
+// Replaces `p` (never writes through it: repository copies share payloads with the fixture).
+void Replace(const fs::path& p, const std::string& data) {
+  std::error_code ec;
+  fs::remove(p, ec);
+  Write(p, data);
+}
+
+// A copy of the fixture's repository at `to`: documents copied, payloads linked.
+void CopyRepo(const fs::path& to) {
+  for (const auto& e : fs::recursive_directory_iterator(env->www())) {
+    fs::path rel = fs::relative(e.path(), env->www());
+    if (e.is_directory()) {
+      fs::create_directories(to / rel);
+    } else if (e.path().extension() == ".payload") {
+      fs::create_symlink(e.path(), to / rel);
+    } else {
+      fs::copy_file(e.path(), to / rel);
+    }
+  }
+}
+
+// The channel document in envelope `from`, changed by `edit`, signed by `signers` into `to`.
+void ResignChannel(const fs::path& from, const fs::path& to,
+                   const std::function<void(repo::Channel&)>& edit,
+                   const std::vector<std::string>& signers) {
+  auto envelope = repo::ParseEnvelope(Read(from));
+  ASSERT_TRUE(envelope.has_value()) << envelope.error().message();
+  auto ch = repo::ParseChannel(envelope->payload);
+  ASSERT_TRUE(ch.has_value()) << ch.error().message();
+  edit(*ch);
+  std::vector<PrivateKey> keys;
+  for (const auto& s : signers) {
+    auto k = PrivateKey::Load(s);
+    ASSERT_TRUE(k.has_value()) << k.error().message();
+    keys.push_back(std::move(*k));
+  }
+  auto signed_doc =
+      repo::SignEnvelope(repo::kChannelPayloadType, repo::SerializeChannel(*ch), keys);
+  ASSERT_TRUE(signed_doc.has_value()) << signed_doc.error().message();
+  Replace(to, *signed_doc);
+}
+
+// A repository with a root document (`init_args`: init-root's --repository, role keys,
+// thresholds, --sign-with) and 2.0.0 published from the fixture's image with `payload` (a full
+// payload signed by `release_key`; empty: the fixture's, signed by the fixture key), channel
+// stable -> 2.0.0 signed by `channel_key`. `rotate` (e.g. `keys rotate` calls) runs after
+// init-root, before anything is published.
+void MakeRootRepo(const fs::path& repo, const std::string& init_args,
+                  const std::string& release_key, const std::string& channel_key,
+                  std::string payload = "", const std::function<void()>& rotate = {}) {
+  if (payload.empty()) payload = (env->www() / "releases/2.0.0/full.payload").string();
+  auto init = Basalt("keys init-root --repo " + Quote(repo.string()) + " " + init_args);
+  ASSERT_EQ(init.rc, 0) << init.out;
+  if (rotate) rotate();
+  auto pub = Basalt(fmt::format("release publish --repo {} --image-dir {} --payload {} --key {}",
+                                Quote(repo.string()), Quote(env->v2.dir.string()), Quote(payload),
+                                Quote(release_key)));
+  ASSERT_EQ(pub.rc, 0) << pub.out;
+  auto ch = Basalt(fmt::format("channel set --repo {} --channel stable --release 2.0.0 --key {}",
+                               Quote(repo.string()), Quote(channel_key)));
+  ASSERT_EQ(ch.rc, 0) << ch.out;
+}
+
+// init-root arguments: repository `name`, `k` holds every role and signs.
+std::string SoleKeyRoot(const KeyFiles& k, const std::string& name = "prod") {
+  return fmt::format(
+      "--repository {0} --root-key {1} --release-key {1} --channel-key {1} --sign-with {1}", name,
+      Quote(k.priv));
+}
+
+// The stable channel of `repo`, changed by `edit` and signed again by the fixture key.
+void ResignStable(const fs::path& repo, const std::function<void(repo::Channel&)>& edit) {
+  ResignChannel(repo / "channels/stable.json", repo / "channels/stable.json", edit, {env->key});
+}
+
+uint64_t RootVersionOf(const fs::path& envelope_file) {
+  auto envelope = repo::ParseEnvelope(Read(envelope_file));
+  if (!envelope) return 0;
+  try {
+    return nlohmann::json::parse(envelope->payload)["version"].get<uint64_t>();
+  } catch (...) {
+    return 0;
+  }
+}
+
+class DaemonAttackTest : public UpdateFlowTest {
+ public:
+  void SetUp() override {
+    UpdateFlowTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    if (!HaveTool("dbus-daemon") || !HaveTool("busctl")) {
+      GTEST_SKIP() << "dbus-daemon / busctl not installed";
+    }
+    b_sha_ = SlotSha("USR-B");
+    trust_ = env->trust().string();
+    ASSERT_TRUE(StartBus(work_ / "dbus", bus_));
+  }
+
+  void TearDown() override {
+    StopHost();
+    nginx_.reset();
+    if (bus_.pid > 0) {
+      ::kill(bus_.pid, SIGTERM);
+      ::waitpid(bus_.pid, nullptr, 0);
+      bus_.pid = -1;
+    }
+    UpdateFlowTest::TearDown();
+  }
+
+  fs::path work() const { return work_; }
+  const std::string& state() const { return state_; }
+  fs::path repo() const { return work_ / "repo"; }
+  NginxServer& nginx() { return *nginx_; }
+
+  // A copy of the fixture's repository (CopyRepo) at repo().
+  fs::path CopiedRepo() {
+    CopyRepo(repo());
+    return repo();
+  }
+
+  // The first root of `repo`, as a host ships it (later versions are published over it).
+  std::string ShipRoot(const fs::path& repo) {
+    fs::copy_file(repo / "roots/1.json", work_ / "shipped-root.json");
+    return (work_ / "shipped-root.json").string();
+  }
+
+  // basalt-updated with update.conf = SERVER, CHANNEL and `extra` lines; `root_file`: the
+  // shipped root (empty: keys-only, trusting trust_). Returns once it answers on the bus.
+  void StartHost(const std::string& server, const std::string& extra = "",
+                 const std::string& root_file = "", const std::string& channel = "stable") {
+    StopHost();
+    fs::path conf_root = work_ / "root";
+    Replace(conf_root / "etc/basalt/update.conf",
+            fmt::format("SERVER={}\nCHANNEL={}\nREBOOT_STRATEGY=off\n{}", server, channel, extra));
+    daemon_.pid =
+        StartDaemon(bus_, conf_root, work_ / "daemon.log", trust_, state_, disk_, root_file);
+    ASSERT_TRUE(
+        WaitFor([&] { return Cli("update status --json").rc == 0; }, std::chrono::seconds(10)))
+        << DaemonLog();
+  }
+
+  // nginx serving `dir`, and the host on it.
+  void ServeAndStart(const fs::path& dir, const std::string& extra = "",
+                     const std::string& root_file = "", const std::string& channel = "stable") {
+    nginx_ = NginxServer::Start(dir.string(), (work_ / "nginx").string());
+    ASSERT_NE(nginx_, nullptr) << Read(work_ / "nginx/error.log");
+    StartHost(nginx_->url(), extra, root_file, channel);
+  }
+
+  void StopHost() {
+    if (daemon_.pid > 0) {
+      ::kill(daemon_.pid, SIGTERM);
+      ::waitpid(daemon_.pid, nullptr, 0);
+      daemon_.pid = -1;
+    }
+  }
+
+  bool DaemonRunning() { return daemon_.pid > 0 && ::waitpid(daemon_.pid, nullptr, WNOHANG) == 0; }
+  std::string DaemonLog() { return Read(work_ / "daemon.log"); }
+
+  CmdResult Cli(const std::string& args) {
+    auto r = Sh("DBUS_SYSTEM_BUS_ADDRESS=" + Quote(bus_.address) + " " + BasaltBin() + " " + args);
+    return {r.status, r.output};
+  }
+
+  // `update status --json` once no run is in progress.
+  nlohmann::json Idle() {
+    nlohmann::json st;
+    EXPECT_TRUE(WaitFor(
+        [&] {
+          auto r = Cli("update status --json");
+          if (r.rc != 0) return false;
+          st = LastJson(r.out);
+          return !st.is_null() && !st["busy"].get<bool>();
+        },
+        std::chrono::seconds(60)))
+        << st.dump() << DaemonLog();
+    return st;
+  }
+
+  // `update <action>` succeeds and the run ends without an error.
+  nlohmann::json ExpectAccepted(const std::string& action) {
+    auto r = Cli("update " + action + " --json");
+    EXPECT_EQ(r.rc, 0) << r.out << DaemonLog();
+    auto st = Idle();
+    EXPECT_EQ(st["last_error"], "") << st.dump();
+    EXPECT_TRUE(DaemonRunning()) << DaemonLog();
+    return st;
+  }
+
+  // A check (or apply) that must be refused: the four outcomes of every attack.
+  void ExpectRefused(const std::string& action, const std::string& fragment) {
+    auto r = Cli("update " + action + " --json");
+    EXPECT_NE(r.rc, 0) << r.out;
+    auto st = Idle();
+    const std::string error = st.value("last_error", "");
+    EXPECT_NE(error.find(fragment), std::string::npos)
+        << "last_error: " << error << "\nwanted: " << fragment << "\n"
+        << DaemonLog();
+    EXPECT_EQ(st["state"], "idle") << st.dump();
+    ExpectUnharmed();
+    last_error_ = error;
+  }
+
+  // Slot A byte-identical; slot B unwritten and not booting next; the daemon alive.
+  void ExpectUnharmed() {
+    EXPECT_EQ(SlotSha("USR-A"), a_sha_) << "slot A changed";
+    EXPECT_EQ(SlotSha("USR-B"), b_sha_) << "slot B was written";
+    auto bs = BootStatus(disk_);
+    ASSERT_FALSE(bs.is_null());
+    EXPECT_EQ(bs["next"], "A") << bs.dump();
+    EXPECT_NE(bs["slots"]["B"]["state"], "pending") << bs.dump();
+    EXPECT_TRUE(DaemonRunning()) << "basalt-updated exited: " << DaemonLog();
+  }
+
+  nlohmann::json SavedState() {
+    return nlohmann::json::parse(Read(fs::path(state_) / "state.json"));
+  }
+  uint64_t KeptRootVersion() { return RootVersionOf(fs::path(state_) / "root.json"); }
+
+  std::string trust_, last_error_;
+
+ protected:
+  PrivateBus bus_;
+  DaemonProcess daemon_;
+  std::unique_ptr<NginxServer> nginx_;
+  std::string b_sha_;
+};
+
+// One row of the matrix: `attack` builds the hostile repository, starts the host and runs the
+// refused `update check` or `update apply` through ExpectRefused, which asserts the four
+// outcomes with `expect`, a stable code or a distinctive fragment of LastError.
+struct AttackRow {
+  const char* name;
+  const char* expect;
+  void (*attack)(DaemonAttackTest& t, const std::string& expect);
+};
+
+void PrintTo(const AttackRow& row, std::ostream* os) {
+  *os << row.name;
+}
+
+const AttackRow kAttackRows[] = {
+    // The payload bytes are replaced under a correctly signed release: the signed SHA-256 stops
+    // the download before anything reaches slot B.
+    {"ArbitraryPayload", "does not match the signed",
+     [](DaemonAttackTest& t, const std::string& expect) {
+       fs::path repo = t.CopiedRepo();
+       for (const char* p :
+            {"releases/2.0.0/full.payload", "releases/2.0.0/delta-from-1.0.0.payload"}) {
+         Replace(repo / p, RandomData(fs::file_size(env->www() / p), 99));
+       }
+       t.ServeAndStart(repo);
+       t.ExpectRefused("apply", expect);
+     }},
+    // A correctly signed channel that points below the running 1.0.0 without allow_downgrade.
+    {"Rollback", "(downgrade)",
+     [](DaemonAttackTest& t, const std::string& expect) {
+       ResignStable(t.CopiedRepo(), [](repo::Channel& c) {
+         c.metadata_version += 1;
+         c.release = "0.9.0";
+         c.release_sha256.reset();
+         c.allow_downgrade = false;
+       });
+       t.ServeAndStart(t.repo());
+       t.ExpectRefused("apply", expect);
+     }},
+    // Indefinite freeze: the last signed channel is served forever, past its expiry.
+    {"IndefiniteFreeze", "(expired)",
+     [](DaemonAttackTest& t, const std::string& expect) {
+       ResignStable(t.CopiedRepo(), [](repo::Channel& c) {
+         c.expires = std::chrono::floor<std::chrono::seconds>(Now()) - std::chrono::hours(1);
+       });
+       t.ServeAndStart(t.repo());
+       t.ExpectRefused("apply", expect);
+     }},
+    // Replay: the host accepted metadata version N+5; the mirror then serves version N again.
+    {"Replay", "(replay)",
+     [](DaemonAttackTest& t, const std::string& expect) {
+       fs::path repo = t.CopiedRepo();
+       const std::string old_doc = Read(repo / "channels/stable.json");
+       ResignStable(repo, [](repo::Channel& c) { c.metadata_version += 5; });
+       t.ServeAndStart(repo);
+       auto first = t.ExpectAccepted("check");
+       EXPECT_EQ(first["next_version"], "2.0.0") << first.dump();
+       Replace(repo / "channels/stable.json", old_doc);
+       t.ExpectRefused("check", expect);
+     }},
+    // Mix-and-match across repositories: "staging" and "prod" share every key; the host ships
+    // prod's root and is served staging's channel and release.
+    {"MixAndMatchAcrossRepositories", "(wrong-repository)",
+     [](DaemonAttackTest& t, const std::string& expect) {
+       const KeyFiles k = FixtureKey();
+       fs::path prod = t.work() / "prod";
+       auto init = Basalt("keys init-root --repo " + Quote(prod.string()) + " " + SoleKeyRoot(k));
+       ASSERT_EQ(init.rc, 0) << init.out;
+       MakeRootRepo(t.repo(), SoleKeyRoot(k, "staging"), k.priv, k.priv);
+       t.ServeAndStart(t.repo(), "", t.ShipRoot(prod));
+       t.ExpectRefused("apply", expect);
+     }},
+    // Endless data: a 4 MiB channel file; the transfer is cut at the 1 MiB document cap.
+    {"EndlessData", "more than the expected 1048576 bytes",
+     [](DaemonAttackTest& t, const std::string& expect) {
+       fs::path repo = t.CopiedRepo();
+       Replace(repo / "channels/stable.json",
+               "{\"payloadType\": \"" + std::string(4 << 20, 'a') + "\"}");
+       t.ServeAndStart(repo);
+       t.ExpectRefused("check", expect);
+     }},
+    // Slow retrieval: the mirror drips the real channel file at 2 bytes a second; the check ends
+    // at METADATA_TIMEOUT instead of holding the host for minutes.
+    {"SlowRetrieval", "no complete answer within the metadata deadline of 2 s",
+     [](DaemonAttackTest& t, const std::string& expect) {
+       basalt::testing::DripServer drip(Read(env->www() / "channels/stable.json"));
+       t.StartHost(drip.Url(""), "METADATA_TIMEOUT=2s\n");
+       auto t0 = std::chrono::steady_clock::now();
+       t.ExpectRefused("check", expect);
+       EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(30));
+       EXPECT_GE(drip.requests(), 1);
+     }},
+    // Wrong channel: edge's (correctly signed) document served as stable.json.
+    {"WrongChannel", "(wrong-channel)",
+     [](DaemonAttackTest& t, const std::string& expect) {
+       fs::path repo = t.CopiedRepo();
+       Replace(repo / "channels/stable.json", Read(repo / "channels/edge.json"));
+       t.ServeAndStart(repo);
+       t.ExpectRefused("apply", expect);
+     }},
+    // A leaked channel key, revoked in roots/2.json: the host must fetch that root and then
+    // refuse a channel signed by the revoked key.
+    {"RevokedKey", "(bad-channel-signature)",
+     [](DaemonAttackTest& t, const std::string& expect) {
+       const KeyFiles k = FixtureKey();
+       const KeyFiles c1 = NewKey(t.work() / "keys"), c2 = NewKey(t.work() / "keys");
+       MakeRootRepo(t.repo(),
+                    fmt::format("--repository prod --root-key {0} --release-key {0} "
+                                "--channel-key {1} --channel-key {2} --sign-with {0}",
+                                Quote(k.priv), Quote(c1.pub), Quote(c2.pub)),
+                    k.priv, c1.priv);
+       const std::string shipped = t.ShipRoot(t.repo());
+       auto rev = Basalt(fmt::format("keys revoke {} --repo {} --sign-with {}", c1.id,
+                                     Quote(t.repo().string()), Quote(k.priv)));
+       ASSERT_EQ(rev.rc, 0) << rev.out;
+       t.ServeAndStart(t.repo(), "", shipped);
+       t.ExpectRefused("apply", expect);
+       EXPECT_EQ(t.KeptRootVersion(), 2u) << "the host did not follow roots/2.json";
+       EXPECT_NE(Read(t.nginx().access_log()).find("GET /roots/2.json HTTP/1.1\" 200"),
+                 std::string::npos)
+           << Read(t.nginx().access_log());
+     }},
+    // THRESHOLD=2 with three trusted keys: a channel signed by one of them is not enough.
+    {"ThresholdTwoOfThreeWithOneKey", "(bad-channel-signature)",
+     [](DaemonAttackTest& t, const std::string& expect) {
+       fs::path trust = t.work() / "trust3";
+       fs::create_directories(trust);
+       fs::copy_file(FixtureKey().pub, trust / "k1.pem");
+       for (const char* n : {"k2.pem", "k3.pem"})
+         fs::copy_file(NewKey(t.work() / "keys").pub, trust / n);
+       t.trust_ = trust.string();
+       t.StartHost(env->nginx->url(), "THRESHOLD=2\n");
+       t.ExpectRefused("apply", expect);
+       EXPECT_NE(t.last_error_.find("1 valid signature(s) from trusted keys, 2 required"),
+                 std::string::npos)
+           << t.last_error_;
+     }},
+    // The newest root has expired: a repository frozen by an attacker (or neglected).
+    {"ExpiredRoot", "(expired-root)",
+     [](DaemonAttackTest& t, const std::string& expect) {
+       const KeyFiles k = FixtureKey();
+       MakeRootRepo(t.repo(), SoleKeyRoot(k), k.priv, k.priv);
+       const std::string shipped = t.ShipRoot(t.repo());
+       auto rot = Basalt(fmt::format("keys rotate --repo {} --expires-in 1s --sign-with {}",
+                                     Quote(t.repo().string()), Quote(k.priv)));
+       ASSERT_EQ(rot.rc, 0) << rot.out;
+       std::this_thread::sleep_for(std::chrono::milliseconds(2100));
+       t.ServeAndStart(t.repo(), "", shipped);
+       t.ExpectRefused("apply", expect);
+     }},
+    // A root rotation (root key K -> N) signed only by the new root key N: the old root's
+    // threshold is not met, so the step is refused and the host keeps root version 1.
+    {"RootStepSignedOnlyByTheNewKey", "(bad-root-signature)",
+     [](DaemonAttackTest& t, const std::string& expect) {
+       const KeyFiles k = FixtureKey();
+       const KeyFiles n = NewKey(t.work() / "keys");
+       fs::path repo = t.repo();
+       MakeRootRepo(repo, SoleKeyRoot(k), k.priv, k.priv);
+       const std::string shipped = t.ShipRoot(repo);
+       auto rot = Basalt(
+           fmt::format("keys rotate --repo {} --role root --add {} --remove {} --sign-with {} "
+                       "--sign-with {}",
+                       Quote(repo.string()), Quote(n.pub), k.id, Quote(k.priv), Quote(n.priv)));
+       ASSERT_EQ(rot.rc, 0) << rot.out;
+       // Drop the old root key's signature: only the new key vouches for the new root.
+       auto envelope = nlohmann::json::parse(Read(repo / "roots/2.json"));
+       auto& sigs = envelope["signatures"];
+       sigs.erase(std::remove_if(sigs.begin(), sigs.end(),
+                                 [&](const nlohmann::json& s) { return s["keyid"] == k.id; }),
+                  sigs.end());
+       ASSERT_EQ(sigs.size(), 1u);
+       Replace(repo / "roots/2.json", envelope.dump(2) + "\n");
+       t.ServeAndStart(repo, "", shipped);
+       t.ExpectRefused("apply", expect);
+       EXPECT_NE(t.last_error_.find("repository root refused"), std::string::npos) << t.last_error_;
+       EXPECT_NE(t.KeptRootVersion(), 2u);
+     }},
+    // An Omaha server offers 0.9.0 (a validly signed older payload would do): an unsigned offer
+    // may only move the host forward. Daemon level, PROTOCOL=omaha, the fixture's Omaha fake.
+    {"OmahaDowngradeOffer", "which is not newer than the running 1.0.0",
+     [](DaemonAttackTest& t, const std::string& expect) {
+       fleet::testing::RecordingHttpServer omaha((t.work() / "omaha").string());
+       omaha.QueuePostResponse(
+           OmahaFixture("update-multi-url.xml", env->nginx->url() + "/releases/1.0.0/",
+                        (env->www() / "releases/1.0.0/full.payload").string(), "0.9.0"));
+       for (int i = 0; i < 4; ++i)
+         omaha.QueuePostResponse(OmahaFixture("event-ack.xml", "", "", "0.9.0"));
+       t.StartHost(omaha.Url("/v1/update/"),
+                   fmt::format("PROTOCOL=omaha\nOMAHA_APP_ID={}\n"
+                               "OMAHA_INSECURE_HTTP_FOR_TESTING=yes\n",
+                               kOmahaAppId),
+                   "", "beta");
+       t.ExpectRefused("apply", expect);
+       EXPECT_GE(omaha.Requests().size(), 1u);
+     }},
+    // Issue 18 (2) over http: an unsigned channel file whose payloadType has a two-byte
+    // character across byte 80 (DaemonSurvivesAHostileChannelFile serves it from a directory).
+    {"MidUtf8ChannelFile", "envelope payloadType is \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+     [](DaemonAttackTest& t, const std::string& expect) {
+       Write(t.repo() / "channels/stable.json", "{\"payloadType\": \"" + std::string(79, 'a') +
+                                                    "\xc3\xa9" + std::string(20, 'b') +
+                                                    "\", \"payload\": \"\", \"signatures\": []}");
+       t.ServeAndStart(t.repo());
+       t.ExpectRefused("check", expect);
+     }},
+};
+
+class DaemonAttackMatrix : public DaemonAttackTest,
+                           public ::testing::WithParamInterface<AttackRow> {};
+
+TEST_P(DaemonAttackMatrix, RefusedAndUnharmed) {
+  const AttackRow& row = GetParam();
+  auto t0 = std::chrono::steady_clock::now();
+  row.attack(*this, row.expect);
+  fmt::print(
+      "{}: {} ms; last_error: {}\n", row.name,
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+          .count(),
+      last_error_);
+}
+
+INSTANTIATE_TEST_SUITE_P(Rows, DaemonAttackMatrix, ::testing::ValuesIn(kAttackRows),
+                         [](const ::testing::TestParamInfo<AttackRow>& info) {
+                           return std::string(info.param.name);
+                         });
+
+// PROTOCOL=omaha over http:// without OMAHA_INSECURE_HTTP_FOR_TESTING: an unsigned Omaha answer
+// over plain http would let a network attacker choose the offer, so the daemon refuses the
+// configuration and does not start. (Not a row: there is no running daemon to hold a LastError;
+// the outcome checked is that it exits with the reason, asked the server nothing and touched
+// neither slot.)
+TEST_F(DaemonAttackTest, OmahaOverHttpWithoutTheTestOptionDoesNotStart) {
+  fleet::testing::RecordingHttpServer omaha((work_ / "omaha").string());
+  fs::path conf_root = work_ / "root";
+  Write(conf_root / "etc/basalt/update.conf",
+        fmt::format("PROTOCOL=omaha\nSERVER={}\nOMAHA_APP_ID={}\nCHANNEL=beta\n"
+                    "REBOOT_STRATEGY=off\n",
+                    omaha.Url("/v1/update/"), kOmahaAppId));
+  pid_t pid = StartDaemon(bus_, conf_root, work_ / "daemon.log", trust_, state_, disk_);
+  int status = 0;
+  ASSERT_TRUE(
+      WaitFor([&] { return ::waitpid(pid, &status, WNOHANG) == pid; }, std::chrono::seconds(10)))
+      << "basalt-updated started with an http:// Omaha server";
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 3) << DaemonLog();
+  EXPECT_NE(DaemonLog().find("PROTOCOL=omaha needs an https:// SERVER (http:// only with "
+                             "OMAHA_INSECURE_HTTP_FOR_TESTING=yes"),
+            std::string::npos)
+      << DaemonLog();
+  EXPECT_TRUE(omaha.Requests().empty());
+  EXPECT_EQ(SlotSha("USR-A"), a_sha_);
+  EXPECT_EQ(SlotSha("USR-B"), b_sha_);
+  EXPECT_EQ(BootStatus(disk_)["next"], "A");
+}
+
+// The positive control of replay: a host at beta metadata version 120 moves to stable at
+// version 7. The replay record is per channel, so this is not a replay: it updates.
+TEST_F(DaemonAttackTest, ChannelSwitchBetaToStableIsNotAReplay) {
+  fs::path repo = CopiedRepo();
+  ResignChannel(repo / "channels/stable.json", repo / "channels/beta.json",
+                [](repo::Channel& c) {
+                  c.name = "beta";
+                  c.metadata_version = 120;
+                },
+                {env->key});
+  ResignStable(repo, [](repo::Channel& c) { c.metadata_version = 7; });
+  ServeAndStart(repo, "", "", "beta");
+  ExpectAccepted("check");
+  EXPECT_EQ(SavedState()["seen_channels"]["beta"]["metadata_version"], 120) << SavedState().dump();
+  // The operator moves the host to stable (update.conf; the daemon reads it at start).
+  StartHost(nginx().url(), "", "", "stable");
+  auto st = ExpectAccepted("apply");
+  EXPECT_EQ(st["state"], "updated-need-reboot") << st.dump();
+  EXPECT_EQ(SavedState()["seen_channels"]["stable"]["metadata_version"], 7) << SavedState().dump();
+  ExpectStagedInB(env->v2);
+}
+
+// A full payload of 2.0.0 signed by `key` (the fixture's are signed by the fixture key).
+std::string PayloadSignedBy(const fs::path& dir, const KeyFiles& key) {
+  fs::create_directories(dir);
+  std::string payload = (dir / "full.payload").string();
+  auto g =
+      Basalt(fmt::format("payload generate --new {} --output {} --key {} --zstd-level 3 --no-xz",
+                         Quote(env->v2.dir.string()), Quote(payload), Quote(key.priv)));
+  EXPECT_EQ(g.rc, 0) << g.out;
+  return payload;
+}
+
+// `keys rotate --role ROLE --add NEW --remove OLD`, signed by `signer`.
+void RotateRole(const fs::path& repo, const std::string& role, const KeyFiles& add,
+                const KeyFiles& remove, const KeyFiles& signer) {
+  auto rot = Basalt(
+      fmt::format("keys rotate --repo {} --role {} --add {} --remove {} --sign-with {}",
+                  Quote(repo.string()), role, Quote(add.pub), remove.id, Quote(signer.priv)));
+  ASSERT_EQ(rot.rc, 0) << rot.out;
+}
+
+// Roots 2 and 3 rotate the release key (K -> R) and the channel key (K -> C); 2.0.0 is
+// published signed by R (release and payload) and the channel by C. A host that ships root 1,
+// which trusts only K, follows both steps and stages 2.0.0; it keeps root 3.
+TEST_F(DaemonAttackTest, KeyRotationAcrossTwoRootVersions) {
+  const KeyFiles k = FixtureKey();
+  const KeyFiles r = NewKey(work_ / "keys"), c = NewKey(work_ / "keys");
+  std::string shipped;
+  MakeRootRepo(repo(), SoleKeyRoot(k), r.priv, c.priv, PayloadSignedBy(work_ / "payload", r), [&] {
+    shipped = ShipRoot(repo());
+    RotateRole(repo(), "release", r, k, k);
+    RotateRole(repo(), "channel", c, k, k);
+  });
+  ASSERT_EQ(RootVersionOf(repo() / "root.json"), 3u);
+  ServeAndStart(repo(), "", shipped);
+  auto st = ExpectAccepted("apply");
+  EXPECT_EQ(st["state"], "updated-need-reboot") << st.dump();
+  ExpectStagedInB(env->v2);
+  EXPECT_EQ(KeptRootVersion(), 3u);
+}
+
+// Issue 18 acceptance, end to end with the real daemon: the host ships root 1 (K1 holds the
+// root, release and channel roles). The operator rotates the release key (root 2: R2); the
+// daemon follows and updates to 2.0.0, whose release and payload R2 signed. The host "reboots"
+// into 2.0.0 (slot B marked good on the disk, the daemon restarted). The operator then revokes
+// K1 as a channel key (root 3: C2): a channel re-signed with K1 is refused, the same channel
+// signed with C2 accepted.
+TEST_F(DaemonAttackTest, RotationAndRevocationEndToEnd) {
+  const KeyFiles k1 = FixtureKey();
+  const KeyFiles r2 = NewKey(work_ / "keys"), c2 = NewKey(work_ / "keys");
+  std::string shipped;
+  MakeRootRepo(repo(), SoleKeyRoot(k1), r2.priv, k1.priv, PayloadSignedBy(work_ / "payload", r2),
+               [&] {
+                 shipped = ShipRoot(repo());
+                 RotateRole(repo(), "release", r2, k1, k1);
+               });
+  ServeAndStart(repo(), "", shipped);
+
+  // Rotation: root 2 reaches the host, and 2.0.0 (signed by R2 only) is staged.
+  auto st = ExpectAccepted("apply");
+  EXPECT_EQ(st["state"], "updated-need-reboot") << st.dump();
+  ExpectStagedInB(env->v2);
+  EXPECT_EQ(KeptRootVersion(), 2u);
+
+  // The host reboots into 2.0.0 (the daemon restarts with it) and the new slot is good.
+  StopHost();
+  auto good = Basalt("boot --disk " + Quote(disk_) + " mark-good B");
+  ASSERT_EQ(good.rc, 0) << good.out;
+  const std::string b_good_sha = SlotSha("USR-B");
+  StartHost(nginx().url(), "", shipped);
+
+  // Revocation: root 3 drops K1 from the channel role in favour of C2.
+  RotateRole(repo(), "channel", c2, k1, k1);
+  auto set = Basalt(fmt::format("channel set --repo {} --channel stable --release 2.0.0 --key {}",
+                                Quote(repo().string()), Quote(c2.priv)));
+  ASSERT_EQ(set.rc, 0) << set.out;
+  const std::string by_c2 = Read(repo() / "channels/stable.json");
+  // The attacker holds K1 and re-signs the current channel with it.
+  ResignChannel(repo() / "channels/stable.json", repo() / "channels/stable.json",
+                [](repo::Channel& c) { c.metadata_version += 1; }, {k1.priv});
+  auto refused = Cli("update check --json");
+  EXPECT_NE(refused.rc, 0) << refused.out;
+  st = Idle();
+  EXPECT_NE(st["last_error"].get<std::string>().find("(bad-channel-signature)"), std::string::npos)
+      << st.dump();
+  EXPECT_EQ(KeptRootVersion(), 3u);
+  EXPECT_EQ(SlotSha("USR-A"), a_sha_);
+  EXPECT_EQ(SlotSha("USR-B"), b_good_sha);
+  EXPECT_TRUE(DaemonRunning()) << DaemonLog();
+
+  // The operator's channel, signed by C2, is accepted: 2.0.0 runs, so the host is up to date.
+  Replace(repo() / "channels/stable.json", by_c2);
+  st = ExpectAccepted("check");
+  EXPECT_EQ(st["current_version"], "2.0.0") << st.dump();
+  EXPECT_NE(st["wait_reason"].get<std::string>().find("up to date"), std::string::npos)
+      << st.dump();
+  auto stable = repo::ParseChannel(repo::ParseEnvelope(by_c2)->payload);
+  ASSERT_TRUE(stable.has_value());
+  EXPECT_EQ(SavedState()["seen_channels"]["stable"]["metadata_version"], stable->metadata_version)
+      << SavedState().dump();
 }
 
 }  // namespace

@@ -205,6 +205,9 @@ Status UpdateFlow::Check() {
     st_.phase = Phase::kIdle;
     return std::unexpected(std::move(offer).error());
   }
+  // This check succeeded: an earlier run's refusal is no longer the host's last error (a check
+  // that finds nothing to do or only reports an update would otherwise show it, and exit 1).
+  st_.last_error.clear();
   if (offer->metadata_version) {
     st_.seen_channels[opt_.channel] = {*offer->metadata_version, offer->metadata_sha256,
                                        offer->metadata_keys};
