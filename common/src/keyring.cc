@@ -41,6 +41,14 @@ const PublicKey* Keyring::Find(const std::string& key_id) const {
 Result<size_t> Keyring::VerifyThreshold(std::span<const uint8_t> message,
                                         std::span<const Signature> signatures,
                                         size_t threshold) const {
+  BASALT_ASSIGN_OR_RETURN(std::vector<std::string> signers,
+                          VerifyThresholdSigners(message, signatures, threshold));
+  return signers.size();
+}
+
+Result<std::vector<std::string>> Keyring::VerifyThresholdSigners(
+    std::span<const uint8_t> message, std::span<const Signature> signatures,
+    size_t threshold) const {
   std::set<std::string> good;
   std::vector<std::string> problems;
   for (const Signature& sig : signatures) {
@@ -57,7 +65,7 @@ Result<size_t> Keyring::VerifyThreshold(std::span<const uint8_t> message,
     good.insert(sig.key_id);
   }
   if (threshold == 0) threshold = 1;
-  if (good.size() >= threshold) return good.size();
+  if (good.size() >= threshold) return std::vector<std::string>(good.begin(), good.end());
   std::string msg = signatures.empty()
                         ? std::string("no signatures")
                         : fmt::format("{} valid signature(s) from trusted keys, {} required",

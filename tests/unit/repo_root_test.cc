@@ -713,7 +713,6 @@ TEST_F(RootTrustDecisionTest, TrustTakesEachRolesKeysAndTheRepository) {
   EXPECT_EQ(t.channel_threshold, 1u);
   EXPECT_EQ(t.release_threshold, 1u);
   EXPECT_EQ(t.repository, kRepository);
-  EXPECT_EQ(t.channel_keys_fingerprint, root_.RoleFingerprint(Role::kChannel));
   // The root keys sign roots only.
   EXPECT_FALSE(t.channel_keys.Find(keys_.root[0].id()));
   EXPECT_FALSE(t.release_keys.Find(keys_.root[0].id()));
@@ -724,7 +723,7 @@ TEST_F(RootTrustDecisionTest, DocumentsSignedByTheirRolesUpdate) {
   EXPECT_EQ(d.verdict, Verdict::kUpdate) << d.reason;
   EXPECT_EQ(d.code, "newer");
   EXPECT_EQ(d.version, "2.0.0");
-  EXPECT_EQ(d.channel_keys, root_.RoleFingerprint(Role::kChannel));
+  EXPECT_EQ(d.channel_keys, keys_.channel[0].id());  // who signed what the host records
 }
 
 TEST_F(RootTrustDecisionTest, ChannelSignedByAReleaseKeyIsRefused) {
@@ -788,7 +787,7 @@ TEST_F(RootTrustDecisionTest, WithoutARootDocumentsNeedNoRepository) {
   auto d = Decide(ring, 1, "stable", source_, Host());
   ASSERT_TRUE(d.has_value()) << d.error().message();
   EXPECT_EQ(d->verdict, Verdict::kUpdate) << d->reason;
-  EXPECT_EQ(d->channel_keys, "");
+  EXPECT_EQ(d->channel_keys, keys_.channel[0].id());  // signers are recorded without a root too
 }
 
 TEST_F(RootTrustDecisionTest, ThresholdFloorRaisesARolesThreshold) {
@@ -821,12 +820,12 @@ TEST_F(RootTrustDecisionTest, ReplayRecordUnderOtherChannelKeysDoesNotBind) {
   HostState h = Host();
   h.last_metadata_version = 9;  // the channel is at 5
   h.last_metadata_sha256 = Hex64('e');
-  h.last_metadata_keys = Hex64('f');  // made under channel keys since rotated away
+  h.last_metadata_keys = Hex64('f');  // signed by a key since revoked
   Decision d = Run(h);
   EXPECT_EQ(d.verdict, Verdict::kUpdate) << d.reason;
   ASSERT_TRUE(d.channel.has_value());
   EXPECT_EQ(d.channel->metadata_version, 5u);
-  EXPECT_EQ(d.channel_keys, root_.RoleFingerprint(Role::kChannel));
+  EXPECT_EQ(d.channel_keys, keys_.channel[0].id());
   // Nor does a record of the same version with other content.
   h.last_metadata_version = 5;
   EXPECT_EQ(Run(h).verdict, Verdict::kUpdate);
@@ -835,7 +834,7 @@ TEST_F(RootTrustDecisionTest, ReplayRecordUnderOtherChannelKeysDoesNotBind) {
 TEST_F(RootTrustDecisionTest, ReplayRecordUnderTheseChannelKeysBinds) {
   HostState h = Host();
   h.last_metadata_version = 9;
-  h.last_metadata_keys = root_.RoleFingerprint(Role::kChannel);
+  h.last_metadata_keys = keys_.channel[0].id() + "," + keys_.channel[1].id();
   ExpectRefused(Run(h), "replay", "channel stable metadata version 5 is older than version 9");
   h.last_metadata_version = 5;
   h.last_metadata_sha256 = Hex64('e');
@@ -853,7 +852,7 @@ TEST_F(RootTrustDecisionTest, RotatedChannelKeysRecoverFromAFastForward) {
   // A leaked channel key signed metadata version 1000000; hosts recorded it.
   HostState h = Host();
   h.last_metadata_version = 1000000;
-  h.last_metadata_keys = root_.RoleFingerprint(Role::kChannel);
+  h.last_metadata_keys = keys_.channel[0].id();
   ExpectRefused(Run(h), "replay", "older than version 1000000");
   // The operators publish a root with new channel keys and re-sign the channel with them.
   RootKeys next = keys_;
@@ -866,6 +865,24 @@ TEST_F(RootTrustDecisionTest, RotatedChannelKeysRecoverFromAFastForward) {
   // The leaked key no longer signs channels.
   PutChannel(channel_, {keys_.channel[0]});
   ExpectRefused(Run(h), "bad-channel-signature", "channel stable");
+}
+
+// Adding a channel key (or changing the threshold) is not a revocation: a record signed by a key
+// that is still a channel key keeps binding, so an older document stays a replay.
+TEST_F(RootTrustDecisionTest, AnAddOnlyRotationKeepsReplayProtection) {
+  HostState h = Host();
+  h.last_metadata_version = 9;
+  h.last_metadata_keys = keys_.channel[0].id();
+  RootKeys next = keys_;
+  Keys extra = NewKeys(1);
+  next.channel.push_back(extra[0]);
+  root_ = MakeRoot(2, next);
+  ExpectRefused(Run(h), "replay", "older than version 9");
+  // Once that signer is revoked, the record stops binding.
+  next.channel = {keys_.channel[1], extra[0]};
+  root_ = MakeRoot(3, next);
+  PutChannel(channel_, {extra[0]});
+  EXPECT_EQ(Run(h).verdict, Verdict::kUpdate);
 }
 
 }  // namespace

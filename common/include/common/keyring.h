@@ -35,6 +35,10 @@ class Keyring {
   // than threshold verify.
   Result<size_t> VerifyThreshold(std::span<const uint8_t> message,
                                  std::span<const Signature> signatures, size_t threshold) const;
+  // The same, returning the ids of the trusted keys whose signatures verify (sorted, distinct).
+  Result<std::vector<std::string>> VerifyThresholdSigners(std::span<const uint8_t> message,
+                                                          std::span<const Signature> signatures,
+                                                          size_t threshold) const;
 
  private:
   std::map<std::string, PublicKey> keys_;

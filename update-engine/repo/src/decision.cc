@@ -2,6 +2,8 @@
 
 #include "common/hash.h"
 #include "common/hex.h"
+
+#include <fmt/ranges.h>
 #include "repo/dsse.h"
 #include "repo/names.h"
 
@@ -85,11 +87,12 @@ class Decider {
   // already superseded, and not expired.
   Result<std::optional<Decision>> VerifyChannel() {
     BASALT_ASSIGN_OR_RETURN(std::string text, source_.FetchChannel(name_));
-    auto body =
-        OpenVerified(text, kChannelPayloadType, trust_.channel_keys, trust_.channel_threshold);
-    if (!body) {
-      return SignatureRefusal("channel", fmt::format("channel {}", name_), body.error());
+    auto verified = OpenVerifiedSigners(text, kChannelPayloadType, trust_.channel_keys,
+                                        trust_.channel_threshold);
+    if (!verified) {
+      return SignatureRefusal("channel", fmt::format("channel {}", name_), verified.error());
     }
+    const std::string* body = &verified->body;
     auto parsed = ParseChannel(*body);
     if (!parsed) {
       return Refuse("bad-channel", fmt::format("channel {}: {}", name_, parsed.error().message()),
@@ -103,10 +106,7 @@ class Decider {
           ErrorKind::kIntegrity);
     }
     if (auto stop = CheckRepository("channel " + ch.name, ch.repository)) return stop;
-    // A record made under channel keys the root has since replaced does not bind (TUF's
-    // fast-forward recovery); a record without a fingerprint predates roots and still binds.
-    const bool record_binds = host_.last_metadata_keys.empty() ||
-                              host_.last_metadata_keys == trust_.channel_keys_fingerprint;
+    const bool record_binds = RecordBinds();
     if (record_binds && host_.last_metadata_version &&
         ch.metadata_version < *host_.last_metadata_version) {
       return Refuse("replay",
@@ -138,7 +138,7 @@ class Decider {
     }
     d_.channel = ch;
     d_.channel_sha256 = digest;
-    d_.channel_keys = trust_.channel_keys_fingerprint;
+    d_.channel_keys = fmt::format("{}", fmt::join(verified->signers, ","));
     return std::optional<Decision>();
   }
 
@@ -309,6 +309,23 @@ class Decider {
     }
     return Refuse(fmt::format("bad-{}-signature", what),
                   fmt::format("{}: {}", name, error.message()), ErrorKind::kIntegrity);
+  }
+
+  // A replay record binds while every key that signed it is still a channel key. Once a root
+  // revokes one of them it does not (TUF's fast-forward recovery: a leaked key signed a huge
+  // version); adding keys or changing the threshold changes nothing. A record without signers
+  // predates them and binds.
+  bool RecordBinds() const {
+    std::string_view ids = host_.last_metadata_keys;
+    if (ids.empty()) return true;
+    for (size_t pos = 0; pos <= ids.size();) {
+      size_t end = std::min(ids.find(',', pos), ids.size());
+      if (trust_.channel_keys.Find(std::string(ids.substr(pos, end - pos))) == nullptr) {
+        return false;
+      }
+      pos = end + 1;
+    }
+    return true;
   }
 
   // With a root, every document names the root's repository: documents signed by the same keys

@@ -81,6 +81,12 @@ std::optional<uint64_t> NewerMajorVersion(std::string_view payload_type,
 
 Result<std::string> OpenVerified(std::string_view text, std::string_view expected_type,
                                  const Keyring& keys, size_t threshold) {
+  BASALT_ASSIGN_OR_RETURN(VerifiedBody v, OpenVerifiedSigners(text, expected_type, keys, threshold));
+  return std::move(v.body);
+}
+
+Result<VerifiedBody> OpenVerifiedSigners(std::string_view text, std::string_view expected_type,
+                                         const Keyring& keys, size_t threshold) {
   BASALT_ASSIGN_OR_RETURN(Envelope env, ParseEnvelope(text));
   const std::optional<uint64_t> newer_major = NewerMajorVersion(env.payload_type, expected_type);
   if (env.payload_type != expected_type && !newer_major) {
@@ -90,9 +96,9 @@ Result<std::string> OpenVerified(std::string_view text, std::string_view expecte
                  Printable(env.payload_type, 80), expected_type);
   }
   std::string pae = PreAuthEncoding(env.payload_type, env.payload);
-  auto ok =
-      keys.VerifyThreshold(std::span(reinterpret_cast<const uint8_t*>(pae.data()), pae.size()),
-                           env.signatures, threshold);
+  auto ok = keys.VerifyThresholdSigners(
+      std::span(reinterpret_cast<const uint8_t*>(pae.data()), pae.size()), env.signatures,
+      threshold);
   if (!ok) return std::unexpected(std::move(ok).error().WithContext("envelope signatures"));
   // Only a signed document may say that it is of a newer format: the publisher moved on, and
   // this host needs an update of its own before it can read the repository.
@@ -102,7 +108,7 @@ Result<std::string> OpenVerified(std::string_view text, std::string_view expecte
                  "host reads (version 1, \"{}\")",
                  env.payload_type, *newer_major, expected_type);
   }
-  return std::move(env.payload);
+  return VerifiedBody{std::move(env.payload), std::move(*ok)};
 }
 
 }  // namespace basalt::repo

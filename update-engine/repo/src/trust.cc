@@ -20,7 +20,6 @@ Trust Trust::FromRoot(const Root& root, size_t min_threshold) {
   t.release_keys = root.KeyringFor(Role::kRelease);
   t.release_threshold = std::max(root.release.threshold, min_threshold);
   t.repository = root.repository;
-  t.channel_keys_fingerprint = root.RoleFingerprint(Role::kChannel);
   return t;
 }
 

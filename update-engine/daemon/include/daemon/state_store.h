@@ -76,8 +76,8 @@ struct UpdateState {
   struct SeenChannel {
     uint64_t metadata_version = 0;
     std::string sha256;
-    // The root's channel-key fingerprint the record was made under ("" without a root): after a
-    // rotation of the channel keys the record no longer binds (repo::HostState).
+    // The ids of the keys that signed it, comma-separated: once a root revokes one of them the
+    // record no longer binds (repo::HostState::last_metadata_keys).
     std::string keys;
     bool operator==(const SeenChannel&) const = default;
   };

@@ -36,9 +36,11 @@ struct HostState {
   // document: a lower version is a replay, the same version with other content an equivocation.
   std::optional<uint64_t> last_metadata_version;
   std::string last_metadata_sha256;
-  // Trust::channel_keys_fingerprint when that record was made. When the repository's root has
-  // rotated the channel keys since, the record does not bind: TUF's recovery from a
-  // fast-forward attack (a leaked key that signed a huge metadata version).
+  // The ids of the keys that signed that document, comma-separated ("" for records made before
+  // they were kept). The record binds while every one of them is still a channel key; once a
+  // root revokes one it no longer does: TUF's recovery from a fast-forward attack (a leaked key
+  // that signed a huge metadata version), without giving up replay protection when keys are
+  // only added.
   std::string last_metadata_keys;
   std::optional<std::string> pin;  // the host's PIN=, if any
   TimePoint now{};
@@ -68,7 +70,7 @@ struct Decision {
   // whenever this is set.
   std::optional<Channel> channel;
   std::string channel_sha256;  // hex SHA-256 of the channel document (the signed body)
-  std::string channel_keys;    // Trust::channel_keys_fingerprint, recorded with the version
+  std::string channel_keys;    // the signers of the channel (HostState::last_metadata_keys form)
   bool delta_skipped = false;  // a delta from our version exists but not from our root hash
   double wave_position = 0;    // this host's place in the rollout, 0..1
   std::optional<TimePoint> wave_opens;  // when the rollout reaches this host

@@ -47,6 +47,15 @@ Result<std::string> SignEnvelope(std::string_view payload_type, std::string_view
 Result<std::string> OpenVerified(std::string_view text, std::string_view expected_type,
                                  const Keyring& keys, size_t threshold);
 
+// OpenVerified that also says which trusted keys signed (sorted ids): a host records them with a
+// channel's metadata version (repo/decision.h, HostState::last_metadata_keys).
+struct VerifiedBody {
+  std::string body;
+  std::vector<std::string> signers;
+};
+Result<VerifiedBody> OpenVerifiedSigners(std::string_view text, std::string_view expected_type,
+                                         const Keyring& keys, size_t threshold);
+
 // N when `payload_type` is major version N >= 2 of `known_type` (the ".vN" form of
 // repo/document_format.h), else nullopt.
 std::optional<uint64_t> NewerMajorVersion(std::string_view payload_type,

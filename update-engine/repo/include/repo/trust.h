@@ -20,9 +20,6 @@ struct Trust {
   // The root's repository identity; empty when there is no root (documents are then not bound
   // to a repository by name, only by key and release_sha256).
   std::string repository;
-  // Root::RoleFingerprint(kChannel), empty without a root. Replay records made under other
-  // channel keys do not bind (see HostState::last_metadata_keys).
-  std::string channel_keys_fingerprint;
 
   static Trust FromKeyring(const Keyring& keys, size_t threshold);
   // min_threshold (THRESHOLD= of the host's config) may raise a role's threshold, never lower it.

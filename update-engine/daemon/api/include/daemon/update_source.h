@@ -26,7 +26,7 @@ struct HostFacts {
   // host between channels is not a replay). Omaha ignores them.
   std::optional<uint64_t> last_metadata_version;
   std::string last_metadata_sha256;
-  std::string last_metadata_keys;  // the channel-key fingerprint of that record ("" none)
+  std::string last_metadata_keys;  // the ids of the keys that signed it, comma-separated
   // The latest time this host's clock showed at a check (the state's last_check). Expiry is
   // judged at no earlier time: a clock set back (a spoofed NTP answer, a dead RTC battery) cannot
   // revive metadata the host has already seen expire.
@@ -56,7 +56,7 @@ struct UpdateOffer {
   // The channel metadata version this answer came from, for the flow to persist; nullopt if none.
   std::optional<uint64_t> metadata_version;
   std::string metadata_sha256;  // hex SHA-256 of that channel document
-  std::string metadata_keys;    // the root's channel-key fingerprint it was verified with
+  std::string metadata_keys;    // the ids of the keys that signed it, comma-separated
   // True when the decision itself is signed (the repository's channel and release documents):
   // then an older version is an operator's signed rollback. An unsigned offer (Omaha) may only
   // move the host forward.
