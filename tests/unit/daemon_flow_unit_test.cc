@@ -78,6 +78,7 @@ TEST(StateStore, RoundTripsEveryField) {
   s.target_slot = "B";
   s.usr_root_hash = std::string(64, 'a');
   s.kernel_version = "6.1.0-2";
+  s.kernel_cmdline = "apparmor=1 security=apparmor";
   s.payload = PlannedPayload{true, "1.0.0", "http://x/releases/2.0.0/d.payload", 123, "ab", {}};
   s.full_payload =
       PlannedPayload{false, "", "http://x/f.payload", 456, "cd", {"http://m1/f", "http://m2/f"}};
@@ -87,6 +88,7 @@ TEST(StateStore, RoundTripsEveryField) {
   s.last_error = "boom";
   s.wait_reason = "paused";
   s.last_check = "2026-11-22T08:00:00Z";
+  s.time_floor = "2026-11-20T00:00:00Z";
   s.legacy_metadata_version = 7;
   s.seen_channels = {{"beta", {120, std::string(64, 'b'), std::string(64, 'd')}},
                      {"stable", {7, std::string(64, 'c'), ""}}};
@@ -665,11 +667,20 @@ TEST(HostTrustTest, AClockSetBackDoesNotReviveExpiredMetadata) {
   HostFacts host = RootRepo::Host();
   auto now = r.Check(trust, host);
   ASSERT_TRUE(now.has_value()) << now.error().message();
+  // The offer carries the release's signed creation time, which the flow keeps as the floor.
+  ASSERT_TRUE(now->signed_time.has_value());
+  EXPECT_EQ(*now->signed_time, repo::testing::MakeRelease("2.0.0", 'b').created);
+  // A host that verified a release signed 8 days from its clock's view: the clock was set back.
   host.not_before = std::chrono::floor<std::chrono::seconds>(Now()) + std::chrono::days(8);
   auto later = r.Check(trust, host);
   ASSERT_FALSE(later.has_value());
   EXPECT_NE(later.error().message().find("(expired)"), std::string::npos)
       << later.error().message();
+  EXPECT_NE(later.error().message().find("so it judges expiry at that time"), std::string::npos)
+      << later.error().message();
+  // A floor in the past changes nothing.
+  host.not_before = std::chrono::floor<std::chrono::seconds>(Now()) - std::chrono::days(8);
+  EXPECT_TRUE(r.Check(trust, host).has_value());
 }
 
 }  // namespace

@@ -22,9 +22,18 @@ Result<OfferedPayload> Offered(const repo::RepositorySource& repo, const repo::P
 
 Result<UpdateOffer> RepositoryUpdateSource::Check(const HostFacts& host) {
   repo::RepositorySource repo(fetcher_, base_);
-  // The clock floor: a clock set back does not make expired metadata current again.
-  const TimePoint now = host.not_before ? std::max(now_(), *host.not_before) : now_();
-  BASALT_RETURN_IF_ERROR(trust_.Refresh(repo, now));
+  // The clock floor: a clock set back does not make metadata older than a verified release
+  // current again.
+  const TimePoint clock = now_();
+  const bool floored = host.not_before && *host.not_before > clock;
+  const TimePoint now = floored ? *host.not_before : clock;
+  auto floor_note = [&](const Error& e) {
+    if (!floored) return e;
+    return Error(e.kind(), fmt::format("{} (this host's clock shows {}, but it has verified a "
+                                       "release signed at {}, so it judges expiry at that time)",
+                                       e.message(), FormatTime(clock), FormatTime(now)));
+  };
+  if (auto s = trust_.Refresh(repo, now); !s) return std::unexpected(floor_note(s.error()));
   repo::HostState hs;
   hs.current_version = host.current_version;
   hs.current_root_hash = host.current_root_hash;
@@ -44,8 +53,9 @@ Result<UpdateOffer> RepositoryUpdateSource::Check(const HostFacts& host) {
   offer.code = d.code;
   offer.reason = d.reason;
   if (d.verdict == repo::Verdict::kRefuse) {
-    return Fail(d.refusal_kind,
-                fmt::format("channel {} refused ({}): {}", host.channel, d.code, d.reason));
+    return std::unexpected(floor_note(
+        Error(d.refusal_kind,
+              fmt::format("channel {} refused ({}): {}", host.channel, d.code, d.reason))));
   }
   if (d.verdict == repo::Verdict::kWait) return offer;
   offer.update = true;
@@ -53,6 +63,7 @@ Result<UpdateOffer> RepositoryUpdateSource::Check(const HostFacts& host) {
   offer.version = d.version;
   offer.usr_root_hash = d.release->usr.root_hash;
   offer.kernel_version = d.release->kernel.version;
+  offer.signed_time = d.release->created;
   offer.kernel_cmdline = d.release->kernel.cmdline;
   // The chosen payload first (a delta when one matches this host), then the full payload as the
   // fallback for a delta whose source turns out not to match.

@@ -90,6 +90,7 @@ std::string SerializeState(const UpdateState& s) {
       {"last_error", s.last_error},
       {"wait_reason", s.wait_reason},
       {"last_check", s.last_check},
+      {"time_floor", s.time_floor},
       {"last_metadata_version", s.legacy_metadata_version
                                     ? nlohmann::json(*s.legacy_metadata_version)
                                     : nlohmann::json(nullptr)},
@@ -140,6 +141,7 @@ Result<UpdateState> ParseState(std::string_view text) {
     s.last_error = j.at("last_error").get<std::string>();
     s.wait_reason = j.at("wait_reason").get<std::string>();
     s.last_check = j.at("last_check").get<std::string>();
+    s.time_floor = j.value("time_floor", std::string());  // absent in older files
     if (!j.at("last_metadata_version").is_null()) {
       s.legacy_metadata_version = j.at("last_metadata_version").get<uint64_t>();
     }

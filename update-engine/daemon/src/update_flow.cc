@@ -140,8 +140,8 @@ Result<HostFacts> UpdateFlow::Facts() {
   h.oem = opt_.oem;
   h.app_id = opt_.app_id;
   h.pin = opt_.pin;
-  if (!st_.last_check.empty()) {
-    if (auto t = ParseTime(st_.last_check, "last_check"); t) h.not_before = *t;
+  if (!st_.time_floor.empty()) {
+    if (auto t = ParseTime(st_.time_floor, "time_floor"); t) h.not_before = *t;
   }
   if (auto it = st_.seen_channels.find(opt_.channel); it != st_.seen_channels.end()) {
     h.last_metadata_version = it->second.metadata_version;
@@ -199,8 +199,7 @@ Status UpdateFlow::Check() {
   BASALT_ASSIGN_OR_RETURN(HostFacts facts, Facts());
   facts_ = facts;
   auto offer = source_.Check(facts);
-  // Never backwards: last_check is the host's clock floor (HostFacts::not_before).
-  st_.last_check = FormatTime(facts.not_before ? std::max(Now(), *facts.not_before) : Now());
+  st_.last_check = FormatTime(Now());
   if (!offer) {
     st_.phase = Phase::kIdle;
     return std::unexpected(std::move(offer).error());
@@ -208,6 +207,9 @@ Status UpdateFlow::Check() {
   // This check succeeded: an earlier run's refusal is no longer the host's last error (a check
   // that finds nothing to do or only reports an update would otherwise show it, and exit 1).
   st_.last_error.clear();
+  if (offer->signed_time && (!facts.not_before || *offer->signed_time > *facts.not_before)) {
+    st_.time_floor = FormatTime(*offer->signed_time);
+  }
   if (offer->metadata_version) {
     st_.seen_channels[opt_.channel] = {*offer->metadata_version, offer->metadata_sha256,
                                        offer->metadata_keys};

@@ -71,6 +71,8 @@ struct UpdateState {
   std::string last_error;
   std::string wait_reason;
   std::string last_check;  // RFC 3339 UTC
+  // RFC 3339 UTC: the newest signed time verified (HostFacts::not_before); "" none.
+  std::string time_floor;
   // Channel metadata accepted so far, per channel name: a lower version is a replay, the same
   // version with other content is refused (repo/decision.h).
   struct SeenChannel {

@@ -27,9 +27,11 @@ struct HostFacts {
   std::optional<uint64_t> last_metadata_version;
   std::string last_metadata_sha256;
   std::string last_metadata_keys;  // the ids of the keys that signed it, comma-separated
-  // The latest time this host's clock showed at a check (the state's last_check). Expiry is
-  // judged at no earlier time: a clock set back (a spoofed NTP answer, a dead RTC battery) cannot
-  // revive metadata the host has already seen expire.
+  // The newest signed time this host has verified (the `created` time of the newest release it
+  // was offered; the state's time_floor). Expiry is judged at no earlier time, so a clock set
+  // back (a spoofed NTP answer, a dead RTC battery) cannot revive metadata older than a release
+  // the host has already seen. Only signed times move it: a clock that once ran ahead cannot
+  // freeze the host.
   std::optional<TimePoint> not_before;
 };
 
@@ -57,6 +59,9 @@ struct UpdateOffer {
   std::optional<uint64_t> metadata_version;
   std::string metadata_sha256;  // hex SHA-256 of that channel document
   std::string metadata_keys;    // the ids of the keys that signed it, comma-separated
+  // A signed time the decision verified (the offered release's `created`), for the clock floor
+  // (HostFacts::not_before); nullopt if none.
+  std::optional<TimePoint> signed_time;
   // True when the decision itself is signed (the repository's channel and release documents):
   // then an older version is an operator's signed rollback. An unsigned offer (Omaha) may only
   // move the host forward.
