@@ -583,7 +583,7 @@ TEST(HostTrustTest, FollowsARotationKeepsItAndVerifiesWithTheNewRoles) {
 }
 
 // A rotation step signed only by the new root key is refused; the host stays at version 1 and
-// says why. A kept root of another repository, or a damaged one, is ignored at start.
+// says why. Kept roots that do not chain from the shipped one are ignored at start.
 TEST(HostTrustTest, RefusesAForgedRotationAndAForeignKeptRoot) {
   RootRepo r;
   repo::testing::WriteAll(r.state_ / "shipped-root.json", r.shipped_);
@@ -603,27 +603,37 @@ TEST(HostTrustTest, RefusesAForgedRotationAndAForeignKeptRoot) {
   EXPECT_EQ(trust->root()->root.version, 1u);
   EXPECT_FALSE(std::filesystem::exists(r.state_ / "root.json"));
 
-  // Another repository's root in the state directory.
-  repo::Root other = r.root_;
-  other.repository = "staging";
-  other.version = 5;
-  auto env = repo::SignEnvelope(repo::kRootPayloadType, repo::SerializeRoot(other),
+  // Kept roots are re-verified from the shipped one at every start: a version 2 in the state
+  // directory signed only by a key the shipped root does not name (planted, restored from a
+  // backup, or another repository's) is ignored with a warning, and the host starts from the
+  // shipped root instead of trusting the planted keys or never starting.
+  std::filesystem::create_directories(r.state_ / "roots");
+  repo::Root planted = r.root_;
+  planted.version = 2;
+  auto env = repo::SignEnvelope(repo::kRootPayloadType, repo::SerializeRoot(planted),
                                 std::vector<PrivateKey>{thief});
   ASSERT_TRUE(env.has_value());
-  repo::testing::WriteAll(r.state_ / "root.json", *env);
-  // ... is ignored with a warning (the image moved the host to another repository, or the file
-  // is damaged): the host starts again from the shipped root instead of never starting.
+  repo::testing::WriteAll(r.state_ / "roots/2.json", *env);
+  repo::testing::WriteAll(r.state_ / "root.json", *env);  // root.json alone is never trusted
   auto foreign = HostTrust::Load(o);
   ASSERT_TRUE(foreign.has_value()) << foreign.error().message();
   EXPECT_EQ(foreign->root()->root.version, 1u);
-  EXPECT_NE(foreign->load_warning().find("root of repository \"staging\""), std::string::npos)
+  EXPECT_NE(foreign->load_warning().find("ignoring the kept roots from version 2 on "
+                                         "(bad-root-signature)"),
+            std::string::npos)
       << foreign->load_warning();
-  repo::testing::WriteAll(r.state_ / "root.json", "{\"payloadType\": 1}");
+  EXPECT_EQ(foreign->payload_keys().Find(thief.id()), nullptr);
+  repo::testing::WriteAll(r.state_ / "roots/2.json", "{\"payloadType\": 1}");
   auto damaged = HostTrust::Load(o);
   ASSERT_TRUE(damaged.has_value()) << damaged.error().message();
   EXPECT_EQ(damaged->root()->root.version, 1u);
-  EXPECT_NE(damaged->load_warning().find("ignoring the kept root"), std::string::npos)
+  EXPECT_NE(damaged->load_warning().find("ignoring the kept roots from version 2 on"),
+            std::string::npos)
       << damaged->load_warning();
+  // An explicitly named root file that cannot be read is an error, not keys-only trust.
+  HostTrustOptions unreadable = o;
+  unreadable.root_file = r.state_ / "root.json/x";  // ENOTDIR, not ENOENT
+  EXPECT_FALSE(HostTrust::Load(unreadable).has_value());
 }
 
 // With a root, a document of another repository signed by the right keys is refused, and

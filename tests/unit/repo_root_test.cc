@@ -181,7 +181,9 @@ TEST_F(ParseRootTest, MistypedFields) {
   doc_["version"] = -1;
   ExpectRejected("root.version", "must not be negative");
   doc_["version"] = 0;
-  ExpectRejected("root.version", "must be at least 1");
+  ExpectRejected("root.version", "must be 1 .. 2^64-2");
+  doc_["version"] = UINT64_MAX;  // would leave no successor
+  ExpectRejected("root.version", "must be 1 .. 2^64-2");
   doc_["version"] = 3;
   doc_["expires"] = "next year";
   ExpectRejected("root.expires", "");

@@ -1,5 +1,6 @@
 #include "daemon/host_trust.h"
 
+#include <errno.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -7,13 +8,19 @@
 
 #include "common/atomic_file.h"
 #include "common/fd.h"
+#include "repo/root_files.h"
 
 namespace basalt::update {
 namespace {
 
-bool Exists(const std::string& path) {
+// Whether the root file is there. Only "no such file" means keys-only trust; any other failure
+// (permissions, I/O) is an error, not a silent change of trust mode.
+Result<bool> RootFileExists(const std::string& path) {
+  if (path.empty()) return false;
   struct stat st;
-  return !path.empty() && ::stat(path.c_str(), &st) == 0;
+  if (::stat(path.c_str(), &st) == 0) return true;
+  if (errno == ENOENT) return false;
+  return FailErrno("stat " + path);
 }
 
 }  // namespace
@@ -21,29 +28,38 @@ bool Exists(const std::string& path) {
 Result<HostTrust> HostTrust::Load(const HostTrustOptions& o) {
   HostTrust t;
   t.min_threshold_ = std::max<size_t>(o.min_threshold, 1);
-  if (!Exists(o.root_file)) {
+  BASALT_ASSIGN_OR_RETURN(bool have_root, RootFileExists(o.root_file));
+  if (!have_root) {
     BASALT_ASSIGN_OR_RETURN(Keyring keys, Keyring::LoadDirectory(o.keys_dir));
     return FromKeyring(std::move(keys), t.min_threshold_);
   }
   BASALT_ASSIGN_OR_RETURN(std::string shipped_text, ReadFileToString(o.root_file));
-  BASALT_ASSIGN_OR_RETURN(repo::SignedRoot shipped,
+  BASALT_ASSIGN_OR_RETURN(repo::SignedRoot chosen,
                           repo::OpenTrustedRoot(shipped_text, o.root_file));
-  if (!o.state_dir.empty()) t.state_file_ = o.state_dir + "/root.json";
-  repo::SignedRoot chosen = std::move(shipped);
-  if (Exists(t.state_file_)) {
-    auto kept_text = ReadFileToString(t.state_file_);
-    auto kept = kept_text ? repo::OpenTrustedRoot(*kept_text, t.state_file_)
-                          : Result<repo::SignedRoot>(std::unexpected(kept_text.error()));
-    if (!kept) {
-      t.load_warning_ = fmt::format("ignoring the kept root, starting again from {}: {}",
-                                    o.root_file, kept.error().message());
-    } else if (kept->root.repository != chosen.root.repository) {
-      t.load_warning_ = fmt::format(
-          "ignoring {}: it is the root of repository \"{}\", but {} (shipped in /usr) is of "
-          "\"{}\"",
-          t.state_file_, kept->root.repository, o.root_file, chosen.root.repository);
-    } else if (kept->root.version > chosen.root.version) {
-      chosen = std::move(*kept);
+  if (!o.state_dir.empty()) t.state_dir_ = o.state_dir;
+  // The roots this host followed are kept one file per version, and re-verified here from the
+  // shipped root step by step, exactly as they were accepted: a file in the state directory can
+  // never add keys the chain from /usr does not vouch for. A step that does not verify (damaged,
+  // or of another repository after an OS update moved the host) ends the walk with a warning;
+  // the next check fetches the rest from the repository again.
+  if (!t.state_dir_.empty()) {
+    repo::DirectoryRoots kept(t.state_dir_ + "/roots");
+    for (uint64_t step = 0; step < repo::kMaxRootSteps; ++step) {
+      auto text = kept.FetchRoot(chosen.root.version + 1);
+      if (!text) {
+        t.load_warning_ = fmt::format("kept root {}: {}; starting from version {}",
+                                      chosen.root.version + 1, text.error().message(),
+                                      chosen.root.version);
+        break;
+      }
+      if (!*text) break;
+      repo::SignedRoot next;
+      if (auto refusal = repo::CheckRootSuccessor(chosen.root, **text, &next)) {
+        t.load_warning_ = fmt::format("ignoring the kept roots from version {} on ({}): {}",
+                                      chosen.root.version + 1, refusal->code, refusal->reason);
+        break;
+      }
+      chosen = std::move(next);
     }
   }
   t.Adopt(std::move(chosen));
@@ -71,16 +87,25 @@ void HostTrust::Adopt(repo::SignedRoot root) {
 }
 
 Status HostTrust::Keep(const repo::SignedRoot& root) const {
-  if (state_file_.empty()) return {};
-  // A crash after this leaves either the old root or the new one, both trusted.
-  return WriteFileAtomic(state_file_, root.envelope, 0644);
+  if (state_dir_.empty()) return {};
+  // One file per version, each written atomically: a crash keeps every step before it, and
+  // Load re-verifies the chain. root.json is the newest, for people and tools.
+  const std::string dir = state_dir_ + "/roots";
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return Failf(ErrorKind::kIo, "create {}: {}", dir, ec.message());
+  BASALT_RETURN_IF_ERROR(
+      WriteFileAtomic(fmt::format("{}/{}.json", dir, root.root.version), root.envelope, 0644));
+  return WriteFileAtomic(state_dir_ + "/root.json", root.envelope, 0644);
 }
 
 Status HostTrust::Refresh(repo::RootFetcher& fetcher, TimePoint now) {
   if (!root_) return {};
+  // A copy: keep() replaces root_ while the walk runs.
+  const repo::SignedRoot start = *root_;
   BASALT_ASSIGN_OR_RETURN(
       repo::RootUpdate update,
-      repo::UpdateRoot(*root_, fetcher, now, [this](const repo::SignedRoot& next) -> Status {
+      repo::UpdateRoot(start, fetcher, now, [this](const repo::SignedRoot& next) -> Status {
         BASALT_RETURN_IF_ERROR(Keep(next));
         Adopt(next);
         return {};

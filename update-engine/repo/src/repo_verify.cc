@@ -13,6 +13,7 @@
 #include "repo/dsse.h"
 #include "repo/names.h"
 #include "repo/release.h"
+#include "repo/root_files.h"
 #include "repo/trust.h"
 
 namespace basalt::repo {
@@ -55,25 +56,9 @@ class RepositoryVerifier {
  private:
   void Problem(std::string message) { report_.problems.push_back(std::move(message)); }
 
-  // roots/<N>.json read from the directory, as hosts fetch them.
-  class DirRoots : public RootFetcher {
-   public:
-    explicit DirRoots(fs::path dir) : dir_(std::move(dir)) {}
-    Result<std::optional<std::string>> FetchRoot(uint64_t version) override {
-      const fs::path p = dir_ / fmt::format("{}.json", version);
-      std::error_code ec;
-      if (!fs::exists(p, ec)) return std::optional<std::string>();
-      BASALT_ASSIGN_OR_RETURN(std::string text, ReadFileToString(p.string()));
-      return std::optional<std::string>(std::move(text));
-    }
-
-   private:
-    fs::path dir_;
-  };
-
   // The chain from the host's first root, then the documents against the newest root's roles.
   void VerifyRoots() {
-    DirRoots roots(repo_ / "roots");
+    DirectoryRoots roots((repo_ / "roots").string());
     auto update = UpdateRoot(*first_, roots, now_, [](const SignedRoot&) -> Status { return {}; });
     if (!update) {
       Problem(fmt::format("roots/: {}", update.error().message()));

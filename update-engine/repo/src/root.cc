@@ -114,8 +114,9 @@ Result<Root> ParseRoot(std::string_view body) {
   BASALT_ASSIGN_OR_RETURN(root.repository, r.String("repository"));
   BASALT_RETURN_IF_ERROR(CheckChannelName(root.repository, r.Name("repository")));
   BASALT_ASSIGN_OR_RETURN(root.version, r.Uint("version"));
-  if (root.version == 0) {
-    return Failf(ErrorKind::kInvalidInput, "{}: must be at least 1", r.Name("version"));
+  if (root.version == 0 || root.version == UINT64_MAX) {
+    // The last value would leave no successor (version + 1 wraps to 0).
+    return Failf(ErrorKind::kInvalidInput, "{}: must be 1 .. 2^64-2", r.Name("version"));
   }
   BASALT_ASSIGN_OR_RETURN(std::string expires, r.String("expires"));
   BASALT_ASSIGN_OR_RETURN(root.expires, ParseTime(expires, r.Name("expires")));

@@ -10,6 +10,14 @@
 namespace basalt::repo {
 namespace fs = std::filesystem;
 
+Result<std::optional<std::string>> DirectoryRoots::FetchRoot(uint64_t version) {
+  const fs::path p = fs::path(dir_) / fmt::format("{}.json", version);
+  std::error_code ec;
+  if (!fs::exists(p, ec)) return std::optional<std::string>();
+  BASALT_ASSIGN_OR_RETURN(std::string text, ReadFileToString(p.string()));
+  return std::optional<std::string>(std::move(text));
+}
+
 Result<std::optional<SignedRoot>> LoadRepositoryRoot(const std::string& repo_dir) {
   const fs::path path = fs::path(repo_dir) / "root.json";
   std::error_code ec;

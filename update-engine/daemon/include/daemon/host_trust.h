@@ -24,19 +24,20 @@ struct HostTrustOptions {
   std::string keys_dir = "/usr/share/basalt/keys";
   // The first root, inside the verified /usr. Absent: keys-only mode.
   std::string root_file = "/usr/share/basalt/root.json";
-  // Where the newest accepted root is kept (<state_dir>/root.json); empty: nowhere (tests).
+  // Where accepted roots are kept (<state_dir>/roots/<N>.json, and the newest as root.json);
+  // empty: nowhere (tests).
   std::string state_dir;
   size_t min_threshold = 1;  // THRESHOLD=
 };
 
 class HostTrust {
  public:
-  // A root newer than the shipped one in the state directory wins (the host followed a rotation);
-  // an older or equal one is ignored (an OS update shipped a newer root). A kept root that does
-  // not open (damaged, not signed by its own root keys) or is of another repository (the OS update
-  // moved the host to another repository) is ignored with a warning (load_warning()): the host
-  // starts again from the shipped root and re-walks the chain, rather than never starting.
-  // Only a bad shipped root is an error: that image cannot verify anything.
+  // Starts from the shipped root and follows the roots kept in <state_dir>/roots/<N>.json, each
+  // re-verified as a rotation step (a file there cannot add keys the chain from /usr does not
+  // vouch for). A kept step that does not verify (damaged, or of another repository after an OS
+  // update moved the host) ends the walk with a warning (load_warning()); the next check fetches
+  // the rest from the repository. A missing root_file means keys-only trust; any other failure to
+  // read it, or a bad shipped root, is an error: that image cannot verify anything.
   static Result<HostTrust> Load(const HostTrustOptions& options);
   static HostTrust FromKeyring(Keyring keys, size_t threshold);
 
@@ -62,7 +63,7 @@ class HostTrust {
   Status Keep(const repo::SignedRoot& root) const;
 
   std::optional<repo::SignedRoot> root_;
-  std::string state_file_;
+  std::string state_dir_;
   std::string load_warning_;
   size_t min_threshold_ = 1;
   Keyring keys_;  // keys-only mode

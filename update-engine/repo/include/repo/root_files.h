@@ -13,6 +13,17 @@
 
 namespace basalt::repo {
 
+// roots/<N>.json files of a directory (a repository's roots/, or a host's state), as a
+// RootFetcher: a missing file ends the chain.
+class DirectoryRoots : public RootFetcher {
+ public:
+  explicit DirectoryRoots(std::string dir) : dir_(std::move(dir)) {}
+  Result<std::optional<std::string>> FetchRoot(uint64_t version) override;
+
+ private:
+  std::string dir_;
+};
+
 // The newest root (root.json), checked against its own root keys; nullopt when the repository
 // has none (keys-only trust).
 Result<std::optional<SignedRoot>> LoadRepositoryRoot(const std::string& repo_dir);
