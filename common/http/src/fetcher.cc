@@ -232,7 +232,10 @@ class CurlFetcher : public Fetcher {
       long code = 0;
       curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
       if (rc == CURLE_HTTP_RETURNED_ERROR) {
-        return Failf(code == 404 ? ErrorKind::kNotFound : ErrorKind::kIo, "{} {}: HTTP {}", method,
+        // Object stores answer 403 for a missing key when the reader may not list the bucket
+        // (S3, GCS), and 410 means gone for good: all three say "no such file here".
+        const bool missing = code == 404 || code == 403 || code == 410;
+        return Failf(missing ? ErrorKind::kNotFound : ErrorKind::kIo, "{} {}: HTTP {}", method,
                      shown, code);
       }
       if (rc == CURLE_FILE_COULDNT_READ_FILE) {

@@ -54,7 +54,7 @@ Result<HostTrust> HostTrust::Load(const HostTrustOptions& o) {
       }
       if (!*text) break;
       repo::SignedRoot next;
-      if (auto refusal = repo::CheckRootSuccessor(chosen.root, **text, &next)) {
+      if (auto refusal = repo::CheckRootSuccessor(chosen.root, **text, &next, t.min_threshold_)) {
         t.load_warning_ = fmt::format("ignoring the kept roots from version {} on ({}): {}",
                                       chosen.root.version + 1, refusal->code, refusal->reason);
         break;
@@ -109,7 +109,8 @@ Status HostTrust::Refresh(repo::RootFetcher& fetcher, TimePoint now) {
         BASALT_RETURN_IF_ERROR(Keep(next));
         Adopt(next);
         return {};
-      }));
+      },
+      min_threshold_));
   if (update.refusal) {
     return Failf(update.refusal->kind, "repository root refused ({}): {}", update.refusal->code,
                  update.refusal->reason);

@@ -34,8 +34,13 @@ std::vector<fs::path> SortedEntries(const fs::path& dir, std::error_code& ec) {
 class RepositoryVerifier {
  public:
   RepositoryVerifier(const std::string& repo_dir, Trust trust, TimePoint now,
-                     const SignedRoot* first = nullptr)
-      : repo_dir_(repo_dir), repo_(repo_dir), trust_(std::move(trust)), now_(now), first_(first) {}
+                     const SignedRoot* first = nullptr, size_t min_threshold = 1)
+      : repo_dir_(repo_dir),
+        repo_(repo_dir),
+        trust_(std::move(trust)),
+        now_(now),
+        first_(first),
+        min_threshold_(min_threshold) {}
 
   VerifyReport Run() {
     std::error_code ec;
@@ -59,7 +64,8 @@ class RepositoryVerifier {
   // The chain from the host's first root, then the documents against the newest root's roles.
   void VerifyRoots() {
     DirectoryRoots roots((repo_ / "roots").string());
-    auto update = UpdateRoot(*first_, roots, now_, [](const SignedRoot&) -> Status { return {}; });
+    auto update = UpdateRoot(
+        *first_, roots, now_, [](const SignedRoot&) -> Status { return {}; }, min_threshold_);
     if (!update) {
       Problem(fmt::format("roots/: {}", update.error().message()));
       return;
@@ -69,7 +75,7 @@ class RepositoryVerifier {
                           update->refusal->reason));
     }
     const SignedRoot& newest = update->root;
-    trust_ = Trust::FromRoot(newest.root, trust_.release_threshold);
+    trust_ = Trust::FromRoot(newest.root, min_threshold_);
     auto copy = ReadFileToString((repo_ / "root.json").string());
     if (!copy || *copy != newest.envelope) {
       Problem(fmt::format("root.json: not the newest root (roots/{}.json)", newest.root.version));
@@ -274,6 +280,7 @@ class RepositoryVerifier {
   Trust trust_;
   TimePoint now_;
   const SignedRoot* first_;
+  size_t min_threshold_;
   VerifyReport report_;
   std::map<std::string, Release> releases_;  // those whose release.json verified
 };
@@ -285,8 +292,11 @@ VerifyReport VerifyRepository(const std::string& repo_dir, const Keyring& keys, 
   return RepositoryVerifier(repo_dir, Trust::FromKeyring(keys, threshold), now).Run();
 }
 
-VerifyReport VerifyRepository(const std::string& repo_dir, const SignedRoot& first, TimePoint now) {
-  return RepositoryVerifier(repo_dir, Trust::FromRoot(first.root, 1), now, &first).Run();
+VerifyReport VerifyRepository(const std::string& repo_dir, const SignedRoot& first,
+                              size_t threshold, TimePoint now) {
+  return RepositoryVerifier(repo_dir, Trust::FromRoot(first.root, threshold), now, &first,
+                            threshold)
+      .Run();
 }
 
 }  // namespace basalt::repo

@@ -186,14 +186,14 @@ Result<SignedRoot> OpenTrustedRoot(std::string_view envelope, std::string_view w
 }
 
 std::optional<RootRefusal> CheckRootSuccessor(const Root& trusted, std::string_view envelope,
-                                              SignedRoot* next) {
+                                              SignedRoot* next, size_t min_threshold) {
   const uint64_t want = trusted.version + 1;
   auto refuse = [&](std::string code, std::string reason,
                     ErrorKind kind = ErrorKind::kIntegrity) -> std::optional<RootRefusal> {
     return RootRefusal{std::move(code), fmt::format("root version {}: {}", want, reason), kind};
   };
   auto body = OpenVerified(envelope, kRootPayloadType, trusted.KeyringFor(Role::kRoot),
-                           trusted.root.threshold);
+                           std::max(trusted.root.threshold, min_threshold));
   if (!body) {
     if (body.error().kind() == ErrorKind::kUnsupported) {
       return refuse("unsupported-format", body.error().message(), ErrorKind::kUnsupported);
@@ -216,7 +216,7 @@ std::optional<RootRefusal> CheckRootSuccessor(const Root& trusted, std::string_v
   // The new root's own keys must sign too: a rotation is accepted only when the new keys are
   // real and usable, so a typo cannot lock every host out.
   auto self = OpenVerified(envelope, kRootPayloadType, parsed->KeyringFor(Role::kRoot),
-                           parsed->root.threshold);
+                           std::max(parsed->root.threshold, min_threshold));
   if (!self) {
     return refuse("bad-root-signature",
                   fmt::format("not signed by its own root keys: {}", self.error().message()));
@@ -227,7 +227,8 @@ std::optional<RootRefusal> CheckRootSuccessor(const Root& trusted, std::string_v
 }
 
 Result<RootUpdate> UpdateRoot(const SignedRoot& trusted, RootFetcher& fetcher, TimePoint now,
-                              const std::function<Status(const SignedRoot&)>& keep) {
+                              const std::function<Status(const SignedRoot&)>& keep,
+                              size_t min_threshold) {
   RootUpdate out;
   out.root = trusted;
   for (uint64_t step = 0;; ++step) {
@@ -245,7 +246,7 @@ Result<RootUpdate> UpdateRoot(const SignedRoot& trusted, RootFetcher& fetcher, T
       return out;
     }
     SignedRoot next;
-    if (auto refusal = CheckRootSuccessor(out.root.root, *text, &next)) {
+    if (auto refusal = CheckRootSuccessor(out.root.root, *text, &next, min_threshold)) {
       out.refusal = std::move(refusal);
       return out;
     }

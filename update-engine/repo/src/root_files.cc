@@ -1,5 +1,9 @@
 #include "repo/root_files.h"
 
+#include <errno.h>
+#include <unistd.h>
+
+#include <cstring>
 #include <filesystem>
 #include <set>
 
@@ -18,12 +22,59 @@ Result<std::optional<std::string>> DirectoryRoots::FetchRoot(uint64_t version) {
   return std::optional<std::string>(std::move(text));
 }
 
+namespace {
+
+// Writes `data` at `path` only if nothing is there: a temp file, fsynced, then link(2), which
+// fails with EEXIST instead of replacing (rename would silently replace a root hosts may have
+// accepted, if two publishes race), then the directory fsynced.
+Status WriteFileExclusive(const fs::path& path, std::string_view data) {
+  const std::string tmp = fmt::format("{}.tmp-{}", path.string(), ::getpid());
+  BASALT_RETURN_IF_ERROR(WriteFileAtomic(tmp, data));
+  const int rc = ::link(tmp.c_str(), path.c_str());
+  const int err = errno;
+  ::unlink(tmp.c_str());
+  if (rc != 0) {
+    if (err == EEXIST) {
+      return Failf(ErrorKind::kPolicy,
+                   "{} already exists; a published root is never rewritten", path.string());
+    }
+    return std::unexpected(Error(ErrorKind::kIo, fmt::format("link {}: {}", path.string(),
+                                                             std::strerror(err)), err));
+  }
+  return FsyncDirectory(path.parent_path().string());
+}
+
+}  // namespace
+
 Result<std::optional<SignedRoot>> LoadRepositoryRoot(const std::string& repo_dir) {
-  const fs::path path = fs::path(repo_dir) / "root.json";
+  // The chain itself, from roots/1.json, decides which root is the newest (root.json is only a
+  // copy, which a crash between the two writes of PublishRoot may leave one version behind).
+  const fs::path first = fs::path(repo_dir) / "roots" / "1.json";
   std::error_code ec;
-  if (!fs::exists(path, ec)) return std::optional<SignedRoot>();
-  BASALT_ASSIGN_OR_RETURN(std::string text, ReadFileToString(path.string()));
-  BASALT_ASSIGN_OR_RETURN(SignedRoot root, OpenTrustedRoot(text, path.string()));
+  if (!fs::exists(first, ec)) return std::optional<SignedRoot>();
+  BASALT_ASSIGN_OR_RETURN(std::string text, ReadFileToString(first.string()));
+  BASALT_ASSIGN_OR_RETURN(SignedRoot root, OpenTrustedRoot(text, first.string()));
+  DirectoryRoots roots((fs::path(repo_dir) / "roots").string());
+  for (uint64_t step = 0; step < kMaxRootSteps; ++step) {
+    BASALT_ASSIGN_OR_RETURN(std::optional<std::string> next_text,
+                            roots.FetchRoot(root.root.version + 1));
+    if (!next_text) break;
+    SignedRoot next;
+    if (auto refusal = CheckRootSuccessor(root.root, *next_text, &next)) {
+      return Failf(ErrorKind::kIntegrity, "{}/roots: hosts stop at version {} ({}): {}", repo_dir,
+                   root.root.version, refusal->code, refusal->reason);
+    }
+    root = std::move(next);
+  }
+  // Repair the copy. Best effort: on a read-only copy of the repository it stays stale, and the
+  // chain has decided anyway.
+  const std::string copy_path = (fs::path(repo_dir) / "root.json").string();
+  auto copy = ReadFileToString(copy_path);
+  if (!copy || *copy != root.envelope) {
+    if (auto s = WriteFileAtomic(copy_path, root.envelope); !s) {
+      // Nothing reads root.json to decide anything; the next writable run repairs it.
+    }
+  }
   return std::optional<SignedRoot>(std::move(root));
 }
 
@@ -35,6 +86,12 @@ Result<SignedRoot> PublishRoot(const std::string& repo_dir,
   const uint64_t want = previous ? previous->root.version + 1 : 1;
   if (root.version != want) {
     return Failf(ErrorKind::kInternal, "root version {} after {}", root.version, want - 1);
+  }
+  if (root.expires <= Now()) {
+    return Failf(ErrorKind::kPolicy,
+                 "the new root would expire at {}, which has passed; hosts refuse an expired root "
+                 "(give --expires-in)",
+                 FormatTime(root.expires));
   }
   BASALT_ASSIGN_OR_RETURN(std::string envelope,
                           SignEnvelope(kRootPayloadType, SerializeRoot(root), keys));
@@ -58,12 +115,7 @@ Result<SignedRoot> PublishRoot(const std::string& repo_dir,
   if (ec) return Failf(ErrorKind::kIo, "create {}: {}", dir.string(), ec.message());
   const fs::path versioned = dir / fmt::format("{}.json", root.version);
   // Hosts may already have accepted whatever is at roots/<N>.json: replacing it would fork them.
-  if (fs::exists(versioned, ec)) {
-    return Failf(ErrorKind::kPolicy,
-                 "{} already exists; a published root is never rewritten (publish version {})",
-                 versioned.string(), root.version + 1);
-  }
-  BASALT_RETURN_IF_ERROR(WriteFileAtomic(versioned.string(), envelope));
+  BASALT_RETURN_IF_ERROR(WriteFileExclusive(versioned, envelope));
   BASALT_RETURN_IF_ERROR(WriteFileAtomic((fs::path(repo_dir) / "root.json").string(), envelope));
   return signed_root;
 }

@@ -22,7 +22,8 @@ using ByteSink = std::function<Status(std::span<const uint8_t>)>;
 class Fetcher {
  public:
   virtual ~Fetcher() = default;
-  // A whole small document. More than max_size bytes is a kIntegrity error; 404 is kNotFound;
+  // A whole small document. More than max_size bytes is a kIntegrity error; 404 (and 403 and 410,
+  // which object stores answer for a missing key) is kNotFound;
   // network and server faults are kIo (retryable).
   virtual Result<std::string> Get(const std::string& url, size_t max_size) = 0;
   // Everything from offset to the end of url, in order, to sink (an open-ended HTTP Range

@@ -63,8 +63,8 @@ Status CheckThresholds(const Root& root) {
     const RoleKeys& rk = root.role(r);
     if (rk.threshold == 0 || rk.threshold > rk.key_ids.size()) {
       return Failf(ErrorKind::kPolicy,
-                   "the {} role would need {} signature(s) from {} key(s); add keys or lower "
-                   "--threshold",
+                   "the {} role would need {} signature(s) from {} key(s); add a key (revoke "
+                   "--replace-with, rotate --add) or lower its threshold (rotate --threshold)",
                    RoleName(r), rk.threshold, rk.key_ids.size());
     }
   }
@@ -256,6 +256,9 @@ void AddRevoke(CLI::App& keys, CommandRunner& runner) {
   auto a = std::make_shared<RotateArgs>();
   auto key_id = std::make_shared<std::string>();
   cmd->add_option("key_id", *key_id, "The id of the key to revoke")->required();
+  cmd->add_option("--replace-with", a->add,
+                  "A key (public or private PEM) that takes the revoked key's place in each of its "
+                  "roles, in the same root version");
   cmd->add_option("--repo", a->repo, "Repository directory")->required();
   cmd->add_option("--expires-in", a->expires_in, "Renew the root's validity (e.g. 365d)");
   cmd->add_option("--sign-with", a->sign_with,
@@ -264,16 +267,22 @@ void AddRevoke(CLI::App& keys, CommandRunner& runner) {
   cmd->add_flag("--json", a->json, "Print the new root as JSON");
   cmd->callback([&runner, a, key_id] {
     runner.Set([a, key_id]() -> int {
-      return PublishNext(a->repo, a->expires_in, a->sign_with, a->json,
-                         [key_id](Root& next) -> Status {
-                           if (!next.keys.contains(*key_id)) {
-                             return Failf(ErrorKind::kNotFound, "key {} is not in root version {}",
-                                          *key_id, next.version - 1);
-                           }
-                           for (Role r : kAllRoles)
-                             std::erase(next.role(r).key_ids, *key_id);
-                           return {};
-                         });
+      if (a->add.size() > 1) {
+        return ReportError(Error(ErrorKind::kInvalidInput, "give --replace-with at most once"));
+      }
+      return PublishNext(
+          a->repo, a->expires_in, a->sign_with, a->json, [a, key_id](Root& next) -> Status {
+            if (!next.keys.contains(*key_id)) {
+              return Failf(ErrorKind::kNotFound, "key {} is not in root version {}", *key_id,
+                           next.version - 1);
+            }
+            for (Role r : kAllRoles) {
+              RoleKeys& rk = next.role(r);
+              if (std::erase(rk.key_ids, *key_id) == 0 || a->add.empty()) continue;
+              BASALT_RETURN_IF_ERROR(AddKeys(next, r, a->add));
+            }
+            return {};
+          });
     });
   });
 }

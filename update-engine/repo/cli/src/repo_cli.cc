@@ -326,7 +326,7 @@ void AddVerify(CLI::App& app, CommandRunner& runner) {
         if (!text) return ReportError(text.error());
         auto first = OpenTrustedRoot(*text, a->root_file);
         if (!first) return ReportError(first.error());
-        r = VerifyRepository(a->repo, *first, *now);
+        r = VerifyRepository(a->repo, *first, a->threshold, *now);
       } else {
         if (a->keys.empty()) {
           return ReportError(Error(ErrorKind::kInvalidInput, "give --keys or --root-file"));

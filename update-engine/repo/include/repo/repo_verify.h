@@ -26,6 +26,8 @@ VerifyReport VerifyRepository(const std::string& repo_dir, const Keyring& keys, 
 // must verify to the newest (which root.json must equal, and which must not be expired at `now`),
 // channels must be signed by its channel role, releases by its release role, and every document
 // must name its repository.
-VerifyReport VerifyRepository(const std::string& repo_dir, const SignedRoot& first, TimePoint now);
+// `threshold` (THRESHOLD= of the hosts) raises every role's threshold, as on hosts.
+VerifyReport VerifyRepository(const std::string& repo_dir, const SignedRoot& first,
+                              size_t threshold, TimePoint now);
 
 }  // namespace basalt::repo

@@ -79,8 +79,9 @@ struct RootRefusal {
 // threshold of trusted's root keys and a threshold of its own, name the same repository and be
 // exactly version trusted.version + 1. Expiry is not checked here: an intermediate root may have
 // expired long ago (only the newest one must be current; see UpdateRoot).
+// min_threshold (THRESHOLD= on hosts) raises both root thresholds, as it does every role's.
 std::optional<RootRefusal> CheckRootSuccessor(const Root& trusted, std::string_view envelope,
-                                              SignedRoot* next);
+                                              SignedRoot* next, size_t min_threshold = 1);
 
 // Where newer roots come from: the text of roots/<version>.json, or nullopt when the repository
 // has no such file (the chain ends there). Other fetch errors pass through and are retryable.
@@ -105,6 +106,7 @@ struct RootUpdate {
 // `root` at the last good one. Finally the newest root must not have expired at `now`
 // ("expired-root": a repository frozen by an attacker, or one its operators neglect).
 Result<RootUpdate> UpdateRoot(const SignedRoot& trusted, RootFetcher& fetcher, TimePoint now,
-                              const std::function<Status(const SignedRoot&)>& keep);
+                              const std::function<Status(const SignedRoot&)>& keep,
+                              size_t min_threshold = 1);
 
 }  // namespace basalt::repo

@@ -24,14 +24,17 @@ class DirectoryRoots : public RootFetcher {
   std::string dir_;
 };
 
-// The newest root (root.json), checked against its own root keys; nullopt when the repository
-// has none (keys-only trust).
+// The newest root: roots/1.json (signed by its own root keys) followed through roots/<N>.json as
+// hosts follow it; nullopt when the repository has none (keys-only trust). A step that does not
+// verify is an error naming where hosts stop. root.json, only a copy, is rewritten if it differs
+// (a crash between PublishRoot's two writes leaves it one version behind).
 Result<std::optional<SignedRoot>> LoadRepositoryRoot(const std::string& repo_dir);
 
 // Signs `root` with `keys` and checks the result as a host would before anything is written:
 // version 1 must meet its own root threshold; a later version must follow `previous`
-// (CheckRootSuccessor: a threshold of the old root keys and of the new). Then writes
-// roots/<version>.json (never over an existing one) and root.json, each atomically.
+// (CheckRootSuccessor: a threshold of the old root keys and of the new), and it must not have
+// expired. Then writes roots/<version>.json (never over an existing one, even when two publishes
+// race: link(2), not rename) and root.json, each atomically.
 Result<SignedRoot> PublishRoot(const std::string& repo_dir,
                                const std::optional<SignedRoot>& previous, const Root& root,
                                std::span<const PrivateKey> keys);
