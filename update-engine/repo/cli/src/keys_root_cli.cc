@@ -71,6 +71,23 @@ Status CheckThresholds(const Root& root) {
   return {};
 }
 
+// Root keys should live offline; one that also signs channels or releases is as exposed as they
+// are, and its theft is a root compromise. Allowed (a single-key test repository needs it), but
+// said.
+void WarnSharedRootKeys(const Root& root) {
+  for (const std::string& id : root.root.key_ids) {
+    for (Role r : {Role::kRelease, Role::kChannel}) {
+      const auto& ids = root.role(r).key_ids;
+      if (std::find(ids.begin(), ids.end(), id) != ids.end()) {
+        std::cerr << fmt::format(
+            "basalt: warning: key {} is a root key and a {} key; a root key should sign "
+            "nothing else and stay offline\n",
+            id.substr(0, 16), RoleName(r));
+      }
+    }
+  }
+}
+
 nlohmann::json RootJson(const Root& root) {
   nlohmann::json roles = nlohmann::json::object();
   for (Role r : kAllRoles) {
@@ -158,6 +175,7 @@ void AddInitRoot(CLI::App& keys, CommandRunner& runner) {
       if (!signers) return ReportError(signers.error());
       auto published = PublishRoot(a->repo, std::nullopt, root, *signers);
       if (!published) return ReportError(published.error());
+      WarnSharedRootKeys(published->root);
       PrintRoot(published->root, a->json);
       return kExitOk;
     });
@@ -197,6 +215,7 @@ int PublishNext(const std::string& repo, const std::string& expires_in,
   if (!signers) return ReportError(signers.error());
   auto published = PublishRoot(repo, *current, next, *signers);
   if (!published) return ReportError(published.error());
+  WarnSharedRootKeys(published->root);
   PrintRoot(published->root, json);
   return kExitOk;
 }
