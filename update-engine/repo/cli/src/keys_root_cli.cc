@@ -8,6 +8,7 @@
 #include "common/signing.h"
 #include "common/time_util.h"
 #include "repo/keys_cli.h"
+#include "signing_keys.h"
 #include "repo/root_files.h"
 
 namespace basalt {
@@ -24,16 +25,6 @@ Result<PublicKey> LoadPublic(const std::string& ref) {
   }
   BASALT_ASSIGN_OR_RETURN(PrivateKey key, PrivateKey::Load(ref));
   return key.public_key();
-}
-
-Result<std::vector<PrivateKey>> LoadSigners(const std::vector<std::string>& refs) {
-  std::vector<PrivateKey> keys;
-  for (const auto& r : refs) {
-    BASALT_ASSIGN_OR_RETURN(PrivateKey k, PrivateKey::Load(r));
-    keys.push_back(std::move(k));
-  }
-  if (keys.empty()) return Fail(ErrorKind::kInvalidInput, "at least one --sign-with is needed");
-  return keys;
 }
 
 Status AddKeys(Root& root, Role role, const std::vector<std::string>& refs) {
@@ -171,7 +162,7 @@ void AddInitRoot(CLI::App& keys, CommandRunner& runner) {
         root.role(r).threshold = a->thresholds[i];
       }
       if (auto s = CheckThresholds(root); !s) return ReportError(s.error());
-      auto signers = LoadSigners(a->sign_with);
+      auto signers = LoadSigningKeys(a->sign_with, "--sign-with");
       if (!signers) return ReportError(signers.error());
       auto published = PublishRoot(a->repo, std::nullopt, root, *signers);
       if (!published) return ReportError(published.error());
@@ -211,7 +202,7 @@ int PublishNext(const std::string& repo, const std::string& expires_in,
   if (auto s = change(next); !s) return ReportError(s.error());
   DropUnusedKeys(next);
   if (auto s = CheckThresholds(next); !s) return ReportError(s.error());
-  auto signers = LoadSigners(sign_with);
+  auto signers = LoadSigningKeys(sign_with, "--sign-with");
   if (!signers) return ReportError(signers.error());
   auto published = PublishRoot(repo, *current, next, *signers);
   if (!published) return ReportError(published.error());

@@ -15,21 +15,12 @@
 #include "repo/publish.h"
 #include "repo/repo_source.h"
 #include "repo/repo_verify.h"
+#include "signing_keys.h"
 #include "repo/root.h"
 
 namespace basalt {
 namespace {
 using namespace basalt::repo;
-
-Result<std::vector<PrivateKey>> LoadKeys(const std::vector<std::string>& refs) {
-  std::vector<PrivateKey> keys;
-  for (const auto& r : refs) {
-    BASALT_ASSIGN_OR_RETURN(PrivateKey k, PrivateKey::Load(r));
-    keys.push_back(std::move(k));
-  }
-  if (keys.empty()) return Fail(ErrorKind::kInvalidInput, "at least one --key is needed");
-  return keys;
-}
 
 // What a host trusts: the keys in keys_dir, or the root it ships (root_file) followed through the
 // repository's newer roots, as the host would (in memory only).
@@ -119,7 +110,7 @@ void AddPublish(CLI::App& app, CommandRunner& runner) {
   cmd->add_flag("--json", a->json, "Print the signed release document as JSON");
   cmd->callback([&runner, a] {
     runner.Set([a]() -> int {
-      auto keys = LoadKeys(a->keys);
+      auto keys = LoadSigningKeys(a->keys, "--key");
       if (!keys) return ReportError(keys.error());
       PublishOptions opt;
       opt.repo_dir = a->repo;
@@ -185,7 +176,7 @@ void AddChannelChange(CLI::App& channel, CommandRunner& runner, const std::strin
       if (kind == ChannelOpKind::kFloor && a->release.empty() && !a->clear) {
         return ReportError(Error(ErrorKind::kInvalidInput, "floor needs --release V or --clear"));
       }
-      auto keys = LoadKeys(a->keys);
+      auto keys = LoadSigningKeys(a->keys, "--key");
       if (!keys) return ReportError(keys.error());
       auto expires = ParseDuration(a->expires_in, "--expires-in");
       if (!expires) return ReportError(expires.error());
