@@ -153,6 +153,7 @@ TEST_F(LoadConfigTest, FleetKeys) {
   Write("etc/basalt/update.conf",
         "SERVER=https://nebraska.example/v1/update/\nPROTOCOL=omaha\n"
         "OMAHA_APP_ID={e96281a6-d1af-4bde-9a0a-97b76e56dc57}\nREBOOT_STRATEGY=etcd-lock\n"
+        "ROOT_SERVER=https://updates.example/stable-repo/\n"
         "ETCD_ENDPOINTS=https://etcd-1:2379, https://etcd-2:2379\nETCD_LOCK_GROUP=web-eu\n"
         "ETCD_MAX_HOLDERS=3\nETCD_LOCK_TTL=2h\nETCD_CAFILE=/etc/ssl/etcd/ca.pem\n"
         "ETCD_CERTFILE=/etc/ssl/etcd/host.pem\nETCD_KEYFILE=/etc/ssl/etcd/host-key.pem\n"
@@ -161,6 +162,7 @@ TEST_F(LoadConfigTest, FleetKeys) {
   ASSERT_TRUE(cfg) << cfg.error().message();
   EXPECT_EQ(cfg->protocol, UpdateProtocol::kOmaha);
   EXPECT_EQ(cfg->omaha_app_id, "{e96281a6-d1af-4bde-9a0a-97b76e56dc57}");
+  EXPECT_EQ(cfg->root_server, "https://updates.example/stable-repo/");
   EXPECT_EQ(cfg->reboot_strategy, RebootStrategy::kEtcdLock);
   EXPECT_EQ(cfg->etcd.endpoints,
             (std::vector<std::string>{"https://etcd-1:2379", "https://etcd-2:2379"}));

@@ -693,5 +693,56 @@ TEST(HostTrustTest, AClockSetBackDoesNotReviveExpiredMetadata) {
   EXPECT_TRUE(r.Check(trust, host).has_value());
 }
 
+// PROTOCOL=omaha with ROOT_SERVER: before asking the Omaha server, the host follows the static
+// repository's roots, so a revocation reaches it (the payload keys change) and a forged root
+// stops the check before any offer is taken.
+TEST(HostTrustTest, OmahaHostsFollowTheRootServer) {
+  RootRepo r;
+  repo::testing::WriteAll(r.state_ / "shipped-root.json", r.shipped_);
+  HostTrustOptions o{.root_file = r.state_ / "shipped-root.json", .state_dir = r.state_.path()};
+  auto trust = HostTrust::Load(o);
+  ASSERT_TRUE(trust.has_value()) << trust.error().message();
+  daemon::UpdateConfig cfg;
+  cfg.protocol = daemon::UpdateProtocol::kOmaha;
+  cfg.server = "https://127.0.0.1:1/v1/update/";  // nothing listens: the offer itself fails
+  cfg.omaha_app_id = "{e96281a6-d1af-4bde-9a0a-97b76e56dc57}";
+  cfg.root_server = r.dir_.path();
+  auto fetcher = http::MakeCurlFetcher();
+  auto source = MakeUpdateSource(cfg, *fetcher, *trust);
+  ASSERT_TRUE(source.has_value()) << source.error().message();
+
+  // A forged rotation: refused before the Omaha server is asked.
+  const PrivateKey thief = repo::testing::NewKey();
+  repo::Root forged = r.root_;
+  forged.version = 2;
+  forged.keys.insert_or_assign(thief.id(), thief.public_key());
+  forged.release = {{thief.id()}, 1};
+  auto env = repo::SignEnvelope(repo::kRootPayloadType, repo::SerializeRoot(forged),
+                                std::vector<PrivateKey>{thief});
+  ASSERT_TRUE(env.has_value());
+  repo::testing::WriteAll(r.dir_ / "roots/2.json", *env);
+  auto refused = (*source)->Check(RootRepo::Host());
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_NE(refused.error().message().find("repository root refused (bad-root-signature)"),
+            std::string::npos)
+      << refused.error().message();
+  EXPECT_EQ(trust->payload_keys().Find(thief.id()), nullptr);
+
+  // The real revocation of the release key: followed, then the Omaha server is asked.
+  const PrivateKey old_release = r.release_key_;
+  r.release_key_ = repo::testing::NewKey();
+  r.root_.version = 2;
+  r.SetRole(repo::Role::kRelease, r.release_key_);
+  r.root_.keys.erase(old_release.id());
+  r.Publish({&r.root_key_});
+  auto asked = (*source)->Check(RootRepo::Host());
+  ASSERT_FALSE(asked.has_value());  // nothing listens on port 1
+  EXPECT_EQ(asked.error().message().find("repository root refused"), std::string::npos)
+      << asked.error().message();
+  EXPECT_EQ(trust->root()->root.version, 2u);
+  EXPECT_EQ(trust->payload_keys().Find(old_release.id()), nullptr);
+  EXPECT_NE(trust->payload_keys().Find(r.release_key_.id()), nullptr);
+}
+
 }  // namespace
 }  // namespace basalt::update

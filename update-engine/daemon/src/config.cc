@@ -250,6 +250,8 @@ Status ApplyConfigText(std::string_view text, std::string_view name, UpdateConfi
         return fail("OMAHA_INSECURE_HTTP_FOR_TESTING must be yes or no");
       }
       cfg.omaha_insecure_http = value == "yes";
+    } else if (key == "ROOT_SERVER") {
+      cfg.root_server = value;
     } else if (key == "THRESHOLD") {
       size_t n = 0;
       auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);

@@ -3,6 +3,7 @@
 #include "common/time_util.h"
 #include "fleet/omaha_source.h"
 #include "fleet_config.h"
+#include "repo/repo_source.h"
 #include "repo_update_source.h"
 
 namespace basalt::update {
@@ -22,6 +23,38 @@ std::string Rfc3339(const std::optional<std::chrono::system_clock::time_point>& 
   return FormatTime(std::chrono::floor<std::chrono::seconds>(*t));
 }
 
+// An Omaha source on a host with a root: before every check the host follows the root chain of
+// ROOT_SERVER's static repository, so the payload keys it checks the Omaha offer against are the
+// current release role's (a revoked key stops verifying), and an expired newest root refuses the
+// check as on repository hosts.
+class RootFollowingSource : public UpdateSource {
+ public:
+  RootFollowingSource(std::unique_ptr<UpdateSource> inner, http::Fetcher& fetcher,
+                      std::string root_server, HostTrust& trust)
+      : inner_(std::move(inner)),
+        fetcher_(fetcher),
+        root_server_(std::move(root_server)),
+        trust_(trust) {}
+
+  Result<UpdateOffer> Check(const HostFacts& host) override {
+    repo::RepositorySource roots(fetcher_, root_server_);
+    // The clock floor, as on repository hosts.
+    const TimePoint clock = Now();
+    BASALT_RETURN_IF_ERROR(trust_.Refresh(
+        roots, host.not_before && *host.not_before > clock ? *host.not_before : clock));
+    return inner_->Check(host);
+  }
+  Status Report(const HostFacts& host, UpdateEvent event, int code) override {
+    return inner_->Report(host, event, code);
+  }
+
+ private:
+  std::unique_ptr<UpdateSource> inner_;
+  http::Fetcher& fetcher_;
+  std::string root_server_;
+  HostTrust& trust_;
+};
+
 }  // namespace
 
 Result<std::unique_ptr<UpdateSource>> MakeUpdateSource(const daemon::UpdateConfig& cfg,
@@ -30,10 +63,14 @@ Result<std::unique_ptr<UpdateSource>> MakeUpdateSource(const daemon::UpdateConfi
   switch (cfg.protocol) {
     case daemon::UpdateProtocol::kRepository:
       return std::make_unique<RepositoryUpdateSource>(fetcher, cfg.server, trust);
-    case daemon::UpdateProtocol::kOmaha:
-      // Trust is unchanged: the flow applies the offered payload only with the host's payload
-      // keys (the release role's of the stored root, with a root).
-      return std::make_unique<fleet::OmahaUpdateSource>(fleet::OmahaConfigFrom(cfg));
+    case daemon::UpdateProtocol::kOmaha: {
+      // The flow applies the offered payload only with the host's payload keys (the release
+      // role's of its root, with a root), whatever the Omaha server says.
+      auto omaha = std::make_unique<fleet::OmahaUpdateSource>(fleet::OmahaConfigFrom(cfg));
+      if (cfg.root_server.empty() || !trust.has_root()) return omaha;
+      return std::make_unique<RootFollowingSource>(std::move(omaha), fetcher, cfg.root_server,
+                                                   trust);
+    }
   }
   return Fail(ErrorKind::kInternal, "unknown PROTOCOL");
 }

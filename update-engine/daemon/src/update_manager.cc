@@ -31,12 +31,13 @@ Result<ManagerParts> MakeManagerParts(const ManagerOptions& options, Logger& log
   if (!trust.load_warning().empty()) {
     log.Warn(trust.load_warning(), {{"ERROR", trust.load_warning()}});
   }
-  if (trust.has_root() && options.config.protocol == daemon::UpdateProtocol::kOmaha) {
+  if (trust.has_root() && options.config.protocol == daemon::UpdateProtocol::kOmaha &&
+      options.config.root_server.empty()) {
     // Omaha serves no roots/: this host checks payloads against the release keys of the root it
     // has, and learns of a rotation or revocation only from an OS update that ships a newer root.
     const std::string why =
-        "PROTOCOL=omaha: the repository root is not followed (Omaha serves no roots/); payloads "
-        "are checked against the release keys of root version " +
+        "PROTOCOL=omaha without ROOT_SERVER: the repository root is not followed (Omaha serves "
+        "no roots/); payloads are checked against the release keys of root version " +
         std::to_string(trust.root()->root.version) +
         ", and a revocation reaches this host only with an image that ships a newer root";
     log.Warn(why, {{"ERROR", why}});

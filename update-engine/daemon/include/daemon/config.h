@@ -51,6 +51,10 @@ struct UpdateConfig {
   // OMAHA_INSECURE_HTTP_FOR_TESTING=yes: allow http:// for the Omaha server and its payload
   // URLs. Only for test rigs; a network attacker then chooses what the host is offered.
   bool omaha_insecure_http = false;
+  // ROOT_SERVER: with PROTOCOL=omaha, a static repository (http(s)://, file:// or a directory)
+  // whose roots/<N>.json the host follows before every check, so rotations and revocations
+  // reach Omaha hosts too. Empty: the root shipped in /usr is all an Omaha host knows.
+  std::string root_server;
   // THRESHOLD: distinct trusted signatures every channel, release and payload needs (1-16).
   size_t threshold = 1;
   EtcdLockSettings etcd;
