@@ -88,6 +88,12 @@ int GetProgress(sd_bus*, const char*, const char*, const char*, sd_bus_message* 
   return sd_bus_message_append(reply, "d", ctx->manager->Get().progress);
 }
 
+int GetGeneration(sd_bus*, const char*, const char*, const char*, sd_bus_message* reply,
+                  void* userdata, sd_bus_error*) {
+  auto* ctx = static_cast<Ctx*>(userdata);
+  return sd_bus_message_append(reply, "t", ctx->manager->generation());
+}
+
 // Privileged methods: root only (polkit is not wired up).
 int RequireRoot(sd_bus_message* m, sd_bus_error* error) {
   sd_bus_creds* creds = nullptr;
@@ -184,6 +190,9 @@ const sd_bus_vtable kVtable[] = {
     SD_BUS_PROPERTY("DownloadedFullBytes", "t", GetCounter, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_PROPERTY("Failures", "a{st}", GetFailures, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_PROPERTY("Rollbacks", "t", GetCounter, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    // Seqlock counter: even and unchanged around a series of reads = one consistent snapshot.
+    // Changes with every property; announced by their signals, not its own.
+    SD_BUS_PROPERTY("Generation", "t", GetGeneration, 0, 0),
     SD_BUS_VTABLE_END,
 };
 

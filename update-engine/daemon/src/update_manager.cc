@@ -148,10 +148,9 @@ Snapshot UpdateManager::Get() const {
 }
 
 void UpdateManager::Publish(const UpdateState& s) {
-  {
-    std::lock_guard lock(mu_);
-    snap_.state = s;
-  }
+  std::lock_guard lock(mu_);
+  ++generation_;  // odd while the snapshot changes (the seqlock readers of Generation rely on it)
+  snap_.state = s;
   ++generation_;
 }
 
@@ -167,17 +166,16 @@ Status UpdateManager::Persist(const UpdateState& s) {
 }
 
 Status UpdateManager::StartFlow(bool check_only, std::optional<std::string> to) {
-  bool expected = false;
-  if (!busy_.compare_exchange_strong(expected, true)) {
-    return Fail(ErrorKind::kPolicy, "an update operation is already running");
+  {
+    std::lock_guard lock(mu_);
+    if (busy_) return Fail(ErrorKind::kPolicy, "an update operation is already running");
+    ++generation_;
+    busy_ = true;
+    snap_.progress = 0;
+    ++generation_;
   }
   if (worker_.joinable()) worker_.join();
   cancel_ = false;
-  {
-    std::lock_guard lock(mu_);
-    snap_.progress = 0;
-  }
-  ++generation_;
   FlowOptions fl;
   fl.channel = opt_.config.channel;
   fl.machine_id = opt_.machine_id;
@@ -194,6 +192,7 @@ Status UpdateManager::StartFlow(bool check_only, std::optional<std::string> to) 
     std::lock_guard lock(mu_);
     // Publish only whole-percent steps: PropertiesChanged is not a progress stream.
     if (static_cast<int>(p * 100) != static_cast<int>(snap_.progress * 100)) {
+      ++generation_;
       snap_.progress = p;
       ++generation_;
     }
@@ -227,6 +226,8 @@ Status UpdateManager::StartFlow(bool check_only, std::optional<std::string> to) 
                    {{"ERROR", st.error().message()}});
       }
     }
+    std::lock_guard lock(mu_);
+    ++generation_;
     busy_ = false;
     ++generation_;
   });

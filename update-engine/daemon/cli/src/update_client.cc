@@ -82,34 +82,51 @@ Result<std::map<std::string, uint64_t>> GetFailures(sd_bus* bus) {
 
 }  // namespace
 
-Result<DaemonStatus> GetDaemonStatus() {
-  BASALT_ASSIGN_OR_RETURN(Bus bus, Connect());
+static Result<DaemonStatus> ReadStatusOnce(sd_bus* bus) {
   DaemonStatus s;
-  BASALT_ASSIGN_OR_RETURN(s.state, GetString(bus.get(), "State"));
-  BASALT_ASSIGN_OR_RETURN(s.current_version, GetString(bus.get(), "CurrentVersion"));
-  BASALT_ASSIGN_OR_RETURN(s.current_slot, GetString(bus.get(), "CurrentSlot"));
-  BASALT_ASSIGN_OR_RETURN(s.next_version, GetString(bus.get(), "NextVersion"));
-  BASALT_ASSIGN_OR_RETURN(s.channel, GetString(bus.get(), "Channel"));
-  BASALT_ASSIGN_OR_RETURN(s.last_check, GetString(bus.get(), "LastCheck"));
-  BASALT_ASSIGN_OR_RETURN(s.last_error, GetString(bus.get(), "LastError"));
-  BASALT_ASSIGN_OR_RETURN(s.wait_reason, GetString(bus.get(), "WaitReason"));
+  BASALT_ASSIGN_OR_RETURN(s.state, GetString(bus, "State"));
+  BASALT_ASSIGN_OR_RETURN(s.current_version, GetString(bus, "CurrentVersion"));
+  BASALT_ASSIGN_OR_RETURN(s.current_slot, GetString(bus, "CurrentSlot"));
+  BASALT_ASSIGN_OR_RETURN(s.next_version, GetString(bus, "NextVersion"));
+  BASALT_ASSIGN_OR_RETURN(s.channel, GetString(bus, "Channel"));
+  BASALT_ASSIGN_OR_RETURN(s.last_check, GetString(bus, "LastCheck"));
+  BASALT_ASSIGN_OR_RETURN(s.last_error, GetString(bus, "LastError"));
+  BASALT_ASSIGN_OR_RETURN(s.wait_reason, GetString(bus, "WaitReason"));
   sd_bus_error e = SD_BUS_ERROR_NULL;
   int r = sd_bus_get_property_trivial(
-      bus.get(), std::string(kBusName).c_str(), std::string(kObjectPath).c_str(),
+      bus, std::string(kBusName).c_str(), std::string(kObjectPath).c_str(),
       std::string(kInterface).c_str(), "Progress", &e, 'd', &s.progress);
   if (r < 0) return BusError(r, e, "read Progress");
   int busy = 0;
-  r = sd_bus_get_property_trivial(bus.get(), std::string(kBusName).c_str(),
+  r = sd_bus_get_property_trivial(bus, std::string(kBusName).c_str(),
                                   std::string(kObjectPath).c_str(), std::string(kInterface).c_str(),
                                   "Busy", &e, 'b', &busy);
   if (r < 0) return BusError(r, e, "read Busy");
   s.busy = busy != 0;
-  BASALT_ASSIGN_OR_RETURN(s.last_success, GetString(bus.get(), "LastSuccess"));
-  BASALT_ASSIGN_OR_RETURN(s.downloaded_delta_bytes, GetU64(bus.get(), "DownloadedDeltaBytes"));
-  BASALT_ASSIGN_OR_RETURN(s.downloaded_full_bytes, GetU64(bus.get(), "DownloadedFullBytes"));
-  BASALT_ASSIGN_OR_RETURN(s.rollbacks, GetU64(bus.get(), "Rollbacks"));
-  BASALT_ASSIGN_OR_RETURN(s.failures, GetFailures(bus.get()));
+  BASALT_ASSIGN_OR_RETURN(s.last_success, GetString(bus, "LastSuccess"));
+  BASALT_ASSIGN_OR_RETURN(s.downloaded_delta_bytes, GetU64(bus, "DownloadedDeltaBytes"));
+  BASALT_ASSIGN_OR_RETURN(s.downloaded_full_bytes, GetU64(bus, "DownloadedFullBytes"));
+  BASALT_ASSIGN_OR_RETURN(s.rollbacks, GetU64(bus, "Rollbacks"));
+  BASALT_ASSIGN_OR_RETURN(s.failures, GetFailures(bus));
   return s;
+}
+
+// The properties are read one by one, so a change between two reads would mix two states (say
+// "checking" with the wait reason of the check's end). The daemon's Generation counter is odd
+// while a change is under way and moves with every change: the same even value before and after
+// the reads means they all came from one snapshot, else read again.
+Result<DaemonStatus> GetDaemonStatus() {
+  BASALT_ASSIGN_OR_RETURN(Bus bus, Connect());
+  Result<DaemonStatus> last = Fail(ErrorKind::kInternal, "no status read");
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    BASALT_ASSIGN_OR_RETURN(uint64_t before, GetU64(bus.get(), "Generation"));
+    last = ReadStatusOnce(bus.get());
+    if (!last) return last;
+    BASALT_ASSIGN_OR_RETURN(uint64_t after, GetU64(bus.get(), "Generation"));
+    if (before == after && before % 2 == 0) return last;
+  }
+  // Changing faster than it can be read (progress at a terminal): the last read will do.
+  return last;
 }
 
 Status CallDaemon(const std::string& method, const std::string& arg) {

@@ -83,6 +83,9 @@ class UpdateManager {
 
   Snapshot Get() const;
   // Bumped whenever the snapshot changes; the bus loop emits PropertiesChanged on a change.
+  // Bumped before and after every change of the snapshot, under its lock: odd while a change is
+  // under way. A reader that sees the same even value before and after reading several
+  // properties read one consistent snapshot (a seqlock; D-Bus property "Generation").
   uint64_t generation() const { return generation_.load(); }
 
   Status StartCheck();
