@@ -5,16 +5,17 @@
 namespace basalt {
 namespace {
 
-constexpr std::string_view kReservedKeys[] = {"basalt.usr=", "basalt.usrhash=", "basalt.slot=",
-                                              "mount.usr=",  "usrhash=",        "BOOT_IMAGE=",
-                                              "initrd="};
+constexpr std::string_view kReservedKeys[] = {
+    "basalt.usr=", "basalt.usrhash=", "basalt.slot=", "mount.usr=",
+    "usrhash=",    "BOOT_IMAGE=",     "initrd="};
 constexpr size_t kMaxBytes = 1024;
 
 }  // namespace
 
 Status CheckImageKernelArgs(std::string_view args, std::string_view what) {
   if (args.size() > kMaxBytes) {
-    return Failf(ErrorKind::kInvalidInput, "{}: {} bytes, at most {}", what, args.size(), kMaxBytes);
+    return Failf(ErrorKind::kInvalidInput, "{}: {} bytes, at most {}", what, args.size(),
+                 kMaxBytes);
   }
   for (char c : args) {
     const auto u = static_cast<unsigned char>(c);

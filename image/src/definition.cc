@@ -7,8 +7,8 @@
 #include <set>
 
 #include "boot/backends.h"
-#include "common/kernel_cmdline.h"
 #include "common/fd.h"
+#include "common/kernel_cmdline.h"
 
 namespace basalt::image {
 

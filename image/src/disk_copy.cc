@@ -8,9 +8,9 @@
 #include <span>
 #include <vector>
 
-#include "common/run_catching.h"
 #include "common/fd.h"
 #include "common/hex.h"
+#include "common/run_catching.h"
 
 namespace basalt::image {
 

@@ -1,13 +1,12 @@
 #include <gtest/gtest.h>
 
+#include <cerrno>
 #include <stdexcept>
 
-#include <cerrno>
-
 #include "common/error.h"
+#include "common/hex.h"
 #include "common/kernel_cmdline.h"
 #include "common/run_catching.h"
-#include "common/hex.h"
 
 namespace basalt {
 namespace {
@@ -73,9 +72,9 @@ TEST(RunCatching, ExceptionsBecomeErrorsAndResultsPassThrough) {
 TEST(ImageKernelArgs, ReservedKeysQuotesAndSpacingAreRefused) {
   EXPECT_TRUE(CheckImageKernelArgs("", "cmdline").has_value());
   EXPECT_TRUE(CheckImageKernelArgs("console=ttyS0 apparmor=1 quiet", "cmdline").has_value());
-  for (const char* bad : {"basalt.usrhash=ab", "quiet mount.usr=/dev/sda", "usrhash=00",
-                          "basalt.usr=PARTLABEL=USR-A", "basalt.slot=A", "BOOT_IMAGE=/x",
-                          "initrd=/i"}) {
+  for (const char* bad :
+       {"basalt.usrhash=ab", "quiet mount.usr=/dev/sda", "usrhash=00", "basalt.usr=PARTLABEL=USR-A",
+        "basalt.slot=A", "BOOT_IMAGE=/x", "initrd=/i"}) {
     auto s = CheckImageKernelArgs(bad, "kernel.cmdline");
     ASSERT_FALSE(s.has_value()) << bad;
     EXPECT_NE(s.error().message().find("is set by each boot entry"), std::string::npos)

@@ -7,8 +7,8 @@
 #include <nlohmann/json.hpp>
 
 #include "common/fd.h"
-#include "common/hex.h"
 #include "common/hash.h"
+#include "common/hex.h"
 #include "repo/document_format.h"
 #include "repo/root.h"
 #include "repo/trust.h"

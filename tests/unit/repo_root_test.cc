@@ -259,20 +259,6 @@ TEST_F(ParseRootTest, NotJson) {
   EXPECT_NE(r.error().message().find("not valid JSON"), std::string::npos) << r.error().message();
 }
 
-TEST_F(ParseRootTest, FingerprintFollowsTheRolesKeysAndThreshold) {
-  Root other = root_;
-  EXPECT_EQ(other.RoleFingerprint(Role::kChannel), root_.RoleFingerprint(Role::kChannel));
-  EXPECT_NE(root_.RoleFingerprint(Role::kChannel), root_.RoleFingerprint(Role::kRelease));
-  other.release.threshold = 1;  // another role: the channel fingerprint stays
-  EXPECT_EQ(other.RoleFingerprint(Role::kChannel), root_.RoleFingerprint(Role::kChannel));
-  other.channel.threshold = 3;
-  EXPECT_NE(other.RoleFingerprint(Role::kChannel), root_.RoleFingerprint(Role::kChannel));
-  other = root_;
-  other.channel.key_ids.pop_back();
-  EXPECT_NE(other.RoleFingerprint(Role::kChannel), root_.RoleFingerprint(Role::kChannel));
-  EXPECT_EQ(root_.RoleFingerprint(Role::kChannel).size(), 64u);
-}
-
 // ---- OpenTrustedRoot ----
 
 TEST(OpenTrustedRootTest, SignedByItsOwnRootKeys) {
@@ -429,11 +415,9 @@ TEST_F(RootChainTest, RotationAcrossThreeVersionsReplacesEveryKey) {
   }
   EXPECT_EQ(kept_, std::vector<uint64_t>({2, 3, 4}));
   EXPECT_EQ(fetcher_.asked, std::vector<uint64_t>({2, 3, 4, 5}));
-  // None of the first root's keys is left, and the channel keys' fingerprint moved on.
+  // None of the first root's keys is left.
   for (const auto& key : Concat(keys_[0].root, Concat(keys_[0].release, keys_[0].channel)))
     EXPECT_FALSE(u->root.root.keys.contains(key.id()));
-  EXPECT_NE(u->root.root.RoleFingerprint(Role::kChannel),
-            trusted_.root.RoleFingerprint(Role::kChannel));
   // The newest root is a trusted root of its own from now on.
   auto reopened = OpenTrustedRoot(u->root.envelope, "stored");
   EXPECT_TRUE(reopened.has_value()) << reopened.error().message();

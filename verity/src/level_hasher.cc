@@ -10,8 +10,8 @@
 #include <thread>
 #include <vector>
 
-#include "common/run_catching.h"
 #include "common/fd.h"
+#include "common/run_catching.h"
 
 namespace basalt::verity {
 

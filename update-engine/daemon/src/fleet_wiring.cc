@@ -39,9 +39,7 @@ class RootFollowingSource : public UpdateSource {
   Result<UpdateOffer> Check(const HostFacts& host) override {
     repo::RepositorySource roots(fetcher_, root_server_);
     // The clock floor, as on repository hosts.
-    const TimePoint clock = Now();
-    BASALT_RETURN_IF_ERROR(trust_.Refresh(
-        roots, host.not_before && *host.not_before > clock ? *host.not_before : clock));
+    BASALT_RETURN_IF_ERROR(trust_.Refresh(roots, ExpiryTime(host, Now())));
     return inner_->Check(host);
   }
   Status Report(const HostFacts& host, UpdateEvent event, int code) override {

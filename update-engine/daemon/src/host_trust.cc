@@ -44,22 +44,17 @@ Result<HostTrust> HostTrust::Load(const HostTrustOptions& o) {
   // the next check fetches the rest from the repository again.
   if (!t.state_dir_.empty()) {
     repo::DirectoryRoots kept(t.state_dir_ + "/roots");
-    for (uint64_t step = 0; step < repo::kMaxRootSteps; ++step) {
-      auto text = kept.FetchRoot(chosen.root.version + 1);
-      if (!text) {
-        t.load_warning_ = fmt::format("kept root {}: {}; starting from version {}",
-                                      chosen.root.version + 1, text.error().message(),
-                                      chosen.root.version);
-        break;
+    auto walk = repo::FollowStoredRoots(chosen, kept, t.min_threshold_);
+    if (!walk) {
+      t.load_warning_ = fmt::format("kept roots: {}; starting from version {}",
+                                    walk.error().message(), chosen.root.version);
+    } else {
+      if (walk->refusal) {
+        t.load_warning_ =
+            fmt::format("ignoring the kept roots from version {} on ({}): {}",
+                        walk->root.root.version + 1, walk->refusal->code, walk->refusal->reason);
       }
-      if (!*text) break;
-      repo::SignedRoot next;
-      if (auto refusal = repo::CheckRootSuccessor(chosen.root, **text, &next, t.min_threshold_)) {
-        t.load_warning_ = fmt::format("ignoring the kept roots from version {} on ({}): {}",
-                                      chosen.root.version + 1, refusal->code, refusal->reason);
-        break;
-      }
-      chosen = std::move(next);
+      chosen = std::move(walk->root);
     }
   }
   t.Adopt(std::move(chosen));
@@ -103,14 +98,15 @@ Status HostTrust::Refresh(repo::RootFetcher& fetcher, TimePoint now) {
   if (!root_) return {};
   // A copy: keep() replaces root_ while the walk runs.
   const repo::SignedRoot start = *root_;
-  BASALT_ASSIGN_OR_RETURN(
-      repo::RootUpdate update,
-      repo::UpdateRoot(start, fetcher, now, [this](const repo::SignedRoot& next) -> Status {
-        BASALT_RETURN_IF_ERROR(Keep(next));
-        Adopt(next);
-        return {};
-      },
-      min_threshold_));
+  BASALT_ASSIGN_OR_RETURN(repo::RootUpdate update,
+                          repo::UpdateRoot(
+                              start, fetcher, now,
+                              [this](const repo::SignedRoot& next) -> Status {
+                                BASALT_RETURN_IF_ERROR(Keep(next));
+                                Adopt(next);
+                                return {};
+                              },
+                              min_threshold_));
   if (update.refusal) {
     return Failf(update.refusal->kind, "repository root refused ({}): {}", update.refusal->code,
                  update.refusal->reason);

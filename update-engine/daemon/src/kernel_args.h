@@ -28,6 +28,7 @@ CarriedArgs CarriedOverKernelArgs(std::string_view proc_cmdline);
 // The new slot's extra command line: the release's own arguments (when it says them), then each
 // carried-over word that is not already among them, so a host-specific console survives and the
 // release's arguments are not doubled.
-std::string SlotKernelArgs(const std::optional<std::string>& release_args, std::string_view carried);
+std::string SlotKernelArgs(const std::optional<std::string>& release_args,
+                           std::string_view carried);
 
 }  // namespace basalt::update

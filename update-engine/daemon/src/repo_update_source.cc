@@ -25,8 +25,8 @@ Result<UpdateOffer> RepositoryUpdateSource::Check(const HostFacts& host) {
   // The clock floor: a clock set back does not make metadata older than a verified release
   // current again.
   const TimePoint clock = now_();
-  const bool floored = host.not_before && *host.not_before > clock;
-  const TimePoint now = floored ? *host.not_before : clock;
+  const TimePoint now = ExpiryTime(host, clock);
+  const bool floored = now != clock;
   auto floor_note = [&](const Error& e) {
     if (!floored) return e;
     return Error(e.kind(), fmt::format("{} (this host's clock shows {}, but it has verified a "
@@ -53,9 +53,9 @@ Result<UpdateOffer> RepositoryUpdateSource::Check(const HostFacts& host) {
   offer.code = d.code;
   offer.reason = d.reason;
   if (d.verdict == repo::Verdict::kRefuse) {
-    return std::unexpected(floor_note(
-        Error(d.refusal_kind,
-              fmt::format("channel {} refused ({}): {}", host.channel, d.code, d.reason))));
+    return std::unexpected(
+        floor_note(Error(d.refusal_kind, fmt::format("channel {} refused ({}): {}", host.channel,
+                                                     d.code, d.reason))));
   }
   if (d.verdict == repo::Verdict::kWait) return offer;
   offer.update = true;

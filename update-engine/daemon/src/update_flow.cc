@@ -12,11 +12,11 @@
 #include "common/hex.h"
 #include "common/printable.h"
 #include "common/time_util.h"
+#include "kernel_args.h"
 #include "payload/applier.h"
 #include "payload/reader.h"
 #include "payload/source.h"
 #include "repo/names.h"
-#include "kernel_args.h"
 
 namespace basalt::update {
 namespace {

@@ -1,9 +1,9 @@
 #include "repo/decision.h"
 
+#include <fmt/ranges.h>
+
 #include "common/hash.h"
 #include "common/hex.h"
-
-#include <fmt/ranges.h>
 #include "repo/dsse.h"
 #include "repo/names.h"
 
@@ -92,8 +92,8 @@ class Decider {
     if (!verified) {
       return SignatureRefusal("channel", fmt::format("channel {}", name_), verified.error());
     }
-    const std::string* body = &verified->body;
-    auto parsed = ParseChannel(*body);
+    const std::string& body = verified->body;
+    auto parsed = ParseChannel(body);
     if (!parsed) {
       return Refuse("bad-channel", fmt::format("channel {}: {}", name_, parsed.error().message()),
                     ErrorKind::kInvalidInput);
@@ -115,7 +115,7 @@ class Decider {
                                 ch.name, ch.metadata_version, *host_.last_metadata_version),
                     ErrorKind::kIntegrity);
     }
-    const std::string digest = ToHex(Sha256(*body));
+    const std::string digest = ToHex(Sha256(body));
     // A version number names one document: two different bodies with the same number mean the
     // signer forked the repository or its key is being abused.
     if (record_binds && host_.last_metadata_version &&

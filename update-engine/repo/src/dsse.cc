@@ -81,7 +81,8 @@ std::optional<uint64_t> NewerMajorVersion(std::string_view payload_type,
 
 Result<std::string> OpenVerified(std::string_view text, std::string_view expected_type,
                                  const Keyring& keys, size_t threshold) {
-  BASALT_ASSIGN_OR_RETURN(VerifiedBody v, OpenVerifiedSigners(text, expected_type, keys, threshold));
+  BASALT_ASSIGN_OR_RETURN(VerifiedBody v,
+                          OpenVerifiedSigners(text, expected_type, keys, threshold));
   return std::move(v.body);
 }
 

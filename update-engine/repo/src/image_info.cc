@@ -1,7 +1,7 @@
 #include "repo/image_info.h"
 
-#include "common/kernel_cmdline.h"
 #include "common/fd.h"
+#include "common/kernel_cmdline.h"
 #include "json_fields.h"
 #include "repo/names.h"
 

@@ -4,8 +4,6 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "common/hash.h"
-#include "common/hex.h"
 #include "common/printable.h"
 #include "json_fields.h"
 #include "repo/dsse.h"
@@ -96,14 +94,6 @@ Keyring Root::KeyringFor(Role r) const {
     if (auto it = keys.find(id); it != keys.end()) ring.Add(it->second);
   }
   return ring;
-}
-
-std::string Root::RoleFingerprint(Role r) const {
-  const RoleKeys& k = role(r);
-  std::string text = fmt::format("{}\n{}\n", RoleName(r), k.threshold);
-  for (const std::string& id : k.key_ids)
-    text += id + "\n";
-  return ToHex(Sha256(text));
 }
 
 Result<Root> ParseRoot(std::string_view body) {

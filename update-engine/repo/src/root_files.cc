@@ -35,11 +35,11 @@ Status WriteFileExclusive(const fs::path& path, std::string_view data) {
   ::unlink(tmp.c_str());
   if (rc != 0) {
     if (err == EEXIST) {
-      return Failf(ErrorKind::kPolicy,
-                   "{} already exists; a published root is never rewritten", path.string());
+      return Failf(ErrorKind::kPolicy, "{} already exists; a published root is never rewritten",
+                   path.string());
     }
-    return std::unexpected(Error(ErrorKind::kIo, fmt::format("link {}: {}", path.string(),
-                                                             std::strerror(err)), err));
+    return std::unexpected(
+        Error(ErrorKind::kIo, fmt::format("link {}: {}", path.string(), std::strerror(err)), err));
   }
   return FsyncDirectory(path.parent_path().string());
 }
@@ -55,17 +55,12 @@ Result<std::optional<SignedRoot>> LoadRepositoryRoot(const std::string& repo_dir
   BASALT_ASSIGN_OR_RETURN(std::string text, ReadFileToString(first.string()));
   BASALT_ASSIGN_OR_RETURN(SignedRoot root, OpenTrustedRoot(text, first.string()));
   DirectoryRoots roots((fs::path(repo_dir) / "roots").string());
-  for (uint64_t step = 0; step < kMaxRootSteps; ++step) {
-    BASALT_ASSIGN_OR_RETURN(std::optional<std::string> next_text,
-                            roots.FetchRoot(root.root.version + 1));
-    if (!next_text) break;
-    SignedRoot next;
-    if (auto refusal = CheckRootSuccessor(root.root, *next_text, &next)) {
-      return Failf(ErrorKind::kIntegrity, "{}/roots: hosts stop at version {} ({}): {}", repo_dir,
-                   root.root.version, refusal->code, refusal->reason);
-    }
-    root = std::move(next);
+  BASALT_ASSIGN_OR_RETURN(RootUpdate walk, FollowStoredRoots(root, roots));
+  if (walk.refusal) {
+    return Failf(ErrorKind::kIntegrity, "{}/roots: hosts stop at version {} ({}): {}", repo_dir,
+                 walk.root.root.version, walk.refusal->code, walk.refusal->reason);
   }
+  root = std::move(walk.root);
   // Repair the copy. Best effort: on a read-only copy of the repository it stays stale, and the
   // chain has decided anyway.
   const std::string copy_path = (fs::path(repo_dir) / "root.json").string();

@@ -239,8 +239,8 @@ int RunApply(const ApplyArgs& a) {
   }
   StderrLogger log(a.json ? LogLevel::kWarning : LogLevel::kInfo);
   if (!a.root_file.empty() && !std::filesystem::exists(a.root_file)) {
-    return ReportError(Error(ErrorKind::kNotFound,
-                             fmt::format("--root-file {}: no such file", a.root_file)));
+    return ReportError(
+        Error(ErrorKind::kNotFound, fmt::format("--root-file {}: no such file", a.root_file)));
   }
   // --root-file: roles and rotation from the repository's root (the newest accepted root is kept
   // in --state); else every key in --keys signs everything.

@@ -88,7 +88,7 @@ class InOrderHasher {
   std::vector<uint8_t> digests_;
   uint64_t worker_offset_ = 0;
   std::optional<Error> failed_;  // what the hashing thread threw (under mu_)
-  std::thread worker_;            // started last, in the constructor body
+  std::thread worker_;           // started last, in the constructor body
 };
 
 }  // namespace basalt::payload

@@ -11,8 +11,8 @@
 #include <thread>
 #include <vector>
 
-#include "common/run_catching.h"
 #include "common/error.h"
+#include "common/run_catching.h"
 
 namespace basalt::payload {
 

@@ -8,8 +8,8 @@
 #include "common/signing.h"
 #include "common/time_util.h"
 #include "repo/keys_cli.h"
-#include "signing_keys.h"
 #include "repo/root_files.h"
+#include "signing_keys.h"
 
 namespace basalt {
 namespace {
@@ -280,19 +280,19 @@ void AddRevoke(CLI::App& keys, CommandRunner& runner) {
       if (a->add.size() > 1) {
         return ReportError(Error(ErrorKind::kInvalidInput, "give --replace-with at most once"));
       }
-      return PublishNext(
-          a->repo, a->expires_in, a->sign_with, a->json, [a, key_id](Root& next) -> Status {
-            if (!next.keys.contains(*key_id)) {
-              return Failf(ErrorKind::kNotFound, "key {} is not in root version {}", *key_id,
-                           next.version - 1);
-            }
-            for (Role r : kAllRoles) {
-              RoleKeys& rk = next.role(r);
-              if (std::erase(rk.key_ids, *key_id) == 0 || a->add.empty()) continue;
-              BASALT_RETURN_IF_ERROR(AddKeys(next, r, a->add));
-            }
-            return {};
-          });
+      return PublishNext(a->repo, a->expires_in, a->sign_with, a->json,
+                         [a, key_id](Root& next) -> Status {
+                           if (!next.keys.contains(*key_id)) {
+                             return Failf(ErrorKind::kNotFound, "key {} is not in root version {}",
+                                          *key_id, next.version - 1);
+                           }
+                           for (Role r : kAllRoles) {
+                             RoleKeys& rk = next.role(r);
+                             if (std::erase(rk.key_ids, *key_id) == 0 || a->add.empty()) continue;
+                             BASALT_RETURN_IF_ERROR(AddKeys(next, r, a->add));
+                           }
+                           return {};
+                         });
     });
   });
 }

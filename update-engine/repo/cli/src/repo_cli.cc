@@ -15,8 +15,8 @@
 #include "repo/publish.h"
 #include "repo/repo_source.h"
 #include "repo/repo_verify.h"
-#include "signing_keys.h"
 #include "repo/root.h"
+#include "signing_keys.h"
 
 namespace basalt {
 namespace {

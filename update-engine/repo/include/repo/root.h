@@ -45,9 +45,6 @@ struct Root {
   RoleKeys& role(Role r);
   // The keys of one role, for Keyring::VerifyThreshold / OpenVerified.
   Keyring KeyringFor(Role r) const;
-  // A stable fingerprint of one role's key ids and threshold (hex SHA-256): a host compares it
-  // to notice that a role's keys were rotated.
-  std::string RoleFingerprint(Role r) const;
 };
 
 // Strict: unknown, missing or mistyped fields are errors naming the field; a key listed under its
@@ -108,5 +105,14 @@ struct RootUpdate {
 Result<RootUpdate> UpdateRoot(const SignedRoot& trusted, RootFetcher& fetcher, TimePoint now,
                               const std::function<Status(const SignedRoot&)>& keep,
                               size_t min_threshold = 1);
+
+// UpdateRoot over stored roots (a host's kept chain, a repository directory): no expiry check,
+// nothing kept.
+inline Result<RootUpdate> FollowStoredRoots(const SignedRoot& trusted, RootFetcher& fetcher,
+                                            size_t min_threshold = 1) {
+  return UpdateRoot(
+      trusted, fetcher, TimePoint::min(), [](const SignedRoot&) -> Status { return {}; },
+      min_threshold);
+}
 
 }  // namespace basalt::repo

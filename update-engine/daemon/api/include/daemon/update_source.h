@@ -35,6 +35,11 @@ struct HostFacts {
   std::optional<TimePoint> not_before;
 };
 
+// The time expiry is judged at: the clock, but never before the host's signed floor.
+inline TimePoint ExpiryTime(const HostFacts& host, TimePoint clock) {
+  return host.not_before && *host.not_before > clock ? *host.not_before : clock;
+}
+
 struct OfferedPayload {
   bool delta = false;
   std::string from_version;       // delta only
