@@ -99,16 +99,15 @@ Status FakeBootControl::Rollback() {
 }
 
 Status FakeBootControl::InstallSlot(Slot slot, const boot::SlotEntry& entry,
-                                    const std::string& kernel_file,
-                                    const std::string& initrd_file) {
+                                    const boot::SlotBootFiles& files) {
   std::lock_guard lock(mu_);
   if (auto e =
           Enter("InstallSlot", fmt::format("InstallSlot {} {}", SlotName(slot), entry.version))) {
     return std::unexpected(*e);
   }
   BASALT_RETURN_IF_ERROR(boot::ValidateSlotEntry(entry));
-  BASALT_ASSIGN_OR_RETURN(kernels_[SlotIndex(slot)], ReadFileToString(kernel_file));
-  BASALT_ASSIGN_OR_RETURN(initrds_[SlotIndex(slot)], ReadFileToString(initrd_file));
+  BASALT_ASSIGN_OR_RETURN(kernels_[SlotIndex(slot)], ReadFileToString(files.kernel));
+  BASALT_ASSIGN_OR_RETURN(initrds_[SlotIndex(slot)], ReadFileToString(files.initrd));
   entries_[SlotIndex(slot)] = entry;
   return {};
 }

@@ -28,8 +28,8 @@ class FakeBootControl : public boot::BootControl {
   Status MarkBad(boot::Slot slot) override;
   Status Rollback() override;
   // Keeps the entry and the two files' contents.
-  Status InstallSlot(boot::Slot slot, const boot::SlotEntry& entry, const std::string& kernel_file,
-                     const std::string& initrd_file) override;
+  Status InstallSlot(boot::Slot slot, const boot::SlotEntry& entry,
+                     const boot::SlotBootFiles& files) override;
 
   // --- test controls ---
   void set_current(std::optional<boot::Slot> slot);

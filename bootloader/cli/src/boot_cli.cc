@@ -174,7 +174,7 @@ void AddBootCommands(CLI::App& app, CommandRunner& runner) {
     runner.Set([o, slot, inst] {
       return RunVerb(*o, [&](BootControl& bc) -> Status {
         BASALT_ASSIGN_OR_RETURN(Slot s, boot::ParseSlot(*slot));
-        return bc.InstallSlot(s, inst->entry, inst->kernel, inst->initrd);
+        return bc.InstallSlot(s, inst->entry, {.kernel = inst->kernel, .initrd = inst->initrd});
       });
     });
   });

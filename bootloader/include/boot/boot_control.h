@@ -27,6 +27,17 @@ struct BootStatus {
   std::array<SlotStatus, 2> slots;
 };
 
+// The files a slot boots, on the host's filesystem; the caller verified them (the updater takes
+// them from the slot's verified /usr or from the release's signed payload).
+struct SlotBootFiles {
+  std::string kernel = {};  // grub, systemd-boot, gptprio
+  std::string initrd = {};
+  std::string uki = {};  // uki: the slot's signed Unified Kernel Image
+};
+
+// Which of SlotBootFiles a backend installs.
+enum class BootFilesKind { kKernelAndInitrd, kUki };
+
 class BootControl {
  public:
   virtual ~BootControl() = default;
@@ -40,10 +51,12 @@ class BootControl {
   virtual Status MarkBad(Slot slot) = 0;
   // Makes the other slot (than the running one; offline, than the next one) next, if it is good.
   virtual Status Rollback() = 0;
-  // Writes the slot's kernel, initramfs and boot entry on the ESP. The caller marks the slot
-  // bad first (the updater does), so a crash halfway never leaves it selectable.
-  virtual Status InstallSlot(Slot slot, const SlotEntry& entry, const std::string& kernel_file,
-                             const std::string& initrd_file) = 0;
+  // What InstallSlot needs in SlotBootFiles.
+  virtual BootFilesKind boot_files_kind() const { return BootFilesKind::kKernelAndInitrd; }
+  // Writes the slot's boot files (kernel and initramfs, or its UKI) and boot entry on the ESP.
+  // The caller marks the slot bad first (the updater does), so a crash halfway never leaves it
+  // selectable.
+  virtual Status InstallSlot(Slot slot, const SlotEntry& entry, const SlotBootFiles& files) = 0;
 };
 
 }  // namespace basalt::boot

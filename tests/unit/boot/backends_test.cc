@@ -110,7 +110,7 @@ TEST(GrubBackend, SetNextNeedsAnEntry) {
 
 TEST(GrubBackend, FallbackAfterTriesRunOut) {
   Rig s = MakeGrub();
-  ASSERT_TRUE(s.bc->InstallSlot(Slot::kB, Entry("2.0", "BBBB"), "k", "i"));
+  ASSERT_TRUE(s.bc->InstallSlot(Slot::kB, Entry("2.0", "BBBB"), {.kernel = "k", .initrd = "i"}));
   EXPECT_EQ((*s.files)["/basalt/B/vmlinuz"], "contents of k");
   ASSERT_TRUE(s.bc->SetNext(Slot::kB, 2));
   EXPECT_EQ(GrubBoot(*s.files), Slot::kB);
@@ -126,7 +126,7 @@ TEST(GrubBackend, FallbackAfterTriesRunOut) {
 
 TEST(GrubBackend, GoodFlipAndRollback) {
   Rig s = MakeGrub();
-  ASSERT_TRUE(s.bc->InstallSlot(Slot::kB, Entry("2.0", "BBBB"), "k", "i"));
+  ASSERT_TRUE(s.bc->InstallSlot(Slot::kB, Entry("2.0", "BBBB"), {.kernel = "k", .initrd = "i"}));
   ASSERT_TRUE(s.bc->SetNext(Slot::kB, 3));
   EXPECT_EQ(GrubBoot(*s.files), Slot::kB);
   ASSERT_TRUE(s.bc->MarkGood(Slot::kB));
@@ -139,7 +139,7 @@ TEST(GrubBackend, GoodFlipAndRollback) {
 TEST(GrubBackend, CrashDuringReplaceLeavesOldOrNewEnv) {
   for (int crash_after = 0; crash_after < 8; crash_after++) {
     Rig s = MakeGrub();
-    ASSERT_TRUE(s.bc->InstallSlot(Slot::kB, Entry("2.0", "BBBB"), "k", "i"));
+    ASSERT_TRUE(s.bc->InstallSlot(Slot::kB, Entry("2.0", "BBBB"), {.kernel = "k", .initrd = "i"}));
     s.esp->mutations_left = crash_after;
     // The injected crash is the only way this may fail.
     if (Status crashed = s.bc->SetNext(Slot::kB, 2); !crashed) {
@@ -163,7 +163,7 @@ TEST(GrubBackend, CrashDuringReplaceLeavesOldOrNewEnv) {
 TEST(SdBootBackend, FallbackAfterTriesRunOut) {
   Rig s = MakeSdBoot();
   ASSERT_TRUE(s.files->count("/loader/entries/basalt-1-A.conf"));
-  ASSERT_TRUE(s.bc->InstallSlot(Slot::kB, Entry("2.0", "BBBB"), "k", "i"));
+  ASSERT_TRUE(s.bc->InstallSlot(Slot::kB, Entry("2.0", "BBBB"), {.kernel = "k", .initrd = "i"}));
   EXPECT_TRUE(s.files->count("/loader/entries/basalt-0-B+0-0.conf"));
   EXPECT_EQ(SdBootPick(*s.files, false), Slot::kA);
   ASSERT_TRUE(s.bc->SetNext(Slot::kB, 2));
@@ -183,7 +183,7 @@ TEST(SdBootBackend, FallbackAfterTriesRunOut) {
 
 TEST(SdBootBackend, MarkGoodIsWhatSystemdBlessBootDoes) {
   Rig s = MakeSdBoot();
-  ASSERT_TRUE(s.bc->InstallSlot(Slot::kB, Entry("2.0", "BBBB"), "k", "i"));
+  ASSERT_TRUE(s.bc->InstallSlot(Slot::kB, Entry("2.0", "BBBB"), {.kernel = "k", .initrd = "i"}));
   ASSERT_TRUE(s.bc->SetNext(Slot::kB, 3));
   EXPECT_EQ(SdBootPick(*s.files, true), Slot::kB);
   EXPECT_TRUE(s.files->count("/loader/entries/basalt-2-B+2-1.conf"));
@@ -195,7 +195,7 @@ TEST(SdBootBackend, MarkGoodIsWhatSystemdBlessBootDoes) {
 
   // A counter dropped by systemd-bless-boot itself reads as good too.
   Rig t = MakeSdBoot();
-  ASSERT_TRUE(t.bc->InstallSlot(Slot::kB, Entry("2.0", "BBBB"), "k", "i"));
+  ASSERT_TRUE(t.bc->InstallSlot(Slot::kB, Entry("2.0", "BBBB"), {.kernel = "k", .initrd = "i"}));
   ASSERT_TRUE(t.bc->SetNext(Slot::kB, 3));
   auto& f = *t.files;
   f["/loader/entries/basalt-2-B.conf"] = f["/loader/entries/basalt-2-B+3-0.conf"];
@@ -205,7 +205,7 @@ TEST(SdBootBackend, MarkGoodIsWhatSystemdBlessBootDoes) {
 
 TEST(SdBootBackend, EveryRenameStepPicksOldOrNewSlot) {
   Rig s = MakeSdBoot();
-  ASSERT_TRUE(s.bc->InstallSlot(Slot::kB, Entry("2.0", "BBBB"), "k", "i"));
+  ASSERT_TRUE(s.bc->InstallSlot(Slot::kB, Entry("2.0", "BBBB"), {.kernel = "k", .initrd = "i"}));
   ASSERT_TRUE(s.bc->SetNext(Slot::kB, 3));
   ASSERT_TRUE(s.bc->MarkGood(Slot::kB));
   std::vector<std::optional<Slot>> seen;

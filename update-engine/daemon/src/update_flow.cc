@@ -476,7 +476,7 @@ Status UpdateFlow::Finalize() {
   entry.usr_partuuid = part.partuuid;
   entry.usrhash = st_.usr_root_hash;
   entry.extra_cmdline = SlotKernelArgs(st_.kernel_cmdline, opt_.extra_cmdline);
-  BASALT_RETURN_IF_ERROR(target_.boot().InstallSlot(target_slot, entry, kernel, initrd));
+  BASALT_RETURN_IF_ERROR(target_.boot().InstallSlot(target_slot, entry, {.kernel = kernel, .initrd = initrd}));
   // The commit point: from here on the bootloader tries the new slot, the old one stays the
   // fallback.
   BASALT_RETURN_IF_ERROR(target_.boot().SetNext(target_slot, opt_.tries));

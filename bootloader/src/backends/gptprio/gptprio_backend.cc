@@ -19,10 +19,9 @@ class GptPrioBootControl final : public TableBootControl {
                      std::optional<Slot> current)
       : TableBootControl(name, current), disk_(std::move(disk)), esp_(std::move(esp)) {}
 
-  Status InstallSlot(Slot slot, const SlotEntry& entry, const std::string& kernel_file,
-                     const std::string& initrd_file) override {
+  Status InstallSlot(Slot slot, const SlotEntry& entry, const SlotBootFiles& files) override {
     if (!esp_) return Failf(ErrorKind::kNotFound, "{}: no ESP to install the slot on", backend());
-    return InstallGrubStyleSlot(*esp_, slot, entry, kernel_file, initrd_file);
+    return InstallGrubStyleSlot(*esp_, slot, entry, files.kernel, files.initrd);
   }
 
  protected:

@@ -37,9 +37,8 @@ class GrubBootControl final : public TableBootControl {
   GrubBootControl(std::string_view name, std::unique_ptr<EspFiles> esp, std::optional<Slot> current)
       : TableBootControl(name, current), esp_(std::move(esp)) {}
 
-  Status InstallSlot(Slot slot, const SlotEntry& entry, const std::string& kernel_file,
-                     const std::string& initrd_file) override {
-    return InstallGrubStyleSlot(*esp_, slot, entry, kernel_file, initrd_file);
+  Status InstallSlot(Slot slot, const SlotEntry& entry, const SlotBootFiles& files) override {
+    return InstallGrubStyleSlot(*esp_, slot, entry, files.kernel, files.initrd);
   }
 
  protected:

@@ -24,14 +24,13 @@ class SdBootControl final : public TableBootControl {
   SdBootControl(std::string_view name, std::unique_ptr<EspFiles> esp, std::optional<Slot> current)
       : TableBootControl(name, current), esp_(std::move(esp)) {}
 
-  Status InstallSlot(Slot slot, const SlotEntry& entry, const std::string& kernel_file,
-                     const std::string& initrd_file) override {
+  Status InstallSlot(Slot slot, const SlotEntry& entry, const SlotBootFiles& files) override {
     BASALT_ASSIGN_OR_RETURN(std::string text, RenderBlsEntry(slot, entry));
     BASALT_ASSIGN_OR_RETURN(Entries entries, Scan());
     BlsName name = entries.names[SlotIndex(slot)].value_or(
         BlsName{.priority = 0, .slot = slot, .tries_left = 0, .tries_done = 0});
-    BASALT_RETURN_IF_ERROR(ReplaceFileFrom(*esp_, SlotKernelPath(slot), kernel_file));
-    BASALT_RETURN_IF_ERROR(ReplaceFileFrom(*esp_, SlotInitrdPath(slot), initrd_file));
+    BASALT_RETURN_IF_ERROR(ReplaceFileFrom(*esp_, SlotKernelPath(slot), files.kernel));
+    BASALT_RETURN_IF_ERROR(ReplaceFileFrom(*esp_, SlotInitrdPath(slot), files.initrd));
     return ReplaceFile(*esp_, EntryPath(name), text);
   }
 
