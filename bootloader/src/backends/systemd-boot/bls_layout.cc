@@ -17,17 +17,17 @@ std::optional<int> ParseNumber(std::string_view s) {
 
 }  // namespace
 
-Result<std::optional<BlsName>> ParseBlsName(std::string_view file_name) {
+Result<std::optional<BlsName>> ParseBlsName(std::string_view file_name, std::string_view suffix) {
   constexpr std::string_view kPrefix = "basalt-";
-  constexpr std::string_view kSuffix = ".conf";
-  if (!file_name.starts_with(kPrefix) || !file_name.ends_with(kSuffix)) {
+  if (!file_name.starts_with(kPrefix) || !file_name.ends_with(suffix) ||
+      file_name.size() < kPrefix.size() + suffix.size()) {
     return std::optional<BlsName>();
   }
   auto bad = [&](std::string_view why) {
     return Failf(ErrorKind::kInvalidInput, "boot entry name '{}': {}", file_name, why);
   };
   std::string_view rest =
-      file_name.substr(kPrefix.size(), file_name.size() - kPrefix.size() - kSuffix.size());
+      file_name.substr(kPrefix.size(), file_name.size() - kPrefix.size() - suffix.size());
   size_t dash = rest.find('-');
   if (dash == std::string_view::npos) return bad("expected basalt-PRIORITY-SLOT");
   BlsName name;
@@ -52,10 +52,11 @@ Result<std::optional<BlsName>> ParseBlsName(std::string_view file_name) {
   return std::optional<BlsName>(name);
 }
 
-std::string FormatBlsName(const BlsName& n) {
+std::string FormatBlsName(const BlsName& n, std::string_view suffix) {
   std::string out = fmt::format("basalt-{}-{}", n.priority, SlotName(n.slot));
   if (n.tries_left) out += fmt::format("+{}-{}", *n.tries_left, n.tries_done);
-  return out + ".conf";
+  out += suffix;
+  return out;
 }
 
 SlotAttributes AttributesFromBlsName(const BlsName& n) {

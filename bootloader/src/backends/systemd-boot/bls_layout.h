@@ -33,9 +33,10 @@ struct BlsName {
 };
 
 // nullopt for names that are not ours ("other-os.conf"); an error for "basalt-..." names that
-// are malformed.
-Result<std::optional<BlsName>> ParseBlsName(std::string_view file_name);
-std::string FormatBlsName(const BlsName& name);
+// are malformed. `suffix` is ".conf" for type-1 entries, ".efi" for type-2 (UKI) entries.
+Result<std::optional<BlsName>> ParseBlsName(std::string_view file_name,
+                                            std::string_view suffix = ".conf");
+std::string FormatBlsName(const BlsName& name, std::string_view suffix = ".conf");
 
 SlotAttributes AttributesFromBlsName(const BlsName& name);
 // Keeps tries_done when the counter is kept, like systemd-boot does.
