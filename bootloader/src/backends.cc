@@ -9,12 +9,14 @@
 #include "backends/grub/grub_layout.h"
 #include "backends/systemd-boot/bls_layout.h"
 #include "backends/systemd-boot/sdboot_backend.h"
+#include "backends/uki/uki_backend.h"
+#include "backends/uki/uki_layout.h"
 
 namespace basalt::boot {
 namespace {
 
-// Detection order (unchanged since detection existed): basalt-* BLS entries are what
-// systemd-boot boots whatever else the ESP holds, so they are asked first; then grubenv.
+// Detection order: basalt-* UKIs in /EFI/Linux and basalt-* BLS entries are what systemd-boot
+// boots whatever else the ESP holds, so they are asked first; then grubenv.
 // gptprio's state is in the GPT, so it is what an ESP with neither is.
 constexpr BootBackend kBackends[] = {
     {
@@ -43,6 +45,16 @@ constexpr BootBackend kBackends[] = {
         .open = NewGptPrioBootControl,
         .esp_text_files = [](const SlotEntry& a) { return GptPrioEspFiles(a); },
         .boot_loader = BuildGrubEfi,  // Flatcar's GRUB reads the bits; stock GRUB boots A
+    },
+    {
+        .name = "uki",
+        .detect_order = 0,
+        .detect = HasBasaltUkis,
+        .needs_esp = true,
+        .open = NewUkiBootControl,
+        .esp_text_files = [](const SlotEntry& a) { return UkiEspFiles(a); },
+        .boot_loader = ReadSdBootEfi,  // the image builder signs it
+        .fresh_uki_path = kFreshUkiPathA,
     },
 };
 

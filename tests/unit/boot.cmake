@@ -3,6 +3,7 @@ basalt_add_gtest(boot_unit_test
     ${CMAKE_CURRENT_LIST_DIR}/boot/slot_policy_test.cc
     ${CMAKE_CURRENT_LIST_DIR}/boot/grubenv_test.cc
     ${CMAKE_CURRENT_LIST_DIR}/boot/backends_test.cc
+    ${CMAKE_CURRENT_LIST_DIR}/boot/uki_backend_test.cc
     ${CMAKE_CURRENT_LIST_DIR}/boot/init_test.cc
     ${CMAKE_CURRENT_LIST_DIR}/boot/init_steps_test.cc
     ${CMAKE_CURRENT_LIST_DIR}/boot/registry_test.cc

@@ -54,6 +54,10 @@ struct BootBackend {
   // The boot loader a fresh image boots, placed at /EFI/BOOT/BOOTX64.EFI. May run a tool
   // (grub-mkimage) or read an installed file (systemd-bootx64.efi).
   Result<std::string> (*boot_loader)(const FreshEspOptions& options) = nullptr;
+  // Backends that boot one signed UKI per slot (BootFilesKind::kUki): where a fresh image's slot
+  // A UKI goes. The image builder makes and signs it; the text files above do not include it.
+  // Null for backends that boot a kernel and initramfs from /basalt/<slot>/.
+  const char* fresh_uki_path = nullptr;
 
   std::unique_ptr<BootControl> Open(std::string disk, std::unique_ptr<EspFiles> esp,
                                     std::optional<Slot> current) const;

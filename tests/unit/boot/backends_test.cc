@@ -11,6 +11,7 @@
 #include "backends/grub/grub_layout.h"
 #include "backends/systemd-boot/bls_layout.h"
 #include "unit/boot/fake_esp.h"
+#include "unit/boot/sdboot_emulation.h"
 
 namespace basalt::boot {
 namespace {
@@ -32,32 +33,6 @@ std::optional<Slot> GrubBoot(Files& files) {
   StoreTableInGrubEnv(t, env);
   files[kGrubEnvPath] = *SerializeGrubEnv(env);
   return s;
-}
-
-// What systemd-boot 252 does: sort entries (no tries left last, then by id, descending
-// version order), take the first matching "basalt-*", and count the boot in its name.
-std::optional<Slot> SdBootPick(Files& files, bool count) {
-  std::vector<std::string> names;
-  for (const auto& [path, _] : files) {
-    std::string dir = std::string(kBlsEntriesDir) + "/";
-    if (path.starts_with(dir) && path.ends_with(".conf")) names.push_back(path.substr(dir.size()));
-  }
-  auto bad = [](const std::string& n) { return n.find("+0") != std::string::npos; };
-  std::sort(names.begin(), names.end(), [&](const std::string& a, const std::string& b) {
-    if (bad(a) != bad(b)) return !bad(a);
-    return strverscmp(a.c_str(), b.c_str()) > 0;
-  });
-  if (names.empty()) return std::nullopt;
-  BlsName n = **ParseBlsName(names[0]);
-  if (count && n.tries_left && *n.tries_left > 0) {
-    BlsName after = n;
-    (*after.tries_left)--;
-    after.tries_done++;
-    std::string dir = std::string(kBlsEntriesDir) + "/";
-    files[dir + FormatBlsName(after)] = files[dir + names[0]];
-    files.erase(dir + names[0]);
-  }
-  return n.slot;
 }
 
 struct Rig {

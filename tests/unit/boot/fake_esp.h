@@ -5,6 +5,7 @@
 #include <functional>
 #include <map>
 
+#include "common/fd.h"
 #include "esp_files.h"
 
 namespace basalt::boot {
@@ -27,7 +28,10 @@ class FakeEsp final : public EspFiles {
   }
   Status WriteFromFile(const std::string& path, const std::string& local) override {
     BASALT_RETURN_IF_ERROR(Mutate());
-    (*files_)[path] = "contents of " + local;
+    // A real file is copied (the uki backend reads UKIs back); the grub and systemd-boot tests
+    // pass names of files that do not exist and check this marker.
+    auto bytes = ReadFileToString(local);
+    (*files_)[path] = bytes ? std::move(*bytes) : "contents of " + local;
     return {};
   }
   Status Rename(const std::string& from, const std::string& to) override {

@@ -15,6 +15,7 @@
 #include "disk/gpt_disk.h"
 #include "image/definition.h"
 #include "image/image_cli.h"
+#include "test_pe.h"
 #include "test_util.h"
 #include "unit/boot/fake_esp.h"
 
@@ -88,6 +89,10 @@ TEST(BackendRegistry, EveryFreshEspIsDetectedAsItsOwnBackendAndBootsA) {
       EXPECT_TRUE(f.path.starts_with("/")) << f.path;
       EXPECT_TRUE(files->emplace(f.path, f.content).second) << "twice: " << f.path;
     }
+    if (b.fresh_uki_path != nullptr) {  // the image builder's part: slot A's UKI
+      (*files)[b.fresh_uki_path] =
+          basalt::testing::MakeUkiLikePe(SlotKernelCmdline(SampleSlotA()), "1.0");
+    }
     FakeEsp esp(files);
     auto detected = DetectBootBackend(esp);
     ASSERT_TRUE(detected) << detected.error().message();
@@ -129,8 +134,8 @@ TEST(BackendRegistry, DetectionOrderAndFallback) {
 // The lists in messages, as they read before the registry existed. The one line a new row
 // changes on purpose.
 TEST(BackendRegistry, MessagesListTheNamesAsBefore) {
-  EXPECT_EQ(JoinBootBackendNames(" or "), "grub, systemd-boot or gptprio");
-  EXPECT_EQ(JoinBootBackendNames(", "), "grub, systemd-boot, gptprio");
+  EXPECT_EQ(JoinBootBackendNames(" or "), "grub, systemd-boot, gptprio or uki");
+  EXPECT_EQ(JoinBootBackendNames(", "), "grub, systemd-boot, gptprio, uki");
 }
 
 TEST(BackendRegistry, UnknownNamesAreRefusedWithTheRegistryNames) {
