@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "boot/backends.h"
 #include "boot/fresh_esp.h"
 #include "boot/slot_entry.h"
 #include "common/atomic_file.h"
@@ -29,6 +30,7 @@
 #include "sbom.h"
 #include "seed.h"
 #include "tree_copy.h"
+#include "uki_step.h"
 #include "verity_step.h"
 
 namespace basalt::image {
@@ -279,11 +281,14 @@ struct DiskLayout {
   uint64_t size = 0;
   const disk::GptPartition& esp() const { return parts[0]; }
   const disk::GptPartition& usr_a() const { return parts[1]; }
+  const disk::GptPartition& usr_b() const { return parts[2]; }
   const disk::GptPartition& oem() const { return parts[3]; }
   const disk::GptPartition& root() const { return parts[4]; }
 };
 
-DiskLayout PlanDisk(const PartitionSizes& sizes, const SeedDeriver& derive) {
+// `usr_derive` names USR-A and USR-B; see the uki case in BuildImage.
+DiskLayout PlanDisk(const PartitionSizes& sizes, const SeedDeriver& derive,
+                    const SeedDeriver& usr_derive) {
   struct Plan {
     int number;
     const char* label;
@@ -305,7 +310,8 @@ DiskLayout PlanDisk(const PartitionSizes& sizes, const SeedDeriver& derive) {
     g.number = static_cast<size_t>(p.number);
     g.label = p.label;
     g.type_guid = std::string(p.type);
-    g.uuid = derive.Uuid(fmt::format("partition-{}", p.number));
+    const bool usr = p.number == 3 || p.number == 4;
+    g.uuid = (usr ? usr_derive : derive).Uuid(fmt::format("partition-{}", p.number));
     g.start_bytes = offset;
     g.size_bytes = p.size;
     g.attributes = p.attrs;
@@ -371,7 +377,7 @@ Result<UsrImage> BuildUsr(const Build& b, const std::string& usr_tree, int disk_
 // The ESP: the backend's boot loader, config and state (boot/fresh_esp.h), and slot A's kernel
 // and initramfs, as FAT32 copied into EFI-SYSTEM.
 Status BuildEsp(const Build& b, const boot::SlotEntry& slot_a, SlotBootFiles& boot_files,
-                int disk_fd, const disk::GptPartition& esp) {
+                UkiStepOutput* ukis, int disk_fd, const disk::GptPartition& esp) {
   b.timer.Start("esp");
   b.log.Info(fmt::format("building the ESP ({} backend)", b.def.boot_backend));
   boot::FreshEspOptions options;
@@ -380,10 +386,17 @@ Status BuildEsp(const Build& b, const boot::SlotEntry& slot_a, SlotBootFiles& bo
   options.scratch_dir = b.work;
   BASALT_ASSIGN_OR_RETURN(std::vector<boot::EspTextFile> fresh, boot::FreshEspFiles(options));
   std::vector<EspFile> files;
+  // FreshEspFiles puts the boot loader last; with UKIs it is the signed copy.
+  if (ukis != nullptr && !fresh.empty()) fresh.back().content = std::move(ukis->boot_loader);
   for (auto& f : fresh)
     files.push_back({std::move(f.path), std::move(f.content)});
-  files.push_back({boot::SlotKernelPath(boot::Slot::kA), std::move(boot_files.kernel_bytes)});
-  files.push_back({boot::SlotInitrdPath(boot::Slot::kA), std::move(boot_files.initramfs)});
+  if (ukis != nullptr) {
+    files.push_back(
+        {boot::FindBootBackend(b.def.boot_backend)->fresh_uki_path, std::move(ukis->uki_a)});
+  } else {
+    files.push_back({boot::SlotKernelPath(boot::Slot::kA), std::move(boot_files.kernel_bytes)});
+    files.push_back({boot::SlotInitrdPath(boot::Slot::kA), std::move(boot_files.initramfs)});
+  }
   uint64_t bytes = 0;
   for (const auto& f : files)
     bytes += f.data.size();
@@ -608,7 +621,19 @@ Result<nlohmann::json> BuildImage(const BuildRequest& req, Logger& log) {
                           PlaceKernelAndInitramfs(b, staged.path, req.basalt_init));
 
   timer.Start("gpt");
-  const DiskLayout layout = PlanDisk(b.def.sizes, b.derive);
+  const boot::BootBackend* backend = boot::FindBootBackend(b.def.boot_backend);
+  const bool ukis_wanted = backend != nullptr && backend->fresh_uki_path != nullptr;
+  if (req.secure_boot && !ukis_wanted) {
+    return Failf(ErrorKind::kInvalidInput,
+                 "--secure-boot-key signs UKIs: it needs --boot-backend uki, not {}",
+                 b.def.boot_backend);
+  }
+  // A release's UKI for slot B names USR-B's PARTUUID, and every host of the fleet must have
+  // that PARTUUID whichever release its disk was built from: so with UKIs the two USR
+  // partitions get UUIDs that do not depend on the seed (as Flatcar's USR-A and USR-B have
+  // fixed UUIDs). docs/boot.md.
+  const SeedDeriver usr_derive = ukis_wanted ? SeedDeriver("basalt-uki-usr-partitions") : b.derive;
+  const DiskLayout layout = PlanDisk(b.def.sizes, b.derive, usr_derive);
   BASALT_ASSIGN_OR_RETURN(UniqueFd disk, CreateDisk(b, layout));
 
   BASALT_ASSIGN_OR_RETURN(UsrImage usr,
@@ -617,7 +642,27 @@ Result<nlohmann::json> BuildImage(const BuildRequest& req, Logger& log) {
 
   const boot::SlotEntry slot_a{b.def.version, layout.usr_a().uuid, usr.verity.root_hash,
                                b.def.kernel_cmdline};
-  BASALT_RETURN_IF_ERROR(BuildEsp(b, slot_a, boot_files, disk.get(), layout.esp()));
+  std::optional<UkiStepOutput> ukis;
+  if (ukis_wanted) {
+    timer.Start("uki");
+    log.Info(fmt::format("building the slots' UKIs ({})",
+                         req.secure_boot ? "signed for Secure Boot" : "unsigned"));
+    UkiStepInputs u;
+    u.kernel_bytes = boot_files.kernel_bytes;
+    u.initramfs = boot_files.initramfs;
+    u.os_name = b.def.os_name;
+    u.slots = {slot_a, slot_a};
+    u.slots[1].usr_partuuid = layout.usr_b().uuid;
+    u.source_date_epoch = b.sde;
+    u.signer = req.secure_boot;
+    boot::FreshEspOptions loader_options;
+    BASALT_ASSIGN_OR_RETURN(u.boot_loader, backend->boot_loader(loader_options));
+    u.work = b.work;
+    u.out_dir = b.out_dir;
+    BASALT_ASSIGN_OR_RETURN(ukis, BuildSlotUkis(u));
+  }
+  BASALT_RETURN_IF_ERROR(
+      BuildEsp(b, slot_a, boot_files, ukis ? &*ukis : nullptr, disk.get(), layout.esp()));
   // Everything before OEM is final now: hash it while OEM and ROOT are built.
   DiskDigest disk_digest(b.out_dir + "/disk.img", layout.oem().start_bytes, layout.size);
 
@@ -633,6 +678,7 @@ Result<nlohmann::json> BuildImage(const BuildRequest& req, Logger& log) {
   timings["total"] = MillisecondsSince(total_start);
   nlohmann::json record =
       MakeRecord(b, req, staged, boot_files, usr, layout, disk_sha, sbom_sha, timings);
+  if (ukis) record.update(ukis->record);
   BASALT_RETURN_IF_ERROR(WriteRecord(b, record));
 
   BASALT_RETURN_IF_ERROR(MoveIntoPlace(b, dest));

@@ -41,6 +41,8 @@ struct BuildFlags {
   std::string kernel_cmdline;
   std::string boot_backend;
   std::string init;
+  std::string secure_boot_key;
+  std::string secure_boot_cert;
   bool json = false;
 };
 
@@ -152,7 +154,14 @@ int RunBuild(const BuildFlags& f) {
   }
 
   StderrLogger log(f.json ? LogLevel::kWarning : LogLevel::kInfo);
-  image::BuildRequest req{f.rootfs, f.output, def, BASALT_VERSION, init};
+  image::BuildRequest req{f.rootfs, f.output, def, BASALT_VERSION, init, std::nullopt};
+  if (f.secure_boot_key.empty() != f.secure_boot_cert.empty()) {
+    return ReportError(Error(ErrorKind::kInvalidInput,
+                             "image build: --secure-boot-key and --secure-boot-cert go together"));
+  }
+  if (!f.secure_boot_key.empty()) {
+    req.secure_boot = SecureBootSigner{f.secure_boot_key, f.secure_boot_cert};
+  }
   auto record = image::BuildImage(req, log);
   if (!record) return ReportError(record.error().WithContext("image build"));
   // Re-parsed so invalid UTF-8 from the definition is already replaced, as in image.json.
@@ -197,6 +206,11 @@ void AddImageCommands(CLI::App& app, CommandRunner& runner) {
   build->add_option("--kernel-cmdline", flags->kernel_cmdline, "Extra kernel command line");
   build->add_option("--boot-backend", flags->boot_backend, boot::JoinBootBackendNames(" or "))
       ->check(CLI::IsMember(boot::BootBackendNames()));
+  build->add_option("--secure-boot-key", flags->secure_boot_key,
+                    "Secure Boot db key that signs the UKIs and systemd-boot (uki backend): a PEM "
+                    "file or a pkcs11: URI");
+  build->add_option("--secure-boot-cert", flags->secure_boot_cert,
+                    "Its X.509 certificate (PEM), as enrolled in the firmware's db");
   build->add_option("--init", flags->init,
                     "basalt-init binary for the initramfs (default: next to this basalt)");
   build->add_flag("--json", flags->json, "Print image.json on stdout");

@@ -4,11 +4,13 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
 #include "common/error.h"
 #include "common/log.h"
 #include "image/definition.h"
+#include "image/secure_boot.h"
 
 namespace basalt::image {
 
@@ -18,6 +20,8 @@ struct BuildRequest {
   ImageDefinition definition;  // with CLI overrides applied
   std::string builder_version;
   std::string basalt_init;  // the basalt-init binary of this Basalt build (the initramfs's /init)
+  // Signs the UKIs and systemd-boot (uki backend only); unset: they are built unsigned.
+  std::optional<SecureBootSigner> secure_boot;
 };
 
 // Returns the image.json document that was written.

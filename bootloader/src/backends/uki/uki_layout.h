@@ -16,6 +16,7 @@
 
 #include "boot/backends.h"
 #include "boot/slot_entry.h"
+#include "boot/uki_entry.h"
 
 namespace basalt::boot {
 
@@ -23,21 +24,6 @@ inline constexpr char kUkiDir[] = "/EFI/Linux";
 inline constexpr char kUkiSuffix[] = ".efi";
 // Slot A of a fresh image: good, priority 1 (FormatBlsName of that state).
 inline constexpr char kFreshUkiPathA[] = "/EFI/Linux/basalt-1-A.efi";
-
-// The .cmdline section of slot `slot`'s UKI: SlotKernelCmdline (basalt.usr=PARTUUID=...
-// basalt.usrhash=... and the release's extra arguments).
-Result<std::string> RenderUkiCmdline(const SlotEntry& entry);
-
-// The .osrel section: NAME, PRETTY_NAME and IMAGE_VERSION (the Basalt version). *No* ID or
-// IMAGE_ID: systemd-boot 252 sorts entries that have one by it and then by version, newest
-// first, which would boot the newer slot after an operator's rollback; without one it sorts by
-// the entry name, which carries the slot priority (bls_layout.h).
-std::string RenderUkiOsRelease(std::string_view os_name, const SlotEntry& entry, Slot slot);
-
-// What a UKI's .cmdline and .osrel say: version (IMAGE_VERSION), PARTUUID, root hash, the rest
-// of the command line. The file is untrusted here (anyone who can write the ESP can replace
-// it; the firmware only checks it at boot), so every field is validated.
-Result<SlotEntry> ParseUkiEntry(std::string_view uki);
 
 // A fresh image's text files: loader.conf. Slot A's UKI is built and placed by the image
 // builder (it is not text, and it must be signed).
