@@ -32,20 +32,6 @@ void FreePkey(EVP_PKEY* k) {
   EVP_PKEY_free(k);
 }
 
-// The most recent OpenSSL error as text, and the queue cleared, so messages say what OpenSSL
-// objected to rather than just "failed".
-std::string OpensslError() {
-  unsigned long code = ERR_get_error();
-  std::string text = "unknown OpenSSL error";
-  if (code != 0) {
-    char buf[256];
-    ERR_error_string_n(code, buf, sizeof(buf));
-    text = buf;
-  }
-  ERR_clear_error();
-  return text;
-}
-
 Result<KeyType> ClassifyKey(EVP_PKEY* key) {
   if (EVP_PKEY_is_a(key, "ED25519")) return KeyType::kEd25519;
   if (EVP_PKEY_is_a(key, "EC")) {
@@ -92,6 +78,18 @@ Result<MdCtxPtr> MakeDigestCtx(EVP_PKEY* key, KeyType type, bool sign) {
 }
 
 }  // namespace
+
+std::string OpensslError() {
+  unsigned long code = ERR_get_error();
+  std::string text = "unknown OpenSSL error";
+  if (code != 0) {
+    char buf[256];
+    ERR_error_string_n(code, buf, sizeof(buf));
+    text = buf;
+  }
+  ERR_clear_error();
+  return text;
+}
 
 std::string_view KeyTypeName(KeyType type) {
   switch (type) {

@@ -1,7 +1,5 @@
 #include "image/uki.h"
 
-#include <stdlib.h>
-
 #include <algorithm>
 #include <filesystem>
 #include <limits>
@@ -12,6 +10,7 @@
 #include "common/fd.h"
 #include "common/pe_sections.h"
 #include "common/subprocess.h"
+#include "scratch_dir.h"
 
 namespace basalt {
 namespace {
@@ -24,27 +23,6 @@ constexpr uint64_t kMinSectionAlignment = 4096;
 uint64_t AlignUp(uint64_t v, uint64_t a) {
   return (v + a - 1) / a * a;
 }
-
-// A directory for objcopy's inputs and output, removed with its contents on every path.
-class ScratchDir {
- public:
-  ~ScratchDir() {
-    if (path_.empty()) return;
-    std::error_code ec;  // best effort: what is left is only disk space next to the output
-    fs::remove_all(path_, ec);
-  }
-  Status Create(const std::string& parent) {
-    std::string tmpl = parent + "/.basalt-uki-XXXXXX";
-    if (::mkdtemp(tmpl.data()) == nullptr)
-      return FailErrno("create scratch directory in " + parent);
-    path_ = tmpl;
-    return {};
-  }
-  std::string operator/(std::string_view name) const { return path_ + "/" + std::string(name); }
-
- private:
-  std::string path_;
-};
 
 struct AddedSection {
   std::string_view name;
@@ -121,7 +99,7 @@ Status BuildUki(const UkiInputs& in, const std::string& out_path) {
                                  ? std::string(".")
                                  : fs::path(out_path).parent_path().string();
   ScratchDir scratch;
-  BASALT_RETURN_IF_ERROR(scratch.Create(parent));
+  BASALT_RETURN_IF_ERROR(scratch.Create(parent, "basalt-uki"));
   BASALT_RETURN_IF_ERROR(WriteFileAtomic(scratch / "osrel", in.os_release_text));
   BASALT_RETURN_IF_ERROR(WriteFileAtomic(scratch / "cmdline", in.cmdline));
 

@@ -6,3 +6,7 @@ basalt_add_gtest(pe_sections_test
 basalt_add_gtest(secure_boot_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/secure_boot/uki_test.cc
   LIBS basalt_image)
+basalt_add_gtest(secure_boot_keys_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/secure_boot/secure_boot_keys_test.cc
+  LIBS basalt_image nlohmann_json::nlohmann_json)
+add_dependencies(secure_boot_keys_test basalt)  # the CLI case runs the binary

@@ -21,6 +21,10 @@ enum class KeyType { kEd25519, kEcdsaP256, kRsaPss };
 
 std::string_view KeyTypeName(KeyType type);  // "ed25519", "ecdsa-p256", "rsa-pss"
 
+// The most recent OpenSSL error as text, and the queue cleared, so messages say what OpenSSL
+// objected to rather than just "failed" (for code that calls OpenSSL itself).
+std::string OpensslError();
+
 class PublicKey {
  public:
   static Result<PublicKey> FromPem(std::string_view pem);

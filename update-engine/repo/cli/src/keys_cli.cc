@@ -182,6 +182,7 @@ void AddKeysCommands(CLI::App& app, CommandRunner& runner) {
   AddShow(*keys, runner);
   AddExportPublic(*keys, runner);
   AddRootKeysCommands(*keys, runner);
+  AddSecureBootKeysCommand(*keys, runner);
 }
 
 }  // namespace basalt

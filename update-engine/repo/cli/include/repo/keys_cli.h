@@ -1,5 +1,5 @@
 // `basalt keys generate|list|show|export-public`, and the repository root's
-// `init-root|rotate|revoke|show-root`.
+// `init-root|rotate|revoke|show-root`, and `secure-boot`.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -11,5 +11,7 @@ namespace basalt {
 void AddKeysCommands(CLI::App& app, CommandRunner& runner);
 // The root subcommands, added under `keys` by AddKeysCommands.
 void AddRootKeysCommands(CLI::App& keys, CommandRunner& runner);
+// `keys secure-boot`, added under `keys` by AddKeysCommands.
+void AddSecureBootKeysCommand(CLI::App& keys, CommandRunner& runner);
 
 }  // namespace basalt
