@@ -17,10 +17,10 @@ constexpr std::string_view kPkcs11Prefix = "pkcs11:";
 
 // sbsign and sbverify with stdin from /dev/null and no terminal to ask on: OpenSSL prompts for a
 // passphrase or PIN on /dev/tty, not stdin, so a child that neither reads nor writes for a
-// minute is taken to be waiting there and is killed.
+// minute is taken to be waiting there and is killed. The caller's environment passes through:
+// OPENSSL_CONF and the PKCS#11 module's settings are how an HSM key is reached.
 Command SbTool(std::vector<std::string> argv) {
   Command c(std::move(argv));
-  c.base_env = Command::BaseEnv::kEmpty;
   c.env = {{"LC_ALL", "C"}};
   c.stderr_mode = Command::Stderr::kMerge;
   c.stall_timeout = std::chrono::minutes(1);
