@@ -161,6 +161,12 @@ TEST_F(SecureBootSignTest, SignedVerifiesWithItsCertOnly) {
   ASSERT_FALSE(unsigned_uki);
   EXPECT_EQ(unsigned_uki.error().kind(), ErrorKind::kIntegrity);
   EXPECT_NE(unsigned_uki.error().message().find(uki_), std::string::npos);
+  // Signing appends a certificate table; the sections still read back as built.
+  constexpr std::array<std::string_view, 2> kText = {".cmdline", ".osrel"};
+  auto sections = ReadPeSections(*ReadFileToString(dir_ / "signed.efi"), kText);
+  ASSERT_TRUE(sections) << sections.error().message();
+  EXPECT_EQ(sections->at(".cmdline"), kCmdline);
+  EXPECT_EQ(sections->at(".osrel"), kOsRelease);
   // The signature covers the embedded command line: one byte changed and it no longer verifies.
   auto image = *ReadFileToString(dir_ / "signed.efi");
   const size_t at = image.find("basalt.usrhash=4f");
