@@ -47,6 +47,13 @@ echo "BASALT-TEST usr: $(grep ' /usr ' /proc/mounts)"
 echo "BASALT-TEST dm: $(cat /sys/block/dm-0/dm/name) $(cat /sys/block/dm-0/dm/uuid)"
 echo "BASALT-TEST cmdline: $(cat /proc/cmdline)"
 echo "BASALT-TEST root-size: $(cat /sys/class/block/vda9/size)"
+# Secure Boot state and the entry systemd-boot started, from the firmware's variables.
+modprobe efivarfs 2>/dev/null
+mount -t efivarfs efivarfs /sys/firmware/efi/efivars 2>/dev/null
+sb=/sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c
+[ -e "$sb" ] && echo "BASALT-TEST secureboot: $(od -An -tu1 "$sb" | tr -s ' ')"
+sel=/sys/firmware/efi/efivars/LoaderEntrySelected-4a67b082-0a4c-41cf-b6c7-440b29bb8c4f
+[ -e "$sel" ] && echo "BASALT-TEST entry: $(tail -c +5 "$sel" | tr -d '\000')"
 modprobe nls_utf8 2>/dev/null
 mount -t vfat /dev/vda1 /boot || echo "BASALT-TEST: cannot mount the ESP"
 echo "BASALT-TEST status: $(basalt boot status --json 2>&1 | tr -d '\n ')"
@@ -106,5 +113,59 @@ for backend in grub systemd-boot; do
     --kernel-cmdline "console=ttyS0 panic=-1" \
     --usr-size 256MiB --esp-size 128MiB --oem-size 8MiB --root-size 32MiB --json >/dev/null
 done
+# The uki backend under Secure Boot (tests/vm/uki_vm_test.sh): our own PK/KEK/db, the image
+# signed with db, and a copy of OVMF's empty variable store with the three enrolled. Enrolment
+# is what an operator does on a machine in setup mode: a boot (here a direct kernel boot of a
+# tiny initramfs) writes db, KEK and PK (last: it ends setup mode) as authenticated variables
+# through efivarfs. Without sbsigntool or efitools this part is left out and the uki scenario
+# says so.
+if command -v sbsign >/dev/null && command -v sign-efi-sig-list >/dev/null &&
+   [ -f /usr/share/OVMF/OVMF_CODE_4M.secboot.fd ]; then
+  K=$FIX/sb-keys
+  "$BIN/basalt" keys secure-boot --output "$K" --common-name "Basalt VM test" >/dev/null
+  "$BIN/basalt" image build --rootfs "$T" --output "$FIX/uki" --boot-backend uki \
+    --secure-boot-key "$K/db.key" --secure-boot-cert "$K/db.crt" \
+    --version 1.0 --seed vm-fixture --source-date-epoch 1700000000 \
+    --kernel-cmdline "console=ttyS0 panic=-1" \
+    --usr-size 256MiB --esp-size 128MiB --oem-size 8MiB --root-size 32MiB --json >/dev/null
+  E=$FIX/enroll
+  mkdir -p "$E/bin" "$E/keys" "$E/proc" "$E/sys"
+  cp "$BUSYBOX" "$E/bin/busybox"
+  cp "$(find "$T/usr/lib/modules/$KVER" -name 'efivarfs.ko*' | head -1)" "$E/efivarfs.ko"
+  for n in PK KEK db; do
+    # efivarfs takes the 4-byte attributes (NV|BS|RT|time-based authenticated) and the
+    # authenticated update in one write.
+    { printf '\x27\x00\x00\x00'; cat "$K/$n.auth"; } > "$E/keys/$n.var"
+  done
+  cat > "$E/init" <<'ENROLL'
+#!/bin/busybox sh
+/bin/busybox mount -t proc proc /proc
+/bin/busybox mount -t sysfs sys /sys
+/bin/busybox insmod /efivarfs.ko
+V=/sys/firmware/efi/efivars
+/bin/busybox mount -t efivarfs efivarfs $V
+for v in db-d719b2cb-3d3a-4596-a3bc-dad00e67656f KEK-8be4df61-93ca-11d2-aa0d-00e098032b8c \
+         PK-8be4df61-93ca-11d2-aa0d-00e098032b8c; do
+  /bin/busybox dd if=/keys/${v%%-*}.var of=$V/$v bs=1M 2>/dev/null &&
+    echo "ENROLL ${v%%-*} ok" || echo "ENROLL ${v%%-*} failed"
+done
+echo "ENROLL setup-mode: $(/bin/busybox od -An -tu1 $V/SetupMode-8be4df61-93ca-11d2-aa0d-00e098032b8c)"
+/bin/busybox poweroff -f
+ENROLL
+  chmod 755 "$E/init"
+  (cd "$E" && find . | cpio -o -H newc --quiet) > "$FIX/enroll.cpio"
+  cp /usr/share/OVMF/OVMF_VARS_4M.fd "$FIX/uki-vars.fd"
+  out=$(timeout 300 qemu-system-x86_64 -accel tcg -m 1024 -nographic -machine q35,smm=on \
+    -global driver=cfi.pflash01,property=secure,value=on \
+    -drive if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.secboot.fd \
+    -drive if=pflash,format=raw,unit=1,file="$FIX/uki-vars.fd" \
+    -kernel "$T/boot/vmlinuz-$KVER" -initrd "$FIX/enroll.cpio" -append "console=ttyS0 panic=-1" \
+    </dev/null 2>&1 | tr -d '\r' || true)
+  grep ENROLL <<<"$out"
+  # SetupMode is 0 (user mode) once PK is in: from now on the firmware enforces the db.
+  grep -qE "ENROLL setup-mode: +[0-9]+ +0 +0 +0 +0" <<<"$out" ||
+    { echo "FAIL: enrolling our Secure Boot keys into OVMF"; exit 1; }
+  touch "$FIX/.uki-complete"
+fi
 touch "$FIX/.complete"
 echo "fixture built in $FIX (kernel $KVER)"

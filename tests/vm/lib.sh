@@ -56,6 +56,27 @@ vm_boot() {
     -drive file="$W/disk.img",format=raw,if=virtio "$@" </dev/null 2>&1 | tr -d '\r' || true
 }
 
+# The uki scenarios: OVMF with Secure Boot (SMM, secure flash) and the fixture's variable store
+# with our own PK/KEK/db enrolled (fixture.sh). No NIC: when systemd-boot cannot start a refused
+# UKI it returns to the firmware, which goes on through its boot order and then starts over
+# (systemd-boot again, which now picks the fallback slot); network boot options in between
+# (iPXE, PXE over IPv4 and IPv6) would cost minutes of DHCP timeouts under TCG.
+OVMF_CODE_SB=/usr/share/OVMF/OVMF_CODE_4M.secboot.fd
+vm_require_sb() {
+  vm_require sbverify sbattach objcopy
+  [ -f "$FIX/.uki-complete" ] || { echo "SKIP: the fixture has no uki image (sbsigntool, efitools or OVMF's secboot code missing)"; exit 77; }
+  cp "$FIX/uki-vars.fd" "$W/vars.fd"
+}
+vm_boot_sb() {
+  local limit=${1:-120}
+  shift || true
+  timeout "$limit" qemu-system-x86_64 -accel tcg -m 1024 -nographic -nic none -machine q35,smm=on \
+    -global driver=cfi.pflash01,property=secure,value=on \
+    -drive if=pflash,format=raw,unit=0,readonly=on,file="$OVMF_CODE_SB" \
+    -drive if=pflash,format=raw,unit=1,file="$W/vars.fd" \
+    -drive file="$W/disk.img",format=raw,if=virtio "$@" </dev/null 2>&1 | tr -d '\r' || true
+}
+
 fail=0
 check() {  # $1 text, $2 ERE, $3 what
   if grep -qE -- "$2" <<<"$1"; then echo "ok: $3"; else echo "FAIL: $3 (no /$2/)"; fail=1; fi
@@ -64,7 +85,7 @@ count() {  # $1 text, $2 ERE
   grep -cE -- "$2" <<<"$1" || true
 }
 show_console() {  # the lines that matter, for the test log
-  grep -E "^basalt|BASALT-TEST|Kernel panic|FAILED" <<<"$1" || true
+  grep -E "^basalt|BASALT-TEST|Kernel panic|FAILED|Secure [Bb]oot|Security Violation|Access Denied" <<<"$1" || true
 }
 status_json() {
   "$BIN/basalt" boot --disk "$W/disk.img" status --json

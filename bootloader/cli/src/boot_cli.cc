@@ -156,15 +156,21 @@ void AddBootCommands(CLI::App& app, CommandRunner& runner) {
 
   struct Install {
     boot::SlotEntry entry;
-    std::string kernel, initrd;
+    std::string kernel, initrd, uki;
   };
   auto inst = std::make_shared<Install>();
   CLI::App* install = boot->add_subcommand(
-      "install-slot", "write SLOT's kernel, initramfs and boot entry on the ESP");
+      "install-slot",
+      "write SLOT's kernel and initramfs (or its UKI, uki backend) and boot entry on the ESP");
   AddCommonOptions(install, o);
   install->add_option("SLOT", *slot, "A or B")->required();
-  install->add_option("--kernel", inst->kernel, "kernel image file")->required();
-  install->add_option("--initrd", inst->initrd, "initramfs file")->required();
+  CLI::Option* kernel = install->add_option("--kernel", inst->kernel, "kernel image file");
+  CLI::Option* initrd = install->add_option("--initrd", inst->initrd, "initramfs file");
+  CLI::Option* uki = install->add_option("--uki", inst->uki,
+                                         "the slot's signed Unified Kernel Image (uki backend)");
+  uki->excludes(kernel)->excludes(initrd);
+  kernel->needs(initrd);
+  initrd->needs(kernel);
   install->add_option("--version", inst->entry.version, "OS version of the slot")->required();
   install->add_option("--usr-partuuid", inst->entry.usr_partuuid, "PARTUUID of the slot's USR")
       ->required();
@@ -174,7 +180,12 @@ void AddBootCommands(CLI::App& app, CommandRunner& runner) {
     runner.Set([o, slot, inst] {
       return RunVerb(*o, [&](BootControl& bc) -> Status {
         BASALT_ASSIGN_OR_RETURN(Slot s, boot::ParseSlot(*slot));
-        return bc.InstallSlot(s, inst->entry, {.kernel = inst->kernel, .initrd = inst->initrd});
+        if (inst->uki.empty() && inst->kernel.empty()) {
+          return Fail(ErrorKind::kInvalidInput,
+                      "install-slot needs --kernel and --initrd, or --uki");
+        }
+        return bc.InstallSlot(s, inst->entry,
+                              {.kernel = inst->kernel, .initrd = inst->initrd, .uki = inst->uki});
       });
     });
   });
