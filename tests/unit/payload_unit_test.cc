@@ -48,7 +48,7 @@ TEST(PayloadHeader, RefusesWithClearMessages) {
   };
   expect_refused({kFormatVersion, kMinorFull, 10, 10}, "bad magic", ErrorKind::kInvalidInput, 0);
   expect_refused({2, kMinorFull, 10, 10}, "format version 2", ErrorKind::kUnsupported);
-  expect_refused({kFormatVersion, kMaxSupportedMinor + 1, 10, 10}, "minor version 5",
+  expect_refused({kFormatVersion, kMaxSupportedMinor + 1, 10, 10}, "minor version 6",
                  ErrorKind::kUnsupported);
   expect_refused({kFormatVersion, 0, 10, 10}, "minor version 0", ErrorKind::kUnsupported);
   expect_refused({kFormatVersion, kMinorFull, 0, 10}, "manifest size 0", ErrorKind::kInvalidInput);

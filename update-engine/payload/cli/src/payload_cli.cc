@@ -351,10 +351,11 @@ void AddPayloadCommands(CLI::App& app, CommandRunner& runner) {
   gen->add_flag("--no-lz4-patch", g->no_lz4, "Do not diff LZ4 kernels decompressed");
   gen->add_flag("--no-gzip-patch", g->no_gzip, "Do not diff gzip'd files decompressed");
   gen->add_option("--max-minor-version", g->opt.max_minor_version,
-                  "Highest payload minor version to need (default 4; 3 for hosts whose applier "
-                  "predates SOURCE_GZIP_PATCH, 2 for those that also predate SOURCE_LZ4_PATCH "
+                  "Highest payload minor version to need (default 5; 4 for hosts whose applier "
+                  "predates boot artifacts (images with UKIs need 5), 3 for those that also "
+                  "predate SOURCE_GZIP_PATCH, 2 for those that also predate SOURCE_LZ4_PATCH "
                   "and SOURCE_BSDIFF_XZ)")
-      ->check(CLI::Range(2, 4));
+      ->check(CLI::Range(2, 5));
   gen->add_flag("--json", g->json, "Machine-readable output");
   gen->callback([g, &runner] { runner.Set([g] { return RunGenerate(*g); }); });
 
