@@ -282,6 +282,18 @@ int RunInspect(const InspectArgs& a) {
                         {"blobs_size", m.blobs_size()},
                         {"payload_size", h.blobs_offset() + m.blobs_size()},
                         {"partitions", parts}};
+  nlohmann::json artifacts = nlohmann::json::array();
+  for (const auto& b : m.boot_artifacts()) {
+    nlohmann::json jb = {{"name", b.name()},
+                         {"size", b.size()},
+                         {"sha256", Hex(b.sha256())},
+                         {"encoding", payload::proto::BootArtifact::Encoding_Name(b.encoding())},
+                         {"data_offset", b.data_offset()},
+                         {"data_length", b.data_length()}};
+    if (!b.dictionary().empty()) jb["dictionary"] = b.dictionary();
+    artifacts.push_back(std::move(jb));
+  }
+  if (!artifacts.empty()) doc["boot_artifacts"] = std::move(artifacts);
   if (a.json) {
     PrintJson(doc);
     return kExitOk;
@@ -319,6 +331,15 @@ int RunInspect(const InspectArgs& a) {
       stats[name] = {s["count"], s["data_bytes"], s["dst_bytes"]};
     }
     PrintStats(stats);
+  }
+  if (doc.contains("boot_artifacts")) {
+    for (const auto& b : doc["boot_artifacts"]) {
+      fmt::print(
+          "boot artifact {}: size {} sha256 {} ({} bytes of {}{})\n", b["name"].get<std::string>(),
+          b["size"].get<uint64_t>(), b["sha256"].get<std::string>(),
+          b["data_length"].get<uint64_t>(), b["encoding"].get<std::string>(),
+          b.contains("dictionary") ? " from " + b["dictionary"].get<std::string>() : std::string());
+    }
   }
   return kExitOk;
 }
