@@ -79,9 +79,11 @@ class PayloadUkiTest : public ::testing::Test {
     keys_ = std::move(*ring);
   }
 
-  Result<GenerateResult> Generate(const std::string& image, const std::string& out) {
+  Result<GenerateResult> Generate(const std::string& image, const std::string& out,
+                                  const std::string& old_image = "") {
     GenerateOptions o;
     o.new_image_dir = tmp_ / image;
+    if (!old_image.empty()) o.old_image_dir = tmp_ / old_image;
     o.output_path = out;
     o.keys = {tmp_ / "keys/release.pem"};
     o.threads = 1;
@@ -152,6 +154,37 @@ TEST_F(PayloadUkiTest, BothUkisTravelAndBCostsAFewHundredBytes) {
   ASSERT_TRUE(plain_head.has_value());
   EXPECT_EQ(plain_head->header.minor_version, kMinorFull);
   EXPECT_EQ(plain_head->manifest.boot_artifacts_size(), 0);
+}
+
+// A delta carries the UKIs whole too: the host's old UKI is not a source.
+TEST_F(PayloadUkiTest, ADeltaCarriesTheUkisToo) {
+  const std::string old_tree = tmp_ / "old-tree";
+  WriteFile(old_tree + "/lib/os-release", "NAME=Basalt\n");
+  WriteFile(old_tree + "/share/blob", RandomBytes(300 << 10, 6, true));
+  BuildImage(old_tree, tmp_ / "old", "1.0.0");
+  const std::string out = tmp_ / "delta.payload";
+  auto r = Generate("uki-image", out, "old");
+  ASSERT_TRUE(r.has_value()) << r.error().message();
+  EXPECT_TRUE(r->is_delta);
+  auto head = ReadHead(**FilePayloadSource::Open(out), &keys_, 1);
+  ASSERT_TRUE(head.has_value()) << head.error().message();
+  EXPECT_EQ(head->header.minor_version, kMinorBootArtifacts);
+  EXPECT_EQ(head->manifest.from_version(), "1.0.0");
+  ASSERT_EQ(head->manifest.boot_artifacts_size(), 2);
+  auto got = ExtractBootArtifact(out, keys_, 1, "uki-B", tmp_ / "B.efi");
+  ASSERT_TRUE(got.has_value()) << got.error().message();
+  EXPECT_EQ(ReadFile(tmp_ / "B.efi"), ukis_.b);
+  // A fleet held at minor 4 cannot get UKIs: refused, not silently left out.
+  GenerateOptions o;
+  o.new_image_dir = tmp_ / "uki-image";
+  o.output_path = tmp_ / "minor4.payload";
+  o.keys = {tmp_ / "keys/release.pem"};
+  o.max_minor_version = kMinorDelta4;
+  auto held = GeneratePayload(o, log_);
+  ASSERT_FALSE(held.has_value());
+  EXPECT_NE(held.error().message().find("has UKIs, which need payload minor version 5"),
+            std::string::npos)
+      << held.error().message();
 }
 
 TEST_F(PayloadUkiTest, GeneratorRefusesAUkiThatIsNotWhatImageJsonSays) {
@@ -249,6 +282,24 @@ TEST_F(UkiFlowTest, AUkiHostInstallsTheVerifiedUkiOfTheTargetSlot) {
   // The payload was kept for finalize, and is gone after it.
   for (const auto& f : fs::directory_iterator(tmp_ / "state")) {
     EXPECT_FALSE(f.path().filename().string().starts_with("payload-")) << f.path();
+  }
+}
+
+// The ESP must hold the new UKI next to the old slot's files; otherwise nothing is installed.
+TEST_F(UkiFlowTest, TheUkiCountsInTheEspSpaceCheck) {
+  const std::string out = tmp_ / "full.payload";
+  ASSERT_TRUE(Generate("uki-image", out).has_value());
+  target_->set_esp_free_bytes(ukis_.b.size());  // the UKI fits, the slack does not
+  auto st = Run(out);
+  ASSERT_FALSE(st.has_value());
+  EXPECT_EQ(st.error().kind(), ErrorKind::kPolicy);
+  EXPECT_NE(st.error().message().find(fmt::format("slot B's UKI ({} bytes) need {}", ukis_.b.size(),
+                                                  ukis_.b.size() + (1 << 20))),
+            std::string::npos)
+      << st.error().message();
+  EXPECT_EQ(target_->fake_boot().uki(boot::Slot::kB), "");
+  for (const std::string& call : target_->fake_boot().changes()) {
+    EXPECT_FALSE(call.starts_with("InstallSlot")) << call;
   }
 }
 
