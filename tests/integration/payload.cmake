@@ -24,5 +24,5 @@ basalt_add_gtest(payload_uki_test
     ${CMAKE_CURRENT_LIST_DIR}/payload_uki_test.cc
     ${CMAKE_CURRENT_LIST_DIR}/payload_fixture.cc
   LIBS basalt_payload_consumer basalt_payload_generator basalt_payload_codecs basalt_erofs
-       basalt_daemon basalt_test_fakes
+       basalt_daemon basalt_repo basalt_test_fakes
   LABELS integration)

@@ -22,6 +22,7 @@
 #include "payload/boot_artifacts.h"
 #include "payload/generator.h"
 #include "payload_fixture.h"
+#include "repo/publish.h"
 
 namespace basalt::payload::testing {
 namespace {
@@ -220,6 +221,44 @@ TEST_F(PayloadUkiTest, ATamperedArtifactIsRefusedAndNothingIsWritten) {
     ASSERT_FALSE(verified.has_value());
     EXPECT_EQ(verified.error().kind(), ErrorKind::kIntegrity);
   }
+}
+
+// `release publish --payload FILE` imports a payload made beforehand: it must carry exactly the
+// UKIs image.json names, or every uki host would refuse the release.
+TEST_F(PayloadUkiTest, PublishImportsOnlyAPayloadWithTheImagesUkis) {
+  // What repo's image.json reader needs beyond the payload generator's fields.
+  for (const char* image : {"uki-image", "plain"}) {
+    const std::string dir = tmp_ / image;
+    WriteFile(dir + "/sbom.spdx.json", "{}\n");
+    auto j = nlohmann::json::parse(ReadFile(dir + "/image.json"));
+    j["kernel"] = {{"version", "6.1.0-test"}, {"sha256", std::string(64, '7')}};
+    j["sbom"] = {{"path", "sbom.spdx.json"}, {"sha256", Sha("{}\n")}};
+    j["input_digest"] = "sha256:" + std::string(64, '9');
+    WriteFile(dir + "/image.json", j.dump());
+  }
+  ASSERT_TRUE(Generate("uki-image", tmp_ / "uki.payload").has_value());
+  ASSERT_TRUE(Generate("plain", tmp_ / "plain.payload").has_value());
+  auto key = PrivateKey::Load(tmp_ / "keys/release.pem");
+  ASSERT_TRUE(key.has_value());
+  std::vector<PrivateKey> keys;
+  keys.push_back(std::move(*key));
+  auto publish = [&](const std::string& payload) {
+    repo::PublishOptions o;
+    o.repo_dir = tmp_ / "repo";
+    o.image_dir = tmp_ / "uki-image";
+    o.full_payload = payload;
+    return repo::PublishRelease(o, keys, nullptr, log_);
+  };
+  auto without = publish(tmp_ / "plain.payload");
+  ASSERT_FALSE(without.has_value());
+  EXPECT_NE(without.error().message().find("carries no uki-A (image.json has uki.A)"),
+            std::string::npos)
+      << without.error().message();
+  auto rel = publish(tmp_ / "uki.payload");
+  ASSERT_TRUE(rel.has_value()) << rel.error().message();
+  ASSERT_TRUE(rel->boot.has_value());
+  EXPECT_EQ(rel->boot->uki.at("B").sha256, Sha(ukis_.b));
+  EXPECT_EQ(rel->boot->uki.at("A").size, ukis_.a.size());
 }
 
 // The host flow over the fakes: a uki host (the fake boot control says kUki) updating A -> B
