@@ -353,6 +353,32 @@ TEST_F(UkiFlowTest, ATamperedUkiIsRefusedBeforeTheSlotOrTheEspIsWritten) {
   ExpectNothingWritten();
 }
 
+// The payload is kept in the state directory from Apply to Finalize; a UKI changed there in
+// between is refused at finalize, and the plan is dropped rather than retried forever.
+TEST_F(UkiFlowTest, AUkiChangedBetweenApplyAndFinalizeIsRefused) {
+  const std::string out = tmp_ / "full.payload";
+  ASSERT_TRUE(Generate("uki-image", out).has_value());
+  target_->fake_boot().FailNext("InstallSlot", Error(ErrorKind::kIo, "ESP is busy"));
+  auto first = Run(out);
+  ASSERT_FALSE(first.has_value());
+  EXPECT_NE(first.error().message().find("ESP is busy"), std::string::npos);
+  std::string kept;
+  for (const auto& f : fs::directory_iterator(tmp_ / "state")) {
+    if (f.path().filename().string().starts_with("payload-")) kept = f.path();
+  }
+  ASSERT_FALSE(kept.empty()) << "the payload was not kept for finalize";
+  fs::rename(Tampered(kept, "uki-B"), kept);
+  auto second = Run(out);
+  ASSERT_FALSE(second.has_value());
+  EXPECT_EQ(second.error().kind(), ErrorKind::kIntegrity) << second.error().message();
+  EXPECT_EQ(target_->fake_boot().uki(boot::Slot::kB), "");
+  EXPECT_FALSE(fs::exists(kept));
+  auto st = update::StateStore(tmp_ / "state").Load();
+  ASSERT_TRUE(st.has_value());
+  EXPECT_EQ(st->phase, update::Phase::kIdle);
+  EXPECT_FALSE(st->payload.has_value());
+}
+
 TEST_F(UkiFlowTest, APayloadWithoutTheSlotsUkiIsAPolicyErrorBeforeAnyWrite) {
   const std::string out = tmp_ / "plain.payload";
   ASSERT_TRUE(Generate("plain", out).has_value());

@@ -503,7 +503,13 @@ Status UpdateFlow::Finalize() {
     auto got = payload::ExtractBootArtifact(PayloadFile(*st_.payload), trust_.payload_keys(),
                                             PayloadThreshold(),
                                             payload::UkiArtifactName(st_.target_slot), uki);
-    if (!got) return std::unexpected(std::move(got).error());
+    if (!got) {
+      // Changed on disk since Apply checked it: drop the plan (Run does for a failure while
+      // downloading) so the next check starts over, instead of failing here at every run. The
+      // slot stays marked bad.
+      if (got.error().kind() != ErrorKind::kIo) st_.phase = Phase::kDownloading;
+      return std::unexpected(std::move(got).error());
+    }
   } else {
     BASALT_ASSIGN_OR_RETURN(SlotDevice dev, target_.OpenSlot(target_slot, false));
     BASALT_ASSIGN_OR_RETURN(auto files, opt_.open_slot_files(dev.path, boot_dir));
