@@ -106,8 +106,12 @@ Status FakeBootControl::InstallSlot(Slot slot, const boot::SlotEntry& entry,
     return std::unexpected(*e);
   }
   BASALT_RETURN_IF_ERROR(boot::ValidateSlotEntry(entry));
-  BASALT_ASSIGN_OR_RETURN(kernels_[SlotIndex(slot)], ReadFileToString(files.kernel));
-  BASALT_ASSIGN_OR_RETURN(initrds_[SlotIndex(slot)], ReadFileToString(files.initrd));
+  if (kind_ == boot::BootFilesKind::kUki) {
+    BASALT_ASSIGN_OR_RETURN(ukis_[SlotIndex(slot)], ReadFileToString(files.uki));
+  } else {
+    BASALT_ASSIGN_OR_RETURN(kernels_[SlotIndex(slot)], ReadFileToString(files.kernel));
+    BASALT_ASSIGN_OR_RETURN(initrds_[SlotIndex(slot)], ReadFileToString(files.initrd));
+  }
   entries_[SlotIndex(slot)] = entry;
   return {};
 }
@@ -140,6 +144,21 @@ void FakeBootControl::set_entry(Slot slot, std::optional<boot::SlotEntry> entry)
 std::string FakeBootControl::kernel(Slot slot) const {
   std::lock_guard lock(mu_);
   return kernels_[SlotIndex(slot)];
+}
+
+boot::BootFilesKind FakeBootControl::boot_files_kind() const {
+  std::lock_guard lock(mu_);
+  return kind_;
+}
+
+void FakeBootControl::set_boot_files_kind(boot::BootFilesKind kind) {
+  std::lock_guard lock(mu_);
+  kind_ = kind;
+}
+
+std::string FakeBootControl::uki(Slot slot) const {
+  std::lock_guard lock(mu_);
+  return ukis_[SlotIndex(slot)];
 }
 
 std::string FakeBootControl::initrd(Slot slot) const {

@@ -27,7 +27,8 @@ class FakeBootControl : public boot::BootControl {
   Status MarkGood(boot::Slot slot) override;
   Status MarkBad(boot::Slot slot) override;
   Status Rollback() override;
-  // Keeps the entry and the two files' contents.
+  boot::BootFilesKind boot_files_kind() const override;
+  // Keeps the entry and the files' contents (kernel and initramfs, or the UKI).
   Status InstallSlot(boot::Slot slot, const boot::SlotEntry& entry,
                      const boot::SlotBootFiles& files) override;
 
@@ -40,6 +41,9 @@ class FakeBootControl : public boot::BootControl {
   // What InstallSlot copied for `slot` ("" if nothing).
   std::string kernel(boot::Slot slot) const;
   std::string initrd(boot::Slot slot) const;
+  std::string uki(boot::Slot slot) const;
+  // What the backend installs (default: kernel and initramfs; kUki as the uki backend).
+  void set_boot_files_kind(boot::BootFilesKind kind);
   // The next call of `verb` ("GetStatus", "SetNext", "MarkGood", "MarkBad", "Rollback",
   // "InstallSlot") fails with `error`, once, before it changes anything.
   void FailNext(const std::string& verb, Error error);
@@ -58,7 +62,8 @@ class FakeBootControl : public boot::BootControl {
   mutable std::mutex mu_;
   boot::SlotTable table_;
   std::array<std::optional<boot::SlotEntry>, 2> entries_;
-  std::array<std::string, 2> kernels_, initrds_;
+  std::array<std::string, 2> kernels_, initrds_, ukis_;
+  boot::BootFilesKind kind_ = boot::BootFilesKind::kKernelAndInitrd;
   std::optional<boot::Slot> current_;
   std::map<std::string, Error> fail_next_;
   std::vector<std::string> calls_;

@@ -14,6 +14,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         std::span(data + basalt::payload::kHeaderSize, size - basalt::payload::kHeaderSize);
     (void)basalt::payload::DecodeManifest(bytes, basalt::payload::kMinorFull);
     (void)basalt::payload::DecodeManifest(bytes, basalt::payload::kMinorDelta);
+    // The latest: boot artifacts (seed full-uki-head.payload).
+    (void)basalt::payload::DecodeManifest(bytes, basalt::payload::kMaxSupportedMinor);
     (void)basalt::payload::DecodeSignatures(bytes);
   }
   return 0;

@@ -79,6 +79,7 @@ TEST(StateStore, RoundTripsEveryField) {
   s.usr_root_hash = std::string(64, 'a');
   s.kernel_version = "6.1.0-2";
   s.kernel_cmdline = "apparmor=1 security=apparmor";
+  s.boot_artifacts = {{"uki-A", std::string(64, '1')}, {"uki-B", std::string(64, '2')}};
   s.payload = PlannedPayload{true, "1.0.0", "http://x/releases/2.0.0/d.payload", 123, "ab", {}};
   s.full_payload =
       PlannedPayload{false, "", "http://x/f.payload", 456, "cd", {"http://m1/f", "http://m2/f"}};

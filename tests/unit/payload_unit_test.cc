@@ -6,10 +6,12 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <random>
 #include <sstream>
 
 #include "file_map.h"
+#include "payload/boot_artifacts.h"
 #include "payload/bspatch.h"
 #include "payload/codec.h"
 #include "payload/format.h"
@@ -48,7 +50,7 @@ TEST(PayloadHeader, RefusesWithClearMessages) {
   };
   expect_refused({kFormatVersion, kMinorFull, 10, 10}, "bad magic", ErrorKind::kInvalidInput, 0);
   expect_refused({2, kMinorFull, 10, 10}, "format version 2", ErrorKind::kUnsupported);
-  expect_refused({kFormatVersion, kMaxSupportedMinor + 1, 10, 10}, "minor version 5",
+  expect_refused({kFormatVersion, kMaxSupportedMinor + 1, 10, 10}, "minor version 6",
                  ErrorKind::kUnsupported);
   expect_refused({kFormatVersion, 0, 10, 10}, "minor version 0", ErrorKind::kUnsupported);
   expect_refused({kFormatVersion, kMinorFull, 0, 10}, "manifest size 0", ErrorKind::kInvalidInput);
@@ -258,6 +260,81 @@ TEST(PayloadManifest, Lz4PatchChecks) {
   Manifest other2 = ValidManifest();
   other2.mutable_partitions(0)->mutable_operations(0)->set_expanded_patch(Operation::BSDIFF_XZ);
   ExpectInvalid(other2, kMinorDelta4, "REPLACE_ZSTD carries an expanded patch format");
+}
+
+// ValidManifest with uki-A (zstd) and uki-B (patched from A) after the operations' 100 bytes.
+Manifest WithUkis() {
+  Manifest m = ValidManifest();
+  uint64_t offset = 100;
+  for (const char* name : {"uki-A", "uki-B"}) {
+    BootArtifact* a = m.add_boot_artifacts();
+    a->set_name(name);
+    a->set_size(1000);
+    a->set_sha256(std::string(32, 'u'));
+    if (std::string_view(name) == "uki-B") {
+      a->set_encoding(BootArtifact::ZSTD_PREFIX);
+      a->set_dictionary("uki-A");
+    }
+    a->set_data_offset(offset);
+    a->set_data_length(50);
+    a->set_data_sha256(std::string(32, 'b'));
+    offset += 50;
+  }
+  m.set_blobs_size(offset);
+  return m;
+}
+
+TEST(PayloadManifest, BootArtifactRules) {
+  EXPECT_TRUE(ValidateManifest(WithUkis(), kMinorBootArtifacts).has_value());
+  ExpectInvalid(WithUkis(), kMinorDelta4,
+                "boot artifacts need minor version 5, payload declares 4");
+  auto expect = [](std::string_view what, const std::function<void(Manifest&)>& edit) {
+    Manifest m = WithUkis();
+    edit(m);
+    ExpectInvalid(m, kMinorBootArtifacts, what);
+  };
+  expect("boot artifact 1: unknown name 'uki-C'",
+         [](Manifest& m) { m.mutable_boot_artifacts(1)->set_name("uki-C"); });
+  expect("boot artifact 1: unknown name",
+         [](Manifest& m) { m.mutable_boot_artifacts(1)->set_name(std::string("uki-\0B", 6)); });
+  expect("boot artifact 1: uki-A appears twice",
+         [](Manifest& m) { m.mutable_boot_artifacts(1)->set_name("uki-A"); });
+  expect("3 boot artifacts, at most 2",
+         [](Manifest& m) { *m.add_boot_artifacts() = m.boot_artifacts(0); });
+  expect("boot artifact 0: size 0 is outside",
+         [](Manifest& m) { m.mutable_boot_artifacts(0)->set_size(0); });
+  expect("size 67108865 is outside 1..67108864",
+         [](Manifest& m) { m.mutable_boot_artifacts(0)->set_size(kMaxBootArtifactSize + 1); });
+  expect("boot artifact 0: SHA-256 is not 32 bytes",
+         [](Manifest& m) { m.mutable_boot_artifacts(0)->set_sha256("short"); });
+  expect("boot artifact 1: data SHA-256 is not 32 bytes",
+         [](Manifest& m) { m.mutable_boot_artifacts(1)->clear_data_sha256(); });
+  expect("boot artifact 0: ZSTD carries a dictionary",
+         [](Manifest& m) { m.mutable_boot_artifacts(0)->set_dictionary("uki-B"); });
+  // A dictionary must be an earlier artifact: not itself, not a later one, not a missing one.
+  expect("ZSTD_PREFIX dictionary is not an earlier boot artifact",
+         [](Manifest& m) { m.mutable_boot_artifacts(1)->set_dictionary("uki-B"); });
+  expect("boot artifact 0: ZSTD_PREFIX dictionary is not an earlier", [](Manifest& m) {
+    m.mutable_boot_artifacts(0)->set_encoding(BootArtifact::ZSTD_PREFIX);
+    m.mutable_boot_artifacts(0)->set_dictionary("uki-B");
+  });
+  expect("boot artifact 1: unknown encoding 9", [](Manifest& m) {
+    m.mutable_boot_artifacts(1)->set_encoding(static_cast<BootArtifact::Encoding>(9));
+  });
+  expect("boot artifact 0: data length 0 is outside",
+         [](Manifest& m) { m.mutable_boot_artifacts(0)->set_data_length(0); });
+  // Data follows the operations' and each other's, inside the blob area.
+  expect("boot artifact 0: data offset 0 is not 100",
+         [](Manifest& m) { m.mutable_boot_artifacts(0)->set_data_offset(0); });
+  expect("boot artifact 1: data offset 100 is not 150",
+         [](Manifest& m) { m.mutable_boot_artifacts(1)->set_data_offset(100); });
+  expect("hold 200 data bytes but the blob area is 199 bytes",
+         [](Manifest& m) { m.set_blobs_size(199); });
+  expect("hold 200 data bytes but the blob area is 201 bytes",
+         [](Manifest& m) { m.set_blobs_size(201); });
+  const Manifest m = WithUkis();
+  EXPECT_EQ(FindBootArtifact(m, UkiArtifactName("B")), &m.boot_artifacts(1));
+  EXPECT_EQ(FindBootArtifact(ValidManifest(), "uki-B"), nullptr);
 }
 
 TEST(PayloadLz4, LegacyStreamRoundTripsOverSeveralBlocks) {

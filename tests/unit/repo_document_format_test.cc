@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <functional>
 #include <nlohmann/json.hpp>
 
 #include "common/fd.h"
@@ -196,6 +197,44 @@ TEST(DocumentFormat, RootChannelOneTwoAndReleaseOneOneOpenWithTheRootsRoles) {
   EXPECT_EQ(rel->repository, "fixture");
   EXPECT_EQ(SerializeRelease(*rel), *release_body);
   EXPECT_EQ(ToHex(Sha256(*release_body)), *ch->release_sha256);
+}
+
+}  // namespace
+}  // namespace basalt::repo
+
+namespace basalt::repo {
+namespace {
+
+// Release 1.3 (`boot.uki`, issue 19). The fixture is the body this build writes (unsigned: the
+// fixture root's key was thrown away); it must parse strictly and re-serialize byte for byte.
+TEST(DocumentFormat, ReleaseOneThreeNamesEachSlotsUki) {
+  const std::string body = Fixture("release-format-1.3.json");
+  auto rel = ParseRelease(body);
+  ASSERT_TRUE(rel.has_value()) << rel.error().message();
+  ASSERT_TRUE(rel->boot.has_value());
+  ASSERT_EQ(rel->boot->uki.size(), 2u);
+  EXPECT_EQ(rel->boot->uki.at("A").size, 41943040u);
+  EXPECT_EQ(rel->boot->uki.at("B").sha256, std::string(64, '2'));
+  EXPECT_EQ(SerializeRelease(*rel), body);
+  // Without boot, the same release is written at the minor of its other fields.
+  Release no_boot = *rel;
+  no_boot.boot.reset();
+  EXPECT_NE(SerializeRelease(no_boot).find("\"format_minor\": 2"), std::string::npos);
+
+  auto refused = [&](const std::function<void(nlohmann::json&)>& edit, std::string_view what) {
+    auto r = ParseRelease(Edited(body, edit));
+    ASSERT_FALSE(r.has_value()) << what;
+    EXPECT_EQ(r.error().message(), what);
+  };
+  refused([](nlohmann::json& j) { j["boot"]["uki"].erase("B"); },
+          "release.boot.uki.B: required field is missing");
+  refused([](nlohmann::json& j) { j["boot"]["uki"]["C"] = j["boot"]["uki"]["A"]; },
+          "release.boot.uki.C: unknown field");
+  refused([](nlohmann::json& j) { j["boot"]["uki"]["A"]["sha256"] = "ABCD"; },
+          "release.boot.uki.A.sha256: expected 64 hex digits, got 4");
+  refused([](nlohmann::json& j) { j["boot"]["uki"]["A"]["size"] = 0; },
+          "release.boot.uki.A.size: must be 1..67108864");
+  refused([](nlohmann::json& j) { j["boot"]["initrd"] = 1; }, "release.boot.initrd: unknown field");
 }
 
 }  // namespace

@@ -2,6 +2,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <functional>
+#include <nlohmann/json.hpp>
+
 #include "repo/channel_ops.h"
 #include "repo/repo_verify.h"
 #include "unit/repo_test_payload.h"
@@ -72,6 +75,41 @@ TEST_F(RepositoryTest, PublishWritesASignedReleaseWithVerifiedPayloads) {
     EXPECT_EQ(ToHex(Sha256(data)), p.sha256);
   }
   EXPECT_TRUE(fs::exists(repo_ / "releases/2.0.0/sbom.spdx.json"));
+}
+
+// A uki image's image.json names its UKIs; the release names them for hosts (boot.uki, minor 3).
+TEST_F(RepositoryTest, PublishNamesTheImagesUkisInTheRelease) {
+  const fs::path img = fs::path(tmp_.path()) / "img1";
+  auto j = nlohmann::json::parse(ReadAll(img / "image.json"));
+  j["uki"] = {{"A", {{"file", "uki/A.efi"}, {"size", 1000}, {"sha256", Hex64('1')}}},
+              {"B", {{"file", "uki/B.efi"}, {"size", 1001}, {"sha256", Hex64('2')}}}};
+  WriteAll(img / "image.json", j.dump(2));
+  auto rel = Publish("img1");
+  ASSERT_TRUE(rel.has_value()) << rel.error().message();
+  ASSERT_TRUE(rel->boot.has_value());
+  EXPECT_EQ(rel->boot->uki.at("A"), (BootArtifactInfo{1000, Hex64('1')}));
+  EXPECT_EQ(rel->boot->uki.at("B"), (BootArtifactInfo{1001, Hex64('2')}));
+  auto body =
+      OpenVerified(ReadAll(repo_ / "releases/1.0.0/release.json"), kReleasePayloadType, ring_, 1);
+  ASSERT_TRUE(body.has_value());
+  EXPECT_NE(body->find("\"format_minor\": 3"), std::string::npos) << *body;
+
+  // image.json's uki is read strictly: both slots, exactly the known fields, a file inside.
+  const fs::path img2 = fs::path(tmp_.path()) / "img2";
+  auto refused = [&](const std::function<void(nlohmann::json&)>& edit, std::string_view what) {
+    auto k = nlohmann::json::parse(ReadAll(img / "image.json"));
+    k["version"] = "2.0.0";
+    edit(k);
+    WriteAll(img2 / "image.json", k.dump(2));
+    auto r = Publish("img2");
+    ASSERT_FALSE(r.has_value()) << what;
+    EXPECT_NE(r.error().message().find(what), std::string::npos) << r.error().message();
+  };
+  refused([](nlohmann::json& k) { k["uki"].erase("B"); }, "image.uki.B: required field is missing");
+  refused([](nlohmann::json& k) { k["uki"]["A"]["path"] = "x"; },
+          "image.uki.A.path: unknown field");
+  refused([](nlohmann::json& k) { k["uki"]["A"]["file"] = "../A.efi"; }, "image.uki.A.file");
+  refused([](nlohmann::json& k) { k["uki"]["B"]["sha256"] = "zz"; }, "image.uki.B.sha256");
 }
 
 TEST_F(RepositoryTest, ReleasesAreImmutable) {

@@ -1,5 +1,6 @@
 #include "repo_update_source.h"
 
+#include "payload/boot_artifacts.h"
 #include "repo/decision.h"
 #include "repo/repo_source.h"
 
@@ -65,6 +66,11 @@ Result<UpdateOffer> RepositoryUpdateSource::Check(const HostFacts& host) {
   offer.kernel_version = d.release->kernel.version;
   offer.signed_time = d.release->created;
   offer.kernel_cmdline = d.release->kernel.cmdline;
+  if (d.release->boot) {
+    for (const auto& [slot, f] : d.release->boot->uki) {
+      offer.boot_artifacts[payload::UkiArtifactName(slot)] = f.sha256;
+    }
+  }
   // The chosen payload first (a delta when one matches this host), then the full payload as the
   // fallback for a delta whose source turns out not to match.
   BASALT_ASSIGN_OR_RETURN(OfferedPayload chosen, Offered(repo, *d.payload));

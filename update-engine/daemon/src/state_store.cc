@@ -79,6 +79,7 @@ std::string SerializeState(const UpdateState& s) {
       {"kernel_version", s.kernel_version},
       {"kernel_cmdline",
        s.kernel_cmdline ? nlohmann::json(*s.kernel_cmdline) : nlohmann::json(nullptr)},
+      {"boot_artifacts", s.boot_artifacts},
       {"payload", s.payload ? PayloadJson(*s.payload) : nlohmann::json(nullptr)},
       {"full_payload", s.full_payload ? PayloadJson(*s.full_payload) : nlohmann::json(nullptr)},
       {"fell_back_to_full", s.fell_back_to_full},
@@ -129,6 +130,10 @@ Result<UpdateState> ParseState(std::string_view text) {
     // Absent in state files written before releases carried their command line.
     if (j.contains("kernel_cmdline") && !j.at("kernel_cmdline").is_null()) {
       s.kernel_cmdline = j.at("kernel_cmdline").get<std::string>();
+    }
+    // Absent in state files written before releases named boot artifacts.
+    if (j.contains("boot_artifacts")) {
+      s.boot_artifacts = j.at("boot_artifacts").get<std::map<std::string, std::string>>();
     }
     if (!j.at("payload").is_null()) s.payload = PayloadFromJson(j.at("payload"));
     if (!j.at("full_payload").is_null()) s.full_payload = PayloadFromJson(j.at("full_payload"));

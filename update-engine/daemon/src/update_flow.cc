@@ -14,6 +14,8 @@
 #include "common/time_util.h"
 #include "kernel_args.h"
 #include "payload/applier.h"
+#include "payload/boot_artifact_reader.h"
+#include "payload/boot_artifacts.h"
 #include "payload/reader.h"
 #include "payload/source.h"
 #include "repo/names.h"
@@ -263,6 +265,7 @@ Status UpdateFlow::Check() {
   st_.usr_root_hash = offer->usr_root_hash;
   st_.kernel_version = offer->kernel_version;
   st_.kernel_cmdline = offer->kernel_cmdline;
+  st_.boot_artifacts = offer->boot_artifacts;
   st_.payload = Plan(offer->payloads.front());
   st_.full_payload.reset();
   for (const auto& p : offer->payloads) {
@@ -342,6 +345,7 @@ Status UpdateFlow::Apply() {
                    "was written",
                    Printable(head.manifest.version()), st_.version);
     }
+    BASALT_RETURN_IF_ERROR(CheckBootArtifacts(*head_file, head));
   }
   // The slot being rewritten must never be selectable, whatever a crash leaves behind.
   BASALT_RETURN_IF_ERROR(target_.boot().MarkBad(target_slot));
@@ -413,7 +417,47 @@ Status UpdateFlow::Apply() {
       Fields(st_, opt_.channel));
   st_.phase = Phase::kFinalizing;
   BASALT_RETURN_IF_ERROR(Save());
-  ::unlink(PayloadFile(*st_.payload).c_str());
+  // A UKI host's finalize takes the slot's UKI out of the payload.
+  if (!BootsUkis()) ::unlink(PayloadFile(*st_.payload).c_str());
+  return {};
+}
+
+bool UpdateFlow::BootsUkis() {
+  return target_.boot().boot_files_kind() == boot::BootFilesKind::kUki;
+}
+
+// Before anything is written to the target slot: the payload's boot artifacts are the ones the
+// release names (when it names them), and a host that boots signed UKIs finds a verified one for
+// the target slot in it. `src` stands after the payload's verified head.
+Status UpdateFlow::CheckBootArtifacts(payload::PayloadSource& src,
+                                      const payload::PayloadHead& head) {
+  for (const auto& [name, sha256] : st_.boot_artifacts) {
+    const payload::BootArtifact* a = payload::FindBootArtifact(head.manifest, name);
+    if (a == nullptr) {
+      return Failf(ErrorKind::kIntegrity,
+                   "release {} names boot artifact {}, but its payload carries none; nothing was "
+                   "written",
+                   st_.version, Printable(name));
+    }
+    const std::string got =
+        ToHex(std::span(reinterpret_cast<const uint8_t*>(a->sha256().data()), a->sha256().size()));
+    if (got != sha256) {
+      return Failf(ErrorKind::kIntegrity,
+                   "the payload's boot artifact {} has SHA-256 {}, but release {} is signed with "
+                   "{}; nothing was written",
+                   name, got, st_.version, Printable(sha256));
+    }
+  }
+  if (!BootsUkis()) return {};
+  const std::string name = payload::UkiArtifactName(st_.target_slot);
+  if (payload::FindBootArtifact(head.manifest, name) == nullptr) {
+    return Failf(ErrorKind::kPolicy,
+                 "payload for {} carries no UKI for slot {}; this host boots signed UKIs ({} "
+                 "backend); nothing was written",
+                 st_.version, st_.target_slot, target_.boot().backend());
+  }
+  auto uki = payload::ReadBootArtifact(src, head, name);
+  if (!uki) return std::unexpected(std::move(uki).error().WithContext("nothing was written"));
   return {};
 }
 
@@ -424,6 +468,7 @@ Status UpdateFlow::Finalize() {
     BASALT_ASSIGN_OR_RETURN(boot::BootStatus bs, target_.boot().GetStatus());
     const boot::SlotStatus& t = bs.slots[boot::SlotIndex(target_slot)];
     if (bs.next == target_slot && t.version == st_.version && t.usrhash == st_.usr_root_hash) {
+      ::unlink(PayloadFile(*st_.payload).c_str());
       st_.phase = Phase::kUpdatedNeedReboot;
       st_.last_error.clear();
       st_.last_success = FormatTime(Now());
@@ -441,7 +486,31 @@ Status UpdateFlow::Finalize() {
   fs::create_directories(boot_dir, ec);
   if (ec) return Failf(ErrorKind::kIo, "create {}: {}", boot_dir, ec.message());
   const std::string kernel = boot_dir + "/vmlinuz", initrd = boot_dir + "/initrd.img";
-  {
+  const std::string uki = boot_dir + "/uki.efi";
+  if (BootsUkis() && !fs::exists(PayloadFile(*st_.payload), ec)) {
+    // Deleted by a daemon that did not keep it for finalize: the UKI has to come from the
+    // payload, so fetch and apply it again (the slot is still marked bad).
+    log_.Warn(fmt::format("the payload for {} is gone before its UKI was installed; fetching it "
+                          "again",
+                          st_.version),
+              Fields(st_, opt_.channel));
+    st_.phase = Phase::kDownloading;
+    return Save();
+  }
+  if (BootsUkis()) {
+    // Verified again as it is taken out of the payload kept since Apply: signatures, blob and
+    // the decoded bytes' SHA-256, before the file exists.
+    auto got = payload::ExtractBootArtifact(PayloadFile(*st_.payload), trust_.payload_keys(),
+                                            PayloadThreshold(),
+                                            payload::UkiArtifactName(st_.target_slot), uki);
+    if (!got) {
+      // Changed on disk since Apply checked it: drop the plan (Run does for a failure while
+      // downloading) so the next check starts over, instead of failing here at every run. The
+      // slot stays marked bad.
+      if (got.error().kind() != ErrorKind::kIo) st_.phase = Phase::kDownloading;
+      return std::unexpected(std::move(got).error());
+    }
+  } else {
     BASALT_ASSIGN_OR_RETURN(SlotDevice dev, target_.OpenSlot(target_slot, false));
     BASALT_ASSIGN_OR_RETURN(auto files, opt_.open_slot_files(dev.path, boot_dir));
     if (st_.kernel_version.empty()) {
@@ -454,18 +523,24 @@ Status UpdateFlow::Finalize() {
     BASALT_RETURN_IF_ERROR(
         files->CopyOut(SlotInitrdPathInUsr(st_.kernel_version), opt_.max_initrd_bytes, initrd));
   }
+  const boot::SlotBootFiles slot_files =
+      BootsUkis() ? boot::SlotBootFiles{.uki = uki}
+                  : boot::SlotBootFiles{.kernel = kernel, .initrd = initrd};
   // The target slot's old files are replaced one by one (new copy first), so the ESP must hold
   // the complete new pair next to everything already there. Checked once, before the first write:
   // a resumed finalize finds its own half-written files there.
-  const uint64_t need = FileSize(kernel) + FileSize(initrd) + kEspSlack;
+  const uint64_t files_size = BootsUkis() ? FileSize(uki) : FileSize(kernel) + FileSize(initrd);
+  const uint64_t need = files_size + kEspSlack;
   BASALT_ASSIGN_OR_RETURN(uint64_t free_bytes, target_.EspFreeBytes());
   bool started = FileSize(boot_dir + "/.esp-checked") > 0;
   if (!started && free_bytes < need) {
+    const std::string what = BootsUkis() ? fmt::format("UKI ({} bytes)", FileSize(uki))
+                                         : fmt::format("kernel ({} bytes) and initramfs ({} bytes)",
+                                                       FileSize(kernel), FileSize(initrd));
     return Failf(ErrorKind::kPolicy,
-                 "the ESP has {} bytes free, but slot {}'s kernel ({} bytes) and initramfs ({} "
-                 "bytes) need {} next to slot {}'s files; nothing was changed",
-                 free_bytes, st_.target_slot, FileSize(kernel), FileSize(initrd), need,
-                 boot::SlotName(active));
+                 "the ESP has {} bytes free, but slot {}'s {} need {} next to slot {}'s files; "
+                 "nothing was changed",
+                 free_bytes, st_.target_slot, what, need, boot::SlotName(active));
   }
   if (!started) {
     BASALT_RETURN_IF_ERROR(WriteFileAtomic(boot_dir + "/.esp-checked", "ok\n", 0600));
@@ -476,10 +551,11 @@ Status UpdateFlow::Finalize() {
   entry.usr_partuuid = part.partuuid;
   entry.usrhash = st_.usr_root_hash;
   entry.extra_cmdline = SlotKernelArgs(st_.kernel_cmdline, opt_.extra_cmdline);
-  BASALT_RETURN_IF_ERROR(target_.boot().InstallSlot(target_slot, entry, {.kernel = kernel, .initrd = initrd}));
+  BASALT_RETURN_IF_ERROR(target_.boot().InstallSlot(target_slot, entry, slot_files));
   // The commit point: from here on the bootloader tries the new slot, the old one stays the
   // fallback.
   BASALT_RETURN_IF_ERROR(target_.boot().SetNext(target_slot, opt_.tries));
+  ::unlink(PayloadFile(*st_.payload).c_str());
   if (fs::remove_all(boot_dir, ec); ec) {
     // Past the commit point nothing may fail the update; the next finalize replaces the files.
     log_.Warn(fmt::format("cannot remove {}: {}", boot_dir, ec.message()),

@@ -6,6 +6,29 @@
 #include "repo/names.h"
 
 namespace basalt::repo {
+namespace {
+
+// image.json's `uki`: both slots, each exactly {file, size, sha256}.
+Result<std::map<std::string, UkiFileInfo>> LoadUkis(const nlohmann::json& v) {
+  BASALT_ASSIGN_OR_RETURN(FieldReader u, FieldReader::Open(v, "image.uki"));
+  std::map<std::string, UkiFileInfo> out;
+  for (const char* slot : {"A", "B"}) {
+    BASALT_ASSIGN_OR_RETURN(const nlohmann::json* obj, u.Object(slot));
+    BASALT_ASSIGN_OR_RETURN(FieldReader f, FieldReader::Open(*obj, u.Name(slot)));
+    UkiFileInfo info;
+    BASALT_ASSIGN_OR_RETURN(info.file, f.String("file"));
+    BASALT_RETURN_IF_ERROR(CheckRelativeUrl(info.file, f.Name("file")));
+    BASALT_ASSIGN_OR_RETURN(info.size, f.Uint("size"));
+    BASALT_ASSIGN_OR_RETURN(info.sha256, f.String("sha256"));
+    BASALT_RETURN_IF_ERROR(CheckHex(info.sha256, 32, f.Name("sha256")));
+    BASALT_RETURN_IF_ERROR(f.Finish());
+    out[slot] = std::move(info);
+  }
+  BASALT_RETURN_IF_ERROR(u.Finish());
+  return out;
+}
+
+}  // namespace
 
 Result<ImageInfo> LoadImageInfo(const std::string& image_dir) {
   std::string path = image_dir + "/image.json";
@@ -49,6 +72,10 @@ Result<ImageInfo> LoadImageInfo(const std::string& image_dir) {
     BASALT_ASSIGN_OR_RETURN(info.sbom_sha256, s.String("sha256"));
     BASALT_RETURN_IF_ERROR(CheckHex(info.sbom_sha256, 32, s.Name("sha256")));
     BASALT_ASSIGN_OR_RETURN(info.input_digest, r.String("input_digest"));
+    BASALT_ASSIGN_OR_RETURN(const nlohmann::json* uki, r.OptionalObject("uki"));
+    if (uki != nullptr) {
+      BASALT_ASSIGN_OR_RETURN(info.uki, LoadUkis(*uki));
+    }
     return info;
   }();
   if (!parsed) return std::unexpected(std::move(parsed).error().WithContext(path));

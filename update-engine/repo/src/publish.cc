@@ -8,6 +8,7 @@
 #include "common/fd.h"
 #include "common/hex.h"
 #include "common/keyring.h"
+#include "payload/boot_artifacts.h"
 #include "payload/reader.h"
 #include "repo/dsse.h"
 #include "repo/image_info.h"
@@ -94,6 +95,20 @@ Status CheckImportedPayload(const std::string& path, const ImageInfo& image,
   if (usr->new_size() != image.usr_size) {
     return fail(fmt::format("target usr size {} does not match image.json's usr.size {}",
                             usr->new_size(), image.usr_size));
+  }
+  // The release names the image's UKIs; hosts require the payload to carry exactly those.
+  for (const auto& [slot, f] : image.uki) {
+    const std::string name = payload::UkiArtifactName(slot);
+    const payload::BootArtifact* a = payload::FindBootArtifact(m, name);
+    if (a == nullptr) return fail(fmt::format("carries no {} (image.json has uki.{})", name, slot));
+    const std::string sha =
+        ToHex(std::span(reinterpret_cast<const uint8_t*>(a->sha256().data()), a->sha256().size()));
+    if (a->size() != f.size || sha != f.sha256) {
+      return fail(
+          fmt::format("{} is {} bytes with SHA-256 {}, image.json's uki.{} is {} bytes "
+                      "with {}",
+                      name, a->size(), sha, slot, f.size, f.sha256));
+    }
   }
   return {};
 }
@@ -201,6 +216,12 @@ class Publisher {
     rel.kernel.cmdline = image_.kernel_cmdline;
     rel.sbom_sha256 = image_.sbom_sha256;
     rel.input_digest = image_.input_digest;
+    if (!image_.uki.empty()) {
+      BootInfo boot;
+      for (const auto& [slot, f] : image_.uki)
+        boot.uki[slot] = {f.size, f.sha256};
+      rel.boot = std::move(boot);
+    }
     return rel;
   }
 

@@ -5,6 +5,7 @@
 #include "common/kernel_cmdline.h"
 #include "common/printable.h"
 #include "json_fields.h"
+#include "payload/boot_artifacts.h"
 #include "repo/names.h"
 
 namespace basalt::repo {
@@ -86,6 +87,31 @@ Result<PayloadRef> ParsePayload(const nlohmann::json& v, size_t index, UnknownFi
   return p;
 }
 
+// release.boot: {"uki": {"A": {"size", "sha256"}, "B": {...}}}, both slots.
+Result<BootInfo> ParseBoot(const nlohmann::json& v, UnknownFields unknown) {
+  BASALT_ASSIGN_OR_RETURN(FieldReader r, FieldReader::Open(v, "release.boot", unknown));
+  BASALT_ASSIGN_OR_RETURN(const nlohmann::json* uki, r.Object("uki"));
+  BASALT_RETURN_IF_ERROR(r.Finish());
+  BASALT_ASSIGN_OR_RETURN(FieldReader u, FieldReader::Open(*uki, "release.boot.uki", unknown));
+  BootInfo boot;
+  for (const char* slot : {"A", "B"}) {
+    BASALT_ASSIGN_OR_RETURN(const nlohmann::json* file, u.Object(slot));
+    BASALT_ASSIGN_OR_RETURN(FieldReader f, FieldReader::Open(*file, u.Name(slot), unknown));
+    BootArtifactInfo info;
+    BASALT_ASSIGN_OR_RETURN(info.size, f.Uint("size"));
+    if (info.size == 0 || info.size > payload::kMaxBootArtifactSize) {
+      return Failf(ErrorKind::kInvalidInput, "{}: must be 1..{}", f.Name("size"),
+                   payload::kMaxBootArtifactSize);
+    }
+    BASALT_ASSIGN_OR_RETURN(info.sha256, f.String("sha256"));
+    BASALT_RETURN_IF_ERROR(CheckHex(info.sha256, 32, f.Name("sha256")));
+    BASALT_RETURN_IF_ERROR(f.Finish());
+    boot.uki[slot] = std::move(info);
+  }
+  BASALT_RETURN_IF_ERROR(u.Finish());
+  return boot;
+}
+
 }  // namespace
 
 Result<Release> ParseRelease(std::string_view body) {
@@ -117,6 +143,10 @@ Result<Release> ParseRelease(std::string_view body) {
       BASALT_RETURN_IF_ERROR(CheckImageKernelArgs(*rel.kernel.cmdline, k.Name("cmdline")));
     }
     BASALT_RETURN_IF_ERROR(k.Finish());
+  }
+  BASALT_ASSIGN_OR_RETURN(const nlohmann::json* boot, r.OptionalObject("boot"));
+  if (boot != nullptr) {
+    BASALT_ASSIGN_OR_RETURN(rel.boot, ParseBoot(*boot, unknown));
   }
   BASALT_ASSIGN_OR_RETURN(const nlohmann::json* payloads, r.Array("payloads"));
   if (payloads->empty() || payloads->size() > 256) {
@@ -167,7 +197,9 @@ std::string SerializeRelease(const Release& rel) {
   }
   nlohmann::ordered_json doc;
   // The lowest minor that holds the fields written (docs/repository.md, "Document versions").
-  if (rel.kernel.cmdline) {
+  if (rel.boot) {
+    doc[kFormatMinorField] = 3;
+  } else if (rel.kernel.cmdline) {
     doc[kFormatMinorField] = 2;
   } else if (rel.repository) {
     doc[kFormatMinorField] = 1;
@@ -185,6 +217,12 @@ std::string SerializeRelease(const Release& rel) {
   nlohmann::ordered_json kernel = {{"version", rel.kernel.version}, {"sha256", rel.kernel.sha256}};
   if (rel.kernel.cmdline) kernel["cmdline"] = *rel.kernel.cmdline;
   doc["kernel"] = std::move(kernel);
+  if (rel.boot) {
+    nlohmann::ordered_json uki;
+    for (const auto& [slot, f] : rel.boot->uki)
+      uki[slot] = {{"size", f.size}, {"sha256", f.sha256}};
+    doc["boot"] = {{"uki", std::move(uki)}};
+  }
   doc["payloads"] = std::move(payloads);
   doc["sbom_sha256"] = rel.sbom_sha256;
   doc["input_digest"] = rel.input_digest;

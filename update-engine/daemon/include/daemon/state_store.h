@@ -54,6 +54,8 @@ struct UpdateState {
   std::string kernel_version;  // kernel inside the new /usr
   // The release's own kernel arguments (UpdateOffer::kernel_cmdline); nullopt if not said.
   std::optional<std::string> kernel_cmdline;
+  // The release's boot artifacts (UpdateOffer::boot_artifacts): name -> hex SHA-256.
+  std::map<std::string, std::string> boot_artifacts;
   std::optional<PlannedPayload> payload;
   std::optional<PlannedPayload> full_payload;  // fallback when a delta's source does not match
   bool fell_back_to_full = false;              // reported in status

@@ -22,6 +22,11 @@
 #include "daemon/update_target.h"
 #include "http/fetcher.h"
 
+namespace basalt::payload {
+class PayloadSource;
+struct PayloadHead;
+}  // namespace basalt::payload
+
 namespace basalt::update {
 
 struct FlowOptions {
@@ -75,6 +80,9 @@ class UpdateFlow {
   Status Download();
   Status Apply();
   Status Finalize();
+  // Whether the host's boot backend installs a UKI per slot (taken from the payload).
+  bool BootsUkis();
+  Status CheckBootArtifacts(payload::PayloadSource& src, const payload::PayloadHead& head);
   Result<HostFacts> Facts();
   Status CheckActiveSlotHealthy();
   std::string PayloadFile(const PlannedPayload& p) const;

@@ -282,6 +282,18 @@ int RunInspect(const InspectArgs& a) {
                         {"blobs_size", m.blobs_size()},
                         {"payload_size", h.blobs_offset() + m.blobs_size()},
                         {"partitions", parts}};
+  nlohmann::json artifacts = nlohmann::json::array();
+  for (const auto& b : m.boot_artifacts()) {
+    nlohmann::json jb = {{"name", b.name()},
+                         {"size", b.size()},
+                         {"sha256", Hex(b.sha256())},
+                         {"encoding", payload::proto::BootArtifact::Encoding_Name(b.encoding())},
+                         {"data_offset", b.data_offset()},
+                         {"data_length", b.data_length()}};
+    if (!b.dictionary().empty()) jb["dictionary"] = b.dictionary();
+    artifacts.push_back(std::move(jb));
+  }
+  if (!artifacts.empty()) doc["boot_artifacts"] = std::move(artifacts);
   if (a.json) {
     PrintJson(doc);
     return kExitOk;
@@ -320,6 +332,15 @@ int RunInspect(const InspectArgs& a) {
     }
     PrintStats(stats);
   }
+  if (doc.contains("boot_artifacts")) {
+    for (const auto& b : doc["boot_artifacts"]) {
+      fmt::print(
+          "boot artifact {}: size {} sha256 {} ({} bytes of {}{})\n", b["name"].get<std::string>(),
+          b["size"].get<uint64_t>(), b["sha256"].get<std::string>(),
+          b["data_length"].get<uint64_t>(), b["encoding"].get<std::string>(),
+          b.contains("dictionary") ? " from " + b["dictionary"].get<std::string>() : std::string());
+    }
+  }
   return kExitOk;
 }
 
@@ -351,10 +372,11 @@ void AddPayloadCommands(CLI::App& app, CommandRunner& runner) {
   gen->add_flag("--no-lz4-patch", g->no_lz4, "Do not diff LZ4 kernels decompressed");
   gen->add_flag("--no-gzip-patch", g->no_gzip, "Do not diff gzip'd files decompressed");
   gen->add_option("--max-minor-version", g->opt.max_minor_version,
-                  "Highest payload minor version to need (default 4; 3 for hosts whose applier "
-                  "predates SOURCE_GZIP_PATCH, 2 for those that also predate SOURCE_LZ4_PATCH "
+                  "Highest payload minor version to need (default 5; 4 for hosts whose applier "
+                  "predates boot artifacts (images with UKIs need 5), 3 for those that also "
+                  "predate SOURCE_GZIP_PATCH, 2 for those that also predate SOURCE_LZ4_PATCH "
                   "and SOURCE_BSDIFF_XZ)")
-      ->check(CLI::Range(2, 4));
+      ->check(CLI::Range(2, 5));
   gen->add_flag("--json", g->json, "Machine-readable output");
   gen->callback([g, &runner] { runner.Set([g] { return RunGenerate(*g); }); });
 

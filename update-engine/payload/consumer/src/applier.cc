@@ -22,6 +22,7 @@
 #include "digests.h"
 #include "in_order_hasher.h"
 #include "operation_executor.h"
+#include "payload/boot_artifact_reader.h"
 #include "payload/reader.h"
 #include "target_writer.h"
 #include "verity/verity.h"
@@ -228,6 +229,13 @@ Status Applier::ApplyOperations(const Partition& part, size_t first_op, uint64_t
           SaveCheckpoint(checkpoint_path_, {manifest_hash_, opt_.target_path, i + 1, pos}));
       last_checkpoint = now;
     }
+  }
+  // The boot artifacts' data follows; the caller installs them (ReadBootArtifact), but a
+  // tampered blob fails the apply here too.
+  BASALT_ASSIGN_OR_RETURN(uint64_t artifact_bytes, CheckBootArtifactBlobs(src_, head_));
+  if (artifact_bytes > 0) {
+    pos += artifact_bytes;
+    if (opt_.progress) opt_.progress(pos, result_.payload_size);
   }
   uint8_t extra;
   BASALT_ASSIGN_OR_RETURN(size_t more, src_.Read(std::span(&extra, 1)));

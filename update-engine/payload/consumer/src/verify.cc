@@ -1,6 +1,7 @@
 // VerifyPayload: everything about a payload that can be checked without a target.
 #include "digests.h"
 #include "payload/applier.h"
+#include "payload/boot_artifact_reader.h"
 #include "payload/reader.h"
 
 namespace basalt::payload {
@@ -37,6 +38,7 @@ Result<VerifyResult> VerifyPayload(PayloadSource& payload, const Keyring& keyrin
         }
       }
     }
+    BASALT_RETURN_IF_ERROR(CheckBootArtifactBlobs(payload, head));
     uint8_t extra;
     BASALT_ASSIGN_OR_RETURN(size_t more, payload.Read(std::span(&extra, 1)));
     if (more != 0)

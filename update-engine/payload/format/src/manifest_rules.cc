@@ -7,6 +7,7 @@
 
 #include "common/hash.h"
 #include "operation_rules.h"
+#include "payload/boot_artifacts.h"
 #include "payload/format.h"
 #include "text.h"
 
@@ -160,10 +161,12 @@ Status ValidateManifest(const Manifest& m, uint32_t minor_version) {
     }
     BASALT_RETURN_IF_ERROR(ValidatePartition(m.partitions(i), minor_version, &cursor, i));
   }
+  BASALT_RETURN_IF_ERROR(CheckBootArtifacts(m, minor_version, &cursor));
   if (cursor != m.blobs_size()) {
     return Failf(ErrorKind::kInvalidInput,
-                 "manifest: operations hold {} data bytes but the blob area is {} bytes", cursor,
-                 m.blobs_size());
+                 "manifest: operations and boot artifacts hold {} data bytes but the blob area is "
+                 "{} bytes",
+                 cursor, m.blobs_size());
   }
   return {};
 }

@@ -20,6 +20,8 @@
 #include "full_planner.h"
 #include "inputs.h"
 #include "ordered_pool.h"
+#include "payload/boot_artifacts.h"
+#include "payload/codec.h"
 #include "payload/format.h"
 #include "payload_writer.h"
 #include "segment_encoder.h"
@@ -39,6 +41,7 @@ class Generator {
   void StartManifest();
   Status Plan();
   Status EncodeOperations();
+  Status AddBootArtifacts();
   Status CheckManifest() const;
   GenerateResult Describe();
 
@@ -133,8 +136,50 @@ Status Generator::EncodeOperations() {
   // only when an operation needs them, so deltas without kernels stay appliable by older hosts.
   minor_version_ = in_.is_delta() ? kMinorDelta : kMinorFull;
   BASALT_RETURN_IF_ERROR(RunOrdered(segments_.size(), threads, threads * 4, encode, place));
+  BASALT_RETURN_IF_ERROR(AddBootArtifacts());
   manifest_.set_blobs_size(writer_->blobs_size());
   return writer_->SyncBlobs();
+}
+
+// The image's UKIs, after the operations' data: slot A's as a zstd frame, slot B's (the same
+// but for its command line's PARTUUID and its signature) as a frame with A's bytes as prefix
+// dictionary, so it costs a few hundred bytes. A delta carries them whole as well: a host's old
+// UKI is not a source the applier reads.
+Status Generator::AddBootArtifacts() {
+  if (in_.new_info.ukis.empty()) return {};
+  if (opt_.max_minor_version < kMinorBootArtifacts) {
+    return Failf(ErrorKind::kInvalidInput,
+                 "{} has UKIs, which need payload minor version {}; the highest allowed is {}",
+                 opt_.new_image_dir, kMinorBootArtifacts, opt_.max_minor_version);
+  }
+  std::vector<uint8_t> first;
+  std::string first_name;
+  for (const UkiFile& uki : in_.new_info.ukis) {
+    if (uki.size > kMaxBootArtifactSize) {
+      return Failf(ErrorKind::kInvalidInput, "UKI {} is {} bytes, more than the payload's {}",
+                   uki.path, uki.size, kMaxBootArtifactSize);
+    }
+    BASALT_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, ReadUkiFile(uki));
+    BootArtifact& a = *manifest_.add_boot_artifacts();
+    a.set_name(UkiArtifactName(uki.slot));
+    a.set_size(bytes.size());
+    a.set_sha256(DigestString(Sha256(bytes)));
+    if (!first.empty()) {
+      a.set_encoding(BootArtifact::ZSTD_PREFIX);
+      a.set_dictionary(first_name);
+    }
+    BASALT_ASSIGN_OR_RETURN(std::vector<uint8_t> blob,
+                            ZstdCompress(bytes, opt_.full_zstd_level, first));
+    BASALT_RETURN_IF_ERROR(writer_->AddBlob(a, blob));
+    log_.Info(fmt::format("boot artifact {}: {} bytes in {} bytes of payload", a.name(),
+                          bytes.size(), blob.size()));
+    if (first.empty()) {
+      first = std::move(bytes);
+      first_name = a.name();
+    }
+  }
+  minor_version_ = std::max(minor_version_, kMinorBootArtifacts);
+  return {};
 }
 
 // Never emit a payload our own applier would refuse.

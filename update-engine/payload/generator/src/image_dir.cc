@@ -16,7 +16,82 @@ Result<std::vector<uint8_t>> HexField(const nlohmann::json& obj, const char* key
   return *bytes;
 }
 
+// The image builder writes uki/<slot>.efi; anything that leaves the image directory is refused.
+bool IsInsideDir(const std::string& file) {
+  if (file.empty() || file.size() > 256 || file.front() == '/') return false;
+  for (const auto& part : std::filesystem::path(file)) {
+    if (part == ".." || part == ".") return false;
+  }
+  return true;
+}
+
+// image.json's `uki`: exactly {"A": {...}, "B": {...}}, each exactly {file, size, sha256}.
+Result<std::vector<UkiFile>> LoadUkis(const nlohmann::json& uki, const std::string& dir,
+                                      const std::string& json_path) {
+  auto bad = [&](std::string_view field, std::string_view what) {
+    return Failf(ErrorKind::kInvalidInput, "{}: uki{}: {}", json_path, field, what);
+  };
+  if (!uki.is_object()) return bad("", "expected an object");
+  for (const auto& [key, value] : uki.items()) {
+    if (key != "A" && key != "B") return bad("." + key, "unknown slot (only A and B)");
+  }
+  std::vector<UkiFile> out;
+  for (const char* slot : {"A", "B"}) {
+    const std::string field = fmt::format(".{}", slot);
+    if (!uki.contains(slot)) return bad(field, "missing");
+    const nlohmann::json& f = uki.at(slot);
+    if (!f.is_object()) return bad(field, "expected an object");
+    for (const auto& [key, value] : f.items()) {
+      if (key != "file" && key != "size" && key != "sha256") {
+        return bad(field + "." + key, "unknown field");
+      }
+    }
+    if (!f.contains("file") || !f.at("file").is_string()) {
+      return bad(field + ".file", "expected a string");
+    }
+    if (!f.contains("size") || !f.at("size").is_number_unsigned()) {
+      return bad(field + ".size", "expected an unsigned integer");
+    }
+    if (!f.contains("sha256") || !f.at("sha256").is_string()) {
+      return bad(field + ".sha256", "expected a string");
+    }
+    UkiFile u;
+    u.slot = slot;
+    const std::string file = f.at("file").get<std::string>();
+    if (!IsInsideDir(file)) return bad(field + ".file", "not a relative path inside the image");
+    u.path = dir + "/" + file;
+    u.size = f.at("size").get<uint64_t>();
+    const std::string hex = f.at("sha256").get<std::string>();
+    auto sha = FromHex(hex);
+    if (!sha || sha->size() != 32 || ToHex(*sha) != hex) {
+      return bad(field + ".sha256", "not 64 lower-case hex digits");
+    }
+    std::copy(sha->begin(), sha->end(), u.sha256.begin());
+    out.push_back(std::move(u));
+  }
+  return out;
+}
+
 }  // namespace
+
+Result<std::vector<uint8_t>> ReadUkiFile(const UkiFile& uki) {
+  std::error_code ec;
+  const uint64_t on_disk = std::filesystem::file_size(uki.path, ec);
+  if (ec) return Failf(ErrorKind::kNotFound, "UKI {}: {}", uki.path, ec.message());
+  if (on_disk != uki.size) {
+    return Failf(ErrorKind::kInvalidInput,
+                 "UKI {} is {} bytes but image.json's uki.{}.size says {}", uki.path, on_disk,
+                 uki.slot, uki.size);
+  }
+  BASALT_ASSIGN_OR_RETURN(std::string text, ReadFileToString(uki.path));
+  std::vector<uint8_t> bytes(text.begin(), text.end());
+  if (bytes.size() != uki.size || Sha256(bytes) != uki.sha256) {
+    return Failf(ErrorKind::kIntegrity,
+                 "UKI {}: SHA-256 {} does not match image.json's uki.{}.sha256 {}", uki.path,
+                 ToHex(Sha256(bytes)), uki.slot, ToHex(uki.sha256));
+  }
+  return bytes;
+}
 
 Result<UsrImageInfo> LoadImageDir(const std::string& dir) {
   const std::string json_path = dir + "/image.json";
@@ -39,6 +114,9 @@ Result<UsrImageInfo> LoadImageDir(const std::string& dir) {
     if (sha.size() != 32)
       return Failf(ErrorKind::kInvalidInput, "{}: usr.sha256 is not 32 bytes", json_path);
     std::copy(sha.begin(), sha.end(), info.sha256.begin());
+    if (doc.contains("uki")) {
+      BASALT_ASSIGN_OR_RETURN(info.ukis, LoadUkis(doc.at("uki"), dir, json_path));
+    }
   } catch (const nlohmann::json::exception& e) {
     return Failf(ErrorKind::kInvalidInput, "{}: {}", json_path, e.what());
   }

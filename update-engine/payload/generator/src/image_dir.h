@@ -11,6 +11,15 @@
 
 namespace basalt::payload {
 
+// A slot's signed Unified Kernel Image as image.json describes it; the file is checked against
+// size and sha256 when it is read (ReadUkiFile).
+struct UkiFile {
+  std::string slot;  // "A" or "B"
+  std::string path;  // <dir>/<file>
+  uint64_t size = 0;
+  Sha256Digest sha256{};
+};
+
 struct UsrImageInfo {
   std::string path;  // <dir>/usr.img
   std::string version;
@@ -23,9 +32,15 @@ struct UsrImageInfo {
   uint64_t hash_offset = 0;
   uint64_t size = 0;
   Sha256Digest sha256{};
+  // image.json's `uki` (uki boot backend images): each slot's signed UKI, "A" then "B".
+  std::vector<UkiFile> ukis;
 };
 
-// Reads and checks image.json (fields, sizes against usr.img on disk). Does not hash usr.img.
+// Reads and checks image.json (fields, sizes against usr.img on disk). Does not hash usr.img or
+// the UKIs.
 Result<UsrImageInfo> LoadImageDir(const std::string& dir);
+
+// The UKI's bytes, refused unless they are the size and SHA-256 image.json gives.
+Result<std::vector<uint8_t>> ReadUkiFile(const UkiFile& uki);
 
 }  // namespace basalt::payload

@@ -23,13 +23,27 @@ Status PayloadWriter::Open() {
   return {};
 }
 
+Result<uint64_t> PayloadWriter::Append(std::span<const uint8_t> blob) {
+  BASALT_RETURN_IF_ERROR(WriteFull(blob_fd_.get(), blob, blob_path_));
+  const uint64_t offset = blob_offset_;
+  blob_offset_ += blob.size();
+  return offset;
+}
+
 Status PayloadWriter::AddBlob(PlannedOp& p) {
   if (p.blob.empty()) return {};
-  p.op.set_data_offset(blob_offset_);
+  BASALT_ASSIGN_OR_RETURN(uint64_t offset, Append(p.blob));
+  p.op.set_data_offset(offset);
   p.op.set_data_length(p.blob.size());
   p.op.set_data_sha256(DigestString(Sha256(p.blob)));
-  BASALT_RETURN_IF_ERROR(WriteFull(blob_fd_.get(), p.blob, blob_path_));
-  blob_offset_ += p.blob.size();
+  return {};
+}
+
+Status PayloadWriter::AddBlob(BootArtifact& artifact, std::span<const uint8_t> blob) {
+  BASALT_ASSIGN_OR_RETURN(uint64_t offset, Append(blob));
+  artifact.set_data_offset(offset);
+  artifact.set_data_length(blob.size());
+  artifact.set_data_sha256(DigestString(Sha256(blob)));
   return {};
 }
 

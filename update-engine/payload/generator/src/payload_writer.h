@@ -8,6 +8,7 @@
 
 #include "common/error.h"
 #include "common/fd.h"
+#include "payload/boot_artifacts.h"
 #include "payload/format.h"
 #include "payload/generator.h"
 #include "planned_op.h"
@@ -28,6 +29,8 @@ class PayloadWriter {
   Status Open();
   // Appends the operation's blob, if any, and sets its data offset, length and SHA-256.
   Status AddBlob(PlannedOp& p);
+  // Appends a boot artifact's data (after the last operation's) and sets its data fields.
+  Status AddBlob(BootArtifact& artifact, std::span<const uint8_t> blob);
   uint64_t blobs_size() const { return blob_offset_; }
   // Makes the blobs durable; call after the last AddBlob.
   Status SyncBlobs();
@@ -40,6 +43,9 @@ class PayloadWriter {
  private:
   const std::string output_path_;
   const std::string blob_path_;
+  // Appends `blob`; returns its offset in the blob area.
+  Result<uint64_t> Append(std::span<const uint8_t> blob);
+
   UniqueFd blob_fd_;
   uint64_t blob_offset_ = 0;
 };

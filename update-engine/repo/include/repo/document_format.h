@@ -20,6 +20,6 @@ inline constexpr std::string_view kFormatMinorField = "format_minor";
 // The minor versions this build reads and writes. Channel minor 1: release_sha256; minor 2:
 // repository. Release minor 1: repository; minor 2: kernel.cmdline.
 inline constexpr uint32_t kChannelFormatMinor = 2;
-inline constexpr uint32_t kReleaseFormatMinor = 2;
+inline constexpr uint32_t kReleaseFormatMinor = 3;
 
 }  // namespace basalt::repo

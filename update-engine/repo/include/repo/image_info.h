@@ -4,12 +4,20 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 
 #include "common/error.h"
 
 namespace basalt::repo {
+
+// A slot's signed UKI in the image directory (image.json's `uki`, uki boot backend images).
+struct UkiFileInfo {
+  std::string file;  // relative to dir
+  uint64_t size = 0;
+  std::string sha256;  // lower-case hex
+};
 
 struct ImageInfo {
   std::string dir;
@@ -28,6 +36,7 @@ struct ImageInfo {
   std::string sbom_path;  // relative to dir
   std::string sbom_sha256;
   std::string input_digest;
+  std::map<std::string, UkiFileInfo> uki;  // by slot, "A" and "B"; empty for other backends
 };
 
 Result<ImageInfo> LoadImageInfo(const std::string& image_dir);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -49,6 +50,21 @@ struct KernelInfo {
   bool operator==(const KernelInfo&) const = default;
 };
 
+// A boot artifact the release's payloads carry (payload/boot_artifacts.h): its size and
+// SHA-256, which the payload's signed manifest must repeat.
+struct BootArtifactInfo {
+  uint64_t size = 0;
+  std::string sha256;  // lower-case hex
+  bool operator==(const BootArtifactInfo&) const = default;
+};
+
+// Minor 3: what the release installs outside /usr. `uki`: the uki boot backend's signed Unified
+// Kernel Image of each slot ("A", "B"), payload artifacts "uki-A" and "uki-B".
+struct BootInfo {
+  std::map<std::string, BootArtifactInfo> uki;
+  bool operator==(const BootInfo&) const = default;
+};
+
 struct Release {
   std::string version;
   TimePoint created{};
@@ -59,6 +75,7 @@ struct Release {
   std::string input_digest;  // the builder's digest of its inputs: traces a host to its build
   // Minor 1: the repository it was published to (its root document's `repository`).
   std::optional<std::string> repository;
+  std::optional<BootInfo> boot;  // minor 3; absent: the release installs nothing outside /usr
 
   bool operator==(const Release&) const = default;
 

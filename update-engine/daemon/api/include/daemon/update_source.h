@@ -3,6 +3,7 @@
 // keyring by the applier regardless of the source.
 #pragma once
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -60,6 +61,9 @@ struct UpdateOffer {
   // The release's own kernel arguments for its boot entries (signed in release.json); nullopt if
   // the source does not say (Omaha, older releases).
   std::optional<std::string> kernel_cmdline;
+  // The signed SHA-256 (hex) of each boot artifact the release names ("uki-A" -> ...), which the
+  // payload's manifest must carry with the same hash; empty if the source does not say.
+  std::map<std::string, std::string> boot_artifacts;
   // The channel metadata version this answer came from, for the flow to persist; nullopt if none.
   std::optional<uint64_t> metadata_version;
   std::string metadata_sha256;  // hex SHA-256 of that channel document

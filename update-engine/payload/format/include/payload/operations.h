@@ -22,7 +22,10 @@ inline constexpr uint32_t kMinorFull = 1;    // REPLACE, REPLACE_ZSTD, REPLACE_X
 inline constexpr uint32_t kMinorDelta = 2;   // + SOURCE_COPY, SOURCE_ZSTD_PATCH, SOURCE_BSDIFF
 inline constexpr uint32_t kMinorDelta3 = 3;  // + SOURCE_LZ4_PATCH, SOURCE_BSDIFF_XZ
 inline constexpr uint32_t kMinorDelta4 = 4;  // + SOURCE_GZIP_PATCH, expanded BSDIFF_XZ
-inline constexpr uint32_t kMaxSupportedMinor = kMinorDelta4;
+// + manifest.boot_artifacts (payload/boot_artifacts.h): not an operation, but an applier that
+// predates them would skip the signed UKIs a uki host must install.
+inline constexpr uint32_t kMinorBootArtifacts = 5;
+inline constexpr uint32_t kMaxSupportedMinor = kMinorBootArtifacts;
 
 // Operations that rebuild compressed bytes on the host: their data patches the source's
 // expanded form (the compressed regions decompressed) into the destination's, which the host

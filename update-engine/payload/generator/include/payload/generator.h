@@ -43,8 +43,9 @@ struct GenerateOptions {
   bool gzip_files = true;
   // The highest minor version the payload may need: 3 leaves out SOURCE_GZIP_PATCH, 2 also
   // SOURCE_LZ4_PATCH and SOURCE_BSDIFF_XZ, for fleets whose appliers predate them (an applier
-  // refuses a payload of a higher minor version than it knows).
-  uint32_t max_minor_version = 4;
+  // refuses a payload of a higher minor version than it knows). Boot artifacts (an image with
+  // UKIs) need 5.
+  uint32_t max_minor_version = 5;
   // manifest.created, seconds since the epoch; unset: the time of generation. The only byte of a
   // payload that is not a function of the inputs: pinned, the same inputs, options and keys
   // give the same payload (tests/fixtures/payload).
