@@ -58,6 +58,12 @@ FilePlan PlanFiles(const GenerateOptions& opt, const Inputs& in, bool gzip_tool,
   FileMatcher matcher(*old_files);
   const std::span<const uint8_t> new_ = in.new_bytes, old_ = in.old_bytes;
   for (const FileBlocks& nf : *new_files) {
+    // A file whose every block is found verbatim in the old image (an unchanged kernel) is left
+    // to the block plan, which copies it: expanding and re-diffing it would cost minutes.
+    const bool verbatim = std::all_of(nf.blocks.begin(), nf.blocks.end(), [&](uint64_t b) {
+      return b >= in.shipped_blocks || sources[b] != kChangedBlock;
+    });
+    if (verbatim) continue;
     if (opt.lz4_kernels && AllowedAt(Operation::SOURCE_LZ4_PATCH, opt.max_minor_version) &&
         nf.blocks.size() * kBlockSize <= kMaxOpDstBytes && AllShipped(nf, in.shipped_blocks) &&
         LooksLikeBzImage(Blocks(new_, nf.blocks[0], 1))) {
