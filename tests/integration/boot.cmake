@@ -26,7 +26,8 @@ if(NOT BASALT_SANITIZE)
   set_tests_properties(boot_vm_fixture_cleanup PROPERTIES FIXTURES_CLEANUP boot_vm LABELS "vm")
   foreach(scenario "boot_grub;boot_vm_test.sh;grub" "boot_systemd_boot;boot_vm_test.sh;systemd-boot"
                    "fallback;fallback_vm_test.sh;" "flip;flip_vm_test.sh;"
-                   "verity;verity_vm_test.sh;" "uki;uki_vm_test.sh;")
+                   "verity;verity_vm_test.sh;" "uki;uki_vm_test.sh;"
+                   "uki_update;uki_update_vm_test.sh;")
     list(GET scenario 0 name)
     list(GET scenario 1 script)
     list(GET scenario 2 arg)
