@@ -24,15 +24,17 @@ if(NOT BASALT_SANITIZE)
     FIXTURES_SETUP boot_vm LABELS "vm" TIMEOUT 600 SKIP_RETURN_CODE 77 RUN_SERIAL TRUE)
   add_test(NAME boot_vm_fixture_cleanup COMMAND rm -rf ${CMAKE_BINARY_DIR}/vm-fixture)
   set_tests_properties(boot_vm_fixture_cleanup PROPERTIES FIXTURES_CLEANUP boot_vm LABELS "vm")
-  foreach(scenario "boot_grub;boot_vm_test.sh;grub" "boot_systemd_boot;boot_vm_test.sh;systemd-boot"
-                   "fallback;fallback_vm_test.sh;" "flip;flip_vm_test.sh;"
-                   "verity;verity_vm_test.sh;" "uki;uki_vm_test.sh;"
-                   "uki_update;uki_update_vm_test.sh;")
+  # name;script;argument;timeout
+  foreach(scenario "boot_grub;boot_vm_test.sh;grub;300" "boot_systemd_boot;boot_vm_test.sh;systemd-boot;300"
+                   "fallback;fallback_vm_test.sh;;300" "flip;flip_vm_test.sh;;300"
+                   "verity;verity_vm_test.sh;;300" "uki;uki_vm_test.sh;;600"
+                   "uki_update;uki_update_vm_test.sh;;900")
     list(GET scenario 0 name)
     list(GET scenario 1 script)
     list(GET scenario 2 arg)
+    list(GET scenario 3 timeout)
     add_test(NAME boot_vm_${name} COMMAND bash ${CMAKE_SOURCE_DIR}/tests/vm/${script} ${arg})
     set_tests_properties(boot_vm_${name} PROPERTIES ENVIRONMENT "${_vm_env}"
-      FIXTURES_REQUIRED boot_vm LABELS "vm" TIMEOUT 300 SKIP_RETURN_CODE 77 RUN_SERIAL TRUE)
+      FIXTURES_REQUIRED boot_vm LABELS "vm" TIMEOUT ${timeout} SKIP_RETURN_CODE 77 RUN_SERIAL TRUE)
   endforeach()
 endif()

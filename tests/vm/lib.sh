@@ -67,6 +67,18 @@ vm_require_sb() {
   [ -f "$FIX/.uki-complete" ] || { echo "SKIP: the fixture has no uki image (sbsigntool, efitools or OVMF's secboot code missing)"; exit 77; }
   cp "$FIX/uki-vars.fd" "$W/vars.fd"
 }
+# A work directory with the fixture's uki disk and enrolled variables; sets F (the image), K (its
+# Secure Boot keys), B_UUID, ESP (byte offset) and I (the ESP for mtools).
+vm_uki_setup() {
+  vm_workdir
+  vm_require_sb
+  vm_disk uki
+  F=$FIX/uki
+  K=$FIX/sb-keys
+  B_UUID=$(json_get uki "[p['uuid'] for p in d['disk']['partitions'] if p['number']==4][0]")
+  ESP=$(part_start "$W/disk.img" 1)
+  I="$W/disk.img@@$ESP"
+}
 vm_boot_sb() {
   local limit=${1:-120}
   shift || true

@@ -8,17 +8,10 @@
 #      not in db, is refused by the firmware, and boot counting falls back to A;
 #   4. the same for slot B's genuine UKI with its signature removed.
 . "$(dirname "$0")/lib.sh"
-vm_workdir
-vm_require_sb
-vm_disk uki
-F=$FIX/uki
-K=$FIX/sb-keys
+vm_uki_setup
 A_UUID=$(json_get uki "[p['uuid'] for p in d['disk']['partitions'] if p['number']==3][0]")
-B_UUID=$(json_get uki "[p['uuid'] for p in d['disk']['partitions'] if p['number']==4][0]")
 HASH=$(json_get uki "d['usr']['root_hash']")
-ESP=$(part_start "$W/disk.img" 1)
 B_OFF=$(part_start "$W/disk.img" 4)
-I="$W/disk.img@@$ESP"
 
 # What the image carries is signed by db and verifies with sbverify.
 mcopy -n -i "$I" ::/EFI/BOOT/BOOTX64.EFI "$W/bootx64.efi"
