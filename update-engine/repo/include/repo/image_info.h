@@ -33,7 +33,7 @@ struct ImageInfo {
   std::string kernel_version;
   std::string kernel_sha256;
   std::optional<std::string> kernel_cmdline;  // absent in images built before it was recorded
-  std::string sbom_path;  // relative to dir
+  std::string sbom_path;                      // relative to dir
   std::string sbom_sha256;
   std::string input_digest;
   std::map<std::string, UkiFileInfo> uki;  // by slot, "A" and "B"; empty for other backends
