@@ -14,8 +14,9 @@ PACKAGES=(
   # image build tools
   erofs-utils e2fsprogs dosfstools mtools grub-efi-amd64-bin grub-common systemd-boot-efi
   cpio kmod fakeroot busybox-static debootstrap
-  # UKI assembly (objcopy) and Secure Boot signing and key enrolment
-  binutils sbsigntool efitools
+  # UKI assembly (objcopy) and Secure Boot signing and key enrolment; pesign is the Authenticode
+  # hash peer of attest/ (pesign --hash)
+  binutils sbsigntool efitools pesign
   # test peers
   cryptsetup-bin fdisk gdisk util-linux bsdiff xdelta3 zstd xz-utils nginx-light etcd-server etcd-client
   qemu-system-x86 ovmf dbus curl python3 time bc socat

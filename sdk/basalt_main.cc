@@ -2,6 +2,7 @@
 // file only wires them together and turns parse errors into the documented exit codes.
 #include <CLI/CLI.hpp>
 
+#include "attest/attest_cli.h"
 #include "boot/boot_cli.h"
 #include "cli/cli.h"
 #include "daemon/update_cli.h"
@@ -25,6 +26,7 @@ int main(int argc, char** argv) {
   basalt::AddBootCommands(app, runner);
   basalt::AddFleetCommands(app, runner);
   basalt::AddUpdateCommands(app, runner);
+  basalt::AddAttestCommands(app, runner);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -42,6 +42,8 @@ inline std::string MakePe(const std::vector<FakeSection>& sections) {
   Put16(b, kOptional, 0x20b);
   Put32(b, kOptional + 32, 0x1000);
   Put32(b, kOptional + 36, 0x200);
+  Put32(b, kOptional + 60, 0x400);  // SizeOfHeaders
+  Put32(b, kOptional + 108, 16);    // NumberOfRvaAndSizes
   uint32_t va = 0x1000;
   for (size_t i = 0; i < sections.size(); ++i) {
     const FakeSection& s = sections[i];

@@ -15,7 +15,11 @@ constexpr size_t kSizeOfOptionalHeaderAt = 20;
 constexpr size_t kPe32PlusFixedSize = 112;  // up to NumberOfRvaAndSizes inclusive
 constexpr size_t kSectionAlignmentAt = 32;
 constexpr size_t kSizeOfImageAt = 56;
+constexpr size_t kSizeOfHeadersAt = 60;
 constexpr size_t kCheckSumAt = 64;
+constexpr size_t kNumberOfRvaAndSizesAt = 108;
+constexpr size_t kDataDirectoriesAt = 112;  // 8 bytes each: RVA (file offset for entry 4), size
+constexpr size_t kCertTableEntry = 4;
 constexpr uint16_t kPe32PlusMagic = 0x20b;
 constexpr size_t kSectionHeaderSize = 40;
 
@@ -72,6 +76,15 @@ Result<PeHeaders> ParsePeHeaders(std::string_view image) {
   h.checksum_offset = optional + kCheckSumAt;
   h.section_alignment = Le32(image, optional + kSectionAlignmentAt);
   h.size_of_image = Le32(image, optional + kSizeOfImageAt);
+  h.size_of_headers = Le32(image, optional + kSizeOfHeadersAt);
+  const size_t cert_entry = optional + kDataDirectoriesAt + 8 * kCertTableEntry;
+  if (Le32(image, optional + kNumberOfRvaAndSizesAt) > kCertTableEntry &&
+      cert_entry + 8 <= optional + optional_size) {
+    h.cert_table_entry_offset = cert_entry;
+    h.cert_table_offset = Le32(image, cert_entry);
+    h.cert_table_size = Le32(image, cert_entry + 4);
+  }
+  h.section_table_end = table + nsections * kSectionHeaderSize;
   h.sections.reserve(nsections);
   for (size_t i = 0; i < nsections; ++i) {
     const size_t at = table + i * kSectionHeaderSize;

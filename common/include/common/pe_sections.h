@@ -29,6 +29,14 @@ struct PeHeaders {
   size_t checksum_offset = 0;   // file offset of the optional header's CheckSum (PE header + 88)
   uint32_t section_alignment = 0;
   uint32_t size_of_image = 0;
+  uint32_t size_of_headers = 0;  // SizeOfHeaders as the header says (not checked against anything)
+  size_t section_table_end = 0;  // file offset just past the section table
+  // The Certificate Table data directory (entry 4), which Authenticode hashing skips: its file
+  // offset, 0 when NumberOfRvaAndSizes or the optional header's size leave it out; and its value
+  // (a file offset and a size, not an RVA). Not checked against the image here.
+  size_t cert_table_entry_offset = 0;
+  uint32_t cert_table_offset = 0;
+  uint32_t cert_table_size = 0;
   std::vector<PeSection> sections;  // in section-table order
 };
 
