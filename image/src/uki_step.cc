@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include "attest/uki_measurements.h"
 #include "boot/uki_entry.h"
 #include "common/atomic_file.h"
 #include "common/fd.h"
@@ -53,7 +54,18 @@ Result<UkiStepOutput> BuildSlotUkis(const UkiStepInputs& in) {
     const std::string file = fmt::format("uki/{}.efi", name);
     BASALT_RETURN_IF_ERROR(SignOrCopy(in.signer, unsigned_uki, in.out_dir + "/" + file));
     BASALT_ASSIGN_OR_RETURN(std::string bytes, ReadFileToString(in.out_dir + "/" + file));
-    ukis[name] = {{"file", file}, {"size", bytes.size()}, {"sha256", ToHex(Sha256(bytes))}};
+    // What a host booting this UKI will measure, from the bytes firmware will load (signing
+    // pads the image and adds a certificate table, which changes the Authenticode digest's
+    // input, so it is taken after signing). docs/attestation.md.
+    auto m = attest::MeasureUki(bytes);
+    if (!m) return std::unexpected(std::move(m).error().WithContext("measure " + file));
+    ukis[name] = {{"file", file},
+                  {"size", bytes.size()},
+                  {"sha256", ToHex(Sha256(bytes))},
+                  {"measurements",
+                   {{"authenticode_sha256", m->authenticode_sha256},
+                    {"pcr11", m->pcr11},
+                    {"pcr11_phases", m->pcr11_phases}}}};
     if (slot == boot::Slot::kA) out.uki_a = std::move(bytes);
   }
   const std::string loader = in.work + "/systemd-bootx64.efi";

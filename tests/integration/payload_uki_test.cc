@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <functional>
 #include <nlohmann/json.hpp>
 
 #include "common/hash.h"
@@ -202,6 +203,52 @@ TEST_F(PayloadUkiTest, GeneratorRefusesAUkiThatIsNotWhatImageJsonSays) {
   EXPECT_NE(r.error().message().find("but image.json's uki.B.size says"), std::string::npos)
       << r.error().message();
   EXPECT_FALSE(fs::exists(tmp_ / "bad.payload"));
+}
+
+// image.json's uki.<slot>.measurements (recorded since issue 20) are accepted when well formed and
+// refused, naming the field, when not; payloads do not carry them.
+TEST_F(PayloadUkiTest, GeneratorChecksTheUkisMeasurements) {
+  const std::string json = tmp_ / "uki-image/image.json";
+  const std::string original = ReadFile(json);
+  auto with = [&](const std::function<void(nlohmann::json&)>& edit) {
+    auto j = nlohmann::json::parse(original);
+    const std::string h(64, 'c');
+    j["uki"]["A"]["measurements"] = {{"authenticode_sha256", h},
+                                     {"pcr11", h},
+                                     {"pcr11_phases",
+                                      {{"enter-initrd", h},
+                                       {"enter-initrd:leave-initrd", h},
+                                       {"enter-initrd:leave-initrd:sysinit", h},
+                                       {"enter-initrd:leave-initrd:sysinit:ready", h}}}};
+    edit(j);
+    WriteFile(json, j.dump());
+    return Generate("uki-image", tmp_ / "m.payload");
+  };
+  auto ok = with([](nlohmann::json&) {});
+  ASSERT_TRUE(ok.has_value()) << ok.error().message();
+  auto refused = [&](const std::function<void(nlohmann::json&)>& edit, std::string_view what) {
+    auto r = with(edit);
+    ASSERT_FALSE(r.has_value()) << what;
+    EXPECT_NE(r.error().message().find(what), std::string::npos) << r.error().message();
+  };
+  refused([](nlohmann::json& j) { j["uki"]["A"]["measurements"]["pcr11"] = "00"; },
+          "uki.A.measurements: pcr11: not 64 lower-case hex digits");
+  refused([](nlohmann::json& j) { j["uki"]["A"]["measurements"]["pcr11"] = 3; },
+          "uki.A.measurements: pcr11: expected a string");
+  refused([](nlohmann::json& j) { j["uki"]["A"]["measurements"]["pcr7"] = "00"; },
+          "uki.A.measurements: pcr7: unknown field");
+  refused(
+      [](nlohmann::json& j) {
+        j["uki"]["A"]["measurements"]["pcr11_phases"]["shutdown"] = std::string(64, 'c');
+      },
+      "uki.A.measurements: pcr11_phases: unknown phase \"shutdown\"");
+  refused(
+      [](nlohmann::json& j) {
+        j["uki"]["A"]["measurements"]["pcr11_phases"].erase("enter-initrd");
+      },
+      "uki.A.measurements: pcr11_phases: missing phase \"enter-initrd\"");
+  refused([](nlohmann::json& j) { j["uki"]["A"]["measurements"] = 1; },
+          "uki.A.measurements: expected an object");
 }
 
 TEST_F(PayloadUkiTest, ATamperedArtifactIsRefusedAndNothingIsWritten) {

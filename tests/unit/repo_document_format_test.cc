@@ -239,3 +239,83 @@ TEST(DocumentFormat, ReleaseOneThreeNamesEachSlotsUki) {
 
 }  // namespace
 }  // namespace basalt::repo
+
+namespace basalt::repo {
+namespace {
+
+// Release 1.4 (`boot.uki.<slot>.measurements`, issue 20): parsed strictly, re-serialized byte for
+// byte, written at minor 3 again without measurements, and refused when malformed.
+TEST(DocumentFormat, ReleaseOneFourPredictsEachSlotsPcrs) {
+  const std::string body = Fixture("release-format-1.4.json");
+  auto rel = ParseRelease(body);
+  ASSERT_TRUE(rel.has_value()) << rel.error().message();
+  ASSERT_TRUE(rel->boot.has_value());
+  const auto& a = rel->boot->uki.at("A").measurements;
+  ASSERT_TRUE(a.has_value());
+  EXPECT_EQ(a->authenticode_sha256, std::string(64, '6'));
+  EXPECT_EQ(a->pcr11, std::string(64, '7'));
+  EXPECT_EQ(a->pcr11_phases.at("enter-initrd:leave-initrd:sysinit:ready"),
+            std::string(63, 'a') + "4");
+  EXPECT_EQ(rel->boot->uki.at("B").measurements->pcr11, std::string(64, '9'));
+  EXPECT_TRUE(attest::CheckMeasurements(*a));
+  EXPECT_EQ(SerializeRelease(*rel), body);
+  // Without measurements it is the 1.3 document again, minor and bytes.
+  Release older = *rel;
+  for (auto& [slot, uki] : older.boot->uki)
+    uki.measurements.reset();
+  EXPECT_EQ(SerializeRelease(older), Fixture("release-format-1.3.json"));
+  // One slot with measurements is enough for minor 4.
+  Release one = older;
+  one.boot->uki.at("B").measurements = a;
+  EXPECT_NE(SerializeRelease(one).find("\"format_minor\": 4"), std::string::npos);
+  auto round = ParseRelease(SerializeRelease(one));
+  ASSERT_TRUE(round.has_value()) << round.error().message();
+  EXPECT_EQ(*round, one);
+
+  auto refused = [&](const std::function<void(nlohmann::json&)>& edit, std::string_view what) {
+    auto r = ParseRelease(Edited(body, edit));
+    ASSERT_FALSE(r.has_value()) << what;
+    EXPECT_EQ(r.error().message(), what);
+  };
+  const std::string m = "release.boot.uki.A.measurements";
+  refused([](nlohmann::json& j) { j["boot"]["uki"]["A"]["measurements"] = "x"; },
+          m + ": expected an object, got string");
+  refused([](nlohmann::json& j) { j["boot"]["uki"]["A"]["measurements"].erase("pcr11"); },
+          m + ".pcr11: required field is missing");
+  refused([](nlohmann::json& j) { j["boot"]["uki"]["A"]["measurements"]["pcr11"] = "AB"; },
+          m + ".pcr11: expected 64 hex digits, got 2");
+  refused(
+      [](nlohmann::json& j) {
+        j["boot"]["uki"]["A"]["measurements"]["authenticode_sha256"] = std::string(64, 'A');
+      },
+      m + ".authenticode_sha256: not lower-case hex");
+  refused([](nlohmann::json& j) { j["boot"]["uki"]["A"]["measurements"]["pcr12"] = "00"; },
+          m + ".pcr12: unknown field");
+  refused(
+      [](nlohmann::json& j) {
+        j["boot"]["uki"]["B"]["measurements"]["pcr11_phases"].erase("enter-initrd");
+      },
+      "release.boot.uki.B.measurements.pcr11_phases.enter-initrd: required field is missing");
+  refused(
+      [](nlohmann::json& j) {
+        j["boot"]["uki"]["B"]["measurements"]["pcr11_phases"]["shutdown"] = std::string(64, '0');
+      },
+      "release.boot.uki.B.measurements.pcr11_phases.shutdown: unknown field");
+  refused(
+      [](nlohmann::json& j) {
+        j["boot"]["uki"]["B"]["measurements"]["pcr11_phases"]["enter-initrd"] = 7;
+      },
+      "release.boot.uki.B.measurements.pcr11_phases.enter-initrd: expected a string, got number");
+
+  // A newer minor's additions inside measurements are ignored, like anywhere else.
+  auto newer = ParseRelease(Edited(body, [](nlohmann::json& j) {
+    j["format_minor"] = kReleaseFormatMinor + 1;
+    j["boot"]["uki"]["A"]["measurements"]["pcr4_log"] = {1, 2};
+    j["boot"]["uki"]["A"]["measurements"]["pcr11_phases"]["shutdown"] = std::string(64, '0');
+  }));
+  ASSERT_TRUE(newer.has_value()) << newer.error().message();
+  EXPECT_EQ(newer->boot->uki.at("A").measurements, a);
+}
+
+}  // namespace
+}  // namespace basalt::repo

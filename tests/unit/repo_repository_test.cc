@@ -34,6 +34,19 @@ class RepositoryTest : public ::testing::Test {
   Result<Channel> Change(ChannelOp op) {
     return ChangeChannel(repo_.string(), "stable", op, keys_, T0(), std::chrono::days(7));
   }
+  // img1's image.json, edited, published as 2.0.0 from img2: refused with a message holding
+  // `what` (image.json is read strictly).
+  void ExpectImageJsonRefused(const std::function<void(nlohmann::json&)>& edit,
+                              std::string_view what) {
+    const fs::path dir = fs::path(tmp_.path());
+    auto k = nlohmann::json::parse(ReadAll(dir / "img1/image.json"));
+    k["version"] = "2.0.0";
+    edit(k);
+    WriteAll(dir / "img2/image.json", k.dump(2));
+    auto r = Publish("img2");
+    ASSERT_FALSE(r.has_value()) << what;
+    EXPECT_NE(r.error().message().find(what), std::string::npos) << r.error().message();
+  }
   void BuildGoodRepo() {
     ASSERT_TRUE(Publish("img1").has_value());
     auto r2 = Publish("img2", {"img1"});
@@ -95,21 +108,63 @@ TEST_F(RepositoryTest, PublishNamesTheImagesUkisInTheRelease) {
   EXPECT_NE(body->find("\"format_minor\": 3"), std::string::npos) << *body;
 
   // image.json's uki is read strictly: both slots, exactly the known fields, a file inside.
-  const fs::path img2 = fs::path(tmp_.path()) / "img2";
   auto refused = [&](const std::function<void(nlohmann::json&)>& edit, std::string_view what) {
-    auto k = nlohmann::json::parse(ReadAll(img / "image.json"));
-    k["version"] = "2.0.0";
-    edit(k);
-    WriteAll(img2 / "image.json", k.dump(2));
-    auto r = Publish("img2");
-    ASSERT_FALSE(r.has_value()) << what;
-    EXPECT_NE(r.error().message().find(what), std::string::npos) << r.error().message();
+    ExpectImageJsonRefused(edit, what);
   };
   refused([](nlohmann::json& k) { k["uki"].erase("B"); }, "image.uki.B: required field is missing");
   refused([](nlohmann::json& k) { k["uki"]["A"]["path"] = "x"; },
           "image.uki.A.path: unknown field");
   refused([](nlohmann::json& k) { k["uki"]["A"]["file"] = "../A.efi"; }, "image.uki.A.file");
   refused([](nlohmann::json& k) { k["uki"]["B"]["sha256"] = "zz"; }, "image.uki.B.sha256");
+}
+
+// image.json's uki.<slot>.measurements (images built since issue 20) are signed into the
+// release (boot.uki.<slot>.measurements, minor 4); image.json's are read strictly too.
+TEST_F(RepositoryTest, PublishCarriesTheImagesUkiMeasurements) {
+  const fs::path img = fs::path(tmp_.path()) / "img1";
+  auto j = nlohmann::json::parse(ReadAll(img / "image.json"));
+  const nlohmann::json phases = {{"enter-initrd", Hex64('3')},
+                                 {"enter-initrd:leave-initrd", Hex64('4')},
+                                 {"enter-initrd:leave-initrd:sysinit", Hex64('5')},
+                                 {"enter-initrd:leave-initrd:sysinit:ready", Hex64('6')}};
+  const nlohmann::json m = {
+      {"authenticode_sha256", Hex64('7')}, {"pcr11", Hex64('8')}, {"pcr11_phases", phases}};
+  j["uki"] = {
+      {"A", {{"file", "uki/A.efi"}, {"size", 1000}, {"sha256", Hex64('1')}, {"measurements", m}}},
+      {"B", {{"file", "uki/B.efi"}, {"size", 1001}, {"sha256", Hex64('2')}, {"measurements", m}}}};
+  WriteAll(img / "image.json", j.dump(2));
+  auto rel = Publish("img1");
+  ASSERT_TRUE(rel.has_value()) << rel.error().message();
+  ASSERT_TRUE(rel->boot.has_value());
+  for (const char* slot : {"A", "B"}) {
+    const auto& got = rel->boot->uki.at(slot).measurements;
+    ASSERT_TRUE(got.has_value()) << slot;
+    EXPECT_EQ(got->authenticode_sha256, Hex64('7'));
+    EXPECT_EQ(got->pcr11, Hex64('8'));
+    EXPECT_EQ(got->pcr11_phases.at("enter-initrd:leave-initrd:sysinit:ready"), Hex64('6'));
+  }
+  auto body =
+      OpenVerified(ReadAll(repo_ / "releases/1.0.0/release.json"), kReleasePayloadType, ring_, 1);
+  ASSERT_TRUE(body.has_value());
+  EXPECT_NE(body->find("\"format_minor\": 4"), std::string::npos) << *body;
+  auto parsed = ParseRelease(*body);
+  ASSERT_TRUE(parsed.has_value()) << parsed.error().message();
+  EXPECT_EQ(parsed->boot, rel->boot);
+
+  auto refused = [&](const std::function<void(nlohmann::json&)>& edit, std::string_view what) {
+    ExpectImageJsonRefused(edit, what);
+  };
+  refused([](nlohmann::json& k) { k["uki"]["A"]["measurements"]["pcr11"] = "00"; },
+          "image.uki.A.measurements.pcr11: expected 64 hex digits, got 2");
+  refused([](nlohmann::json& k) { k["uki"]["B"]["measurements"]["pcr7"] = Hex64('0'); },
+          "image.uki.B.measurements.pcr7: unknown field");
+  refused(
+      [](nlohmann::json& k) {
+        k["uki"]["B"]["measurements"]["pcr11_phases"]["shutdown"] = Hex64('0');
+      },
+      "image.uki.B.measurements.pcr11_phases.shutdown: unknown field");
+  refused([](nlohmann::json& k) { k["uki"]["A"]["measurements"].erase("pcr11_phases"); },
+          "image.uki.A.measurements.pcr11_phases: required field is missing");
 }
 
 TEST_F(RepositoryTest, ReleasesAreImmutable) {

@@ -3,12 +3,14 @@
 #include "common/fd.h"
 #include "common/kernel_cmdline.h"
 #include "json_fields.h"
+#include "measurements_json.h"
 #include "repo/names.h"
 
 namespace basalt::repo {
 namespace {
 
-// image.json's `uki`: both slots, each exactly {file, size, sha256}.
+// image.json's `uki`: both slots, each exactly {file, size, sha256} and, from images built since
+// it was recorded, `measurements`.
 Result<std::map<std::string, UkiFileInfo>> LoadUkis(const nlohmann::json& v) {
   BASALT_ASSIGN_OR_RETURN(FieldReader u, FieldReader::Open(v, "image.uki"));
   std::map<std::string, UkiFileInfo> out;
@@ -21,6 +23,11 @@ Result<std::map<std::string, UkiFileInfo>> LoadUkis(const nlohmann::json& v) {
     BASALT_ASSIGN_OR_RETURN(info.size, f.Uint("size"));
     BASALT_ASSIGN_OR_RETURN(info.sha256, f.String("sha256"));
     BASALT_RETURN_IF_ERROR(CheckHex(info.sha256, 32, f.Name("sha256")));
+    BASALT_ASSIGN_OR_RETURN(const nlohmann::json* m, f.OptionalObject("measurements"));
+    if (m != nullptr) {
+      BASALT_ASSIGN_OR_RETURN(info.measurements, ParseUkiMeasurements(*m, f.Name("measurements"),
+                                                                      UnknownFields::kRefuse));
+    }
     BASALT_RETURN_IF_ERROR(f.Finish());
     out[slot] = std::move(info);
   }

@@ -219,7 +219,7 @@ class Publisher {
     if (!image_.uki.empty()) {
       BootInfo boot;
       for (const auto& [slot, f] : image_.uki)
-        boot.uki[slot] = {f.size, f.sha256};
+        boot.uki[slot] = {f.size, f.sha256, f.measurements};
       rel.boot = std::move(boot);
     }
     return rel;

@@ -1,10 +1,12 @@
 #include "repo/release.h"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "common/kernel_cmdline.h"
 #include "common/printable.h"
 #include "json_fields.h"
+#include "measurements_json.h"
 #include "payload/boot_artifacts.h"
 #include "repo/names.h"
 
@@ -87,7 +89,7 @@ Result<PayloadRef> ParsePayload(const nlohmann::json& v, size_t index, UnknownFi
   return p;
 }
 
-// release.boot: {"uki": {"A": {"size", "sha256"}, "B": {...}}}, both slots.
+// release.boot: {"uki": {"A": {"size", "sha256", "measurements"?}, "B": {...}}}, both slots.
 Result<BootInfo> ParseBoot(const nlohmann::json& v, UnknownFields unknown) {
   BASALT_ASSIGN_OR_RETURN(FieldReader r, FieldReader::Open(v, "release.boot", unknown));
   BASALT_ASSIGN_OR_RETURN(const nlohmann::json* uki, r.Object("uki"));
@@ -105,6 +107,11 @@ Result<BootInfo> ParseBoot(const nlohmann::json& v, UnknownFields unknown) {
     }
     BASALT_ASSIGN_OR_RETURN(info.sha256, f.String("sha256"));
     BASALT_RETURN_IF_ERROR(CheckHex(info.sha256, 32, f.Name("sha256")));
+    BASALT_ASSIGN_OR_RETURN(const nlohmann::json* m, f.OptionalObject("measurements"));
+    if (m != nullptr) {
+      BASALT_ASSIGN_OR_RETURN(info.measurements,
+                              ParseUkiMeasurements(*m, f.Name("measurements"), unknown));
+    }
     BASALT_RETURN_IF_ERROR(f.Finish());
     boot.uki[slot] = std::move(info);
   }
@@ -197,7 +204,12 @@ std::string SerializeRelease(const Release& rel) {
   }
   nlohmann::ordered_json doc;
   // The lowest minor that holds the fields written (docs/repository.md, "Document versions").
-  if (rel.boot) {
+  const bool measurements =
+      rel.boot && std::any_of(rel.boot->uki.begin(), rel.boot->uki.end(),
+                              [](const auto& u) { return u.second.measurements.has_value(); });
+  if (measurements) {
+    doc[kFormatMinorField] = 4;
+  } else if (rel.boot) {
     doc[kFormatMinorField] = 3;
   } else if (rel.kernel.cmdline) {
     doc[kFormatMinorField] = 2;
@@ -219,8 +231,10 @@ std::string SerializeRelease(const Release& rel) {
   doc["kernel"] = std::move(kernel);
   if (rel.boot) {
     nlohmann::ordered_json uki;
-    for (const auto& [slot, f] : rel.boot->uki)
+    for (const auto& [slot, f] : rel.boot->uki) {
       uki[slot] = {{"size", f.size}, {"sha256", f.sha256}};
+      if (f.measurements) uki[slot]["measurements"] = UkiMeasurementsJson(*f.measurements);
+    }
     doc["boot"] = {{"uki", std::move(uki)}};
   }
   doc["payloads"] = std::move(payloads);

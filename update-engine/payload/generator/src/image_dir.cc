@@ -4,8 +4,10 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "attest/uki_measurements.h"
 #include "common/fd.h"
 #include "common/hex.h"
+#include "common/printable.h"
 
 namespace basalt::payload {
 namespace {
@@ -25,7 +27,39 @@ bool IsInsideDir(const std::string& file) {
   return true;
 }
 
-// image.json's `uki`: exactly {"A": {...}, "B": {...}}, each exactly {file, size, sha256}.
+// image.json's uki.<slot>.measurements (images built since they are recorded): checked, not
+// kept, since payloads do not carry them; release publish signs them (repo/image_info.h).
+Status CheckMeasurements(const nlohmann::json& m) {
+  if (!m.is_object()) return Fail(ErrorKind::kInvalidInput, "expected an object");
+  for (const auto& [key, value] : m.items()) {
+    if (key != "authenticode_sha256" && key != "pcr11" && key != "pcr11_phases") {
+      return Failf(ErrorKind::kInvalidInput, "{}: unknown field", key);
+    }
+  }
+  attest::UkiMeasurements out;
+  for (auto [key, field] : {std::pair{"authenticode_sha256", &out.authenticode_sha256},
+                            std::pair{"pcr11", &out.pcr11}}) {
+    if (!m.contains(key) || !m.at(key).is_string()) {
+      return Failf(ErrorKind::kInvalidInput, "{}: expected a string", key);
+    }
+    *field = m.at(key).get<std::string>();
+  }
+  if (!m.contains("pcr11_phases") || !m.at("pcr11_phases").is_object()) {
+    return Fail(ErrorKind::kInvalidInput, "pcr11_phases: expected an object");
+  }
+  for (const auto& [phase, value] : m.at("pcr11_phases").items()) {
+    if (!value.is_string()) {
+      return Failf(ErrorKind::kInvalidInput, "pcr11_phases.{}: expected a string",
+                   Printable(phase, 64));
+    }
+    out.pcr11_phases[phase] = value.get<std::string>();
+  }
+  // Hex, digest length and the phase names: attest's own rules.
+  return attest::CheckMeasurements(out);
+}
+
+// image.json's `uki`: exactly {"A": {...}, "B": {...}}, each exactly {file, size, sha256} and
+// optionally `measurements`.
 Result<std::vector<UkiFile>> LoadUkis(const nlohmann::json& uki, const std::string& dir,
                                       const std::string& json_path) {
   auto bad = [&](std::string_view field, std::string_view what) {
@@ -42,7 +76,7 @@ Result<std::vector<UkiFile>> LoadUkis(const nlohmann::json& uki, const std::stri
     const nlohmann::json& f = uki.at(slot);
     if (!f.is_object()) return bad(field, "expected an object");
     for (const auto& [key, value] : f.items()) {
-      if (key != "file" && key != "size" && key != "sha256") {
+      if (key != "file" && key != "size" && key != "sha256" && key != "measurements") {
         return bad(field + "." + key, "unknown field");
       }
     }
@@ -67,6 +101,10 @@ Result<std::vector<UkiFile>> LoadUkis(const nlohmann::json& uki, const std::stri
       return bad(field + ".sha256", "not 64 lower-case hex digits");
     }
     std::copy(sha->begin(), sha->end(), u.sha256.begin());
+    if (f.contains("measurements")) {
+      auto m = CheckMeasurements(f.at("measurements"));
+      if (!m) return bad(field + ".measurements", m.error().message());
+    }
     out.push_back(std::move(u));
   }
   return out;

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 
+#include "attest/uki_measurements.h"
 #include "common/error.h"
 
 namespace basalt::repo {
@@ -17,6 +18,9 @@ struct UkiFileInfo {
   std::string file;  // relative to dir
   uint64_t size = 0;
   std::string sha256;  // lower-case hex
+  // What booting it measures (image.json's uki.<slot>.measurements); absent in image
+  // directories built before it was recorded.
+  std::optional<attest::UkiMeasurements> measurements = {};
 };
 
 struct ImageInfo {

@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "attest/uki_measurements.h"
 #include "common/error.h"
 #include "common/time_util.h"
 
@@ -55,6 +56,9 @@ struct KernelInfo {
 struct BootArtifactInfo {
   uint64_t size = 0;
   std::string sha256;  // lower-case hex
+  // Minor 4, UKIs only: what a host booting it measures into its TPM (attest/uki_measurements.h,
+  // docs/attestation.md). Absent: the release predicts nothing (built before it was recorded).
+  std::optional<attest::UkiMeasurements> measurements = {};
   bool operator==(const BootArtifactInfo&) const = default;
 };
 
