@@ -28,8 +28,12 @@ bool IsDigestHex(std::string_view v) {
          });
 }
 
-}  // namespace
+struct Pcr11Values {
+  std::string pcr11;
+  std::map<std::string, std::string> phases;
+};
 
+// PCR 11 from the data of each measured section present (by name; empty data counts as absent).
 Pcr11Values PredictPcr11(const std::map<std::string, std::string>& sections) {
   Sha256Digest pcr{};  // PCR 11 is all zeroes after a reset, and firmware does not touch it
   for (std::string_view name : kMeasuredSections) {
@@ -51,6 +55,8 @@ Pcr11Values PredictPcr11(const std::map<std::string, std::string>& sections) {
   }
   return out;
 }
+
+}  // namespace
 
 Result<UkiMeasurements> MeasureUki(std::string_view image) {
   UkiMeasurements m;

@@ -42,17 +42,8 @@ inline constexpr std::string_view kMeasuredSections[] = {
 // beyond SizeOfRawData), is a kInvalidInput error naming the rule.
 [[nodiscard]] Result<UkiMeasurements> MeasureUki(std::string_view pe_image);
 
-// The PCR 11 values MeasureUki computes, given the data of each measured section that is
-// present (by section name; names outside kMeasuredSections are ignored, empty data counts as
-// absent). Exposed for tests and for sections held outside a PE file.
-struct Pcr11Values {
-  std::string pcr11;
-  std::map<std::string, std::string> phases;
-};
-Pcr11Values PredictPcr11(const std::map<std::string, std::string>& sections);
-
-// Whether `value` is lower-case hex of a SHA-256 digest and `phases` names exactly kPcrPhases.
-// For readers of recorded measurements (image.json, release.json): returns the rule broken.
+// Whether every value is lower-case hex of a SHA-256 digest and `pcr11_phases` names exactly
+// kPcrPhases. For readers of recorded measurements (image.json): the error names the rule.
 [[nodiscard]] Status CheckMeasurements(const UkiMeasurements& m);
 
 }  // namespace basalt::attest
