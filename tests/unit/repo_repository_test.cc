@@ -7,6 +7,7 @@
 
 #include "repo/channel_ops.h"
 #include "repo/repo_verify.h"
+#include "test_pe.h"
 #include "unit/repo_test_payload.h"
 #include "unit/repo_test_util.h"
 
@@ -118,30 +119,40 @@ TEST_F(RepositoryTest, PublishNamesTheImagesUkisInTheRelease) {
   refused([](nlohmann::json& k) { k["uki"]["B"]["sha256"] = "zz"; }, "image.uki.B.sha256");
 }
 
-// image.json's uki.<slot>.measurements (images built since issue 20) are signed into the
-// release (boot.uki.<slot>.measurements, minor 4); image.json's are read strictly too.
+// image.json's uki.<slot>.measurements (images built since issue 20) are measured again from the
+// UKIs and signed into the release (boot.uki.<slot>.measurements, minor 4); image.json's are read
+// strictly too.
 TEST_F(RepositoryTest, PublishCarriesTheImagesUkiMeasurements) {
   const fs::path img = fs::path(tmp_.path()) / "img1";
   auto j = nlohmann::json::parse(ReadAll(img / "image.json"));
-  const nlohmann::json phases = {{"enter-initrd", Hex64('3')},
-                                 {"enter-initrd:leave-initrd", Hex64('4')},
-                                 {"enter-initrd:leave-initrd:sysinit", Hex64('5')},
-                                 {"enter-initrd:leave-initrd:sysinit:ready", Hex64('6')}};
-  const nlohmann::json m = {
-      {"authenticode_sha256", Hex64('7')}, {"pcr11", Hex64('8')}, {"pcr11_phases", phases}};
-  j["uki"] = {
-      {"A", {{"file", "uki/A.efi"}, {"size", 1000}, {"sha256", Hex64('1')}, {"measurements", m}}},
-      {"B", {{"file", "uki/B.efi"}, {"size", 1001}, {"sha256", Hex64('2')}, {"measurements", m}}}};
+  j["uki"] = nlohmann::json::object();
+  std::map<std::string, attest::UkiMeasurements> expected;
+  for (const char* slot : {"A", "B"}) {
+    const std::string uki = basalt::testing::MakePe(
+        {{".osrel", "ID=basalt\n"}, {".cmdline", std::string("slot=") + slot}, {".linux", "k"}});
+    // img2 gets them too: ExpectImageJsonRefused publishes img1's edited image.json from there.
+    for (const char* dir : {"img1", "img2"}) {
+      const fs::path d = fs::path(tmp_.path()) / dir / "uki";
+      fs::create_directories(d);
+      WriteAll(d / (std::string(slot) + ".efi"), uki);
+    }
+    auto m = attest::MeasureUki(uki);
+    ASSERT_TRUE(m.has_value()) << m.error().message();
+    expected[slot] = *m;
+    j["uki"][slot] = {{"file", std::string("uki/") + slot + ".efi"},
+                      {"size", uki.size()},
+                      {"sha256", ToHex(Sha256(uki))},
+                      {"measurements",
+                       {{"authenticode_sha256", m->authenticode_sha256},
+                        {"pcr11", m->pcr11},
+                        {"pcr11_phases", m->pcr11_phases}}}};
+  }
   WriteAll(img / "image.json", j.dump(2));
   auto rel = Publish("img1");
   ASSERT_TRUE(rel.has_value()) << rel.error().message();
   ASSERT_TRUE(rel->boot.has_value());
   for (const char* slot : {"A", "B"}) {
-    const auto& got = rel->boot->uki.at(slot).measurements;
-    ASSERT_TRUE(got.has_value()) << slot;
-    EXPECT_EQ(got->authenticode_sha256, Hex64('7'));
-    EXPECT_EQ(got->pcr11, Hex64('8'));
-    EXPECT_EQ(got->pcr11_phases.at("enter-initrd:leave-initrd:sysinit:ready"), Hex64('6'));
+    EXPECT_EQ(rel->boot->uki.at(slot).measurements, expected.at(slot)) << slot;
   }
   auto body =
       OpenVerified(ReadAll(repo_ / "releases/1.0.0/release.json"), kReleasePayloadType, ring_, 1);
@@ -165,6 +176,11 @@ TEST_F(RepositoryTest, PublishCarriesTheImagesUkiMeasurements) {
       "image.uki.B.measurements.pcr11_phases.shutdown: unknown field");
   refused([](nlohmann::json& k) { k["uki"]["A"]["measurements"].erase("pcr11_phases"); },
           "image.uki.A.measurements.pcr11_phases: required field is missing");
+  // Well formed but not what the UKI measures: refused before anything is signed.
+  refused([](nlohmann::json& k) { k["uki"]["B"]["measurements"]["pcr11"] = std::string(64, '0'); },
+          "image.json's uki.B.measurements do not match");
+  refused([](nlohmann::json& k) { k["uki"]["B"]["size"] = 1; },
+          "is not the UKI image.json's uki.B describes");
 }
 
 TEST_F(RepositoryTest, ReleasesAreImmutable) {

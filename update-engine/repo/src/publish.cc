@@ -4,8 +4,10 @@
 
 #include <filesystem>
 
+#include "attest/uki_measurements.h"
 #include "common/atomic_file.h"
 #include "common/fd.h"
+#include "common/hash.h"
 #include "common/hex.h"
 #include "common/keyring.h"
 #include "payload/boot_artifacts.h"
@@ -178,6 +180,30 @@ class Publisher {
     if (image_.usr_hash_algorithm != "sha256") {
       return Failf(ErrorKind::kUnsupported, "image {}: usr hash algorithm {} is not sha256",
                    opt_.image_dir, image_.usr_hash_algorithm);
+    }
+    for (const auto& [slot, f] : image_.uki) {
+      if (f.measurements) BASALT_RETURN_IF_ERROR(CheckUkiMeasurements(slot, f));
+    }
+    return {};
+  }
+
+  // The release signs image.json's predicted measurements for verifiers to trust, so they are
+  // measured again here from the UKI they describe rather than copied on faith.
+  Status CheckUkiMeasurements(const std::string& slot, const UkiFileInfo& f) const {
+    const std::string path = (fs::path(opt_.image_dir) / f.file).string();
+    BASALT_ASSIGN_OR_RETURN(std::string bytes, ReadFileToString(path));
+    if (bytes.size() != f.size || ToHex(Sha256(bytes)) != f.sha256) {
+      return Failf(ErrorKind::kIntegrity, "{} is not the UKI image.json's uki.{} describes", path,
+                   slot);
+    }
+    auto measured = attest::MeasureUki(bytes);
+    if (!measured) return std::unexpected(std::move(measured).error().WithContext(path));
+    if (*measured != *f.measurements) {
+      return Failf(ErrorKind::kIntegrity,
+                   "image.json's uki.{}.measurements do not match {} (pcr11 {} recorded, {} "
+                   "measured; authenticode_sha256 {} recorded, {} measured)",
+                   slot, path, f.measurements->pcr11, measured->pcr11,
+                   f.measurements->authenticode_sha256, measured->authenticode_sha256);
     }
     return {};
   }
