@@ -1,6 +1,9 @@
 #include "daemon/measured_boot.h"
 
 #include <algorithm>
+#include <cctype>
+
+#include "common/fd.h"
 
 namespace basalt::update {
 
@@ -40,6 +43,20 @@ MeasuredBootReport JudgeMeasuredBoot(const std::optional<MeasuredBootExpectation
               "release as built",
               pcr11, running_version, running_slot),
           .alarming = true};
+}
+
+Result<std::string> ReadSysfsPcr(const std::string& dir, int index) {
+  const std::string path = fmt::format("{}/{}", dir, index);
+  BASALT_ASSIGN_OR_RETURN(std::string text, ReadFileToString(path));
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' '))
+    text.pop_back();
+  if (text.size() != 64 || !std::all_of(text.begin(), text.end(),
+                                        [](unsigned char c) { return std::isxdigit(c) != 0; })) {
+    return Failf(ErrorKind::kInvalidInput, "{}: not a SHA-256 PCR value (64 hex digits)", path);
+  }
+  for (char& c : text)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return text;
 }
 
 }  // namespace basalt::update

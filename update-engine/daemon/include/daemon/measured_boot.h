@@ -33,7 +33,13 @@ struct MeasuredBootReport {
   std::string pcr11;      // what was measured ("" when unread)
   std::string message;    // one sentence for humans
   bool alarming = false;  // "differs": logged at error priority
+  bool operator==(const MeasuredBootReport&) const = default;
 };
+
+// PCR `index` of the SHA-256 bank as the kernel shows it (`dir` is
+// /sys/class/tpm/tpm0/pcr-sha256 on a host, Linux 5.12 and later), in lowercase hex. The
+// kernel reads it from the TPM on each read; no TPM library or device access is needed.
+[[nodiscard]] Result<std::string> ReadSysfsPcr(const std::string& dir, int index);
 
 [[nodiscard]] MeasuredBootReport JudgeMeasuredBoot(
     const std::optional<MeasuredBootExpectation>& expectation, std::string_view running_version,
