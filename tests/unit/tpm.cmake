@@ -15,3 +15,6 @@ target_link_libraries(basalt_test_quote_fixture PUBLIC basalt_attest_verify basa
 basalt_add_gtest(attest_verify_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/attest/attest_verify_test.cc
   LIBS basalt_attest_verify basalt_test_quote_fixture)
+basalt_add_gtest(attest_quote_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/attest/attest_quote_test.cc
+  LIBS basalt_tpm basalt_attest_verify basalt_test_swtpm basalt_test_quote_fixture)
