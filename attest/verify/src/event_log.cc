@@ -254,16 +254,6 @@ std::vector<uint8_t> SerializeEventLog(const EventLog& log) {
   out.insert(out.end(), kSha1Size, 0);
   PutU32(out, static_cast<uint32_t>(spec.size()));
   out.insert(out.end(), spec.begin(), spec.end());
-  if (log.startup_locality != 0) {
-    PutU32(out, 0);
-    PutU32(out, kEvNoAction);
-    PutU32(out, 1);
-    PutU16(out, kAlgSha256);
-    out.insert(out.end(), 32, 0);
-    PutU32(out, static_cast<uint32_t>(kStartupLocality.size() + 1));
-    out.insert(out.end(), kStartupLocality.begin(), kStartupLocality.end());
-    out.push_back(log.startup_locality);
-  }
   for (const LogEvent& ev : log.events) {
     PutU32(out, ev.pcr);
     PutU32(out, ev.type);

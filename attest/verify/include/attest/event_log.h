@@ -41,7 +41,8 @@ struct LogEvent {
 struct EventLog {
   // The TCG_PCR_EVENT2 entries after the Spec ID event, in log order.
   std::vector<LogEvent> events;
-  // PCR 0's starting locality from an EV_NO_ACTION "StartupLocality" event (0 without one).
+  // PCR 0's starting locality, from an EV_NO_ACTION "StartupLocality" event in `events` (0
+  // without one).
   uint8_t startup_locality = 0;
 };
 
@@ -54,8 +55,8 @@ Result<EventLog> ParseEventLog(std::span<const uint8_t> bytes);
 // event (EV_NO_ACTION events are not extended).
 std::map<uint32_t, Sha256Digest> Replay(const EventLog& log);
 
-// A log with the SHA-256 bank only, as firmware would write it (the Spec ID event, then each
-// event as TCG_PCR_EVENT2). For tests and for recording synthetic measurements.
+// A log with the SHA-256 bank only, as firmware would write it (the Spec ID event, then each of
+// `events` as TCG_PCR_EVENT2). For tests and for recording synthetic measurements.
 std::vector<uint8_t> SerializeEventLog(const EventLog& log);
 
 // The text of an event's data for messages: printable ASCII, or UTF-16LE as systemd-stub
