@@ -18,3 +18,4 @@ basalt_add_gtest(attest_verify_test
 basalt_add_gtest(attest_quote_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/attest/attest_quote_test.cc
   LIBS basalt_tpm basalt_attest_verify basalt_test_swtpm basalt_test_quote_fixture)
+add_dependencies(attest_quote_test basalt)  # the CLI case runs the binary

@@ -4,10 +4,12 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "attest/event_log.h"
 #include "attest/quote_document.h"
 #include "attest/verify.h"
+#include "common/atomic_file.h"
 #include "common/hash.h"
 #include "common/hex.h"
 #include "common/signing.h"
@@ -165,6 +167,53 @@ TEST_F(AttestQuote, AnEventLogThatHidesAnExtendIsRefused) {
   EXPECT_FALSE(v.ok);
   EXPECT_TRUE(std::ranges::any_of(v.findings,
                                   [](const Finding& f) { return f.code == "event-log" && !f.ok; }));
+}
+
+// The CLI as an operator and a host use it: enroll, quote with a nonce, verify (exit 0), then
+// the refusals with their documented exit code and one error line.
+TEST_F(AttestQuote, CliEnrollQuoteVerify) {
+  const char* bin_dir = std::getenv("BASALT_BIN_DIR");
+  ASSERT_NE(bin_dir, nullptr);
+  const std::string basalt = std::string(bin_dir) + "/basalt";
+  const std::string tcti = testing::Quote(swtpm_->tcti());
+  BootUki();
+  const std::string log = dir_ / "log.bin";
+  const auto log_bytes = SerializeEventLog(log_);
+  ASSERT_TRUE(WriteFileAtomic(log, log_bytes));
+  const std::string ak = dir_ / "ak.pem";
+  const std::string doc = dir_ / "doc.json";
+  const std::string nonce(64, 'e');
+  const std::string pcr11 = ToHex(Replay(log_).at(11));
+
+  auto r = testing::Sh(testing::Quote(basalt) + " attest ak --tcti " + tcti + " --output " +
+                       testing::Quote(ak));
+  ASSERT_EQ(r.status, 0) << r.output;
+  r = testing::Sh(testing::Quote(basalt) + " attest quote --tcti " + tcti + " --nonce " + nonce +
+                  " --event-log " + testing::Quote(log) +
+                  " --claim-version 2.0 --claim-slot b --output " + testing::Quote(doc));
+  ASSERT_EQ(r.status, 0) << r.output;
+
+  const std::string verify = testing::Quote(basalt) + " attest verify --ak " + testing::Quote(ak) +
+                             " --release-name 2.0 --expect-pcr11 " + std::string(64, '1') +
+                             " --expect-pcr11 " + pcr11 + " ";
+  r = testing::Sh(verify + "--nonce " + nonce + " " + testing::Quote(doc) + " 2>&1");
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_TRUE(r.output.ends_with("runs release 2.0 (slot B) as built\n")) << r.output;
+
+  r = testing::Sh(verify + "--nonce " + std::string(64, 'f') + " " + testing::Quote(doc) +
+                  " 2>&1 >/dev/null");
+  EXPECT_EQ(r.status, 4) << r.output;  // kExitIntegrity: not as built
+  EXPECT_TRUE(r.output.starts_with("basalt: error: host ")) << r.output;
+  EXPECT_NE(r.output.find("nonce failed"), std::string::npos) << r.output;
+  EXPECT_EQ(std::ranges::count(r.output, '\n'), 1) << r.output;
+
+  r = testing::Sh(verify + "--nonce " + nonce + " --json " + testing::Quote(doc));
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("\"ok\":true"), std::string::npos) << r.output;
+
+  ASSERT_TRUE(WriteFileAtomic(doc, std::string_view("{\"format\":\"basalt-attestation\"}")));
+  r = testing::Sh(verify + "--nonce " + nonce + " " + testing::Quote(doc) + " 2>&1");
+  EXPECT_EQ(r.status, 3) << r.output;  // kExitInvalidInput
 }
 
 }  // namespace
