@@ -100,8 +100,14 @@ void CheckKeyAndSignature(const AttestationDocument& doc, const VerifyInputs& in
   c.Add("signature", true, "the quote is signed by the enrolled AK");
 }
 
+// The bytes of a selection that exist (MU refuses a larger sizeofSelect; clamped all the same,
+// since the array is read by index).
+size_t SelectBytes(const TPMS_PCR_SELECTION& s) {
+  return std::min<size_t>(s.sizeofSelect, sizeof(s.pcrSelect));
+}
+
 bool Selected(const TPMS_PCR_SELECTION& s, uint32_t pcr) {
-  return pcr / 8 < s.sizeofSelect && (s.pcrSelect[pcr / 8] & (1u << (pcr % 8))) != 0;
+  return pcr / 8 < SelectBytes(s) && (s.pcrSelect[pcr / 8] & (1u << (pcr % 8))) != 0;
 }
 
 // The quote's own statements: fresh (our nonce), over exactly the document's PCRs in the
@@ -135,7 +141,7 @@ void CheckAttest(const AttestationDocument& doc, const VerifyInputs& in, Checks&
   bool exact = sel.count == 1 && sel.pcrSelections[0].hash == TPM2_ALG_SHA256;
   if (exact) {
     const TPMS_PCR_SELECTION& s = sel.pcrSelections[0];
-    for (uint32_t pcr = 0; pcr < 8u * s.sizeofSelect; ++pcr) {
+    for (uint32_t pcr = 0; pcr < 8u * SelectBytes(s); ++pcr) {
       if (Selected(s, pcr) != doc.pcrs.contains(pcr)) exact = false;
     }
     for (const auto& [pcr, value] : doc.pcrs) {
