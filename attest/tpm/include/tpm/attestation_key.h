@@ -10,8 +10,8 @@
 namespace basalt::tpm {
 
 struct AttestationKey {
-  TpmHandle handle;
-  std::string public_pem;  // SubjectPublicKeyInfo, for enrollment and verification
+  TpmHandle handle = {};
+  std::string public_pem = {};  // SubjectPublicKeyInfo, for enrollment and verification
 };
 
 // Creates the AK as a primary key of the endorsement hierarchy from a fixed template (ECC NIST

@@ -35,12 +35,12 @@ struct LogEvent {
   uint32_t pcr = 0;
   uint32_t type = 0;
   Sha256Digest sha256 = {};  // the SHA-256 bank's digest (zeros for EV_NO_ACTION)
-  std::vector<uint8_t> data;
+  std::vector<uint8_t> data = {};
 };
 
 struct EventLog {
   // The TCG_PCR_EVENT2 entries after the Spec ID event, in log order.
-  std::vector<LogEvent> events;
+  std::vector<LogEvent> events = {};
   // PCR 0's starting locality, from an EV_NO_ACTION "StartupLocality" event in `events` (0
   // without one).
   uint8_t startup_locality = 0;

@@ -27,15 +27,15 @@ inline constexpr size_t kMaxAkPemBytes = 4096;
 inline constexpr size_t kMaxDocumentBytes = 24 << 20;
 
 struct AttestationDocument {
-  std::string host;
-  std::string claim_version;
-  std::string claim_slot;  // "A" or "B"
-  std::string ak_pem;      // SubjectPublicKeyInfo PEM
-  std::vector<uint8_t> nonce;
-  std::vector<uint8_t> attest;           // TPMS_ATTEST as the TPM marshalled it
-  std::vector<uint8_t> signature;        // TPMT_SIGNATURE, marshalled
-  std::map<uint32_t, std::string> pcrs;  // SHA-256 bank, lower-case hex
-  std::vector<uint8_t> event_log;
+  std::string host = {};
+  std::string claim_version = {};
+  std::string claim_slot = {};  // "A" or "B"
+  std::string ak_pem = {};      // SubjectPublicKeyInfo PEM
+  std::vector<uint8_t> nonce = {};
+  std::vector<uint8_t> attest = {};           // TPMS_ATTEST as the TPM marshalled it
+  std::vector<uint8_t> signature = {};        // TPMT_SIGNATURE, marshalled
+  std::map<uint32_t, std::string> pcrs = {};  // SHA-256 bank, lower-case hex
+  std::vector<uint8_t> event_log = {};
 
   bool operator==(const AttestationDocument&) const = default;
 };

@@ -35,16 +35,16 @@ struct VerifyInputs {
 struct Finding {
   // Stable, for scripts: "ak-mismatch", "signature", "attest", "nonce", "pcr-select",
   // "pcr-digest", "event-log", "claim", "pcr11", "pcr4-uki".
-  std::string code;
+  std::string code = {};
   bool ok = false;
-  std::string message;
+  std::string message = {};
 };
 
 struct Verdict {
   bool ok = false;
-  std::vector<Finding> findings;  // every check that ran, passed or not
+  std::vector<Finding> findings = {};  // every check that ran, passed or not
   // "host H runs release V (slot S) as built", or why not.
-  std::string summary;
+  std::string summary = {};
 };
 
 Verdict VerifyAttestation(const AttestationDocument& doc, const VerifyInputs& in);
