@@ -225,7 +225,6 @@ void AddAttestTpmCommands(CLI::App& attest_group, CommandRunner& runner) {
   quote->add_option("--tcti", q->tcti, "TPM transport")->capture_default_str();
   quote->add_option("--pcrs", q->pcrs, "SHA-256 PCRs to quote")
       ->delimiter(',')
-      ->expected(1)
       ->check(CLI::Range(0, 23))
       ->capture_default_str();
   quote->add_option("--event-log", q->event_log, "the TCG event log")->capture_default_str();

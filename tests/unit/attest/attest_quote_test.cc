@@ -189,7 +189,7 @@ TEST_F(AttestQuote, CliEnrollQuoteVerify) {
                        testing::Quote(ak));
   ASSERT_EQ(r.status, 0) << r.output;
   r = testing::Sh(testing::Quote(basalt) + " attest quote --tcti " + tcti + " --nonce " + nonce +
-                  " --event-log " + testing::Quote(log) +
+                  " --pcrs 4,7,11 --event-log " + testing::Quote(log) +
                   " --claim-version 2.0 --claim-slot b --output " + testing::Quote(doc));
   ASSERT_EQ(r.status, 0) << r.output;
 
