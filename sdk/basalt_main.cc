@@ -2,6 +2,7 @@
 // file only wires them together and turns parse errors into the documented exit codes.
 #include <CLI/CLI.hpp>
 
+#include "attest/attest_tpm_cli.h"  // basalt attest ak|quote|verify
 #include "boot/boot_cli.h"
 #include "cli/cli.h"
 #include "daemon/update_cli.h"
@@ -25,6 +26,10 @@ int main(int argc, char** argv) {
   basalt::AddBootCommands(app, runner);
   basalt::AddFleetCommands(app, runner);
   basalt::AddUpdateCommands(app, runner);
+  // basalt attest ak|quote|verify (the attest group is shared with `attest predict`).
+  CLI::App* attest = app.add_subcommand("attest", "measured boot and attestation");
+  attest->require_subcommand(1);
+  basalt::AddAttestTpmCommands(*attest, runner);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -2,7 +2,7 @@
 
 #include "common/fd.h"
 #include "common/kernel_cmdline.h"
-#include "json_fields.h"
+#include "repo/json_fields.h"
 #include "repo/names.h"
 
 namespace basalt::repo {
