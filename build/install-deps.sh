@@ -17,6 +17,9 @@ PACKAGES=(
   # UKI assembly (objcopy) and Secure Boot signing and key enrolment; pesign is the Authenticode
   # hash peer of attest/ (pesign --hash)
   binutils sbsigntool efitools pesign
+  # measured boot and attestation: the TPM2 software stack (ESYS, MU, TCTIs); swtpm and
+  # tpm2-tools as the TPM and the peer in tests
+  libtss2-dev libtss2-tcti-swtpm0 swtpm swtpm-tools tpm2-tools
   # test peers
   cryptsetup-bin fdisk gdisk util-linux bsdiff xdelta3 zstd xz-utils nginx-light etcd-server etcd-client
   qemu-system-x86 ovmf dbus curl python3 time bc socat

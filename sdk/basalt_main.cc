@@ -2,7 +2,8 @@
 // file only wires them together and turns parse errors into the documented exit codes.
 #include <CLI/CLI.hpp>
 
-#include "attest/attest_cli.h"
+#include "attest/attest_cli.h"      // basalt attest predict
+#include "attest/attest_tpm_cli.h"  // basalt attest ak|quote|verify
 #include "boot/boot_cli.h"
 #include "cli/cli.h"
 #include "daemon/update_cli.h"
@@ -26,7 +27,11 @@ int main(int argc, char** argv) {
   basalt::AddBootCommands(app, runner);
   basalt::AddFleetCommands(app, runner);
   basalt::AddUpdateCommands(app, runner);
-  basalt::AddAttestCommands(app, runner);
+  // basalt attest: one group, each part of attest/ adding its commands.
+  CLI::App* attest = app.add_subcommand("attest", "measured boot and attestation");
+  attest->require_subcommand(1);
+  basalt::AddAttestPredictCommand(*attest, runner);
+  basalt::AddAttestTpmCommands(*attest, runner);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -105,12 +105,20 @@ Status BuildUki(const UkiInputs& in, const std::string& out_path) {
 
   // systemd-stub finds its sections by name; .linux and .initrd come last so a large initrd
   // never shifts the small sections.
-  AddedSection added[] = {
+  std::vector<AddedSection> added = {
       {".osrel", scratch / "osrel", in.os_release_text.size()},
       {".cmdline", scratch / "cmdline", in.cmdline.size()},
-      {".linux", in.kernel, kernel_size},
-      {".initrd", in.initrd, initrd_size},
   };
+  if (!in.pcrsig.empty()) {
+    BASALT_RETURN_IF_ERROR(WriteFileAtomic(scratch / "pcrsig", in.pcrsig));
+    added.push_back({".pcrsig", scratch / "pcrsig", in.pcrsig.size()});
+  }
+  if (!in.pcrpkey.empty()) {
+    BASALT_RETURN_IF_ERROR(WriteFileAtomic(scratch / "pcrpkey", in.pcrpkey));
+    added.push_back({".pcrpkey", scratch / "pcrpkey", in.pcrpkey.size()});
+  }
+  added.push_back({".linux", in.kernel, kernel_size});
+  added.push_back({".initrd", in.initrd, initrd_size});
   const uint64_t align = std::max<uint64_t>(kMinSectionAlignment, stub_headers->section_alignment);
   uint64_t vma = AlignUp(StubEnd(*stub_headers), align);
   std::vector<std::string> argv = {"objcopy"};

@@ -16,3 +16,7 @@ basalt_add_gtest(daemon_manager_test
 basalt_add_gtest(daemon_after_boot_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/daemon_after_boot_test.cc
   LIBS basalt_daemon basalt_test_fakes)
+
+basalt_add_gtest(daemon_measured_boot_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/daemon_measured_boot_test.cc
+  LIBS basalt_daemon)

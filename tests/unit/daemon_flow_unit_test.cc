@@ -80,6 +80,8 @@ TEST(StateStore, RoundTripsEveryField) {
   s.kernel_version = "6.1.0-2";
   s.kernel_cmdline = "apparmor=1 security=apparmor";
   s.boot_artifacts = {{"uki-A", std::string(64, '1')}, {"uki-B", std::string(64, '2')}};
+  s.pcr11_predictions = {{"B", {"2.0.0", "B", {std::string(64, '3'), std::string(64, '4')}}}};
+  s.measured_boot = {"differs", std::string(64, '5'), "PCR 11 is 555…", true};
   s.payload = PlannedPayload{true, "1.0.0", "http://x/releases/2.0.0/d.payload", 123, "ab", {}};
   s.full_payload =
       PlannedPayload{false, "", "http://x/f.payload", 456, "cd", {"http://m1/f", "http://m2/f"}};

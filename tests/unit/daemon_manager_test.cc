@@ -68,6 +68,7 @@ class ManagerTest : public ::testing::Test {
     opt_.boot_id = kThisBoot;
     opt_.config.channel = "stable";
     opt_.config.metrics_path = "";
+    opt_.pcr_dir = dir_ / "pcr-sha256";  // absent unless a test writes PCR 11 there
     opt_.reboot = [this]() -> Status {
       reboots_while_held_.push_back(coordinator_ != nullptr && coordinator_->held());
       return reboot_result_;
@@ -422,6 +423,58 @@ TEST_F(ManagerTest, AfterBootRolledBackRecordsReportsReleasesAndSkipsTheRelease)
 
 // The health unit blesses every boot; only a boot pending health moves the state. The staging
 // boot's own MarkGood (A runs, B staged) must not turn the staged update into "good".
+// --- measured boot ----------------------------------------------------------------------------
+
+TEST_F(ManagerTest, MeasuredBootIsJudgedAtStartAgainstTheRunningSlotsPrediction) {
+  const std::string predicted(64, 'a'), other(64, 'b');
+  std::filesystem::create_directories(opt_.pcr_dir);
+  StageInB();
+  BootInto(Slot::kB);
+  UpdateState s = Staged();
+  s.pcr11_predictions["B"] = {.version = "2.0.0", .slot = "B", .pcr11 = {predicted}};
+  // The kernel prints PCRs in upper case.
+  basalt::testing::WriteFile(opt_.pcr_dir + "/11", std::string(64, 'A') + "\n");
+  auto m = Start(s);
+  ASSERT_TRUE(m);
+  ASSERT_TRUE(m->AfterBoot().has_value());
+  EXPECT_EQ(m->Get().state.measured_boot.code, "as-predicted");
+  EXPECT_EQ(OnDisk().measured_boot.pcr11, predicted);
+  EXPECT_TRUE(log_.Contains("measured boot: PCR 11 is as release 2.0.0 (slot B) predicts",
+                            LogLevel::kInfo));
+
+  // The next start, in a boot whose PCR 11 nobody predicted: said at error priority.
+  basalt::testing::WriteFile(opt_.pcr_dir + "/11", other + "\n");
+  m.reset();
+  owned_target_ = std::make_unique<FakeUpdateTarget>(dir_ / "slots", 1 << 20);
+  target_ = owned_target_.get();
+  StageInB();
+  BootInto(Slot::kB);
+  owned_source_ = std::make_unique<FakeUpdateSource>();
+  owned_coordinator_ = std::make_unique<FakeRebootCoordinator>("etcd-lock");
+  m = Start();
+  ASSERT_TRUE(m);
+  ASSERT_TRUE(m->AfterBoot().has_value());
+  EXPECT_EQ(m->Get().state.measured_boot.code, "differs");
+  EXPECT_EQ(OnDisk().measured_boot.code, "differs");
+  EXPECT_TRUE(log_.Contains("measured boot: PCR 11 is " + other, LogLevel::kError));
+}
+
+TEST_F(ManagerTest, MeasuredBootWithoutATpmOrAPredictionSaysSo) {
+  auto m = Start();
+  ASSERT_TRUE(m);
+  ASSERT_TRUE(m->AfterBoot().has_value());
+  EXPECT_EQ(m->Get().state.measured_boot.code, "no-tpm");
+  std::filesystem::create_directories(opt_.pcr_dir);
+  basalt::testing::WriteFile(opt_.pcr_dir + "/11", std::string(64, 'c'));
+  m.reset();
+  NewHost(dir_ / "slots2", dir_ / "state2", 1 << 20);
+  m = Start();
+  ASSERT_TRUE(m);
+  ASSERT_TRUE(m->AfterBoot().has_value());
+  EXPECT_EQ(m->Get().state.measured_boot.code, "no-prediction");
+  EXPECT_FALSE(log_.Contains("measured boot", LogLevel::kError));
+}
+
 TEST_F(ManagerTest, MarkGoodOutsidePendingHealthOnlyBlessesTheRunningSlot) {
   StageInB();
   UpdateState s = Staged();

@@ -53,8 +53,10 @@ int RunPredict(const std::vector<std::string>& ukis, bool json) {
   return kExitOk;
 }
 
-void AddPredictCommand(CLI::App* attest, CommandRunner& runner) {
-  CLI::App* cmd = attest->add_subcommand(
+}  // namespace
+
+void AddAttestPredictCommand(CLI::App& attest, CommandRunner& runner) {
+  CLI::App* cmd = attest.add_subcommand(
       "predict",
       "Print the TPM measurements a UKI leads to: its Authenticode digest (PCR 4) and PCR 11 "
       "after systemd-stub and after each systemd-pcrphase phase");
@@ -64,15 +66,6 @@ void AddPredictCommand(CLI::App* attest, CommandRunner& runner) {
   cmd->add_flag("--json", *json, "One JSON array, an object per UKI");
   cmd->callback(
       [&runner, ukis, json] { runner.Set([ukis, json] { return RunPredict(*ukis, *json); }); });
-}
-
-}  // namespace
-
-void AddAttestCommands(CLI::App& app, CommandRunner& runner) {
-  CLI::App* attest =
-      app.add_subcommand("attest", "Predict and check the TPM measurements of a release");
-  attest->require_subcommand(1);
-  AddPredictCommand(attest, runner);
 }
 
 }  // namespace basalt

@@ -93,6 +93,32 @@ TEST_F(UkiTest, SectionsReadBackAndAreListedByObjdump) {
   EXPECT_EQ(le32(h->checksum_offset), PeChecksum(*image, h->checksum_offset));
 }
 
+TEST_F(UkiTest, PcrPolicySectionsComeBeforeTheKernelAndOnlyWhenGiven) {
+  UkiInputs in = Inputs();
+  in.pcrpkey = "-----BEGIN PUBLIC KEY-----\nk\n-----END PUBLIC KEY-----\n";
+  in.pcrsig = R"({"sha256":[]})";
+  ASSERT_TRUE(BuildUki(in, dir_ / "policy.efi"));
+  auto image = ReadFileToString(dir_ / "policy.efi");
+  ASSERT_TRUE(image);
+  auto h = ParsePeHeaders(*image);
+  ASSERT_TRUE(h);
+  std::vector<std::string> tail;
+  for (size_t i = h->sections.size() - 6; i < h->sections.size(); ++i)
+    tail.push_back(h->sections[i].name);
+  EXPECT_EQ(tail, (std::vector<std::string>{".osrel", ".cmdline", ".pcrsig", ".pcrpkey", ".linux",
+                                            ".initrd"}));
+  constexpr std::array<std::string_view, 2> kPolicy = {".pcrsig", ".pcrpkey"};
+  auto sections = ReadPeSections(*image, kPolicy);
+  ASSERT_TRUE(sections);
+  EXPECT_EQ(sections->at(".pcrpkey"), in.pcrpkey);
+  EXPECT_EQ(sections->at(".pcrsig"), in.pcrsig);
+  auto plain = ReadFileToString(Build("plain.efi"));
+  ASSERT_TRUE(plain);
+  auto none = ReadPeSections(*plain, kPolicy);
+  ASSERT_TRUE(none);
+  EXPECT_TRUE(none->empty());
+}
+
 TEST_F(UkiTest, TwoBuildsASecondApartAreIdentical) {
   const std::string a = Build("a.efi");
   // objcopy stamps the wall clock in seconds: a later second must not show in the output.

@@ -32,6 +32,9 @@ std::string_view PropertyString(const Snapshot& s, std::string_view name, std::s
   if (name == "LastError") return s.state.last_error;
   if (name == "WaitReason") return s.state.wait_reason;
   if (name == "LastSuccess") return s.state.last_success;
+  if (name == "MeasuredBoot") return s.state.measured_boot.code;
+  if (name == "MeasuredBootMessage") return s.state.measured_boot.message;
+  if (name == "MeasuredPcr11") return s.state.measured_boot.pcr11;
   return "";
 }
 
@@ -185,6 +188,9 @@ const sd_bus_vtable kVtable[] = {
     SD_BUS_PROPERTY("WaitReason", "s", GetString, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_PROPERTY("Busy", "b", GetBusy, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_PROPERTY("LastSuccess", "s", GetString, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("MeasuredBoot", "s", GetString, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("MeasuredBootMessage", "s", GetString, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("MeasuredPcr11", "s", GetString, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_PROPERTY("DownloadedDeltaBytes", "t", GetCounter, 0,
                     SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_PROPERTY("DownloadedFullBytes", "t", GetCounter, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
@@ -205,7 +211,7 @@ void PublishChanges(Ctx* ctx) {
       ctx->bus, std::string(kObjectPath).c_str(), std::string(kInterface).c_str(), "State",
       "Progress", "CurrentVersion", "CurrentSlot", "NextVersion", "LastCheck", "LastError",
       "WaitReason", "Busy", "LastSuccess", "DownloadedDeltaBytes", "DownloadedFullBytes",
-      "Failures", "Rollbacks", nullptr);
+      "Failures", "Rollbacks", "MeasuredBoot", "MeasuredBootMessage", "MeasuredPcr11", nullptr);
   Snapshot s = ctx->manager->Get();
   std::string status = fmt::format("{}{}{}", PhaseName(s.state.phase),
                                    s.state.version.empty() ? "" : " " + s.state.version,

@@ -1,5 +1,6 @@
 #include "repo_update_source.h"
 
+#include "attest/uki_measurements.h"
 #include "payload/boot_artifacts.h"
 #include "repo/decision.h"
 #include "repo/repo_source.h"
@@ -69,6 +70,16 @@ Result<UpdateOffer> RepositoryUpdateSource::Check(const HostFacts& host) {
   if (d.release->boot) {
     for (const auto& [slot, f] : d.release->boot->uki) {
       offer.boot_artifacts[payload::UkiArtifactName(slot)] = f.sha256;
+      // Every PCR 11 value a correct boot of this UKI passes through: the stub's, then each
+      // systemd-pcrphase phase in boot order (attest/uki_measurements.h).
+      if (f.measurements) {
+        std::vector<std::string>& pcr11 = offer.pcr11_predictions[slot];
+        pcr11.push_back(f.measurements->pcr11);
+        for (std::string_view phase : attest::kPcrPhases) {
+          auto it = f.measurements->pcr11_phases.find(std::string(phase));
+          if (it != f.measurements->pcr11_phases.end()) pcr11.push_back(it->second);
+        }
+      }
     }
   }
   // The chosen payload first (a delta when one matches this host), then the full payload as the

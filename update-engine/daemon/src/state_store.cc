@@ -52,6 +52,31 @@ PlannedPayload PayloadFromJson(const nlohmann::json& j) {
   return p;
 }
 
+nlohmann::json PredictionsJson(const std::map<std::string, MeasuredBootExpectation>& m) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& [slot, e] : m)
+    j[slot] = {{"version", e.version}, {"pcr11", e.pcr11}};
+  return j;
+}
+
+Result<std::map<std::string, MeasuredBootExpectation>> PredictionsFromJson(
+    const nlohmann::json& j) {
+  std::map<std::string, MeasuredBootExpectation> m;
+  for (const auto& [slot, e] : j.items()) {
+    if (slot != "A" && slot != "B") {
+      return Failf(ErrorKind::kInvalidInput, "pcr11_predictions: slot \"{}\" is not A or B", slot);
+    }
+    m[slot] = {.version = e.at("version").get<std::string>(),
+               .slot = slot,
+               .pcr11 = e.at("pcr11").get<std::vector<std::string>>()};
+  }
+  return m;
+}
+
+nlohmann::json MeasuredBootJson(const MeasuredBootReport& r) {
+  return {{"code", r.code}, {"pcr11", r.pcr11}, {"message", r.message}};
+}
+
 }  // namespace
 
 std::string_view PhaseName(Phase p) {
@@ -80,6 +105,8 @@ std::string SerializeState(const UpdateState& s) {
       {"kernel_cmdline",
        s.kernel_cmdline ? nlohmann::json(*s.kernel_cmdline) : nlohmann::json(nullptr)},
       {"boot_artifacts", s.boot_artifacts},
+      {"pcr11_predictions", PredictionsJson(s.pcr11_predictions)},
+      {"measured_boot", MeasuredBootJson(s.measured_boot)},
       {"payload", s.payload ? PayloadJson(*s.payload) : nlohmann::json(nullptr)},
       {"full_payload", s.full_payload ? PayloadJson(*s.full_payload) : nlohmann::json(nullptr)},
       {"fell_back_to_full", s.fell_back_to_full},
@@ -134,6 +161,17 @@ Result<UpdateState> ParseState(std::string_view text) {
     // Absent in state files written before releases named boot artifacts.
     if (j.contains("boot_artifacts")) {
       s.boot_artifacts = j.at("boot_artifacts").get<std::map<std::string, std::string>>();
+    }
+    // Absent in state files written before measured boot.
+    if (j.contains("pcr11_predictions")) {
+      BASALT_ASSIGN_OR_RETURN(s.pcr11_predictions, PredictionsFromJson(j.at("pcr11_predictions")));
+    }
+    if (j.contains("measured_boot")) {
+      const auto& m = j.at("measured_boot");
+      s.measured_boot = {.code = m.at("code").get<std::string>(),
+                         .pcr11 = m.at("pcr11").get<std::string>(),
+                         .message = m.at("message").get<std::string>(),
+                         .alarming = m.at("code").get<std::string>() == "differs"};
     }
     if (!j.at("payload").is_null()) s.payload = PayloadFromJson(j.at("payload"));
     if (!j.at("full_payload").is_null()) s.full_payload = PayloadFromJson(j.at("full_payload"));

@@ -266,6 +266,13 @@ Status UpdateFlow::Check() {
   st_.kernel_version = offer->kernel_version;
   st_.kernel_cmdline = offer->kernel_cmdline;
   st_.boot_artifacts = offer->boot_artifacts;
+  if (auto p = offer->pcr11_predictions.find(st_.target_slot);
+      p != offer->pcr11_predictions.end() && !p->second.empty()) {
+    st_.pcr11_predictions[st_.target_slot] = {
+        .version = offer->version, .slot = st_.target_slot, .pcr11 = p->second};
+  } else {
+    st_.pcr11_predictions.erase(st_.target_slot);  // what was there is being overwritten
+  }
   st_.payload = Plan(offer->payloads.front());
   st_.full_payload.reset();
   for (const auto& p : offer->payloads) {

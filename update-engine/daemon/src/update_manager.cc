@@ -301,7 +301,31 @@ Status UpdateManager::AfterBoot() {
   BASALT_ASSIGN_OR_RETURN(boot::Slot active, parts_.target->ActiveSlot());
   BASALT_ASSIGN_OR_RETURN(BootOutcome outcome, after_boot_->Judge(s, opt_.boot_id, active));
   if (outcome == BootOutcome::kPendingHealth) pending_since_ = parts_.now();
-  return {};
+  return JudgeThisBoot();
+}
+
+Status UpdateManager::JudgeThisBoot() {
+  Snapshot snap = Get();
+  UpdateState s = snap.state;
+  const auto p = s.pcr11_predictions.find(snap.current_slot);
+  std::optional<MeasuredBootExpectation> expectation;
+  if (p != s.pcr11_predictions.end()) expectation = p->second;
+  s.measured_boot = JudgeMeasuredBoot(expectation, snap.current_version, snap.current_slot,
+                                      ReadSysfsPcr(opt_.pcr_dir, 11));
+  const MeasuredBootReport& r = s.measured_boot;
+  const std::vector<LogField> f = {{"MEASURED_BOOT", r.code},
+                                   {"PCR11", r.pcr11},
+                                   {"VERSION", snap.current_version},
+                                   {"SLOT", snap.current_slot}};
+  // A boot the release does not predict is what measured boot exists to catch: said at error
+  // priority, every start, until an update or an operator changes it.
+  if (r.alarming) {
+    log_.Error("measured boot: " + r.message, f);
+  } else {
+    log_.Info("measured boot: " + r.message, f);
+  }
+  if (s == snap.state) return {};
+  return Persist(s);
 }
 
 void UpdateManager::Tick(std::chrono::system_clock::time_point now) {

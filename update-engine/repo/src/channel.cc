@@ -2,8 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "json_fields.h"
 #include "repo/document_format.h"
+#include "repo/json_fields.h"
 #include "repo/names.h"
 
 namespace basalt::repo {

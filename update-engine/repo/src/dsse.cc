@@ -2,7 +2,7 @@
 
 #include "common/base64.h"
 #include "common/printable.h"
-#include "json_fields.h"
+#include "repo/json_fields.h"
 
 namespace basalt::repo {
 

@@ -2,8 +2,8 @@
 
 #include "common/fd.h"
 #include "common/kernel_cmdline.h"
-#include "json_fields.h"
 #include "measurements_json.h"
+#include "repo/json_fields.h"
 #include "repo/names.h"
 
 namespace basalt::repo {

@@ -1,4 +1,4 @@
-#include "json_fields.h"
+#include "repo/json_fields.h"
 
 #include "common/printable.h"
 

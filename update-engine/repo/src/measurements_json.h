@@ -8,7 +8,7 @@
 
 #include "attest/uki_measurements.h"
 #include "common/error.h"
-#include "json_fields.h"
+#include "repo/json_fields.h"
 
 namespace basalt::repo {
 

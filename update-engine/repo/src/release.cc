@@ -5,9 +5,9 @@
 
 #include "common/kernel_cmdline.h"
 #include "common/printable.h"
-#include "json_fields.h"
 #include "measurements_json.h"
 #include "payload/boot_artifacts.h"
+#include "repo/json_fields.h"
 #include "repo/names.h"
 
 namespace basalt::repo {

@@ -5,8 +5,8 @@
 #include <set>
 
 #include "common/printable.h"
-#include "json_fields.h"
 #include "repo/dsse.h"
+#include "repo/json_fields.h"
 #include "repo/names.h"
 
 namespace basalt::repo {

@@ -1,4 +1,6 @@
-// `basalt attest ...` (docs/attestation.md): `predict` computes what a UKI puts in the TPM.
+// `basalt attest predict` (docs/attestation.md): what a UKI puts in the TPM. Added to the
+// `attest` command group, which the caller owns (sdk/basalt_main.cc), beside ak|quote|verify
+// (attest/attest_tpm_cli.h).
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -7,7 +9,6 @@
 
 namespace basalt {
 
-// Creates the `attest` subcommand group of `app` and every command in it.
-void AddAttestCommands(CLI::App& app, CommandRunner& runner);
+void AddAttestPredictCommand(CLI::App& attest_group, CommandRunner& runner);
 
 }  // namespace basalt

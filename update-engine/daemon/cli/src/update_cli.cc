@@ -184,6 +184,11 @@ nlohmann::json StateJson(const update::UpdateState& s, const std::string& curren
       {"last_check", s.last_check},
       {"rolled_back_releases", s.rolled_back_releases},
   });
+  if (!s.measured_boot.code.empty()) {
+    j["measured_boot"] = {{"code", s.measured_boot.code},
+                          {"message", s.measured_boot.message},
+                          {"pcr11", s.measured_boot.pcr11}};
+  }
   if (s.fell_back_to_full) j["fallback_reason"] = s.fallback_reason;
   if (s.payload) {
     j["payload"] = {{"kind", s.payload->delta ? "delta" : "full"},
@@ -465,7 +470,11 @@ nlohmann::json DaemonJson(const update::DaemonStatus& s) {
                           {"current_slot", s.current_slot},
                           {"channel", s.channel},
                           {"last_error", s.last_error},
-                          {"wait_reason", s.wait_reason}});
+                          {"wait_reason", s.wait_reason},
+                          {"measured_boot",
+                           {{"code", s.measured_boot},
+                            {"message", s.measured_boot_message},
+                            {"pcr11", s.measured_pcr11}}}});
   return j;
 }
 
@@ -479,6 +488,9 @@ void PrintDaemonText(const update::DaemonStatus& s) {
   if (!s.wait_reason.empty()) fmt::print("waiting: {}\n", s.wait_reason);
   if (!s.last_error.empty()) fmt::print("last error: {}\n", s.last_error);
   if (!s.last_check.empty()) fmt::print("last check: {}\n", s.last_check);
+  if (!s.measured_boot.empty()) {
+    fmt::print("measured boot: {}: {}\n", s.measured_boot, s.measured_boot_message);
+  }
 }
 
 int PrintDaemon(const update::DaemonStatus& s, bool json) {

@@ -108,6 +108,9 @@ static Result<DaemonStatus> ReadStatusOnce(sd_bus* bus) {
   BASALT_ASSIGN_OR_RETURN(s.downloaded_full_bytes, GetU64(bus, "DownloadedFullBytes"));
   BASALT_ASSIGN_OR_RETURN(s.rollbacks, GetU64(bus, "Rollbacks"));
   BASALT_ASSIGN_OR_RETURN(s.failures, GetFailures(bus));
+  BASALT_ASSIGN_OR_RETURN(s.measured_boot, GetString(bus, "MeasuredBoot"));
+  BASALT_ASSIGN_OR_RETURN(s.measured_boot_message, GetString(bus, "MeasuredBootMessage"));
+  BASALT_ASSIGN_OR_RETURN(s.measured_pcr11, GetString(bus, "MeasuredPcr11"));
   return s;
 }
 

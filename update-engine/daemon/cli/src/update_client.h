@@ -19,6 +19,8 @@ struct DaemonStatus {
   std::string last_success;
   uint64_t downloaded_delta_bytes = 0, downloaded_full_bytes = 0, rollbacks = 0;
   std::map<std::string, uint64_t> failures;
+  // This boot's measured-boot judgement (daemon/measured_boot.h): code, sentence, PCR 11.
+  std::string measured_boot, measured_boot_message, measured_pcr11;
   bool operator==(const DaemonStatus&) const = default;
 };
 

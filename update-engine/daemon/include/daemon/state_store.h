@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "daemon/measured_boot.h"
 
 namespace basalt::update {
 
@@ -56,6 +57,11 @@ struct UpdateState {
   std::optional<std::string> kernel_cmdline;
   // The release's boot artifacts (UpdateOffer::boot_artifacts): name -> hex SHA-256.
   std::map<std::string, std::string> boot_artifacts;
+  // Per slot, what the signed release last installed there predicts for PCR 11; kept across
+  // updates (the running slot's entry outlives the next update to the other slot).
+  std::map<std::string, MeasuredBootExpectation> pcr11_predictions;
+  // This boot's measured-boot judgement (JudgeMeasuredBoot at daemon start); code "" before.
+  MeasuredBootReport measured_boot;
   std::optional<PlannedPayload> payload;
   std::optional<PlannedPayload> full_payload;  // fallback when a delta's source does not match
   bool fell_back_to_full = false;              // reported in status

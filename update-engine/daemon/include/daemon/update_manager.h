@@ -38,6 +38,8 @@ struct ManagerOptions {
   std::string boot_id;        // this boot's id; tells a daemon restart from a reboot
   std::string extra_cmdline;  // kernel arguments the new slot's entry carries over
   bool periodic_checks = true;
+  // Where the kernel shows the TPM's SHA-256 PCRs (ReadSysfsPcr); tests point it elsewhere.
+  std::string pcr_dir = "/sys/class/tpm/tpm0/pcr-sha256";
   // Asks logind to reboot; the daemon passes a D-Bus call, tests a fake.
   std::function<Status()> reboot;
 };
@@ -102,6 +104,8 @@ class UpdateManager {
 
  private:
   UpdateManager(ManagerOptions o, ManagerParts parts, Logger& log);
+  // This boot's measured-boot judgement (measured_boot.h) into the state, and the journal.
+  Status JudgeThisBoot();
   Status StartFlow(bool check_only, std::optional<std::string> to);
   // Runs one update flow on the worker thread; an exception becomes a recorded last_error.
   Result<UpdateState> RunFlowCatching(FlowOptions fl);

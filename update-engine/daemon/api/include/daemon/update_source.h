@@ -64,6 +64,9 @@ struct UpdateOffer {
   // The signed SHA-256 (hex) of each boot artifact the release names ("uki-A" -> ...), which the
   // payload's manifest must carry with the same hash; empty if the source does not say.
   std::map<std::string, std::string> boot_artifacts;
+  // The signed PCR 11 predictions per slot ("A"/"B" -> every value a correct boot of that
+  // slot's UKI passes through; release.json boot.uki.<slot>.measurements); empty if none.
+  std::map<std::string, std::vector<std::string>> pcr11_predictions;
   // The channel metadata version this answer came from, for the flow to persist; nullopt if none.
   std::optional<uint64_t> metadata_version;
   std::string metadata_sha256;  // hex SHA-256 of that channel document
