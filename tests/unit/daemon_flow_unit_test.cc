@@ -13,6 +13,7 @@
 #include "daemon/update_target.h"
 #include "http/fetcher.h"
 #include "kernel_args.h"
+#include "repo/release.h"
 #include "repo/root.h"
 #include "repo_test_util.h"
 
@@ -461,6 +462,55 @@ TEST(FleetWiring, TheConfiguredThresholdIsEnforcedByTheRepositorySource) {
       EXPECT_EQ(offer->version, "2.0.0");
     }
   }
+}
+
+// The signed release's boot.uki.<slot>.measurements reach the offer as that slot's PCR 11
+// predictions: the stub's value, then each systemd-pcrphase phase in boot order.
+TEST(FleetWiring, TheReleasesUkiMeasurementsBecomeTheOffersPcr11Predictions) {
+  basalt::testing::TempDir dir;
+  const PrivateKey key = repo::testing::NewKey();
+  Keyring keys;
+  keys.Add(key.public_key());
+  repo::Channel c = repo::testing::MakeChannel("2.0.0");
+  c.expires = std::chrono::floor<std::chrono::seconds>(Now()) + std::chrono::days(7);
+  repo::Release rel = repo::testing::MakeRelease("2.0.0", 'b');
+  attest::UkiMeasurements m;
+  m.authenticode_sha256 = std::string(64, '1');
+  m.pcr11 = std::string(64, '2');
+  m.pcr11_phases = {{"enter-initrd", std::string(64, '3')},
+                    {"enter-initrd:leave-initrd", std::string(64, '4')},
+                    {"enter-initrd:leave-initrd:sysinit", std::string(64, '5')},
+                    {"enter-initrd:leave-initrd:sysinit:ready", std::string(64, '6')}};
+  rel.boot = repo::BootInfo{};
+  rel.boot->uki["A"] = {1000, std::string(64, 'c'), m};
+  rel.boot->uki["B"] = {1000, std::string(64, 'd')};  // released without measurements
+  std::filesystem::create_directories(dir / "channels");
+  std::filesystem::create_directories(dir / "releases/2.0.0");
+  repo::testing::WriteAll(
+      dir / "channels/stable.json",
+      repo::testing::Sign(repo::kChannelPayloadType, repo::SerializeChannel(c), key));
+  repo::testing::WriteAll(
+      dir / "releases/2.0.0/release.json",
+      repo::testing::Sign(repo::kReleasePayloadType, repo::SerializeRelease(rel), key));
+  daemon::UpdateConfig cfg;
+  cfg.server = dir.path();
+  HostFacts host;
+  host.current_version = "1.0.0";
+  host.current_root_hash = std::string(64, 'a');
+  host.channel = "stable";
+  host.machine_id = "0123456789abcdef0123456789abcdef";
+  auto fetcher = http::MakeCurlFetcher();
+  HostTrust trust = HostTrust::FromKeyring(keys, 1);
+  auto source = MakeUpdateSource(cfg, *fetcher, trust);
+  ASSERT_TRUE(source) << source.error().message();
+  auto offer = (*source)->Check(host);
+  ASSERT_TRUE(offer) << offer.error().message();
+  ASSERT_TRUE(offer->update) << offer->reason;
+  const std::map<std::string, std::vector<std::string>> expected = {
+      {"A",
+       {std::string(64, '2'), std::string(64, '3'), std::string(64, '4'), std::string(64, '5'),
+        std::string(64, '6')}}};
+  EXPECT_EQ(offer->pcr11_predictions, expected);
 }
 
 // A repository with a root: roots/1.json (root key R, release key A, channel key B) and whatever
