@@ -417,6 +417,31 @@ TEST(SlotFiles, KernelVersionIsTheOneVmlinuzInLibModules) {
   EXPECT_FALSE(FindKernelVersion(none).has_value());
 }
 
+// A repository in `dir` whose stable channel names `rel`, both signed by `key`.
+void WriteStableRepo(const basalt::testing::TempDir& dir, const repo::Release& rel,
+                     const PrivateKey& key) {
+  repo::Channel c = repo::testing::MakeChannel(rel.version);
+  c.expires = std::chrono::floor<std::chrono::seconds>(Now()) + std::chrono::days(7);
+  std::filesystem::create_directories(dir / "channels");
+  std::filesystem::create_directories(dir / ("releases/" + rel.version));
+  repo::testing::WriteAll(
+      dir / "channels/stable.json",
+      repo::testing::Sign(repo::kChannelPayloadType, repo::SerializeChannel(c), key));
+  repo::testing::WriteAll(
+      dir / ("releases/" + rel.version + "/release.json"),
+      repo::testing::Sign(repo::kReleasePayloadType, repo::SerializeRelease(rel), key));
+}
+
+// A host on 1.0.0 following the stable channel.
+HostFacts StableHost() {
+  HostFacts host;
+  host.current_version = "1.0.0";
+  host.current_root_hash = std::string(64, 'a');
+  host.channel = "stable";
+  host.machine_id = "0123456789abcdef0123456789abcdef";
+  return host;
+}
+
 // THRESHOLD= reaches the daemon's repository source: a repository signed by one of the host's two
 // trusted keys is refused when the host asks for two, and followed when it asks for one.
 TEST(FleetWiring, TheConfiguredThresholdIsEnforcedByTheRepositorySource) {
@@ -425,24 +450,10 @@ TEST(FleetWiring, TheConfiguredThresholdIsEnforcedByTheRepositorySource) {
   Keyring keys;
   keys.Add(one.public_key());
   keys.Add(two.public_key());
-  repo::Channel c = repo::testing::MakeChannel("2.0.0");
-  c.expires = std::chrono::floor<std::chrono::seconds>(Now()) + std::chrono::days(7);
-  std::filesystem::create_directories(dir / "channels");
-  std::filesystem::create_directories(dir / "releases/2.0.0");
-  repo::testing::WriteAll(
-      dir / "channels/stable.json",
-      repo::testing::Sign(repo::kChannelPayloadType, repo::SerializeChannel(c), one));
-  repo::testing::WriteAll(
-      dir / "releases/2.0.0/release.json",
-      repo::testing::Sign(repo::kReleasePayloadType,
-                          repo::SerializeRelease(repo::testing::MakeRelease("2.0.0", 'b')), one));
+  WriteStableRepo(dir, repo::testing::MakeRelease("2.0.0", 'b'), one);
   daemon::UpdateConfig cfg;
   cfg.server = dir.path();
-  HostFacts host;
-  host.current_version = "1.0.0";
-  host.current_root_hash = std::string(64, 'a');
-  host.channel = "stable";
-  host.machine_id = "0123456789abcdef0123456789abcdef";
+  const HostFacts host = StableHost();
   auto fetcher = http::MakeCurlFetcher();
   for (size_t threshold : {2, 1}) {
     cfg.threshold = threshold;
@@ -471,8 +482,6 @@ TEST(FleetWiring, TheReleasesUkiMeasurementsBecomeTheOffersPcr11Predictions) {
   const PrivateKey key = repo::testing::NewKey();
   Keyring keys;
   keys.Add(key.public_key());
-  repo::Channel c = repo::testing::MakeChannel("2.0.0");
-  c.expires = std::chrono::floor<std::chrono::seconds>(Now()) + std::chrono::days(7);
   repo::Release rel = repo::testing::MakeRelease("2.0.0", 'b');
   attest::UkiMeasurements m;
   m.authenticode_sha256 = std::string(64, '1');
@@ -484,21 +493,10 @@ TEST(FleetWiring, TheReleasesUkiMeasurementsBecomeTheOffersPcr11Predictions) {
   rel.boot = repo::BootInfo{};
   rel.boot->uki["A"] = {1000, std::string(64, 'c'), m};
   rel.boot->uki["B"] = {1000, std::string(64, 'd')};  // released without measurements
-  std::filesystem::create_directories(dir / "channels");
-  std::filesystem::create_directories(dir / "releases/2.0.0");
-  repo::testing::WriteAll(
-      dir / "channels/stable.json",
-      repo::testing::Sign(repo::kChannelPayloadType, repo::SerializeChannel(c), key));
-  repo::testing::WriteAll(
-      dir / "releases/2.0.0/release.json",
-      repo::testing::Sign(repo::kReleasePayloadType, repo::SerializeRelease(rel), key));
+  WriteStableRepo(dir, rel, key);
   daemon::UpdateConfig cfg;
   cfg.server = dir.path();
-  HostFacts host;
-  host.current_version = "1.0.0";
-  host.current_root_hash = std::string(64, 'a');
-  host.channel = "stable";
-  host.machine_id = "0123456789abcdef0123456789abcdef";
+  const HostFacts host = StableHost();
   auto fetcher = http::MakeCurlFetcher();
   HostTrust trust = HostTrust::FromKeyring(keys, 1);
   auto source = MakeUpdateSource(cfg, *fetcher, trust);

@@ -47,15 +47,18 @@ class UkiPeerTest : public ::testing::Test {
       initrd[i] = static_cast<char>(i * 13 + 5);
     WriteFile(dir_ / "vmlinuz", kernel);
     WriteFile(dir_ / "initrd.img", initrd);
-    UkiInputs in{kStub,
-                 dir_ / "vmlinuz",
-                 dir_ / "initrd.img",
-                 "ID=basalt\nVERSION_ID=1.2.3\n",
-                 "basalt.usrhash=4f2b2e6a console=ttyS0",
-                 1700000000};
-    auto built = BuildUki(in, uki_);
+    auto built = BuildUki(Inputs(), uki_);
     ASSERT_TRUE(built) << built.error().message();
     image_ = *ReadFileToString(uki_);
+  }
+
+  UkiInputs Inputs() const {
+    return {kStub,
+            dir_ / "vmlinuz",
+            dir_ / "initrd.img",
+            "ID=basalt\nVERSION_ID=1.2.3\n",
+            "basalt.usrhash=4f2b2e6a console=ttyS0",
+            1700000000};
   }
 
   TempDir dir_;
@@ -63,14 +66,16 @@ class UkiPeerTest : public ::testing::Test {
   std::string image_;
 };
 
-// systemd-measure calculate's JSON for the UKI's sections, extracted to files: phase -> hex.
+// systemd-measure calculate's JSON for the UKI's measured sections (those it has), extracted to
+// files: phase -> hex. .pcrsig is not passed: the stub does not measure it.
 std::map<std::string, std::string> SystemdMeasure(const std::string& image, const TempDir& dir) {
-  static constexpr std::array<std::string_view, 4> kNames = {".linux", ".osrel", ".cmdline",
-                                                             ".initrd"};
+  static constexpr std::array<std::string_view, 5> kNames = {".linux", ".osrel", ".cmdline",
+                                                             ".initrd", ".pcrpkey"};
   auto sections = ReadPeSections(image, kNames);
   EXPECT_TRUE(sections) << sections.error().message();
   std::string args;
   for (std::string_view name : kNames) {
+    if (!sections->contains(std::string(name))) continue;
     const std::string file = dir / ("section" + std::string(name));
     WriteFile(file, sections->at(std::string(name)));
     args += fmt::format(" --{}={}", name.substr(1), Quote(file));
@@ -97,6 +102,28 @@ TEST_F(UkiPeerTest, Pcr11PhasesEqualSystemdMeasure) {
   ASSERT_EQ(peer.size(), 4u);
   EXPECT_EQ(m->pcr11_phases, peer);
   EXPECT_TRUE(CheckMeasurements(*m));
+}
+
+// With the PCR policy sections BuildUki can add: .pcrpkey is measured (after .dtb), .pcrsig not.
+TEST_F(UkiPeerTest, PcrPolicySectionsMeasuredAsSystemdMeasureDoes) {
+  if (::access(kSystemdMeasure, X_OK) != 0) {
+    GTEST_SKIP() << kSystemdMeasure << " (systemd 252, the PCR 11 peer) is absent";
+  }
+  UkiInputs in = Inputs();
+  in.pcrpkey = "-----BEGIN PUBLIC KEY-----\nk\n-----END PUBLIC KEY-----\n";
+  in.pcrsig = R"({"sha256":[]})";
+  const std::string with_policy = dir_ / "policy.efi";
+  auto built = BuildUki(in, with_policy);
+  ASSERT_TRUE(built) << built.error().message();
+  const std::string image = *ReadFileToString(with_policy);
+  auto m = MeasureUki(image);
+  ASSERT_TRUE(m) << m.error().message();
+  EXPECT_EQ(m->pcr11_phases, SystemdMeasure(image, dir_));
+  EXPECT_NE(m->pcr11, MeasureUki(image_)->pcr11);  // .pcrpkey counts
+  // Another .pcrsig (the policy is signed after the UKI is measured) changes nothing in PCR 11.
+  in.pcrsig = R"({"sha256":[{"pcrs":[11]}]})";
+  ASSERT_TRUE(BuildUki(in, dir_ / "policy2.efi"));
+  EXPECT_EQ(MeasureUki(*ReadFileToString(dir_ / "policy2.efi"))->pcr11, m->pcr11);
 }
 
 TEST_F(UkiPeerTest, AuthenticodeEqualsPesignAndSbsignSignedDigest) {
