@@ -6,3 +6,7 @@ target_link_libraries(basalt_test_swtpm PUBLIC GTest::gtest fmt::fmt)
 basalt_add_gtest(tpm_context_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/attest/tpm_context_test.cc
   LIBS basalt_tpm basalt_test_swtpm)
+
+basalt_add_gtest(pcr_policy_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/attest/pcr_policy_test.cc
+  LIBS basalt_tpm basalt_test_swtpm)
