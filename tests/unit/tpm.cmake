@@ -10,3 +10,7 @@ basalt_add_gtest(tpm_context_test
 basalt_add_gtest(pcr_policy_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/attest/pcr_policy_test.cc
   LIBS basalt_tpm basalt_test_swtpm)
+
+basalt_add_gtest(seal_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/attest/seal_test.cc
+  LIBS basalt_tpm basalt_test_swtpm)

@@ -15,6 +15,7 @@
 #include "common/signing.h"
 #include "json_fields.h"
 #include "tpm/tpm_context.h"
+#include "tss_marshal.h"
 
 namespace basalt::tpm {
 namespace {
@@ -46,17 +47,6 @@ TPML_PCR_SELECTION Selection(std::span<const uint32_t> pcrs) {
   for (uint32_t i : pcrs)
     sel.pcrSelections[0].pcrSelect[i / 8] |= uint8_t(1u << (i % 8));
   return sel;
-}
-
-// Marshals with the TSS's own MU functions, into a buffer of the largest size the type takes.
-template <class T, class F>
-Result<std::vector<uint8_t>> Marshal(const T& value, F marshal, std::string_view what) {
-  std::vector<uint8_t> out(sizeof(T) + 16);
-  size_t offset = 0;
-  BASALT_RETURN_IF_ERROR(
-      TssCheck(marshal(&value, out.data(), out.size(), &offset), fmt::format("marshal {}", what)));
-  out.resize(offset);
-  return out;
 }
 
 Result<std::vector<uint8_t>> MarshalCc(TPM2_CC cc) {
@@ -138,7 +128,7 @@ Result<TPM2B_PUBLIC> TpmPublic(EVP_PKEY* key) {
 
 Result<TPM2B_NAME> NameOf(const TPM2B_PUBLIC& pub) {
   BASALT_ASSIGN_OR_RETURN(std::vector<uint8_t> area,
-                          Marshal(pub.publicArea, Tss2_MU_TPMT_PUBLIC_Marshal, "TPMT_PUBLIC"));
+                          MuMarshal(pub.publicArea, Tss2_MU_TPMT_PUBLIC_Marshal, "TPMT_PUBLIC"));
   const Sha256Digest h = Sha256(area);
   TPM2B_NAME name = {};
   size_t offset = 0;
@@ -221,8 +211,9 @@ Result<Sha256Digest> PolicyPcrDigest(std::span<const PcrValue> pcrs) {
   Sha256Digest pcr_digest;
   values.Final(pcr_digest.data());
   BASALT_ASSIGN_OR_RETURN(auto cc, MarshalCc(TPM2_CC_PolicyPCR));
-  BASALT_ASSIGN_OR_RETURN(auto sel, Marshal(Selection(indices), Tss2_MU_TPML_PCR_SELECTION_Marshal,
-                                            "TPML_PCR_SELECTION"));
+  BASALT_ASSIGN_OR_RETURN(
+      auto sel,
+      MuMarshal(Selection(indices), Tss2_MU_TPML_PCR_SELECTION_Marshal, "TPML_PCR_SELECTION"));
   const Sha256Digest zero = {};
   return HashConcat({zero, cc, sel, pcr_digest});
 }
