@@ -2,6 +2,7 @@
 // file only wires them together and turns parse errors into the documented exit codes.
 #include <CLI/CLI.hpp>
 
+#include "attest/attest_seal_cli.h"  // h-seal
 #include "boot/boot_cli.h"
 #include "cli/cli.h"
 #include "daemon/update_cli.h"
@@ -25,6 +26,12 @@ int main(int argc, char** argv) {
   basalt::AddBootCommands(app, runner);
   basalt::AddFleetCommands(app, runner);
   basalt::AddUpdateCommands(app, runner);
+  {  // h-seal: `basalt attest sign-policy|seal|unseal`; the lead merges this into
+     // AddAttestCommands.
+    CLI::App* attest = app.add_subcommand("attest", "Sign PCR policies and seal secrets to them");
+    attest->require_subcommand(1);
+    basalt::AddAttestSealCommands(*attest, runner);
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

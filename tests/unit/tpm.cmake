@@ -14,3 +14,8 @@ basalt_add_gtest(pcr_policy_test
 basalt_add_gtest(seal_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/attest/seal_test.cc
   LIBS basalt_tpm basalt_test_swtpm)
+
+basalt_add_gtest(seal_cli_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/attest/seal_cli_test.cc
+  LIBS basalt_tpm basalt_test_swtpm)
+add_dependencies(seal_cli_test basalt)  # runs the binary

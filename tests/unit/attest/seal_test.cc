@@ -3,6 +3,7 @@
 #include "tpm/seal.h"
 
 #include <gtest/gtest.h>
+#include <tss2/tss2_mu.h>
 
 #include <cstring>
 #include <iostream>
@@ -204,6 +205,66 @@ TEST_F(SealTest, ATamperedBlobIsRefused) {
   EXPECT_FALSE(Unseal(extra.dump(), sig));
   // Untouched, it unseals.
   EXPECT_TRUE(Unseal(blob, sig));
+}
+
+// The other direction of compatibility: a LUKS2 keyslot that systemd-cryptenroll 252 sealed with
+// --tpm2-public-key to the same key carries our PolicyAuthorize digest, and its TPM objects
+// unseal through our code (same SRK template, same policy) to the passphrase of that keyslot.
+TEST_F(SealTest, SystemdCryptenrollSealsWhatWeUnseal) {
+  const std::string missing = testing::MissingTool({"cryptsetup", "systemd-cryptenroll"});
+  if (!missing.empty()) GTEST_SKIP() << missing << " is not installed";
+  const std::string img = dir_ / "luks.img";
+  auto r = Sh(fmt::format(
+      "truncate -s 32M {0} && printf pw | cryptsetup luksFormat --type luks2 --batch-mode "
+      "--pbkdf pbkdf2 --pbkdf-force-iterations 1000 {0} -",
+      Quote(img)));
+  ASSERT_EQ(r.status, 0) << r.output;
+  // swtpm serves one client at a time: ours steps aside while systemd-cryptenroll runs.
+  ctx_.reset();
+  r =
+      Sh(fmt::format("PASSWORD=pw systemd-cryptenroll --tpm2-device={} --tpm2-public-key={} "
+                     "--tpm2-public-key-pcrs=11 --tpm2-pcrs= {}",
+                     Quote(swtpm_->tcti()), Quote(dir_ / "release.pub.pem"), Quote(img)));
+  ASSERT_EQ(r.status, 0) << r.output;
+  auto ctx = TpmContext::Open(swtpm_->tcti());
+  ASSERT_TRUE(ctx);
+  ctx_.emplace(std::move(*ctx));
+  r = Sh("cryptsetup luksDump --dump-json-metadata " + Quote(img) + " 2>/dev/null");
+  ASSERT_EQ(r.status, 0) << r.output;
+  const auto token = nlohmann::json::parse(r.output).at("tokens").at("0");
+  ASSERT_EQ(token.at("type"), "systemd-tpm2");
+  ASSERT_EQ(token.at("tpm2-primary-alg"), "ecc");
+
+  auto key = PolicyPublicKey::FromPem(release_pub_);
+  ASSERT_TRUE(key);
+  EXPECT_EQ(token.at("tpm2-policy-hash").get<std::string>(), ToHex(*PolicyAuthorizeDigest(*key)))
+      << "systemd's authPolicy for this key differs from ours";
+
+  // systemd's "tpm2-blob" is TPM2B_PRIVATE then TPM2B_PUBLIC; ours holds the same two.
+  auto raw = *Base64Decode(token.at("tpm2-blob").get<std::string>());
+  TPM2B_PRIVATE priv = {};
+  TPM2B_PUBLIC pub = {};
+  size_t off = 0;
+  ASSERT_EQ(Tss2_MU_TPM2B_PRIVATE_Unmarshal(raw.data(), raw.size(), &off, &priv), 0u);
+  const size_t priv_end = off;
+  ASSERT_EQ(Tss2_MU_TPM2B_PUBLIC_Unmarshal(raw.data(), raw.size(), &off, &pub), 0u);
+  ASSERT_EQ(off, raw.size());
+  const nlohmann::json blob = {
+      {"version", 1},
+      {"bank", "sha256"},
+      {"pcrs", {11}},
+      {"pkfp", ToHex(key->fingerprint())},
+      {"public", Base64Encode(std::span(raw).subspan(priv_end))},
+      {"private", Base64Encode(std::span(raw).first(priv_end))},
+  };
+  Measure("a release's .linux");
+  auto secret = Unseal(blob.dump(), Sign("release", {pcr11_}));
+  ASSERT_TRUE(secret) << secret.error().message();
+  // systemd-cryptenroll uses the base64 of the sealed secret as the keyslot's passphrase.
+  testing::WriteFile(dir_ / "pass", Base64Encode(*secret));
+  r = Sh(fmt::format("cryptsetup open --test-passphrase --key-slot 1 --key-file {} {}",
+                     Quote(dir_ / "pass"), Quote(img)));
+  EXPECT_EQ(r.status, 0) << "the unsealed secret does not open systemd's keyslot: " << r.output;
 }
 
 TEST_F(SealTest, SecretSizeIsBounded) {
