@@ -159,6 +159,21 @@ TEST_F(PcrPolicyPeer, SystemdMeasureSignAgreesWithOurPoliciesAndParser) {
   auto mine = SignPcrPolicies(dir_ / "k.pem", values);
   ASSERT_TRUE(mine) << mine.error().message();
   EXPECT_EQ(nlohmann::json::parse(*mine), nlohmann::json::parse(sign.output));
+
+  // systemd-measure's default output (all four banks; the others' "pol" are still SHA-256
+  // session digests) parses too, keeping the same sha256 entries.
+  auto all = Sh(fmt::format(
+      "{} sign --linux={} --private-key={} --public-key={} --tpm2-device={} 2>{}", measure,
+      Quote(dir_ / "linux"), Quote(dir_ / "k.pem"), Quote(dir_ / "k.pub.pem"),
+      Quote(swtpm_->tcti()), Quote(dir_ / "sign-all.err")));
+  ASSERT_EQ(all.status, 0) << all.output;
+  ASSERT_TRUE(nlohmann::json::parse(all.output).contains("sha1"));
+  auto all_sig = ParsePcrSignature(all.output);
+  ASSERT_TRUE(all_sig) << all_sig.error().message();
+  ASSERT_EQ(all_sig->sha256.size(), sig->sha256.size());
+  for (size_t i = 0; i < sig->sha256.size(); ++i) {
+    EXPECT_EQ(all_sig->sha256[i].policy, sig->sha256[i].policy);
+  }
 }
 
 TEST(PcrPolicy, SignedPoliciesVerifyAndRoundTrip) {
