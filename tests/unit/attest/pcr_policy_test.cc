@@ -162,10 +162,10 @@ TEST_F(PcrPolicyPeer, SystemdMeasureSignAgreesWithOurPoliciesAndParser) {
 
   // systemd-measure's default output (all four banks; the others' "pol" are still SHA-256
   // session digests) parses too, keeping the same sha256 entries.
-  auto all = Sh(fmt::format(
-      "{} sign --linux={} --private-key={} --public-key={} --tpm2-device={} 2>{}", measure,
-      Quote(dir_ / "linux"), Quote(dir_ / "k.pem"), Quote(dir_ / "k.pub.pem"),
-      Quote(swtpm_->tcti()), Quote(dir_ / "sign-all.err")));
+  auto all = Sh(
+      fmt::format("{} sign --linux={} --private-key={} --public-key={} --tpm2-device={} 2>{}",
+                  measure, Quote(dir_ / "linux"), Quote(dir_ / "k.pem"), Quote(dir_ / "k.pub.pem"),
+                  Quote(swtpm_->tcti()), Quote(dir_ / "sign-all.err")));
   ASSERT_EQ(all.status, 0) << all.output;
   ASSERT_TRUE(nlohmann::json::parse(all.output).contains("sha1"));
   auto all_sig = ParsePcrSignature(all.output);
