@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 
 #include "attest/attest_tpm_cli.h"  // basalt attest ak|quote|verify
+#include "attest/attest_seal_cli.h"  // basalt attest sign-policy|seal|unseal
 #include "boot/boot_cli.h"
 #include "cli/cli.h"
 #include "daemon/update_cli.h"
@@ -26,10 +27,11 @@ int main(int argc, char** argv) {
   basalt::AddBootCommands(app, runner);
   basalt::AddFleetCommands(app, runner);
   basalt::AddUpdateCommands(app, runner);
-  // basalt attest ak|quote|verify (the attest group is shared with `attest predict`).
+  // basalt attest: ak|quote|verify (attest_tpm_cli), sign-policy|seal|unseal (attest_seal_cli).
   CLI::App* attest = app.add_subcommand("attest", "measured boot and attestation");
   attest->require_subcommand(1);
   basalt::AddAttestTpmCommands(*attest, runner);
+  basalt::AddAttestSealCommands(*attest, runner);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
