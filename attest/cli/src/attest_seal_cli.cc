@@ -9,6 +9,7 @@
 #include "common/atomic_file.h"
 #include "common/fd.h"
 #include "common/hex.h"
+#include "common/pe_sections.h"
 #include "tpm/pcr_policy.h"
 #include "tpm/seal.h"
 #include "tpm/tpm_context.h"
@@ -119,21 +120,65 @@ void AddSeal(CLI::App& attest, CommandRunner& runner) {
   });
 }
 
+struct SignedPolicy {
+  std::string key_pem, signature;
+};
+
+Result<SignedPolicy> PolicyFromFiles(const std::string& key, const std::string& signature) {
+  if (key.empty()) {
+    return Fail(ErrorKind::kInvalidInput, "unseal needs --uki, or --policy-key and --signature");
+  }
+  SignedPolicy p;
+  BASALT_ASSIGN_OR_RETURN(p.key_pem, ReadFileToString(key));
+  BASALT_ASSIGN_OR_RETURN(p.signature, ReadFileToString(signature));
+  return p;
+}
+
+Result<SignedPolicy> PolicyFromUki(const std::string& path) {
+  BASALT_ASSIGN_OR_RETURN(std::string image, ReadFileToString(path));
+  constexpr std::array<std::string_view, 2> kNames = {".pcrpkey", ".pcrsig"};
+  Result<std::map<std::string, std::string>> sections = ReadPeSections(image, kNames);
+  if (!sections) return std::unexpected(sections.error().WithContext("UKI " + path));
+  for (std::string_view name : kNames) {
+    if (!sections->contains(std::string(name))) {
+      return Failf(ErrorKind::kNotFound, "UKI {}: no {} section (built without a PCR policy key)",
+                   path, name);
+    }
+  }
+  // Section data is padded to its VirtualSize with NULs at most; the PEM and JSON readers want
+  // the text alone.
+  auto text = [&](const char* name) {
+    std::string s = sections->at(name);
+    s.erase(std::find(s.begin(), s.end(), '\0'), s.end());
+    return s;
+  };
+  return SignedPolicy{text(".pcrpkey"), text(".pcrsig")};
+}
+
 void AddUnseal(CLI::App& attest, CommandRunner& runner) {
   auto* cmd = attest.add_subcommand(
       "unseal",
       "Unseal a secret sealed with `basalt attest seal`, using a signed policy for this boot's "
       "PCR 11 (exit 5 when no signed policy matches this boot)");
   struct Args {
-    std::string blob, key, signature, output, tcti = std::string(tpm::kDefaultTcti);
+    std::string blob, key, signature, uki, output, tcti = std::string(tpm::kDefaultTcti);
   };
   auto a = std::make_shared<Args>();
   cmd->add_option("--blob", a->blob, "The sealed blob")->required();
-  cmd->add_option("--policy-key", a->key, "The PCR policy public key (PEM)")->required();
-  cmd->add_option("--signature", a->signature,
-                  "Signed PCR policies (.pcrsig JSON, from basalt attest sign-policy or "
-                  "systemd-measure sign)")
-      ->required();
+  auto* key = cmd->add_option("--policy-key", a->key, "The PCR policy public key (PEM)");
+  auto* sig = cmd->add_option("--signature", a->signature,
+                              "Signed PCR policies (.pcrsig JSON, from basalt attest sign-policy "
+                              "or systemd-measure sign)");
+  // The booted UKI carries both. Taking the key from a file an attacker may have changed is
+  // safe: the sealed object's policy names the original key, so another key authorizes nothing
+  // (and a changed .pcrpkey changes PCR 11 as well).
+  auto* uki = cmd->add_option("--uki", a->uki,
+                              "Take the policy key and the signed policies from this UKI's "
+                              ".pcrpkey and .pcrsig sections (the UKI this boot started)");
+  key->excludes(uki);
+  sig->excludes(uki);
+  key->needs(sig);
+  sig->needs(key);
   cmd->add_option("--output", a->output,
                   "Write the secret to this file (mode 0600, never overwritten) instead of stdout");
   cmd->add_option("--tcti", a->tcti, "TPM transport (TCTI)")->capture_default_str();
@@ -144,13 +189,11 @@ void AddUnseal(CLI::App& attest, CommandRunner& runner) {
       }
       auto blob = ReadFileToString(a->blob);
       if (!blob) return ReportError(blob.error());
-      auto pem = ReadFileToString(a->key);
-      if (!pem) return ReportError(pem.error());
-      auto sig = ReadFileToString(a->signature);
-      if (!sig) return ReportError(sig.error());
+      auto policy = a->uki.empty() ? PolicyFromFiles(a->key, a->signature) : PolicyFromUki(a->uki);
+      if (!policy) return ReportError(policy.error());
       auto ctx = OpenTpm(a->tcti);
       if (!ctx) return ReportError(ctx.error());
-      auto secret = tpm::UnsealWithSignedPolicy(*ctx, *blob, *pem, *sig);
+      auto secret = tpm::UnsealWithSignedPolicy(*ctx, *blob, policy->key_pem, policy->signature);
       if (!secret) return ReportError(secret.error().WithContext("unseal " + a->blob));
       if (a->output.empty()) {
         std::cout.write(secret->data(), std::streamsize(secret->size()));

@@ -75,6 +75,27 @@ TEST(AttestSealCli, KeysSealSignUnseal) {
   ASSERT_EQ(r.status, 0) << err();
   EXPECT_EQ(r.output, "disk key");
 
+  // The same policy read from the UKI this boot started (.pcrpkey and .pcrsig), as a host does.
+  constexpr char kStub[] = "/usr/lib/systemd/boot/efi/linuxx64.efi.stub";
+  if (access(kStub, R_OK) == 0 && testing::MissingTool({"objcopy"}).empty()) {
+    ASSERT_EQ(Sh(fmt::format("cd {} && objcopy --add-section .pcrsig=sig.json --add-section "
+                             ".pcrpkey=keys/tpm2-pcr-public-key.pem {} uki.efi && objcopy {} "
+                             "plain.efi",
+                             Quote(dir.path()), kStub, kStub))
+                  .status,
+              0);
+    r = run("attest unseal --blob blob --uki uki.efi --tcti " + tcti);
+    ASSERT_EQ(r.status, 0) << err();
+    EXPECT_EQ(r.output, "disk key");
+    r = run("attest unseal --blob blob --uki plain.efi --tcti " + tcti);
+    EXPECT_NE(r.status, 0);
+    EXPECT_NE(err().find("no .pcrpkey section"), std::string::npos) << err();
+    EXPECT_EQ(run("attest unseal --blob blob --uki uki.efi --signature sig.json").status, 2)
+        << "--uki and --signature exclude each other";
+  } else {
+    ADD_FAILURE() << "objcopy (binutils) or " << kStub << " (systemd-boot-efi) is missing";
+  }
+
   {  // A boot that measured something else. (swtpm serves one client: close before the CLI.)
     auto ctx = tpm::TpmContext::Open(swtpm->tcti());
     ASSERT_TRUE(ctx) << ctx.error().message();
