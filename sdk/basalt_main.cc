@@ -2,8 +2,9 @@
 // file only wires them together and turns parse errors into the documented exit codes.
 #include <CLI/CLI.hpp>
 
-#include "attest/attest_cli.h"      // basalt attest predict
-#include "attest/attest_tpm_cli.h"  // basalt attest ak|quote|verify
+#include "attest/attest_predict_cli.h"  // basalt attest predict
+#include "attest/attest_seal_cli.h"     // basalt attest sign-policy|seal|unseal
+#include "attest/attest_tpm_cli.h"      // basalt attest ak|quote|verify
 #include "boot/boot_cli.h"
 #include "cli/cli.h"
 #include "daemon/update_cli.h"
@@ -27,11 +28,13 @@ int main(int argc, char** argv) {
   basalt::AddBootCommands(app, runner);
   basalt::AddFleetCommands(app, runner);
   basalt::AddUpdateCommands(app, runner);
-  // basalt attest: one group, each part of attest/ adding its commands.
+  // basalt attest: predict (attest_predict_cli), ak|quote|verify (attest_tpm_cli),
+  // sign-policy|seal|unseal (attest_seal_cli).
   CLI::App* attest = app.add_subcommand("attest", "measured boot and attestation");
   attest->require_subcommand(1);
   basalt::AddAttestPredictCommand(*attest, runner);
   basalt::AddAttestTpmCommands(*attest, runner);
+  basalt::AddAttestSealCommands(*attest, runner);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -19,3 +19,16 @@ basalt_add_gtest(attest_quote_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/attest/attest_quote_test.cc
   LIBS basalt_tpm basalt_attest_verify basalt_test_swtpm basalt_test_quote_fixture)
 add_dependencies(attest_quote_test basalt)  # the CLI case runs the binary
+
+basalt_add_gtest(pcr_policy_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/attest/pcr_policy_test.cc
+  LIBS basalt_tpm basalt_test_swtpm)
+
+basalt_add_gtest(seal_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/attest/seal_test.cc
+  LIBS basalt_tpm basalt_test_swtpm)
+
+basalt_add_gtest(seal_cli_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/attest/seal_cli_test.cc
+  LIBS basalt_tpm basalt_test_swtpm)
+add_dependencies(seal_cli_test basalt)  # runs the binary

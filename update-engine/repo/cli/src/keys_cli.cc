@@ -183,6 +183,7 @@ void AddKeysCommands(CLI::App& app, CommandRunner& runner) {
   AddExportPublic(*keys, runner);
   AddRootKeysCommands(*keys, runner);
   AddSecureBootKeysCommand(*keys, runner);
+  AddPcrPolicyKeysCommand(*keys, runner);
 }
 
 }  // namespace basalt

@@ -1,5 +1,5 @@
 // `basalt keys generate|list|show|export-public`, and the repository root's
-// `init-root|rotate|revoke|show-root`, and `secure-boot`.
+// `init-root|rotate|revoke|show-root`, `secure-boot` and `pcr-policy`.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -13,5 +13,7 @@ void AddKeysCommands(CLI::App& app, CommandRunner& runner);
 void AddRootKeysCommands(CLI::App& keys, CommandRunner& runner);
 // `keys secure-boot`, added under `keys` by AddKeysCommands.
 void AddSecureBootKeysCommand(CLI::App& keys, CommandRunner& runner);
+// `keys pcr-policy`, added under `keys` by AddKeysCommands.
+void AddPcrPolicyKeysCommand(CLI::App& keys, CommandRunner& runner);
 
 }  // namespace basalt

@@ -1,4 +1,4 @@
-#include "attest/attest_cli.h"
+#include "attest/attest_predict_cli.h"
 
 #include <cstdio>
 #include <memory>
