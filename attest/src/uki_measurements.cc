@@ -45,13 +45,16 @@ Pcr11Values PredictPcr11(const std::map<std::string, std::string>& sections) {
   }
   Pcr11Values out;
   out.pcr11 = ToHex(pcr);
-  // systemd-pcrphase measures the bare word (no NUL, no newline) at each phase.
-  std::string_view path;
+  // systemd-pcrphase measures the bare word (no NUL, no newline) at each phase; each path
+  // starts again from the stub's value.
   for (std::string_view phase : kPcrPhases) {
-    const std::string_view word = phase.substr(path.empty() ? 0 : path.size() + 1);
-    Extend(pcr, word);
-    out.phases[std::string(phase)] = ToHex(pcr);
-    path = phase;
+    auto value = pcr;
+    for (std::string_view rest = phase; !rest.empty();) {
+      const size_t colon = rest.find(':');
+      Extend(value, rest.substr(0, colon));
+      rest = colon == std::string_view::npos ? std::string_view() : rest.substr(colon + 1);
+    }
+    out.phases[std::string(phase)] = ToHex(value);
   }
   return out;
 }

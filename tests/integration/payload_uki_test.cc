@@ -219,7 +219,9 @@ TEST_F(PayloadUkiTest, GeneratorChecksTheUkisMeasurements) {
                                       {{"enter-initrd", h},
                                        {"enter-initrd:leave-initrd", h},
                                        {"enter-initrd:leave-initrd:sysinit", h},
-                                       {"enter-initrd:leave-initrd:sysinit:ready", h}}}};
+                                       {"enter-initrd:leave-initrd:sysinit:ready", h},
+                                       {"sysinit", h},
+                                       {"sysinit:ready", h}}}};
     edit(j);
     WriteFile(json, j.dump());
     return Generate("uki-image", tmp_ / "m.payload");

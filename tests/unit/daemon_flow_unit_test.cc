@@ -489,7 +489,9 @@ TEST(FleetWiring, TheReleasesUkiMeasurementsBecomeTheOffersPcr11Predictions) {
   m.pcr11_phases = {{"enter-initrd", std::string(64, '3')},
                     {"enter-initrd:leave-initrd", std::string(64, '4')},
                     {"enter-initrd:leave-initrd:sysinit", std::string(64, '5')},
-                    {"enter-initrd:leave-initrd:sysinit:ready", std::string(64, '6')}};
+                    {"enter-initrd:leave-initrd:sysinit:ready", std::string(64, '6')},
+                    {"sysinit", std::string(64, '7')},
+                    {"sysinit:ready", std::string(64, '8')}};
   rel.boot = repo::BootInfo{};
   rel.boot->uki["A"] = {1000, std::string(64, 'c'), m};
   rel.boot->uki["B"] = {1000, std::string(64, 'd')};  // released without measurements
@@ -507,7 +509,7 @@ TEST(FleetWiring, TheReleasesUkiMeasurementsBecomeTheOffersPcr11Predictions) {
   const std::map<std::string, std::vector<std::string>> expected = {
       {"A",
        {std::string(64, '2'), std::string(64, '3'), std::string(64, '4'), std::string(64, '5'),
-        std::string(64, '6')}}};
+        std::string(64, '6'), std::string(64, '7'), std::string(64, '8')}}};
   EXPECT_EQ(offer->pcr11_predictions, expected);
 }
 

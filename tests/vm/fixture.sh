@@ -32,6 +32,8 @@ ldd "$BIN/basalt" | awk '/=> \// {print $3}' | while read -r lib; do
   cp -L "$lib" "$T/usr/lib/x86_64-linux-gnu/"
 done
 cp -L /lib64/ld-linux-x86-64.so.2 "$T/usr/lib64/"
+# The TPM transport basalt's TCTI loader opens at run time (dlopen, so ldd does not list it).
+cp -L /usr/lib/x86_64-linux-gnu/libtss2-tcti-device.so.0 "$T/usr/lib/x86_64-linux-gnu/"
 echo "root:x:0:0:root:/root:/bin/sh" > "$T/etc/passwd"
 
 # The test init: reports on the serial console what basalt-init set up and which slot runs,
@@ -57,6 +59,27 @@ sel=/sys/firmware/efi/efivars/LoaderEntrySelected-4a67b082-0a4c-41cf-b6c7-440b29
 modprobe nls_utf8 2>/dev/null
 mount -t vfat /dev/vda1 /boot || echo "BASALT-TEST: cannot mount the ESP"
 echo "BASALT-TEST status: $(basalt boot status --json 2>&1 | tr -d '\n ')"
+# Measured boot (tests/vm/attest_vm_test.sh): with a TPM and a verifier's nonce passed through
+# QEMU's fw_cfg, a quote over the PCRs with the firmware's event log; with a sealed secret, the
+# secret unsealed with the signed PCR policy carried by the UKI that systemd-boot started. Before
+# mark-good, while the entry still has the name systemd-boot selected (FAT matches it without
+# regard to case; systemd-boot reports ids in lower case).
+if [ -e /dev/tpmrm0 ]; then
+  mount -t tmpfs tmpfs /tmp
+  mkdir -p /sys/kernel/security && mount -t securityfs securityfs /sys/kernel/security
+  modprobe qemu_fw_cfg 2>/dev/null
+  fw=/sys/firmware/qemu_fw_cfg/by_name/opt/basalt
+  echo "BASALT-TEST tpm: $(ls /dev/tpmrm0) log $(wc -c < /sys/kernel/security/tpm0/binary_bios_measurements)"
+  for p in 4 7 11; do echo "BASALT-TEST pcr$p: $(cat /sys/class/tpm/tpm0/pcr-sha256/$p)"; done
+  if [ -e $fw/nonce/raw ]; then
+    echo "BASALT-TEST attest: $(basalt attest quote --nonce "$(cat $fw/nonce/raw)" 2>&1 | tr -d '\n')"
+  fi
+  if [ -e $fw/sealed/raw ] && [ -e "$sel" ]; then
+    cat $fw/sealed/raw > /tmp/sealed
+    uki=/boot/EFI/Linux/$(tail -c +5 "$sel" | tr -d '\000')
+    echo "BASALT-TEST unsealed: $(basalt attest unseal --blob /tmp/sealed --uki "$uki" 2>&1 | tr -d '\n')"
+  fi
+fi
 echo "BASALT-TEST mark-good: $(basalt boot mark-good --json 2>&1 | tr -d '\n ')"
 umount /boot
 # The verity scenario (verity_vm_test.sh) attaches a second disk with 4 MiB of data and room for

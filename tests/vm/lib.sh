@@ -89,6 +89,24 @@ vm_boot_sb() {
     -drive file="$W/disk.img",format=raw,if=virtio "$@" </dev/null 2>&1 | tr -d '\r' || true
 }
 
+# A TPM for one QEMU run: swtpm over the TPM state in $1 (a copy of the fixture's $FIX/tpm, so
+# every scenario's host has the same endorsement and storage seeds: the fixture's enrolled AK and
+# sealed secret belong to it). Sets TPM_ARGS for QEMU (a CRB TPM, as systemd expects on x86);
+# swtpm exits when QEMU disconnects (--terminate). The state path must be absolute: swtpm
+# changes to / when it daemonizes.
+vm_tpm() {
+  command -v swtpm >/dev/null || { echo "SKIP: swtpm is not installed"; exit 77; }
+  [ -f "$FIX/.tpm-complete" ] || { echo "SKIP: the fixture has no TPM state (swtpm missing when it was built)"; exit 77; }
+  swtpm socket --tpm2 --tpmstate dir="$1" --ctrl type=unixio,path="$1/sock" --terminate \
+    --daemon --pid file="$1/pid" --log file="$1/log"
+  TPM_ARGS=(-chardev socket,id=chrtpm,path="$1/sock" -tpmdev emulator,id=tpm0,chardev=chrtpm
+            -device tpm-crb,tpmdev=tpm0)
+}
+# A fresh nonce, as a verifier makes one per quote (hex, 32 bytes).
+vm_nonce() {
+  od -An -tx1 -N32 /dev/urandom | tr -d ' \n'
+}
+
 fail=0
 check() {  # $1 text, $2 ERE, $3 what
   if grep -qE -- "$2" <<<"$1"; then echo "ok: $3"; else echo "FAIL: $3 (no /$2/)"; fail=1; fi

@@ -22,13 +22,17 @@ struct UkiMeasurements {
   bool operator==(const UkiMeasurements&) const = default;
 };
 
-// The phase paths systemd 252's systemd-pcrphase units walk through, in boot order, as
-// `systemd-measure calculate` prints them.
+// The phase paths systemd 252's systemd-pcrphase units walk through, in boot order: the four
+// `systemd-measure calculate` prints by default (a systemd initrd), then the two of a host whose
+// initrd is not systemd — Basalt's own basalt-init — where only systemd-pcrphase-sysinit and
+// systemd-pcrphase run, in the root file system.
 inline constexpr std::string_view kPcrPhases[] = {
     "enter-initrd",
     "enter-initrd:leave-initrd",
     "enter-initrd:leave-initrd:sysinit",
     "enter-initrd:leave-initrd:sysinit:ready",
+    "sysinit",
+    "sysinit:ready",
 };
 
 // The UKI sections systemd-stub 252 measures into PCR 11, in its order (.pcrsig is left out:

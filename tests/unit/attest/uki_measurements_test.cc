@@ -39,6 +39,9 @@ TEST(MeasureUkiTest, OneSectionMatchesSystemdMeasure) {
        "b9c1986ae9d9b90fc4959a88f53e6717c7a8d4bc85a56a67e2e1451dbc5db2fa"},
       {"enter-initrd:leave-initrd:sysinit:ready",
        "d47a2465a7d2f9689c8fe00d74e3d9ff3ed40bc5ca96563385c38ba04eee3b80"},
+      // systemd-measure calculate --linux=hello --phase=sysinit --phase=sysinit:ready
+      {"sysinit", "86b03c3ac890cbe40b4bf25b11afe96490cd52c82fbfb187dcaeee2fe58b75b2"},
+      {"sysinit:ready", "66149164aeb4930ac0ec8df1406a6ebf682e4ca93cce821fa401560bc1f86f1b"},
   };
   EXPECT_EQ(m->pcr11_phases, expected);
   EXPECT_EQ(m->authenticode_sha256.size(), 64u);
