@@ -623,6 +623,11 @@ Result<nlohmann::json> BuildImage(const BuildRequest& req, Logger& log) {
   timer.Start("gpt");
   const boot::BootBackend* backend = boot::FindBootBackend(b.def.boot_backend);
   const bool ukis_wanted = backend != nullptr && backend->fresh_uki_path != nullptr;
+  if (req.pcr_policy_key && !ukis_wanted) {
+    return Failf(ErrorKind::kInvalidInput,
+                 "--pcr-policy-key signs UKIs' PCR policies: it needs --boot-backend uki, not {}",
+                 b.def.boot_backend);
+  }
   if (req.secure_boot && !ukis_wanted) {
     return Failf(ErrorKind::kInvalidInput,
                  "--secure-boot-key signs UKIs: it needs --boot-backend uki, not {}",
@@ -655,6 +660,7 @@ Result<nlohmann::json> BuildImage(const BuildRequest& req, Logger& log) {
     u.slots[1].usr_partuuid = layout.usr_b().uuid;
     u.source_date_epoch = b.sde;
     u.signer = req.secure_boot;
+    u.pcr_policy_key = req.pcr_policy_key;
     boot::FreshEspOptions loader_options;
     BASALT_ASSIGN_OR_RETURN(u.boot_loader, backend->boot_loader(loader_options));
     u.work = b.work;

@@ -9,6 +9,8 @@
 #include "common/hash.h"
 #include "common/hex.h"
 #include "image/uki.h"
+#include "tpm/pcr_policy.h"
+#include "tpm/pcr_policy_key.h"
 
 namespace basalt::image {
 namespace {
@@ -28,6 +30,28 @@ Status SignOrCopy(const std::optional<SecureBootSigner>& signer, const std::stri
         fmt::format("{} does not verify with --secure-boot-cert {}", out, signer->cert)));
   }
   return {};
+}
+
+// The .pcrsig document for every PCR 11 value a correct boot of the UKI passes through: the
+// stub's, and each systemd-pcrphase path (a secret may be unsealed at any of them).
+Result<std::string> SignPcr11Values(const std::string& key, const attest::UkiMeasurements& m) {
+  std::vector<tpm::PcrPolicyValue> values;
+  auto add = [&](const std::string& hex) -> Status {
+    auto raw = FromHex(hex);
+    if (!raw || raw->size() != 32) {
+      return Failf(ErrorKind::kInternal, "PCR 11 value {} is not 32 bytes of hex", hex);
+    }
+    tpm::PcrPolicyValue v;
+    std::copy(raw->begin(), raw->end(), v.value.begin());
+    values.push_back(v);
+    return {};
+  };
+  BASALT_RETURN_IF_ERROR(add(m.pcr11));
+  for (const auto& [phase, hex] : m.pcr11_phases)
+    BASALT_RETURN_IF_ERROR(add(hex));
+  auto sig = tpm::SignPcrPolicies(key, values);
+  if (!sig) return std::unexpected(sig.error().WithContext("sign PCR 11 policies with " + key));
+  return *sig;
 }
 
 }  // namespace
@@ -50,6 +74,19 @@ Result<UkiStepOutput> BuildSlotUkis(const UkiStepInputs& in) {
     BASALT_ASSIGN_OR_RETURN(u.cmdline, boot::RenderUkiCmdline(entry));
     u.source_date_epoch = in.source_date_epoch;
     const std::string unsigned_uki = fmt::format("{}/uki-{}.efi", in.work, name);
+    std::optional<attest::UkiMeasurements> policy_signed_for;
+    if (in.pcr_policy_key) {
+      // The signed policies name PCR 11 values, which depend on every measured section, the
+      // public key among them; .pcrsig itself is not measured. So: build with the key, measure,
+      // sign, and build again with the signatures.
+      BASALT_ASSIGN_OR_RETURN(u.pcrpkey, tpm::PcrPolicyPublicPem(*in.pcr_policy_key));
+      BASALT_RETURN_IF_ERROR(BuildUki(u, unsigned_uki));
+      BASALT_ASSIGN_OR_RETURN(std::string first, ReadFileToString(unsigned_uki));
+      auto m = attest::MeasureUki(first);
+      if (!m) return std::unexpected(std::move(m).error().WithContext("measure " + unsigned_uki));
+      BASALT_ASSIGN_OR_RETURN(u.pcrsig, SignPcr11Values(*in.pcr_policy_key, *m));
+      policy_signed_for = std::move(*m);
+    }
     BASALT_RETURN_IF_ERROR(BuildUki(u, unsigned_uki));
     const std::string file = fmt::format("uki/{}.efi", name);
     BASALT_RETURN_IF_ERROR(SignOrCopy(in.signer, unsigned_uki, in.out_dir + "/" + file));
@@ -59,6 +96,13 @@ Result<UkiStepOutput> BuildSlotUkis(const UkiStepInputs& in) {
     // input, so it is taken after signing). docs/attestation.md.
     auto m = attest::MeasureUki(bytes);
     if (!m) return std::unexpected(std::move(m).error().WithContext("measure " + file));
+    if (policy_signed_for && (m->pcr11 != policy_signed_for->pcr11 ||
+                              m->pcr11_phases != policy_signed_for->pcr11_phases)) {
+      return Failf(ErrorKind::kInternal,
+                   "{}: PCR 11 changed after its policies were signed (.pcrsig must not be "
+                   "measured)",
+                   file);
+    }
     ukis[name] = {{"file", file},
                   {"size", bytes.size()},
                   {"sha256", ToHex(Sha256(bytes))},

@@ -24,6 +24,9 @@ struct UkiStepInputs {
   std::array<boot::SlotEntry, 2> slots;  // A, B: the same version and root hash, own PARTUUID
   int64_t source_date_epoch = 0;
   std::optional<SecureBootSigner> signer;
+  // The release's PCR policy private key (PEM): each UKI carries its public half (.pcrpkey)
+  // and the signed policies for its own PCR 11 values (.pcrsig). Unset: neither.
+  std::optional<std::string> pcr_policy_key = {};
   std::string boot_loader;  // systemd-bootx64.efi, unsigned
   std::string work;         // scratch directory
   std::string out_dir;      // gets uki/A.efi, uki/B.efi

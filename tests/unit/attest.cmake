@@ -10,5 +10,5 @@ basalt_add_gtest(attest_peer_test
 add_dependencies(attest_peer_test basalt)  # the CLI case runs the binary
 basalt_add_gtest(attest_uki_step_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/attest/uki_step_test.cc
-  LIBS basalt_measure basalt_image basalt_boot nlohmann_json::nlohmann_json
+  LIBS basalt_measure basalt_image basalt_boot basalt_tpm nlohmann_json::nlohmann_json
   PRIVATE_OF basalt_image)

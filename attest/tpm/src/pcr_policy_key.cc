@@ -37,6 +37,11 @@ Result<std::string> ToPem(EVP_PKEY* key, bool private_key) {
   return std::string(data, size_t(len));
 }
 
+// A passphrase callback that has none: OpenSSL's default would prompt on the terminal.
+int NoPassphrase(char*, int, int, void*) {
+  return -1;
+}
+
 // O_EXCL: a key file that appeared meanwhile is not replaced.
 Status WriteNew(const std::string& path, const std::string& data, mode_t mode) {
   BASALT_ASSIGN_OR_RETURN(
@@ -80,6 +85,23 @@ Result<PcrPolicyKeyFiles> CreatePcrPolicyKey(const std::string& dir) {
   }
   BASALT_RETURN_IF_ERROR(FsyncDirectory(dir));
   return files;
+}
+
+Result<std::string> PcrPolicyPublicPem(const std::string& private_key_path) {
+  BASALT_ASSIGN_OR_RETURN(std::string pem, ReadFileToString(private_key_path));
+  std::unique_ptr<BIO, BioFree> bio(BIO_new_mem_buf(pem.data(), int(pem.size())));
+  std::unique_ptr<EVP_PKEY, PkeyFree> key(
+      bio ? PEM_read_bio_PrivateKey(bio.get(), nullptr, NoPassphrase, nullptr) : nullptr);
+  OPENSSL_cleanse(pem.data(), pem.size());
+  if (!key) {
+    return Failf(ErrorKind::kInvalidInput,
+                 "{}: not an unencrypted PEM private key (the PCR policy key)", private_key_path);
+  }
+  BASALT_ASSIGN_OR_RETURN(std::string public_pem, ToPem(key.get(), /*private_key=*/false));
+  // The same checks a host applies to .pcrpkey: RSA-2048, loadable as the TPM sees it.
+  auto checked = PolicyPublicKey::FromPem(public_pem);
+  if (!checked) return std::unexpected(checked.error().WithContext(private_key_path));
+  return public_pem;
 }
 
 }  // namespace basalt::tpm

@@ -42,6 +42,7 @@ struct BuildFlags {
   std::string boot_backend;
   std::string init;
   std::string secure_boot_key;
+  std::string pcr_policy_key;
   std::string secure_boot_cert;
   bool json = false;
 };
@@ -162,6 +163,7 @@ int RunBuild(const BuildFlags& f) {
   if (!f.secure_boot_key.empty()) {
     req.secure_boot = SecureBootSigner{f.secure_boot_key, f.secure_boot_cert};
   }
+  if (!f.pcr_policy_key.empty()) req.pcr_policy_key = f.pcr_policy_key;
   auto record = image::BuildImage(req, log);
   if (!record) return ReportError(record.error().WithContext("image build"));
   // Re-parsed so invalid UTF-8 from the definition is already replaced, as in image.json.
@@ -211,6 +213,9 @@ void AddImageCommands(CLI::App& app, CommandRunner& runner) {
                     "file or a pkcs11: URI");
   build->add_option("--secure-boot-cert", flags->secure_boot_cert,
                     "Its X.509 certificate (PEM), as enrolled in the firmware's db");
+  build->add_option("--pcr-policy-key", flags->pcr_policy_key,
+                    "PCR policy key (RSA-2048 PEM, `basalt keys pcr-policy`): each UKI carries its "
+                    "public half and signed TPM2 policies for its own PCR 11 values (uki backend)");
   build->add_option("--init", flags->init,
                     "basalt-init binary for the initramfs (default: next to this basalt)");
   build->add_flag("--json", flags->json, "Print image.json on stdout");

@@ -22,6 +22,8 @@ struct BuildRequest {
   std::string basalt_init;  // the basalt-init binary of this Basalt build (the initramfs's /init)
   // Signs the UKIs and systemd-boot (uki backend only); unset: they are built unsigned.
   std::optional<SecureBootSigner> secure_boot;
+  // Signs each UKI's PCR 11 values as TPM2 policies (uki backend only; docs/attestation.md).
+  std::optional<std::string> pcr_policy_key = {};
 };
 
 // Returns the image.json document that was written.

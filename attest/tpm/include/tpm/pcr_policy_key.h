@@ -22,4 +22,9 @@ struct PcrPolicyKeyFiles {
 // file exists, nothing is written (kPolicy).
 [[nodiscard]] Result<PcrPolicyKeyFiles> CreatePcrPolicyKey(const std::string& dir);
 
+// The public half (SubjectPublicKeyInfo PEM) of the policy private key at `private_key_path`,
+// for a UKI's .pcrpkey section. RSA-2048 only; an encrypted key is refused, not prompted for
+// (image builds run unattended).
+[[nodiscard]] Result<std::string> PcrPolicyPublicPem(const std::string& private_key_path);
+
 }  // namespace basalt::tpm
