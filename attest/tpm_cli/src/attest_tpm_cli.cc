@@ -16,9 +16,15 @@
 #include "common/atomic_file.h"
 #include "common/fd.h"
 #include "common/hex.h"
+#include "common/keyring.h"
 #include "common/printable.h"
 #include "common/signing.h"
+#include "http/fetcher.h"
+#include "repo/dsse.h"
 #include "repo/json_fields.h"
+#include "repo/names.h"
+#include "repo/release.h"
+#include "repo/repo_source.h"
 #include "tpm/attestation_key.h"
 #include "tpm/quote.h"
 
@@ -159,9 +165,50 @@ struct VerifyOptions {
   std::vector<std::string> pcr11;
   std::string uki_authenticode;
   std::string release_name;
+  std::string repo, keys;
+  size_t threshold = 1;
   std::string document;
   bool json = false;
 };
+
+// The expectations a signed release states for the slot a host claims: the release document
+// (releases/<version>/release.json) is verified against the operator's trusted release keys
+// before anything in it is used, and must be the release it names.
+Result<attest::ExpectedMeasurements> ExpectedFromRelease(const VerifyOptions& o,
+                                                         const attest::AttestationDocument& doc) {
+  BASALT_RETURN_IF_ERROR(repo::CheckVersion(doc.claim_version, "the document's claim.version"));
+  BASALT_ASSIGN_OR_RETURN(Keyring keys, Keyring::LoadDirectory(o.keys));
+  auto fetcher = http::MakeCurlFetcher();
+  repo::RepositorySource source(*fetcher, o.repo);
+  BASALT_ASSIGN_OR_RETURN(std::string text, source.FetchRelease(doc.claim_version));
+  auto body = repo::OpenVerified(text, repo::kReleasePayloadType, keys, o.threshold);
+  if (!body) {
+    return std::unexpected(
+        body.error().WithContext(fmt::format("release {} in {}", doc.claim_version, o.repo)));
+  }
+  BASALT_ASSIGN_OR_RETURN(repo::Release rel, repo::ParseRelease(*body));
+  if (rel.version != doc.claim_version) {
+    return Failf(ErrorKind::kIntegrity, "releases/{}/release.json is release {}", doc.claim_version,
+                 rel.version);
+  }
+  const repo::BootArtifactInfo* uki = nullptr;
+  if (rel.boot) {
+    if (auto it = rel.boot->uki.find(doc.claim_slot); it != rel.boot->uki.end()) uki = &it->second;
+  }
+  if (uki == nullptr || !uki->measurements) {
+    return Failf(ErrorKind::kNotFound,
+                 "release {} predicts no measurements for slot {} (not a uki release, or "
+                 "published before release format 1.4)",
+                 rel.version, doc.claim_slot);
+  }
+  attest::ExpectedMeasurements e;
+  e.release_name = fmt::format("{} (slot {})", rel.version, doc.claim_slot);
+  e.pcr11.push_back(uki->measurements->pcr11);
+  for (const auto& [phase, value] : uki->measurements->pcr11_phases)
+    e.pcr11.push_back(value);
+  e.uki_authenticode = uki->measurements->authenticode_sha256;
+  return e;
+}
 
 // Reads what the operator expects. A later `--repo/--keys` fills `expected` from a signed
 // release instead of the flags.
@@ -185,10 +232,19 @@ int RunVerify(const VerifyOptions& o) {
   QuietTss();
   auto in = VerifyInputsFromFlags(o);
   if (!in) return ReportError(in.error());
+  if (o.repo.empty() && in->expected.pcr11.empty()) {
+    return ReportError(Error(ErrorKind::kInvalidInput,
+                             "attest verify: give --repo and --keys, or --expect-pcr11"));
+  }
   auto text = ReadFileToString(o.document);
   if (!text) return ReportError(text.error());
   auto doc = attest::ParseAttestationDocument(*text);
   if (!doc) return ReportError(doc.error().WithContext(o.document));
+  if (!o.repo.empty()) {
+    auto expected = ExpectedFromRelease(o, *doc);
+    if (!expected) return ReportError(expected.error());
+    in->expected = std::move(*expected);
+  }
   const attest::Verdict v = attest::VerifyAttestation(*doc, *in);
   if (o.json) {
     nlohmann::json findings = nlohmann::json::array();
@@ -245,13 +301,24 @@ void AddAttestTpmCommands(CLI::App& attest_group, CommandRunner& runner) {
   verify
       ->add_option("--expect-pcr11", v->pcr11,
                    "an allowed PCR 11 value, hex (repeat for each boot phase)")
-      ->required()
       ->expected(1)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   verify->add_option("--expect-uki-authenticode", v->uki_authenticode,
                      "the UKI's Authenticode SHA-256, hex: must be among PCR 4's EFI apps");
   verify->add_option("--release-name", v->release_name,
                      "the release expected, in messages (default: the host's claim)");
+  auto* repo_opt = verify->add_option(
+      "--repo", v->repo,
+      "take the expectations from the signed release the host claims, in this repository (URL or "
+      "directory)");
+  auto* keys_opt =
+      verify->add_option("--keys", v->keys, "directory of trusted release keys (*.pem)");
+  verify->add_option("--threshold", v->threshold, "release signatures required (default 1)");
+  repo_opt->needs(keys_opt);
+  keys_opt->needs(repo_opt);
+  for (const char* flag : {"--expect-pcr11", "--expect-uki-authenticode"}) {
+    repo_opt->excludes(verify->get_option(flag));
+  }
   verify->add_flag("--json", v->json, "machine-readable verdict");
   verify->add_option("DOC", v->document, "the attestation document")->required();
   verify->callback([&runner, v] { runner.Set([v] { return RunVerify(*v); }); });
