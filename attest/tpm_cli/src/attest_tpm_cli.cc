@@ -202,7 +202,7 @@ Result<attest::ExpectedMeasurements> ExpectedFromRelease(const VerifyOptions& o,
                  rel.version, doc.claim_slot);
   }
   attest::ExpectedMeasurements e;
-  e.release_name = fmt::format("{} (slot {})", rel.version, doc.claim_slot);
+  e.release_name = rel.version;
   e.pcr11.push_back(uki->measurements->pcr11);
   for (const auto& [phase, value] : uki->measurements->pcr11_phases)
     e.pcr11.push_back(value);
