@@ -61,9 +61,8 @@ mount -t vfat /dev/vda1 /boot || echo "BASALT-TEST: cannot mount the ESP"
 echo "BASALT-TEST status: $(basalt boot status --json 2>&1 | tr -d '\n ')"
 # Measured boot (tests/vm/attest_vm_test.sh): with a TPM and a verifier's nonce passed through
 # QEMU's fw_cfg, a quote over the PCRs with the firmware's event log; with a sealed secret, the
-# secret unsealed with the signed PCR policy carried by the UKI that systemd-boot started. Before
-# mark-good, while the entry still has the name systemd-boot selected (FAT matches it without
-# regard to case; systemd-boot reports ids in lower case).
+# secret unsealed with the signed PCR policy carried by the UKI that systemd-boot started (FAT
+# matches names without regard to case; systemd-boot reports ids in lower case).
 if [ -e /dev/tpmrm0 ]; then
   mount -t tmpfs tmpfs /tmp
   mkdir -p /sys/kernel/security && mount -t securityfs securityfs /sys/kernel/security
@@ -76,7 +75,12 @@ if [ -e /dev/tpmrm0 ]; then
   fi
   if [ -e $fw/sealed/raw ] && [ -e "$sel" ]; then
     cat $fw/sealed/raw > /tmp/sealed
-    uki=/boot/EFI/Linux/$(tail -c +5 "$sel" | tr -d '\000')
+    # The selected id is the file's name when systemd-boot picked it; it has renamed the file
+    # since (one try used: +3-0 became +2-1), so the entry is found by its name before "+".
+    id=$(tail -c +5 "$sel" | tr -d '\000')
+    base=${id%.efi}
+    base=${base%%+*}
+    uki=/boot/EFI/Linux/$(ls /boot/EFI/Linux | grep -i "^$base[+.]" | head -1)
     echo "BASALT-TEST unsealed: $(basalt attest unseal --blob /tmp/sealed --uki "$uki" 2>&1 | tr -d '\n')"
   fi
 fi
@@ -146,8 +150,12 @@ if command -v sbsign >/dev/null && command -v sign-efi-sig-list >/dev/null &&
    [ -f /usr/share/OVMF/OVMF_CODE_4M.secboot.fd ]; then
   K=$FIX/sb-keys
   "$BIN/basalt" keys secure-boot --output "$K" --common-name "Basalt VM test" >/dev/null
+  # The release's PCR policy key (measured boot): each UKI carries its public half and signed
+  # policies for its own PCR 11 values.
+  "$BIN/basalt" keys pcr-policy --output "$FIX/pcr-keys" >/dev/null
   "$BIN/basalt" image build --rootfs "$T" --output "$FIX/uki" --boot-backend uki \
     --secure-boot-key "$K/db.key" --secure-boot-cert "$K/db.crt" \
+    --pcr-policy-key "$FIX/pcr-keys/tpm2-pcr-private-key.pem" \
     --version 1.0 --seed vm-fixture --source-date-epoch 1700000000 \
     --kernel-cmdline "console=ttyS0 panic=-1" \
     --usr-size 256MiB --esp-size 128MiB --oem-size 8MiB --root-size 32MiB --json >/dev/null
@@ -189,6 +197,29 @@ ENROLL
   grep -qE "ENROLL setup-mode: +[0-9]+ +0 +0 +0 +0" <<<"$out" ||
     { echo "FAIL: enrolling our Secure Boot keys into OVMF"; exit 1; }
   touch "$FIX/.uki-complete"
+  # The uki hosts' TPM (measured boot, tests/vm/uki_*_test.sh): one swtpm state that every
+  # scenario copies, so all have the same endorsement and storage seeds. Provisioned as an
+  # operator would, before the host's first boot: its attestation key enrolled (ak.pem) and a
+  # secret sealed to the release key's PCR policy (sealed), which no boot has to know about.
+  if command -v swtpm >/dev/null; then
+    S=$FIX/tpm
+    mkdir -p "$S"
+    for attempt in 1 2 3 4 5; do
+      port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+      swtpm socket --tpm2 --tpmstate dir="$S" --flags not-need-init,startup-clear --daemon \
+        --server type=tcp,port="$port",bindaddr=127.0.0.1 \
+        --ctrl type=tcp,port=$((port + 1)),bindaddr=127.0.0.1 --pid file="$S/pid" && break
+    done
+    tcti="swtpm:host=127.0.0.1,port=$port"
+    "$BIN/basalt" attest ak --tcti "$tcti" --output "$FIX/ak.pem"
+    printf 'basalt-vm-secret-%s' "$(od -An -tx1 -N8 /dev/urandom | tr -d ' \n')" > "$FIX/secret"
+    "$BIN/basalt" attest seal --tcti "$tcti" --input "$FIX/secret" --output "$FIX/sealed" \
+      --policy-key "$FIX/pcr-keys/tpm2-pcr-public-key.pem" >/dev/null
+    kill "$(cat "$S/pid")"
+    while [ -e "$S/pid" ] && kill -0 "$(cat "$S/pid")" 2>/dev/null; do sleep 0.1; done
+    rm -f "$S/pid"
+    touch "$FIX/.tpm-complete"
+  fi
 fi
 touch "$FIX/.complete"
 echo "fixture built in $FIX (kernel $KVER)"

@@ -78,6 +78,8 @@ vm_uki_setup() {
   B_UUID=$(json_get uki "[p['uuid'] for p in d['disk']['partitions'] if p['number']==4][0]")
   ESP=$(part_start "$W/disk.img" 1)
   I="$W/disk.img@@$ESP"
+  [ -f "$FIX/.tpm-complete" ] && cp -a "$FIX/tpm" "$W/tpm"
+  return 0
 }
 vm_boot_sb() {
   local limit=${1:-120}
@@ -105,6 +107,21 @@ vm_tpm() {
 # A fresh nonce, as a verifier makes one per quote (hex, 32 bytes).
 vm_nonce() {
   od -An -tx1 -N32 /dev/urandom | tr -d ' \n'
+}
+# vm_boot_measured LIMIT NONCE [QEMU args]: vm_boot_sb with the scenario's TPM, the verifier's
+# nonce and the fixture's sealed secret handed to the test init through fw_cfg (it quotes and
+# unseals; fixture.sh).
+vm_boot_measured() {
+  local limit=$1 nonce=$2
+  shift 2
+  vm_tpm "$W/tpm"
+  vm_boot_sb "$limit" "${TPM_ARGS[@]}" -fw_cfg name=opt/basalt/nonce,string="$nonce" \
+    -fw_cfg name=opt/basalt/sealed,file="$FIX/sealed" "$@"
+}
+# The attestation document the test init printed, into file $2.
+attestation_doc() {
+  grep -m1 '^BASALT-TEST attest: ' <<<"$1" | sed 's/^BASALT-TEST attest: //' > "$2"
+  [ -s "$2" ] || { echo "FAIL: the VM printed no attestation document"; fail=1; }
 }
 
 fail=0

@@ -5,6 +5,11 @@
 # before anything reaches the ESP; the host boots B under Secure Boot and blesses it. Then a
 # release whose UKIs are signed with a key the firmware does not have (a bad release: it cannot
 # boot) goes to slot A as a full payload, and boot counting falls back to B.
+# Measured boot (issue #20), with the fixture's swtpm: the updated host's quote verifies against
+# the signed release 2.0 in the repository ("runs release 2.0 as built"), the secret sealed before
+# the update unseals with 2.0's signed policy, a replayed quote and another AK are refused; then
+# a modified UKI booted without Secure Boot is named by the measurement that differs and does not
+# unseal the secret.
 . "$(dirname "$0")/lib.sh"
 vm_uki_setup
 
@@ -14,7 +19,7 @@ vm_uki_setup
 build() {  # $1 version, $2 secure boot key dir
   "$BIN/basalt" image build --rootfs "$FIX/tree" --output "$W/image-$1" --boot-backend uki \
     --secure-boot-key "$2/db.key" --secure-boot-cert "$2/db.crt" \
-    --version "$1" --seed vm-fixture --source-date-epoch 1700000000 --kernel-cmdline "$VM_CMDLINE" \
+    --pcr-policy-key "$FIX/pcr-keys/tpm2-pcr-private-key.pem" --version "$1" --seed vm-fixture --source-date-epoch 1700000000 --kernel-cmdline "$VM_CMDLINE" \
     --usr-size 256MiB --esp-size 128MiB --oem-size 8MiB --root-size 32MiB >/dev/null 2>&1
 }
 "$BIN/basalt" keys generate --output "$W/rk" >/dev/null
@@ -49,9 +54,38 @@ cmp -s "$W/b.efi" "$W/image-2.0/uki/B.efi" && echo "ok: B's UKI on the ESP is th
 sbverify --cert "$K/db.crt" "$W/b.efi" >/dev/null 2>&1 && echo "ok: it verifies with db" ||
   { echo "FAIL: B's UKI does not verify with db"; fail=1; }
 
-echo "== boot 2.0 in slot B under Secure Boot; the test init blesses it"
-out=$(vm_boot_sb 240)
+# The daemon's flow recorded 2.0's signed PCR 11 prediction for slot B (daemon.md).
+B_PCR11=$(python3 -c "import json; print(json.load(open('$W/image-2.0/image.json'))['uki']['B']['measurements']['pcr11'])")
+check "$(tr -d ' \n' < "$W/state/state.json")" "\"pcr11_predictions\":\\{\"B\":\\{\"pcr11\":\\[\"$B_PCR11\"" "state.json: B's signed PCR 11 prediction from release 2.0"
+
+echo "== boot 2.0 in slot B under Secure Boot, with the TPM; the test init blesses it"
+nonce1=$(vm_nonce)
+out=$(vm_boot_measured 240 "$nonce1")
 show_console "$out"
+check "$out" "^BASALT-TEST pcr11: ${B_PCR11^^}\$" "PCR 11 read in the guest is release 2.0's prediction for B"
+attestation_doc "$out" "$W/b.attest"
+v=$("$BIN/basalt" attest verify --ak "$FIX/ak.pem" --nonce "$nonce1" --repo "$repo" \
+  --keys "$W/trusted" "$W/b.attest" 2>&1) && echo "ok: attest verify accepts the updated host" ||
+  { echo "FAIL: attest verify refused the updated host"; fail=1; }
+echo "$v"
+check "$v" "runs release 2.0 \(slot B\) as built" "attest verify: the host runs release 2.0 as built"
+check "$out" "^BASALT-TEST unsealed: $(cat "$FIX/secret")\$" "the secret sealed before the update unseals with 2.0's signed policy"
+set +e
+v=$("$BIN/basalt" attest verify --ak "$FIX/ak.pem" --nonce "$(vm_nonce)" --repo "$repo" \
+  --keys "$W/trusted" "$W/b.attest" 2>&1)
+rc=$?
+set -e
+[ "$rc" = 4 ] && echo "ok: a replayed quote (old nonce) is refused, exit 4" || { echo "FAIL: replayed quote: exit $rc"; fail=1; }
+check "$v" "^FAIL nonce" "the refusal names the nonce"
+openssl ecparam -name prime256v1 -genkey -noout -out "$W/other-ak.key" 2>/dev/null
+openssl ec -in "$W/other-ak.key" -pubout -out "$W/other-ak.pem" 2>/dev/null
+set +e
+v=$("$BIN/basalt" attest verify --ak "$W/other-ak.pem" --nonce "$nonce1" --repo "$repo" \
+  --keys "$W/trusted" "$W/b.attest" 2>&1)
+rc=$?
+set -e
+[ "$rc" = 4 ] && echo "ok: a quote checked against another host's AK is refused, exit 4" || { echo "FAIL: other AK: exit $rc"; fail=1; }
+check "$v" "^FAIL ak-mismatch" "the refusal names the AK"
 check "$out" "EFI stub: UEFI Secure Boot is enabled" "Secure Boot enabled"
 check "$out" "^BASALT-TEST cmdline: basalt.usr=PARTUUID=$B_UUID basalt.usrhash=$(python3 -c "import json; print(json.load(open('$W/image-2.0/image.json'))['usr']['root_hash'])") " "B's UKI: B's partition and 2.0's root hash"
 check "$out" "^BASALT-TEST usr: /dev/mapper/usr /usr erofs ro[, ]" "B's /usr on dm-verity"
@@ -82,4 +116,44 @@ echo "$status"
 check "$status" '"next":"B"' "next B afterwards"
 check "$status" '"A":\{[^}]*"state":"bad"' "A (3.0) bad"
 check "$status" '"A":\{[^}]*"tries":0' "A's tries used up"
+
+echo "== a modified UKI in B, booted without Secure Boot: the quote names what differs"
+b_file=$(mdir -b -i "$I" ::/EFI/Linux | grep -i 'basalt-.*-B' | head -1)  # "::/EFI/Linux/NAME"
+mcopy -n -i "$I" "$b_file" "$W/b-now.efi"
+cmp -s "$W/b-now.efi" "$W/image-2.0/uki/B.efi" || { echo "FAIL: B's UKI on the ESP is not 2.0's"; fail=1; }
+# One byte of the os-release's PRETTY_NAME inside the UKI: the kernel, initrd and command line
+# are untouched, so it boots the same /usr; only its measurements change.
+python3 - "$W/b-now.efi" "$W/b-tampered.efi" <<'PY'
+import sys
+d = bytearray(open(sys.argv[1], "rb").read())
+i = d.find(b'PRETTY_NAME="Basalt 2.0 (slot B)"')
+assert i > 0, "no PRETTY_NAME in the UKI"
+d[i + 13] = ord("T")  # "Basalt" -> "Tasalt"
+open(sys.argv[2], "wb").write(bytes(d))
+PY
+mcopy -o -i "$I" "$W/b-tampered.efi" "$b_file"
+cp "$OVMF_VARS" "$W/vars-nosb.fd"
+nonce3=$(vm_nonce)
+vm_tpm "$W/tpm"
+out=$(timeout 240 qemu-system-x86_64 -accel tcg -m 1024 -nographic -nic none -machine q35 \
+  -drive if=pflash,format=raw,unit=0,readonly=on,file="$OVMF_CODE" \
+  -drive if=pflash,format=raw,unit=1,file="$W/vars-nosb.fd" \
+  -drive file="$W/disk.img",format=raw,if=virtio "${TPM_ARGS[@]}" \
+  -fw_cfg name=opt/basalt/nonce,string="$nonce3" -fw_cfg name=opt/basalt/sealed,file="$FIX/sealed" \
+  </dev/null 2>&1 | tr -d '\r' || true)
+show_console "$out"
+check "$out" "^BASALT-TEST cmdline: basalt.usr=PARTUUID=$B_UUID " "the modified UKI booted (Secure Boot off)"
+attestation_doc "$out" "$W/tampered.attest"
+set +e
+v=$("$BIN/basalt" attest verify --ak "$FIX/ak.pem" --nonce "$nonce3" --repo "$repo" \
+  --keys "$W/trusted" "$W/tampered.attest" 2>&1)
+rc=$?
+set -e
+echo "$v"
+[ "$rc" = 4 ] && echo "ok: attest verify refuses the modified boot, exit 4" || { echo "FAIL: modified boot: exit $rc"; fail=1; }
+check "$v" "^FAIL pcr11: PCR 11 is [0-9a-f]{64}" "the refusal names PCR 11 and its value"
+check "$v" "^FAIL pcr4-uki" "and that the firmware did not start 2.0's UKI"
+check "$out" "^BASALT-TEST unsealed: .*no signed policy for this boot's PCR 11" "the sealed secret does not unseal after the modified boot"
+[ "$(count "$out" "$(cat "$FIX/secret")")" = 0 ] && echo "ok: the secret appears nowhere on the console" ||
+  { echo "FAIL: the secret was unsealed"; fail=1; }
 exit $fail

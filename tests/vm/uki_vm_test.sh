@@ -7,6 +7,10 @@
 #   3. slot B's UKI with another root hash on its command line, re-signed with a key that is
 #      not in db, is refused by the firmware, and boot counting falls back to A;
 #   4. the same for slot B's genuine UKI with its signature removed.
+# Measured boot (issue #20), in step 1 with a swtpm: PCR 11 as the guest reads it is what
+# image.json predicts for A's UKI; the TPM's quote, with the firmware's event log, verifies as
+# A "as built"; the secret the fixture sealed to the PCR policy key unseals with the signed
+# policy A's UKI carries.
 . "$(dirname "$0")/lib.sh"
 vm_uki_setup
 A_UUID=$(json_get uki "[p['uuid'] for p in d['disk']['partitions'] if p['number']==3][0]")
@@ -27,9 +31,19 @@ status=$(status_json)
 check "$status" '"backend":"uki"' "offline: backend uki"
 check "$status" "\"A\":\\{[^}]*\"state\":\"good\"[^}]*\"usr_root_hash\":\"$HASH\",\"version\":\"1.0\"" "offline: A good, hash and version from its UKI"
 
-echo "== 1: A's signed UKI under Secure Boot"
-out=$(vm_boot_sb 200)
+echo "== 1: A's signed UKI under Secure Boot, with a TPM"
+nonce=$(vm_nonce)
+out=$(vm_boot_measured 200 "$nonce")
 show_console "$out"
+A_PCR11=$(json_get uki "d['uki']['A']['measurements']['pcr11']")
+A_AUTH=$(json_get uki "d['uki']['A']['measurements']['authenticode_sha256']")
+check "$out" "^BASALT-TEST pcr11: ${A_PCR11^^}\$" "PCR 11 read in the guest is image.json's prediction for A"
+attestation_doc "$out" "$W/a.attest"
+v=$("$BIN/basalt" attest verify --ak "$FIX/ak.pem" --nonce "$nonce" --expect-pcr11 "$A_PCR11" \
+  --expect-uki-authenticode "$A_AUTH" --release-name 1.0 "$W/a.attest" 2>&1) &&
+  echo "ok: attest verify: $(tail -1 <<<"$v")" || { echo "FAIL: attest verify refused A's quote:"; echo "$v"; fail=1; }
+check "$v" "^ok +event-log" "the event log replays to the quoted PCRs"
+check "$out" "^BASALT-TEST unsealed: $(cat "$FIX/secret")\$" "the sealed secret unseals on A (policy signed in A's UKI)"
 check "$out" "EFI stub: UEFI Secure Boot is enabled" "systemd-stub: Secure Boot enabled"
 check "$out" "^BASALT-TEST secureboot: +6 0 0 0 1$" "efivars: SecureBoot = 1"
 # systemd-boot 252 reports entry ids in lower case.
