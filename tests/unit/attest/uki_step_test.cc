@@ -35,23 +35,28 @@ class UkiStepMeasurementsTest : public ::testing::TestWithParam<bool> {
     ASSERT_EQ(::mkdir((dir_ / "work").c_str(), 0755), 0);
     ASSERT_EQ(::mkdir((dir_ / "out").c_str(), 0755), 0);
   }
+  // Two slots of one release, the output in out/.
+  UkiStepInputs Inputs() const {
+    UkiStepInputs in;
+    in.kernel_bytes = std::string(200001, 'k');
+    in.initramfs = std::string(50001, 'i');
+    in.os_name = "Basalt";
+    in.slots[0] = {"1.2.3", "7130c94a-213a-4e5a-8e26-6cce9662f132", std::string(64, 'a'),
+                   "console=ttyS0"};
+    in.slots[1] = in.slots[0];
+    in.slots[1].usr_partuuid = "8130c94a-213a-4e5a-8e26-6cce9662f132";
+    in.source_date_epoch = 1700000000;
+    in.boot_loader = *ReadFileToString("/usr/lib/systemd/boot/efi/systemd-bootx64.efi");
+    in.work = dir_ / "work";
+    in.out_dir = dir_ / "out";
+    return in;
+  }
   TempDir dir_;
 };
 
 TEST_P(UkiStepMeasurementsTest, ImageJsonHoldsEachSlotsMeasurements) {
   const bool sign = GetParam();
-  UkiStepInputs in;
-  in.kernel_bytes = std::string(200001, 'k');
-  in.initramfs = std::string(50001, 'i');
-  in.os_name = "Basalt";
-  in.slots[0] = {"1.2.3", "7130c94a-213a-4e5a-8e26-6cce9662f132", std::string(64, 'a'),
-                 "console=ttyS0"};
-  in.slots[1] = in.slots[0];
-  in.slots[1].usr_partuuid = "8130c94a-213a-4e5a-8e26-6cce9662f132";
-  in.source_date_epoch = 1700000000;
-  in.boot_loader = *ReadFileToString("/usr/lib/systemd/boot/efi/systemd-bootx64.efi");
-  in.work = dir_ / "work";
-  in.out_dir = dir_ / "out";
+  UkiStepInputs in = Inputs();
   if (sign) {
     if (auto missing = basalt::testing::MissingTool({"sbsign", "sbverify", "openssl"});
         !missing.empty()) {
@@ -89,18 +94,7 @@ INSTANTIATE_TEST_SUITE_P(SignedAndUnsigned, UkiStepMeasurementsTest, ::testing::
 TEST_F(UkiStepMeasurementsTest, PcrPolicyKeySignsEachSlotsOwnPcr11Values) {
   auto key = tpm::CreatePcrPolicyKey(dir_ / "pcr-keys");
   ASSERT_TRUE(key) << key.error().message();
-  UkiStepInputs in;
-  in.kernel_bytes = std::string(200001, 'k');
-  in.initramfs = std::string(50001, 'i');
-  in.os_name = "Basalt";
-  in.slots[0] = {"1.2.3", "7130c94a-213a-4e5a-8e26-6cce9662f132", std::string(64, 'a'),
-                 "console=ttyS0"};
-  in.slots[1] = in.slots[0];
-  in.slots[1].usr_partuuid = "8130c94a-213a-4e5a-8e26-6cce9662f132";
-  in.source_date_epoch = 1700000000;
-  in.boot_loader = *ReadFileToString("/usr/lib/systemd/boot/efi/systemd-bootx64.efi");
-  in.work = dir_ / "work";
-  in.out_dir = dir_ / "out";
+  UkiStepInputs in = Inputs();
   in.pcr_policy_key = key->private_key;
   auto out = BuildSlotUkis(in);
   ASSERT_TRUE(out) << out.error().message();
