@@ -18,12 +18,14 @@ command -v debootstrap >/dev/null || { echo "make-trees: debootstrap is missing 
 rm -rf "$dir"; mkdir -p "$dir"
 
 # Packages the image needs at runtime. The lib* list is what `basalt` and `basalt-updated` link
-# against (ldd of the Basalt build); the install step checks that nothing is missing. mtools:
+# against (ldd of the Basalt build; the TPM2 stack for `basalt attest`, with the device TCTI its
+# loader opens at run time); the install step checks that nothing is missing. mtools:
 # the daemon writes the ESP through mtools on hosts that do not mount it (this one), and
 # dosfstools' fsck.fat repairs what an interrupted write left behind before it writes again.
 pkgs=(systemd systemd-sysv dbus udev kmod linux-image-cloud-amd64 busybox iproute2
   libfdisk1 libblkid1 libcryptsetup12 libcurl4 libprotobuf-lite32 libzstd1 liblzma5 libarchive13
   libfmt9 libssl3 libtomlplusplus3 libpugixml1v5 libsystemd0 libbz2-1.0 cryptsetup-bin
+  libtss2-esys-3.0.2-0 libtss2-mu0 libtss2-rc0 libtss2-tctildr0 libtss2-tcti-device0
   mtools dosfstools)
 
 in_root() {
