@@ -43,12 +43,27 @@ Result<Channel> ParseChannel(std::string_view body) {
       return Failf(ErrorKind::kInvalidInput, "{}: longer than a year", ro.Name("duration_seconds"));
     }
     out.duration = std::chrono::seconds(secs);
+    BASALT_ASSIGN_OR_RETURN(auto limit, ro.OptionalUint("limit_percent"));
+    if (limit) {
+      if (*limit > 100) {
+        return Failf(ErrorKind::kInvalidInput, "{}: above 100", ro.Name("limit_percent"));
+      }
+      out.limit_percent = static_cast<uint32_t>(*limit);
+    }
     BASALT_RETURN_IF_ERROR(ro.Finish());
     ch.rollout = out;
   }
   BASALT_ASSIGN_OR_RETURN(ch.allow_downgrade, r.Bool("allow_downgrade"));
   BASALT_ASSIGN_OR_RETURN(auto paused, r.OptionalBool("paused"));
   ch.paused = paused.value_or(false);
+  BASALT_ASSIGN_OR_RETURN(auto paused_at, r.OptionalString("paused_at"));
+  if (paused_at) {
+    BASALT_ASSIGN_OR_RETURN(ch.paused_at, ParseTime(*paused_at, r.Name("paused_at")));
+    if (!ch.paused) {
+      return Failf(ErrorKind::kInvalidInput, "{}: set on a channel that is not paused",
+                   r.Name("paused_at"));
+    }
+  }
   BASALT_ASSIGN_OR_RETURN(auto pinned, r.OptionalBool("pinned"));
   ch.pinned = pinned.value_or(false);
   BASALT_RETURN_IF_ERROR(r.Finish());
@@ -58,7 +73,9 @@ Result<Channel> ParseChannel(std::string_view body) {
 std::string SerializeChannel(const Channel& ch) {
   nlohmann::ordered_json doc;
   // The lowest minor that holds the fields written (docs/repository.md, "Document versions").
-  if (ch.repository) {
+  if ((ch.rollout && ch.rollout->limit_percent) || ch.paused_at) {
+    doc[kFormatMinorField] = 3;
+  } else if (ch.repository) {
     doc[kFormatMinorField] = 2;
   } else if (ch.release_sha256) {
     doc[kFormatMinorField] = 1;
@@ -73,9 +90,11 @@ std::string SerializeChannel(const Channel& ch) {
   if (ch.rollout) {
     doc["rollout"] = {{"start", FormatTime(ch.rollout->start)},
                       {"duration_seconds", ch.rollout->duration.count()}};
+    if (ch.rollout->limit_percent) doc["rollout"]["limit_percent"] = *ch.rollout->limit_percent;
   }
   doc["allow_downgrade"] = ch.allow_downgrade;
   doc["paused"] = ch.paused;
+  if (ch.paused_at) doc["paused_at"] = FormatTime(*ch.paused_at);
   doc["pinned"] = ch.pinned;
   return doc.dump(2) + "\n";
 }

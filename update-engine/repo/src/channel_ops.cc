@@ -99,6 +99,8 @@ Result<Channel> ApplyChannelOp(const std::optional<Channel>& current, const std:
     case ChannelOpKind::kResume:
       next.paused = false;
       break;
+    case ChannelOpKind::kRenew:
+      break;
     case ChannelOpKind::kFloor:
       if (op.release.empty()) {
         next.floor.reset();

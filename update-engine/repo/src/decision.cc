@@ -197,6 +197,9 @@ class Decider {
                     : static_cast<double>((host_.now - ch.rollout->start).count()) /
                           static_cast<double>(ch.rollout->duration.count());
     }
+    if (ch.rollout->limit_percent) {
+      elapsed = std::min(elapsed, *ch.rollout->limit_percent / 100.0);
+    }
     if (elapsed <= pos && elapsed < 1.0) {
       return Wait(
           "outside-wave",

@@ -16,6 +16,10 @@ namespace basalt::repo {
 struct Rollout {
   TimePoint start{};
   std::chrono::seconds duration{0};
+  // Minor 3: the wave never passes this percentage of hosts (0..100), however much time has
+  // elapsed: a step rollout (`channel rollout --limit 10`, widened by `rollout guard`). Absent:
+  // the wave grows with time up to every host.
+  std::optional<uint32_t> limit_percent = {};
   bool operator==(const Rollout&) const = default;
 };
 
@@ -35,6 +39,9 @@ struct Channel {
   std::optional<Rollout> rollout;
   bool allow_downgrade = false;  // set by an operator rollback
   bool paused = false;
+  // Minor 3: when `channel pause` stopped a rollout. The wave stays where it was at this time
+  // until `channel resume` moves the rollout's start by the length of the pause.
+  std::optional<TimePoint> paused_at;
   bool pinned = false;  // `channel pin`: `channel set` refuses to move it without --force
 
   bool operator==(const Channel&) const = default;

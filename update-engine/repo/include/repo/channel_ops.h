@@ -15,13 +15,18 @@
 
 namespace basalt::repo {
 
-enum class ChannelOpKind { kSet, kPin, kRollback, kRollout, kPause, kResume, kFloor };
+// Every operation changes only what it names and keeps every other field (the rollout above
+// all: no operation but `rollout` and `rollback` moves a host into the wave).
+enum class ChannelOpKind { kSet, kPin, kRollback, kRollout, kPause, kResume, kFloor, kRenew };
 
 struct ChannelOp {
   ChannelOpKind kind = ChannelOpKind::kSet;
   std::string release;             // set, pin, rollback, floor (empty for floor: clear it)
   std::optional<Rollout> rollout;  // rollout; optional with set (staged from the start)
   bool force = false;              // set: move a pinned channel
+  // rollout: change only the wave's limit (keeps start and duration; a channel without a
+  // rollout gets one that starts now with duration 0, a pure step).
+  std::optional<uint32_t> limit_percent = {};
 };
 
 // Pure: the channel document an operation produces from the current one (nullopt when the

@@ -20,7 +20,7 @@ inline constexpr std::string_view kFormatMinorField = "format_minor";
 // The minor versions this build reads and writes. Channel minor 1: release_sha256; minor 2:
 // repository. Release minor 1: repository; minor 2: kernel.cmdline; minor 3: boot; minor 4:
 // boot.uki.<slot>.measurements.
-inline constexpr uint32_t kChannelFormatMinor = 2;
+inline constexpr uint32_t kChannelFormatMinor = 3;
 inline constexpr uint32_t kReleaseFormatMinor = 4;
 
 }  // namespace basalt::repo
