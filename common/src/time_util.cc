@@ -1,6 +1,7 @@
 #include "common/time_util.h"
 
 #include <ctime>
+#include <optional>
 
 #include "common/printable.h"
 
@@ -37,6 +38,46 @@ Result<TimePoint> ParseTime(std::string_view text, std::string_view field) {
                    std::chrono::minutes(mm) + std::chrono::seconds(ss));
 }
 
+Result<TimePoint> ParseTimeInput(std::string_view text, std::string_view field, TimePoint now) {
+  if (text == "now") return now;
+  auto bad = [&] {
+    return Failf(ErrorKind::kInvalidInput,
+                 "{}: \"{}\" is not \"now\" or an RFC 3339 time like 2026-11-22T05:00:00Z or "
+                 "2026-11-22T07:00:00+02:00",
+                 field, Printable(text, 40));
+  };
+  if (text.size() < 20 || text.size() > 40) return bad();
+  std::string canonical(text.substr(0, 19));
+  if (canonical[10] == ' ' || canonical[10] == 't') canonical[10] = 'T';
+  canonical += 'Z';
+  std::string_view rest = text.substr(19);
+  if (!rest.empty() && rest.front() == '.') {
+    size_t digits = 1;
+    while (digits < rest.size() && rest[digits] >= '0' && rest[digits] <= '9')
+      ++digits;
+    if (digits == 1) return bad();
+    rest.remove_prefix(digits);
+  }
+  std::chrono::seconds offset{0};
+  if (rest == "Z" || rest == "z") {
+  } else if (rest.size() == 6 && (rest[0] == '+' || rest[0] == '-') && rest[3] == ':') {
+    auto two = [&](size_t at) -> int {
+      char a = rest[at], b = rest[at + 1];
+      if (a < '0' || a > '9' || b < '0' || b > '9') return -1;
+      return (a - '0') * 10 + (b - '0');
+    };
+    int hh = two(1), mm = two(4);
+    if (hh < 0 || mm < 0 || hh > 23 || mm > 59) return bad();
+    offset = std::chrono::hours(hh) + std::chrono::minutes(mm);
+    if (rest[0] == '-') offset = -offset;
+  } else {
+    return bad();
+  }
+  auto t = ParseTime(canonical, field);
+  if (!t) return bad();
+  return *t - offset;  // local time = UTC + offset
+}
+
 std::string FormatTime(TimePoint t) {
   auto days = std::chrono::floor<std::chrono::days>(t);
   std::chrono::year_month_day ymd{days};
@@ -50,51 +91,103 @@ TimePoint Now() {
   return std::chrono::floor<std::chrono::seconds>(Clock::now());
 }
 
-Result<std::chrono::seconds> ParseDuration(std::string_view text, std::string_view field) {
-  auto bad = [&] {
-    return Failf(ErrorKind::kInvalidInput,
-                 "{}: \"{}\" is not a duration like 90, 30s, 15m, 6h, 7d or 1d12h", field,
-                 Printable(text, 40));
+namespace {
+
+constexpr int64_t kMaxDurationSeconds = 100LL * 366 * 86400;
+
+// systemd.time(7)'s units, down to seconds (a duration here never needs less).
+std::optional<int64_t> UnitSeconds(std::string_view unit) {
+  struct Unit {
+    std::string_view name;
+    int64_t seconds;
   };
-  if (text.empty() || text.size() > 32) return bad();
-  int64_t total = 0;
-  int64_t cur = 0;
-  bool have_digits = false;
-  for (size_t i = 0; i < text.size(); ++i) {
-    char c = text[i];
-    if (c >= '0' && c <= '9') {
-      cur = cur * 10 + (c - '0');
-      if (cur > 100LL * 365 * 86400) return bad();
-      have_digits = true;
-      continue;
-    }
-    if (!have_digits) return bad();
-    int64_t unit;
-    switch (c) {
-      case 's':
-        unit = 1;
-        break;
-      case 'm':
-        unit = 60;
-        break;
-      case 'h':
-        unit = 3600;
-        break;
-      case 'd':
-        unit = 86400;
-        break;
-      case 'w':
-        unit = 7 * 86400;
-        break;
-      default:
-        return bad();
-    }
-    total += cur * unit;
-    cur = 0;
-    have_digits = false;
+  static constexpr Unit kUnits[] = {
+      {"s", 1},        {"sec", 1},         {"second", 1},
+      {"seconds", 1},  {"m", 60},          {"min", 60},
+      {"minute", 60},  {"minutes", 60},    {"h", 3600},
+      {"hr", 3600},    {"hour", 3600},     {"hours", 3600},
+      {"d", 86400},    {"day", 86400},     {"days", 86400},
+      {"w", 604800},   {"week", 604800},   {"weeks", 604800},
+      {"M", 2629800},  {"month", 2629800}, {"months", 2629800},
+      {"y", 31557600}, {"year", 31557600}, {"years", 31557600},
+  };
+  for (const Unit& u : kUnits) {
+    if (u.name == unit) return u.seconds;
   }
-  total += cur;  // a bare trailing number is seconds
-  if (total > 100LL * 365 * 86400) return bad();
+  return std::nullopt;
+}
+
+bool IsSpace(char c) {
+  return c == ' ' || c == '\t';
+}
+
+bool IsDigitChar(char c) {
+  return c >= '0' && c <= '9';
+}
+
+}  // namespace
+
+Result<std::chrono::seconds> ParseDuration(std::string_view text, std::string_view field) {
+  auto bad = [&](std::string_view why) {
+    return Failf(ErrorKind::kInvalidInput,
+                 "{}: \"{}\" is not a duration ({}); write e.g. 90, 30s, 15min, 1h 30min, 7d or 1w",
+                 field, Printable(text, 40), why);
+  };
+  if (text.size() > 64) return bad("too long");
+  size_t i = 0;
+  auto skip_space = [&] {
+    while (i < text.size() && IsSpace(text[i]))
+      ++i;
+  };
+  skip_space();
+  if (i == text.size()) return bad("empty");
+  int64_t total = 0;
+  bool bare_number = false;
+  int terms = 0;
+  while (i < text.size()) {
+    ++terms;
+    if (bare_number) return bad("a number without a unit must stand alone");
+    size_t start = i;
+    int64_t whole = 0;
+    while (i < text.size() && IsDigitChar(text[i])) {
+      whole = whole * 10 + (text[i] - '0');
+      if (whole > kMaxDurationSeconds) return bad("longer than 100 years");
+      ++i;
+    }
+    // A fraction ("1.5h"): up to 9 digits, cut to whole seconds below.
+    int64_t frac = 0, frac_scale = 1;
+    if (i < text.size() && text[i] == '.') {
+      ++i;
+      size_t fstart = i;
+      while (i < text.size() && IsDigitChar(text[i])) {
+        if (frac_scale < 1000000000) {
+          frac = frac * 10 + (text[i] - '0');
+          frac_scale *= 10;
+        }
+        ++i;
+      }
+      if (i == fstart) return bad("a '.' must be followed by digits");
+    }
+    if (i == start) return bad("expected a number");
+    skip_space();
+    size_t ustart = i;
+    while (i < text.size() && ((text[i] >= 'a' && text[i] <= 'z') || text[i] == 'M'))
+      ++i;
+    std::string_view unit = text.substr(ustart, i - ustart);
+    int64_t mult = 1;
+    if (unit.empty()) {
+      if (terms > 1) return bad("a number without a unit must stand alone");
+      bare_number = true;  // seconds, as systemd's default unit
+    } else if (auto u = UnitSeconds(unit)) {
+      mult = *u;
+    } else {
+      return bad(fmt::format("unknown unit \"{}\"", Printable(unit, 16)));
+    }
+    if (whole > kMaxDurationSeconds / mult) return bad("longer than 100 years");
+    total += whole * mult + frac * mult / frac_scale;
+    if (total > kMaxDurationSeconds) return bad("longer than 100 years");
+    skip_space();
+  }
   return std::chrono::seconds(total);
 }
 

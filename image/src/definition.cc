@@ -138,7 +138,10 @@ Result<ImageDefinition> ParseDefinition(std::string_view toml_text, std::string_
     }
   }
   BASALT_ASSIGN_OR_RETURN(auto version, GetString(root, "version", "", source));
-  if (version) def.version = *version;
+  if (version) {
+    BASALT_RETURN_IF_ERROR(CheckVersion(*version, fmt::format("{}: version", source)));
+    def.version = *version;
+  }
   BASALT_ASSIGN_OR_RETURN(auto os_name, GetString(root, "os_name", "", source));
   if (os_name) def.os_name = *os_name;
   BASALT_ASSIGN_OR_RETURN(auto seed, GetString(root, "seed", "", source));

@@ -6,6 +6,7 @@ basalt_add_gtest(common_test
     ${CMAKE_CURRENT_LIST_DIR}/common_hash_test.cc
     ${CMAKE_CURRENT_LIST_DIR}/common_signing_test.cc
     ${CMAKE_CURRENT_LIST_DIR}/common_root_dir_test.cc
+    ${CMAKE_CURRENT_LIST_DIR}/common_grammar_test.cc
   LIBS basalt_common)
 
 # The curl fetcher's time rules (metadata deadline, payload throughput floor, cancel) against a

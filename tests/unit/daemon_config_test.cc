@@ -69,6 +69,15 @@ TEST(ConfigTextTest, ErrorsNameFileAndLine) {
   EXPECT_FALSE(ApplyConfigText("JUSTTEXT\n", "b.conf", cfg));
   EXPECT_FALSE(ApplyConfigText("CHECK_INTERVAL=0\n", "c.conf", cfg));
   EXPECT_FALSE(ApplyConfigText("PIN=\"1.2\n", "d.conf", cfg));
+  // A pin follows the version grammar: "v1.2" would compare as text, above every release.
+  auto pin = ApplyConfigText("PIN=v1.2\n", "e.conf", cfg);
+  ASSERT_FALSE(pin);
+  EXPECT_NE(pin.error().message().find("e.conf:1: PIN: version \"v1.2\" must start with a digit"),
+            std::string::npos)
+      << pin.error().message();
+  // The shared duration grammar (systemd spans) in update.conf.
+  ASSERT_TRUE(ApplyConfigText("CHECK_INTERVAL=1h 30min\n", "f.conf", cfg));
+  EXPECT_EQ(cfg.check_interval, std::chrono::seconds(5400));
 }
 
 TEST(ConfigTextTest, BootTriesIsBoundedByWhatTheBootloaderStores) {

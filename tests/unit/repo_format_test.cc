@@ -250,7 +250,7 @@ TEST(Time, ParsesAndFormatsRfc3339Utc) {
   EXPECT_EQ(d->count(), 36 * 3600);
   EXPECT_EQ(ParseDuration("90", "d")->count(), 90);
   EXPECT_FALSE(ParseDuration("h", "d").has_value());
-  EXPECT_FALSE(ParseDuration("5y", "d").has_value());
+  EXPECT_FALSE(ParseDuration("5x", "d").has_value());  // systemd spans: no unit x
   EXPECT_EQ(FormatDuration(std::chrono::seconds(90061)), "1d1h1m1s");
 }
 

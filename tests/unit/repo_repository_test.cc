@@ -202,6 +202,23 @@ TEST_F(RepositoryTest, FailedPublishLeavesNothingBehind) {
   }
 }
 
+// An image built without a version records 0.0.0; publishing it would take a version every
+// later unversioned build collides with, and a v-prefixed version would sort above every number.
+TEST_F(RepositoryTest, PublishRefusesUnversionedAndMalformedVersions) {
+  WriteImageDir(fs::path(tmp_.path()) / "img0", "0.0.0", 'c');
+  auto r = Publish("img0");
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().kind(), ErrorKind::kInvalidInput);
+  EXPECT_NE(r.error().message().find("built without a version"), std::string::npos)
+      << r.error().message();
+  EXPECT_FALSE(fs::exists(repo_ / "releases/0.0.0"));
+  WriteImageDir(fs::path(tmp_.path()) / "imgv", "v2.0.0", 'd');
+  r = Publish("imgv");
+  ASSERT_FALSE(r.has_value());
+  EXPECT_NE(r.error().message().find("must start with a digit"), std::string::npos)
+      << r.error().message();
+}
+
 TEST_F(RepositoryTest, PublishWithoutGeneratorNeedsAPremadePayload) {
   PublishOptions o;
   o.repo_dir = repo_.string();

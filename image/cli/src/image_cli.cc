@@ -14,6 +14,7 @@
 #include "common/fd.h"
 #include "common/log.h"
 #include "common/subprocess.h"
+#include "common/version.h"
 #include "image/builder.h"
 #include "image/definition.h"
 
@@ -90,7 +91,10 @@ int RunBuild(const BuildFlags& f) {
     if (!loaded) return ReportError(loaded.error());
     def = std::move(*loaded);
   }
-  if (!f.version.empty()) def.version = f.version;
+  if (!f.version.empty()) {
+    if (auto v = CheckVersion(f.version, "--version"); !v) return ReportError(v.error());
+    def.version = f.version;
+  }
   if (!f.os_name.empty()) def.os_name = f.os_name;
   if (!f.seed.empty()) def.seed = f.seed;
   if (f.source_date_epoch) {

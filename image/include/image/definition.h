@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "common/version.h"
 
 namespace basalt::image {
 
@@ -29,7 +30,7 @@ struct PartitionSizes {
 };
 
 struct ImageDefinition {
-  std::string version = "0.0.0";
+  std::string version = kUnversionedImage;
   std::string os_name = "Basalt";
   PartitionSizes sizes;
   std::string usr_filesystem = "erofs";

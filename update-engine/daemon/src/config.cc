@@ -7,6 +7,8 @@
 
 #include "common/fd.h"
 #include "common/line_reader.h"
+#include "common/time_util.h"
+#include "common/version.h"
 
 namespace basalt::daemon {
 namespace {
@@ -103,45 +105,8 @@ std::string_view RebootStrategyName(RebootStrategy s) {
 }
 
 Result<std::chrono::seconds> ParseDuration(std::string_view text) {
-  text = Trim(text);
-  if (text.empty()) return Fail(ErrorKind::kInvalidInput, "empty duration");
-  int64_t plain = 0;
-  if (ParseInt(text, plain)) {
-    if (plain < 0) return Failf(ErrorKind::kInvalidInput, "negative duration '{}'", text);
-    return std::chrono::seconds(plain);
-  }
-  int64_t total = 0;
-  std::string_view rest = text;
-  while (!rest.empty()) {
-    size_t digits = 0;
-    while (digits < rest.size() && std::isdigit(static_cast<unsigned char>(rest[digits])))
-      ++digits;
-    size_t unit_len = 0;
-    while (digits + unit_len < rest.size() &&
-           std::isalpha(static_cast<unsigned char>(rest[digits + unit_len]))) {
-      ++unit_len;
-    }
-    int64_t n = 0;
-    if (digits == 0 || unit_len == 0 || !ParseInt(rest.substr(0, digits), n)) {
-      return Failf(ErrorKind::kInvalidInput, "invalid duration '{}' (use e.g. 90s, 15m, 1h30m, 2d)",
-                   text);
-    }
-    std::string_view unit = rest.substr(digits, unit_len);
-    int64_t mult;
-    if (unit == "s" || unit == "sec")
-      mult = 1;
-    else if (unit == "m" || unit == "min")
-      mult = 60;
-    else if (unit == "h")
-      mult = 3600;
-    else if (unit == "d")
-      mult = 86400;
-    else
-      return Failf(ErrorKind::kInvalidInput, "unknown unit '{}' in duration '{}'", unit, text);
-    total += n * mult;
-    rest.remove_prefix(digits + unit_len);
-  }
-  return std::chrono::seconds(total);
+  // One grammar for update.conf and every CLI option (systemd.time(7)'s spans).
+  return basalt::ParseDuration(Trim(text), "duration");
 }
 
 Result<RebootWindow> ParseWindowStart(std::string_view text) {
@@ -200,6 +165,9 @@ Status ApplyConfigText(std::string_view text, std::string_view name, UpdateConfi
       if (value.empty()) return fail("CHANNEL must not be empty");
       cfg.channel = value;
     } else if (key == "PIN") {
+      if (!value.empty()) {
+        if (auto v = CheckVersion(value, "PIN"); !v) return fail(v.error().message());
+      }
       cfg.pin = value.empty() ? std::nullopt : std::optional(value);
     } else if (key == "CHECK_INTERVAL" || key == "HEALTH_TIMEOUT") {
       auto d = ParseDuration(value);

@@ -10,6 +10,7 @@
 #include "common/hash.h"
 #include "common/hex.h"
 #include "common/keyring.h"
+#include "common/version.h"
 #include "payload/boot_artifacts.h"
 #include "payload/reader.h"
 #include "repo/dsse.h"
@@ -177,6 +178,15 @@ class Publisher {
 
   Status LoadImage() {
     BASALT_ASSIGN_OR_RETURN(image_, LoadImageInfo(opt_.image_dir));
+    // 0.0.0 is what `image build` records when it was given no version: publishing it would
+    // make a release that every later unversioned build collides with.
+    if (image_.version == kUnversionedImage) {
+      return Failf(ErrorKind::kInvalidInput,
+                   "{}/image.json: version is {}, the placeholder of an image built without a "
+                   "version; rebuild with `basalt image build --version V` (or `version` in the "
+                   "definition)",
+                   opt_.image_dir, kUnversionedImage);
+    }
     if (image_.usr_hash_algorithm != "sha256") {
       return Failf(ErrorKind::kUnsupported, "image {}: usr hash algorithm {} is not sha256",
                    opt_.image_dir, image_.usr_hash_algorithm);

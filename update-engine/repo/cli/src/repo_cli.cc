@@ -44,8 +44,8 @@ Result<Trust> HostSideTrust(const std::string& keys_dir, const std::string& root
 }
 
 Result<TimePoint> ParseTimeArg(const std::string& text, std::string_view flag) {
-  if (text.empty() || text == "now") return Now();
-  return ParseTime(text, flag);
+  if (text.empty()) return Now();
+  return ParseTimeInput(text, flag, Now());
 }
 
 nlohmann::json PayloadJson(const PayloadRef& p) {
