@@ -28,6 +28,18 @@ Result<Keyring> Keyring::LoadDirectory(const std::string& dir) {
   return ring;
 }
 
+Result<Keyring> Keyring::Load(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) return LoadDirectory(path);
+  if (!std::filesystem::exists(path, ec)) {
+    return Failf(ErrorKind::kNotFound, "trusted keys {}: no such directory or PEM file", path);
+  }
+  BASALT_ASSIGN_OR_RETURN(PublicKey key, PublicKey::LoadFile(path));
+  Keyring ring;
+  ring.Add(std::move(key));
+  return ring;
+}
+
 void Keyring::Add(PublicKey key) {
   std::string id = key.id();
   keys_.insert_or_assign(std::move(id), std::move(key));

@@ -96,3 +96,34 @@ TEST(KeyringTest, ThresholdCountsDistinctTrustedKeys) {
 
 }  // namespace
 }  // namespace basalt
+
+namespace basalt {
+namespace {
+
+// Every --keys option takes a directory of *.pem or one PEM public key file.
+TEST(KeyringTest, LoadsADirectoryOrOnePemFile) {
+  auto a = *PrivateKey::Generate(KeyType::kEd25519);
+  auto b = *PrivateKey::Generate(KeyType::kEcdsaP256);
+  std::string dir =
+      std::filesystem::temp_directory_path() / ("basalt-keyring-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir + "/trusted");
+  ASSERT_TRUE(WriteFileAtomic(dir + "/trusted/a.pem", a.public_key().ToPem(), 0644));
+  ASSERT_TRUE(WriteFileAtomic(dir + "/trusted/b.pem", b.public_key().ToPem(), 0644));
+  ASSERT_TRUE(WriteFileAtomic(dir + "/private.pem", *a.ToPem(), 0600));
+
+  auto both = Keyring::Load(dir + "/trusted");
+  ASSERT_TRUE(both) << both.error().message();
+  EXPECT_EQ(both->size(), 2u);
+  auto one = Keyring::Load(dir + "/trusted/b.pem");
+  ASSERT_TRUE(one) << one.error().message();
+  ASSERT_EQ(one->size(), 1u);
+  EXPECT_NE(one->Find(b.id()), nullptr);
+  auto missing = Keyring::Load(dir + "/nope");
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().kind(), ErrorKind::kNotFound);
+  EXPECT_FALSE(Keyring::Load(dir + "/private.pem"));  // a private key is not a trusted key
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace basalt

@@ -177,7 +177,7 @@ struct VerifyOptions {
 Result<attest::ExpectedMeasurements> ExpectedFromRelease(const VerifyOptions& o,
                                                          const attest::AttestationDocument& doc) {
   BASALT_RETURN_IF_ERROR(repo::CheckVersion(doc.claim_version, "the document's claim.version"));
-  BASALT_ASSIGN_OR_RETURN(Keyring keys, Keyring::LoadDirectory(o.keys));
+  BASALT_ASSIGN_OR_RETURN(Keyring keys, Keyring::Load(o.keys));
   auto fetcher = http::MakeCurlFetcher();
   repo::RepositorySource source(*fetcher, o.repo);
   BASALT_ASSIGN_OR_RETURN(std::string text, source.FetchRelease(doc.claim_version));
@@ -311,8 +311,8 @@ void AddAttestTpmCommands(CLI::App& attest_group, CommandRunner& runner) {
       "--repo", v->repo,
       "take the expectations from the signed release the host claims, in this repository (URL or "
       "directory)");
-  auto* keys_opt =
-      verify->add_option("--keys", v->keys, "directory of trusted release keys (*.pem)");
+  auto* keys_opt = verify->add_option("--keys", v->keys,
+                                      "trusted release keys: a directory of *.pem or one PEM file");
   verify->add_option("--threshold", v->threshold, "release signatures required (default 1)");
   repo_opt->needs(keys_opt);
   keys_opt->needs(repo_opt);

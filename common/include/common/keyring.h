@@ -24,6 +24,8 @@ class Keyring {
   // Loads every *.pem in dir as a public key. A file that is not a public key is an error
   // naming the file; an empty directory is an error too, since it would trust nothing.
   static Result<Keyring> LoadDirectory(const std::string& dir);
+  // What every --keys option takes: a directory (as LoadDirectory) or one PEM public key file.
+  static Result<Keyring> Load(const std::string& path);
 
   void Add(PublicKey key);
   const PublicKey* Find(const std::string& key_id) const;

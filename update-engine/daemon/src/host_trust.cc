@@ -30,7 +30,7 @@ Result<HostTrust> HostTrust::Load(const HostTrustOptions& o) {
   t.min_threshold_ = std::max<size_t>(o.min_threshold, 1);
   BASALT_ASSIGN_OR_RETURN(bool have_root, RootFileExists(o.root_file));
   if (!have_root) {
-    BASALT_ASSIGN_OR_RETURN(Keyring keys, Keyring::LoadDirectory(o.keys_dir));
+    BASALT_ASSIGN_OR_RETURN(Keyring keys, Keyring::Load(o.keys_dir));
     return FromKeyring(std::move(keys), t.min_threshold_);
   }
   BASALT_ASSIGN_OR_RETURN(std::string shipped_text, ReadFileToString(o.root_file));

@@ -576,7 +576,8 @@ void AddUpdateCommands(CLI::App& app, CommandRunner& runner) {
   apply->add_option("--repo", a->repo,
                     "Offline: repository (http(s)://, file:// URL or directory)");
   apply->add_option("--channel", a->channel, "Offline: channel to follow");
-  apply->add_option("--keys", a->keys, "Offline: directory of trusted public keys (*.pem)");
+  apply->add_option("--keys", a->keys,
+                    "Offline: trusted public keys, a directory of *.pem or one PEM file");
   apply->add_option("--root-file", a->root_file,
                     "Offline: the repository's first trusted root document (roles and rotation; "
                     "the newest root is kept in --state)");

@@ -92,7 +92,7 @@ struct ApplyArgs {
 };
 
 int RunApply(const ApplyArgs& a) {
-  auto keyring = Keyring::LoadDirectory(a.keys);
+  auto keyring = Keyring::Load(a.keys);
   if (!keyring) return ReportError(keyring.error());
   auto src = OpenPayload(a.file);
   if (!src) return ReportError(src.error());
@@ -140,7 +140,7 @@ struct VerifyArgs {
 };
 
 int RunVerify(const VerifyArgs& a) {
-  auto keyring = Keyring::LoadDirectory(a.keys);
+  auto keyring = Keyring::Load(a.keys);
   if (!keyring) return ReportError(keyring.error());
   auto src = OpenPayload(a.file);
   if (!src) return ReportError(src.error());
@@ -178,7 +178,7 @@ nlohmann::json ExtentsJson(const google::protobuf::RepeatedPtrField<payload::pro
 int RunInspect(const InspectArgs& a) {
   std::optional<Keyring> keyring;
   if (!a.keys.empty()) {
-    auto k = Keyring::LoadDirectory(a.keys);
+    auto k = Keyring::Load(a.keys);
     if (!k) return ReportError(k.error());
     keyring = std::move(*k);
   }
@@ -385,7 +385,8 @@ void AddPayloadCommands(CLI::App& app, CommandRunner& runner) {
   apply->add_option("file", ap->file, "Payload file ('-' for stdin)")->required();
   apply->add_option("--target", ap->target, "Target block device or file")->required();
   apply->add_option("--source", ap->source, "Source (old slot) for a delta");
-  apply->add_option("--keys", ap->keys, "Directory of trusted public keys (*.pem)")->required();
+  apply->add_option("--keys", ap->keys, "Trusted public keys: a directory of *.pem or one PEM file")
+      ->required();
   apply->add_option("--threshold", ap->threshold, "Trusted signatures required (default 1)");
   apply->add_option("--state", ap->state, "Directory for the resume checkpoint");
   apply->add_option("--checkpoint-interval-ms", ap->checkpoint_ms,
@@ -396,7 +397,8 @@ void AddPayloadCommands(CLI::App& app, CommandRunner& runner) {
   auto v = std::make_shared<VerifyArgs>();
   auto* verify = cmd->add_subcommand("verify", "Check a payload's signatures and every blob");
   verify->add_option("file", v->file, "Payload file ('-' for stdin)")->required();
-  verify->add_option("--keys", v->keys, "Directory of trusted public keys (*.pem)")->required();
+  verify->add_option("--keys", v->keys, "Trusted public keys: a directory of *.pem or one PEM file")
+      ->required();
   verify->add_option("--threshold", v->threshold, "Trusted signatures required (default 1)");
   verify->add_flag("--json", v->json, "Machine-readable output");
   verify->callback([v, &runner] { runner.Set([v] { return RunVerify(*v); }); });

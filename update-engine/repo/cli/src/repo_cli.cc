@@ -28,7 +28,7 @@ Result<Trust> HostSideTrust(const std::string& keys_dir, const std::string& root
                             size_t threshold, RepositorySource& source, TimePoint now) {
   if (root_file.empty()) {
     if (keys_dir.empty()) return Fail(ErrorKind::kInvalidInput, "give --keys or --root-file");
-    BASALT_ASSIGN_OR_RETURN(Keyring keys, Keyring::LoadDirectory(keys_dir));
+    BASALT_ASSIGN_OR_RETURN(Keyring keys, Keyring::Load(keys_dir));
     return Trust::FromKeyring(keys, threshold);
   }
   BASALT_ASSIGN_OR_RETURN(std::string text, ReadFileToString(root_file));
@@ -215,7 +215,8 @@ void AddChannelShow(CLI::App& channel, CommandRunner& runner) {
   auto a = std::make_shared<Args>();
   cmd->add_option("--repo", a->repo, "Repository URL (http, https, file) or directory")->required();
   cmd->add_option("--channel", a->channel, "Channel name")->required();
-  auto* keys_opt = cmd->add_option("--keys", a->keys, "Directory of trusted public keys (*.pem)");
+  auto* keys_opt = cmd->add_option("--keys", a->keys,
+                                   "Trusted public keys: a directory of *.pem or one PEM file");
   cmd->add_option("--root-file", a->root_file,
                   "The host's first root (follow the repository's roots, then its roles)")
       ->excludes(keys_opt);
@@ -300,7 +301,8 @@ void AddVerify(CLI::App& app, CommandRunner& runner) {
   };
   auto a = std::make_shared<Args>();
   cmd->add_option("--repo", a->repo, "Repository directory")->required();
-  auto* keys_opt = cmd->add_option("--keys", a->keys, "Directory of trusted public keys (*.pem)");
+  auto* keys_opt = cmd->add_option("--keys", a->keys,
+                                   "Trusted public keys: a directory of *.pem or one PEM file");
   cmd->add_option("--root-file", a->root_file,
                   "The first root hosts ship (verify the root chain and the documents' roles)")
       ->excludes(keys_opt);
@@ -322,7 +324,7 @@ void AddVerify(CLI::App& app, CommandRunner& runner) {
         if (a->keys.empty()) {
           return ReportError(Error(ErrorKind::kInvalidInput, "give --keys or --root-file"));
         }
-        auto keyring = Keyring::LoadDirectory(a->keys);
+        auto keyring = Keyring::Load(a->keys);
         if (!keyring) return ReportError(keyring.error());
         r = VerifyRepository(a->repo, *keyring, a->threshold, *now);
       }
