@@ -223,11 +223,71 @@ Result<Channel> ChangeChannel(const std::string& repo_dir, const std::string& na
   if (!(check == next)) return Fail(ErrorKind::kInternal, "channel document does not round-trip");
   BASALT_ASSIGN_OR_RETURN(std::string envelope, SignEnvelope(kChannelPayloadType, body, keys));
   fs::path dir = fs::path(repo_dir) / "channels";
+  // The history copy goes first: if the live write then fails, the next change reuses this
+  // metadata version and overwrites the copy, so history never lacks a version hosts saw.
+  fs::path history = dir / "history" / name;
   std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) return Failf(ErrorKind::kIo, "create {}: {}", dir.string(), ec.message());
+  fs::create_directories(history, ec);
+  if (ec) return Failf(ErrorKind::kIo, "create {}: {}", history.string(), ec.message());
+  BASALT_RETURN_IF_ERROR(WriteFileAtomic(
+      (history / fmt::format("{}.json", next.metadata_version)).string(), envelope));
   BASALT_RETURN_IF_ERROR(WriteFileAtomic((dir / (name + ".json")).string(), envelope));
   return next;
+}
+
+namespace {
+
+// Parses a channel envelope file without verifying it (the operator's own directory).
+Result<Channel> ReadChannelDocument(const fs::path& path) {
+  BASALT_ASSIGN_OR_RETURN(std::string text, ReadFileToString(path.string()));
+  auto ch = [&]() -> Result<Channel> {
+    BASALT_ASSIGN_OR_RETURN(Envelope env, ParseEnvelope(text));
+    if (env.payload_type != kChannelPayloadType) {
+      return Failf(ErrorKind::kInvalidInput, "payloadType is {}", env.payload_type);
+    }
+    return ParseChannel(env.payload);
+  }();
+  if (!ch) return std::unexpected(std::move(ch).error().WithContext(path.string()));
+  return ch;
+}
+
+}  // namespace
+
+Result<std::vector<Channel>> ListChannels(const std::string& repo_dir) {
+  fs::path dir = fs::path(repo_dir) / "channels";
+  std::vector<Channel> out;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return out;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    if (!entry.is_regular_file() || entry.path().extension() != ".json") continue;
+    if (!CheckChannelName(entry.path().stem().string(), "channel file")) continue;
+    BASALT_ASSIGN_OR_RETURN(Channel ch, ReadChannelDocument(entry.path()));
+    out.push_back(std::move(ch));
+  }
+  if (ec) return Failf(ErrorKind::kIo, "list {}: {}", dir.string(), ec.message());
+  std::ranges::sort(out, {}, &Channel::name);
+  return out;
+}
+
+Result<std::vector<Channel>> LoadChannelHistory(const std::string& repo_dir,
+                                                const std::string& name) {
+  BASALT_RETURN_IF_ERROR(CheckChannelName(name, "--channel"));
+  fs::path dir = fs::path(repo_dir) / "channels" / "history" / name;
+  std::vector<Channel> out;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return out;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    if (!entry.is_regular_file() || entry.path().extension() != ".json") continue;
+    BASALT_ASSIGN_OR_RETURN(Channel ch, ReadChannelDocument(entry.path()));
+    if (ch.name != name || fmt::format("{}", ch.metadata_version) != entry.path().stem()) {
+      return Failf(ErrorKind::kInvalidInput, "{}: document is channel {} version {}",
+                   entry.path().string(), ch.name, ch.metadata_version);
+    }
+    out.push_back(std::move(ch));
+  }
+  if (ec) return Failf(ErrorKind::kIo, "list {}: {}", dir.string(), ec.message());
+  std::ranges::sort(out, {}, &Channel::metadata_version);
+  return out;
 }
 
 }  // namespace basalt::repo
