@@ -1,6 +1,7 @@
 basalt_add_gtest(repo_test
   SOURCES
     ${CMAKE_CURRENT_LIST_DIR}/repo_attack_test.cc
+    ${CMAKE_CURRENT_LIST_DIR}/repo_channel_ops_test.cc
     ${CMAKE_CURRENT_LIST_DIR}/repo_decision_test.cc
     ${CMAKE_CURRENT_LIST_DIR}/repo_document_format_test.cc
     ${CMAKE_CURRENT_LIST_DIR}/repo_format_test.cc

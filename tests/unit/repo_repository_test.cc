@@ -415,7 +415,11 @@ TEST_F(RepositoryTest, VerifyReportsEveryTamperedFile) {
   BuildGoodRepo();
   std::vector<fs::path> files;
   for (const auto& e : fs::recursive_directory_iterator(repo_)) {
-    if (e.is_regular_file()) files.push_back(fs::relative(e.path(), repo_));
+    fs::path rel = fs::relative(e.path(), repo_);
+    // channels/history/ is the operator's record, which hosts never read: not verified.
+    if (e.is_regular_file() && !rel.string().starts_with("channels/history/")) {
+      files.push_back(rel);
+    }
   }
   ASSERT_EQ(files.size(), 8u);  // 2 x (release.json, sbom) + 3 payloads + 1 channel
   for (const fs::path& rel : files) {
@@ -484,6 +488,51 @@ TEST_F(RepositoryTest, ChannelsAreBoundToTheirReleaseDocument) {
   VerifyReport r = VerifyRepository(repo_.string(), ring_, 1, T0());
   std::string all = fmt::format("{}", fmt::join(r.problems, "\n"));
   EXPECT_NE(all.find("channels/stable.json: bound to release document"), std::string::npos) << all;
+}
+
+TEST_F(RepositoryTest, ChangesKeepEverySignedDocumentInHistoryWhichVerifyIgnores) {
+  BuildGoodRepo();
+  ASSERT_TRUE(Change({ChannelOpKind::kPause, "", std::nullopt, false}).has_value());
+  ASSERT_TRUE(Change({ChannelOpKind::kRenew, "", std::nullopt, false}).has_value());
+  auto history = LoadChannelHistory(repo_.string(), "stable");
+  ASSERT_TRUE(history.has_value()) << history.error().message();
+  ASSERT_EQ(history->size(), 3u);
+  EXPECT_EQ((*history)[0].metadata_version, 1u);
+  EXPECT_FALSE((*history)[0].paused);
+  EXPECT_TRUE((*history)[1].paused);
+  EXPECT_EQ((*history)[2].metadata_version, 3u);
+  // The newest history copy is byte for byte the live document.
+  EXPECT_EQ(ReadAll(repo_ / "channels/history/stable/3.json"),
+            ReadAll(repo_ / "channels/stable.json"));
+
+  // Hosts never read history: verify counts one channel, not four.
+  VerifyReport r = VerifyRepository(repo_.string(), ring_, 1, T0());
+  EXPECT_TRUE(r.ok()) << fmt::format("{}", fmt::join(r.problems, "\n"));
+  EXPECT_EQ(r.channels, 1u);
+  auto list = ListChannels(repo_.string());
+  ASSERT_TRUE(list.has_value()) << list.error().message();
+  ASSERT_EQ(list->size(), 1u);
+  EXPECT_EQ((*list)[0].name, "stable");
+
+  // Channel names are checked before they become a path.
+  EXPECT_FALSE(LoadChannelHistory(repo_.string(), "../releases").has_value());
+  EXPECT_TRUE(LoadChannelHistory(repo_.string(), "other")->empty());
+}
+
+TEST_F(RepositoryTest, VerifyWarnsAboutAChannelExpiringSoon) {
+  BuildGoodRepo();  // expires T0 + 7 days
+  // The reported case: 23 minutes before expiry verify said OK without a word.
+  VerifyReport r = VerifyRepository(repo_.string(), ring_, 1,
+                                    T0() + std::chrono::days(7) - std::chrono::minutes(23));
+  EXPECT_TRUE(r.ok()) << fmt::format("{}", fmt::join(r.problems, "\n"));
+  ASSERT_EQ(r.warnings.size(), 1u);
+  EXPECT_NE(r.warnings[0].find("channels/stable.json"), std::string::npos) << r.warnings[0];
+  EXPECT_NE(r.warnings[0].find("in 23m"), std::string::npos) << r.warnings[0];
+  // Outside the window: nothing; a wider window warns earlier.
+  EXPECT_TRUE(
+      VerifyRepository(repo_.string(), ring_, 1, T0() - std::chrono::hours(1)).warnings.empty());
+  EXPECT_EQ(VerifyRepository(repo_.string(), ring_, 1, T0(), std::chrono::days(8)).warnings.size(),
+            1u);
 }
 
 }  // namespace

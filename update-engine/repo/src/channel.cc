@@ -1,5 +1,6 @@
 #include "repo/channel.h"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "repo/document_format.h"
@@ -7,6 +8,17 @@
 #include "repo/names.h"
 
 namespace basalt::repo {
+
+double WaveReached(const Rollout& rollout, TimePoint now) {
+  double elapsed = 0;
+  if (now >= rollout.start) {
+    elapsed = rollout.duration.count() == 0 ? 1.0
+                                            : static_cast<double>((now - rollout.start).count()) /
+                                                  static_cast<double>(rollout.duration.count());
+  }
+  if (rollout.limit_percent) elapsed = std::min(elapsed, *rollout.limit_percent / 100.0);
+  return elapsed;
+}
 
 Result<Channel> ParseChannel(std::string_view body) {
   BASALT_ASSIGN_OR_RETURN(nlohmann::json doc, ParseJson(body, "channel"));

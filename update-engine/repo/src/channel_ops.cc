@@ -1,5 +1,6 @@
 #include "repo/channel_ops.h"
 
+#include <algorithm>
 #include <filesystem>
 
 #include "common/atomic_file.h"
@@ -43,10 +44,14 @@ Result<Channel> ApplyChannelOp(const std::optional<Channel>& current, const std:
     if (next.floor && CompareVersions(*next.floor, next.release) >= 0) next.floor.reset();
   };
 
+  // Every case changes only the fields its operation names; the rest of `next` is the current
+  // document. Above all the rollout: only `rollout` (a wider wave or limit), `rollback` and `set`
+  // of a new release without a wave (documented as "ship to everyone") may let a host in early.
   switch (op.kind) {
-    case ChannelOpKind::kSet:
+    case ChannelOpKind::kSet: {
       if (op.release.empty()) return Fail(ErrorKind::kInvalidInput, "set needs --release");
-      if (current && current->pinned && !op.force && op.release != current->release) {
+      const bool same = current && op.release == current->release;
+      if (current && current->pinned && !op.force && !same) {
         return Failf(ErrorKind::kPolicy,
                      "channel {} is pinned to {}; use `channel pin` to move the pin or "
                      "`channel set --force` to unpin",
@@ -58,21 +63,33 @@ Result<Channel> ApplyChannelOp(const std::optional<Channel>& current, const std:
                      "to move a channel back",
                      op.release, name, current->release);
       }
-      next.release = op.release;
-      next.allow_downgrade = false;
-      next.pinned = false;
-      next.rollout = op.rollout;
+      if (op.force) next.pinned = false;
+      if (same) {
+        // A renewal by set (docs used to recommend it): the wave, a rollback's allow_downgrade
+        // and the pin stay, so no host moves. An explicit --start/--duration replaces the wave.
+        if (op.rollout) next.rollout = op.rollout;
+      } else {
+        next.release = op.release;
+        next.allow_downgrade = false;  // forward only, so nothing to allow
+        next.rollout = op.rollout;     // none: ship to everyone, as documented
+      }
       trim_floor();
       break;
+    }
     case ChannelOpKind::kPin:
       if (op.release.empty()) return Fail(ErrorKind::kInvalidInput, "pin needs --release");
       // Pinning below the current release is a rollback too: hosts must be let down.
       next.allow_downgrade =
           older_than_current(op.release) ||
           (current && current->allow_downgrade && op.release == current->release);
+      if (current && op.release != current->release && next.rollout) {
+        // A host's wave position is a hash of its machine id *and the target version*, so the
+        // same wave over another release would put other hosts inside it. Restart the wave
+        // (same duration and limit) now: every host outside it stays outside.
+        next.rollout->start = std::max(next.rollout->start, now);
+      }
       next.release = op.release;
       next.pinned = true;
-      next.rollout.reset();
       trim_floor();
       break;
     case ChannelOpKind::kRollback:
@@ -84,22 +101,51 @@ Result<Channel> ApplyChannelOp(const std::optional<Channel>& current, const std:
       }
       next.release = op.release;
       next.allow_downgrade = true;
-      next.rollout.reset();  // a rollback reaches every host at once
-      next.paused = false;
+      next.rollout.reset();  // a rollback reaches every host at once (documented widening)
+      // `paused` stays: the operator who paused decides when hosts act again (`resume`).
       trim_floor();
       break;
     case ChannelOpKind::kRollout:
-      if (!op.rollout)
-        return Fail(ErrorKind::kInvalidInput, "rollout needs --start and --duration");
-      next.rollout = op.rollout;
+      if (!op.rollout && !op.limit_percent) {
+        return Fail(ErrorKind::kInvalidInput, "rollout needs --start and --duration, or --limit");
+      }
+      if (op.limit_percent && *op.limit_percent > 100) {
+        return Failf(ErrorKind::kInvalidInput, "--limit {} is not a percentage (0..100)",
+                     *op.limit_percent);
+      }
+      if (op.rollout) {
+        // A new wave keeps an existing step limit unless the op names one: redefining the
+        // wave's timing must not silently lift a cap `rollout guard` or an operator set.
+        std::optional<uint32_t> limit =
+            op.rollout->limit_percent ? op.rollout->limit_percent
+                                      : (next.rollout ? next.rollout->limit_percent : std::nullopt);
+        next.rollout = op.rollout;
+        next.rollout->limit_percent = limit;
+      } else if (!next.rollout) {
+        // A pure step: the wave is at the limit as soon as it starts.
+        next.rollout = Rollout{.start = now, .duration = std::chrono::seconds(0)};
+      }
+      if (op.limit_percent) next.rollout->limit_percent = op.limit_percent;
       break;
     case ChannelOpKind::kPause:
       next.paused = true;
+      if (!next.paused_at || !current->paused) next.paused_at = now;
       break;
     case ChannelOpKind::kResume:
+      if (!current->paused) {
+        return Failf(ErrorKind::kPolicy, "channel {} is not paused", name);
+      }
+      if (next.paused_at && next.rollout) {
+        // Freeze the wave over the pause: move its start by the part of the pause that came
+        // after the start, so each host's place relative to the wave is where it was at pause.
+        TimePoint from = std::max(next.rollout->start, *next.paused_at);
+        if (now > from) next.rollout->start += now - from;
+      }
       next.paused = false;
+      next.paused_at.reset();
       break;
     case ChannelOpKind::kRenew:
+      // Only metadata_version and expires (set above) change.
       break;
     case ChannelOpKind::kFloor:
       if (op.release.empty()) {
@@ -177,11 +223,71 @@ Result<Channel> ChangeChannel(const std::string& repo_dir, const std::string& na
   if (!(check == next)) return Fail(ErrorKind::kInternal, "channel document does not round-trip");
   BASALT_ASSIGN_OR_RETURN(std::string envelope, SignEnvelope(kChannelPayloadType, body, keys));
   fs::path dir = fs::path(repo_dir) / "channels";
+  // The history copy goes first: if the live write then fails, the next change reuses this
+  // metadata version and overwrites the copy, so history never lacks a version hosts saw.
+  fs::path history = dir / "history" / name;
   std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) return Failf(ErrorKind::kIo, "create {}: {}", dir.string(), ec.message());
+  fs::create_directories(history, ec);
+  if (ec) return Failf(ErrorKind::kIo, "create {}: {}", history.string(), ec.message());
+  BASALT_RETURN_IF_ERROR(WriteFileAtomic(
+      (history / fmt::format("{}.json", next.metadata_version)).string(), envelope));
   BASALT_RETURN_IF_ERROR(WriteFileAtomic((dir / (name + ".json")).string(), envelope));
   return next;
+}
+
+namespace {
+
+// Parses a channel envelope file without verifying it (the operator's own directory).
+Result<Channel> ReadChannelDocument(const fs::path& path) {
+  BASALT_ASSIGN_OR_RETURN(std::string text, ReadFileToString(path.string()));
+  auto ch = [&]() -> Result<Channel> {
+    BASALT_ASSIGN_OR_RETURN(Envelope env, ParseEnvelope(text));
+    if (env.payload_type != kChannelPayloadType) {
+      return Failf(ErrorKind::kInvalidInput, "payloadType is {}", env.payload_type);
+    }
+    return ParseChannel(env.payload);
+  }();
+  if (!ch) return std::unexpected(std::move(ch).error().WithContext(path.string()));
+  return ch;
+}
+
+}  // namespace
+
+Result<std::vector<Channel>> ListChannels(const std::string& repo_dir) {
+  fs::path dir = fs::path(repo_dir) / "channels";
+  std::vector<Channel> out;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return out;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    if (!entry.is_regular_file() || entry.path().extension() != ".json") continue;
+    if (!CheckChannelName(entry.path().stem().string(), "channel file")) continue;
+    BASALT_ASSIGN_OR_RETURN(Channel ch, ReadChannelDocument(entry.path()));
+    out.push_back(std::move(ch));
+  }
+  if (ec) return Failf(ErrorKind::kIo, "list {}: {}", dir.string(), ec.message());
+  std::ranges::sort(out, {}, &Channel::name);
+  return out;
+}
+
+Result<std::vector<Channel>> LoadChannelHistory(const std::string& repo_dir,
+                                                const std::string& name) {
+  BASALT_RETURN_IF_ERROR(CheckChannelName(name, "--channel"));
+  fs::path dir = fs::path(repo_dir) / "channels" / "history" / name;
+  std::vector<Channel> out;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return out;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    if (!entry.is_regular_file() || entry.path().extension() != ".json") continue;
+    BASALT_ASSIGN_OR_RETURN(Channel ch, ReadChannelDocument(entry.path()));
+    if (ch.name != name || fmt::format("{}", ch.metadata_version) != entry.path().stem()) {
+      return Failf(ErrorKind::kInvalidInput, "{}: document is channel {} version {}",
+                   entry.path().string(), ch.name, ch.metadata_version);
+    }
+    out.push_back(std::move(ch));
+  }
+  if (ec) return Failf(ErrorKind::kIo, "list {}: {}", dir.string(), ec.message());
+  std::ranges::sort(out, {}, &Channel::metadata_version);
+  return out;
 }
 
 }  // namespace basalt::repo

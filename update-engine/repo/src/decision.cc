@@ -190,16 +190,7 @@ class Decider {
     auto opens = ch.rollout->start +
                  std::chrono::duration_cast<std::chrono::seconds>(ch.rollout->duration * pos);
     d_.wave_opens = opens;
-    double elapsed = 0;
-    if (host_.now >= ch.rollout->start) {
-      elapsed = ch.rollout->duration.count() == 0
-                    ? 1.0
-                    : static_cast<double>((host_.now - ch.rollout->start).count()) /
-                          static_cast<double>(ch.rollout->duration.count());
-    }
-    if (ch.rollout->limit_percent) {
-      elapsed = std::min(elapsed, *ch.rollout->limit_percent / 100.0);
-    }
+    double elapsed = WaveReached(*ch.rollout, host_.now);
     if (elapsed <= pos && elapsed < 1.0) {
       return Wait(
           "outside-wave",

@@ -34,11 +34,13 @@ std::vector<fs::path> SortedEntries(const fs::path& dir, std::error_code& ec) {
 class RepositoryVerifier {
  public:
   RepositoryVerifier(const std::string& repo_dir, Trust trust, TimePoint now,
-                     const SignedRoot* first = nullptr, size_t min_threshold = 1)
+                     std::chrono::seconds warn_expiry, const SignedRoot* first = nullptr,
+                     size_t min_threshold = 1)
       : repo_dir_(repo_dir),
         repo_(repo_dir),
         trust_(std::move(trust)),
         now_(now),
+        warn_expiry_(warn_expiry),
         first_(first),
         min_threshold_(min_threshold) {}
 
@@ -205,6 +207,9 @@ class RepositoryVerifier {
     if (!fs::is_directory(ch_dir, ec)) return;
     for (const fs::path& file : SortedEntries(ch_dir, ec)) {
       std::string where = fmt::format("channels/{}", file.filename().string());
+      // channels/history/ holds the operator's copies of earlier documents (`channel history`);
+      // hosts never read them, so they are not channels.
+      if (file.filename() == "history" && fs::is_directory(file, ec)) continue;
       if (file.extension() != ".json") {
         Problem(fmt::format("{}: unexpected file (channels/ holds only <name>.json)", where));
         continue;
@@ -225,6 +230,12 @@ class RepositoryVerifier {
     if (now_ >= ch->expires) {
       Problem(fmt::format("{}: expired at {}; hosts refuse it until it is re-signed", where,
                           FormatTime(ch->expires)));
+    } else if (ch->expires - now_ <= warn_expiry_) {
+      // Not wrong yet, but hosts stop updating at expiry: say so while there is time to renew.
+      report_.warnings.push_back(fmt::format(
+          "{}: expires at {} (in {}); renew it with `basalt channel renew`", where,
+          FormatTime(ch->expires),
+          FormatDuration(std::chrono::duration_cast<std::chrono::seconds>(ch->expires - now_))));
     }
     if (!releases_.contains(ch->release)) {
       Problem(fmt::format("{}: names release {}, which is not a verified release here", where,
@@ -279,6 +290,7 @@ class RepositoryVerifier {
   fs::path repo_;
   Trust trust_;
   TimePoint now_;
+  std::chrono::seconds warn_expiry_;
   const SignedRoot* first_;
   size_t min_threshold_;
   VerifyReport report_;
@@ -288,14 +300,14 @@ class RepositoryVerifier {
 }  // namespace
 
 VerifyReport VerifyRepository(const std::string& repo_dir, const Keyring& keys, size_t threshold,
-                              TimePoint now) {
-  return RepositoryVerifier(repo_dir, Trust::FromKeyring(keys, threshold), now).Run();
+                              TimePoint now, std::chrono::seconds warn_expiry) {
+  return RepositoryVerifier(repo_dir, Trust::FromKeyring(keys, threshold), now, warn_expiry).Run();
 }
 
 VerifyReport VerifyRepository(const std::string& repo_dir, const SignedRoot& first,
-                              size_t threshold, TimePoint now) {
-  return RepositoryVerifier(repo_dir, Trust::FromRoot(first.root, threshold), now, &first,
-                            threshold)
+                              size_t threshold, TimePoint now, std::chrono::seconds warn_expiry) {
+  return RepositoryVerifier(repo_dir, Trust::FromRoot(first.root, threshold), now, warn_expiry,
+                            &first, threshold)
       .Run();
 }
 

@@ -58,33 +58,57 @@ nlohmann::json PayloadJson(const PayloadRef& p) {
   return j;
 }
 
-nlohmann::json ChannelJson(const Channel& ch) {
+// Where the wave is: frozen at the pause while the channel is paused (resume keeps it there).
+double WaveNow(const Channel& ch, TimePoint now) {
+  return WaveReached(*ch.rollout, ch.paused && ch.paused_at ? *ch.paused_at : now);
+}
+
+std::chrono::seconds TimeLeft(const Channel& ch, TimePoint now) {
+  return std::chrono::duration_cast<std::chrono::seconds>(ch.expires - now);
+}
+
+nlohmann::json ChannelJson(const Channel& ch, TimePoint now) {
   nlohmann::json j = {{"name", ch.name},
                       {"metadata_version", ch.metadata_version},
                       {"expires", FormatTime(ch.expires)},
+                      {"expires_in_seconds", TimeLeft(ch, now).count()},
                       {"release", ch.release},
                       {"allow_downgrade", ch.allow_downgrade},
                       {"paused", ch.paused},
                       {"pinned", ch.pinned}};
   if (ch.floor) j["floor"] = *ch.floor;
+  if (ch.paused_at) j["paused_at"] = FormatTime(*ch.paused_at);
   if (ch.rollout) {
     j["rollout"] = {{"start", FormatTime(ch.rollout->start)},
-                    {"duration_seconds", ch.rollout->duration.count()}};
+                    {"duration_seconds", ch.rollout->duration.count()},
+                    {"wave_percent", WaveNow(ch, now) * 100.0}};
+    if (ch.rollout->limit_percent) j["rollout"]["limit_percent"] = *ch.rollout->limit_percent;
   }
   return j;
 }
 
-std::string ChannelSummary(const Channel& ch) {
-  std::string s = fmt::format("channel {} (metadata version {}, expires {}): release {}", ch.name,
-                              ch.metadata_version, FormatTime(ch.expires), ch.release);
+std::string ExpiryText(const Channel& ch, TimePoint now) {
+  if (now >= ch.expires) return fmt::format("EXPIRED at {}", FormatTime(ch.expires));
+  return fmt::format("expires {} (in {})", FormatTime(ch.expires),
+                     FormatDuration(TimeLeft(ch, now)));
+}
+
+std::string ChannelSummary(const Channel& ch, TimePoint now) {
+  std::string s = fmt::format("channel {} (metadata version {}, {}): release {}", ch.name,
+                              ch.metadata_version, ExpiryText(ch, now), ch.release);
   if (ch.pinned) s += ", pinned";
   if (ch.allow_downgrade) s += ", downgrade allowed (rollback)";
   if (ch.floor) s += ", floor " + *ch.floor;
   if (ch.rollout) {
     s += fmt::format(", rollout from {} over {}", FormatTime(ch.rollout->start),
                      FormatDuration(ch.rollout->duration));
+    if (ch.rollout->limit_percent) s += fmt::format(" up to {}%", *ch.rollout->limit_percent);
+    s += fmt::format(" (wave at {:.1f}%{})", WaveNow(ch, now) * 100.0, ch.paused ? ", frozen" : "");
   }
-  if (ch.paused) s += ", PAUSED";
+  if (ch.paused) {
+    s += ", PAUSED";
+    if (ch.paused_at) s += " since " + FormatTime(*ch.paused_at);
+  }
   return s;
 }
 
@@ -137,6 +161,7 @@ void AddPublish(CLI::App& app, CommandRunner& runner) {
 struct ChannelArgs {
   std::string repo, channel, release, start, duration, expires_in = "30d";
   std::vector<std::string> keys;
+  std::optional<uint32_t> limit;
   bool force = false, clear = false, json = false;
 };
 
@@ -161,13 +186,14 @@ void AddChannelChange(CLI::App& channel, CommandRunner& runner, const std::strin
   if (kind == ChannelOpKind::kSet || kind == ChannelOpKind::kRollout) {
     auto* start = cmd->add_option("--start", a->start, "Rollout start (RFC 3339 UTC or \"now\")");
     auto* dur = cmd->add_option("--duration", a->duration, "Rollout duration (e.g. 90m, 24h, 7d)");
-    if (kind == ChannelOpKind::kRollout) {
-      start->required();
-      dur->required();
-    } else {
-      start->needs(dur);
-      dur->needs(start);
-    }
+    start->needs(dur);
+    dur->needs(start);
+  }
+  if (kind == ChannelOpKind::kRollout) {
+    cmd->add_option("--limit", a->limit,
+                    "The wave never passes this percentage of hosts (0..100); alone: keep the "
+                    "wave's timing and change only its limit")
+        ->check(CLI::Range(0, 100));
   }
   if (kind == ChannelOpKind::kSet) cmd->add_flag("--force", a->force, "Move a pinned channel");
   cmd->add_flag("--json", a->json, "Print the new channel document as JSON");
@@ -175,6 +201,10 @@ void AddChannelChange(CLI::App& channel, CommandRunner& runner, const std::strin
     runner.Set([a, kind]() -> int {
       if (kind == ChannelOpKind::kFloor && a->release.empty() && !a->clear) {
         return ReportError(Error(ErrorKind::kInvalidInput, "floor needs --release V or --clear"));
+      }
+      if (kind == ChannelOpKind::kRollout && a->start.empty() && !a->limit) {
+        return ReportError(Error(ErrorKind::kInvalidInput,
+                                 "rollout needs --start and --duration, or --limit, or both"));
       }
       auto keys = LoadSigningKeys(a->keys, "--key");
       if (!keys) return ReportError(keys.error());
@@ -184,19 +214,134 @@ void AddChannelChange(CLI::App& channel, CommandRunner& runner, const std::strin
       op.kind = kind;
       op.release = a->release;
       op.force = a->force;
+      op.limit_percent = a->limit;
       if (!a->start.empty()) {
         auto start = ParseTimeArg(a->start, "--start");
         if (!start) return ReportError(start.error());
         auto dur = ParseDuration(a->duration, "--duration");
         if (!dur) return ReportError(dur.error());
-        op.rollout = Rollout{*start, *dur};
+        op.rollout = Rollout{.start = *start, .duration = *dur};
       }
-      auto ch = ChangeChannel(a->repo, a->channel, op, *keys, Now(), *expires);
+      const TimePoint now = Now();
+      auto ch = ChangeChannel(a->repo, a->channel, op, *keys, now, *expires);
       if (!ch) return ReportError(ch.error());
       if (a->json) {
-        PrintJson(ChannelJson(*ch));
+        PrintJson(ChannelJson(*ch, now));
       } else {
-        std::cout << ChannelSummary(*ch) << "\n";
+        std::cout << ChannelSummary(*ch, now) << "\n";
+        if (kind == ChannelOpKind::kRollback && ch->paused) {
+          // Rollback keeps the pause (an operation changes only what it names): say so, since
+          // an operator rolling back may expect hosts to move right away.
+          std::cout << fmt::format(
+              "note: channel {} is paused; hosts act on the rollback after `basalt channel "
+              "resume`\n",
+              ch->name);
+        }
+      }
+      return kExitOk;
+    });
+  });
+}
+
+// Warnings for channels expiring within `window` (already expired ones included).
+std::vector<std::string> ExpiryWarnings(const std::vector<Channel>& channels, TimePoint now,
+                                        std::chrono::seconds window) {
+  std::vector<std::string> out;
+  for (const Channel& ch : channels) {
+    if (ch.expires - now <= window) {
+      out.push_back(fmt::format("channel {} {}; renew it with `basalt channel renew`", ch.name,
+                                ExpiryText(ch, now)));
+    }
+  }
+  return out;
+}
+
+void AddChannelList(CLI::App& channel, CommandRunner& runner) {
+  auto* cmd = channel.add_subcommand(
+      "list", "Every channel of a repository directory: release, expiry, pin, pause, wave");
+  struct Args {
+    std::string repo, now, warn_expiry = "7d";
+    bool json = false;
+  };
+  auto a = std::make_shared<Args>();
+  cmd->add_option("--repo", a->repo, "Repository directory")->required();
+  cmd->add_option("--now", a->now, "Evaluate at this time (RFC 3339 UTC; default now)");
+  cmd->add_option("--warn-expiry", a->warn_expiry,
+                  "Warn about channels expiring within this long (default 7d)");
+  cmd->add_flag("--json", a->json, "Print {channels, warnings} as JSON");
+  cmd->callback([&runner, a] {
+    runner.Set([a]() -> int {
+      auto now = ParseTimeArg(a->now, "--now");
+      if (!now) return ReportError(now.error());
+      auto window = ParseDuration(a->warn_expiry, "--warn-expiry");
+      if (!window) return ReportError(window.error());
+      auto channels = ListChannels(a->repo);
+      if (!channels) return ReportError(channels.error());
+      std::vector<std::string> warnings = ExpiryWarnings(*channels, *now, *window);
+      if (a->json) {
+        nlohmann::json list = nlohmann::json::array();
+        for (const Channel& ch : *channels)
+          list.push_back(ChannelJson(ch, *now));
+        PrintJson({{"channels", list}, {"warnings", warnings}});
+      } else {
+        for (const Channel& ch : *channels)
+          std::cout << ChannelSummary(ch, *now) << "\n";
+        for (const std::string& w : warnings)
+          std::cout << "warning: " << w << "\n";
+      }
+      return kExitOk;
+    });
+  });
+}
+
+void AddChannelHistory(CLI::App& channel, CommandRunner& runner) {
+  auto* cmd = channel.add_subcommand(
+      "history", "The channel documents signed so far (channels/history/), oldest first");
+  struct Args {
+    std::string repo, channel;
+    bool json = false;
+  };
+  auto a = std::make_shared<Args>();
+  cmd->add_option("--repo", a->repo, "Repository directory")->required();
+  cmd->add_option("--channel", a->channel, "Channel name")->required();
+  cmd->add_flag("--json", a->json, "Print the documents as a JSON array");
+  cmd->callback([&runner, a] {
+    runner.Set([a]() -> int {
+      auto history = LoadChannelHistory(a->repo, a->channel);
+      if (!history) return ReportError(history.error());
+      if (a->json) {
+        nlohmann::json list = nlohmann::json::array();
+        for (const Channel& ch : *history) {
+          nlohmann::json j = ChannelJson(ch, ch.expires);
+          // Relative to the document's own expiry these say nothing: leave them out.
+          j.erase("expires_in_seconds");
+          if (j.contains("rollout")) j["rollout"].erase("wave_percent");
+          list.push_back(std::move(j));
+        }
+        PrintJson(list);
+        return kExitOk;
+      }
+      if (history->empty()) {
+        std::cout << fmt::format(
+            "channel {}: no history (changes before history was kept are "
+            "not recorded)\n",
+            a->channel);
+      }
+      for (const Channel& ch : *history) {
+        std::string line = fmt::format("{:>6}  release {}", ch.metadata_version, ch.release);
+        if (ch.rollout) {
+          line += fmt::format(", rollout from {} over {}", FormatTime(ch.rollout->start),
+                              FormatDuration(ch.rollout->duration));
+          if (ch.rollout->limit_percent) {
+            line += fmt::format(" up to {}%", *ch.rollout->limit_percent);
+          }
+        }
+        if (ch.floor) line += ", floor " + *ch.floor;
+        if (ch.pinned) line += ", pinned";
+        if (ch.allow_downgrade) line += ", rollback";
+        if (ch.paused) line += ", paused";
+        line += ", expires " + FormatTime(ch.expires);
+        std::cout << line << "\n";
       }
       return kExitOk;
     });
@@ -268,13 +413,13 @@ void AddChannelShow(CLI::App& channel, CommandRunner& runner) {
           j["version"] = d->version;
           j["payload"] = PayloadJson(*d->payload);
         }
-        if (d->channel) j["channel"] = ChannelJson(*d->channel);
+        if (d->channel) j["channel"] = ChannelJson(*d->channel, *now);
         if (d->wave_opens) {
           j["wave"] = {{"position", d->wave_position}, {"opens", FormatTime(*d->wave_opens)}};
         }
         PrintJson(j);
       } else {
-        if (d->channel) std::cout << ChannelSummary(*d->channel) << "\n";
+        if (d->channel) std::cout << ChannelSummary(*d->channel, *now) << "\n";
         std::cout << fmt::format("host {} on {} at {}: {}\n", a->machine_id, a->host_version,
                                  FormatTime(*now), VerdictName(d->verdict));
         std::cout << "  " << d->reason << "\n";
@@ -295,9 +440,9 @@ void AddVerify(CLI::App& app, CommandRunner& runner) {
   auto* cmd = repo->add_subcommand(
       "verify", "Check every signature, hash and cross-reference; report every problem");
   struct Args {
-    std::string repo, keys, root_file, now;
+    std::string repo, keys, root_file, now, warn_expiry = "7d";
     size_t threshold = 1;
-    bool json = false;
+    bool json = false, strict = false;
   };
   auto a = std::make_shared<Args>();
   cmd->add_option("--repo", a->repo, "Repository directory")->required();
@@ -308,40 +453,52 @@ void AddVerify(CLI::App& app, CommandRunner& runner) {
       ->excludes(keys_opt);
   cmd->add_option("--threshold", a->threshold, "Signatures required (default 1)");
   cmd->add_option("--now", a->now, "Check expiry at this time (RFC 3339 UTC; default now)");
-  cmd->add_flag("--json", a->json, "Print {ok, problems, releases, channels, payloads}");
+  cmd->add_option("--warn-expiry", a->warn_expiry,
+                  "Warn about channels expiring within this long (default 7d)");
+  cmd->add_flag("--strict", a->strict, "Fail on warnings too");
+  cmd->add_flag("--json", a->json, "Print {ok, problems, warnings, releases, channels, payloads}");
   cmd->callback([&runner, a] {
     runner.Set([a]() -> int {
       auto now = ParseTimeArg(a->now, "--now");
       if (!now) return ReportError(now.error());
+      auto window = ParseDuration(a->warn_expiry, "--warn-expiry");
+      if (!window) return ReportError(window.error());
       VerifyReport r;
       if (!a->root_file.empty()) {
         auto text = ReadFileToString(a->root_file);
         if (!text) return ReportError(text.error());
         auto first = OpenTrustedRoot(*text, a->root_file);
         if (!first) return ReportError(first.error());
-        r = VerifyRepository(a->repo, *first, a->threshold, *now);
+        r = VerifyRepository(a->repo, *first, a->threshold, *now, *window);
       } else {
         if (a->keys.empty()) {
           return ReportError(Error(ErrorKind::kInvalidInput, "give --keys or --root-file"));
         }
         auto keyring = Keyring::Load(a->keys);
         if (!keyring) return ReportError(keyring.error());
-        r = VerifyRepository(a->repo, *keyring, a->threshold, *now);
+        r = VerifyRepository(a->repo, *keyring, a->threshold, *now, *window);
       }
+      // Warnings pass unless --strict: an expiring channel still works today, and a cron job
+      // running verify should not page before the operator had a chance to renew.
+      const bool ok = r.ok() && (!a->strict || r.warnings.empty());
       if (a->json) {
-        PrintJson({{"ok", r.ok()},
+        PrintJson({{"ok", ok},
                    {"problems", r.problems},
+                   {"warnings", r.warnings},
                    {"releases", r.releases},
                    {"channels", r.channels},
                    {"payloads", r.payloads}});
       } else {
         for (const auto& p : r.problems)
           std::cerr << "basalt: problem: " << p << "\n";
+        for (const auto& w : r.warnings)
+          std::cout << "warning: " << w << "\n";
+        std::string verdict = r.ok() ? "OK" : fmt::format("{} problem(s)", r.problems.size());
+        if (!r.warnings.empty()) verdict += fmt::format(", {} warning(s)", r.warnings.size());
         std::cout << fmt::format("{}: {} release(s), {} payload(s), {} channel(s): {}\n", a->repo,
-                                 r.releases, r.payloads, r.channels,
-                                 r.ok() ? "OK" : fmt::format("{} problem(s)", r.problems.size()));
+                                 r.releases, r.payloads, r.channels, verdict);
       }
-      return r.ok() ? kExitOk : kExitIntegrity;
+      return ok ? kExitOk : kExitIntegrity;
     });
   });
 }
@@ -359,14 +516,23 @@ void AddRepoCommands(CLI::App& app, CommandRunner& runner) {
   AddChannelChange(*channel, runner, "rollback",
                    "Point the channel at an older release and allow the downgrade",
                    ChannelOpKind::kRollback);
-  AddChannelChange(*channel, runner, "rollout", "Stage the current release in waves",
+  AddChannelChange(*channel, runner, "rollout",
+                   "Stage the current release in waves, or change the wave's limit",
                    ChannelOpKind::kRollout);
-  AddChannelChange(*channel, runner, "pause", "Stop hosts from starting updates",
+  AddChannelChange(*channel, runner, "pause",
+                   "Stop hosts from starting updates and freeze the wave where it is",
                    ChannelOpKind::kPause);
-  AddChannelChange(*channel, runner, "resume", "Undo pause", ChannelOpKind::kResume);
+  AddChannelChange(*channel, runner, "resume",
+                   "Undo pause; the wave goes on from where the pause froze it",
+                   ChannelOpKind::kResume);
   AddChannelChange(*channel, runner, "floor", "Set the version older hosts must pass through",
                    ChannelOpKind::kFloor);
+  AddChannelChange(*channel, runner, "renew",
+                   "Re-sign the channel unchanged with a new expiry (nothing else changes)",
+                   ChannelOpKind::kRenew);
   AddChannelShow(*channel, runner);
+  AddChannelList(*channel, runner);
+  AddChannelHistory(*channel, runner);
   AddVerify(app, runner);
 }
 

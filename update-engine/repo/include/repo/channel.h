@@ -47,6 +47,11 @@ struct Channel {
   bool operator==(const Channel&) const = default;
 };
 
+// The fraction of hosts (0..1) a rollout's wave has reached at `now`: the elapsed share of its
+// duration (1 once a zero-length wave starts), capped by its limit. A host at wave position p
+// is inside once this exceeds p (or reaches 1).
+double WaveReached(const Rollout& rollout, TimePoint now);
+
 // Strict: unknown, missing or mistyped fields are errors naming the field.
 Result<Channel> ParseChannel(std::string_view body);
 std::string SerializeChannel(const Channel& channel);

@@ -7,6 +7,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "common/error.h"
 #include "common/signing.h"
@@ -42,9 +43,17 @@ Result<Channel> ApplyChannelOp(const std::optional<Channel>& current, const std:
 Result<std::optional<Channel>> LoadChannelFile(const std::string& repo_dir,
                                                const std::string& name);
 
-// Applies op to the repository's channel and writes the signed result atomically.
+// Applies op to the repository's channel and writes the signed result atomically, keeping a copy
+// in channels/history/<name>/<metadata_version>.json (`channel history`; hosts never read it).
 Result<Channel> ChangeChannel(const std::string& repo_dir, const std::string& name,
                               const ChannelOp& op, std::span<const PrivateKey> keys, TimePoint now,
                               std::chrono::seconds expires_in);
+
+// Every channels/<name>.json of a repository directory (parsed, not verified), by name.
+Result<std::vector<Channel>> ListChannels(const std::string& repo_dir);
+
+// The documents kept in channels/history/<name>/, oldest first (empty when there are none).
+Result<std::vector<Channel>> LoadChannelHistory(const std::string& repo_dir,
+                                                const std::string& name);
 
 }  // namespace basalt::repo

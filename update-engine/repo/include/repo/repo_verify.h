@@ -2,6 +2,7 @@
 // reporting all problems rather than stopping at the first.
 #pragma once
 
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -11,8 +12,14 @@
 
 namespace basalt::repo {
 
+// Channels expiring sooner than this are warned about: a week leaves time to renew by hand.
+inline constexpr std::chrono::seconds kDefaultExpiryWarning = std::chrono::days(7);
+
 struct VerifyReport {
   std::vector<std::string> problems;  // each names the file and what is wrong
+  // Not wrong yet, but soon: channels expiring within the warning window. They do not make the
+  // report fail (`repo verify --strict` does).
+  std::vector<std::string> warnings;
   size_t releases = 0;
   size_t channels = 0;
   size_t payloads = 0;
@@ -20,7 +27,8 @@ struct VerifyReport {
 };
 
 VerifyReport VerifyRepository(const std::string& repo_dir, const Keyring& keys, size_t threshold,
-                              TimePoint now);
+                              TimePoint now,
+                              std::chrono::seconds warn_expiry = kDefaultExpiryWarning);
 
 // As a host that ships `first` would see the repository: the chain roots/<N>.json from `first`
 // must verify to the newest (which root.json must equal, and which must not be expired at `now`),
@@ -28,6 +36,7 @@ VerifyReport VerifyRepository(const std::string& repo_dir, const Keyring& keys, 
 // must name its repository.
 // `threshold` (THRESHOLD= of the hosts) raises every role's threshold, as on hosts.
 VerifyReport VerifyRepository(const std::string& repo_dir, const SignedRoot& first,
-                              size_t threshold, TimePoint now);
+                              size_t threshold, TimePoint now,
+                              std::chrono::seconds warn_expiry = kDefaultExpiryWarning);
 
 }  // namespace basalt::repo
