@@ -362,7 +362,16 @@ TEST(FleetWiring, MetricsComeFromTheStateAndMetricsPathDefaultsToTheStateDir) {
   s.downloaded_full_total = 20;
   s.failures = {{"download", 2}};
   s.rollbacks = 1;
+  s.rolled_back_releases = {"2.9.0"};
+  s.payload = PlannedPayload{};
+  s.payload->delta = true;
   auto m = MetricsOf(s, "1.0.0", "stable");
+  EXPECT_EQ(m.rolled_back_releases, std::set<std::string>{"2.9.0"});
+  EXPECT_EQ(m.route, "delta");
+  s.fell_back_to_full = true;
+  EXPECT_EQ(MetricsOf(s, "1.0.0", "stable").route, "full");
+  s.payload.reset();
+  EXPECT_EQ(MetricsOf(s, "1.0.0", "stable").route, "");
   EXPECT_EQ(m.state, "downloading");
   EXPECT_EQ(m.next_version, "3.0.0");  // in flight wins over what a check found
   EXPECT_EQ(m.current_version, "1.0.0");
@@ -377,7 +386,10 @@ TEST(FleetWiring, MetricsComeFromTheStateAndMetricsPathDefaultsToTheStateDir) {
   EXPECT_FALSE(MetricsOf(UpdateState{}, "", "").last_check.has_value());
 
   daemon::UpdateConfig cfg;
-  EXPECT_EQ(MetricsPathFor(cfg, "/var/lib/basalt"), "/var/lib/basalt/metrics.prom");
+  EXPECT_EQ(cfg.metrics_path, fleet::kDefaultMetricsPath);
+  // The host's own state reports to node-exporter's textfile directory, as Debian packages it.
+  EXPECT_EQ(MetricsPathFor(cfg, "/var/lib/basalt"),
+            "/var/lib/prometheus/node-exporter/basalt.prom");
   EXPECT_EQ(MetricsPathFor(cfg, "/tmp/st"), "/tmp/st/metrics.prom");
   cfg.metrics_path = "/run/node_exporter/basalt.prom";
   EXPECT_EQ(MetricsPathFor(cfg, "/tmp/st"), "/run/node_exporter/basalt.prom");
