@@ -89,6 +89,13 @@ Result<Channel> ApplyChannelOp(const std::optional<Channel>& current, const std:
       trim_floor();
       break;
     case ChannelOpKind::kRollout:
+      // Minimal form for `rollout guard` until the full limit semantics land: only the limit
+      // changes; a channel without a rollout gets a pure step starting now.
+      if (!op.rollout && op.limit_percent) {
+        if (!next.rollout) next.rollout = Rollout{.start = now, .duration = {}};
+        next.rollout->limit_percent = op.limit_percent;
+        break;
+      }
       if (!op.rollout)
         return Fail(ErrorKind::kInvalidInput, "rollout needs --start and --duration");
       next.rollout = op.rollout;
