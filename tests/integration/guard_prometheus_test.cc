@@ -6,6 +6,7 @@
 // Everything listens on 127.0.0.1; every child is killed when the test ends, however it ends.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -212,6 +213,11 @@ class GuardPrometheusTest : public ::testing::Test {
     url_ = fmt::format("http://127.0.0.1:{}", prometheus_.port->port());
   }
 
+  static bool AsPrometheusUser() {
+    return geteuid() == 0 && getpwnam("prometheus") != nullptr &&
+           access("/usr/bin/setpriv", X_OK) == 0;
+  }
+
   // Waits until Prometheus's query API answers `query` with the single value `want`.
   void WaitForQuery(const std::string& query, const std::string& want) {
     auto fetcher = http::MakeCurlFetcher();
@@ -287,6 +293,8 @@ TEST_F(GuardPrometheusTest, ABadReleaseThatRollsBackOnOneHostOfThreeIsPaused) {
   StartFleet();
   WaitForQuery("count(basalt_update_info{channel=\"stable\"})", "3");
   WaitForQuery("count(basalt_update_rolled_back_release{release=\"2.0\"})", "1");
+  // Every exporter read its textfile (as user prometheus when the test runs as root).
+  WaitForQuery("max(node_textfile_scrape_error)", "0");
   SetChannel(10);
   auto before = ReadFileToString(repo_ + "/channels/stable.json");
   ASSERT_TRUE(before.has_value());
