@@ -397,6 +397,38 @@ TEST(FleetWiring, MetricsComeFromTheStateAndMetricsPathDefaultsToTheStateDir) {
   EXPECT_EQ(MetricsPathFor(cfg, "/tmp/st"), "");
 }
 
+// A host without prometheus-node-exporter has no textfile directory: one warning naming it, then
+// silence while it stays missing, and the saves themselves succeed.
+TEST(FleetWiring, AMissingMetricsDirectoryIsWarnedAboutOnceAndNeverFailsASave) {
+  struct CountingLogger : Logger {
+    void Log(LogLevel level, std::string_view m, const std::vector<LogField>&) override {
+      if (level == LogLevel::kWarning) warnings.emplace_back(m);
+    }
+    std::vector<std::string> warnings;
+  } log;
+  auto dir = std::filesystem::temp_directory_path() / ("metrics-once-" + std::to_string(getpid()));
+  std::filesystem::remove_all(dir);
+  StateStore store((dir / "state").string());
+  std::string textfile = (dir / "node-exporter").string();
+  WriteMetricsOnSave(
+      store, textfile + "/basalt.prom", [] { return "1.0"; }, "stable", log);
+  auto s = store.Load();  // creates the state directory, as the daemon's start does
+  ASSERT_TRUE(s.has_value());
+  ASSERT_TRUE(store.Save(*s).has_value());
+  ASSERT_TRUE(store.Save(*s).has_value());
+  ASSERT_EQ(log.warnings.size(), 1u);
+  EXPECT_NE(log.warnings[0].find(textfile + " does not exist"), std::string::npos)
+      << log.warnings[0];
+  // The directory appears (node-exporter installed): the file is written, 0644.
+  std::filesystem::create_directories(textfile);
+  ASSERT_TRUE(store.Save(*s).has_value());
+  EXPECT_EQ(std::filesystem::status(textfile + "/basalt.prom").permissions() &
+                std::filesystem::perms::all,
+            std::filesystem::perms(0644));
+  EXPECT_EQ(log.warnings.size(), 1u);
+  std::filesystem::remove_all(dir);
+}
+
 class ListedFiles : public SlotFiles {
  public:
   explicit ListedFiles(std::vector<std::string> files) : files_(std::move(files)) {}
