@@ -368,6 +368,7 @@ TEST(FleetWiring, MetricsComeFromTheStateAndMetricsPathDefaultsToTheStateDir) {
   auto m = MetricsOf(s, "1.0.0", "stable");
   EXPECT_EQ(m.rolled_back_releases, std::set<std::string>{"2.9.0"});
   EXPECT_EQ(m.route, "delta");
+  EXPECT_EQ(m.attempted_version, "3.0.0");
   s.fell_back_to_full = true;
   EXPECT_EQ(MetricsOf(s, "1.0.0", "stable").route, "full");
   s.payload.reset();

@@ -158,6 +158,7 @@ TEST(FleetMetrics, ExactTextAfterARollback) {
   m.rollbacks = 1;
   m.rolled_back_releases = {"2.0"};
   m.route = "delta";
+  m.attempted_version = "2.0";
   std::string want;
   want +=
       "# HELP basalt_update_state Current state of basalt-updated: 1 for the state it is in, "
@@ -197,7 +198,11 @@ TEST(FleetMetrics, ExactTextAfterARollback) {
       "(delta or full), 0 for the other; both 0 when there is none.\n"
       "# TYPE basalt_update_route gauge\n"
       "basalt_update_route{route=\"delta\"} 1\n"
-      "basalt_update_route{route=\"full\"} 0\n";
+      "basalt_update_route{route=\"full\"} 0\n"
+      "# HELP basalt_update_attempt_info Always 1; the label names the release of the last update "
+      "attempt (none before any).\n"
+      "# TYPE basalt_update_attempt_info gauge\n"
+      "basalt_update_attempt_info{release=\"2.0\"} 1\n";
   EXPECT_EQ(FormatMetrics(m), want);
 }
 

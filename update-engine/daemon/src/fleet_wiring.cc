@@ -110,6 +110,7 @@ fleet::UpdateMetrics MetricsOf(const UpdateState& s, std::string current_version
   m.failures = s.failures;
   m.rollbacks = s.rollbacks;
   m.rolled_back_releases = s.rolled_back_releases;
+  m.attempted_version = s.version;
   if (s.payload) m.route = s.payload->delta && !s.fell_back_to_full ? "delta" : "full";
   return m;
 }

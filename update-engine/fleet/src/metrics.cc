@@ -92,6 +92,13 @@ std::string FormatMetrics(const UpdateMetrics& m) {
   for (const char* r : {"delta", "full"}) {
     out += fmt::format("basalt_update_route{{route=\"{}\"}} {}\n", r, m.route == r ? 1 : 0);
   }
+
+  Family(out, "basalt_update_attempt_info", "gauge",
+         "Always 1; the label names the release of the last update attempt (none before any).");
+  if (!m.attempted_version.empty()) {
+    out += fmt::format("basalt_update_attempt_info{{release=\"{}\"}} 1\n",
+                       EscapeLabelValue(m.attempted_version));
+  }
   return out;
 }
 

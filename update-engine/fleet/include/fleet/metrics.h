@@ -39,6 +39,10 @@ struct UpdateMetrics {
   // How the update in flight or staged arrives: "delta", "full" (also a delta that fell back to
   // the full image), "" when there is none.
   std::string route;
+  // The release of the last update attempt, whatever became of it (in flight, staged, booted,
+  // failed, rolled back); "" before any. With current_version and the failure counters it tells
+  // a host failing to install a release from one that never tried it.
+  std::string attempted_version;
 };
 
 // The states basalt_update_state always lists (one 1, the rest 0), so dashboards and alerts
