@@ -101,6 +101,7 @@ struct Host {
   std::string current_version = {};
   std::string rolled_back_from = {};  // "" none: the host booted this release and fell back
   bool on_new_and_good = false;       // booted the new release and judged it good
+  std::string failed_install = {};    // tried this release; its payload failed verification
 };
 
 // A server on a reserved port, retried on another port when it exits at start (a process
@@ -171,6 +172,14 @@ class GuardPrometheusTest : public ::testing::Test {
       s->version = h.rolled_back_from;
       s->target_slot = "B";
       update::RecordRollback(*s, "A");
+    } else if (!h.failed_install.empty()) {
+      // What UpdateFlow records when a payload fails verification: the counter by reason, the
+      // plan dropped, idle again, the attempt's version kept.
+      s->version = h.failed_install;
+      s->phase = update::Phase::kIdle;
+      ++s->failures[update::FailureReason(Error(ErrorKind::kIntegrity, "payload hash mismatch"),
+                                          update::Phase::kApplying)];
+      s->last_error = "payload hash mismatch";
     } else if (h.on_new_and_good) {
       s->phase = update::Phase::kGood;
       s->version = h.current_version;
@@ -328,6 +337,23 @@ TEST_F(GuardPrometheusTest, ABadReleaseThatRollsBackOnOneHostOfThreeIsPaused) {
   ASSERT_EQ(again.status, 0) << again.output;
   EXPECT_NE(again.output.find("none (paused)"), std::string::npos) << again.output;
   EXPECT_EQ(*ReadFileToString(repo_ + "/channels/stable.json"), *paused);
+}
+
+TEST_F(GuardPrometheusTest, AFailedInstallCountsAgainstTheRelease) {
+  WriteHost(0, {.current_version = "2.0", .on_new_and_good = true});
+  WriteHost(1, {.current_version = "1.0", .failed_install = "2.0"});
+  WriteHost(2, {.current_version = "1.0"});
+  StartFleet();
+  WaitForQuery("count(basalt_update_info{channel=\"stable\"})", "3");
+  WaitForQuery("count(basalt_update_attempt_info{release=\"2.0\"})", "2");
+  SetChannel(10);
+  auto run = Guard(kPolicy, "--json");
+  ASSERT_EQ(run.status, 0) << run.output;
+  auto j = nlohmann::json::parse(run.output);
+  EXPECT_EQ(j["action"], "pause");
+  EXPECT_EQ(j["sample"]["new_failing"], 1);
+  EXPECT_EQ(j["sample"]["new_rollbacks"], 0);
+  EXPECT_TRUE(SignedChannel().paused);
 }
 
 TEST_F(GuardPrometheusTest, AHealthyReleaseIsWidenedOneStep) {

@@ -84,14 +84,13 @@ TEST(PrometheusAnswer, QueryUrlEncodesAndPromQuoteEscapes) {
 
 TEST(GuardPolicyFile, ReadsEveryFieldAndRefusesMistakes) {
   auto p = ParseGuardPolicy(R"({"steps":[1,10,50,100],"soak":"1h","min_hosts":3,
-      "max_bad_percent":5,"max_percent_of_old":200,"failure_window":"30m"})");
+      "max_bad_percent":5,"max_percent_of_old":200})");
   ASSERT_TRUE(p.has_value()) << p.error().message();
   EXPECT_EQ(p->steps, (std::vector<uint32_t>{1, 10, 50, 100}));
   EXPECT_EQ(p->soak, 1h);
   EXPECT_EQ(p->min_hosts, 3u);
   EXPECT_EQ(p->max_bad_percent, 5u);
   EXPECT_EQ(p->max_percent_of_old, 200u);
-  EXPECT_EQ(p->failure_window, 30min);
   struct Case {
     const char* text;
     const char* says;
@@ -137,10 +136,10 @@ TEST(FleetSampleFromAnswers, SplitsTheNewReleaseFromTheOthers) {
   EXPECT_EQ(s->new_failing, 1);
   EXPECT_FALSE(SampleFromAnswers("2.0", {S("version", "2.0", 1)}, {}, {}).has_value());
   EXPECT_FALSE(SampleFromAnswers("2.0", {}, {}, {PromSample{}, PromSample{}}).has_value());
-  auto q = QueriesFor("st\"able", "2.0", 3600s);
+  auto q = QueriesFor("st\"able", "2.0");
   EXPECT_EQ(q.hosts_by_version,
             R"(count by (current_version) (basalt_update_info{channel="st\"able"}))");
-  EXPECT_NE(q.new_failing.find("[3600s]"), std::string::npos);
+  EXPECT_NE(q.new_failing.find(R"(basalt_update_attempt_info{release="2.0"})"), std::string::npos);
 }
 
 // --- Decision --------------------------------------------------------------------------------

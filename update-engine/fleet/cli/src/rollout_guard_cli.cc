@@ -65,8 +65,7 @@ int RunGuard(const GuardArgs& a) {
   fo.total_timeout_seconds = 30;
   fo.metadata_timeout_seconds = 30;
   auto fetcher = http::MakeCurlFetcher(fo);
-  auto sample =
-      ReadFleetSample(*fetcher, a.prometheus, ch.name, ch.release, policy->failure_window);
+  auto sample = ReadFleetSample(*fetcher, a.prometheus, ch.name, ch.release);
   if (!sample) return ReportError(sample.error());
   GuardDecision d = DecideGuard(*policy, ch, *sample, step.step_started, now);
 

@@ -21,8 +21,7 @@ Status Split(const std::vector<PromSample>& samples, std::string_view label,
 
 }  // namespace
 
-FleetQueries QueriesFor(std::string_view channel, std::string_view release,
-                        std::chrono::seconds failure_window) {
+FleetQueries QueriesFor(std::string_view channel, std::string_view release) {
   auto ch = PromQuote(channel);
   auto rel = PromQuote(release);
   FleetQueries q;
@@ -30,13 +29,15 @@ FleetQueries QueriesFor(std::string_view channel, std::string_view release,
       fmt::format("count by (current_version) (basalt_update_info{{channel={}}})", ch);
   q.rollbacks_by_release =
       fmt::format("count by (release) (basalt_update_rolled_back_release{{channel={}}})", ch);
-  // Hosts offered the release whose failure counters rose within the window, except those
-  // already counted as rolled back from it.
+  // Hosts whose last attempt was the release and that are idle on another one: the attempt
+  // failed and was given up (a network fault keeps the plan and the state, so a host still
+  // retrying a download is not counted). Those that rolled back are counted once, as rollbacks.
   q.new_failing = fmt::format(
-      "count((basalt_update_info{{channel={0},next_version={1}}} and on (instance) "
-      "(sum by (instance) (increase(basalt_update_failures_total[{2}s])) > 0)) unless on "
-      "(instance) basalt_update_rolled_back_release{{channel={0},release={1}}})",
-      ch, rel, failure_window.count());
+      "count(((basalt_update_attempt_info{{release={1}}} and on (instance) "
+      "basalt_update_info{{channel={0},current_version!={1}}}) and on (instance) "
+      "(basalt_update_state{{state=\"idle\"}} == 1)) unless on (instance) "
+      "basalt_update_rolled_back_release{{channel={0},release={1}}})",
+      ch, rel);
   return q;
 }
 
@@ -57,9 +58,8 @@ Result<FleetSample> SampleFromAnswers(std::string_view release,
 }
 
 Result<FleetSample> ReadFleetSample(http::Fetcher& fetcher, std::string_view prometheus,
-                                    std::string_view channel, std::string_view release,
-                                    std::chrono::seconds failure_window) {
-  auto q = QueriesFor(channel, release, failure_window);
+                                    std::string_view channel, std::string_view release) {
+  auto q = QueriesFor(channel, release);
   BASALT_ASSIGN_OR_RETURN(auto hosts, QueryVector(fetcher, prometheus, q.hosts_by_version));
   BASALT_ASSIGN_OR_RETURN(auto rollbacks, QueryVector(fetcher, prometheus, q.rollbacks_by_release));
   BASALT_ASSIGN_OR_RETURN(auto failing, QueryVector(fetcher, prometheus, q.new_failing));

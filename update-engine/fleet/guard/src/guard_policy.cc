@@ -43,13 +43,6 @@ Result<GuardPolicy> ParseGuardPolicy(std::string_view text) {
     }
     p.max_percent_of_old = static_cast<uint32_t>(*rel);
   }
-  BASALT_ASSIGN_OR_RETURN(std::optional<std::string> window, r.OptionalString("failure_window"));
-  if (window) {
-    BASALT_ASSIGN_OR_RETURN(p.failure_window, ParseDuration(*window, "policy.failure_window"));
-    if (p.failure_window.count() < 1) {
-      return Fail(ErrorKind::kInvalidInput, "policy.failure_window: at least 1s");
-    }
-  }
   BASALT_RETURN_IF_ERROR(r.Finish());
   return p;
 }

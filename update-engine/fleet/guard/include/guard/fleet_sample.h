@@ -1,10 +1,10 @@
 // What the fleet says about one channel's rollout, read from Prometheus: the hosts running the
 // channel's new release, those that rolled back from it or are failing to install it, and the
 // same for every other release (the baseline). Built from the shipped metrics only
-// (basalt_update_info, basalt_update_rolled_back_release, basalt_update_failures_total).
+// (basalt_update_info, basalt_update_rolled_back_release, basalt_update_attempt_info,
+// basalt_update_state).
 #pragma once
 
-#include <chrono>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -20,7 +20,8 @@ namespace basalt::guard {
 struct FleetSample {
   double new_hosts = 0;      // running the new release now
   double new_rollbacks = 0;  // booted it and fell back
-  double new_failing = 0;    // offered it and failed to install it within the failure window
+  // tried it, failed to install it and gave up (idle, still on another release, not rolled back)
+  double new_failing = 0;
   double old_hosts = 0;      // running any other release
   double old_rollbacks = 0;  // fell back from any other release
 };
@@ -31,8 +32,7 @@ struct FleetQueries {
   std::string rollbacks_by_release;
   std::string new_failing;
 };
-FleetQueries QueriesFor(std::string_view channel, std::string_view release,
-                        std::chrono::seconds failure_window);
+FleetQueries QueriesFor(std::string_view channel, std::string_view release);
 
 // Pure: the sample from the three answers (a version or release absent from an answer: 0).
 Result<FleetSample> SampleFromAnswers(std::string_view release,
@@ -41,7 +41,6 @@ Result<FleetSample> SampleFromAnswers(std::string_view release,
                                       const std::vector<PromSample>& new_failing);
 
 Result<FleetSample> ReadFleetSample(http::Fetcher& fetcher, std::string_view prometheus,
-                                    std::string_view channel, std::string_view release,
-                                    std::chrono::seconds failure_window);
+                                    std::string_view channel, std::string_view release);
 
 }  // namespace basalt::guard

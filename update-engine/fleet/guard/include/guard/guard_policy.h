@@ -1,6 +1,6 @@
 // The rollout policy `basalt rollout guard` enforces, from a JSON file the operator writes:
 //   {"steps": [1, 10, 50, 100], "soak": "1h", "min_hosts": 3,
-//    "max_bad_percent": 5, "max_percent_of_old": 200, "failure_window": "1h"}
+//    "max_bad_percent": 5, "max_percent_of_old": 200}
 // JSON rather than TOML because the repository reads no TOML anywhere; read strictly (an unknown
 // or mistyped field is an error naming it), as a typo in a safety policy must not pass.
 #pragma once
@@ -29,8 +29,6 @@ struct GuardPolicy {
   // Pause when the new release's bad rate is above this percentage of the other releases'
   // (200: twice as bad). Judged only while the others' rate is above zero. Absent: not used.
   std::optional<uint32_t> max_percent_of_old = {};
-  // The window in which a failed install counts against the new release.
-  std::chrono::seconds failure_window{3600};
 };
 
 Result<GuardPolicy> ParseGuardPolicy(std::string_view text);
