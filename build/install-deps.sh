@@ -23,6 +23,8 @@ PACKAGES=(
   # test peers
   cryptsetup-bin fdisk gdisk util-linux bsdiff xdelta3 zstd xz-utils nginx-light etcd-server etcd-client
   qemu-system-x86 ovmf dbus curl python3 time bc socat
+  # the fleet view: rollout guard's integration test scrapes the shipped metrics with them
+  prometheus prometheus-node-exporter
 )
 
 if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
@@ -42,6 +44,6 @@ fi
 echo "install-deps: installing ${#missing[@]} packages: ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
-# nginx and etcd are test peers started by the tests themselves; keep the packages from starting system services.
+# nginx, etcd and prometheus are test peers started by the tests themselves; keep the packages from starting system services.
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 echo "install-deps: done"

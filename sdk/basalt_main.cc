@@ -9,6 +9,7 @@
 #include "cli/cli.h"
 #include "daemon/update_cli.h"
 #include "fleet/fleet_cli.h"
+#include "fleet/rollout_guard_cli.h"
 #include "image/image_cli.h"
 #include "payload/payload_cli.h"
 #include "repo/keys_cli.h"
@@ -27,6 +28,7 @@ int main(int argc, char** argv) {
   basalt::AddRepoCommands(app, runner);
   basalt::AddBootCommands(app, runner);
   basalt::AddFleetCommands(app, runner);
+  basalt::AddRolloutCommands(app, runner);
   basalt::AddUpdateCommands(app, runner);
   // basalt attest: predict (attest_predict_cli), ak|quote|verify (attest_tpm_cli),
   // sign-policy|seal|unseal (attest_seal_cli).

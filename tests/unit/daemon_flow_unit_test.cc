@@ -362,7 +362,17 @@ TEST(FleetWiring, MetricsComeFromTheStateAndMetricsPathDefaultsToTheStateDir) {
   s.downloaded_full_total = 20;
   s.failures = {{"download", 2}};
   s.rollbacks = 1;
+  s.rolled_back_releases = {"2.9.0"};
+  s.payload = PlannedPayload{};
+  s.payload->delta = true;
   auto m = MetricsOf(s, "1.0.0", "stable");
+  EXPECT_EQ(m.rolled_back_releases, std::set<std::string>{"2.9.0"});
+  EXPECT_EQ(m.route, "delta");
+  EXPECT_EQ(m.attempted_version, "3.0.0");
+  s.fell_back_to_full = true;
+  EXPECT_EQ(MetricsOf(s, "1.0.0", "stable").route, "full");
+  s.payload.reset();
+  EXPECT_EQ(MetricsOf(s, "1.0.0", "stable").route, "");
   EXPECT_EQ(m.state, "downloading");
   EXPECT_EQ(m.next_version, "3.0.0");  // in flight wins over what a check found
   EXPECT_EQ(m.current_version, "1.0.0");
@@ -377,12 +387,47 @@ TEST(FleetWiring, MetricsComeFromTheStateAndMetricsPathDefaultsToTheStateDir) {
   EXPECT_FALSE(MetricsOf(UpdateState{}, "", "").last_check.has_value());
 
   daemon::UpdateConfig cfg;
-  EXPECT_EQ(MetricsPathFor(cfg, "/var/lib/basalt"), "/var/lib/basalt/metrics.prom");
+  EXPECT_EQ(cfg.metrics_path, fleet::kDefaultMetricsPath);
+  // The host's own state reports to node-exporter's textfile directory, as Debian packages it.
+  EXPECT_EQ(MetricsPathFor(cfg, "/var/lib/basalt"),
+            "/var/lib/prometheus/node-exporter/basalt.prom");
   EXPECT_EQ(MetricsPathFor(cfg, "/tmp/st"), "/tmp/st/metrics.prom");
   cfg.metrics_path = "/run/node_exporter/basalt.prom";
   EXPECT_EQ(MetricsPathFor(cfg, "/tmp/st"), "/run/node_exporter/basalt.prom");
   cfg.metrics_path = "";
   EXPECT_EQ(MetricsPathFor(cfg, "/tmp/st"), "");
+}
+
+// A host without prometheus-node-exporter has no textfile directory: one warning naming it, then
+// silence while it stays missing, and the saves themselves succeed.
+TEST(FleetWiring, AMissingMetricsDirectoryIsWarnedAboutOnceAndNeverFailsASave) {
+  struct CountingLogger : Logger {
+    void Log(LogLevel level, std::string_view m, const std::vector<LogField>&) override {
+      if (level == LogLevel::kWarning) warnings.emplace_back(m);
+    }
+    std::vector<std::string> warnings;
+  } log;
+  auto dir = std::filesystem::temp_directory_path() / ("metrics-once-" + std::to_string(getpid()));
+  std::filesystem::remove_all(dir);
+  StateStore store((dir / "state").string());
+  std::string textfile = (dir / "node-exporter").string();
+  WriteMetricsOnSave(
+      store, textfile + "/basalt.prom", [] { return "1.0"; }, "stable", log);
+  auto s = store.Load();  // creates the state directory, as the daemon's start does
+  ASSERT_TRUE(s.has_value());
+  ASSERT_TRUE(store.Save(*s).has_value());
+  ASSERT_TRUE(store.Save(*s).has_value());
+  ASSERT_EQ(log.warnings.size(), 1u);
+  EXPECT_NE(log.warnings[0].find(textfile + " does not exist"), std::string::npos)
+      << log.warnings[0];
+  // The directory appears (node-exporter installed): the file is written, 0644.
+  std::filesystem::create_directories(textfile);
+  ASSERT_TRUE(store.Save(*s).has_value());
+  EXPECT_EQ(std::filesystem::status(textfile + "/basalt.prom").permissions() &
+                std::filesystem::perms::all,
+            std::filesystem::perms(0644));
+  EXPECT_EQ(log.warnings.size(), 1u);
+  std::filesystem::remove_all(dir);
 }
 
 class ListedFiles : public SlotFiles {

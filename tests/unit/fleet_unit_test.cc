@@ -143,6 +143,67 @@ TEST(FleetMetrics, AfterASuccessfulUpdate) {
   EXPECT_EQ(Value(samples, "basalt_update_downloaded_bytes_total", {{"kind", "delta"}}), 1234567);
   EXPECT_EQ(Value(samples, "basalt_update_downloaded_bytes_total", {{"kind", "full"}}), 0);
   EXPECT_EQ(Value(samples, "basalt_update_rollbacks_total"), 0);
+  EXPECT_EQ(Value(samples, "basalt_update_route", {{"route", "delta"}}), 0);
+  EXPECT_EQ(Value(samples, "basalt_update_route", {{"route", "full"}}), 0);
+}
+
+// The exact text, written by hand: names, label names, order and types are what dashboards,
+// alerts and `rollout guard` query, so any change to them must show up here.
+TEST(FleetMetrics, ExactTextAfterARollback) {
+  UpdateMetrics m;
+  m.state = "rolled-back";
+  m.current_version = "1.0";
+  m.channel = "stable";
+  m.failures = {{"integrity", 1}};
+  m.rollbacks = 1;
+  m.rolled_back_releases = {"2.0"};
+  m.route = "delta";
+  m.attempted_version = "2.0";
+  std::string want;
+  want +=
+      "# HELP basalt_update_state Current state of basalt-updated: 1 for the state it is in, "
+      "0 for the others.\n# TYPE basalt_update_state gauge\n";
+  for (const char* s : kKnownStates)
+    want += fmt::format("basalt_update_state{{state=\"{}\"}} {}\n", s,
+                        std::string_view(s) == "rolled-back" ? 1 : 0);
+  want +=
+      "# HELP basalt_update_info Always 1; the labels carry the running version, the staged next "
+      "version and the channel.\n"
+      "# TYPE basalt_update_info gauge\n"
+      "basalt_update_info{current_version=\"1.0\",next_version=\"\",channel=\"stable\"} 1\n"
+      "# HELP basalt_update_last_check_timestamp_seconds Unix time of the last completed update "
+      "check (0: never).\n"
+      "# TYPE basalt_update_last_check_timestamp_seconds gauge\n"
+      "basalt_update_last_check_timestamp_seconds 0.000\n"
+      "# HELP basalt_update_last_success_timestamp_seconds Unix time of the last update staged "
+      "successfully (0: never).\n"
+      "# TYPE basalt_update_last_success_timestamp_seconds gauge\n"
+      "basalt_update_last_success_timestamp_seconds 0.000\n"
+      "# HELP basalt_update_downloaded_bytes_total Payload bytes downloaded, by payload kind.\n"
+      "# TYPE basalt_update_downloaded_bytes_total counter\n"
+      "basalt_update_downloaded_bytes_total{kind=\"delta\"} 0\n"
+      "basalt_update_downloaded_bytes_total{kind=\"full\"} 0\n"
+      "# HELP basalt_update_failures_total Failed update attempts, by reason.\n"
+      "# TYPE basalt_update_failures_total counter\n"
+      "basalt_update_failures_total{reason=\"integrity\"} 1\n"
+      "# HELP basalt_update_rollbacks_total Boots that fell back to the previous slot after an "
+      "update.\n"
+      "# TYPE basalt_update_rollbacks_total counter\n"
+      "basalt_update_rollbacks_total 1\n"
+      "# HELP basalt_update_rolled_back_release 1 for each release this host booted and fell "
+      "back from, with the channel it follows.\n"
+      "# TYPE basalt_update_rolled_back_release gauge\n"
+      "basalt_update_rolled_back_release{release=\"2.0\",channel=\"stable\"} 1\n"
+      "# HELP basalt_update_route 1 for the payload route of the update in flight or staged "
+      "(delta or full), 0 for the other; both 0 when there is none.\n"
+      "# TYPE basalt_update_route gauge\n"
+      "basalt_update_route{route=\"delta\"} 1\n"
+      "basalt_update_route{route=\"full\"} 0\n"
+      "# HELP basalt_update_attempt_info Always 1; the label names the release of the last update "
+      "attempt (none before any).\n"
+      "# TYPE basalt_update_attempt_info gauge\n"
+      "basalt_update_attempt_info{release=\"2.0\"} 1\n";
+  EXPECT_EQ(FormatMetrics(m), want);
 }
 
 TEST(FleetMetrics, AfterFailuresAndARollbackWithHostileLabelValues) {

@@ -1,5 +1,7 @@
 #include "daemon/fleet_wiring.h"
 
+#include <filesystem>
+
 #include "common/time_util.h"
 #include "fleet/omaha_source.h"
 #include "fleet_config.h"
@@ -107,6 +109,9 @@ fleet::UpdateMetrics MetricsOf(const UpdateState& s, std::string current_version
   m.downloaded_full_bytes = s.downloaded_full_total;
   m.failures = s.failures;
   m.rollbacks = s.rollbacks;
+  m.rolled_back_releases = s.rolled_back_releases;
+  m.attempted_version = s.version;
+  if (s.payload) m.route = s.payload->delta && !s.fell_back_to_full ? "delta" : "full";
   return m;
 }
 
@@ -122,7 +127,11 @@ nlohmann::json MetricsJson(const fleet::UpdateMetrics& m) {
 }
 
 std::string MetricsPathFor(const daemon::UpdateConfig& cfg, const std::string& state_dir) {
-  if (cfg.metrics_path == fleet::kDefaultMetricsPath) return state_dir + "/metrics.prom";
+  // Only the host's own state has the host's node-exporter directory to report to; a disk
+  // image's state (--disk --state DIR) or a test's keeps its metrics next to it.
+  if (cfg.metrics_path == fleet::kDefaultMetricsPath && state_dir != kHostStateDir) {
+    return state_dir + "/metrics.prom";
+  }
   return cfg.metrics_path;
 }
 
@@ -133,10 +142,28 @@ void WriteMetricsOnSave(StateStore& store, std::string path,
     store.set_on_save(nullptr);
     return;
   }
+  // A host without node-exporter has no textfile directory: that is said once, not at every
+  // save, and the update carries on.
+  auto warned = std::make_shared<bool>(false);
   store.set_on_save([path = std::move(path), current = std::move(current_version),
-                     channel = std::move(channel), &log](const UpdateState& s) {
+                     channel = std::move(channel), warned, &log](const UpdateState& s) {
     auto w = fleet::WriteMetricsFile(path, MetricsOf(s, current ? current() : "", channel));
-    if (!w) log.Warn("cannot write the metrics file: " + w.error().message());
+    if (w) {
+      *warned = false;
+      return;
+    }
+    if (*warned) return;
+    *warned = true;
+    std::error_code ec;
+    auto dir = std::filesystem::path(path).parent_path();
+    if (!std::filesystem::is_directory(dir, ec)) {
+      log.Warn(
+          fmt::format("no metrics: {} does not exist (install prometheus-node-exporter, or "
+                      "set METRICS_PATH)",
+                      dir.string()));
+    } else {
+      log.Warn("cannot write the metrics file: " + w.error().message());
+    }
   });
 }
 

@@ -78,6 +78,27 @@ std::string FormatMetrics(const UpdateMetrics& m) {
   Family(out, "basalt_update_rollbacks_total", "counter",
          "Boots that fell back to the previous slot after an update.");
   out += fmt::format("basalt_update_rollbacks_total {}\n", m.rollbacks);
+
+  Family(out, "basalt_update_rolled_back_release", "gauge",
+         "1 for each release this host booted and fell back from, with the channel it follows.");
+  for (const auto& release : m.rolled_back_releases) {
+    out += fmt::format("basalt_update_rolled_back_release{{release=\"{}\",channel=\"{}\"}} 1\n",
+                       EscapeLabelValue(release), EscapeLabelValue(m.channel));
+  }
+
+  Family(out, "basalt_update_route", "gauge",
+         "1 for the payload route of the update in flight or staged (delta or full), 0 for the "
+         "other; both 0 when there is none.");
+  for (const char* r : {"delta", "full"}) {
+    out += fmt::format("basalt_update_route{{route=\"{}\"}} {}\n", r, m.route == r ? 1 : 0);
+  }
+
+  Family(out, "basalt_update_attempt_info", "gauge",
+         "Always 1; the label names the release of the last update attempt (none before any).");
+  if (!m.attempted_version.empty()) {
+    out += fmt::format("basalt_update_attempt_info{{release=\"{}\"}} 1\n",
+                       EscapeLabelValue(m.attempted_version));
+  }
   return out;
 }
 

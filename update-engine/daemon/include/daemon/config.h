@@ -58,7 +58,8 @@ struct UpdateConfig {
   // THRESHOLD: distinct trusted signatures every channel, release and payload needs (1-16).
   size_t threshold = 1;
   EtcdLockSettings etcd;
-  std::string metrics_path = "/var/lib/basalt/metrics.prom";  // METRICS_PATH ("" = off)
+  // METRICS_PATH ("" = off); the default is fleet::kDefaultMetricsPath (node-exporter's dir).
+  std::string metrics_path = "/var/lib/prometheus/node-exporter/basalt.prom";
   // METADATA_TIMEOUT: a channel or release document must arrive within this (0 = no limit).
   std::chrono::seconds metadata_timeout{60};
   // DOWNLOAD_MIN_RATE (KiB/s, 0 = no floor) over DOWNLOAD_MIN_RATE_WINDOW: a payload transfer

@@ -38,12 +38,16 @@ fleet::UpdateMetrics MetricsOf(const UpdateState& s, std::string current_version
 // (RFC 3339 or ""), downloaded_delta_bytes, downloaded_full_bytes, failures, rollbacks.
 nlohmann::json MetricsJson(const fleet::UpdateMetrics& m);
 
-// METRICS_PATH, except that its default names the state directory's metrics.prom (the same file
-// on a host, whose state directory is /var/lib/basalt; a disk image's own state directory
-// otherwise).
+// The host's state directory (basalt-updated's StateDirectory=basalt).
+inline constexpr char kHostStateDir[] = "/var/lib/basalt";
+
+// METRICS_PATH. Its default (node-exporter's textfile directory) is for the host's own state
+// (kHostStateDir); with any other state directory (a disk image's --state, a test's) the default
+// names that directory's metrics.prom instead.
 std::string MetricsPathFor(const daemon::UpdateConfig& cfg, const std::string& state_dir);
 
 // Makes `store` rewrite the metrics file at `path` after every save ("" = no metrics file).
+// A failure is logged once (until a write succeeds again), naming a missing directory.
 // `current_version` is asked at each save (it changes when a new slot boots). A write failure
 // is logged, never fatal: metrics must not stop an update.
 void WriteMetricsOnSave(StateStore& store, std::string path,
