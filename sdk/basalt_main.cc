@@ -7,6 +7,7 @@
 #include "attest/attest_tpm_cli.h"      // basalt attest ak|quote|verify
 #include "boot/boot_cli.h"
 #include "cli/cli.h"
+#include "common/termination.h"
 #include "daemon/update_cli.h"
 #include "fleet/fleet_cli.h"
 #include "fleet/rollout_guard_cli.h"
@@ -17,6 +18,9 @@
 #include "verity/verity_cli.h"
 
 int main(int argc, char** argv) {
+  // First, before any thread exists: SIGTERM/SIGINT/SIGHUP then remove the work directories
+  // of a build or publish and kill its tools before the process dies of the signal.
+  basalt::TerminationCleanup on_termination;
   CLI::App app{"basalt: build, sign, publish and apply A/B updates of immutable OS images"};
   app.require_subcommand(1);
   app.set_version_flag("--version", BASALT_VERSION);

@@ -15,6 +15,7 @@
 #include <map>
 
 #include "common/fd.h"
+#include "common/termination.h"
 
 extern char** environ;
 
@@ -59,7 +60,7 @@ class SpawnAttributes {
 // Reaps the child on every path, so an early return leaves neither a zombie nor a runaway.
 class Child {
  public:
-  explicit Child(pid_t pid) : pid_(pid) {}
+  explicit Child(pid_t pid) : pid_(pid), kill_on_termination_(pid) {}
   ~Child() {
     if (pid_ > 0) {
       kill(pid_, SIGKILL);
@@ -80,6 +81,7 @@ class Child {
 
  private:
   pid_t pid_;
+  KillOnTermination kill_on_termination_;  // a SIGTERM of ours must not leave it running
 };
 
 Status MakePipe(UniqueFd& r, UniqueFd& w, std::string_view what) {

@@ -21,6 +21,7 @@
 #include "common/printable.h"
 #include "common/root_dir.h"
 #include "common/run_catching.h"
+#include "common/termination.h"
 #include "disk/gpt_disk.h"
 #include "disk_copy.h"
 #include "filesystems.h"
@@ -41,8 +42,9 @@ constexpr uint64_t kAlign = kMiB;
 // Removes the work directory unless the build committed (renamed its out/ away).
 class WorkDir {
  public:
-  explicit WorkDir(std::string path) : path_(std::move(path)) {}
-  WorkDir(WorkDir&& other) noexcept : path_(std::exchange(other.path_, {})) {}
+  explicit WorkDir(std::string path) : path_(std::move(path)), on_signal_(path_) {}
+  WorkDir(WorkDir&& other) noexcept
+      : path_(std::exchange(other.path_, {})), on_signal_(std::move(other.on_signal_)) {}
   WorkDir& operator=(WorkDir&&) = delete;
   ~WorkDir() {
     if (!path_.empty()) {
@@ -54,6 +56,7 @@ class WorkDir {
 
  private:
   std::string path_;
+  RemoveOnTermination on_signal_;  // SIGTERM/SIGINT mid-build: the work directory goes too
 };
 
 // Deletes staged trees on other threads once no step needs them. Unlinking tens of thousands of

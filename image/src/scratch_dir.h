@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "common/error.h"
+#include "common/termination.h"
 
 namespace basalt {
 
@@ -29,6 +30,7 @@ class ScratchDir {
     if (::mkdtemp(tmpl.data()) == nullptr)
       return FailErrno("create scratch directory in " + parent);
     path_ = tmpl;
+    on_signal_ = RemoveOnTermination(path_);
     return {};
   }
   const std::string& path() const { return path_; }
@@ -36,6 +38,7 @@ class ScratchDir {
 
  private:
   std::string path_;
+  RemoveOnTermination on_signal_;
 };
 
 }  // namespace basalt

@@ -2,6 +2,7 @@
 // a program between two buffers, without deadlocking on large inputs and outputs and without
 // letting SIGPIPE or an early exit go unnoticed.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -129,6 +130,39 @@ TEST(FindProgram, PathsAreKeptAndNamesSearched) {
   auto sh = FindProgram("sh");
   ASSERT_TRUE(sh.has_value());
   EXPECT_TRUE(sh->ends_with("/sh")) << *sh;
+}
+
+}  // namespace
+}  // namespace basalt
+
+namespace basalt {
+namespace {
+
+// The daemon blocks SIGTERM for its event loop and `basalt` blocks the termination signals for
+// its cleanup thread: a tool started from either must see none blocked or ignored, or it could
+// never be stopped.
+TEST(RunCommand, ChildrenInheritNoBlockedOrIgnoredSignals) {
+  sigset_t block, old;
+  sigemptyset(&block);
+  sigaddset(&block, SIGTERM);
+  sigaddset(&block, SIGINT);
+  ASSERT_EQ(pthread_sigmask(SIG_BLOCK, &block, &old), 0);
+  struct sigaction ign = {}, old_hup = {};
+  ign.sa_handler = SIG_IGN;
+  ASSERT_EQ(sigaction(SIGHUP, &ign, &old_hup), 0);
+  auto r = RunCommandOk(Command{"grep", "-E", "^Sig(Blk|Ign):", "/proc/self/status"});
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  sigaction(SIGHUP, &old_hup, nullptr);
+  ASSERT_TRUE(r) << r.error().message();
+  // Standard signals 1-31 only: bits 32 and up are glibc's internal real-time signals, which
+  // posix_spawn leaves as glibc set them.
+  auto standard = [&](const std::string& field) {
+    size_t at = r->find(field + ":\t");
+    EXPECT_NE(at, std::string::npos) << *r;
+    return std::stoull(r->substr(at + field.size() + 2, 16), nullptr, 16) & 0x7fffffffULL;
+  };
+  EXPECT_EQ(standard("SigBlk"), 0u) << *r;
+  EXPECT_EQ(standard("SigIgn"), 0u) << *r;
 }
 
 }  // namespace

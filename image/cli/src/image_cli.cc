@@ -14,6 +14,7 @@
 #include "common/fd.h"
 #include "common/log.h"
 #include "common/subprocess.h"
+#include "common/termination.h"
 #include "common/version.h"
 #include "image/builder.h"
 #include "image/definition.h"
@@ -79,6 +80,8 @@ int ReexecUnderFakeroot() {
   for (auto& a : args)
     argv.push_back(a.data());
   argv.push_back(nullptr);
+  // fakeroot and the build under it must not inherit the termination signals main() blocked.
+  RestoreSignalMask();
   execv(argv[0], argv.data());
   return ReportError(Error::FromErrno("exec " + *fakeroot));
 }

@@ -10,6 +10,7 @@
 #include "common/hash.h"
 #include "common/hex.h"
 #include "common/keyring.h"
+#include "common/termination.h"
 #include "common/version.h"
 #include "payload/boot_artifacts.h"
 #include "payload/reader.h"
@@ -25,9 +26,11 @@ namespace {
 // Removes the staging directory unless the publish succeeded.
 class StagingDir {
  public:
-  explicit StagingDir(fs::path p) : path_(std::move(p)) {}
+  explicit StagingDir(fs::path p) : path_(std::move(p)), on_signal_(path_.string()) {}
   StagingDir(StagingDir&& other) noexcept
-      : path_(std::move(other.path_)), committed_(std::exchange(other.committed_, true)) {}
+      : path_(std::move(other.path_)),
+        committed_(std::exchange(other.committed_, true)),
+        on_signal_(std::move(other.on_signal_)) {}
   StagingDir& operator=(StagingDir&&) = delete;
   ~StagingDir() {
     if (!committed_) {
@@ -36,11 +39,15 @@ class StagingDir {
     }
   }
   const fs::path& path() const { return path_; }
-  void Commit() { committed_ = true; }
+  void Commit() {
+    committed_ = true;
+    on_signal_ = RemoveOnTermination();
+  }
 
  private:
   fs::path path_;
   bool committed_ = false;
+  RemoveOnTermination on_signal_;  // SIGTERM/SIGINT mid-publish: the staging directory goes too
 };
 
 // Copies and fsyncs: the release signs this file's hash, so it must be whole on disk before
