@@ -113,6 +113,17 @@ TEST_F(VerityBlockDevice, FlatcarLayoutOnALoopDevice) {
   EXPECT_EQ(v.rc, 0) << v.err;
   r = Sh(b + "verify " + dev + off + " --root-hash " + root, dir);
   EXPECT_EQ(r.rc, 0) << r.err;
+  // veritysetup's own argument order works unchanged: DATA HASH_DEVICE ROOT_HASH.
+  r = Sh(b + "verify " + dev + " " + dev + off + " " + root, dir);
+  EXPECT_EQ(r.rc, 0) << r.err;
+  r = Sh(
+      b + "verify " + dev + " " + dev + off + " " + root + " --root-hash " + std::string(64, '0'),
+      dir);
+  EXPECT_EQ(r.rc, 2) << r.err;  // two different root hashes: a usage error, one line
+  EXPECT_EQ(r.err, "basalt: error: ROOT_HASH and --root-hash differ\n");
+  r = Sh(b + "verify " + dev + " " + dev + off, dir);
+  EXPECT_EQ(r.rc, 2) << r.err;
+  EXPECT_NE(r.err.find("HASH_DEVICE needs ROOT_HASH"), std::string::npos) << r.err;
   r = Sh(b + "dump " + dev + off + " --json", dir);
   ASSERT_EQ(r.rc, 0) << r.err;
   auto j = nlohmann::json::parse(r.out);
@@ -136,7 +147,7 @@ TEST_F(VerityBlockDevice, OpenAndCloseOnThisKernel) {
   ASSERT_FALSE(root.empty());
   const std::string name = "basalt-test-" + std::to_string(::getpid());
   const bool have_dm = std::system("dmsetup version >/dev/null 2>&1") == 0;
-  CmdResult r = Sh(b_ + "open " + name + " " + dev_ + off_ + " --root-hash " + root, dir_);
+  CmdResult r = Sh(b_ + "open " + dev_ + " " + name + off_ + " --root-hash " + root, dir_);
   if (!have_dm) {
     // No device-mapper here: a clear error naming what failed, not a crash. The real
     // open/close runs in a VM (boot_vm_verity); say so in the log rather than pass silently.
@@ -160,7 +171,7 @@ TEST_F(VerityBlockDevice, OpenAndCloseOnThisKernel) {
   // (as seen in boot_vm_verity) and no block can then be read.
   std::string wrong = root;
   wrong[0] = wrong[0] == '0' ? '1' : '0';
-  r = Sh(b_ + "open " + name + " " + dev_ + off_ + " --root-hash " + wrong, dir_);
+  r = Sh(b_ + "open " + dev_ + " " + name + off_ + " --root-hash " + wrong, dir_);
   ASSERT_EQ(r.rc, 0) << r.err;
   r = Sh("dd if=/dev/mapper/" + name + " of=/dev/null bs=4096 count=1", dir_);
   EXPECT_NE(r.rc, 0) << "a block was read under a wrong root hash";

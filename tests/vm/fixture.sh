@@ -99,7 +99,7 @@ if [ -b /dev/vdb ]; then
   off="--hash-offset 4194304"
   hash=$(basalt verity format "$loop" --data-blocks 1024 --seed vm-verity 2>&1)
   echo "BASALT-TEST verity-format: rc=$? $hash"
-  out=$(basalt verity open vmtest "$loop" $off --root-hash "$hash" 2>&1)
+  out=$(basalt verity open "$loop" vmtest $off --root-hash "$hash" 2>&1)
   echo "BASALT-TEST verity-open: rc=$? $out"
   for d in /sys/block/dm-*; do
     [ "$(cat "$d/dm/name")" = vmtest ] && echo "BASALT-TEST verity-dm: vmtest $(cat "$d/dm/uuid")"
@@ -110,7 +110,7 @@ if [ -b /dev/vdb ]; then
   [ -e /dev/mapper/vmtest ] && echo "BASALT-TEST verity-after-close: still there" ||
     echo "BASALT-TEST verity-after-close: gone"
   case $hash in 0*) wrong=1${hash#?} ;; *) wrong=0${hash#?} ;; esac
-  out=$(basalt verity open vmwrong "$loop" $off --root-hash "$wrong" 2>&1)
+  out=$(basalt verity open "$loop" vmwrong $off --root-hash "$wrong" 2>&1)
   echo "BASALT-TEST verity-wrong-hash: rc=$? $out"
   if [ -e /dev/mapper/vmwrong ]; then
     dd if=/dev/mapper/vmwrong of=/dev/null bs=4096 2>/dev/null && r=ok || r=refused
@@ -119,7 +119,7 @@ if [ -b /dev/vdb ]; then
   fi
   # One data block changed under the right root hash: the kernel refuses to read it.
   printf BASALT-CORRUPTED | dd of="$loop" bs=1 seek=$((777 * 4096 + 5)) conv=notrunc,fsync 2>/dev/null
-  out=$(basalt verity open vmcorrupt "$loop" $off --root-hash "$hash" 2>&1)
+  out=$(basalt verity open "$loop" vmcorrupt $off --root-hash "$hash" 2>&1)
   echo "BASALT-TEST verity-corrupt-open: rc=$? $out"
   if [ -e /dev/mapper/vmcorrupt ]; then
     dd if=/dev/mapper/vmcorrupt of=/dev/null bs=4096 skip=776 count=1 2>/dev/null && r=ok || r=refused

@@ -33,6 +33,12 @@ int ReportError(const Error& error) {
   return ExitCodeFor(error);
 }
 
+int ReportUsage(std::string_view message) {
+  std::string line = fmt::format("basalt: error: {}\n", message);
+  std::fputs(line.c_str(), stderr);
+  return kExitUsage;
+}
+
 void PrintJson(const nlohmann::json& doc) {
   // Documents may quote untrusted text (a server's error, a field of a hostile file): invalid
   // UTF-8 is replaced, never thrown on.

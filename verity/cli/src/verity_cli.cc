@@ -35,6 +35,42 @@ void AddLocationFlags(CLI::App* cmd, TreeFlags* f) {
                   "Byte offset of the hash area (superblock) in the hash file");
 }
 
+// verify and open take veritysetup's positional HASH_DEVICE ROOT_HASH after the others, or the
+// --hash-file/--root-hash options; the two spellings of one thing must agree.
+struct HashArgs {
+  std::string hash_device;
+  std::string root_hash;
+};
+
+void AddHashPositionals(CLI::App* cmd, HashArgs* h) {
+  cmd->add_option("HASH_DEVICE", h->hash_device,
+                  "As veritysetup: the hash file or device (the same as --hash-file; give DATA "
+                  "again when the tree is inside it)");
+  cmd->add_option("ROOT_HASH", h->root_hash, "As veritysetup: the root hash (as --root-hash)");
+}
+
+// An empty result when the arguments agree, else what to tell the user (a usage error).
+std::string MergeHashArgs(const HashArgs& h, TreeFlags* f, std::string* root) {
+  if (!h.hash_device.empty() && h.root_hash.empty()) {
+    return "HASH_DEVICE needs ROOT_HASH after it (veritysetup's order), or use --root-hash";
+  }
+  if (!h.hash_device.empty()) {
+    if (!f->hash_file.empty() && f->hash_file != h.hash_device) {
+      return "HASH_DEVICE and --hash-file name different files";
+    }
+    // veritysetup names DATA again for a tree inside it; here that is the default.
+    if (h.hash_device != f->data) f->hash_file = h.hash_device;
+  }
+  if (!h.root_hash.empty()) {
+    if (!root->empty() && *root != h.root_hash) {
+      return "ROOT_HASH and --root-hash differ";
+    }
+    *root = h.root_hash;
+  }
+  if (root->empty()) return "give ROOT_HASH or --root-hash";
+  return "";
+}
+
 void AddParamFlags(CLI::App* cmd, TreeFlags* f, bool for_format) {
   const char* note = for_format ? "" : " (only with --no-superblock)";
   cmd->add_option("--data-blocks", f->data_blocks,
@@ -290,12 +326,19 @@ void AddVerityCommands(CLI::App& app, CommandRunner& runner) {
     CLI::App* cmd = verity->add_subcommand(
         "verify",
         "Check DATA and its hash tree against a root hash; names the first corrupt block");
+    auto h = std::make_shared<HashArgs>();
     AddLocationFlags(cmd, f.get());
-    cmd->add_option("--root-hash", *root, "Expected root hash (hex)")->required();
+    AddHashPositionals(cmd, h.get());
+    cmd->add_option("--root-hash", *root, "Expected root hash (hex)");
     AddParamFlags(cmd, f.get(), false);
     cmd->add_option("--salt", f->salt, "Salt as hex, \"-\" for none (only with --no-superblock)");
     cmd->add_flag("--json", f->json, "Print the result as JSON");
-    cmd->callback([f, root, &runner] { runner.Set([f, root] { return RunVerify(*f, *root); }); });
+    cmd->callback([f, h, root, &runner] {
+      runner.Set([f, h, root] {
+        if (auto m = MergeHashArgs(*h, f.get(), root.get()); !m.empty()) return ReportUsage(m);
+        return RunVerify(*f, *root);
+      });
+    });
   }
   {
     auto path = std::make_shared<std::string>();
@@ -316,11 +359,15 @@ void AddVerityCommands(CLI::App& app, CommandRunner& runner) {
     auto on_corruption = std::make_shared<std::string>("eio");
     auto ignore_zero = std::make_shared<bool>(false);
     auto at_most_once = std::make_shared<bool>(false);
+    auto h = std::make_shared<HashArgs>();
     CLI::App* cmd = verity->add_subcommand(
-        "open", "Activate /dev/mapper/NAME as a dm-verity device over DATA (libcryptsetup)");
-    cmd->add_option("NAME", *name, "Device-mapper name")->required();
+        "open",
+        "Activate /dev/mapper/NAME as a dm-verity device over DATA (libcryptsetup); arguments in "
+        "veritysetup's order: DATA NAME [HASH_DEVICE ROOT_HASH]");
     AddLocationFlags(cmd, f.get());
-    cmd->add_option("--root-hash", *root, "Root hash (hex)")->required();
+    cmd->add_option("NAME", *name, "Device-mapper name")->required();
+    AddHashPositionals(cmd, h.get());
+    cmd->add_option("--root-hash", *root, "Root hash (hex)");
     cmd->add_option("--root-hash-signature", *sig,
                     "PKCS#7 signature of the root hash, checked by the kernel keyring");
     AddParamFlags(cmd, f.get(), false);
@@ -333,6 +380,7 @@ void AddVerityCommands(CLI::App& app, CommandRunner& runner) {
     cmd->add_flag("--json", f->json, "Print the device as JSON");
     cmd->callback([=, &runner] {
       runner.Set([=] {
+        if (auto m = MergeHashArgs(*h, f.get(), root.get()); !m.empty()) return ReportUsage(m);
         return RunOpen(*name, *f, *root, *sig, *on_corruption, *ignore_zero, *at_most_once);
       });
     });

@@ -26,6 +26,8 @@ int ExitCodeFor(const Error& error);
 
 // Prints "basalt: error: <message>" and returns the matching exit code.
 int ReportError(const Error& error);
+// The same for a command line that parses but does not make sense (exit 2).
+int ReportUsage(std::string_view message);
 
 // Subcommands register an action here; main runs the one CLI11 selected after parsing, so
 // actions can return exit codes instead of throwing through CLI11.
