@@ -21,9 +21,10 @@ void AddLockFlags(CLI::App* cmd, LockFlags& f) {
                   "etcd client URLs, comma-separated; tried in order (ETCD_ENDPOINTS)")
       ->capture_default_str();
   cmd->add_option("--group", f.group, "Reboot lock group (ETCD_LOCK_GROUP)")->capture_default_str();
-  cmd->add_option("--cacert", f.ca_file, "CA bundle for https endpoints (ETCD_CAFILE)");
-  cmd->add_option("--cert", f.cert_file, "TLS client certificate (ETCD_CERTFILE)");
-  cmd->add_option("--key", f.key_file, "TLS client key (ETCD_KEYFILE)");
+  // --tls-*: `--key` means a signing key in every other command (docs/cli.md).
+  cmd->add_option("--tls-cacert", f.ca_file, "CA bundle for https endpoints (ETCD_CAFILE)");
+  cmd->add_option("--tls-cert", f.cert_file, "TLS client certificate (ETCD_CERTFILE)");
+  cmd->add_option("--tls-key", f.key_file, "TLS client key (ETCD_KEYFILE)");
   cmd->add_flag("--json", f.json, "Machine-readable output");
 }
 

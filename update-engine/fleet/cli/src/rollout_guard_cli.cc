@@ -143,7 +143,7 @@ void AddRolloutCommands(CLI::App& app, CommandRunner& runner) {
                   "node-exporters")
       ->required();
   cmd->add_option("--policy", a->policy, "Policy file (JSON: steps, soak, thresholds)")->required();
-  cmd->add_option("--state", a->state,
+  cmd->add_option("--step-file", a->state,
                   "Where the current step's start is kept (default <repo>.guard-<channel>.json)");
   cmd->add_option("--expires-in", a->expires_in,
                   "How long a changed channel document stays valid (default 30d)");

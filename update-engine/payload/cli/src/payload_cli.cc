@@ -388,7 +388,7 @@ void AddPayloadCommands(CLI::App& app, CommandRunner& runner) {
   apply->add_option("--keys", ap->keys, "Trusted public keys: a directory of *.pem or one PEM file")
       ->required();
   apply->add_option("--threshold", ap->threshold, "Trusted signatures required (default 1)");
-  apply->add_option("--state", ap->state, "Directory for the resume checkpoint");
+  apply->add_option("--state-dir,--state", ap->state, "Directory for the resume checkpoint");
   apply->add_option("--checkpoint-interval-ms", ap->checkpoint_ms,
                     "Minimum time between checkpoints (default 1000)");
   apply->add_flag("--json", ap->json, "Machine-readable output");

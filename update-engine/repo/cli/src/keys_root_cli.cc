@@ -136,7 +136,7 @@ void AddInitRoot(CLI::App& keys, CommandRunner& runner) {
   }
   cmd->add_option("--expires-in", a->expires_in, "Validity of the root (e.g. 365d)")
       ->capture_default_str();
-  cmd->add_option("--sign-with", a->sign_with,
+  cmd->add_option("--key,--sign-with", a->sign_with,
                   "Private key(s) signing the root: a threshold of the root keys; repeatable")
       ->required();
   cmd->add_flag("--json", a->json, "Print the root as JSON");
@@ -162,7 +162,7 @@ void AddInitRoot(CLI::App& keys, CommandRunner& runner) {
         root.role(r).threshold = a->thresholds[i];
       }
       if (auto s = CheckThresholds(root); !s) return ReportError(s.error());
-      auto signers = LoadSigningKeys(a->sign_with, "--sign-with");
+      auto signers = LoadSigningKeys(a->sign_with, "--key");
       if (!signers) return ReportError(signers.error());
       auto published = PublishRoot(a->repo, std::nullopt, root, *signers);
       if (!published) return ReportError(published.error());
@@ -202,7 +202,7 @@ int PublishNext(const std::string& repo, const std::string& expires_in,
   if (auto s = change(next); !s) return ReportError(s.error());
   DropUnusedKeys(next);
   if (auto s = CheckThresholds(next); !s) return ReportError(s.error());
-  auto signers = LoadSigningKeys(sign_with, "--sign-with");
+  auto signers = LoadSigningKeys(sign_with, "--key");
   if (!signers) return ReportError(signers.error());
   auto published = PublishRoot(repo, *current, next, *signers);
   if (!published) return ReportError(published.error());
@@ -223,7 +223,7 @@ void AddRotate(CLI::App& keys, CommandRunner& runner) {
   cmd->add_option("--remove", a->remove, "Key id to remove from the role; repeatable");
   cmd->add_option("--threshold", a->threshold, "The role's new threshold");
   cmd->add_option("--expires-in", a->expires_in, "Renew the root's validity (e.g. 365d)");
-  cmd->add_option("--sign-with", a->sign_with,
+  cmd->add_option("--key,--sign-with", a->sign_with,
                   "Private keys signing the new root: a threshold of the current root keys and, "
                   "when they change, of the new ones; repeatable")
       ->required();
@@ -271,7 +271,7 @@ void AddRevoke(CLI::App& keys, CommandRunner& runner) {
                   "roles, in the same root version");
   cmd->add_option("--repo", a->repo, "Repository directory")->required();
   cmd->add_option("--expires-in", a->expires_in, "Renew the root's validity (e.g. 365d)");
-  cmd->add_option("--sign-with", a->sign_with,
+  cmd->add_option("--key,--sign-with", a->sign_with,
                   "Private keys signing the new root: a threshold of the root keys; repeatable")
       ->required();
   cmd->add_flag("--json", a->json, "Print the new root as JSON");
