@@ -25,6 +25,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", BASALT_VERSION);
   basalt::CommandRunner runner;
+  runner.AddVerbosityOptions(app);
+  app.fallthrough();  // -q/-v/--log-level after the subcommand too
   basalt::AddImageCommands(app, runner);
   basalt::AddVerityCommands(app, runner);
   basalt::AddPayloadCommands(app, runner);

@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <iostream>
 
+#include "common/progress.h"
+
 namespace basalt {
 
 int ExitCodeFor(const Error& error) {
@@ -31,6 +33,27 @@ int ReportError(const Error& error) {
   std::string line = fmt::format("basalt: error: {}\n", error.message());
   std::fputs(line.c_str(), stderr);
   return ExitCodeFor(error);
+}
+
+void CommandRunner::AddVerbosityOptions(CLI::App& app) {
+  app.add_flag("-q,--quiet", quiet_, "Print only warnings and errors; no progress bars");
+  app.add_flag("-v,--verbose", verbose_, "Print debug messages too");
+  app.add_option("--log-level", log_level_, "debug, info, warning or error (overrides -q/-v)")
+      ->check(CLI::IsMember({"debug", "info", "warning", "error"}));
+}
+
+LogLevel CommandRunner::LogLevelOr(LogLevel command_default) const {
+  if (log_level_ == "debug") return LogLevel::kDebug;
+  if (log_level_ == "info") return LogLevel::kInfo;
+  if (log_level_ == "warning") return LogLevel::kWarning;
+  if (log_level_ == "error") return LogLevel::kError;
+  if (verbose_) return LogLevel::kDebug;
+  if (quiet_) return LogLevel::kWarning;
+  return command_default;
+}
+
+bool CommandRunner::ShowProgress(bool json) const {
+  return !json && !quiet_ && ProgressBar::StderrIsTerminal();
 }
 
 int ReportUsage(std::string_view message) {

@@ -86,7 +86,7 @@ int ReexecUnderFakeroot() {
   return ReportError(Error::FromErrno("exec " + *fakeroot));
 }
 
-int RunBuild(const BuildFlags& f) {
+int RunBuild(const BuildFlags& f, const CommandRunner& runner) {
   if (geteuid() != 0 && getenv("FAKEROOTKEY") == nullptr) return ReexecUnderFakeroot();
   image::ImageDefinition def;
   if (!f.definition.empty()) {
@@ -161,7 +161,7 @@ int RunBuild(const BuildFlags& f) {
                     init)));
   }
 
-  StderrLogger log(f.json ? LogLevel::kWarning : LogLevel::kInfo);
+  StderrLogger log(runner.LogLevelOr(f.json ? LogLevel::kWarning : LogLevel::kInfo));
   image::BuildRequest req{f.rootfs, f.output, def, BASALT_VERSION, init, std::nullopt};
   if (f.secure_boot_key.empty() != f.secure_boot_cert.empty()) {
     return ReportError(Error(ErrorKind::kInvalidInput,
@@ -226,7 +226,8 @@ void AddImageCommands(CLI::App& app, CommandRunner& runner) {
   build->add_option("--init", flags->init,
                     "basalt-init binary for the initramfs (default: next to this basalt)");
   build->add_flag("--json", flags->json, "Print image.json on stdout");
-  build->callback([flags, &runner] { runner.Set([flags] { return RunBuild(*flags); }); });
+  build->callback(
+      [flags, &runner] { runner.Set([flags, &runner] { return RunBuild(*flags, runner); }); });
 }
 
 }  // namespace basalt

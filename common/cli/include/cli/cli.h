@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
+#include "common/log.h"
 
 namespace basalt {
 
@@ -38,8 +39,21 @@ class CommandRunner {
   int Run() const { return action_ ? action_() : kExitUsage; }
   bool has_action() const { return static_cast<bool>(action_); }
 
+  // The global -q/--quiet, -v/--verbose and --log-level (AddVerbosityOptions). A command's
+  // StderrLogger takes LogLevelOr(its default): --log-level wins, then -v (debug) or -q
+  // (warnings and errors only), else the command's own default.
+  void AddVerbosityOptions(CLI::App& app);
+  LogLevel LogLevelOr(LogLevel command_default) const;
+  // -q also turns progress bars off.
+  bool quiet() const { return quiet_; }
+  // A progress bar is drawn only at a terminal, never with --json or -q.
+  bool ShowProgress(bool json) const;
+
  private:
   Action action_;
+  bool quiet_ = false;
+  bool verbose_ = false;
+  std::string log_level_;
 };
 
 // Prints a JSON document on stdout, pretty when stdout is a terminal.

@@ -52,7 +52,7 @@ struct GenerateArgs {
   uint64_t chunk_kib = 2048;
 };
 
-int RunGenerate(GenerateArgs a) {
+int RunGenerate(GenerateArgs a, const CommandRunner& runner) {
   if (!a.old_dir.empty()) a.opt.old_image_dir = a.old_dir;
   a.opt.try_xz = !a.no_xz;
   if (a.bsdiff) a.opt.bsdiff = payload::GenerateOptions::Bsdiff::kAll;
@@ -60,7 +60,7 @@ int RunGenerate(GenerateArgs a) {
   a.opt.lz4_kernels = !a.no_lz4;
   a.opt.gzip_files = !a.no_gzip;
   a.opt.chunk_size = a.chunk_kib * 1024;
-  StderrLogger log(a.json ? LogLevel::kWarning : LogLevel::kInfo);
+  StderrLogger log(runner.LogLevelOr(a.json ? LogLevel::kWarning : LogLevel::kInfo));
   auto r = payload::GeneratePayload(a.opt, log);
   if (!r) return ReportError(r.error());
   if (a.json) {
@@ -91,7 +91,7 @@ struct ApplyArgs {
   bool json = false;
 };
 
-int RunApply(const ApplyArgs& a) {
+int RunApply(const ApplyArgs& a, const CommandRunner& runner) {
   auto keyring = Keyring::Load(a.keys);
   if (!keyring) return ReportError(keyring.error());
   auto src = OpenPayload(a.file);
@@ -104,9 +104,9 @@ int RunApply(const ApplyArgs& a) {
   opt.keyring = &*keyring;
   opt.threshold = a.threshold;
   opt.checkpoint_interval = std::chrono::milliseconds(a.checkpoint_ms);
-  ProgressBar bar("apply", (*src)->Size().value_or(0), !a.json && ProgressBar::StderrIsTerminal());
+  ProgressBar bar("apply", (*src)->Size().value_or(0), runner.ShowProgress(a.json));
   opt.progress = [&](uint64_t done, uint64_t) { bar.Update(done); };
-  StderrLogger log(a.json ? LogLevel::kWarning : LogLevel::kInfo);
+  StderrLogger log(runner.LogLevelOr(a.json ? LogLevel::kWarning : LogLevel::kInfo));
   auto r = payload::ApplyPayload(**src, opt, log);
   bar.Finish();
   if (!r) return ReportError(r.error());
@@ -378,7 +378,7 @@ void AddPayloadCommands(CLI::App& app, CommandRunner& runner) {
                   "and SOURCE_BSDIFF_XZ)")
       ->check(CLI::Range(2, 5));
   gen->add_flag("--json", g->json, "Machine-readable output");
-  gen->callback([g, &runner] { runner.Set([g] { return RunGenerate(*g); }); });
+  gen->callback([g, &runner] { runner.Set([g, &runner] { return RunGenerate(*g, runner); }); });
 
   auto ap = std::make_shared<ApplyArgs>();
   auto* apply = cmd->add_subcommand("apply", "Verify and write a payload into a slot");
@@ -392,7 +392,7 @@ void AddPayloadCommands(CLI::App& app, CommandRunner& runner) {
   apply->add_option("--checkpoint-interval-ms", ap->checkpoint_ms,
                     "Minimum time between checkpoints (default 1000)");
   apply->add_flag("--json", ap->json, "Machine-readable output");
-  apply->callback([ap, &runner] { runner.Set([ap] { return RunApply(*ap); }); });
+  apply->callback([ap, &runner] { runner.Set([ap, &runner] { return RunApply(*ap, runner); }); });
 
   auto v = std::make_shared<VerifyArgs>();
   auto* verify = cmd->add_subcommand("verify", "Check a payload's signatures and every blob");

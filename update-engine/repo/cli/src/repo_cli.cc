@@ -133,7 +133,7 @@ void AddPublish(CLI::App& app, CommandRunner& runner) {
                   "Import this pre-made full payload instead of generating one");
   cmd->add_flag("--json", a->json, "Print the signed release document as JSON");
   cmd->callback([&runner, a] {
-    runner.Set([a]() -> int {
+    runner.Set([a, &runner]() -> int {
       auto keys = LoadSigningKeys(a->keys, "--key");
       if (!keys) return ReportError(keys.error());
       PublishOptions opt;
@@ -144,7 +144,7 @@ void AddPublish(CLI::App& app, CommandRunner& runner) {
       if (!a->payload.empty()) opt.full_payload = a->payload;
       opt.now = Now();
       auto maker = MakeDefaultPayloadMaker();
-      StderrLogger log;
+      StderrLogger log(runner.LogLevelOr(a->json ? LogLevel::kWarning : LogLevel::kInfo));
       auto rel = PublishRelease(opt, *keys, maker.get(), log);
       if (!rel) return ReportError(rel.error());
       if (a->json) {
