@@ -1,0 +1,11 @@
+# basalt-updated's D-Bus files against the real daemon on a private bus (tests/integration/dbus):
+# polkit (a real polkitd reading the installed policy) decides for non-root callers. The polkit
+# test needs root.
+set(_dbus_units ${CMAKE_SOURCE_DIR}/update-engine/daemon/units)
+# RUN_SERIAL: it installs a policy and a rule into the host's polkit directories for its duration.
+add_test(NAME daemon_polkit_test
+  COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/dbus/daemon_polkit_test.sh
+          $<TARGET_FILE:basalt-updated> $<TARGET_FILE:basalt>
+          ${_dbus_units}/org.basalt.update1.policy ${_dbus_units}/50-basalt.rules.example)
+set_tests_properties(daemon_polkit_test PROPERTIES
+  LABELS integration TIMEOUT 180 SKIP_RETURN_CODE 77 RUN_SERIAL TRUE)
