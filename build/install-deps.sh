@@ -25,6 +25,8 @@ PACKAGES=(
   qemu-system-x86 ovmf dbus curl python3 time bc socat
   # the fleet view: rollout guard's integration test scrapes the shipped metrics with them
   prometheus prometheus-node-exporter
+  # basalt-updated's authorization test: a real polkitd (and pkcheck) on a private bus
+  polkitd openssl
 )
 
 if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi

@@ -9,6 +9,7 @@
 
 #include "common/printable.h"
 #include "daemon/fleet_wiring.h"
+#include "polkit_check.h"
 
 namespace basalt::update {
 namespace {
@@ -20,6 +21,7 @@ struct Ctx {
   uint64_t published = 0;
   bool notify = true;
   std::string last_status;
+  Authority* authority = nullptr;  // asked for every non-root caller of a privileged method
 };
 
 std::string_view PropertyString(const Snapshot& s, std::string_view name, std::string& holder) {
@@ -97,8 +99,9 @@ int GetGeneration(sd_bus*, const char*, const char*, const char*, sd_bus_message
   return sd_bus_message_append(reply, "t", ctx->manager->generation());
 }
 
-// Privileged methods: root only (polkit is not wired up).
-int RequireRoot(sd_bus_message* m, sd_bus_error* error) {
+// Privileged methods: root, or a caller polkit authorizes for the method's action. The bus
+// policy (org.basalt.Update1.conf) lets anyone call; this is where callers are told apart.
+int Authorize(Ctx* ctx, sd_bus_message* m, const char* action_id, sd_bus_error* error) {
   sd_bus_creds* creds = nullptr;
   int r = sd_bus_query_sender_creds(m, SD_BUS_CREDS_EUID | SD_BUS_CREDS_AUGMENT, &creds);
   if (r < 0) return r;
@@ -106,9 +109,11 @@ int RequireRoot(sd_bus_message* m, sd_bus_error* error) {
   r = sd_bus_creds_get_euid(creds, &uid);
   sd_bus_creds_unref(creds);
   if (r < 0) return r;
-  if (uid != 0) {
+  const char* sender = sd_bus_message_get_sender(m);
+  AuthDecision d = Decide(uid, sender != nullptr ? sender : "", action_id, *ctx->authority);
+  if (!d.allowed) {
     return sd_bus_error_set(error, SD_BUS_ERROR_ACCESS_DENIED,
-                            "only root may change updates (basalt-updated)");
+                            Printable(d.message + " (basalt-updated)", 4096).c_str());
   }
   return 1;
 }
@@ -134,11 +139,11 @@ std::string ExceptionText() {
   }
 }
 
-template <Status (*F)(UpdateManager&, sd_bus_message*)>
+template <Status (*F)(UpdateManager&, sd_bus_message*), const char* Action>
 int Method(sd_bus_message* m, void* userdata, sd_bus_error* error) {
   auto* ctx = static_cast<Ctx*>(userdata);
   try {
-    int r = RequireRoot(m, error);
+    int r = Authorize(ctx, m, Action, error);
     if (r <= 0) return r;
     return Reply(m, F(*ctx->manager, m), error);
   } catch (...) {
@@ -172,11 +177,13 @@ Status DoMarkGood(UpdateManager& mgr, sd_bus_message*) {
 
 const sd_bus_vtable kVtable[] = {
     SD_BUS_VTABLE_START(0),
-    SD_BUS_METHOD("Check", "", "", Method<DoCheck>, SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_METHOD("Apply", "s", "", Method<DoApply>, SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_METHOD("Cancel", "", "", Method<DoCancel>, SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_METHOD("Rollback", "", "", Method<DoRollback>, SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_METHOD("MarkGood", "", "", Method<DoMarkGood>, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD("Check", "", "", (Method<DoCheck, kActionCheck>), SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD("Apply", "s", "", (Method<DoApply, kActionApply>), SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD("Cancel", "", "", (Method<DoCancel, kActionCancel>), SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD("Rollback", "", "", (Method<DoRollback, kActionRollback>),
+                  SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD("MarkGood", "", "", (Method<DoMarkGood, kActionMarkGood>),
+                  SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_PROPERTY("State", "s", GetString, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_PROPERTY("Progress", "d", GetProgress, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_PROPERTY("CurrentVersion", "s", GetString, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
@@ -270,6 +277,9 @@ Status Serve(UpdateManager& manager, const ServeOptions& options, Logger& log) {
   if (r < 0) return SdFail(r, "connect to the bus");
   std::unique_ptr<sd_bus, BusDeleter> bus(raw_bus);
   Ctx ctx{&manager, &log, bus.get(), 0, options.notify, ""};
+  // Asks polkit on the same connection the daemon serves on (the system bus).
+  std::unique_ptr<Authority> authority = PolkitAuthority(bus.get());
+  ctx.authority = authority.get();
   sd_bus_slot* raw_slot = nullptr;
   r = sd_bus_add_object_vtable(bus.get(), &raw_slot, std::string(kObjectPath).c_str(),
                                std::string(kInterface).c_str(), kVtable, &ctx);

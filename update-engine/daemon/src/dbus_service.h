@@ -1,7 +1,8 @@
 // org.basalt.Update1 on the bus (sd-bus): object /org/basalt/Update1, interface
-// org.basalt.Update1.Manager. Methods Check, Apply(s version), Cancel, Rollback, MarkGood — root
-// only; properties State, Progress, CurrentVersion, CurrentSlot, NextVersion, Channel, LastCheck,
-// LastError, WaitReason, with PropertiesChanged on every change.
+// org.basalt.Update1.Manager. Methods Check, Apply(s version), Cancel, Rollback, MarkGood — root,
+// or a caller polkit authorizes (polkit_check.h); properties State, Progress, CurrentVersion,
+// CurrentSlot, NextVersion, Channel, LastCheck, LastError, WaitReason, with PropertiesChanged on
+// every change.
 #pragma once
 
 #include <string_view>
