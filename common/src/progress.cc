@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <iterator>
 
 namespace basalt {
 
@@ -11,10 +12,11 @@ bool ProgressBar::StderrIsTerminal() {
   return ::isatty(STDERR_FILENO) == 1;
 }
 
-ProgressBar::ProgressBar(std::string label, uint64_t total, bool enabled)
+ProgressBar::ProgressBar(std::string label, uint64_t total, bool enabled, Unit unit)
     : label_(std::move(label)),
       total_(total),
       enabled_(enabled),
+      unit_(unit),
       start_(std::chrono::steady_clock::now()),
       last_draw_(start_) {}
 
@@ -31,19 +33,37 @@ void ProgressBar::Update(uint64_t done) {
   Draw(done);
 }
 
+std::string ProgressBar::FormatRate(double bytes_per_second) {
+  static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB"};
+  double v = bytes_per_second > 0 ? bytes_per_second : 0;
+  size_t u = 0;
+  while (v >= 1024 && u + 1 < std::size(kUnits)) {
+    v /= 1024;
+    ++u;
+  }
+  return v < 10 && u > 0 ? fmt::format("{:.1f} {}/s", v, kUnits[u])
+                         : fmt::format("{:.0f} {}/s", v, kUnits[u]);
+}
+
 void ProgressBar::Draw(uint64_t done) {
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-  double mib = static_cast<double>(done) / (1 << 20);
-  double rate = secs > 0 ? mib / secs : 0;
   std::string line;
+  double frac =
+      total_ > 0 ? std::min(1.0, static_cast<double>(done) / static_cast<double>(total_)) : 0;
+  std::string tail;
+  if (unit_ == Unit::kBytes) {
+    tail = FormatRate(secs > 0 ? static_cast<double>(done) / secs : 0);
+  } else if (frac > 0.01 && frac < 1.0) {
+    tail = fmt::format("{:.0f} s left", secs / frac * (1.0 - frac));
+  }
   if (total_ > 0) {
     constexpr int kWidth = 30;
-    double frac = std::min(1.0, static_cast<double>(done) / static_cast<double>(total_));
     int fill = static_cast<int>(frac * kWidth);
-    line = fmt::format("\r{} [{}{}] {:5.1f}% {:.0f} MiB/s", label_, std::string(fill, '#'),
-                       std::string(kWidth - fill, '.'), frac * 100, rate);
+    line = fmt::format("\r{} [{}{}] {:5.1f}% {}\x1b[K", label_, std::string(fill, '#'),
+                       std::string(kWidth - fill, '.'), frac * 100, tail);
   } else {
-    line = fmt::format("\r{} {:.1f} MiB {:.0f} MiB/s", label_, mib, rate);
+    line = fmt::format("\r{} {:.1f} MiB {}\x1b[K", label_, static_cast<double>(done) / (1 << 20),
+                       tail);
   }
   std::fputs(line.c_str(), stderr);
   std::fflush(stderr);

@@ -10,8 +10,14 @@ namespace basalt {
 
 class ProgressBar {
  public:
+  // kBytes shows the amount and the throughput in B/KiB/MiB/GiB per second; kFraction (done
+  // out of total steps, e.g. a daemon's progress in thousandths) shows the time left instead.
+  enum class Unit { kBytes, kFraction };
   // total may be 0 when unknown; then only the count and rate are shown.
-  ProgressBar(std::string label, uint64_t total, bool enabled);
+  ProgressBar(std::string label, uint64_t total, bool enabled, Unit unit = Unit::kBytes);
+
+  // "0 B/s", "512 KiB/s", "86.3 MiB/s": never rounds a slow transfer to "0 MiB/s".
+  static std::string FormatRate(double bytes_per_second);
   ~ProgressBar();
   ProgressBar(const ProgressBar&) = delete;
   ProgressBar& operator=(const ProgressBar&) = delete;
@@ -27,6 +33,7 @@ class ProgressBar {
   std::string label_;
   uint64_t total_;
   bool enabled_;
+  Unit unit_;
   bool finished_ = false;
   uint64_t last_done_ = 0;
   std::chrono::steady_clock::time_point start_;
