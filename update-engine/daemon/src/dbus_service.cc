@@ -30,7 +30,9 @@ std::string_view PropertyString(const Snapshot& s, std::string_view name, std::s
   if (name == "Channel") return s.channel;
   if (name == "LastCheck") return s.state.last_check;
   if (name == "LastError") return s.state.last_error;
+  if (name == "LastErrorCode") return s.state.last_error_code;
   if (name == "WaitReason") return s.state.wait_reason;
+  if (name == "WaitReasonCode") return s.state.wait_reason_code;
   if (name == "LastSuccess") return s.state.last_success;
   if (name == "MeasuredBoot") return s.state.measured_boot.code;
   if (name == "MeasuredBootMessage") return s.state.measured_boot.message;
@@ -91,6 +93,14 @@ int GetProgress(sd_bus*, const char*, const char*, const char*, sd_bus_message* 
   return sd_bus_message_append(reply, "d", ctx->manager->Get().progress);
 }
 
+int GetOperation(sd_bus*, const char*, const char*, const char* property, sd_bus_message* reply,
+                 void* userdata, sd_bus_error*) {
+  auto* ctx = static_cast<Ctx*>(userdata);
+  Snapshot s = ctx->manager->Get();
+  return sd_bus_message_append(
+      reply, "t", std::string_view(property) == "Operation" ? s.operation : s.failed_operation);
+}
+
 int GetGeneration(sd_bus*, const char*, const char*, const char*, sd_bus_message* reply,
                   void* userdata, sd_bus_error*) {
   auto* ctx = static_cast<Ctx*>(userdata);
@@ -115,9 +125,8 @@ int RequireRoot(sd_bus_message* m, sd_bus_error* error) {
 
 int Reply(sd_bus_message* m, const Status& s, sd_bus_error* error) {
   if (!s) {
-    const char* name = s.error().kind() == ErrorKind::kPolicy ? "org.basalt.Update1.Error.Refused"
-                                                              : "org.basalt.Update1.Error.Failed";
-    return sd_bus_error_set(error, name, Printable(s.error().message(), 4096).c_str());
+    const std::string name(DbusErrorName(s.error().kind()));
+    return sd_bus_error_set(error, name.c_str(), Printable(s.error().message(), 4096).c_str());
   }
   return sd_bus_reply_method_return(m, "");
 }
@@ -186,6 +195,10 @@ const sd_bus_vtable kVtable[] = {
     SD_BUS_PROPERTY("LastCheck", "s", GetString, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_PROPERTY("LastError", "s", GetString, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_PROPERTY("WaitReason", "s", GetString, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("LastErrorCode", "s", GetString, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("WaitReasonCode", "s", GetString, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("Operation", "t", GetOperation, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("FailedOperation", "t", GetOperation, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_PROPERTY("Busy", "b", GetBusy, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_PROPERTY("LastSuccess", "s", GetString, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_PROPERTY("MeasuredBoot", "s", GetString, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
@@ -210,8 +223,9 @@ void PublishChanges(Ctx* ctx) {
   sd_bus_emit_properties_changed(
       ctx->bus, std::string(kObjectPath).c_str(), std::string(kInterface).c_str(), "State",
       "Progress", "CurrentVersion", "CurrentSlot", "NextVersion", "LastCheck", "LastError",
-      "WaitReason", "Busy", "LastSuccess", "DownloadedDeltaBytes", "DownloadedFullBytes",
-      "Failures", "Rollbacks", "MeasuredBoot", "MeasuredBootMessage", "MeasuredPcr11", nullptr);
+      "WaitReason", "LastErrorCode", "WaitReasonCode", "Operation", "FailedOperation", "Busy",
+      "LastSuccess", "DownloadedDeltaBytes", "DownloadedFullBytes", "Failures", "Rollbacks",
+      "MeasuredBoot", "MeasuredBootMessage", "MeasuredPcr11", nullptr);
   Snapshot s = ctx->manager->Get();
   std::string status = fmt::format("{}{}{}", PhaseName(s.state.phase),
                                    s.state.version.empty() ? "" : " " + s.state.version,

@@ -28,6 +28,12 @@ namespace basalt {
 namespace {
 
 int RunDaemonCall(const std::string& method, const std::string& arg, bool follow, bool json);
+
+// A missing option is a bad command line (exit 2, docs/cli.md), not bad input data.
+int UsageError(const std::string& message) {
+  std::fputs(fmt::format("basalt: error: {}\n", message).c_str(), stderr);
+  return kExitUsage;
+}
 int PrintDaemon(const update::DaemonStatus& s, bool json);
 
 struct ApplyArgs {
@@ -106,6 +112,25 @@ std::string ActiveVersion(update::UpdateTarget& target, Logger& log) {
   return bs->slots[boot::SlotIndex(*active)].version;
 }
 
+// The offline commands report a failed run once, as the `basalt: error:` line of ReportError.
+// The flow also logs that failure (for the daemon's journal), tagged with ERROR_CODE: that record
+// is dropped here so stderr does not say it twice. Everything else passes through.
+class ReportedOnceLogger : public Logger {
+ public:
+  explicit ReportedOnceLogger(Logger& inner) : inner_(inner) {}
+  void Log(LogLevel level, std::string_view message, const std::vector<LogField>& fields) override {
+    if (level >= LogLevel::kError) {
+      for (const auto& f : fields) {
+        if (f.first == "ERROR_CODE") return;
+      }
+    }
+    inner_.Log(level, message, fields);
+  }
+
+ private:
+  Logger& inner_;
+};
+
 update::Backoff LockBackoff() {
   update::RetryPolicy p;
   p.initial = std::chrono::milliseconds(200);
@@ -135,7 +160,7 @@ Result<RebootStep> RunRebootStep(const daemon::UpdateConfig& cfg, const std::str
     const std::chrono::milliseconds delay =
         gate.error ? gate.retry_in : std::chrono::milliseconds(poll_ms);
     if (gate.wait_reason != st.wait_reason) {
-      st.wait_reason = gate.wait_reason;
+      update::SetWaitReason(st, gate.wait_reason_code, gate.wait_reason);
       BASALT_RETURN_IF_ERROR(store.Save(st));
       log.Info(gate.wait_reason);
     }
@@ -149,7 +174,7 @@ Result<RebootStep> RunRebootStep(const daemon::UpdateConfig& cfg, const std::str
   }
   out.wait_reason.clear();
   if (!st.wait_reason.empty()) {
-    st.wait_reason.clear();
+    update::ClearWaitReason(st);
     BASALT_RETURN_IF_ERROR(store.Save(st));
   }
   return out;
@@ -180,7 +205,9 @@ nlohmann::json StateJson(const update::UpdateState& s, const std::string& curren
       {"fell_back_to_full", s.fell_back_to_full},
       {"downloaded_bytes", s.downloaded_bytes},
       {"last_error", s.last_error},
+      {"last_error_code", s.last_error_code},
       {"wait_reason", s.wait_reason},
+      {"wait_reason_code", s.wait_reason_code},
       {"last_check", s.last_check},
       {"rolled_back_releases", s.rolled_back_releases},
   });
@@ -237,10 +264,7 @@ int RunApply(const ApplyArgs& a) {
         std::pair{"--channel (or --config)", have_config ? cfg.channel : a.channel},
         std::pair{"--keys (or --root-file)", a.root_file.empty() ? a.keys : a.root_file},
         std::pair{"--state", a.state}}) {
-    if (value.empty()) {
-      return ReportError(
-          Error(ErrorKind::kInvalidInput, fmt::format("{} is required with --disk", name)));
-    }
+    if (value.empty()) return UsageError(fmt::format("{} is required with --disk", name));
   }
   StderrLogger log(a.json ? LogLevel::kWarning : LogLevel::kInfo);
   if (!a.root_file.empty() && !std::filesystem::exists(a.root_file)) {
@@ -299,7 +323,8 @@ int RunApply(const ApplyArgs& a) {
     }
     bar->Update(done);
   };
-  update::UpdateFlow flow(**source, *fetcher, *trust, **target, store, log, fl);
+  ReportedOnceLogger flow_log(log);
+  update::UpdateFlow flow(**source, *fetcher, *trust, **target, store, flow_log, fl);
   auto r = flow.Run();
   if (bar) bar->Finish();
   if (!r) return ReportError(r.error());
@@ -328,9 +353,7 @@ int RunApply(const ApplyArgs& a) {
 // gives the slot back again.
 int RunAfterBoot(const AfterBootArgs& a) {
   for (const auto& [name, value] : {std::pair{"--disk", a.disk}, std::pair{"--state", a.state}}) {
-    if (value.empty()) {
-      return ReportError(Error(ErrorKind::kInvalidInput, fmt::format("{} is required", name)));
-    }
+    if (value.empty()) return UsageError(fmt::format("{} is required", name));
   }
   auto loaded = LoadConfigFile(a.config);
   if (!loaded) return ReportError(loaded.error());
@@ -470,7 +493,9 @@ nlohmann::json DaemonJson(const update::DaemonStatus& s) {
                           {"current_slot", s.current_slot},
                           {"channel", s.channel},
                           {"last_error", s.last_error},
+                          {"last_error_code", s.last_error_code},
                           {"wait_reason", s.wait_reason},
+                          {"wait_reason_code", s.wait_reason_code},
                           {"measured_boot",
                            {{"code", s.measured_boot},
                             {"message", s.measured_boot_message},
@@ -502,14 +527,20 @@ int PrintDaemon(const update::DaemonStatus& s, bool json) {
   return kExitOk;
 }
 
-// Follows the daemon until its operation finishes, with a progress bar on a terminal.
+// Follows the daemon until its operation finishes, with a progress bar on a terminal. The run
+// failed when the daemon records this run's number as the last failed one: then LastErrorCode
+// gives the exit code (the offline table) and LastError the one `basalt: error:` line. A
+// last_error an earlier run left behind does not fail this one.
 int FollowDaemon(bool json) {
   const bool tty = !json && ProgressBar::StderrIsTerminal();
   std::unique_ptr<ProgressBar> bar;
   std::string bar_state;
+  std::optional<uint64_t> operation;
   while (true) {
     auto s = update::GetDaemonStatus();
     if (!s) return ReportError(s.error());
+    // The call has returned, so the daemon has started our run: the first number read is ours.
+    if (!operation) operation = s->operation;
     if (tty && s->busy) {
       if (!bar || bar_state != s->state) {
         if (bar) bar->Finish();
@@ -523,8 +554,17 @@ int FollowDaemon(bool json) {
       s = update::GetDaemonStatus();
       if (!s) return ReportError(s.error());
       if (bar) bar->Finish();
-      PrintDaemon(*s, json);
-      return s->last_error.empty() ? kExitOk : kExitFailure;
+      const bool failed = *operation != 0 && s->failed_operation == *operation;
+      if (json) PrintJson(DaemonJson(*s));
+      if (!failed) {
+        if (!json) PrintDaemonText(*s);
+        return kExitOk;
+      }
+      const std::string code = s->last_error_code.empty() ? "internal" : s->last_error_code;
+      return ReportError(Error(ErrorKindForCode(code), s->last_error.empty()
+                                                           ? "the update failed (" + code + ")"
+                                                           : s->last_error)
+                             .WithCode(code));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }

@@ -26,15 +26,16 @@ std::unexpected<Error> BusError(int r, sd_bus_error& e, std::string_view what) {
   bool absent = e.name && (std::string_view(e.name) == SD_BUS_ERROR_SERVICE_UNKNOWN ||
                            std::string_view(e.name) == SD_BUS_ERROR_NAME_HAS_NO_OWNER);
   bool denied = e.name && std::string_view(e.name) == SD_BUS_ERROR_ACCESS_DENIED;
-  bool refused = e.name && std::string_view(e.name) == "org.basalt.Update1.Error.Refused";
+  // The daemon names its errors by kind (dbus_api.h): the exit code follows the kind, as offline.
+  std::optional<ErrorKind> kind = e.name ? ErrorKindOfDbusError(e.name) : std::nullopt;
   sd_bus_error_free(&e);
   if (msg.empty()) msg = Error::FromErrno(-r, "").message();
   if (absent) {
     return std::unexpected(Error(ErrorKind::kNotFound,
                                  fmt::format("{}: basalt-updated is not running ({})", what, msg)));
   }
-  return std::unexpected(Error(denied || refused ? ErrorKind::kPolicy : ErrorKind::kIo,
-                               fmt::format("{}: {}", what, msg)));
+  if (denied) kind = ErrorKind::kPolicy;
+  return std::unexpected(Error(kind.value_or(ErrorKind::kIo), fmt::format("{}: {}", what, msg)));
 }
 
 Result<std::string> GetString(sd_bus* bus, const char* name) {
@@ -92,6 +93,10 @@ static Result<DaemonStatus> ReadStatusOnce(sd_bus* bus) {
   BASALT_ASSIGN_OR_RETURN(s.last_check, GetString(bus, "LastCheck"));
   BASALT_ASSIGN_OR_RETURN(s.last_error, GetString(bus, "LastError"));
   BASALT_ASSIGN_OR_RETURN(s.wait_reason, GetString(bus, "WaitReason"));
+  BASALT_ASSIGN_OR_RETURN(s.last_error_code, GetString(bus, "LastErrorCode"));
+  BASALT_ASSIGN_OR_RETURN(s.wait_reason_code, GetString(bus, "WaitReasonCode"));
+  BASALT_ASSIGN_OR_RETURN(s.operation, GetU64(bus, "Operation"));
+  BASALT_ASSIGN_OR_RETURN(s.failed_operation, GetU64(bus, "FailedOperation"));
   sd_bus_error e = SD_BUS_ERROR_NULL;
   int r = sd_bus_get_property_trivial(
       bus, std::string(kBusName).c_str(), std::string(kObjectPath).c_str(),

@@ -73,6 +73,11 @@ struct Snapshot {
   std::string current_version;
   std::string current_slot;
   std::string channel;
+  // Check/Apply runs started since the daemon started, and the number of the last one that
+  // failed (0: none). A client following its run compares the two: a last_error left by an
+  // earlier run must not make its own successful run look failed.
+  uint64_t operation = 0;
+  uint64_t failed_operation = 0;
 };
 
 class UpdateManager {
