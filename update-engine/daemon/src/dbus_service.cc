@@ -101,6 +101,23 @@ int GetOperation(sd_bus*, const char*, const char*, const char* property, sd_bus
       reply, "t", std::string_view(property) == "Operation" ? s.operation : s.failed_operation);
 }
 
+// a(sssubb): slot, version, health, tries left, current, next.
+int GetSlots(sd_bus*, const char*, const char*, const char*, sd_bus_message* reply, void* userdata,
+             sd_bus_error*) {
+  auto* ctx = static_cast<Ctx*>(userdata);
+  Snapshot s = ctx->manager->Get();
+  int r = sd_bus_message_open_container(reply, 'a', "(sssubb)");
+  if (r < 0) return r;
+  for (const SlotView& v : s.slots) {
+    // A version is a boot entry's label: printable, but checked like every other string.
+    std::string version = IsValidUtf8(v.version) ? v.version : Printable(v.version, 256);
+    r = sd_bus_message_append(reply, "(sssubb)", v.slot.c_str(), version.c_str(), v.health.c_str(),
+                              v.tries, static_cast<int>(v.current), static_cast<int>(v.next));
+    if (r < 0) return r;
+  }
+  return sd_bus_message_close_container(reply);
+}
+
 int GetGeneration(sd_bus*, const char*, const char*, const char*, sd_bus_message* reply,
                   void* userdata, sd_bus_error*) {
   auto* ctx = static_cast<Ctx*>(userdata);
@@ -200,6 +217,7 @@ const sd_bus_vtable kVtable[] = {
     SD_BUS_PROPERTY("Operation", "t", GetOperation, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_PROPERTY("FailedOperation", "t", GetOperation, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_PROPERTY("Busy", "b", GetBusy, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("Slots", "a(sssubb)", GetSlots, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_PROPERTY("LastSuccess", "s", GetString, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_PROPERTY("MeasuredBoot", "s", GetString, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_PROPERTY("MeasuredBootMessage", "s", GetString, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
@@ -225,7 +243,7 @@ void PublishChanges(Ctx* ctx) {
       "Progress", "CurrentVersion", "CurrentSlot", "NextVersion", "LastCheck", "LastError",
       "WaitReason", "LastErrorCode", "WaitReasonCode", "Operation", "FailedOperation", "Busy",
       "LastSuccess", "DownloadedDeltaBytes", "DownloadedFullBytes", "Failures", "Rollbacks",
-      "MeasuredBoot", "MeasuredBootMessage", "MeasuredPcr11", nullptr);
+      "MeasuredBoot", "MeasuredBootMessage", "MeasuredPcr11", "Slots", nullptr);
   Snapshot s = ctx->manager->Get();
   std::string status = fmt::format("{}{}{}", PhaseName(s.state.phase),
                                    s.state.version.empty() ? "" : " " + s.state.version,

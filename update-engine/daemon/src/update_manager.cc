@@ -119,8 +119,24 @@ Status UpdateManager::RefreshCurrent() {
   BASALT_ASSIGN_OR_RETURN(boot::Slot active, parts_.target->ActiveSlot());
   BASALT_ASSIGN_OR_RETURN(boot::BootStatus bs, parts_.target->boot().GetStatus());
   std::lock_guard lock(mu_);
+  ++generation_;
   snap_.current_slot = std::string(boot::SlotName(active));
   snap_.current_version = bs.slots[boot::SlotIndex(active)].version;
+  snap_.slots = SlotViews(bs, active);
+  ++generation_;
+  return {};
+}
+
+Status UpdateManager::RefreshSlots() {
+  BASALT_ASSIGN_OR_RETURN(boot::BootStatus bs, parts_.target->boot().GetStatus());
+  std::lock_guard lock(mu_);
+  // What runs does not change until a reboot (a --disk daemon's ActiveSlot would already name
+  // the staged slot): "current" stays the slot found at start.
+  auto current = boot::ParseSlot(snap_.current_slot);
+  if (!current) return std::unexpected(current.error());
+  ++generation_;
+  snap_.slots = SlotViews(bs, *current);
+  ++generation_;
   return {};
 }
 
@@ -232,6 +248,11 @@ Status UpdateManager::StartFlow(bool check_only, std::optional<std::string> to) 
                    {{"ERROR", st.error().message()}});
       }
     }
+    // The run may have made the other slot next (or marked it bad): status shows the slots.
+    if (auto c = RefreshSlots(); !c) {
+      log_.Warn("cannot read the slots after the run: " + c.error().message(),
+                {{"ERROR", c.error().message()}});
+    }
     std::lock_guard lock(mu_);
     ++generation_;
     if (!r) snap_.failed_operation = operation;
@@ -300,7 +321,8 @@ Status UpdateManager::MarkGood() {
   if (busy_) return Fail(ErrorKind::kPolicy, "an update is running");
   BASALT_ASSIGN_OR_RETURN(boot::Slot active, parts_.target->ActiveSlot());
   UpdateState s = Get().state;
-  return after_boot_->MarkGood(s, active);
+  BASALT_RETURN_IF_ERROR(after_boot_->MarkGood(s, active));
+  return RefreshSlots();
 }
 
 Status UpdateManager::AfterBoot() {

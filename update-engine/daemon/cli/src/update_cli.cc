@@ -193,6 +193,31 @@ void PrintReboot(const RebootStep& r) {
   }
 }
 
+// Both slots, for status in text and JSON, through the daemon and offline alike.
+nlohmann::json SlotsJson(const std::vector<update::SlotView>& slots) {
+  nlohmann::json j = nlohmann::json::array();
+  for (const auto& v : slots) {
+    j.push_back({{"slot", v.slot},
+                 {"version", v.version},
+                 {"health", v.health},
+                 {"tries", v.tries},
+                 {"current", v.current},
+                 {"next", v.next}});
+  }
+  return j;
+}
+
+void PrintSlotsText(const std::vector<update::SlotView>& slots) {
+  for (const auto& v : slots) {
+    std::string marks;
+    if (v.current) marks += ", current";
+    if (v.next) marks += ", next boot";
+    fmt::print(
+        "slot {}: {} {}{}{}\n", v.slot, v.version.empty() ? "(no entry)" : v.version, v.health,
+        v.health == "pending" ? fmt::format(" ({} tries left)", v.tries) : std::string(), marks);
+  }
+}
+
 nlohmann::json StateJson(const update::UpdateState& s, const std::string& current_version = "",
                          const std::string& channel = "") {
   nlohmann::json j = update::MetricsJson(update::MetricsOf(s, current_version, channel));
@@ -445,6 +470,55 @@ int RunAfterBoot(const AfterBootArgs& a) {
   return kExitOk;
 }
 
+// Offline mark-good: bless the slot a disk image boots next, as the health unit does on a host,
+// but never a slot that has not booted: an update staged by `apply --disk` (state
+// updated-need-reboot, the bootloader has not tried it) is refused, since blessing it would take
+// away the bootloader's fallback before the slot ever ran. `after-boot` is the way to say the
+// new slot booted.
+int RunMarkGoodOffline(const std::string& disk, const std::string& state_dir, bool json) {
+  if (state_dir.empty()) return UsageError("--state is required with --disk");
+  auto target = update::OpenDiskImageTarget(disk);
+  if (!target) return ReportError(target.error());
+  update::StateStore store(state_dir);
+  auto loaded = store.Load();
+  if (!loaded) return ReportError(loaded.error());
+  update::UpdateState st = *loaded;
+  auto active = (*target)->ActiveSlot();
+  if (!active) return ReportError(active.error());
+  auto bs = (*target)->boot().GetStatus();
+  if (!bs) return ReportError(bs.error());
+  const boot::SlotStatus& slot = bs->slots[boot::SlotIndex(*active)];
+  const std::string name(boot::SlotName(*active));
+  if (st.phase == update::Phase::kUpdatedNeedReboot && st.target_slot == name) {
+    return ReportError(Error(
+        ErrorKind::kPolicy,
+        fmt::format("slot {} (version {}) has never booted: it was staged and the bootloader has "
+                    "not tried it yet ({} tries left); marking it good would drop the fallback. "
+                    "Boot it first (`basalt update after-boot` records that it came up)",
+                    name, slot.version.empty() ? "unknown" : slot.version, slot.attributes.tries)));
+  }
+  if (slot.health == boot::SlotHealth::kBad) {
+    return ReportError(Error(ErrorKind::kPolicy,
+                             fmt::format("slot {} is marked bad; it cannot be blessed", name)));
+  }
+  if (auto m = (*target)->boot().MarkGood(*active); !m) return ReportError(m.error());
+  if (st.phase == update::Phase::kPendingHealth && st.target_slot == name) {
+    st.phase = update::Phase::kGood;
+    update::ClearWaitReason(st);
+    if (auto s = store.Save(st); !s) return ReportError(s.error());
+  }
+  auto views = update::ReadSlotViews(**target);
+  if (!views) return ReportError(views.error());
+  if (json) {
+    nlohmann::json j = StateJson(st);
+    j["slots"] = SlotsJson(*views);
+    PrintJson(j);
+  } else {
+    PrintSlotsText(*views);
+  }
+  return kExitOk;
+}
+
 int RunStatus(const std::string& state_dir, const std::string& disk, bool json) {
   if (state_dir.empty()) {
     auto st = update::GetDaemonStatus();
@@ -454,22 +528,29 @@ int RunStatus(const std::string& state_dir, const std::string& disk, bool json) 
   update::StateStore store(state_dir);
   auto s = store.Load();
   if (!s) return ReportError(s.error());
-  if (json) {
-    std::string current;
-    if (!disk.empty()) {
-      auto target = update::OpenDiskImageTarget(disk);
-      if (!target) return ReportError(target.error());
-      StderrLogger log(LogLevel::kWarning);
-      current = ActiveVersion(**target, log);
-      // A staged image boots the new slot next, but has not "run" it yet: the reboot step
-      // (after-boot) makes the new version current, as the metrics file says.
-      if (s->phase == update::Phase::kUpdatedNeedReboot && !s->from_version.empty()) {
-        current = s->from_version;
-      }
+  std::string current;
+  std::optional<std::vector<update::SlotView>> slots;
+  if (!disk.empty()) {
+    auto target = update::OpenDiskImageTarget(disk);
+    if (!target) return ReportError(target.error());
+    StderrLogger log(LogLevel::kWarning);
+    current = ActiveVersion(**target, log);
+    // A staged image boots the new slot next, but has not "run" it yet: the reboot step
+    // (after-boot) makes the new version current, as the metrics file says.
+    if (s->phase == update::Phase::kUpdatedNeedReboot && !s->from_version.empty()) {
+      current = s->from_version;
     }
-    PrintJson(StateJson(*s, current));
+    auto views = update::ReadSlotViews(**target);
+    if (!views) return ReportError(views.error());
+    slots = *views;
+  }
+  if (json) {
+    nlohmann::json j = StateJson(*s, current);
+    if (slots) j["slots"] = SlotsJson(*slots);
+    PrintJson(j);
   } else {
     PrintStateText(*s);
+    if (slots) PrintSlotsText(*slots);
   }
   return kExitOk;
 }
@@ -496,6 +577,7 @@ nlohmann::json DaemonJson(const update::DaemonStatus& s) {
                           {"last_error_code", s.last_error_code},
                           {"wait_reason", s.wait_reason},
                           {"wait_reason_code", s.wait_reason_code},
+                          {"slots", SlotsJson(s.slots)},
                           {"measured_boot",
                            {{"code", s.measured_boot},
                             {"message", s.measured_boot_message},
@@ -510,6 +592,7 @@ void PrintDaemonText(const update::DaemonStatus& s) {
   fmt::print("state: {}{}\n", s.state,
              s.busy && s.progress > 0 ? fmt::format(" ({:.0f} %)", s.progress * 100) : "");
   if (!s.next_version.empty()) fmt::print("next: {}\n", s.next_version);
+  PrintSlotsText(s.slots);
   if (!s.wait_reason.empty()) fmt::print("waiting: {}\n", s.wait_reason);
   if (!s.last_error.empty()) fmt::print("last error: {}\n", s.last_error);
   if (!s.last_check.empty()) fmt::print("last check: {}\n", s.last_check);
@@ -719,7 +802,6 @@ void AddUpdateCommands(CLI::App& app, CommandRunner& runner) {
 
   for (auto [name, method, help] :
        {std::tuple{"rollback", "Rollback", "Make the other (good) slot boot next"},
-        std::tuple{"mark-good", "MarkGood", "Bless the running slot (the health unit does this)"},
         std::tuple{"cancel", "Cancel", "Stop the running update at the next safe point"}}) {
     auto j = std::make_shared<bool>(false);
     auto* sub = cmd->add_subcommand(name, help);
@@ -728,6 +810,23 @@ void AddUpdateCommands(CLI::App& app, CommandRunner& runner) {
     sub->callback(
         [j, m, &runner] { runner.Set([j, m] { return RunDaemonCall(m, "", false, *j); }); });
   }
+
+  auto mg_json = std::make_shared<bool>(false);
+  auto mg_disk = std::make_shared<std::string>();
+  auto mg_state = std::make_shared<std::string>();
+  auto* mark_good = cmd->add_subcommand(
+      "mark-good",
+      "Bless the running slot (the health unit does this); with --disk, the slot a disk image "
+      "boots next, refused for a slot that has never booted");
+  mark_good->add_option("--disk", *mg_disk, "Offline: the disk image");
+  mark_good->add_option("--state", *mg_state, "Offline: the state directory `apply --disk` used");
+  mark_good->add_flag("--json", *mg_json, "JSON output");
+  mark_good->callback([mg_json, mg_disk, mg_state, &runner] {
+    runner.Set([mg_json, mg_disk, mg_state] {
+      if (mg_disk->empty()) return RunDaemonCall("MarkGood", "", false, *mg_json);
+      return RunMarkGoodOffline(*mg_disk, *mg_state, *mg_json);
+    });
+  });
 
   auto watch_json = std::make_shared<bool>(false);
   auto* watch = cmd->add_subcommand("watch", "Print basalt-updated's state on every change");

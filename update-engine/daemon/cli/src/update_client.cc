@@ -81,6 +81,33 @@ Result<std::map<std::string, uint64_t>> GetFailures(sd_bus* bus) {
   return out;
 }
 
+Result<std::vector<SlotView>> GetSlots(sd_bus* bus) {
+  sd_bus_error e = SD_BUS_ERROR_NULL;
+  sd_bus_message* reply = nullptr;
+  int r = sd_bus_get_property(bus, std::string(kBusName).c_str(), std::string(kObjectPath).c_str(),
+                              std::string(kInterface).c_str(), "Slots", &e, &reply, "a(sssubb)");
+  if (r < 0) return BusError(r, e, "read Slots");
+  std::unique_ptr<sd_bus_message, sd_bus_message* (*)(sd_bus_message*)> guard(reply,
+                                                                              sd_bus_message_unref);
+  std::vector<SlotView> out;
+  r = sd_bus_message_enter_container(reply, 'a', "(sssubb)");
+  while (r >= 0) {
+    const char *slot = nullptr, *version = nullptr, *health = nullptr;
+    uint32_t tries = 0;
+    int current = 0, next = 0;
+    r = sd_bus_message_read(reply, "(sssubb)", &slot, &version, &health, &tries, &current, &next);
+    if (r <= 0) break;
+    out.push_back({.slot = slot,
+                   .version = version,
+                   .health = health,
+                   .tries = tries,
+                   .current = current != 0,
+                   .next = next != 0});
+  }
+  if (r < 0) return std::unexpected(Error::FromErrno(-r, "read Slots"));
+  return out;
+}
+
 }  // namespace
 
 static Result<DaemonStatus> ReadStatusOnce(sd_bus* bus) {
@@ -113,6 +140,7 @@ static Result<DaemonStatus> ReadStatusOnce(sd_bus* bus) {
   BASALT_ASSIGN_OR_RETURN(s.downloaded_full_bytes, GetU64(bus, "DownloadedFullBytes"));
   BASALT_ASSIGN_OR_RETURN(s.rollbacks, GetU64(bus, "Rollbacks"));
   BASALT_ASSIGN_OR_RETURN(s.failures, GetFailures(bus));
+  BASALT_ASSIGN_OR_RETURN(s.slots, GetSlots(bus));
   BASALT_ASSIGN_OR_RETURN(s.measured_boot, GetString(bus, "MeasuredBoot"));
   BASALT_ASSIGN_OR_RETURN(s.measured_boot_message, GetString(bus, "MeasuredBootMessage"));
   BASALT_ASSIGN_OR_RETURN(s.measured_pcr11, GetString(bus, "MeasuredPcr11"));
