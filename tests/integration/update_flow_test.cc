@@ -2172,5 +2172,66 @@ TEST_F(CliMisuseTest, DaemonMethodErrorsAndStaleErrors) {
   EXPECT_EQ(st["last_error_code"], "") << st.dump();
 }
 
+// `update status` shows both slots (like `rauc status`), offline with --disk and through the
+// daemon; offline `mark-good --disk` refuses a slot that has never booted (5, one line).
+TEST_F(CliMisuseTest, StatusShowsBothSlotsAndMarkGoodWaitsForABoot) {
+  const std::string status = "update status --state " + Quote(state_) + " --disk " + Quote(disk_);
+  auto slot = [](const nlohmann::json& st, const std::string& name) {
+    for (const auto& v : st["slots"]) {
+      if (v["slot"] == name) return v;
+    }
+    return nlohmann::json();
+  };
+  auto before = Run(status + " --json");
+  ASSERT_EQ(before.rc, 0) << before.err;
+  auto st = LastJson(before.out);
+  EXPECT_EQ(slot(st, "A")["version"], "1.0.0") << st.dump();
+  EXPECT_EQ(slot(st, "A")["health"], "good") << st.dump();
+  EXPECT_EQ(slot(st, "A")["next"], true) << st.dump();
+  EXPECT_EQ(slot(st, "B")["next"], false) << st.dump();
+
+  auto apply = Basalt(ApplyArgs(env->nginx->url(), "stable") + " --json");
+  ASSERT_EQ(apply.rc, 0) << apply.out;
+  st = LastJson(Run(status + " --json").out);
+  EXPECT_EQ(slot(st, "B")["version"], "2.0.0") << st.dump();
+  EXPECT_EQ(slot(st, "B")["health"], "pending") << st.dump();
+  EXPECT_EQ(slot(st, "B")["tries"], 3) << st.dump();
+  EXPECT_EQ(slot(st, "B")["next"], true) << st.dump();
+  EXPECT_EQ(slot(st, "A")["health"], "good") << st.dump();
+  EXPECT_EQ(slot(st, "A")["next"], false) << st.dump();
+  auto text = Run(status);
+  EXPECT_NE(text.out.find("slot B: 2.0.0 pending (3 tries left)"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("slot A: 1.0.0 good"), std::string::npos) << text.out;
+
+  // Staged, never booted: blessing it would drop the fallback.
+  const std::string mark_good =
+      "update mark-good --disk " + Quote(disk_) + " --state " + Quote(state_);
+  Expect("mark-good of a slot that never booted", Run(mark_good), 5);
+  EXPECT_EQ(BootStatus(disk_)["slots"]["B"]["state"], "pending");
+  Expect("mark-good --disk without --state", Run("update mark-good --disk " + Quote(disk_)), 2);
+
+  // after-boot says the new slot came up; then mark-good has nothing to refuse.
+  auto ab = Basalt("update after-boot --disk " + Quote(disk_) + " --state " + Quote(state_));
+  ASSERT_EQ(ab.rc, 0) << ab.out;
+  auto again = Run(mark_good + " --json");
+  EXPECT_EQ(again.rc, 0) << again.err;
+  EXPECT_EQ(slot(LastJson(again.out), "B")["health"], "good") << again.out;
+
+  // Through basalt-updated: the same slots over D-Bus (Slots).
+  StartHost(env->nginx->url());
+  auto daemon = Run("update status --json", true);
+  ASSERT_EQ(daemon.rc, 0) << daemon.err;
+  st = LastJson(daemon.out);
+  EXPECT_EQ(slot(st, "B")["version"], "2.0.0") << st.dump();
+  EXPECT_EQ(slot(st, "B")["health"], "good") << st.dump();
+  EXPECT_EQ(slot(st, "B")["current"], true) << st.dump();
+  EXPECT_EQ(slot(st, "B")["next"], true) << st.dump();
+  EXPECT_EQ(slot(st, "A")["version"], "1.0.0") << st.dump();
+  EXPECT_EQ(slot(st, "A")["current"], false) << st.dump();
+  auto daemon_text = Run("update status", true);
+  EXPECT_NE(daemon_text.out.find("slot B: 2.0.0 good, current, next boot"), std::string::npos)
+      << daemon_text.out;
+}
+
 }  // namespace
 }  // namespace basalt::update
