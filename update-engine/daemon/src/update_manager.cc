@@ -8,6 +8,7 @@
 #include "daemon/fleet_wiring.h"
 #include "daemon/reboot_strategies.h"
 #include "daemon/update_flow.h"
+#include "repo/names.h"
 
 namespace basalt::update {
 namespace {
@@ -298,6 +299,9 @@ Status UpdateManager::StartCheck() {
   return StartFlow(true, std::nullopt);
 }
 Status UpdateManager::StartApply(std::optional<std::string> to) {
+  // A malformed version is the caller's mistake (InvalidInput, exit 3), refused before a run
+  // starts, as `apply --disk --to` refuses it.
+  if (to) BASALT_RETURN_IF_ERROR(repo::CheckVersion(*to, "--to"));
   return StartFlow(false, to);
 }
 

@@ -22,6 +22,7 @@
 #include "daemon/update_flow.h"
 #include "daemon/update_target.h"
 #include "http/fetcher.h"
+#include "repo/names.h"
 #include "update_client.h"
 
 namespace basalt {
@@ -290,6 +291,10 @@ int RunApply(const ApplyArgs& a) {
         std::pair{"--keys (or --root-file)", a.root_file.empty() ? a.keys : a.root_file},
         std::pair{"--state", a.state}}) {
     if (value.empty()) return UsageError(fmt::format("{} is required with --disk", name));
+  }
+  // As basalt-updated's Apply: a malformed --to is invalid input (3) before anything is opened.
+  if (!a.to.empty()) {
+    if (auto v = repo::CheckVersion(a.to, "--to"); !v) return ReportError(v.error());
   }
   StderrLogger log(a.json ? LogLevel::kWarning : LogLevel::kInfo);
   if (!a.root_file.empty() && !std::filesystem::exists(a.root_file)) {
