@@ -2155,6 +2155,14 @@ TEST_F(CliMisuseTest, WrongChannelIsFourBothWays) {
   ExpectSameBothWays("wrong channel", repo, 4, "wrong-channel");
 }
 
+// A malformed version for --to is invalid input (3): offline, and as the daemon's Apply error
+// (org.basalt.Update1.Error.InvalidInput) before any run starts.
+TEST_F(CliMisuseTest, BadVersionStringIsThreeBothWays) {
+  Expect("bad --to version (offline)", Run(Offline(env->www().string(), "--to ../1.0")), 3);
+  ServeAndStart(CopiedRepo());
+  Expect("bad --to version (basalt-updated)", Run("update apply --to ../1.0", true), 3);
+}
+
 // Method errors: Cancel with nothing running is Refused (5); a stale LastError from a failed
 // run does not fail the next, successful check.
 TEST_F(CliMisuseTest, DaemonMethodErrorsAndStaleErrors) {
