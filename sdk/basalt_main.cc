@@ -1,5 +1,7 @@
 // The `basalt` CLI for pipelines and operators. Each area registers its own subcommands; this
 // file only wires them together and turns parse errors into the documented exit codes.
+#include <fmt/format.h>
+
 #include <CLI/CLI.hpp>
 
 #include "attest/attest_predict_cli.h"  // basalt attest predict
@@ -23,6 +25,12 @@ int main(int argc, char** argv) {
   basalt::TerminationCleanup on_termination;
   CLI::App app{"basalt: build, sign, publish and apply A/B updates of immutable OS images"};
   app.require_subcommand(1);
+  // A bad command line is a failure like any other: one `basalt: error:` line on stderr
+  // (docs/cli.md), not CLI11's two-line default. Set before the subcommands are added, which
+  // copy it.
+  app.failure_message([](const CLI::App*, const CLI::Error& e) {
+    return fmt::format("basalt: error: {} (see --help)\n", e.what());
+  });
   app.set_version_flag("--version", BASALT_VERSION);
   basalt::CommandRunner runner;
   runner.AddVerbosityOptions(app);

@@ -2007,5 +2007,239 @@ TEST_F(DaemonAttackTest, RotationAndRevocationEndToEnd) {
       << SavedState().dump();
 }
 
+// Issue 21: the CLI behaves like its ecosystem. Each misuse below must end with exactly one
+// line on stderr, `basalt: error: ...`, nothing on stdout, and the exit code docs/cli.md gives
+// for that kind of failure (the expected codes are written from its table, not copied from a
+// run). The failures that basalt-updated can also meet go through it on the private bus too and
+// must give the same code as `apply --disk`.
+class CliMisuseTest : public DaemonAttackTest {
+ protected:
+  struct Outcome {
+    int rc = -1;
+    std::string out, err;
+  };
+
+  // `basalt ARGS` with stdout and stderr kept apart; `bus`: through the private bus, else with
+  // a bus address where no daemon can be.
+  Outcome Run(const std::string& args, bool bus = false) {
+    static int n = 0;
+    const fs::path out = work_ / fmt::format("misuse-{}.out", ++n);
+    const fs::path err = work_ / fmt::format("misuse-{}.err", n);
+    const std::string address = bus ? bus_.address : "unix:path=" + (work_ / "no-bus").string();
+    auto r = Sh(fmt::format("DBUS_SYSTEM_BUS_ADDRESS={} {} {} >{} 2>{}", Quote(address),
+                            BasaltBin(), args, Quote(out.string()), Quote(err.string())));
+    return {r.status, Read(out), Read(err)};
+  }
+
+  // The three promises of docs/cli.md for a failure.
+  void Expect(const std::string& what, const Outcome& o, int code) {
+    EXPECT_EQ(o.rc, code) << what << "\nstdout: " << o.out << "\nstderr: " << o.err;
+    EXPECT_EQ(o.out, "") << what;
+    EXPECT_TRUE(o.err.starts_with("basalt: error: ")) << what << "\nstderr: " << o.err;
+    EXPECT_EQ(std::count(o.err.begin(), o.err.end(), '\n'), 1) << what << "\nstderr: " << o.err;
+    EXPECT_TRUE(o.err.ends_with("\n")) << what << "\nstderr: " << o.err;
+  }
+
+  // apply --disk against `repo` (a URL or directory) on a fresh copy of the disk and state; one
+  // download attempt, since a retry would add its own warning line to stderr.
+  std::string Offline(const std::string& repo, const std::string& extra = "",
+                      const std::string& channel = "stable") {
+    static int n = 0;
+    const fs::path disk = work_ / fmt::format("offline-{}.img", ++n);
+    EXPECT_EQ(
+        Sh("cp --sparse=always " + Quote(env->template_disk.string()) + " " + Quote(disk.string()))
+            .status,
+        0);
+    return fmt::format(
+        "update apply --disk {} --repo {} --channel {} --keys {} --state {} --retry-initial-ms 50 "
+        "--max-attempts 1 --stall-timeout 2 --json {}",
+        Quote(disk.string()), Quote(repo), channel, Quote(env->trust().string()),
+        Quote((work_ / fmt::format("offline-state-{}", n)).string()), extra);
+  }
+
+  // The same failure offline and through basalt-updated: both exit `code`, and the daemon
+  // reports the same stable code as LastErrorCode that the exit code was chosen by.
+  void ExpectSameBothWays(const std::string& what, const fs::path& repo, int code,
+                          const std::string& error_code) {
+    Expect(what + " (offline)", Run(Offline(repo.string())), code);
+    if (nginx_ == nullptr) ServeAndStart(repo);
+    Expect(what + " (basalt-updated)", Run("update apply", true), code);
+    auto st = Idle();
+    EXPECT_EQ(st["last_error_code"], error_code) << st.dump();
+    EXPECT_NE(st["last_error"], "") << st.dump();
+  }
+};
+
+TEST_F(CliMisuseTest, CommandLineMisuse) {
+  const std::string disk = Quote(disk_), state = Quote(state_);
+  const std::string keys = Quote(env->trust().string());
+  const std::string repo = Quote(env->www().string());
+  // 2: usage errors.
+  Expect("unknown flag", Run("update apply --frobnicate"), 2);
+  Expect("unknown subcommand", Run("update frobnicate"), 2);
+  Expect(
+      "missing --keys with --disk",
+      Run("update apply --disk " + disk + " --repo " + repo + " --channel stable --state " + state),
+      2);
+  Expect("after-boot without --disk", Run("update after-boot --state " + state), 2);
+  Expect("--threshold 0", Run("update apply --disk " + disk + " --threshold 0"), 2);
+  Expect("--tries 99", Run("update apply --disk " + disk + " --tries 99"), 2);
+  Expect("--stall-timeout not a number", Run("update apply --disk " + disk + " --stall-timeout 5x"),
+         2);
+  // 3: malformed input.
+  Write(work_ / "bad-duration.conf",
+        "SERVER=" + env->www().string() + "\nCHANNEL=stable\nMETADATA_TIMEOUT=5 fortnights\n");
+  Expect("bad duration in --config",
+         Run(Offline(env->www().string(),
+                     "--config " + Quote((work_ / "bad-duration.conf").string()))),
+         3);
+  fs::create_directories(work_ / "bad-keys");
+  Write(work_ / "bad-keys/k.pem", "-----BEGIN PUBLIC KEY-----\nnot base64 at all\n");
+  Expect("malformed key file",
+         Run("update apply --disk " + disk + " --repo " + repo + " --channel stable --keys " +
+             Quote((work_ / "bad-keys").string()) + " --state " + state + " --json"),
+         3);
+  fs::create_directories(work_ / "damaged-state");
+  Write(work_ / "damaged-state/state.json", "{\"format\": 1, \"state\": \"sideways\"}");
+  Expect("damaged state file",
+         Run("update status --state " + Quote((work_ / "damaged-state").string())), 3);
+  // 5: refused by policy.
+  Expect("after-boot with nothing staged",
+         Run("update after-boot --disk " + disk + " --state " + state), 5);
+  // 6: not found.
+  Expect("nonexistent disk image",
+         Run("update apply --disk " + Quote((work_ / "no-such.img").string()) + " --repo " + repo +
+             " --channel stable --keys " + keys + " --state " + state + " --json"),
+         6);
+  Expect("nonexistent --root-file",
+         Run("update apply --disk " + disk + " --repo " + repo + " --channel stable --root-file " +
+             Quote((work_ / "no-root.json").string()) + " --state " + state + " --json"),
+         6);
+  Expect("nonexistent repository", Run(Offline((work_ / "no-such-repo").string())), 6);
+  Expect("nonexistent channel", Run(Offline(env->www().string(), "", "no-such-channel")), 6);
+  Expect("status without a daemon", Run("update status"), 6);
+}
+
+// A payload replaced under its signed release: integrity, 4, both ways.
+TEST_F(CliMisuseTest, TamperedPayloadIsFourBothWays) {
+  fs::path repo = CopiedRepo();
+  for (const char* p : {"releases/2.0.0/full.payload", "releases/2.0.0/delta-from-1.0.0.payload"}) {
+    Replace(repo / p, RandomData(fs::file_size(env->www() / p), 7));
+  }
+  ExpectSameBothWays("tampered payload", repo, 4, "integrity");
+}
+
+// Expired channel metadata: policy, 5, both ways; the code names the decision's refusal.
+TEST_F(CliMisuseTest, ExpiredChannelIsFiveBothWays) {
+  ResignStable(CopiedRepo(), [](repo::Channel& c) {
+    c.expires = std::chrono::floor<std::chrono::seconds>(Now()) - std::chrono::hours(1);
+  });
+  ExpectSameBothWays("expired channel", repo(), 5, "expired");
+}
+
+// A signed channel below the running version without allow_downgrade: 5, both ways.
+TEST_F(CliMisuseTest, DowngradeIsFiveBothWays) {
+  ResignStable(CopiedRepo(), [](repo::Channel& c) {
+    c.metadata_version += 1;
+    c.release = "0.9.0";
+    c.release_sha256.reset();
+    c.allow_downgrade = false;
+  });
+  ExpectSameBothWays("downgrade", repo(), 5, "downgrade");
+}
+
+// Another channel's document served as stable: integrity, 4, both ways.
+TEST_F(CliMisuseTest, WrongChannelIsFourBothWays) {
+  fs::path repo = CopiedRepo();
+  Replace(repo / "channels/stable.json", Read(repo / "channels/edge.json"));
+  ExpectSameBothWays("wrong channel", repo, 4, "wrong-channel");
+}
+
+// A malformed version for --to is invalid input (3): offline, and as the daemon's Apply error
+// (org.basalt.Update1.Error.InvalidInput) before any run starts.
+TEST_F(CliMisuseTest, BadVersionStringIsThreeBothWays) {
+  Expect("bad --to version (offline)", Run(Offline(env->www().string(), "--to ../1.0")), 3);
+  ServeAndStart(CopiedRepo());
+  Expect("bad --to version (basalt-updated)", Run("update apply --to ../1.0", true), 3);
+}
+
+// Method errors: Cancel with nothing running is Refused (5); a stale LastError from a failed
+// run does not fail the next, successful check.
+TEST_F(CliMisuseTest, DaemonMethodErrorsAndStaleErrors) {
+  fs::path repo = CopiedRepo();
+  const std::string good = Read(repo / "channels/stable.json");
+  Replace(repo / "channels/stable.json", Read(repo / "channels/edge.json"));
+  ServeAndStart(repo);
+  Expect("cancel with nothing running", Run("update cancel", true), 5);
+  Expect("check of a wrong channel", Run("update check", true), 4);
+  Replace(repo / "channels/stable.json", good);
+  auto ok = Run("update check --json", true);
+  EXPECT_EQ(ok.rc, 0) << ok.out << ok.err;
+  auto st = LastJson(ok.out);
+  EXPECT_EQ(st["wait_reason_code"], "available") << st.dump();
+  EXPECT_EQ(st["last_error_code"], "") << st.dump();
+}
+
+// `update status` shows both slots (like `rauc status`), offline with --disk and through the
+// daemon; offline `mark-good --disk` refuses a slot that has never booted (5, one line).
+TEST_F(CliMisuseTest, StatusShowsBothSlotsAndMarkGoodWaitsForABoot) {
+  const std::string status = "update status --state " + Quote(state_) + " --disk " + Quote(disk_);
+  auto slot = [](const nlohmann::json& st, const std::string& name) {
+    for (const auto& v : st["slots"]) {
+      if (v["slot"] == name) return v;
+    }
+    return nlohmann::json();
+  };
+  auto before = Run(status + " --json");
+  ASSERT_EQ(before.rc, 0) << before.err;
+  auto st = LastJson(before.out);
+  EXPECT_EQ(slot(st, "A")["version"], "1.0.0") << st.dump();
+  EXPECT_EQ(slot(st, "A")["health"], "good") << st.dump();
+  EXPECT_EQ(slot(st, "A")["next"], true) << st.dump();
+  EXPECT_EQ(slot(st, "B")["next"], false) << st.dump();
+
+  auto apply = Basalt(ApplyArgs(env->nginx->url(), "stable") + " --json");
+  ASSERT_EQ(apply.rc, 0) << apply.out;
+  st = LastJson(Run(status + " --json").out);
+  EXPECT_EQ(slot(st, "B")["version"], "2.0.0") << st.dump();
+  EXPECT_EQ(slot(st, "B")["health"], "pending") << st.dump();
+  EXPECT_EQ(slot(st, "B")["tries"], 3) << st.dump();
+  EXPECT_EQ(slot(st, "B")["next"], true) << st.dump();
+  EXPECT_EQ(slot(st, "A")["health"], "good") << st.dump();
+  EXPECT_EQ(slot(st, "A")["next"], false) << st.dump();
+  auto text = Run(status);
+  EXPECT_NE(text.out.find("slot B: 2.0.0 pending (3 tries left)"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("slot A: 1.0.0 good"), std::string::npos) << text.out;
+
+  // Staged, never booted: blessing it would drop the fallback.
+  const std::string mark_good =
+      "update mark-good --disk " + Quote(disk_) + " --state " + Quote(state_);
+  Expect("mark-good of a slot that never booted", Run(mark_good), 5);
+  EXPECT_EQ(BootStatus(disk_)["slots"]["B"]["state"], "pending");
+  Expect("mark-good --disk without --state", Run("update mark-good --disk " + Quote(disk_)), 2);
+
+  // after-boot says the new slot came up; then mark-good has nothing to refuse.
+  auto ab = Basalt("update after-boot --disk " + Quote(disk_) + " --state " + Quote(state_));
+  ASSERT_EQ(ab.rc, 0) << ab.out;
+  auto again = Run(mark_good + " --json");
+  EXPECT_EQ(again.rc, 0) << again.err;
+  EXPECT_EQ(slot(LastJson(again.out), "B")["health"], "good") << again.out;
+
+  // Through basalt-updated: the same slots over D-Bus (Slots).
+  StartHost(env->nginx->url());
+  auto daemon = Run("update status --json", true);
+  ASSERT_EQ(daemon.rc, 0) << daemon.err;
+  st = LastJson(daemon.out);
+  EXPECT_EQ(slot(st, "B")["version"], "2.0.0") << st.dump();
+  EXPECT_EQ(slot(st, "B")["health"], "good") << st.dump();
+  EXPECT_EQ(slot(st, "B")["current"], true) << st.dump();
+  EXPECT_EQ(slot(st, "B")["next"], true) << st.dump();
+  EXPECT_EQ(slot(st, "A")["version"], "1.0.0") << st.dump();
+  EXPECT_EQ(slot(st, "A")["current"], false) << st.dump();
+  auto daemon_text = Run("update status", true);
+  EXPECT_NE(daemon_text.out.find("slot B: 2.0.0 good, current, next boot"), std::string::npos)
+      << daemon_text.out;
+}
+
 }  // namespace
 }  // namespace basalt::update

@@ -90,7 +90,9 @@ TEST(StateStore, RoundTripsEveryField) {
   s.fallback_reason = "delta source mismatch";
   s.downloaded_bytes = 999;
   s.last_error = "boom";
+  s.last_error_code = "integrity";
   s.wait_reason = "paused";
+  s.wait_reason_code = "paused";
   s.last_check = "2026-11-22T08:00:00Z";
   s.time_floor = "2026-11-20T00:00:00Z";
   s.legacy_metadata_version = 7;
@@ -105,6 +107,28 @@ TEST(StateStore, RoundTripsEveryField) {
   auto back = ParseState(SerializeState(s));
   ASSERT_TRUE(back.has_value()) << back.error().message();
   EXPECT_EQ(*back, s);
+}
+
+// A state file from before the stable codes: a sentence gets "unknown" beside it (exit 1), no
+// sentence no code; SetLastError/ClearLastError keep the pair together.
+TEST(StateStore, CodesBesideSentences) {
+  UpdateState s;
+  s.last_error = "boom";
+  s.wait_reason = "";
+  std::string text = SerializeState(s);
+  auto back = ParseState(text);
+  ASSERT_TRUE(back.has_value()) << back.error().message();
+  EXPECT_EQ(back->last_error_code, "unknown");
+  EXPECT_EQ(back->wait_reason_code, "");
+  SetLastError(s, "channel stable refused (expired): ...", "expired");
+  EXPECT_EQ(s.last_error_code, "expired");
+  ClearLastError(s);
+  EXPECT_EQ(s.last_error, "");
+  EXPECT_EQ(s.last_error_code, "");
+  SetWaitReason(s, "up-to-date", "up to date");
+  EXPECT_EQ(s.wait_reason_code, "up-to-date");
+  ClearWaitReason(s);
+  EXPECT_EQ(s.wait_reason_code, "");
 }
 
 // A state file from before per-channel records keeps its one version as the legacy record.

@@ -28,9 +28,8 @@ Result<GptDisk> GptDisk::Open(const std::string& path, bool writable) {
   if (!cxt) return Fail(ErrorKind::kInternal, "fdisk_new_context failed");
   GptDisk disk(path, cxt);
   int rc = fdisk_assign_device(cxt, path.c_str(), writable ? 0 : 1);
-  if (rc != 0) {
-    return Failf(ErrorKind::kIo, "open {}: {}", path, std::strerror(rc < 0 ? -rc : rc));
-  }
+  // A missing image is "not found" (exit 6), not an I/O fault.
+  if (rc != 0) return std::unexpected(Error::FromErrno(rc < 0 ? -rc : rc, "open " + path));
   if (!fdisk_is_labeltype(cxt, FDISK_DISKLABEL_GPT)) {
     return Failf(ErrorKind::kInvalidInput, "{} has no GPT partition table", path);
   }
@@ -55,7 +54,9 @@ GptDisk& GptDisk::operator=(GptDisk&& other) noexcept {
 
 GptDisk::~GptDisk() {
   if (cxt_) {
-    fdisk_deassign_device(cxt_, 1);
+    // Only an assigned device may be deassigned: libfdisk asserts on one that failed to open
+    // (`basalt update apply --disk missing.img` aborted here).
+    if (fdisk_get_devfd(cxt_) >= 0) fdisk_deassign_device(cxt_, 1);
     fdisk_unref_context(cxt_);
   }
 }

@@ -37,6 +37,14 @@ class Error {
   ErrorKind kind() const { return kind_; }
   int sys_errno() const { return errno_; }
   const std::string& message() const { return message_; }
+  // A stable kebab-case reason for scripts and other processes (D-Bus LastErrorCode, the
+  // journal's ERROR_CODE=): a more precise one when set (a refusing decision's "expired",
+  // "downgrade", ...), else the kind's name (ErrorKindName).
+  std::string code() const { return code_.empty() ? std::string(ErrorKindName(kind_)) : code_; }
+  Error&& WithCode(std::string code) && {
+    code_ = std::move(code);
+    return std::move(*this);
+  }
 
   // Prepends context, so the final message reads outermost-first:
   // "apply payload: operation 17: write /dev/vda4: No space left on device".
@@ -47,6 +55,7 @@ class Error {
   ErrorKind kind_;
   std::string message_;
   int errno_;
+  std::string code_;
 };
 
 // std::expected with [[nodiscard]] on the type, so a dropped error fails the build (libstdc++ 12

@@ -7,8 +7,9 @@ namespace basalt::update {
 void BeginPendingHealth(UpdateState& s) {
   s.phase = Phase::kPendingHealth;
   s.booted_version = s.version;
-  s.wait_reason = "waiting for boot-complete.target and its health checks before marking slot " +
-                  s.target_slot + " good";
+  SetWaitReason(s, "pending-health",
+                "waiting for boot-complete.target and its health checks before marking slot " +
+                    s.target_slot + " good");
 }
 
 Result<BootOutcome> AfterBootSteps::Judge(UpdateState& s, std::string_view boot_id,
@@ -35,7 +36,7 @@ Status AfterBootSteps::MarkGood(UpdateState& s, boot::Slot active) {
   // The health unit blesses every boot; only a boot that was waiting for it moves the state.
   if (s.phase != Phase::kPendingHealth) return {};
   s.phase = Phase::kGood;
-  s.wait_reason.clear();
+  ClearWaitReason(s);
   BASALT_RETURN_IF_ERROR(p_.persist(s));
   Report(UpdateEvent::kUpdatedAndRebooted, "update");
   // A failure is logged and retried later (RebootSlot); a good boot never waits on etcd.
@@ -46,7 +47,8 @@ Status AfterBootSteps::MarkGood(UpdateState& s, boot::Slot active) {
 Status AfterBootSteps::RolledBack(UpdateState& s, boot::Slot booted) {
   RecordRollback(s, boot::SlotName(booted));
   BASALT_RETURN_IF_ERROR(p_.persist(s));
-  p_.log.Warn(s.last_error, {{"VERSION", s.version}, {"SLOT", s.target_slot}});
+  p_.log.Warn(s.last_error,
+              {{"VERSION", s.version}, {"SLOT", s.target_slot}, {"ERROR_CODE", s.last_error_code}});
   Report(UpdateEvent::kRolledBack, "rollback");
   // As in MarkGood: a recorded rollback never waits on etcd.
   p_.reboot_slot.Release(p_.now());

@@ -32,7 +32,9 @@ std::string_view PropertyString(const Snapshot& s, std::string_view name, std::s
   if (name == "Channel") return s.channel;
   if (name == "LastCheck") return s.state.last_check;
   if (name == "LastError") return s.state.last_error;
+  if (name == "LastErrorCode") return s.state.last_error_code;
   if (name == "WaitReason") return s.state.wait_reason;
+  if (name == "WaitReasonCode") return s.state.wait_reason_code;
   if (name == "LastSuccess") return s.state.last_success;
   if (name == "MeasuredBoot") return s.state.measured_boot.code;
   if (name == "MeasuredBootMessage") return s.state.measured_boot.message;
@@ -93,6 +95,31 @@ int GetProgress(sd_bus*, const char*, const char*, const char*, sd_bus_message* 
   return sd_bus_message_append(reply, "d", ctx->manager->Get().progress);
 }
 
+int GetOperation(sd_bus*, const char*, const char*, const char* property, sd_bus_message* reply,
+                 void* userdata, sd_bus_error*) {
+  auto* ctx = static_cast<Ctx*>(userdata);
+  Snapshot s = ctx->manager->Get();
+  return sd_bus_message_append(
+      reply, "t", std::string_view(property) == "Operation" ? s.operation : s.failed_operation);
+}
+
+// a(sssubb): slot, version, health, tries left, current, next.
+int GetSlots(sd_bus*, const char*, const char*, const char*, sd_bus_message* reply, void* userdata,
+             sd_bus_error*) {
+  auto* ctx = static_cast<Ctx*>(userdata);
+  Snapshot s = ctx->manager->Get();
+  int r = sd_bus_message_open_container(reply, 'a', "(sssubb)");
+  if (r < 0) return r;
+  for (const SlotView& v : s.slots) {
+    // A version is a boot entry's label: printable, but checked like every other string.
+    std::string version = IsValidUtf8(v.version) ? v.version : Printable(v.version, 256);
+    r = sd_bus_message_append(reply, "(sssubb)", v.slot.c_str(), version.c_str(), v.health.c_str(),
+                              v.tries, static_cast<int>(v.current), static_cast<int>(v.next));
+    if (r < 0) return r;
+  }
+  return sd_bus_message_close_container(reply);
+}
+
 int GetGeneration(sd_bus*, const char*, const char*, const char*, sd_bus_message* reply,
                   void* userdata, sd_bus_error*) {
   auto* ctx = static_cast<Ctx*>(userdata);
@@ -120,9 +147,8 @@ int Authorize(Ctx* ctx, sd_bus_message* m, const char* action_id, sd_bus_error* 
 
 int Reply(sd_bus_message* m, const Status& s, sd_bus_error* error) {
   if (!s) {
-    const char* name = s.error().kind() == ErrorKind::kPolicy ? "org.basalt.Update1.Error.Refused"
-                                                              : "org.basalt.Update1.Error.Failed";
-    return sd_bus_error_set(error, name, Printable(s.error().message(), 4096).c_str());
+    const std::string name(DbusErrorName(s.error().kind()));
+    return sd_bus_error_set(error, name.c_str(), Printable(s.error().message(), 4096).c_str());
   }
   return sd_bus_reply_method_return(m, "");
 }
@@ -193,7 +219,12 @@ const sd_bus_vtable kVtable[] = {
     SD_BUS_PROPERTY("LastCheck", "s", GetString, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_PROPERTY("LastError", "s", GetString, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_PROPERTY("WaitReason", "s", GetString, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("LastErrorCode", "s", GetString, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("WaitReasonCode", "s", GetString, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("Operation", "t", GetOperation, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("FailedOperation", "t", GetOperation, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_PROPERTY("Busy", "b", GetBusy, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("Slots", "a(sssubb)", GetSlots, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_PROPERTY("LastSuccess", "s", GetString, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_PROPERTY("MeasuredBoot", "s", GetString, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_PROPERTY("MeasuredBootMessage", "s", GetString, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
@@ -217,8 +248,9 @@ void PublishChanges(Ctx* ctx) {
   sd_bus_emit_properties_changed(
       ctx->bus, std::string(kObjectPath).c_str(), std::string(kInterface).c_str(), "State",
       "Progress", "CurrentVersion", "CurrentSlot", "NextVersion", "LastCheck", "LastError",
-      "WaitReason", "Busy", "LastSuccess", "DownloadedDeltaBytes", "DownloadedFullBytes",
-      "Failures", "Rollbacks", "MeasuredBoot", "MeasuredBootMessage", "MeasuredPcr11", nullptr);
+      "WaitReason", "LastErrorCode", "WaitReasonCode", "Operation", "FailedOperation", "Busy",
+      "LastSuccess", "DownloadedDeltaBytes", "DownloadedFullBytes", "Failures", "Rollbacks",
+      "MeasuredBoot", "MeasuredBootMessage", "MeasuredPcr11", "Slots", nullptr);
   Snapshot s = ctx->manager->Get();
   std::string status = fmt::format("{}{}{}", PhaseName(s.state.phase),
                                    s.state.version.empty() ? "" : " " + s.state.version,

@@ -5,6 +5,13 @@
 namespace basalt::update {
 namespace {
 
+// The coordinator says why in a sentence only; the strategy tells which kind of wait it is.
+std::string WaitCodeOf(std::string_view strategy) {
+  if (strategy == "window") return "reboot-window";
+  if (strategy == "etcd-lock") return "reboot-lock";
+  return "need-reboot";
+}
+
 std::string Delay(std::chrono::milliseconds d) {
   if (d < std::chrono::seconds(1)) return fmt::format("{} ms", d.count());
   return fmt::format("{} s", d.count() / 1000);
@@ -20,6 +27,7 @@ RebootDecision RebootSlot::Ask(TimePoint now) {
     d.retry_in = backoff_.Next();
     next_ask_ = now + d.retry_in;
     d.wait_reason = gate.error().message() + "; not rebooting, retrying";
+    d.wait_reason_code = "reboot-gate-unreachable";
     d.error = std::move(gate).error();
     return d;
   }
@@ -27,6 +35,7 @@ RebootDecision RebootSlot::Ask(TimePoint now) {
   release_pending_ = false;
   d.reboot_now = gate->reboot_now;
   d.wait_reason = std::move(gate->wait_reason);
+  if (!d.reboot_now) d.wait_reason_code = WaitCodeOf(coordinator_.strategy());
   return d;
 }
 

@@ -55,9 +55,12 @@ Result<UpdateOffer> RepositoryUpdateSource::Check(const HostFacts& host) {
   offer.code = d.code;
   offer.reason = d.reason;
   if (d.verdict == repo::Verdict::kRefuse) {
+    // The decision's code travels with the error: status, D-Bus and the journal show
+    // "expired" or "downgrade", not only the kind.
     return std::unexpected(
         floor_note(Error(d.refusal_kind, fmt::format("channel {} refused ({}): {}", host.channel,
-                                                     d.code, d.reason))));
+                                                     d.code, d.reason)))
+            .WithCode(d.code));
   }
   if (d.verdict == repo::Verdict::kWait) return offer;
   offer.update = true;

@@ -116,7 +116,9 @@ std::string SerializeState(const UpdateState& s) {
       {"staged_boot_id", s.staged_boot_id},
       {"downloaded_bytes", s.downloaded_bytes},
       {"last_error", s.last_error},
+      {"last_error_code", s.last_error_code},
       {"wait_reason", s.wait_reason},
+      {"wait_reason_code", s.wait_reason_code},
       {"last_check", s.last_check},
       {"time_floor", s.time_floor},
       {"last_metadata_version", s.legacy_metadata_version
@@ -183,6 +185,10 @@ Result<UpdateState> ParseState(std::string_view text) {
     s.downloaded_bytes = j.at("downloaded_bytes").get<uint64_t>();
     s.last_error = j.at("last_error").get<std::string>();
     s.wait_reason = j.at("wait_reason").get<std::string>();
+    // Absent in state files written before the codes: NormalizeCodes names them "unknown".
+    s.last_error_code = j.value("last_error_code", std::string());
+    s.wait_reason_code = j.value("wait_reason_code", std::string());
+    NormalizeCodes(s);
     s.last_check = j.at("last_check").get<std::string>();
     s.time_floor = j.value("time_floor", std::string());  // absent in older files
     if (!j.at("last_metadata_version").is_null()) {
@@ -231,15 +237,46 @@ std::string FailureReason(const Error& e, Phase phase) {
   }
 }
 
+void SetLastError(UpdateState& s, std::string sentence, std::string code) {
+  s.last_error = std::move(sentence);
+  s.last_error_code = std::move(code);
+  NormalizeCodes(s);
+}
+
+void ClearLastError(UpdateState& s) {
+  s.last_error.clear();
+  s.last_error_code.clear();
+}
+
+void SetWaitReason(UpdateState& s, std::string code, std::string sentence) {
+  s.wait_reason = std::move(sentence);
+  s.wait_reason_code = std::move(code);
+  NormalizeCodes(s);
+}
+
+void ClearWaitReason(UpdateState& s) {
+  s.wait_reason.clear();
+  s.wait_reason_code.clear();
+}
+
+void NormalizeCodes(UpdateState& s) {
+  if (s.last_error.empty()) s.last_error_code.clear();
+  if (!s.last_error.empty() && s.last_error_code.empty()) s.last_error_code = "unknown";
+  if (s.wait_reason.empty()) s.wait_reason_code.clear();
+  if (!s.wait_reason.empty() && s.wait_reason_code.empty()) s.wait_reason_code = "unknown";
+}
+
 void RecordRollback(UpdateState& s, std::string_view booted_slot) {
   s.phase = Phase::kRolledBack;
   s.rolled_back_releases.insert(s.version);
   ++s.rollbacks;
-  s.wait_reason.clear();
-  s.last_error = fmt::format(
-      "version {} in slot {} did not come up healthy; the bootloader fell back to slot {}. "
-      "{} is skipped until the channel offers another version",
-      s.version, s.target_slot, booted_slot, s.version);
+  ClearWaitReason(s);
+  SetLastError(s,
+               fmt::format("version {} in slot {} did not come up healthy; the bootloader fell "
+                           "back to slot {}. {} is skipped until the channel offers another "
+                           "version",
+                           s.version, s.target_slot, booted_slot, s.version),
+               "rolled-back");
 }
 
 Result<UpdateState> StateStore::Load() const {

@@ -33,6 +33,8 @@ std::vector<LogField> Fields(const UpdateState& s, std::string_view channel) {
                              {"CHANNEL", std::string(channel)}};
   if (!s.version.empty()) f.push_back({"VERSION", s.version});
   if (!s.last_error.empty()) f.push_back({"ERROR", s.last_error});
+  if (!s.last_error_code.empty()) f.push_back({"ERROR_CODE", s.last_error_code});
+  if (!s.wait_reason_code.empty()) f.push_back({"WAIT_REASON_CODE", s.wait_reason_code});
   return f;
 }
 
@@ -101,7 +103,7 @@ Status UpdateFlow::Fail(Error e) {
   // property and the journal all carry it.
   // URLs without credentials or token values (SERVER may carry both): LastError is readable
   // by every local user.
-  st_.last_error = Printable(http::RedactUrls(e.message()), 4096);
+  SetLastError(st_, Printable(http::RedactUrls(e.message()), 4096), e.code());
   log_.Error(st_.last_error, Fields(st_, opt_.channel));
   if (auto s = Save(); !s) log_.Error("cannot record the error: " + s.error().message());
   return std::unexpected(std::move(e));
@@ -196,7 +198,7 @@ Status UpdateFlow::Check() {
   // Nothing may be written while the active slot is unblessed, so do not even ask.
   if (!opt_.check_only) BASALT_RETURN_IF_ERROR(CheckActiveSlotHealthy());
   st_.phase = Phase::kChecking;
-  st_.wait_reason.clear();
+  ClearWaitReason(st_);
   BASALT_RETURN_IF_ERROR(Save());
   BASALT_ASSIGN_OR_RETURN(HostFacts facts, Facts());
   facts_ = facts;
@@ -208,7 +210,7 @@ Status UpdateFlow::Check() {
   }
   // This check succeeded: an earlier run's refusal is no longer the host's last error (a check
   // that finds nothing to do or only reports an update would otherwise show it, and exit 1).
-  st_.last_error.clear();
+  ClearLastError(st_);
   if (offer->signed_time && (!facts.not_before || *offer->signed_time > *facts.not_before)) {
     st_.time_floor = FormatTime(*offer->signed_time);
   }
@@ -220,16 +222,18 @@ Status UpdateFlow::Check() {
   st_.available_version.clear();
   if (!offer->update) {
     st_.phase = Phase::kIdle;
-    st_.wait_reason = offer->reason;
+    SetWaitReason(st_, offer->code, offer->reason);
     log_.Info(fmt::format("no update: {}", offer->reason), Fields(st_, opt_.channel));
     return Save();
   }
   if (st_.rolled_back_releases.contains(offer->version) && !opt_.forced) {
     st_.phase = Phase::kIdle;
-    st_.wait_reason = fmt::format(
-        "release {} rolled back on this host; it is skipped until the channel offers another "
-        "version (or `basalt update apply --to {}` forces it)",
-        offer->version, offer->version);
+    SetWaitReason(
+        st_, "rolled-back-release",
+        fmt::format(
+            "release {} rolled back on this host; it is skipped until the channel offers another "
+            "version (or `basalt update apply --to {}` forces it)",
+            offer->version, offer->version));
     log_.Warn(st_.wait_reason, Fields(st_, opt_.channel));
     return Save();
   }
@@ -242,9 +246,9 @@ Status UpdateFlow::Check() {
       repo::CompareVersions(offer->version, facts.current_version) == 0 &&
       !(opt_.forced && opt_.pin && *opt_.pin == offer->version)) {
     st_.phase = Phase::kIdle;
-    st_.wait_reason =
-        fmt::format("up to date: the update server offers {}, which is the running {}",
-                    offer->version, facts.current_version);
+    SetWaitReason(st_, "up-to-date",
+                  fmt::format("up to date: the update server offers {}, which is the running {}",
+                              offer->version, facts.current_version));
     log_.Info(st_.wait_reason, Fields(st_, opt_.channel));
     return Save();
   }
@@ -252,8 +256,9 @@ Status UpdateFlow::Check() {
   if (opt_.check_only) {
     st_.phase = Phase::kIdle;
     st_.available_version = offer->version;
-    st_.wait_reason = fmt::format("version {} is available ({}); apply installs it", offer->version,
-                                  offer->reason);
+    SetWaitReason(st_, "available",
+                  fmt::format("version {} is available ({}); apply installs it", offer->version,
+                              offer->reason));
     log_.Info(st_.wait_reason, Fields(st_, opt_.channel));
     return Save();
   }
@@ -281,7 +286,7 @@ Status UpdateFlow::Check() {
   st_.fell_back_to_full = false;
   st_.fallback_reason.clear();
   st_.downloaded_bytes = 0;
-  st_.last_error.clear();
+  ClearLastError(st_);
   st_.phase = Phase::kDownloading;
   log_.Info(fmt::format("update {} -> {} into slot {} ({} payload, {} bytes): {}", st_.from_version,
                         st_.version, st_.target_slot, st_.payload->delta ? "delta" : "full",
@@ -477,7 +482,7 @@ Status UpdateFlow::Finalize() {
     if (bs.next == target_slot && t.version == st_.version && t.usrhash == st_.usr_root_hash) {
       ::unlink(PayloadFile(*st_.payload).c_str());
       st_.phase = Phase::kUpdatedNeedReboot;
-      st_.last_error.clear();
+      ClearLastError(st_);
       st_.last_success = FormatTime(Now());
       return Save();
     }
@@ -569,7 +574,7 @@ Status UpdateFlow::Finalize() {
               Fields(st_, opt_.channel));
   }
   st_.phase = Phase::kUpdatedNeedReboot;
-  st_.last_error.clear();
+  ClearLastError(st_);
   st_.last_success = FormatTime(Now());
   log_.Info(fmt::format("slot {} with version {} is next ({} tries); reboot to use it",
                         st_.target_slot, st_.version, opt_.tries),

@@ -8,6 +8,7 @@
 #include "daemon/fleet_wiring.h"
 #include "daemon/reboot_strategies.h"
 #include "daemon/update_flow.h"
+#include "repo/names.h"
 
 namespace basalt::update {
 namespace {
@@ -119,8 +120,24 @@ Status UpdateManager::RefreshCurrent() {
   BASALT_ASSIGN_OR_RETURN(boot::Slot active, parts_.target->ActiveSlot());
   BASALT_ASSIGN_OR_RETURN(boot::BootStatus bs, parts_.target->boot().GetStatus());
   std::lock_guard lock(mu_);
+  ++generation_;
   snap_.current_slot = std::string(boot::SlotName(active));
   snap_.current_version = bs.slots[boot::SlotIndex(active)].version;
+  snap_.slots = SlotViews(bs, active);
+  ++generation_;
+  return {};
+}
+
+Status UpdateManager::RefreshSlots() {
+  BASALT_ASSIGN_OR_RETURN(boot::BootStatus bs, parts_.target->boot().GetStatus());
+  std::lock_guard lock(mu_);
+  // What runs does not change until a reboot (a --disk daemon's ActiveSlot would already name
+  // the staged slot): "current" stays the slot found at start.
+  auto current = boot::ParseSlot(snap_.current_slot);
+  if (!current) return std::unexpected(current.error());
+  ++generation_;
+  snap_.slots = SlotViews(bs, *current);
+  ++generation_;
   return {};
 }
 
@@ -161,17 +178,21 @@ Status UpdateManager::Persist(const UpdateState& s) {
                              {"CHANNEL", opt_.config.channel}};
   if (!s.version.empty()) f.push_back({"VERSION", s.version});
   if (!s.last_error.empty()) f.push_back({"ERROR", s.last_error});
+  if (!s.last_error_code.empty()) f.push_back({"ERROR_CODE", s.last_error_code});
+  if (!s.wait_reason_code.empty()) f.push_back({"WAIT_REASON_CODE", s.wait_reason_code});
   log_.Info(fmt::format("state {}", PhaseName(s.phase)), f);
   return {};
 }
 
 Status UpdateManager::StartFlow(bool check_only, std::optional<std::string> to) {
+  uint64_t operation = 0;
   {
     std::lock_guard lock(mu_);
     if (busy_) return Fail(ErrorKind::kPolicy, "an update operation is already running");
     ++generation_;
     busy_ = true;
     snap_.progress = 0;
+    operation = ++snap_.operation;
     ++generation_;
   }
   if (worker_.joinable()) worker_.join();
@@ -207,9 +228,11 @@ Status UpdateManager::StartFlow(bool check_only, std::optional<std::string> to) 
                                {"CHANNEL", opt_.config.channel}};
     if (!s.version.empty()) f.push_back({"VERSION", s.version});
     if (!s.last_error.empty()) f.push_back({"ERROR", s.last_error});
+    if (!s.last_error_code.empty()) f.push_back({"ERROR_CODE", s.last_error_code});
+    if (!s.wait_reason_code.empty()) f.push_back({"WAIT_REASON_CODE", s.wait_reason_code});
     log_.Info(fmt::format("state {}", PhaseName(s.phase)), f);
   };
-  worker_ = std::thread([this, fl = std::move(fl)]() mutable {
+  worker_ = std::thread([this, operation, fl = std::move(fl)]() mutable {
     Result<UpdateState> r = RunFlowCatching(std::move(fl));
     if (r && r->phase == Phase::kUpdatedNeedReboot && r->staged_boot_id.empty()) {
       UpdateState s = *r;
@@ -226,8 +249,14 @@ Status UpdateManager::StartFlow(bool check_only, std::optional<std::string> to) 
                    {{"ERROR", st.error().message()}});
       }
     }
+    // The run may have made the other slot next (or marked it bad): status shows the slots.
+    if (auto c = RefreshSlots(); !c) {
+      log_.Warn("cannot read the slots after the run: " + c.error().message(),
+                {{"ERROR", c.error().message()}});
+    }
     std::lock_guard lock(mu_);
     ++generation_;
+    if (!r) snap_.failed_operation = operation;
     busy_ = false;
     ++generation_;
   });
@@ -257,7 +286,7 @@ Result<UpdateState> UpdateManager::RunFlowCatching(FlowOptions fl) {
     // What was planned stays (a fault in one run says nothing about the payload); a check in
     // progress is over.
     if (s.phase == Phase::kChecking) s.phase = Phase::kIdle;
-    s.last_error = message;
+    SetLastError(s, message, "internal");
     ++s.failures["internal"];
     if (auto p = store_->Save(s); !p) log_.Error("cannot record the error: " + p.error().message());
   } catch (...) {
@@ -270,6 +299,9 @@ Status UpdateManager::StartCheck() {
   return StartFlow(true, std::nullopt);
 }
 Status UpdateManager::StartApply(std::optional<std::string> to) {
+  // A malformed version is the caller's mistake (InvalidInput, exit 3), refused before a run
+  // starts, as `apply --disk --to` refuses it.
+  if (to) BASALT_RETURN_IF_ERROR(repo::CheckVersion(*to, "--to"));
   return StartFlow(false, to);
 }
 
@@ -283,7 +315,8 @@ Status UpdateManager::Rollback() {
   if (busy_) return Fail(ErrorKind::kPolicy, "an update is running; cancel it first");
   BASALT_RETURN_IF_ERROR(parts_.target->boot().Rollback());
   UpdateState s = Get().state;
-  s.wait_reason = "rollback requested: the other slot boots next; reboot to use it";
+  SetWaitReason(s, "need-reboot",
+                "rollback requested: the other slot boots next; reboot to use it");
   BASALT_RETURN_IF_ERROR(Persist(s));
   return RefreshCurrent();
 }
@@ -292,7 +325,8 @@ Status UpdateManager::MarkGood() {
   if (busy_) return Fail(ErrorKind::kPolicy, "an update is running");
   BASALT_ASSIGN_OR_RETURN(boot::Slot active, parts_.target->ActiveSlot());
   UpdateState s = Get().state;
-  return after_boot_->MarkGood(s, active);
+  BASALT_RETURN_IF_ERROR(after_boot_->MarkGood(s, active));
+  return RefreshSlots();
 }
 
 Status UpdateManager::AfterBoot() {
@@ -341,10 +375,11 @@ void UpdateManager::Tick(std::chrono::system_clock::time_point now) {
       pending_since_ != std::chrono::system_clock::time_point{} &&
       now - pending_since_ > opt_.config.health_timeout && !reboot_requested_) {
     UpdateState t = s;
-    t.last_error = fmt::format(
-        "health checks did not pass within {}s; rebooting so the bootloader's tries run out and "
-        "it falls back",
-        opt_.config.health_timeout.count());
+    SetLastError(t,
+                 fmt::format("health checks did not pass within {}s; rebooting so the "
+                             "bootloader's tries run out and it falls back",
+                             opt_.config.health_timeout.count()),
+                 "health-timeout");
     if (auto p = Persist(t); !p) {
       // Rebooting matters more than the record: the boot after it judges the outcome anyway.
       log_.Error("cannot record the health timeout: " + p.error().message(),
@@ -366,7 +401,8 @@ void UpdateManager::Tick(std::chrono::system_clock::time_point now) {
     RebootDecision gate = reboot_slot_->Ask(now);
     if (gate.error) {
       UpdateState t = s;
-      t.wait_reason = fmt::format("{} in {} s", gate.wait_reason, gate.retry_in.count() / 1000);
+      SetWaitReason(t, gate.wait_reason_code,
+                    fmt::format("{} in {} s", gate.wait_reason, gate.retry_in.count() / 1000));
       if (auto p = Persist(t); !p) {
         // The wait reason is for status only; the gate is asked again after the backoff.
         log_.Warn("cannot record why the host waits: " + p.error().message(),
@@ -384,7 +420,7 @@ void UpdateManager::Tick(std::chrono::system_clock::time_point now) {
       }
     } else if (gate.wait_reason != s.wait_reason) {
       UpdateState t = s;
-      t.wait_reason = gate.wait_reason;
+      SetWaitReason(t, gate.wait_reason_code, gate.wait_reason);
       if (auto p = Persist(t); !p) {
         // As above: status only; the next tick records it again.
         log_.Warn("cannot record why the host waits: " + p.error().message(),

@@ -122,6 +122,26 @@ Result<std::unique_ptr<UpdateTarget>> OpenDiskImageTarget(const std::string& dis
   return OpenTarget(disk, false);
 }
 
+std::vector<SlotView> SlotViews(const boot::BootStatus& status, boot::Slot current) {
+  std::vector<SlotView> out;
+  for (boot::Slot slot : boot::kAllSlots) {
+    const boot::SlotStatus& s = status.slots[boot::SlotIndex(slot)];
+    out.push_back({.slot = std::string(boot::SlotName(slot)),
+                   .version = s.version,
+                   .health = std::string(boot::SlotHealthName(s.health)),
+                   .tries = static_cast<uint32_t>(std::max(s.attributes.tries, 0)),
+                   .current = slot == current,
+                   .next = status.next == slot});
+  }
+  return out;
+}
+
+Result<std::vector<SlotView>> ReadSlotViews(UpdateTarget& target) {
+  BASALT_ASSIGN_OR_RETURN(boot::Slot active, target.ActiveSlot());
+  BASALT_ASSIGN_OR_RETURN(boot::BootStatus bs, target.boot().GetStatus());
+  return SlotViews(bs, active);
+}
+
 Result<std::unique_ptr<UpdateTarget>> OpenHostTarget() {
   // The disk is the one holding USR-A: /dev/disk/by-partlabel/USR-A -> /dev/vda3, whose sysfs
   // parent is vda.

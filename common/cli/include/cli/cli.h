@@ -24,6 +24,13 @@ enum ExitCode : int {
 };
 
 int ExitCodeFor(const Error& error);
+// The exit code of a stable error code (Error::code(), basalt-updated's LastErrorCode): the kind
+// names, and the refusal codes of a channel decision by the kind each one is refused as. An
+// unknown code is a plain failure (1): a newer daemon may report codes this CLI predates.
+int ExitCodeForCode(std::string_view code);
+// The ErrorKind a stable code stands for (kInternal for an unknown code), so an error read back
+// from the daemon keeps its kind and code.
+ErrorKind ErrorKindForCode(std::string_view code);
 
 // Prints "basalt: error: <message>" and returns the matching exit code.
 int ReportError(const Error& error);

@@ -22,12 +22,19 @@
 #include "daemon/update_flow.h"
 #include "daemon/update_target.h"
 #include "http/fetcher.h"
+#include "repo/names.h"
 #include "update_client.h"
 
 namespace basalt {
 namespace {
 
 int RunDaemonCall(const std::string& method, const std::string& arg, bool follow, bool json);
+
+// A missing option is a bad command line (exit 2, docs/cli.md), not bad input data.
+int UsageError(const std::string& message) {
+  std::fputs(fmt::format("basalt: error: {}\n", message).c_str(), stderr);
+  return kExitUsage;
+}
 int PrintDaemon(const update::DaemonStatus& s, bool json);
 
 struct ApplyArgs {
@@ -106,6 +113,25 @@ std::string ActiveVersion(update::UpdateTarget& target, Logger& log) {
   return bs->slots[boot::SlotIndex(*active)].version;
 }
 
+// The offline commands report a failed run once, as the `basalt: error:` line of ReportError.
+// The flow also logs that failure (for the daemon's journal), tagged with ERROR_CODE: that record
+// is dropped here so stderr does not say it twice. Everything else passes through.
+class ReportedOnceLogger : public Logger {
+ public:
+  explicit ReportedOnceLogger(Logger& inner) : inner_(inner) {}
+  void Log(LogLevel level, std::string_view message, const std::vector<LogField>& fields) override {
+    if (level >= LogLevel::kError) {
+      for (const auto& f : fields) {
+        if (f.first == "ERROR_CODE") return;
+      }
+    }
+    inner_.Log(level, message, fields);
+  }
+
+ private:
+  Logger& inner_;
+};
+
 update::Backoff LockBackoff() {
   update::RetryPolicy p;
   p.initial = std::chrono::milliseconds(200);
@@ -135,7 +161,7 @@ Result<RebootStep> RunRebootStep(const daemon::UpdateConfig& cfg, const std::str
     const std::chrono::milliseconds delay =
         gate.error ? gate.retry_in : std::chrono::milliseconds(poll_ms);
     if (gate.wait_reason != st.wait_reason) {
-      st.wait_reason = gate.wait_reason;
+      update::SetWaitReason(st, gate.wait_reason_code, gate.wait_reason);
       BASALT_RETURN_IF_ERROR(store.Save(st));
       log.Info(gate.wait_reason);
     }
@@ -149,7 +175,7 @@ Result<RebootStep> RunRebootStep(const daemon::UpdateConfig& cfg, const std::str
   }
   out.wait_reason.clear();
   if (!st.wait_reason.empty()) {
-    st.wait_reason.clear();
+    update::ClearWaitReason(st);
     BASALT_RETURN_IF_ERROR(store.Save(st));
   }
   return out;
@@ -168,6 +194,31 @@ void PrintReboot(const RebootStep& r) {
   }
 }
 
+// Both slots, for status in text and JSON, through the daemon and offline alike.
+nlohmann::json SlotsJson(const std::vector<update::SlotView>& slots) {
+  nlohmann::json j = nlohmann::json::array();
+  for (const auto& v : slots) {
+    j.push_back({{"slot", v.slot},
+                 {"version", v.version},
+                 {"health", v.health},
+                 {"tries", v.tries},
+                 {"current", v.current},
+                 {"next", v.next}});
+  }
+  return j;
+}
+
+void PrintSlotsText(const std::vector<update::SlotView>& slots) {
+  for (const auto& v : slots) {
+    std::string marks;
+    if (v.current) marks += ", current";
+    if (v.next) marks += ", next boot";
+    fmt::print(
+        "slot {}: {} {}{}{}\n", v.slot, v.version.empty() ? "(no entry)" : v.version, v.health,
+        v.health == "pending" ? fmt::format(" ({} tries left)", v.tries) : std::string(), marks);
+  }
+}
+
 nlohmann::json StateJson(const update::UpdateState& s, const std::string& current_version = "",
                          const std::string& channel = "") {
   nlohmann::json j = update::MetricsJson(update::MetricsOf(s, current_version, channel));
@@ -180,7 +231,9 @@ nlohmann::json StateJson(const update::UpdateState& s, const std::string& curren
       {"fell_back_to_full", s.fell_back_to_full},
       {"downloaded_bytes", s.downloaded_bytes},
       {"last_error", s.last_error},
+      {"last_error_code", s.last_error_code},
       {"wait_reason", s.wait_reason},
+      {"wait_reason_code", s.wait_reason_code},
       {"last_check", s.last_check},
       {"rolled_back_releases", s.rolled_back_releases},
   });
@@ -237,10 +290,11 @@ int RunApply(const ApplyArgs& a) {
         std::pair{"--channel (or --config)", have_config ? cfg.channel : a.channel},
         std::pair{"--keys (or --root-file)", a.root_file.empty() ? a.keys : a.root_file},
         std::pair{"--state", a.state}}) {
-    if (value.empty()) {
-      return ReportError(
-          Error(ErrorKind::kInvalidInput, fmt::format("{} is required with --disk", name)));
-    }
+    if (value.empty()) return UsageError(fmt::format("{} is required with --disk", name));
+  }
+  // As basalt-updated's Apply: a malformed --to is invalid input (3) before anything is opened.
+  if (!a.to.empty()) {
+    if (auto v = repo::CheckVersion(a.to, "--to"); !v) return ReportError(v.error());
   }
   StderrLogger log(a.json ? LogLevel::kWarning : LogLevel::kInfo);
   if (!a.root_file.empty() && !std::filesystem::exists(a.root_file)) {
@@ -299,7 +353,8 @@ int RunApply(const ApplyArgs& a) {
     }
     bar->Update(done);
   };
-  update::UpdateFlow flow(**source, *fetcher, *trust, **target, store, log, fl);
+  ReportedOnceLogger flow_log(log);
+  update::UpdateFlow flow(**source, *fetcher, *trust, **target, store, flow_log, fl);
   auto r = flow.Run();
   if (bar) bar->Finish();
   if (!r) return ReportError(r.error());
@@ -328,9 +383,7 @@ int RunApply(const ApplyArgs& a) {
 // gives the slot back again.
 int RunAfterBoot(const AfterBootArgs& a) {
   for (const auto& [name, value] : {std::pair{"--disk", a.disk}, std::pair{"--state", a.state}}) {
-    if (value.empty()) {
-      return ReportError(Error(ErrorKind::kInvalidInput, fmt::format("{} is required", name)));
-    }
+    if (value.empty()) return UsageError(fmt::format("{} is required", name));
   }
   auto loaded = LoadConfigFile(a.config);
   if (!loaded) return ReportError(loaded.error());
@@ -422,6 +475,55 @@ int RunAfterBoot(const AfterBootArgs& a) {
   return kExitOk;
 }
 
+// Offline mark-good: bless the slot a disk image boots next, as the health unit does on a host,
+// but never a slot that has not booted: an update staged by `apply --disk` (state
+// updated-need-reboot, the bootloader has not tried it) is refused, since blessing it would take
+// away the bootloader's fallback before the slot ever ran. `after-boot` is the way to say the
+// new slot booted.
+int RunMarkGoodOffline(const std::string& disk, const std::string& state_dir, bool json) {
+  if (state_dir.empty()) return UsageError("--state is required with --disk");
+  auto target = update::OpenDiskImageTarget(disk);
+  if (!target) return ReportError(target.error());
+  update::StateStore store(state_dir);
+  auto loaded = store.Load();
+  if (!loaded) return ReportError(loaded.error());
+  update::UpdateState st = *loaded;
+  auto active = (*target)->ActiveSlot();
+  if (!active) return ReportError(active.error());
+  auto bs = (*target)->boot().GetStatus();
+  if (!bs) return ReportError(bs.error());
+  const boot::SlotStatus& slot = bs->slots[boot::SlotIndex(*active)];
+  const std::string name(boot::SlotName(*active));
+  if (st.phase == update::Phase::kUpdatedNeedReboot && st.target_slot == name) {
+    return ReportError(Error(
+        ErrorKind::kPolicy,
+        fmt::format("slot {} (version {}) has never booted: it was staged and the bootloader has "
+                    "not tried it yet ({} tries left); marking it good would drop the fallback. "
+                    "Boot it first (`basalt update after-boot` records that it came up)",
+                    name, slot.version.empty() ? "unknown" : slot.version, slot.attributes.tries)));
+  }
+  if (slot.health == boot::SlotHealth::kBad) {
+    return ReportError(Error(ErrorKind::kPolicy,
+                             fmt::format("slot {} is marked bad; it cannot be blessed", name)));
+  }
+  if (auto m = (*target)->boot().MarkGood(*active); !m) return ReportError(m.error());
+  if (st.phase == update::Phase::kPendingHealth && st.target_slot == name) {
+    st.phase = update::Phase::kGood;
+    update::ClearWaitReason(st);
+    if (auto s = store.Save(st); !s) return ReportError(s.error());
+  }
+  auto views = update::ReadSlotViews(**target);
+  if (!views) return ReportError(views.error());
+  if (json) {
+    nlohmann::json j = StateJson(st);
+    j["slots"] = SlotsJson(*views);
+    PrintJson(j);
+  } else {
+    PrintSlotsText(*views);
+  }
+  return kExitOk;
+}
+
 int RunStatus(const std::string& state_dir, const std::string& disk, bool json) {
   if (state_dir.empty()) {
     auto st = update::GetDaemonStatus();
@@ -431,22 +533,29 @@ int RunStatus(const std::string& state_dir, const std::string& disk, bool json) 
   update::StateStore store(state_dir);
   auto s = store.Load();
   if (!s) return ReportError(s.error());
-  if (json) {
-    std::string current;
-    if (!disk.empty()) {
-      auto target = update::OpenDiskImageTarget(disk);
-      if (!target) return ReportError(target.error());
-      StderrLogger log(LogLevel::kWarning);
-      current = ActiveVersion(**target, log);
-      // A staged image boots the new slot next, but has not "run" it yet: the reboot step
-      // (after-boot) makes the new version current, as the metrics file says.
-      if (s->phase == update::Phase::kUpdatedNeedReboot && !s->from_version.empty()) {
-        current = s->from_version;
-      }
+  std::string current;
+  std::optional<std::vector<update::SlotView>> slots;
+  if (!disk.empty()) {
+    auto target = update::OpenDiskImageTarget(disk);
+    if (!target) return ReportError(target.error());
+    StderrLogger log(LogLevel::kWarning);
+    current = ActiveVersion(**target, log);
+    // A staged image boots the new slot next, but has not "run" it yet: the reboot step
+    // (after-boot) makes the new version current, as the metrics file says.
+    if (s->phase == update::Phase::kUpdatedNeedReboot && !s->from_version.empty()) {
+      current = s->from_version;
     }
-    PrintJson(StateJson(*s, current));
+    auto views = update::ReadSlotViews(**target);
+    if (!views) return ReportError(views.error());
+    slots = *views;
+  }
+  if (json) {
+    nlohmann::json j = StateJson(*s, current);
+    if (slots) j["slots"] = SlotsJson(*slots);
+    PrintJson(j);
   } else {
     PrintStateText(*s);
+    if (slots) PrintSlotsText(*slots);
   }
   return kExitOk;
 }
@@ -470,7 +579,10 @@ nlohmann::json DaemonJson(const update::DaemonStatus& s) {
                           {"current_slot", s.current_slot},
                           {"channel", s.channel},
                           {"last_error", s.last_error},
+                          {"last_error_code", s.last_error_code},
                           {"wait_reason", s.wait_reason},
+                          {"wait_reason_code", s.wait_reason_code},
+                          {"slots", SlotsJson(s.slots)},
                           {"measured_boot",
                            {{"code", s.measured_boot},
                             {"message", s.measured_boot_message},
@@ -485,6 +597,7 @@ void PrintDaemonText(const update::DaemonStatus& s) {
   fmt::print("state: {}{}\n", s.state,
              s.busy && s.progress > 0 ? fmt::format(" ({:.0f} %)", s.progress * 100) : "");
   if (!s.next_version.empty()) fmt::print("next: {}\n", s.next_version);
+  PrintSlotsText(s.slots);
   if (!s.wait_reason.empty()) fmt::print("waiting: {}\n", s.wait_reason);
   if (!s.last_error.empty()) fmt::print("last error: {}\n", s.last_error);
   if (!s.last_check.empty()) fmt::print("last check: {}\n", s.last_check);
@@ -502,14 +615,20 @@ int PrintDaemon(const update::DaemonStatus& s, bool json) {
   return kExitOk;
 }
 
-// Follows the daemon until its operation finishes, with a progress bar on a terminal.
+// Follows the daemon until its operation finishes, with a progress bar on a terminal. The run
+// failed when the daemon records this run's number as the last failed one: then LastErrorCode
+// gives the exit code (the offline table) and LastError the one `basalt: error:` line. A
+// last_error an earlier run left behind does not fail this one.
 int FollowDaemon(bool json) {
   const bool tty = !json && ProgressBar::StderrIsTerminal();
   std::unique_ptr<ProgressBar> bar;
   std::string bar_state;
+  std::optional<uint64_t> operation;
   while (true) {
     auto s = update::GetDaemonStatus();
     if (!s) return ReportError(s.error());
+    // The call has returned, so the daemon has started our run: the first number read is ours.
+    if (!operation) operation = s->operation;
     if (tty && s->busy) {
       if (!bar || bar_state != s->state) {
         if (bar) bar->Finish();
@@ -523,8 +642,17 @@ int FollowDaemon(bool json) {
       s = update::GetDaemonStatus();
       if (!s) return ReportError(s.error());
       if (bar) bar->Finish();
-      PrintDaemon(*s, json);
-      return s->last_error.empty() ? kExitOk : kExitFailure;
+      const bool failed = *operation != 0 && s->failed_operation == *operation;
+      if (json) PrintJson(DaemonJson(*s));
+      if (!failed) {
+        if (!json) PrintDaemonText(*s);
+        return kExitOk;
+      }
+      const std::string code = s->last_error_code.empty() ? "internal" : s->last_error_code;
+      return ReportError(Error(ErrorKindForCode(code), s->last_error.empty()
+                                                           ? "the update failed (" + code + ")"
+                                                           : s->last_error)
+                             .WithCode(code));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
@@ -680,7 +808,6 @@ void AddUpdateCommands(CLI::App& app, CommandRunner& runner) {
 
   for (auto [name, method, help] :
        {std::tuple{"rollback", "Rollback", "Make the other (good) slot boot next"},
-        std::tuple{"mark-good", "MarkGood", "Bless the running slot (the health unit does this)"},
         std::tuple{"cancel", "Cancel", "Stop the running update at the next safe point"}}) {
     auto j = std::make_shared<bool>(false);
     auto* sub = cmd->add_subcommand(name, help);
@@ -689,6 +816,23 @@ void AddUpdateCommands(CLI::App& app, CommandRunner& runner) {
     sub->callback(
         [j, m, &runner] { runner.Set([j, m] { return RunDaemonCall(m, "", false, *j); }); });
   }
+
+  auto mg_json = std::make_shared<bool>(false);
+  auto mg_disk = std::make_shared<std::string>();
+  auto mg_state = std::make_shared<std::string>();
+  auto* mark_good = cmd->add_subcommand(
+      "mark-good",
+      "Bless the running slot (the health unit does this); with --disk, the slot a disk image "
+      "boots next, refused for a slot that has never booted");
+  mark_good->add_option("--disk", *mg_disk, "Offline: the disk image");
+  mark_good->add_option("--state", *mg_state, "Offline: the state directory `apply --disk` used");
+  mark_good->add_flag("--json", *mg_json, "JSON output");
+  mark_good->callback([mg_json, mg_disk, mg_state, &runner] {
+    runner.Set([mg_json, mg_disk, mg_state] {
+      if (mg_disk->empty()) return RunDaemonCall("MarkGood", "", false, *mg_json);
+      return RunMarkGoodOffline(*mg_disk, *mg_state, *mg_json);
+    });
+  });
 
   auto watch_json = std::make_shared<bool>(false);
   auto* watch = cmd->add_subcommand("watch", "Print basalt-updated's state on every change");

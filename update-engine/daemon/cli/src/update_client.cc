@@ -26,15 +26,16 @@ std::unexpected<Error> BusError(int r, sd_bus_error& e, std::string_view what) {
   bool absent = e.name && (std::string_view(e.name) == SD_BUS_ERROR_SERVICE_UNKNOWN ||
                            std::string_view(e.name) == SD_BUS_ERROR_NAME_HAS_NO_OWNER);
   bool denied = e.name && std::string_view(e.name) == SD_BUS_ERROR_ACCESS_DENIED;
-  bool refused = e.name && std::string_view(e.name) == "org.basalt.Update1.Error.Refused";
+  // The daemon names its errors by kind (dbus_api.h): the exit code follows the kind, as offline.
+  std::optional<ErrorKind> kind = e.name ? ErrorKindOfDbusError(e.name) : std::nullopt;
   sd_bus_error_free(&e);
   if (msg.empty()) msg = Error::FromErrno(-r, "").message();
   if (absent) {
     return std::unexpected(Error(ErrorKind::kNotFound,
                                  fmt::format("{}: basalt-updated is not running ({})", what, msg)));
   }
-  return std::unexpected(Error(denied || refused ? ErrorKind::kPolicy : ErrorKind::kIo,
-                               fmt::format("{}: {}", what, msg)));
+  if (denied) kind = ErrorKind::kPolicy;
+  return std::unexpected(Error(kind.value_or(ErrorKind::kIo), fmt::format("{}: {}", what, msg)));
 }
 
 Result<std::string> GetString(sd_bus* bus, const char* name) {
@@ -80,6 +81,33 @@ Result<std::map<std::string, uint64_t>> GetFailures(sd_bus* bus) {
   return out;
 }
 
+Result<std::vector<SlotView>> GetSlots(sd_bus* bus) {
+  sd_bus_error e = SD_BUS_ERROR_NULL;
+  sd_bus_message* reply = nullptr;
+  int r = sd_bus_get_property(bus, std::string(kBusName).c_str(), std::string(kObjectPath).c_str(),
+                              std::string(kInterface).c_str(), "Slots", &e, &reply, "a(sssubb)");
+  if (r < 0) return BusError(r, e, "read Slots");
+  std::unique_ptr<sd_bus_message, sd_bus_message* (*)(sd_bus_message*)> guard(reply,
+                                                                              sd_bus_message_unref);
+  std::vector<SlotView> out;
+  r = sd_bus_message_enter_container(reply, 'a', "(sssubb)");
+  while (r >= 0) {
+    const char *slot = nullptr, *version = nullptr, *health = nullptr;
+    uint32_t tries = 0;
+    int current = 0, next = 0;
+    r = sd_bus_message_read(reply, "(sssubb)", &slot, &version, &health, &tries, &current, &next);
+    if (r <= 0) break;
+    out.push_back({.slot = slot,
+                   .version = version,
+                   .health = health,
+                   .tries = tries,
+                   .current = current != 0,
+                   .next = next != 0});
+  }
+  if (r < 0) return std::unexpected(Error::FromErrno(-r, "read Slots"));
+  return out;
+}
+
 }  // namespace
 
 static Result<DaemonStatus> ReadStatusOnce(sd_bus* bus) {
@@ -92,6 +120,10 @@ static Result<DaemonStatus> ReadStatusOnce(sd_bus* bus) {
   BASALT_ASSIGN_OR_RETURN(s.last_check, GetString(bus, "LastCheck"));
   BASALT_ASSIGN_OR_RETURN(s.last_error, GetString(bus, "LastError"));
   BASALT_ASSIGN_OR_RETURN(s.wait_reason, GetString(bus, "WaitReason"));
+  BASALT_ASSIGN_OR_RETURN(s.last_error_code, GetString(bus, "LastErrorCode"));
+  BASALT_ASSIGN_OR_RETURN(s.wait_reason_code, GetString(bus, "WaitReasonCode"));
+  BASALT_ASSIGN_OR_RETURN(s.operation, GetU64(bus, "Operation"));
+  BASALT_ASSIGN_OR_RETURN(s.failed_operation, GetU64(bus, "FailedOperation"));
   sd_bus_error e = SD_BUS_ERROR_NULL;
   int r = sd_bus_get_property_trivial(
       bus, std::string(kBusName).c_str(), std::string(kObjectPath).c_str(),
@@ -108,6 +140,7 @@ static Result<DaemonStatus> ReadStatusOnce(sd_bus* bus) {
   BASALT_ASSIGN_OR_RETURN(s.downloaded_full_bytes, GetU64(bus, "DownloadedFullBytes"));
   BASALT_ASSIGN_OR_RETURN(s.rollbacks, GetU64(bus, "Rollbacks"));
   BASALT_ASSIGN_OR_RETURN(s.failures, GetFailures(bus));
+  BASALT_ASSIGN_OR_RETURN(s.slots, GetSlots(bus));
   BASALT_ASSIGN_OR_RETURN(s.measured_boot, GetString(bus, "MeasuredBoot"));
   BASALT_ASSIGN_OR_RETURN(s.measured_boot_message, GetString(bus, "MeasuredBootMessage"));
   BASALT_ASSIGN_OR_RETURN(s.measured_pcr11, GetString(bus, "MeasuredPcr11"));

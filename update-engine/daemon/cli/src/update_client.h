@@ -7,12 +7,18 @@
 #include <string>
 
 #include "common/error.h"
+#include "daemon/update_target.h"
 
 namespace basalt::update {
 
 struct DaemonStatus {
   std::string state, current_version, current_slot, next_version, channel, last_check, last_error,
       wait_reason;
+  // The stable codes beside last_error and wait_reason (docs/daemon.md).
+  std::string last_error_code, wait_reason_code;
+  // The daemon's Check/Apply run counter and the last failed run's number (0: none).
+  uint64_t operation = 0, failed_operation = 0;
+  std::vector<SlotView> slots;  // D-Bus "Slots"
   double progress = 0;
   bool busy = false;
   // The counters (the same numbers as the metrics file).

@@ -23,6 +23,10 @@ struct RebootDecision {
   // Why not yet: the strategy's own reason, or "<error>; not rebooting, retrying" when it could
   // not be asked.
   std::string wait_reason;
+  // The stable code beside it (docs/daemon.md): "reboot-window" (outside the maintenance
+  // window), "reboot-lock" (the etcd group is full), "need-reboot" (REBOOT_STRATEGY=off: an
+  // operator reboots), "reboot-gate-unreachable" (the strategy could not be asked).
+  std::string wait_reason_code;
   // The strategy could not be asked (etcd unreachable); ask again after retry_in.
   std::optional<Error> error;
   std::chrono::milliseconds retry_in{0};

@@ -76,8 +76,14 @@ struct UpdateState {
   std::string staged_boot_id;
 
   uint64_t downloaded_bytes = 0;  // bytes received from the network for this update, all tries
+  // A sentence for humans, and beside each a stable kebab-case code for scripts (docs/daemon.md
+  // lists them): last_error_code is Error::code() ("expired", "integrity", ...),
+  // wait_reason_code the decision's or the reboot strategy's ("up-to-date", "reboot-window").
+  // A code is "" exactly when its sentence is (NormalizeCodes).
   std::string last_error;
+  std::string last_error_code;
   std::string wait_reason;
+  std::string wait_reason_code;
   std::string last_check;  // RFC 3339 UTC
   // RFC 3339 UTC: the newest signed time verified (HostFacts::not_before); "" none.
   std::string time_floor;
@@ -109,6 +115,15 @@ struct UpdateState {
 
   bool operator==(const UpdateState&) const = default;
 };
+
+// Records `e` as the last error: its sentence (one line, URLs redacted by the caller) and code.
+void SetLastError(UpdateState& s, std::string sentence, std::string code);
+void ClearLastError(UpdateState& s);
+void SetWaitReason(UpdateState& s, std::string code, std::string sentence);
+void ClearWaitReason(UpdateState& s);
+// Drops a code whose sentence is gone, and names one that is missing ("unknown"), so what is
+// saved and published never pairs a sentence with another event's code.
+void NormalizeCodes(UpdateState& s);
 
 // A failed run's stable reason for the failures counter: "download", "integrity", "policy",
 // "invalid-input", "not-found", "unsupported", "cancelled", "io", "internal".

@@ -73,6 +73,14 @@ struct Snapshot {
   std::string current_version;
   std::string current_slot;
   std::string channel;
+  // Check/Apply runs started since the daemon started, and the number of the last one that
+  // failed (0: none). A client following its run compares the two: a last_error left by an
+  // earlier run must not make its own successful run look failed.
+  uint64_t operation = 0;
+  uint64_t failed_operation = 0;
+  // Both slots as the bootloader sees them (D-Bus "Slots"); read at start, after every run,
+  // rollback and mark-good.
+  std::vector<SlotView> slots;
 };
 
 class UpdateManager {
@@ -112,6 +120,8 @@ class UpdateManager {
   Status Persist(const UpdateState& s);
   void Publish(const UpdateState& s);
   Status RefreshCurrent();
+  // Only the slots (after a run or mark-good): the running slot and version stay.
+  Status RefreshSlots();
   HostFacts Facts() const;
   std::chrono::seconds Jittered(std::chrono::seconds interval);
 

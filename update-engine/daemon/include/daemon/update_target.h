@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "boot/boot_control.h"
 #include "common/error.h"
@@ -46,6 +47,21 @@ Result<std::unique_ptr<UpdateTarget>> OpenDiskImageTarget(const std::string& dis
 // The running host: the disk holding USR-A (/dev/disk/by-partlabel), slots through their
 // /dev/disk/by-partuuid devices, the running slot from /proc/cmdline.
 Result<std::unique_ptr<UpdateTarget>> OpenHostTarget();
+
+// One slot as `basalt update status` shows it (like `rauc status`): what it holds, how the
+// bootloader judges it, and whether it is the current and the next boot.
+struct SlotView {
+  std::string slot;      // "A" / "B"
+  std::string version;   // "" when the slot has no boot entry
+  std::string health;    // "good", "pending" (tries left, not yet blessed), "bad"
+  uint32_t tries = 0;    // boot attempts left before the bootloader gives up on it
+  bool current = false;  // running (host), or booted next (disk image: UpdateTarget::ActiveSlot)
+  bool next = false;     // the bootloader's choice for the next boot
+  bool operator==(const SlotView&) const = default;
+};
+std::vector<SlotView> SlotViews(const boot::BootStatus& status, boot::Slot current);
+// Both slots of `target`, read now.
+Result<std::vector<SlotView>> ReadSlotViews(UpdateTarget& target);
 
 // "   66 058 752 bytes free" from mtools' mdir: the number, spaces removed.
 Result<uint64_t> ParseMdirFreeBytes(std::string_view mdir_output);
