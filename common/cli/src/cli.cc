@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <iostream>
 
+#include "build_info.h"  // generated
+
 namespace basalt {
 
 int ExitCodeFor(const Error& error) {
@@ -25,6 +27,12 @@ int ExitCodeFor(const Error& error) {
       return kExitFailure;
   }
   return kExitFailure;
+}
+
+std::string VersionText(std::string_view program) {
+  std::string text(program);
+  text += " " BASALT_BUILD_VERSION " (" BASALT_BUILD_DESCRIBE ")\n" BASALT_BUILD_FEATURES;
+  return text;
 }
 
 int ReportError(const Error& error) {

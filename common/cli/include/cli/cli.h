@@ -5,6 +5,8 @@
 #include <CLI/CLI.hpp>
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
 
 #include "common/error.h"
 
@@ -22,7 +24,27 @@ enum ExitCode : int {
   kExitUnsupported = 7,   // valid but unsupported (algorithm, format version)
 };
 
+// The same table with its meanings, for generated documentation (basalt(1)'s EXIT STATUS).
+struct ExitCodeInfo {
+  ExitCode code = kExitOk;
+  std::string_view meaning = {};
+};
+inline constexpr ExitCodeInfo kExitCodes[] = {
+    {kExitOk, "success"},
+    {kExitFailure, "failure: I/O or internal error"},
+    {kExitUsage, "usage error (unknown flag, missing argument)"},
+    {kExitInvalidInput, "invalid input (malformed data, bad TOML)"},
+    {kExitIntegrity, "integrity failure (hash, root hash or signature mismatch)"},
+    {kExitPolicy, "refused by policy (expired, downgrade, pinned)"},
+    {kExitNotFound, "not found (file, key, release or channel)"},
+    {kExitUnsupported, "unsupported (algorithm, format version)"},
+};
+
 int ExitCodeFor(const Error& error);
+
+// `PROGRAM --version`, systemd style: "PROGRAM 0.1.0 (DESCRIBE)" and a line of build features
+// ("+TPM2 ... -ASAN"), both fixed at configure time (build/cmake/BasaltBuildInfo.cmake).
+std::string VersionText(std::string_view program);
 
 // Prints "basalt: error: <message>" and returns the matching exit code.
 int ReportError(const Error& error);
