@@ -23,6 +23,8 @@ PACKAGES=(
   # test peers
   cryptsetup-bin fdisk gdisk util-linux bsdiff xdelta3 zstd xz-utils nginx-light etcd-server etcd-client
   qemu-system-x86 ovmf dbus curl python3 time bc socat
+  # man_pages_render checks the generated man pages with groff -ww
+  groff-base
   # the fleet view: rollout guard's integration test scrapes the shipped metrics with them
   prometheus prometheus-node-exporter
   # basalt-updated's authorization test: a real polkitd (and pkcheck) on a private bus

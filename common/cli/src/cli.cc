@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "common/progress.h"
+#include "build_info.h"  // generated
 
 namespace basalt {
 
@@ -65,6 +66,12 @@ ErrorKind ErrorKindForCode(std::string_view code) {
 
 int ExitCodeForCode(std::string_view code) {
   return ExitCodeFor(Error(ErrorKindForCode(code), ""));
+}
+
+std::string VersionText(std::string_view program) {
+  std::string text(program);
+  text += " " BASALT_BUILD_VERSION " (" BASALT_BUILD_DESCRIBE ")\n" BASALT_BUILD_FEATURES;
+  return text;
 }
 
 int ReportError(const Error& error) {

@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "common/printable.h"
 #include "daemon/config.h"
+#include "daemon/daemon_options.h"
 #include "daemon/update_manager.h"
 #include "dbus_service.h"
 #include "kernel_args.h"
@@ -44,29 +45,20 @@ basalt::Status LogindReboot() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"basalt-updated: the Basalt host update daemon (org.basalt.Update1)"};
-  std::string root = "/";
-  basalt::update::ManagerOptions mo;
-  std::string disk;
-  bool no_periodic = false;
-  bool session = false;
-  app.add_option("--root", root, "Where the config files live (update.conf paths under it)")
-      ->capture_default_str();
-  app.add_option("--keys", mo.keys_dir, "Trusted release keys (when there is no root file)")
-      ->capture_default_str();
-  app.add_option("--root-file", mo.root_file,
-                 "The repository's first trusted root document (absent: keys-only trust)")
-      ->capture_default_str();
-  app.add_option("--state-dir", mo.state_dir, "State directory")->capture_default_str();
-  app.add_option("--disk", disk, "Update this disk image instead of the running host (tests)");
-  app.add_flag("--no-periodic", no_periodic, "Only act on D-Bus requests");
-  app.add_flag("--session-bus", session, "Serve on the session bus (tests)");
+  CLI::App app{basalt::daemon::kDaemonDescription};
+  basalt::daemon::DaemonArgs args;
+  basalt::daemon::AddDaemonOptions(app, args);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     int rc = app.exit(e);
     return rc == 0 ? basalt::kExitOk : basalt::kExitUsage;
   }
+  const std::string& root = args.root;
+  basalt::update::ManagerOptions& mo = args.mo;
+  const std::string& disk = args.disk;
+  const bool no_periodic = args.no_periodic;
+  const bool session = args.session;
   auto log = basalt::MakeDefaultLogger("basalt-updated");
   auto cfg = basalt::daemon::LoadUpdateConfig(root);
   if (!cfg) {

@@ -5,6 +5,8 @@
 #include <CLI/CLI.hpp>
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
 
 #include "common/error.h"
 #include "common/log.h"
@@ -23,6 +25,22 @@ enum ExitCode : int {
   kExitUnsupported = 7,   // valid but unsupported (algorithm, format version)
 };
 
+// The same table with its meanings, for generated documentation (basalt(1)'s EXIT STATUS).
+struct ExitCodeInfo {
+  ExitCode code = kExitOk;
+  std::string_view meaning = {};
+};
+inline constexpr ExitCodeInfo kExitCodes[] = {
+    {kExitOk, "success"},
+    {kExitFailure, "failure: I/O or internal error"},
+    {kExitUsage, "usage error (unknown flag, missing argument)"},
+    {kExitInvalidInput, "invalid input (malformed data, bad TOML)"},
+    {kExitIntegrity, "integrity failure (hash, root hash or signature mismatch)"},
+    {kExitPolicy, "refused by policy (expired, downgrade, pinned)"},
+    {kExitNotFound, "not found (file, key, release or channel)"},
+    {kExitUnsupported, "unsupported (algorithm, format version)"},
+};
+
 int ExitCodeFor(const Error& error);
 // The exit code of a stable error code (Error::code(), basalt-updated's LastErrorCode): the kind
 // names, and the refusal codes of a channel decision by the kind each one is refused as. An
@@ -31,6 +49,10 @@ int ExitCodeForCode(std::string_view code);
 // The ErrorKind a stable code stands for (kInternal for an unknown code), so an error read back
 // from the daemon keeps its kind and code.
 ErrorKind ErrorKindForCode(std::string_view code);
+
+// `PROGRAM --version`, systemd style: "PROGRAM 0.1.0 (DESCRIBE)" and a line of build features
+// ("+TPM2 ... -ASAN"), both fixed at configure time (build/cmake/BasaltBuildInfo.cmake).
+std::string VersionText(std::string_view program);
 
 // Prints "basalt: error: <message>" and returns the matching exit code.
 int ReportError(const Error& error);
