@@ -38,6 +38,7 @@ int UsageError(const std::string& message) {
 int PrintDaemon(const update::DaemonStatus& s, bool json);
 
 struct ApplyArgs {
+  const CommandRunner* runner = nullptr;  // -q/-v/--log-level
   std::string disk;
   std::string repo;
   std::string channel;
@@ -60,6 +61,7 @@ struct ApplyArgs {
 };
 
 struct AfterBootArgs {
+  const CommandRunner* runner = nullptr;  // -q/-v/--log-level
   std::string disk, state, config;
   std::string machine_id = "basalt-offline";
   bool rolled_back = false;
@@ -296,7 +298,7 @@ int RunApply(const ApplyArgs& a) {
   if (!a.to.empty()) {
     if (auto v = repo::CheckVersion(a.to, "--to"); !v) return ReportError(v.error());
   }
-  StderrLogger log(a.json ? LogLevel::kWarning : LogLevel::kInfo);
+  StderrLogger log(a.runner->LogLevelOr(a.json ? LogLevel::kWarning : LogLevel::kInfo));
   if (!a.root_file.empty() && !std::filesystem::exists(a.root_file)) {
     return ReportError(
         Error(ErrorKind::kNotFound, fmt::format("--root-file {}: no such file", a.root_file)));
@@ -341,7 +343,7 @@ int RunApply(const ApplyArgs& a) {
   fl.download.retry.initial = std::chrono::milliseconds(a.retry_initial_ms);
   fl.download.retry.max_attempts = a.max_attempts;
   fl.checkpoint_interval = std::chrono::milliseconds(a.checkpoint_ms);
-  const bool tty = !a.json && ProgressBar::StderrIsTerminal();
+  const bool tty = a.runner->ShowProgress(a.json);
   std::unique_ptr<ProgressBar> bar;
   update::Phase bar_phase = update::Phase::kIdle;
   fl.progress = [&](update::Phase p, uint64_t done, uint64_t total) {
@@ -388,7 +390,7 @@ int RunAfterBoot(const AfterBootArgs& a) {
   auto loaded = LoadConfigFile(a.config);
   if (!loaded) return ReportError(loaded.error());
   const daemon::UpdateConfig& cfg = *loaded;
-  StderrLogger log(a.json ? LogLevel::kWarning : LogLevel::kInfo);
+  StderrLogger log(a.runner->LogLevelOr(a.json ? LogLevel::kWarning : LogLevel::kInfo));
   auto target = update::OpenDiskImageTarget(a.disk);
   if (!target) return ReportError(target.error());
   update::StateStore store(a.state);
@@ -632,7 +634,7 @@ int FollowDaemon(bool json) {
     if (tty && s->busy) {
       if (!bar || bar_state != s->state) {
         if (bar) bar->Finish();
-        bar = std::make_unique<ProgressBar>(s->state, 1000, true);
+        bar = std::make_unique<ProgressBar>(s->state, 1000, true, ProgressBar::Unit::kFraction);
         bar_state = s->state;
       }
       bar->Update(static_cast<uint64_t>(s->progress * 1000));
@@ -709,7 +711,8 @@ void AddUpdateCommands(CLI::App& app, CommandRunner& runner) {
   apply->add_option("--root-file", a->root_file,
                     "Offline: the repository's first trusted root document (roles and rotation; "
                     "the newest root is kept in --state)");
-  apply->add_option("--state", a->state, "Offline: state directory (resume point, downloads)");
+  apply->add_option("--state-dir,--state", a->state,
+                    "Offline: state directory (resume point, downloads)");
   apply->add_option("--to", a->to,
                     "Install exactly this version (a pin; retries a rolled-back one)");
   apply->add_option("--machine-id", a->machine_id, "Machine id for the rollout wave")
@@ -760,7 +763,10 @@ void AddUpdateCommands(CLI::App& app, CommandRunner& runner) {
       ->capture_default_str()
       ->check(CLI::Range(10L, 600000L));
   apply->add_flag("--json", a->json, "Print the resulting state as JSON");
-  apply->callback([a, &runner] { runner.Set([a] { return RunApply(*a); }); });
+  apply->callback([a, &runner] {
+    a->runner = &runner;
+    runner.Set([a] { return RunApply(*a); });
+  });
 
   auto ab = std::make_shared<AfterBootArgs>();
   auto* after_boot = cmd->add_subcommand(
@@ -769,7 +775,8 @@ void AddUpdateCommands(CLI::App& app, CommandRunner& runner) {
       "slot good (or, with --rolled-back, record that the bootloader fell back), tell an Omaha "
       "server, and give the reboot slot (etcd-lock) back");
   after_boot->add_option("--disk", ab->disk, "Disk image whose staged update booted")->required();
-  after_boot->add_option("--state", ab->state, "The state directory `apply --disk` used")
+  after_boot
+      ->add_option("--state-dir,--state", ab->state, "The state directory `apply --disk` used")
       ->required();
   after_boot->add_option("--config", ab->config, "The update.conf `apply --disk` used");
   after_boot->add_option("--machine-id", ab->machine_id, "Machine id (the etcd lock holder)")
@@ -783,13 +790,17 @@ void AddUpdateCommands(CLI::App& app, CommandRunner& runner) {
       ->capture_default_str()
       ->check(CLI::Range(0L, 86400L * 365));
   after_boot->add_flag("--json", ab->json, "Print the resulting state as JSON");
-  after_boot->callback([ab, &runner] { runner.Set([ab] { return RunAfterBoot(*ab); }); });
+  after_boot->callback([ab, &runner] {
+    ab->runner = &runner;
+    runner.Set([ab] { return RunAfterBoot(*ab); });
+  });
 
   auto state_dir = std::make_shared<std::string>();
   auto json = std::make_shared<bool>(false);
   auto* status = cmd->add_subcommand(
       "status", "Version, slot, channel, state, why it waits, last error (from basalt-updated)");
-  status->add_option("--state", *state_dir, "Offline: read this state directory instead");
+  status->add_option("--state-dir,--state", *state_dir,
+                     "Offline: read this state directory instead");
   auto status_disk = std::make_shared<std::string>();
   status->add_option("--disk", *status_disk,
                      "Offline with --state: the disk image, for its current version");
@@ -825,7 +836,8 @@ void AddUpdateCommands(CLI::App& app, CommandRunner& runner) {
       "Bless the running slot (the health unit does this); with --disk, the slot a disk image "
       "boots next, refused for a slot that has never booted");
   mark_good->add_option("--disk", *mg_disk, "Offline: the disk image");
-  mark_good->add_option("--state", *mg_state, "Offline: the state directory `apply --disk` used");
+  mark_good->add_option("--state-dir,--state", *mg_state,
+                        "Offline: the state directory `apply --disk` used");
   mark_good->add_flag("--json", *mg_json, "JSON output");
   mark_good->callback([mg_json, mg_disk, mg_state, &runner] {
     runner.Set([mg_json, mg_disk, mg_state] {
