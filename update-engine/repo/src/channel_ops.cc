@@ -162,12 +162,10 @@ Result<Channel> ApplyChannelOp(const std::optional<Channel>& current, const std:
   return next;
 }
 
-Result<std::optional<Channel>> LoadChannelFile(const std::string& repo_dir,
-                                               const std::string& name) {
-  BASALT_RETURN_IF_ERROR(CheckChannelName(name, "--channel"));
-  fs::path path = fs::path(repo_dir) / "channels" / (name + ".json");
-  std::error_code ec;
-  if (!fs::exists(path, ec)) return std::optional<Channel>();
+namespace {
+
+// Parses a channel envelope file without verifying it (the operator's own directory).
+Result<Channel> ReadChannelDocument(const fs::path& path) {
   BASALT_ASSIGN_OR_RETURN(std::string text, ReadFileToString(path.string()));
   auto ch = [&]() -> Result<Channel> {
     BASALT_ASSIGN_OR_RETURN(Envelope env, ParseEnvelope(text));
@@ -177,11 +175,22 @@ Result<std::optional<Channel>> LoadChannelFile(const std::string& repo_dir,
     return ParseChannel(env.payload);
   }();
   if (!ch) return std::unexpected(std::move(ch).error().WithContext(path.string()));
-  if (ch->name != name) {
-    return Failf(ErrorKind::kInvalidInput, "{}: document names channel {}", path.string(),
-                 ch->name);
+  return ch;
+}
+
+}  // namespace
+
+Result<std::optional<Channel>> LoadChannelFile(const std::string& repo_dir,
+                                               const std::string& name) {
+  BASALT_RETURN_IF_ERROR(CheckChannelName(name, "--channel"));
+  fs::path path = fs::path(repo_dir) / "channels" / (name + ".json");
+  std::error_code ec;
+  if (!fs::exists(path, ec)) return std::optional<Channel>();
+  BASALT_ASSIGN_OR_RETURN(Channel ch, ReadChannelDocument(path));
+  if (ch.name != name) {
+    return Failf(ErrorKind::kInvalidInput, "{}: document names channel {}", path.string(), ch.name);
   }
-  return std::optional<Channel>(std::move(*ch));
+  return std::optional<Channel>(std::move(ch));
 }
 
 namespace {
@@ -234,24 +243,6 @@ Result<Channel> ChangeChannel(const std::string& repo_dir, const std::string& na
   BASALT_RETURN_IF_ERROR(WriteFileAtomic((dir / (name + ".json")).string(), envelope));
   return next;
 }
-
-namespace {
-
-// Parses a channel envelope file without verifying it (the operator's own directory).
-Result<Channel> ReadChannelDocument(const fs::path& path) {
-  BASALT_ASSIGN_OR_RETURN(std::string text, ReadFileToString(path.string()));
-  auto ch = [&]() -> Result<Channel> {
-    BASALT_ASSIGN_OR_RETURN(Envelope env, ParseEnvelope(text));
-    if (env.payload_type != kChannelPayloadType) {
-      return Failf(ErrorKind::kInvalidInput, "payloadType is {}", env.payload_type);
-    }
-    return ParseChannel(env.payload);
-  }();
-  if (!ch) return std::unexpected(std::move(ch).error().WithContext(path.string()));
-  return ch;
-}
-
-}  // namespace
 
 Result<std::vector<Channel>> ListChannels(const std::string& repo_dir) {
   fs::path dir = fs::path(repo_dir) / "channels";
