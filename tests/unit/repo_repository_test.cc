@@ -516,7 +516,14 @@ TEST_F(RepositoryTest, ChangesKeepEverySignedDocumentInHistoryWhichVerifyIgnores
 
   // Channel names are checked before they become a path.
   EXPECT_FALSE(LoadChannelHistory(repo_.string(), "../releases").has_value());
-  EXPECT_TRUE(LoadChannelHistory(repo_.string(), "other")->empty());
+  // A channel that never existed is not found (exit 6), not an empty history; so is a
+  // mistyped repository.
+  auto other = LoadChannelHistory(repo_.string(), "other");
+  ASSERT_FALSE(other.has_value());
+  EXPECT_EQ(other.error().kind(), ErrorKind::kNotFound);
+  auto nowhere = ListChannels((repo_ / "nope").string());
+  ASSERT_FALSE(nowhere.has_value());
+  EXPECT_EQ(nowhere.error().kind(), ErrorKind::kNotFound);
 }
 
 TEST_F(RepositoryTest, VerifyWarnsAboutAChannelExpiringSoon) {

@@ -164,6 +164,16 @@ Result<Channel> ApplyChannelOp(const std::optional<Channel>& current, const std:
 
 namespace {
 
+// A mistyped --repo must not read as "no channels".
+Status CheckRepositoryDir(const std::string& repo_dir) {
+  std::error_code ec;
+  if (!fs::is_directory(repo_dir, ec)) {
+    return Failf(ErrorKind::kNotFound, "repository {} does not exist (or is not a directory)",
+                 repo_dir);
+  }
+  return {};
+}
+
 // Parses a channel envelope file without verifying it (the operator's own directory).
 Result<Channel> ReadChannelDocument(const fs::path& path) {
   BASALT_ASSIGN_OR_RETURN(std::string text, ReadFileToString(path.string()));
@@ -245,6 +255,7 @@ Result<Channel> ChangeChannel(const std::string& repo_dir, const std::string& na
 }
 
 Result<std::vector<Channel>> ListChannels(const std::string& repo_dir) {
+  BASALT_RETURN_IF_ERROR(CheckRepositoryDir(repo_dir));
   fs::path dir = fs::path(repo_dir) / "channels";
   std::vector<Channel> out;
   std::error_code ec;
@@ -263,10 +274,16 @@ Result<std::vector<Channel>> ListChannels(const std::string& repo_dir) {
 Result<std::vector<Channel>> LoadChannelHistory(const std::string& repo_dir,
                                                 const std::string& name) {
   BASALT_RETURN_IF_ERROR(CheckChannelName(name, "--channel"));
+  BASALT_RETURN_IF_ERROR(CheckRepositoryDir(repo_dir));
   fs::path dir = fs::path(repo_dir) / "channels" / "history" / name;
   std::vector<Channel> out;
   std::error_code ec;
-  if (!fs::is_directory(dir, ec)) return out;
+  if (!fs::is_directory(dir, ec)) {
+    if (!fs::exists(fs::path(repo_dir) / "channels" / (name + ".json"), ec)) {
+      return Failf(ErrorKind::kNotFound, "channel {} does not exist in {}", name, repo_dir);
+    }
+    return out;
+  }
   for (const auto& entry : fs::directory_iterator(dir, ec)) {
     if (!entry.is_regular_file() || entry.path().extension() != ".json") continue;
     BASALT_ASSIGN_OR_RETURN(Channel ch, ReadChannelDocument(entry.path()));
