@@ -52,7 +52,7 @@ Result<uint64_t> ParseSize(std::string_view text) {
     return Failf(ErrorKind::kInvalidInput, "size '{}' is not a positive number", s);
   }
   auto bytes = static_cast<uint64_t>(std::llround(value * mult));
-  if (bytes % kMiB != 0) {
+  if (bytes == 0 || bytes % kMiB != 0) {  // ".1" rounds to 0 bytes
     return Failf(ErrorKind::kInvalidInput, "size '{}' is not a whole number of MiB", s);
   }
   return bytes;

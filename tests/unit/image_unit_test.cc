@@ -76,6 +76,8 @@ TEST(Definition, RejectsWithTheKeyNamed) {
   for (Case c : {Case{"versoin = \"1\"", "unknown key 'versoin'"},
                  Case{"[partitions]\nusr = \"1GiB\"", "unknown key 'partitions.usr'"},
                  Case{"[partitions]\nusr_size = \"1.1MiB\"", "whole number of MiB"},
+                 // Found by fuzz_image_definition: ".1" rounded to a 0-byte partition.
+                 Case{"[partitions]\nusr_size = \".1\"", "whole number of MiB"},
                  Case{"[partitions]\nusr_size = 12", "partitions.usr_size"},
                  Case{"[usr]\ncompression = \"zstd\"", "none or lz4hc"},
                  Case{"[usr]\nfilesystem = \"squashfs\"", "only erofs"},
