@@ -5,8 +5,8 @@
 #include <cstdio>
 #include <iostream>
 
-#include "common/progress.h"
 #include "build_info.h"  // generated
+#include "common/progress.h"
 
 namespace basalt {
 
@@ -35,15 +35,14 @@ ErrorKind ErrorKindForCode(std::string_view code) {
     std::string_view code;
     ErrorKind kind;
   };
-  // The decision codes and kinds are repo/decision.h's refusals; docs/cli.md has the table.
+  // A kind's own name (ErrorKindName) is its code; the others are repo/decision.h's refusals.
+  // docs/cli.md has the table.
+  for (ErrorKind kind :
+       {ErrorKind::kIo, ErrorKind::kInvalidInput, ErrorKind::kIntegrity, ErrorKind::kNotFound,
+        ErrorKind::kUnsupported, ErrorKind::kPolicy, ErrorKind::kInternal}) {
+    if (ErrorKindName(kind) == code) return kind;
+  }
   static constexpr Entry kCodes[] = {
-      {"io", ErrorKind::kIo},
-      {"invalid-input", ErrorKind::kInvalidInput},
-      {"integrity", ErrorKind::kIntegrity},
-      {"not-found", ErrorKind::kNotFound},
-      {"unsupported", ErrorKind::kUnsupported},
-      {"policy", ErrorKind::kPolicy},
-      {"internal", ErrorKind::kInternal},
       {"expired", ErrorKind::kPolicy},
       {"downgrade", ErrorKind::kPolicy},
       {"replay", ErrorKind::kIntegrity},
